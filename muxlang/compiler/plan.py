@@ -1,0 +1,79 @@
+"""The compiled plan: everything the runtime needs, and nothing it must not see.
+
+The compiler lowers a checked :class:`~muxlang.workflow.Workflow` plus its
+resolved configuration into a :class:`Plan`: a networkx ``DiGraph`` whose nodes
+are step names (node attribute ``"step"`` holds the :class:`CompiledStep`) and
+whose edges run from a dependency to its dependent. The runtime never sees TOML
+nodes or Lark trees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+
+from muxlang.config.models import BackendConfig, DefaultsConfig, RoleConfig, TeamConfig
+from muxlang.workflow import AnyStep, Workflow
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedConfig:
+    """All layers merged, team overrides applied to roles. ``${VAR}`` references in
+    backend strings are still unexpanded: they expand when a backend is used."""
+
+    project_root: Path
+    defaults: DefaultsConfig = field(default_factory=DefaultsConfig)  # type: ignore[arg-type]
+    backends: Mapping[str, BackendConfig] = field(default_factory=dict)
+    roles: Mapping[str, RoleConfig] = field(default_factory=dict)
+    teams: Mapping[str, TeamConfig] = field(default_factory=dict)
+    team: str | None = None
+    #: config files that were read, lowest layer first
+    sources: tuple[Path, ...] = ()
+
+    @property
+    def team_verify(self) -> str | None:
+        team = self.teams.get(self.team) if self.team else None
+        return team.verify if team else None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledStep:
+    step: AnyStep
+    #: every step this one waits for (depends_on plus references), sorted
+    dependencies: tuple[str, ...]
+    #: the step's ``if`` calls success()/failure()/always(): the implicit
+    #: "all dependencies succeeded" check is replaced by the expression
+    status_functions: frozenset[str] = frozenset()
+    #: the step's ``if`` mentions ``item``: it is evaluated per for_each item
+    if_per_item: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.step.name
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    workflow: Workflow
+    config: ResolvedConfig
+    graph: nx.DiGraph  # nodes: step names, attr "step" -> CompiledStep; edges dep -> dependent
+    #: a topological order that keeps file order where the graph allows
+    order: tuple[str, ...]
+
+    def step(self, name: str) -> CompiledStep:
+        compiled: CompiledStep = self.graph.nodes[name]["step"]
+        return compiled
+
+    def steps(self) -> tuple[CompiledStep, ...]:
+        return tuple(self.step(name) for name in self.order)
+
+    @property
+    def max_concurrent(self) -> int:
+        return self.workflow.max_concurrent or self.config.defaults.max_concurrent
+
+    def final_steps(self) -> tuple[str, ...]:
+        """Steps nothing depends on, in plan order (the last is the run's output)."""
+        return tuple(n for n in self.order if self.graph.out_degree(n) == 0)

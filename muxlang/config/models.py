@@ -1,0 +1,193 @@
+"""The shapes of ``config.toml`` and workflow files (SPEC sections 2 and 3).
+
+These pydantic models are the single source of the keys muxlang accepts: the
+loader validates TOML against them (mapping pydantic's errors back to file
+positions as MUX002/MUX003/MUX004), ``muxlang schema`` prints their JSON Schema,
+and the runtime reads resolved backends and roles through them. Strings that
+hold templates stay plain strings here; the loader parses them into template
+ASTs with positions.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+STEP_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*$"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: float | str) -> float:
+    """Seconds from a number of seconds or a string such as ``"500ms"``, ``"2m"``."""
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(
+                f'invalid duration {value!r}: use seconds (30) or a string such as "500ms", '
+                '"30s", "2m", "1h"'
+            )
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a timeout must be greater than zero")
+    return seconds
+
+
+Duration = Annotated[
+    float | Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$")],
+    AfterValidator(parse_duration),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --------------------------------------------------------------------------- config
+
+
+class DefaultsConfig(_Model):
+    max_concurrent: int = Field(8, ge=1, description="Steps and backend calls in flight at once.")
+
+
+class BackendConfig(_Model):
+    """A CLI backend (``command`` is a program) or an HTTP backend (``command`` is a URL)."""
+
+    command: str = Field(description="A program to run with the prompt, or an http(s) base URL.")
+    args: list[str] = Field(default_factory=list, description="Arguments for CLI backends.")
+    prompt_via: Literal["arg", "stdin"] = Field(
+        "arg", description="CLI only: pass the prompt as the last argument, or on stdin."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment for CLI backends."
+    )
+    protocol: Literal["openai", "anthropic", "gemini", "ollama"] = Field(
+        "openai", description="HTTP only: the wire protocol."
+    )
+    model: str | None = Field(None, description="Model name for HTTP backends.")
+    api_key: str | None = Field(None, description='API key, usually "${ENV_VAR}".')
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Merged into the request body (temperature, ...)."
+    )
+    system: str | None = Field(None, description="System prompt sent with every request.")
+    enabled: bool = Field(True, description="Disabled backends are never used.")
+    timeout: float = Field(300, gt=0, description="Seconds before a call times out.")
+    max_retries: int = Field(3, ge=0, description="Retry attempts after the first call.")
+    retry_delay: int = Field(1000, ge=0, description="Base of the exponential backoff, in ms.")
+    retry_rate_limit: bool = Field(True, description="Retry when rate limited (HTTP 429).")
+    retry_timeout: bool = Field(False, description="Retry when a call times out.")
+
+    @property
+    def is_http(self) -> bool:
+        return self.command.startswith(("http://", "https://"))
+
+
+Execution = Literal["first", "fallback", "parallel", "race"]
+
+
+class RoleConfig(_Model):
+    description: str | None = None
+    backends: list[str] = Field(description="Backend or role names, in order.")
+    execution: Execution = Field(
+        "first",
+        description="first: the first available backend; fallback: each in turn until one "
+        "succeeds; parallel: all at once; race: all at once, first success wins.",
+    )
+    min_success: int = Field(1, ge=1, description="parallel only: answers needed to succeed.")
+
+
+class RoleOverride(_Model):
+    """A team's change to a role: only the fields given replace the role's."""
+
+    description: str | None = None
+    backends: list[str] | None = None
+    execution: Execution | None = None
+    min_success: int | None = Field(None, ge=1)
+
+
+class TeamConfig(_Model):
+    description: str | None = None
+    detect: list[str] = Field(
+        default_factory=list, description="Glob patterns relative to the project root."
+    )
+    verify: str | None = Field(None, description="Default verify command for apply steps.")
+    roles: dict[str, RoleOverride] = Field(default_factory=dict)
+
+
+class ConfigFile(_Model):
+    """``config.toml``: user and project layers, and the same tables in a workflow."""
+
+    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)  # type: ignore[arg-type]
+    backends: dict[str, BackendConfig] = Field(default_factory=dict)
+    roles: dict[str, RoleConfig] = Field(default_factory=dict)
+    teams: dict[str, TeamConfig] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- workflows
+
+StepName = Annotated[str, Field(pattern=STEP_NAME_PATTERN)]
+
+
+class ArgSpec(_Model):
+    description: str | None = None
+    default: str | int | float | bool | None = Field(
+        None, description="An arg with no default is required."
+    )
+
+
+class _StepBase(_Model):
+    name: StepName = Field(description='Step name: letters, digits, "_", inner hyphens.')
+    depends_on: list[StepName] = Field(default_factory=list)
+    if_: str | None = Field(None, alias="if", description="Expression; the step runs when true.")
+    for_each: str | None = Field(None, description="Expression giving a list to iterate over.")
+    max_parallel: int | None = Field(None, ge=1, description="for_each items at once.")
+    fail_fast: bool = Field(True, description="for_each: the first failing item cancels the rest.")
+    continue_on_error: bool = False
+    timeout: Duration | None = Field(None, description='Seconds, or "500ms", "2m", ...')
+    env: dict[str, str] = Field(default_factory=dict, description="Templates, given to commands.")
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+class ShellStepSpec(_StepBase):
+    type: Literal["shell"]
+    run: str = Field(description="Shell command (template), run with sh -c.")
+    cwd: str | None = Field(None, description="Working directory (template), inside the project.")
+
+
+class QueryStepSpec(_StepBase):
+    type: Literal["query"]
+    prompt: str = Field(description="Prompt (template).")
+    role: str | None = None
+    backend: str | None = None
+    system: str | None = Field(None, description="System prompt (template).")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApplyStepSpec(_StepBase):
+    type: Literal["apply"]
+    source: str = Field(description='The query step whose edits to apply: "fix" or "steps.fix".')
+    verify: str | None = Field(None, description="Command run after the edits (template).")
+    verify_retries: int = Field(0, ge=0)
+    verify_retry_prompt: str | None = Field(
+        None, description="Template for the re-ask; sees `original` and `error`."
+    )
+    rollback_on_failure: bool = True
+
+
+StepSpec = Annotated[ShellStepSpec | QueryStepSpec | ApplyStepSpec, Field(discriminator="type")]
+
+
+class WorkflowFile(ConfigFile):
+    name: str | None = Field(None, description="Defaults to the file's stem.")
+    description: str | None = None
+    timeout: Duration | None = Field(None, description="Seconds for the whole run.")
+    max_concurrent: int | None = Field(None, ge=1)
+    continue_on_error: bool = False
+    args: dict[str, ArgSpec] = Field(default_factory=dict)
+    steps: list[StepSpec] = Field(default_factory=list)

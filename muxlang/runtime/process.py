@@ -1,0 +1,179 @@
+"""Subprocesses that never outlive their step: the one boundary to the OS.
+
+Every child starts in its own session (so its own process group). When it is
+cancelled (timeout, failure elsewhere, Ctrl-C) the whole group gets SIGTERM,
+then SIGKILL after a grace period; when the child exits normally, whatever it
+left running in its group is stopped the same way. stdout and stderr are read
+as they come, so a child printing 50 MB never blocks on a full pipe.
+
+Shell steps, CLI backends and apply's ``verify`` all run through :func:`run`;
+``OSError`` from spawning is translated here into :class:`SpawnError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+GRACE_SECONDS = 5.0
+_CHUNK = 1 << 16
+_POLL = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessResult:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+class SpawnError(Exception):
+    """The program could not be started (not found, not executable, bad cwd)."""
+
+
+OnChunk = Callable[[bytes | bytearray], Awaitable[None]]
+
+
+async def run(
+    argv: Sequence[str],
+    *,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    grace: float = GRACE_SECONDS,
+    on_stdout: OnChunk | None = None,
+    keep_stdout: bool = True,
+) -> ProcessResult:
+    """Run ``argv`` to completion in its own process group.
+
+    ``on_stdout`` sees each chunk of stdout as it arrives (for streaming); with
+    ``keep_stdout=False`` stdout is not accumulated. Cancelling the calling scope
+    stops the whole group (SIGTERM, ``grace`` seconds, SIGKILL) before returning.
+    """
+    try:
+        proc = await trio.lowlevel.open_process(
+            list(argv),
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=os.fspath(cwd) if cwd is not None else None,
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise SpawnError(_spawn_message(argv, cwd, exc)) from exc
+
+    stdout = bytearray()
+    stderr = bytearray()
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    out_stream, err_stream = proc.stdout, proc.stderr
+
+    async def pump_stdout() -> None:
+        while chunk := await out_stream.receive_some(_CHUNK):
+            if keep_stdout:
+                stdout.extend(chunk)
+            if on_stdout is not None:
+                await on_stdout(chunk)
+
+    async def pump_stderr() -> None:
+        while chunk := await err_stream.receive_some(_CHUNK):
+            stderr.extend(chunk)
+
+    async def feed_stdin() -> None:
+        assert proc.stdin is not None
+        async with proc.stdin:
+            # a child that stops reading early is fine: its exit status tells the rest
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await proc.stdin.send_all(stdin or b"")
+
+    try:
+        async with trio.open_nursery() as nursery:
+            pumps_done = trio.Event()
+
+            async def pumps() -> None:
+                async with trio.open_nursery() as inner:
+                    inner.start_soon(pump_stdout)
+                    inner.start_soon(pump_stderr)
+                pumps_done.set()
+
+            nursery.start_soon(pumps)
+            if stdin is not None:
+                nursery.start_soon(feed_stdin)
+            await proc.wait()
+            # The leader is gone; stop what it left in its group, which also
+            # closes any copy of our pipes those children held.
+            await _stop_group(proc, grace)
+            with trio.move_on_after(1.0):
+                await pumps_done.wait()
+            nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            await _stop_group(proc, grace)
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    await stream.aclose()
+    returncode = proc.returncode
+    assert returncode is not None
+    return ProcessResult(returncode, bytes(stdout), bytes(stderr))
+
+
+async def _stop_group(proc: trio.Process, grace: float) -> None:
+    """SIGTERM the group, wait up to ``grace`` for it to empty, then SIGKILL it."""
+    pgid = proc.pid
+    if not _group_alive(pgid) and proc.poll() is not None:
+        return
+    _killpg(pgid, signal.SIGTERM)
+    with trio.move_on_after(grace):
+        while proc.poll() is None or _group_alive(pgid):
+            await trio.sleep(_POLL)
+        return
+    _killpg(pgid, signal.SIGKILL)
+    await proc.wait()
+
+
+def _killpg(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs (zombies do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+def _spawn_message(argv: Sequence[str], cwd: str | Path | None, exc: OSError) -> str:
+    program = argv[0] if argv else "<nothing>"
+    if isinstance(exc, FileNotFoundError):
+        if cwd is not None and not Path(cwd).is_dir():
+            return f"working directory {os.fspath(cwd)!r} does not exist"
+        return f"command not found: {program}"
+    if isinstance(exc, PermissionError):
+        return f"permission denied running {program}"
+    return f"could not start {program}: {exc.strerror or exc}"

@@ -1,0 +1,139 @@
+"""The workflow AST: frozen dataclasses with spans (SPEC section 3).
+
+Built by :mod:`muxlang.compiler.loader` from a positioned TOML document after
+validation against :mod:`muxlang.config.models`; every template string is parsed
+into a :class:`~muxlang.template.ast.Template` whose spans point into the file.
+The compiler checks and lowers this AST into a :class:`~muxlang.compiler.plan.Plan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from muxlang.config.models import ConfigFile
+from muxlang.source import Span
+from muxlang.template.ast import Expr, Template
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A name that refers to something else (a step, a role, a backend), where written."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateField:
+    """A template-valued key: the source text, its AST, and the value's span."""
+
+    source: str
+    template: Template
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ExprField:
+    """An expression-valued key (``if``, ``for_each``)."""
+
+    source: str
+    expr: Expr
+    span: Span
+
+
+StepType = Literal["shell", "query", "apply"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """Fields every step has. ``spans`` maps each key written in the file to the
+    span of its value (``"name"``, ``"timeout"``, ...); ``span`` is the step's
+    ``[[steps]]`` header."""
+
+    name: str
+    type: StepType
+    span: Span
+    name_span: Span
+    depends_on: tuple[Ref, ...] = ()
+    if_: ExprField | None = None
+    for_each: ExprField | None = None
+    max_parallel: int | None = None
+    fail_fast: bool = True
+    continue_on_error: bool = False
+    timeout: float | None = None
+    env: tuple[tuple[str, TemplateField], ...] = ()
+    spans: Mapping[str, Span] = field(default_factory=dict)
+
+    def templates(self) -> tuple[tuple[str, TemplateField], ...]:
+        """Every template of the step, keyed by the TOML key it came from."""
+        return tuple((f"env.{k}", v) for k, v in self.env)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShellStep(Step):
+    run: TemplateField
+    cwd: TemplateField | None = None
+
+    def templates(self) -> tuple[tuple[str, TemplateField], ...]:
+        own = [("run", self.run)] + ([("cwd", self.cwd)] if self.cwd else [])
+        return (*own, *Step.templates(self))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueryStep(Step):
+    prompt: TemplateField
+    role: Ref | None = None
+    backend: Ref | None = None
+    system: TemplateField | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def templates(self) -> tuple[tuple[str, TemplateField], ...]:
+        own = [("prompt", self.prompt)] + ([("system", self.system)] if self.system else [])
+        return (*own, *Step.templates(self))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyStep(Step):
+    source: Ref  # the query step's bare name ("steps.fix" is normalised to "fix")
+    verify: TemplateField | None = None
+    verify_retries: int = 0
+    verify_retry_prompt: TemplateField | None = None
+    rollback_on_failure: bool = True
+
+    def templates(self) -> tuple[tuple[str, TemplateField], ...]:
+        own = [("verify", self.verify)] if self.verify else []
+        if self.verify_retry_prompt:
+            own.append(("verify_retry_prompt", self.verify_retry_prompt))
+        return (*own, *Step.templates(self))
+
+
+AnyStep = ShellStep | QueryStep | ApplyStep
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    name: str
+    description: str | None
+    default: str | int | float | bool | None
+    required: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workflow:
+    path: str
+    name: str
+    description: str | None = None
+    timeout: float | None = None
+    max_concurrent: int | None = None
+    continue_on_error: bool = False
+    args: tuple[Arg, ...] = ()
+    steps: tuple[AnyStep, ...] = ()
+    #: the workflow's own [defaults]/[backends]/[roles]/[teams] tables (a config layer)
+    config: ConfigFile = field(default_factory=ConfigFile)
+    span: Span
+
+    def step(self, name: str) -> AnyStep | None:
+        return next((s for s in self.steps if s.name == name), None)

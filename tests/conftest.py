@@ -1,0 +1,1 @@
+"""Shared pytest configuration. Each area keeps its own fixtures beside its tests."""
