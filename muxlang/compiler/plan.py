@@ -15,7 +15,13 @@ from pathlib import Path
 
 import networkx as nx
 
-from muxlang.config.models import BackendConfig, DefaultsConfig, RoleConfig, TeamConfig
+from muxlang.config.models import (
+    BackendConfig,
+    DefaultsConfig,
+    RoleConfig,
+    ServeConfig,
+    TeamConfig,
+)
 from muxlang.workflow import AnyStep, Workflow
 
 
@@ -32,6 +38,8 @@ class ResolvedConfig:
     team: str | None = None
     #: config files that were read, lowest layer first
     sources: tuple[Path, ...] = ()
+    #: the ``[serve]`` table (gateway); ``${VAR}`` in api_keys still unexpanded
+    serve: ServeConfig = field(default_factory=ServeConfig)  # type: ignore[arg-type]
 
     @property
     def team_verify(self) -> str | None:

@@ -119,10 +119,27 @@ class TeamConfig(_Model):
     roles: dict[str, RoleOverride] = Field(default_factory=dict)
 
 
+class ServeConfig(_Model):
+    """``[serve]``: the gateway (``muxlang serve``)."""
+
+    api_keys: list[str] = Field(
+        default_factory=list,
+        description="Keys clients must send (Authorization: Bearer or x-api-key), usually "
+        '"${VAR}". Required to listen on anything but loopback.',
+    )
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024, ge=1, description="Largest request body accepted (413 beyond)."
+    )
+    cooldown: float = Field(
+        30, ge=0, description="Seconds a backend is skipped after a rate limit or server error."
+    )
+
+
 class ConfigFile(_Model):
     """``config.toml``: user and project layers, and the same tables in a workflow."""
 
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)  # type: ignore[arg-type]
+    serve: ServeConfig = Field(default_factory=ServeConfig)  # type: ignore[arg-type]
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
     roles: dict[str, RoleConfig] = Field(default_factory=dict)
     teams: dict[str, TeamConfig] = Field(default_factory=dict)
