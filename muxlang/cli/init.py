@@ -175,7 +175,7 @@ def _write_atomic(path: Path, text: str) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing .muxlang/config.toml.")
 @global_options
 @click.pass_context
-def init_command(ctx: click.Context, force: bool, **given: Any) -> None:
+def init_command(ctx: click.Context, /, force: bool, **given: Any) -> None:
     """Write a starter .muxlang/ for this project."""
     opts = settings(ctx, **given)
     root = (opts.directory or Path.cwd()).resolve()
