@@ -1,0 +1,124 @@
+"""What templates see while a workflow runs, and the one place the runtime renders.
+
+The runtime keeps template values as plain dicts (SPEC section 3, "Values in
+templates" in docs/architecture.md): ``steps``, ``args``, ``env``, ``team``,
+``workflow`` and, inside for_each steps, ``item`` and ``loop``. Every template
+error is turned into a :class:`StepError` whose message names the key and the
+position in the workflow file.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from muxlang.template import ast
+from muxlang.workflow import ExprField, TemplateField
+
+
+class StepError(Exception):
+    """A step failed for a reason the user should read (not a bug)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The values of ``success()``, ``failure()`` and ``always()`` for one step."""
+
+    success: bool
+    failure: bool
+
+
+def loop_values(index0: int, length: int) -> dict[str, Any]:
+    """The ``loop`` table of a for_each item (as in Jinja, plus ``index0``)."""
+    return {
+        "index": index0 + 1,
+        "index0": index0,
+        "length": length,
+        "first": index0 == 0,
+        "last": index0 == length - 1,
+    }
+
+
+def render(key: str, field: TemplateField, values: Mapping[str, Any], *, path: str = "") -> str:
+    """Render a template field; errors become a :class:`StepError` naming ``key``."""
+    template = field.template
+    if template.is_constant:
+        return "".join(node.text for node in template.body if isinstance(node, ast.Text))
+    engine = _engine()
+
+    try:
+        return str(engine.render(template, _scope(engine, values, None)))
+    except engine.TemplateError as exc:
+        raise StepError(_where(key, exc, field.span.line, path)) from exc
+
+
+def evaluate(
+    key: str,
+    field: ExprField,
+    values: Mapping[str, Any],
+    *,
+    status: Status | None = None,
+    path: str = "",
+) -> Any:
+    """Evaluate an expression field (``if``, ``for_each``)."""
+    engine = _engine()
+
+    try:
+        return engine.evaluate(field.expr, _scope(engine, values, status))
+    except engine.TemplateError as exc:
+        raise StepError(_where(key, exc, field.span.line, path)) from exc
+
+
+def truthy(value: Any) -> bool:
+    """Truthiness as templates define it (the string ``"false"`` is true)."""
+    engine = _engine()
+
+    return bool(engine.truthy(value))
+
+
+def references_name(template: ast.Template | ast.Expr, name: str) -> bool:
+    """Whether ``name`` appears as a bare name anywhere in a template or expression."""
+    stack: list[Any] = [template]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name):
+            if node.name == name:
+                return True
+            continue
+        if isinstance(node, tuple | list):
+            stack.extend(node)
+            continue
+        for attr in getattr(node, "__slots__", ()):
+            child = getattr(node, attr, None)
+            if isinstance(child, tuple | list) or hasattr(child, "__slots__"):
+                stack.append(child)
+    return False
+
+
+def _engine() -> Any:
+    """The template engine (imported on first use)."""
+    return importlib.import_module("muxlang.template")
+
+
+def _scope(engine: Any, values: Mapping[str, Any], status: Status | None) -> Any:
+    functions = None
+    if status is not None:
+        functions = {
+            "success": status.success,
+            "failure": status.failure,
+            "always": True,
+        }
+    return engine.Scope(dict(values), status=functions)
+
+
+def _where(key: str, exc: Exception, line: int, path: str) -> str:
+    span = getattr(exc, "span", None)
+    if span is not None:
+        line, column = span.line, span.column
+        location = f"{path}:{line}:{column}" if path else f"line {line}, column {column}"
+    else:
+        location = f"{path}:{line}" if path else f"line {line}"
+    message = getattr(exc, "message", None) or str(exc)
+    return f"in `{key}` ({location}): {message}"

@@ -1,0 +1,62 @@
+"""What the scheduler tells the outside world while it runs.
+
+A :class:`Reporter` receives four events, in order: ``run_started``, then for
+each step ``step_started`` (only when it really starts) and ``step_finished``
+(also for skipped steps), then ``run_finished``. The output modes of
+``muxlang run`` (console, json, jsonl, quiet) are reporters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from muxlang.compiler.plan import Plan
+    from muxlang.runtime.scheduler import RunResult
+
+
+class Reporter(Protocol):
+    def run_started(self, plan: Plan) -> None: ...
+
+    def step_started(self, name: str) -> None: ...
+
+    def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        """``reason`` says why a step was skipped or cancelled (None otherwise)."""
+
+    def run_finished(self, result: RunResult) -> None: ...
+
+
+class NullReporter:
+    """Reports nothing; subclass it and override what you need."""
+
+    def run_started(self, plan: Plan) -> None:
+        return None
+
+    def step_started(self, name: str) -> None:
+        return None
+
+    def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        return None
+
+    def run_finished(self, result: RunResult) -> None:
+        return None
+
+
+class RecordingReporter(NullReporter):
+    """Keeps every event as a tuple, for tests."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, ...]] = []
+
+    def run_started(self, plan: Plan) -> None:
+        self.events.append(("run_started", plan.workflow.name))
+
+    def step_started(self, name: str) -> None:
+        self.events.append(("step_started", name))
+
+    def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        self.events.append(("step_finished", name, str(record["status"])))
+
+    def run_finished(self, result: RunResult) -> None:
+        self.events.append(("run_finished", "success" if result.success else "failed"))

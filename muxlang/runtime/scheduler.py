@@ -1,0 +1,577 @@
+"""The scheduler: runs a :class:`~muxlang.compiler.plan.Plan` with structured concurrency.
+
+Every step gets one task in one nursery. A task waits until each of its
+dependencies finished, decides whether the step runs (SPEC section 6: skip
+rules and status functions), takes a slot (a :class:`trio.CapacityLimiter` of
+``max_concurrent``; an apply step takes the whole run for itself), and runs the
+step inside its own cancel scope, so that a failure elsewhere, the step's
+``timeout`` and the workflow's ``timeout`` each cancel exactly what they should.
+Each task records its own outcome: nurseries are fail-fast, records are not.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import traceback
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import trio
+
+from muxlang.compiler.plan import CompiledStep, Plan
+from muxlang.llm import QueryService
+from muxlang.runtime.context import (
+    Status,
+    StepError,
+    evaluate,
+    loop_values,
+    truthy,
+)
+from muxlang.runtime.events import NullReporter, Reporter
+from muxlang.runtime.steps import Executor, Outcome
+from muxlang.workflow import AnyStep, ApplyStep, QueryStep, ShellStep
+
+Record = dict[str, Any]
+
+
+@dataclass
+class RunResult:
+    """The run as a whole: success, duration and every step's record."""
+
+    workflow: str
+    success: bool
+    duration_ms: int
+    steps: dict[str, Record]
+    order: tuple[str, ...]
+    #: the step whose output is the run's output (``--print``, or the last final step)
+    final_step: str | None = None
+    #: why the run failed, in one line (None when it succeeded)
+    error: str | None = None
+    interrupted: bool = False
+    timed_out: bool = False
+    #: why each skipped or cancelled step did not run to completion
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def output(self) -> str:
+        """The run's output: the final step's output (``""`` when none)."""
+        if self.final_step is None:
+            return ""
+        return str(self.steps[self.final_step].get("output", ""))
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--output json`` object (SPEC section 8)."""
+        return {
+            "workflow": self.workflow,
+            "success": self.success,
+            "duration_ms": self.duration_ms,
+            "error": self.error,
+            "interrupted": self.interrupted,
+            "steps": {name: self.steps[name] for name in self.order},
+        }
+
+
+def new_record(step: AnyStep) -> Record:
+    """A step's record before it ran (status ``"pending"``)."""
+    record: Record = {"output": "", "status": "pending", "error": None, "duration_ms": 0}
+    record.update(_type_fields(step))
+    if step.for_each is not None:
+        record["results"] = []
+    return record
+
+
+def _type_fields(step: AnyStep) -> Record:
+    if isinstance(step, ShellStep):
+        return {"exit_code": None, "stderr": ""}
+    if isinstance(step, QueryStep):
+        return {"outputs": {}, "backend": None}
+    return {"files": [], "diff": "", "attempts": 0, "verify_output": ""}
+
+
+def duration_ms(seconds: float) -> int:
+    """Whole milliseconds, never negative."""
+    return max(0, round(seconds * 1000))
+
+
+def format_seconds(seconds: float) -> str:
+    """``2 s``, ``1.5 s``, ``500 ms``: durations as messages show them."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)} ms"
+    if seconds == int(seconds):
+        return f"{int(seconds)} s"
+    return f"{seconds:g} s"
+
+
+async def execute(
+    plan: Plan,
+    *,
+    args: Mapping[str, Any],
+    query: QueryService,
+    reporter: Reporter | None = None,
+    keep_going: bool = False,
+    dry_run: bool = False,
+    environ: Mapping[str, str] | None = None,
+    max_concurrent: int | None = None,
+    interrupt: trio.Event | None = None,
+    print_step: str | None = None,
+    debug: bool = False,
+) -> RunResult:
+    """Run ``plan`` and return every step's record.
+
+    ``args`` are the resolved workflow arguments (see :mod:`muxlang.runtime.args`).
+    ``interrupt`` set (Ctrl-C) cancels the run: processes are stopped, an apply
+    in progress rolls back, and the result says ``interrupted``. ``dry_run``
+    runs nothing: every step is ``skipped`` (use :mod:`muxlang.runtime.preview`
+    to show what would run).
+    """
+    run = _Run(
+        plan,
+        args=args,
+        query=query,
+        reporter=reporter or NullReporter(),
+        keep_going=keep_going,
+        environ=os.environ if environ is None else environ,
+        max_concurrent=max_concurrent or plan.max_concurrent,
+        debug=debug,
+    )
+    return await run.execute(interrupt=interrupt, print_step=print_step, dry_run=dry_run)
+
+
+class _Gate:
+    """A readers-writer gate: ordinary steps share it, an apply step holds it alone.
+
+    A waiting apply step goes first: no new ordinary step starts while one waits.
+    """
+
+    def __init__(self) -> None:
+        self._shared = 0
+        self._exclusive = False
+        self._waiting_exclusive = 0
+        self._lot = trio.lowlevel.ParkingLot()
+
+    async def acquire_shared(self) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while self._exclusive or self._waiting_exclusive:
+            await self._lot.park()
+        self._shared += 1
+
+    def release_shared(self) -> None:
+        self._shared -= 1
+        self._lot.unpark_all()
+
+    async def acquire_exclusive(self) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self._waiting_exclusive += 1
+        try:
+            while self._exclusive or self._shared:
+                await self._lot.park()
+        finally:
+            self._waiting_exclusive -= 1
+            self._lot.unpark_all()
+        self._exclusive = True
+
+    def release_exclusive(self) -> None:
+        self._exclusive = False
+        self._lot.unpark_all()
+
+
+class _Run:
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        args: Mapping[str, Any],
+        query: QueryService,
+        reporter: Reporter,
+        keep_going: bool,
+        environ: Mapping[str, str],
+        max_concurrent: int,
+        debug: bool,
+    ) -> None:
+        self.plan = plan
+        self.reporter = reporter
+        self.keep_going = keep_going
+        self.debug = debug
+        self.records: dict[str, Record] = {
+            name: new_record(plan.step(name).step) for name in plan.order
+        }
+        self.values: dict[str, Any] = {
+            "steps": self.records,
+            "args": dict(args),
+            "env": dict(environ),
+            "team": plan.config.team,
+            "workflow": {
+                "name": plan.workflow.name,
+                "description": plan.workflow.description,
+            },
+        }
+        self.executor = Executor(
+            project_root=plan.config.project_root,
+            query=query,
+            environ=environ,
+            workflow_path=plan.workflow.path,
+            team_verify=plan.config.team_verify,
+        )
+        self.done = {name: trio.Event() for name in plan.order}
+        self.limiter = trio.CapacityLimiter(max(1, max_concurrent))
+        self.gate = _Gate()
+        self.scopes: dict[str, trio.CancelScope] = {}
+        self.started_at: dict[str, float] = {}
+        self.reasons: dict[str, str] = {}
+        self.failures: list[str] = []
+        #: a failure stopped the run: only steps with always()/failure() still start
+        self.abort: str | None = None
+        #: Ctrl-C or the workflow timeout: nothing starts any more
+        self.stop: str | None = None
+
+    # ------------------------------------------------------------------ the run
+
+    async def execute(
+        self, *, interrupt: trio.Event | None, print_step: str | None, dry_run: bool
+    ) -> RunResult:
+        plan = self.plan
+        start = trio.current_time()
+        self.reporter.run_started(plan)
+        interrupted = timed_out = False
+        if dry_run:
+            self.stop = "dry run"
+        else:
+            timeout = plan.workflow.timeout
+            deadline = start + timeout if timeout else math.inf
+            with trio.CancelScope(deadline=deadline) as run_scope:
+                async with trio.open_nursery() as outer:
+                    if interrupt is not None:
+                        outer.start_soon(self._watch_interrupt, interrupt, run_scope)
+                    async with trio.open_nursery() as nursery:
+                        for name in plan.order:
+                            nursery.start_soon(self._step_task, name)
+                    outer.cancel_scope.cancel()
+            if run_scope.cancelled_caught:
+                if interrupt is not None and interrupt.is_set():
+                    interrupted = True
+                else:
+                    timed_out = True
+                    self.stop = f"the workflow timed out after {format_seconds(timeout or 0)}"
+        self._finalize_unfinished()
+        success = not self.failures and not interrupted and not timed_out and not dry_run
+        error: str | None = None
+        if interrupted:
+            error = "interrupted"
+        elif timed_out:
+            error = self.stop
+        elif self.failures:
+            first = self.failures[0]
+            error = f"step {first!r} failed: {self.records[first]['error']}"
+        finals = plan.final_steps()
+        result = RunResult(
+            workflow=plan.workflow.name,
+            success=success or dry_run,
+            duration_ms=duration_ms(trio.current_time() - start),
+            steps=self.records,
+            order=plan.order,
+            final_step=print_step or (finals[-1] if finals else None),
+            error=error,
+            interrupted=interrupted,
+            timed_out=timed_out,
+            reasons=self.reasons,
+        )
+        self.reporter.run_finished(result)
+        return result
+
+    async def _watch_interrupt(self, interrupt: trio.Event, run_scope: trio.CancelScope) -> None:
+        await interrupt.wait()
+        self.stop = "interrupted"
+        run_scope.cancel()
+
+    def _finalize_unfinished(self) -> None:
+        """Records of steps the run stopped: started ones failed, others skipped."""
+        now = trio.current_time()
+        for name in self.plan.order:
+            record = self.records[name]
+            if record["status"] != "pending":
+                continue
+            reason = self.stop or self.abort or "not run"
+            if name in self.started_at:
+                record["status"] = "failed"
+                record["error"] = f"cancelled: {reason}"
+                record["duration_ms"] = duration_ms(now - self.started_at[name])
+            else:
+                record["status"] = "skipped"
+            self.reasons[name] = reason
+            self.reporter.step_finished(name, record, reason)
+
+    # ------------------------------------------------------------------ one step
+
+    async def _step_task(self, name: str) -> None:
+        compiled = self.plan.step(name)
+        try:
+            for dependency in compiled.dependencies:
+                await self.done[dependency].wait()
+            await self._run_step(compiled)
+        finally:
+            self.done[name].set()
+
+    async def _run_step(self, compiled: CompiledStep) -> None:
+        name, step = compiled.name, compiled.step
+        try:
+            skip = self._skip_reason(compiled)
+        except StepError as exc:
+            self._finish(name, Outcome(error=str(exc)), trio.current_time())
+            return
+        if skip is not None:
+            self._skip(name, skip)
+            return
+        scope = trio.CancelScope()
+        self.scopes[name] = scope
+        started: float | None = None
+        outcome = Outcome()
+        try:
+            with scope:
+                async with self._slot(step):
+                    started = trio.current_time()
+                    self.started_at[name] = started
+                    self.reporter.step_started(name)
+                    deadline = started + step.timeout if step.timeout else math.inf
+                    with trio.CancelScope(deadline=deadline) as step_scope:
+                        outcome = await self._execute(compiled)
+                    if step_scope.cancelled_caught:
+                        assert step.timeout is not None
+                        outcome = Outcome(
+                            outcome.fields,
+                            f"timed out after {format_seconds(step.timeout)} (step timeout)",
+                        )
+        finally:
+            del self.scopes[name]
+        if scope.cancelled_caught:
+            reason = self.abort or "cancelled"
+            if started is None:
+                self._skip(name, reason)
+                return
+            self.reasons[name] = reason
+            self._finish(name, Outcome(outcome.fields, f"cancelled: {reason}"), started, True)
+            return
+        assert started is not None
+        self._finish(name, outcome, started)
+
+    async def _execute(self, compiled: CompiledStep) -> Outcome:
+        try:
+            if compiled.step.for_each is not None:
+                return await self._for_each(compiled)
+            return await self.executor.run(compiled.step, self.values)
+        except StepError as exc:
+            return Outcome(error=str(exc))
+        except Exception as exc:  # a bug: fail the step, keep the run's bookkeeping intact
+            if self.debug:
+                traceback.print_exc()
+            return Outcome(error=f"internal error: {type(exc).__name__}: {exc}")
+
+    @asynccontextmanager
+    async def _slot(self, step: AnyStep) -> AsyncIterator[None]:
+        if isinstance(step, ApplyStep):
+            await self.gate.acquire_exclusive()
+            try:
+                yield
+            finally:
+                self.gate.release_exclusive()
+            return
+        await self.gate.acquire_shared()
+        try:
+            if step.for_each is not None:  # its items take the slots
+                yield
+            else:
+                async with self.limiter:
+                    yield
+        finally:
+            self.gate.release_shared()
+
+    def _skip_reason(self, compiled: CompiledStep) -> str | None:
+        """Why the step must not run, or None when it runs (its ``if`` may be per item)."""
+        if self.stop is not None:
+            return self.stop
+        step = compiled.step
+        if compiled.status_functions:
+            if compiled.if_per_item or step.if_ is None:
+                return None
+            value = evaluate("if", step.if_, self.values, status=self._status(compiled))
+            return None if truthy(value) else "`if` is false"
+        for dependency in compiled.dependencies:
+            status = self.records[dependency]["status"]
+            if status != "success":
+                return f"dependency {dependency!r} {status}"
+        if self.abort is not None:
+            return self.abort
+        if step.if_ is not None and not compiled.if_per_item:
+            value = evaluate("if", step.if_, self.values, status=self._status(compiled))
+            if not truthy(value):
+                return "`if` is false"
+        return None
+
+    def _status(self, compiled: CompiledStep) -> Status:
+        """``success()``: every dependency succeeded; ``failure()``: a step this one
+        depends on, directly or not, failed."""
+        success = all(self.records[d]["status"] == "success" for d in compiled.dependencies)
+        ancestors = nx.ancestors(self.plan.graph, compiled.name)
+        failure = any(self.records[a]["status"] == "failed" for a in ancestors)
+        return Status(success=success, failure=failure)
+
+    def _skip(self, name: str, reason: str) -> None:
+        record = self.records[name]
+        record["status"] = "skipped"
+        self.reasons[name] = reason
+        self.reporter.step_finished(name, record, reason)
+
+    def _finish(self, name: str, outcome: Outcome, started: float, cancelled: bool = False) -> None:
+        record = self.records[name]
+        record.update(outcome.fields)
+        record["duration_ms"] = duration_ms(trio.current_time() - started)
+        record["error"] = outcome.error
+        record["status"] = "failed" if outcome.error is not None else "success"
+        step = self.plan.step(name).step
+        tolerated = step.continue_on_error or self.plan.workflow.continue_on_error
+        if outcome.error is not None and not cancelled and not tolerated:
+            self.failures.append(name)
+            if not self.keep_going and self.abort is None:
+                self.abort = f"step {name!r} failed"
+                for other, scope in self.scopes.items():
+                    if other != name:
+                        scope.cancel()
+        self.reporter.step_finished(name, record, self.reasons.get(name))
+
+    # ------------------------------------------------------------------ for_each
+
+    async def _for_each(self, compiled: CompiledStep) -> Outcome:
+        step = compiled.step
+        assert step.for_each is not None
+        value = evaluate("for_each", step.for_each, self.values, path=self.plan.workflow.path)
+        items = _as_items(value)
+        results: list[Record] = []
+        for item in items:
+            item_record = {"item": item, **new_record(step)}
+            item_record.pop("results", None)
+            results.append(item_record)
+        self.records[step.name]["results"] = results
+        if not items:
+            return Outcome({"output": "", "results": results})
+        state = _ItemsState(
+            limiter=trio.CapacityLimiter(step.max_parallel) if step.max_parallel else None
+        )
+        async with trio.open_nursery() as nursery:
+            state.scope = nursery.cancel_scope
+            for index, item in enumerate(items):
+                nursery.start_soon(self._item, compiled, index, item, results, state)
+        return _items_outcome(step, results, state)
+
+    async def _item(
+        self,
+        compiled: CompiledStep,
+        index: int,
+        item: Any,
+        results: list[Record],
+        state: _ItemsState,
+    ) -> None:
+        step = compiled.step
+        record = results[index]
+        values = {**self.values, "item": item, "loop": loop_values(index, len(results))}
+        started: float | None = None
+        try:
+            if compiled.if_per_item and step.if_ is not None:
+                try:
+                    condition = evaluate("if", step.if_, values, status=self._status(compiled))
+                except StepError as exc:
+                    record.update(status="failed", error=str(exc))
+                    self._item_failed(step, index, state)
+                    return
+                if not truthy(condition):
+                    record["status"] = "skipped"
+                    return
+            async with AsyncExitStack() as stack:
+                if state.limiter is not None:
+                    await stack.enter_async_context(state.limiter)
+                await stack.enter_async_context(self.limiter)
+                started = trio.current_time()
+                outcome = await self.executor.run(step, values, item=True)
+            record.update(outcome.fields)
+            record["duration_ms"] = duration_ms(trio.current_time() - started)
+            record["error"] = outcome.error
+            record["status"] = "failed" if outcome.error is not None else "success"
+            if outcome.error is not None:
+                self._item_failed(step, index, state)
+        finally:
+            if record["status"] == "pending":  # cancelled
+                if state.first_failure is not None:
+                    reason = f"item {state.first_failure + 1} failed"
+                else:
+                    reason = self.abort or self.stop or "the step was cancelled"
+                if started is None:
+                    record["status"] = "skipped"
+                else:
+                    record["status"] = "failed"
+                    record["error"] = f"cancelled: {reason}"
+                    record["duration_ms"] = duration_ms(trio.current_time() - started)
+                    state.cancelled.add(index)
+
+    def _item_failed(self, step: AnyStep, index: int, state: _ItemsState) -> None:
+        state.failed.append(index)
+        if step.fail_fast and state.first_failure is None:
+            state.first_failure = index
+            assert state.scope is not None
+            state.scope.cancel()
+
+
+@dataclass
+class _ItemsState:
+    limiter: trio.CapacityLimiter | None
+    scope: trio.CancelScope | None = None
+    first_failure: int | None = None
+    failed: list[int] = field(default_factory=list)
+    cancelled: set[int] = field(default_factory=set)
+
+
+def _as_items(value: Any) -> list[Any]:
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, str):
+        raise StepError(
+            "`for_each` must give a list, not a string: split text into lines with "
+            "`| lines`, or parse a JSON list with `| from_json`"
+        )
+    kind = "a table" if isinstance(value, dict) else f"{_kind(value)}"
+    raise StepError(f"`for_each` must give a list, not {kind}")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "an undefined value" if type(value).__name__.lower().startswith("undef") else "a value"
+
+
+def _items_outcome(step: AnyStep, results: list[Record], state: _ItemsState) -> Outcome:
+    ran = [r for r in results if r["status"] != "skipped"]
+    fields: Record = {"output": "\n".join(str(r["output"]) for r in ran), "results": results}
+    if isinstance(step, ShellStep):
+        codes = [r["exit_code"] for r in ran if r.get("exit_code")]
+        fields["exit_code"] = codes[0] if codes else (0 if ran else None)
+        fields["stderr"] = "\n".join(r["stderr"] for r in ran if r.get("stderr"))
+    if not state.failed:
+        return Outcome(fields)
+    first = state.failed[0]
+    item_text = _short(results[first]["item"])
+    error = f"item {first + 1} ({item_text}) failed: {results[first]['error']}"
+    if len(state.failed) > 1:
+        error += f" ({len(state.failed)} of {len(results)} items failed)"
+    elif state.cancelled:
+        error += f" ({len(state.cancelled)} running items cancelled)"
+    return Outcome(fields, error)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,204 @@
+"""How each step type runs once: shell, query, apply.
+
+Each executor renders the step's templates with the values it is given, does
+the work, and returns an :class:`Outcome`: the type's record fields (SPEC
+section 3) and an error message when the step failed. Errors the user should
+read (a template error, a non-zero exit, a backend error) never raise out of
+here; cancellation does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from muxlang.llm import BackendError, ChatRequest, QueryService
+from muxlang.runtime import process
+from muxlang.runtime.context import StepError, render
+from muxlang.workflow import AnyStep, ApplyStep, QueryStep, ShellStep
+
+STDERR_TAIL_LINES = 20
+STDERR_TAIL_CHARS = 2000
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one execution left: record fields, and ``error`` when it failed."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SentRequest:
+    """The request a query step sent, kept for an apply step's re-ask."""
+
+    request: ChatRequest
+    target: str
+    kind: Literal["role", "backend"]
+
+
+@dataclass(slots=True)
+class Executor:
+    """Runs single steps (or single for_each items) of one workflow."""
+
+    project_root: Path
+    query: QueryService
+    environ: Mapping[str, str]
+    workflow_path: str = ""
+    team_verify: str | None = None
+    requests: dict[str, SentRequest] = field(default_factory=dict)
+
+    async def run(self, step: AnyStep, values: Mapping[str, Any], *, item: bool = False) -> Outcome:
+        """Run ``step`` once with ``values`` in scope."""
+        try:
+            if isinstance(step, ShellStep):
+                return await self._shell(step, values)
+            if isinstance(step, QueryStep):
+                return await self._query(step, values, item=item)
+            return await self._apply(step, values)
+        except StepError as exc:
+            return Outcome(error=str(exc))
+
+    # ------------------------------------------------------------------ shell
+
+    async def _shell(self, step: ShellStep, values: Mapping[str, Any]) -> Outcome:
+        command = self._render("run", step.run, values)
+        cwd = self._cwd(step, values)
+        env = self._env(step, values)
+        try:
+            result = await process.run(["sh", "-c", command], cwd=cwd, env=env)
+        except process.SpawnError as exc:
+            return Outcome({"exit_code": None, "stderr": ""}, str(exc))
+        stdout = result.stdout.decode("utf-8", errors="replace").rstrip("\r\n")
+        stderr = result.stderr.decode("utf-8", errors="replace").rstrip("\r\n")
+        fields = {"output": stdout, "exit_code": result.returncode, "stderr": stderr}
+        if result.returncode == 0:
+            return Outcome(fields)
+        return Outcome(fields, _exit_message(result.returncode, stderr))
+
+    def _cwd(self, step: ShellStep, values: Mapping[str, Any]) -> Path:
+        root = self.project_root.resolve()
+        if step.cwd is None:
+            return root
+        rendered = self._render("cwd", step.cwd, values)
+        target = (root / rendered).resolve()
+        if not target.is_relative_to(root):
+            raise StepError(f"cwd {rendered!r} is outside the project root {str(root)!r}")
+        if not target.is_dir():
+            raise StepError(f"cwd {rendered!r} is not a directory")
+        return target
+
+    def _env(self, step: AnyStep, values: Mapping[str, Any]) -> dict[str, str]:
+        env = dict(self.environ)
+        for key, template in step.env:
+            env[key] = self._render(f"env.{key}", template, values)
+        return env
+
+    # ------------------------------------------------------------------ query
+
+    async def _query(self, step: QueryStep, values: Mapping[str, Any], *, item: bool) -> Outcome:
+        prompt = self._render("prompt", step.prompt, values)
+        system = self._render("system", step.system, values) if step.system else None
+        request = ChatRequest.from_prompt(prompt, system, options=dict(step.options))
+        target, kind = _target(step)
+        if not item:
+            self.requests[step.name] = SentRequest(request, target, kind)
+        try:
+            result = await self.query.query(target, request, kind=kind)
+        except BackendError as exc:
+            return Outcome({"outputs": {}, "backend": None}, str(exc))
+        return Outcome(
+            {"output": result.output, "outputs": dict(result.outputs), "backend": result.backend}
+        )
+
+    # ------------------------------------------------------------------ apply
+
+    async def _apply(self, step: ApplyStep, values: Mapping[str, Any]) -> Outcome:
+        try:
+            apply_engine: Any = importlib.import_module("muxlang.apply")
+        except ImportError:  # the apply engine is optional until it lands
+            return Outcome(error="apply steps are not available in this build of muxlang")
+        sent = self.requests.get(step.source.name)
+        source = values["steps"].get(step.source.name, {})
+        if sent is None or source.get("status") != "success":
+            return Outcome(error=f"source step {step.source.name!r} has no successful answer")
+        if step.verify is not None:
+            verify: str | None = self._render("verify", step.verify, values)
+        else:
+            verify = self.team_verify
+        env = self._env(step, values)
+        retry_prompt = self._retry_prompt(step, values)
+        request = apply_engine.ApplyRequest(
+            step=step,
+            project_root=self.project_root,
+            source_output=str(source.get("output", "")),
+            source_request=sent.request,
+            source_target=sent.target,
+            source_kind=sent.kind,
+            query=self.query,
+            verify_command=verify,
+            env=env,
+            render_retry_prompt=retry_prompt,
+        )
+        result = await apply_engine.execute_apply(request)
+        fields = {
+            "output": result.output,
+            "files": list(result.files),
+            "diff": result.diff,
+            "attempts": result.attempts,
+            "verify_output": result.verify_output,
+        }
+        if result.success:
+            return Outcome(fields)
+        return Outcome(fields, result.error or "apply failed")
+
+    def _retry_prompt(
+        self, step: ApplyStep, values: Mapping[str, Any]
+    ) -> Callable[[str, str], str] | None:
+        template = step.verify_retry_prompt
+        if template is None:
+            return None
+
+        def render_retry(original: str, error: str) -> str:
+            scope = {**values, "original": original, "error": error}
+            return self._render("verify_retry_prompt", template, scope)
+
+        return render_retry
+
+    def _render(self, key: str, template: Any, values: Mapping[str, Any]) -> str:
+        return render(key, template, values, path=self.workflow_path)
+
+
+def _target(step: QueryStep) -> tuple[str, Literal["role", "backend"]]:
+    if step.role is not None:
+        return step.role.name, "role"
+    if step.backend is not None:
+        return step.backend.name, "backend"
+    raise StepError("query step has neither `role` nor `backend`")
+
+
+def _exit_message(returncode: int, stderr: str) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        message = f"killed by {name}"
+    else:
+        message = f"exit code {returncode}"
+    tail = stderr_tail(stderr)
+    return f"{message}: {tail}" if tail else message
+
+
+def stderr_tail(stderr: str) -> str:
+    """The last lines of ``stderr``, short enough for an error message."""
+    lines = stderr.strip().splitlines()[-STDERR_TAIL_LINES:]
+    tail = "\n".join(lines)
+    if len(tail) > STDERR_TAIL_CHARS:
+        tail = "…" + tail[-STDERR_TAIL_CHARS:]
+    return tail

@@ -1,0 +1,58 @@
+"""Plans built in tests: from TOML text through the real loader and compiler
+when they exist, or step by step with constant templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from muxlang.compiler.plan import CompiledStep, Plan, ResolvedConfig
+from muxlang.source import Span
+from muxlang.template.ast import Template, Text
+from muxlang.workflow import AnyStep, QueryStep, Ref, ShellStep, TemplateField, Workflow
+
+SPAN = Span(1, 1, 1, 2)
+
+
+def text(source: str) -> TemplateField:
+    """A constant template (no ``{{ }}``)."""
+    return TemplateField(source, Template((Text(source, SPAN),), SPAN, source), SPAN)
+
+
+def shell(name: str, run: str, **fields: Any) -> ShellStep:
+    return ShellStep(name=name, type="shell", span=SPAN, name_span=SPAN, run=text(run), **fields)
+
+
+def query(name: str, prompt: str, *, role: str | None = None, **fields: Any) -> QueryStep:
+    return QueryStep(
+        name=name,
+        type="query",
+        span=SPAN,
+        name_span=SPAN,
+        prompt=text(prompt),
+        role=Ref(role or name, SPAN),
+        **fields,
+    )
+
+
+def make_plan(
+    root: Path,
+    steps: list[AnyStep],
+    deps: dict[str, list[str]] | None = None,
+    **workflow_fields: Any,
+) -> Plan:
+    """A plan of ``steps`` (in file order) with ``deps`` as dependencies."""
+    deps = deps or {}
+    workflow = Workflow(
+        path="test.toml", name="test", steps=tuple(steps), span=SPAN, **workflow_fields
+    )
+    graph = nx.DiGraph()
+    for step in steps:
+        graph.add_node(step.name, step=CompiledStep(step, tuple(sorted(deps.get(step.name, [])))))
+    for name, before in deps.items():
+        for dep in before:
+            graph.add_edge(dep, name)
+    order = tuple(nx.lexicographical_topological_sort(graph, key=[s.name for s in steps].index))
+    return Plan(workflow, ResolvedConfig(project_root=root), graph, order)
