@@ -49,6 +49,10 @@ class String:
     span: Span
     runs: tuple[tuple[int, int], ...]
     lines: LineIndex = field(repr=False, compare=False)
+    #: ``(decoded_index, file_end)`` for each decoded character that an escape
+    #: sequence (or a ``\r\n`` read as ``\n``) produced: the file offset just
+    #: past that sequence, so a region ending on it ends after the whole escape.
+    escapes: tuple[tuple[int, int], ...] = field(default=(), repr=False, compare=False)
 
     def to_python(self) -> str:
         return self.value
@@ -64,9 +68,14 @@ class String:
     def locator(self) -> Locator:
         """Maps a region of the decoded value to a span of the file."""
 
+        ends = dict(self.escapes)
+
         def locate(start: int, end: int) -> Span:
             a = self.file_offset(start)
-            b = self.file_offset(end - 1) + 1 if end > start else a
+            if end <= start:
+                return self.lines.span(a, a)
+            last = end - 1
+            b = ends[last] if last in ends else self.file_offset(last) + 1
             return self.lines.span(a, b)
 
         return locate
@@ -112,3 +121,7 @@ class Document:
     root: Table
     lines: LineIndex
     path: str = "<string>"
+
+    def to_python(self) -> dict[str, Any]:
+        """The document as ``tomllib.loads`` would return it."""
+        return self.root.to_python()

@@ -1,0 +1,463 @@
+"""TOML 1.0 on Lark: text -> positioned :class:`~muxlang.toml.nodes.Document`.
+
+This is the one place where Lark's exceptions become ``TOMLDecodeError``. The
+grammar (``toml.lark``) covers the syntax; the table rules of TOML (no
+duplicate keys, no table defined twice, no appending to a static array, no
+extending an inline table ...) are enforced here while the tree is walked, with
+the same outcome as ``tomllib``.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib import resources
+from typing import Any
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from muxlang.source import LineIndex, Span
+from muxlang.toml.errors import TOMLDecodeError
+from muxlang.toml.nodes import Array, Document, Entry, Key, Node, Scalar, String, Table
+from muxlang.toml.values import ValueFault, decode_atom, decode_key, decode_string
+
+_lock = threading.Lock()
+_parser: Lark | None = None
+
+
+def get_parser() -> Lark:
+    """The TOML grammar, built once per process (and cached on disk by Lark)."""
+    global _parser
+    if _parser is None:
+        with _lock:
+            if _parser is None:
+                grammar = resources.files("muxlang.toml").joinpath("toml.lark").read_text("utf-8")
+                _parser = Lark(
+                    grammar,
+                    parser="lalr",
+                    lexer="contextual",
+                    propagate_positions=True,
+                    maybe_placeholders=False,
+                    cache=True,
+                )
+    return _parser
+
+
+# ---------------------------------------------------------------------------
+# the document builder
+
+_STRING_TOKENS = frozenset(
+    {"BASIC_STRING", "LITERAL_STRING", "ML_BASIC_STRING", "ML_LITERAL_STRING"}
+)
+
+
+class _Tab:
+    """A table under construction."""
+
+    __slots__ = ("entries", "explicit", "span")
+
+    def __init__(self, span: Span, explicit: bool = False) -> None:
+        self.entries: dict[str, tuple[Key, Any]] = {}
+        self.span = span
+        # defined by a [header], by [[...]], or by dotted keys of an earlier section:
+        # no later [header] or dotted key may add to it
+        self.explicit = explicit
+
+
+class _Aot:
+    """An array of tables under construction (``[[name]]``)."""
+
+    __slots__ = ("span", "tables")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.tables: list[_Tab] = []
+
+
+def _freeze(value: Any) -> Node:
+    if isinstance(value, _Tab):
+        return Table(
+            {name: Entry(key, _freeze(v)) for name, (key, v) in value.entries.items()}, value.span
+        )
+    if isinstance(value, _Aot):
+        return Array(tuple(_freeze(t) for t in value.tables), value.span)
+    assert isinstance(value, Scalar | String | Array | Table)
+    return value
+
+
+def _show_key(path: list[str]) -> str:
+    """A key path as one would write it in TOML."""
+    parts = []
+    for name in path:
+        if name and all(c.isascii() and (c.isalnum() or c in "_-") for c in name):
+            parts.append(name)
+        else:
+            parts.append('"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return ".".join(parts)
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, _Tab):
+        return "a table"
+    if isinstance(value, _Aot):
+        return "an array of tables"
+    if isinstance(value, Table):
+        return "an inline table"
+    if isinstance(value, Array):
+        return "an array"
+    return "a value"
+
+
+class _Reader:
+    def __init__(self, text: str, lines: LineIndex) -> None:
+        self.text = text
+        self.lines = lines
+        self.pending: list[_Tab] = []
+
+    # positions -------------------------------------------------------------
+    def span(self, start: int, end: int) -> Span:
+        return self.lines.span(start, end)
+
+    def tspan(self, tok: Token) -> Span:
+        assert tok.start_pos is not None
+        assert tok.end_pos is not None
+        return self.lines.span(tok.start_pos, tok.end_pos)
+
+    def mspan(self, tree: Tree[Token]) -> Span:
+        return self.lines.span(tree.meta.start_pos, tree.meta.end_pos)
+
+    def fail(self, msg: str, span: Span) -> TOMLDecodeError:
+        return TOMLDecodeError(msg, span.line, span.column, span)
+
+    def where(self, span: Span) -> str:
+        return f"line {span.line}, column {span.column}"
+
+    # keys and values ---------------------------------------------------------
+    def keys(self, tree: Tree[Token]) -> list[tuple[str, Span, Token]]:
+        out = []
+        for tok in tree.children:
+            assert isinstance(tok, Token)
+            assert tok.start_pos is not None
+            try:
+                name = decode_key(str(tok), tok.start_pos)
+            except ValueFault as fault:
+                raise self.fail(fault.msg, self.span(fault.start, fault.end)) from None
+            out.append((name, self.tspan(tok), tok))
+        return out
+
+    def value(self, node: Token | Tree[Token]) -> Node:
+        if isinstance(node, Token):
+            assert node.start_pos is not None
+            span = self.tspan(node)
+            try:
+                if node.type in _STRING_TOKENS:
+                    text, runs, escapes = decode_string(str(node), node.start_pos)
+                    return String(text, span, runs, self.lines, escapes)
+                return Scalar(decode_atom(str(node), node.start_pos), span)
+            except ValueFault as fault:
+                raise self.fail(fault.msg, self.span(fault.start, fault.end)) from None
+        if node.data == "array":
+            return Array(tuple(self.value(child) for child in node.children), self.mspan(node))
+        assert node.data == "inline_table"
+        table = _Tab(self.mspan(node))
+        for keyval in node.children:
+            assert isinstance(keyval, Tree)
+            self.keyval(table, keyval, [], inline=True)
+        return _freeze(table)
+
+    # tables ------------------------------------------------------------------
+    def keyval(self, table: _Tab, tree: Tree[Token], path: list[str], inline: bool) -> None:
+        key_tree, value_node = tree.children
+        assert isinstance(key_tree, Tree)
+        segments = self.keys(key_tree)
+        path = list(path)
+        for name, span, _ in segments[:-1]:
+            path.append(name)
+            entry = table.entries.get(name)
+            if entry is None:
+                new = _Tab(span)
+                table.entries[name] = (Key(name, span), new)
+                if not inline:
+                    self.pending.append(new)
+                table = new
+                continue
+            first, existing = entry
+            if isinstance(existing, _Tab) and not existing.explicit:
+                if not inline:
+                    self.pending.append(existing)
+                table = existing
+                continue
+            if isinstance(existing, _Tab):
+                raise self.fail(
+                    f"cannot add keys to table `{_show_key(path)}` with a dotted key: it is "
+                    f"already defined (at {self.where(existing.span)})",
+                    span,
+                )
+            if isinstance(existing, Table):
+                raise self.fail(
+                    f"cannot add keys to `{_show_key(path)}`: an inline table (at "
+                    f"{self.where(existing.span)}) is complete as written",
+                    span,
+                )
+            raise self.fail(
+                f"cannot use `{_show_key(path)}` as a table: it is already {_what(existing)} "
+                f"(at {self.where(first.span)})",
+                span,
+            )
+        name, span, _ = segments[-1]
+        path.append(name)
+        entry = table.entries.get(name)
+        if entry is not None:
+            raise self.fail(
+                f"duplicate key `{_show_key(path)}` (first defined at {self.where(entry[0].span)})",
+                span,
+            )
+        table.entries[name] = (Key(name, span), self.value(value_node))
+
+    def walk_to_parent(
+        self, root: _Tab, segments: list[tuple[str, Span, Token]], header: str
+    ) -> tuple[_Tab, list[str]]:
+        """Follow a header's key to the table that will hold its last segment."""
+        table = root
+        path: list[str] = []
+        for name, span, _ in segments[:-1]:
+            path.append(name)
+            entry = table.entries.get(name)
+            if entry is None:
+                new = _Tab(span)
+                table.entries[name] = (Key(name, span), new)
+                table = new
+                continue
+            first, existing = entry
+            if isinstance(existing, _Tab):
+                table = existing
+            elif isinstance(existing, _Aot):
+                table = existing.tables[-1]
+            elif isinstance(existing, Table):
+                raise self.fail(
+                    f"cannot define {header} inside `{_show_key(path)}`: it is an inline table "
+                    f"(at {self.where(existing.span)}), complete as written",
+                    span,
+                )
+            elif isinstance(existing, Array):
+                raise self.fail(
+                    f"cannot define {header} inside `{_show_key(path)}`: it is a static array "
+                    f"(at {self.where(existing.span)})",
+                    span,
+                )
+            else:
+                raise self.fail(
+                    f"cannot use `{_show_key(path)}` as a table: it already has a value "
+                    f"(at {self.where(first.span)})",
+                    span,
+                )
+        return table, path
+
+    def std_table(self, root: _Tab, tree: Tree[Token]) -> _Tab:
+        key_tree = tree.children[0]
+        assert isinstance(key_tree, Tree)
+        segments = self.keys(key_tree)
+        header_span = self.mspan(tree)
+        header = f"table [{_show_key([s[0] for s in segments])}]"
+        parent, path = self.walk_to_parent(root, segments, header)
+        name, span, _ = segments[-1]
+        path.append(name)
+        shown = _show_key(path)
+        entry = parent.entries.get(name)
+        if entry is None:
+            table = _Tab(header_span, explicit=True)
+            parent.entries[name] = (Key(name, span), table)
+            return table
+        first, existing = entry
+        if isinstance(existing, _Tab):
+            if existing.explicit:
+                raise self.fail(
+                    f"table `{shown}` is already defined (at {self.where(existing.span)})", span
+                )
+            existing.explicit = True
+            existing.span = header_span
+            parent.entries[name] = (Key(name, span), existing)
+            return existing
+        if isinstance(existing, _Aot):
+            raise self.fail(
+                f"`{shown}` is an array of tables (at {self.where(existing.span)}); "
+                f"use [[{shown}]] to add an element",
+                span,
+            )
+        raise self.fail(
+            f"cannot define table [{shown}]: `{shown}` is already {_what(existing)} "
+            f"(at {self.where(first.span)})",
+            span,
+        )
+
+    def array_table(self, root: _Tab, tree: Tree[Token]) -> _Tab:
+        key_tree = tree.children[0]
+        assert isinstance(key_tree, Tree)
+        segments = self.keys(key_tree)
+        header_span = self.mspan(tree)
+        header = f"table [[{_show_key([s[0] for s in segments])}]]"
+        parent, path = self.walk_to_parent(root, segments, header)
+        name, span, _ = segments[-1]
+        path.append(name)
+        shown = _show_key(path)
+        entry = parent.entries.get(name)
+        table = _Tab(header_span, explicit=True)
+        if entry is None:
+            aot = _Aot(header_span)
+            parent.entries[name] = (Key(name, span), aot)
+        else:
+            first, aot = entry
+            if isinstance(aot, Array):
+                raise self.fail(
+                    f"cannot append to `{shown}`: it is a static array (at "
+                    f"{self.where(aot.span)}), not an array of tables",
+                    span,
+                )
+            if not isinstance(aot, _Aot):
+                raise self.fail(
+                    f"cannot define [[{shown}]]: `{shown}` is already {_what(aot)} "
+                    f"(at {self.where(first.span)})",
+                    span,
+                )
+        aot.tables.append(table)
+        return table
+
+    def document(self, tree: Tree[Token]) -> Table:
+        root = _Tab(self.span(0, len(self.text)), explicit=True)
+        current = root
+        for item in tree.children:
+            assert isinstance(item, Tree)
+            kind = item.data
+            if kind == "keyval":
+                self.keyval(current, item, [], inline=False)
+                continue
+            for table in self.pending:
+                table.explicit = True
+            self.pending.clear()
+            if kind == "std_table":
+                current = self.std_table(root, item)
+            else:
+                current = self.array_table(root, item)
+        result = _freeze(root)
+        assert isinstance(result, Table)
+        return result
+
+
+# ---------------------------------------------------------------------------
+# syntax errors
+
+_KEY_TOKENS = frozenset({"BARE_KEY", "BASIC_STRING", "LITERAL_STRING"})
+_VALUE_TOKENS = frozenset({"ATOM", "ML_BASIC_STRING", "ML_LITERAL_STRING", "LBRACE"})
+
+
+def _expected(accepts: set[str]) -> str:
+    """What the parser wanted, in words."""
+    acc = set(accepts)
+    if acc & _VALUE_TOKENS:
+        if "RSQB" in acc:
+            return "a value or ']'"
+        return "a value"
+    if acc >= {"EQUAL", "DOT"}:
+        return "'=' after the key"
+    if "DOT" in acc and "RSQB" in acc:
+        return "']' to close the table header"
+    if "__ANON_1" in acc:
+        return "']]' to close the array-of-tables header"
+    if "__ANON_0" in acc or "LSQB" in acc:
+        return "a key or a [table] header"
+    if acc & _KEY_TOKENS:
+        return "a key or '}'" if "RBRACE" in acc else "a key"
+    if "COMMA" in acc and "RSQB" in acc:
+        return "',' or ']' in the array"
+    if "COMMA" in acc and "RBRACE" in acc:
+        return "',' or '}' in the inline table"
+    if acc <= {"_NL", "$END"}:
+        return "the end of the line"
+    names = {"RSQB": "']'", "RBRACE": "'}'", "COMMA": "','", "EQUAL": "'='", "DOT": "'.'"}
+    return " or ".join(sorted(names.get(a, a) for a in acc))
+
+
+def _found(tok: Token) -> str:
+    if tok.type == "_NL":
+        return "a line break"
+    if tok.type == "$END":
+        return "the end of the file"
+    text = str(tok)
+    if len(text) > 30:
+        text = text[:27] + "..."
+    return repr(text)
+
+
+def _char_message(text: str, pos: int, allowed: set[str]) -> tuple[str, int, int]:
+    """(message, start, end) for a character no token can start with."""
+    ch = text[pos]
+    if ch == "\r":
+        return "a carriage return must be followed by a line feed", pos, pos + 1
+    if (ch < " " and ch != "\t") or ch == "\x7f":
+        where = "in a comment" if "#" in text[text.rfind("\n", 0, pos) + 1 : pos] else "here"
+        return f"control character U+{ord(ch):04X} is not allowed {where}", pos, pos + 1
+    if ch in "\"'":
+        if text.startswith(ch * 2, pos - 2):
+            return "unterminated multi-line string", pos - 2, pos + 1
+        return "unterminated string", pos, pos + 1
+    if ch == "\ufeff":
+        return "a byte order mark is allowed only at the very start of the file", pos, pos + 1
+    shown = repr(ch) if ch.isprintable() else f"U+{ord(ch):04X}"
+    if allowed & _KEY_TOKENS and not allowed & _VALUE_TOKENS:
+        return (
+            f"invalid character {shown} in a key: bare keys may hold only A-Z a-z 0-9 _ -; "
+            "quote other keys",
+            pos,
+            pos + 1,
+        )
+    return f"unexpected character {shown}; expected {_expected(allowed)}", pos, pos + 1
+
+
+def _syntax_error(text: str, lines: LineIndex, exc: UnexpectedInput) -> TOMLDecodeError:
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        try:
+            accepts: set[str] = set(exc.interactive_parser.accepts())  # type: ignore[no-untyped-call]
+        except Exception:  # pragma: no cover - accepts() is best effort
+            accepts = set(exc.expected)
+        if tok.type == "$END" or tok.start_pos is None:
+            start = end = len(text)
+        else:
+            start, end = tok.start_pos, tok.end_pos or tok.start_pos + 1
+        msg = f"expected {_expected(accepts)}, found {_found(tok)}"
+        if (tok.type == "_NL" and "COMMA" in accepts and "RBRACE" in accepts) or (
+            tok.type == "_NL"
+            and accepts == _KEY_TOKENS
+            and "{" in lines.line_text(lines.position(start)[0])
+        ):
+            msg += " (an inline table must be on one line)"
+        span = lines.span(start, max(end, start + 1) if tok.type != "$END" else start)
+        return TOMLDecodeError(msg, span.line, span.column, span)
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream or 0
+        msg, start, end = _char_message(text, pos, set(exc.allowed or ()))
+        span = lines.span(start, end)
+        return TOMLDecodeError(msg, span.line, span.column, span)
+    line, column = lines.position(len(text))  # pragma: no cover - UnexpectedEOF is unused
+    return TOMLDecodeError(str(exc), line, column)
+
+
+# ---------------------------------------------------------------------------
+# entry point
+
+
+def parse(text: str, path: str = "<string>") -> Document:
+    """Parse a TOML document, keeping the position of every key and value.
+
+    Raises :class:`TOMLDecodeError` for any invalid input.
+    """
+    if text.startswith("\ufeff"):
+        # keep offsets and columns those of the text as given
+        text = " " + text[1:]
+    lines = LineIndex(text)
+    try:
+        tree = get_parser().parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_error(text, lines, exc) from None
+    root = _Reader(text, lines).document(tree)
+    return Document(root, lines, path)
