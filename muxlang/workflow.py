@@ -134,6 +134,9 @@ class Workflow:
     #: the workflow's own [defaults]/[backends]/[roles]/[teams] tables (a config layer)
     config: ConfigFile = field(default_factory=ConfigFile)
     span: Span
+    #: header span of every table of the workflow's config tables, by key path
+    #: (``("backends", "claude")``): where to report a key missing after the merge
+    config_spans: Mapping[tuple[str, ...], Span] = field(default_factory=dict)
 
     def step(self, name: str) -> AnyStep | None:
         return next((s for s in self.steps if s.name == name), None)

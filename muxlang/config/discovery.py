@@ -1,0 +1,163 @@
+"""Where things are: the project root, config files, workflows (SPEC section 1).
+
+- Project root: ``-C DIR`` if given, else the nearest ancestor of the working
+  directory holding ``.muxlang/``, ``.llm-mux/`` or ``.git``, else the working
+  directory.
+- User config: ``$MUXLANG_CONFIG`` if set, else ``$XDG_CONFIG_HOME/muxlang/config.toml``
+  (``~/.config`` when unset), else the ``llm-mux`` file of the same directory.
+- Project config: ``.muxlang/config.toml``, else ``.llm-mux/config.toml``.
+- Workflows by name: project ``.muxlang/workflows``, ``.llm-mux/workflows``, the
+  user's ``muxlang/workflows``, ``llm-mux/workflows``, then the bundled stdlib.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from muxlang.diagnostics import did_you_mean
+
+PROJECT_DIRS = (".muxlang", ".llm-mux")
+ROOT_MARKERS = (".muxlang", ".llm-mux", ".git")
+
+WorkflowSource = Literal["project", "user", "stdlib"]
+
+
+class WorkflowNotFoundError(LookupError):
+    """No workflow of that name or path; the message lists where muxlang looked."""
+
+
+def find_project_root(start: Path | None = None, directory: Path | None = None) -> Path:
+    """The project root: ``directory`` (``-C``) if given, else the nearest ancestor of
+    ``start`` (default: the working directory) holding a project marker, else ``start``."""
+    if directory is not None:
+        return Path(directory).resolve()
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / ".muxlang").is_dir() or (candidate / ".llm-mux").is_dir():
+            return candidate
+        if (candidate / ".git").exists():
+            return candidate
+    return here
+
+
+def config_home(environ: Mapping[str, str] = os.environ) -> Path:
+    """``$XDG_CONFIG_HOME``, else ``$HOME/.config`` (relative XDG values are ignored,
+    as the XDG spec says)."""
+    xdg = environ.get("XDG_CONFIG_HOME", "")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg)
+    home = environ.get("HOME")
+    return (Path(home) if home else Path.home()) / ".config"
+
+
+def user_config_candidates(environ: Mapping[str, str] = os.environ) -> tuple[Path, ...]:
+    """The user layer's files in the order tried; the first that exists is read."""
+    override = environ.get("MUXLANG_CONFIG", "")
+    if override:
+        return (Path(override).expanduser(),)
+    home = config_home(environ)
+    return (home / "muxlang" / "config.toml", home / "llm-mux" / "config.toml")
+
+
+def project_config_candidates(root: Path) -> tuple[Path, ...]:
+    """The project layer's files in the order tried; the first that exists is read."""
+    return tuple(root / name / "config.toml" for name in PROJECT_DIRS)
+
+
+def user_config_path(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """The user config file that will be read, or None."""
+    return next((p for p in user_config_candidates(environ) if p.is_file()), None)
+
+
+def project_config_path(root: Path) -> Path | None:
+    """The project config file that will be read, or None."""
+    return next((p for p in project_config_candidates(root) if p.is_file()), None)
+
+
+def stdlib_dir() -> Path:
+    """The bundled workflows: ``muxlang/_stdlib`` in a wheel, the repository's
+    ``stdlib/`` beside the package in a source checkout."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "_stdlib"
+    if installed.is_dir():
+        return installed
+    return package.parent / "stdlib"
+
+
+def workflow_dirs(
+    root: Path, environ: Mapping[str, str] = os.environ
+) -> tuple[tuple[WorkflowSource, Path], ...]:
+    """Every directory searched for workflows by name, first hit wins."""
+    home = config_home(environ)
+    return (
+        *(("project", root / name / "workflows") for name in PROJECT_DIRS),
+        ("user", home / "muxlang" / "workflows"),
+        ("user", home / "llm-mux" / "workflows"),
+        ("stdlib", stdlib_dir()),
+    )
+
+
+def is_path_like(name_or_path: str) -> bool:
+    """A workflow argument names a file when it contains ``/`` or ends in ``.toml``."""
+    return "/" in name_or_path or os.sep in name_or_path or name_or_path.endswith(".toml")
+
+
+def find_workflow(name_or_path: str, root: Path, environ: Mapping[str, str] = os.environ) -> Path:
+    """The workflow file for a ``muxlang run`` argument (SPEC section 1).
+
+    A path is taken relative to the working directory, else to the project root.
+    A name is looked up in :func:`workflow_dirs` order.
+    """
+    if is_path_like(name_or_path):
+        given = Path(name_or_path).expanduser()
+        candidates = [given] if given.is_absolute() else [Path.cwd() / given, root / given]
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+        looked = ", ".join(dict.fromkeys(str(c) for c in candidates))
+        raise WorkflowNotFoundError(
+            f"workflow file `{name_or_path}` not found (looked at {looked})"
+        )
+    searched = []
+    for _, directory in workflow_dirs(root, environ):
+        candidate = directory / f"{name_or_path}.toml"
+        searched.append(str(candidate))
+        if candidate.is_file():
+            return candidate
+    known = [entry.name for entry in list_workflows(root, environ)]
+    hint = did_you_mean(name_or_path, known)
+    message = f"workflow `{name_or_path}` not found; looked in:\n  " + "\n  ".join(searched)
+    if hint:
+        message += f"\n{hint}"
+    elif known:
+        message += "\nknown workflows: " + ", ".join(known)
+    raise WorkflowNotFoundError(message)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowEntry:
+    name: str
+    source: WorkflowSource
+    path: Path
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "source": self.source, "path": str(self.path)}
+
+
+def list_workflows(root: Path, environ: Mapping[str, str] = os.environ) -> list[WorkflowEntry]:
+    """Every workflow runnable by name, sorted by name; for a name found in several
+    places, the one ``muxlang run NAME`` would use."""
+    found: dict[str, WorkflowEntry] = {}
+    for source, directory in workflow_dirs(root, environ):
+        try:
+            files = sorted(directory.glob("*.toml"))
+        except OSError:
+            continue
+        for path in files:
+            if path.is_file() and path.stem not in found:
+                found[path.stem] = WorkflowEntry(path.stem, source, path)
+    return [found[name] for name in sorted(found)]

@@ -1,0 +1,291 @@
+"""Config layers, their merge, teams: everything that makes a ResolvedConfig.
+
+Layers, later wins (SPEC section 2): built-in defaults < user config < project
+config < the workflow's own ``[defaults]``/``[backends]``/``[roles]``/``[teams]``
+tables < command-line flags. They merge field by field: tables merge, arrays
+and scalars replace. Each layer is checked on its own (unknown keys, types:
+positions in that layer's file); required keys are checked after the merge and
+reported in the last layer that wrote the incomplete table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from muxlang.compiler.plan import ResolvedConfig
+from muxlang.config.discovery import project_config_path, user_config_path
+from muxlang.config.models import ConfigFile, RoleConfig, TeamConfig
+from muxlang.diagnostics import Diagnostic, did_you_mean
+from muxlang.source import Span
+from muxlang.workflow import Workflow
+
+#: CLI tools the built-in layer knows, in the order the built-in roles try them.
+_BUILTIN_CLIS: tuple[tuple[str, list[str]], ...] = (
+    ("claude", ["-p"]),
+    ("codex", ["exec"]),
+    ("gemini", ["-p"]),
+    ("ollama", ["run", "llama3"]),
+)
+
+#: The built-in layer: what an empty project sees. The bundled workflows use the
+#: roles ``analyzer``, ``coder`` and ``quick``; they go to the LLM command-line
+#: tools found on PATH (``first`` and ``fallback`` skip the ones that are absent).
+BUILTIN_DEFAULTS: dict[str, Any] = {
+    "defaults": {"max_concurrent": 8},
+    "backends": {name: {"command": name, "args": list(args)} for name, args in _BUILTIN_CLIS},
+    "roles": {
+        "analyzer": {
+            "description": "Code analysis and review",
+            "backends": [name for name, _ in _BUILTIN_CLIS],
+            "execution": "fallback",
+        },
+        "coder": {
+            "description": "Writes code and edits",
+            "backends": [name for name, _ in _BUILTIN_CLIS],
+            "execution": "fallback",
+        },
+        "quick": {
+            "description": "Fast, short answers",
+            "backends": [name for name, _ in reversed(_BUILTIN_CLIS)],
+            "execution": "first",
+        },
+    },
+}
+
+COMMAND_LINE = "<command line>"
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One config layer: what it wrote (only the keys it gave) and where."""
+
+    name: str  # built-in | user | project | workflow | command line
+    path: Path | None
+    data: Mapping[str, Any]
+    spans: Mapping[tuple[str, ...], Span] = field(default_factory=dict)
+
+    @property
+    def file(self) -> str:
+        return str(self.path) if self.path is not None else f"<{self.name}>"
+
+
+def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: tables merge key by key, everything else replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _file_layer(name: str, path: Path | None) -> tuple[Layer | None, list[Diagnostic]]:
+    if path is None:
+        return None, []
+    from muxlang.compiler.loader import load_config_file
+
+    config, spans, problems = load_config_file(path)
+    if config is None:
+        return None, problems
+    return Layer(name, path, config.model_dump(exclude_unset=True, by_alias=True), spans), []
+
+
+def config_layers(
+    root: Path,
+    *,
+    workflow: Workflow | None = None,
+    environ: Mapping[str, str] = os.environ,
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[list[Layer], list[Diagnostic]]:
+    """Every layer that applies, lowest first, and the problems of each file."""
+    layers = [Layer("built-in", None, BUILTIN_DEFAULTS)]
+    problems: list[Diagnostic] = []
+    for name, path in (("user", user_config_path(environ)), ("project", project_config_path(root))):
+        layer, found = _file_layer(name, path)
+        problems.extend(found)
+        if layer is not None:
+            layers.append(layer)
+    if workflow is not None:
+        data = workflow.config.model_dump(exclude_unset=True, by_alias=True)
+        if data:
+            layers.append(Layer("workflow", Path(workflow.path), data, workflow.config_spans))
+    if overrides:
+        layers.append(Layer("command line", None, overrides))
+    return layers, problems
+
+
+def detect_team(teams: Mapping[str, TeamConfig], root: Path) -> str | None:
+    """The first team (in file order) with a ``detect`` glob matching under ``root``."""
+    for name, team in teams.items():
+        if any(_matches(root, pattern) for pattern in team.detect):
+            return name
+    return None
+
+
+def _matches(root: Path, pattern: str) -> bool:
+    if not pattern or Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+        return False
+    if not glob.has_magic(pattern):
+        return (root / pattern).exists()
+    found: Iterator[str] = glob.iglob(pattern, root_dir=root, recursive=True)
+    return next(found, None) is not None
+
+
+def apply_team(roles: Mapping[str, RoleConfig], team: TeamConfig) -> dict[str, RoleConfig]:
+    """The roles with a team's overrides: each replaces only the fields it gives."""
+    out = dict(roles)
+    for name, override in team.roles.items():
+        given = override.model_dump(exclude_unset=True)
+        base = out.get(name)
+        try:
+            if base is not None:
+                out[name] = RoleConfig.model_validate({**base.model_dump(), **given})
+            elif "backends" in given:
+                out[name] = RoleConfig.model_validate(given)
+        except ValidationError:  # an override the layer checks reported already
+            continue
+    return out
+
+
+def _required_problems(
+    merged: dict[str, Any], layers: list[Layer]
+) -> tuple[ConfigFile, list[Diagnostic]]:
+    """Validate the merged tables; a table missing a required key is reported in the
+    last layer that wrote it, and left out of the result."""
+    problems: list[Diagnostic] = []
+    data = merged
+    for _ in range(100):
+        try:
+            return ConfigFile.model_validate(data), problems
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+        data = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+        for error in errors:
+            loc = tuple(str(p) for p in error["loc"])
+            table_path = loc[:2] if len(loc) >= 2 else loc[:1]
+            problems.append(_missing_diagnostic(error, loc, table_path, layers, merged))
+            container = data.get(table_path[0]) if table_path else None
+            if len(table_path) == 2 and isinstance(container, dict):
+                container.pop(table_path[1], None)
+            elif table_path:
+                data.pop(table_path[0], None)
+    return ConfigFile(), problems  # pragma: no cover - each pass removes a table
+
+
+_SINGULAR = {"backends": "backend", "roles": "role", "teams": "team"}
+
+
+def _missing_diagnostic(
+    error: Mapping[str, Any],
+    loc: tuple[str, ...],
+    table_path: tuple[str, ...],
+    layers: list[Layer],
+    merged: Mapping[str, Any],
+) -> Diagnostic:
+    layer = next((lay for lay in reversed(layers) if table_path in lay.spans), None)
+    if layer is None:
+        layer = next((lay for lay in reversed(layers) if _has(lay.data, table_path)), layers[-1])
+    span = layer.spans.get(table_path, Span.point(1, 1))
+    if len(table_path) == 2 and table_path[0] in _SINGULAR:
+        place = f"{_SINGULAR[table_path[0]]} `{table_path[1]}`"
+    else:
+        place = "`[" + ".".join(table_path) + "]`"
+    if error["type"] == "missing":
+        message = f"{place} has no `{loc[-1]}`"
+        others = [
+            name
+            for name, value in (merged.get(table_path[0]) or {}).items()
+            if name != table_path[-1] and isinstance(value, Mapping) and loc[-1] in value
+        ]
+        hint = did_you_mean(table_path[-1], others) if len(table_path) == 2 else None
+        if hint is None and len(table_path) == 2:
+            hint = f"no other config layer defines {place} completely"
+        return Diagnostic(layer.file, span, "MUX004", message, hint=hint)
+    return Diagnostic(layer.file, span, "MUX003", f"{place}: {error['msg']}")
+
+
+def _has(data: Mapping[str, Any], path: tuple[str, ...]) -> bool:
+    node: Any = data
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def load_config(
+    root: Path,
+    *,
+    workflow: Workflow | None = None,
+    team: str | None = None,
+    environ: Mapping[str, str] = os.environ,
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[ResolvedConfig, list[Diagnostic]]:
+    """All layers merged for a project (and a workflow), with the team applied.
+
+    ``team`` is ``--team`` (it overrides detection; an unknown name is a MUX030
+    diagnostic on ``<command line>``). ``overrides`` is the command-line layer, a
+    partial config table such as ``{"defaults": {"max_concurrent": 2}}``.
+    ``${VAR}`` references stay unexpanded: see :func:`muxlang.config.expand_env`.
+    """
+    layers, problems = config_layers(root, workflow=workflow, environ=environ, overrides=overrides)
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = merge(merged, layer.data)
+    config, missing = _required_problems(merged, layers)
+    problems.extend(missing)
+    chosen: str | None
+    if team is not None:
+        chosen = team if team in config.teams else None
+        if chosen is None:
+            known = list(config.teams)
+            problems.append(
+                Diagnostic(
+                    COMMAND_LINE,
+                    Span.point(1, 1),
+                    "MUX030",
+                    f"unknown team `{team}` (--team)"
+                    + (f"; teams: {', '.join(known)}" if known else "; no team is configured"),
+                    hint=did_you_mean(team, known),
+                )
+            )
+    else:
+        chosen = detect_team(config.teams, root)
+    roles: Mapping[str, RoleConfig] = config.roles
+    if chosen is not None:
+        roles = apply_team(config.roles, config.teams[chosen])
+    values: dict[str, Any] = {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(ResolvedConfig)
+        if f.name in ConfigFile.model_fields
+    }
+    values["roles"] = roles
+    resolved = ResolvedConfig(
+        project_root=root,
+        team=chosen,
+        sources=tuple(
+            layer.path for layer in layers if layer.path is not None and layer.name != "workflow"
+        ),
+        **values,
+    )
+    return resolved, problems
+
+
+def provenance(layers: list[Layer]) -> dict[tuple[str, str], Layer]:
+    """For each ``(table, name)`` (``("backends", "claude")``), the last layer that
+    wrote it: where a listing says it comes from."""
+    out: dict[tuple[str, str], Layer] = {}
+    for layer in layers:
+        for table in ("backends", "roles", "teams"):
+            for name in layer.data.get(table, {}) or {}:
+                out[(table, name)] = layer
+    return out

@@ -1,0 +1,525 @@
+"""Pydantic validation of a positioned TOML document, with errors at file positions.
+
+The pydantic models in :mod:`muxlang.config.models` are the single source of the
+accepted keys. This module validates a document's Python value against one of
+them and maps every pydantic error back to the TOML node it concerns by walking
+the error's ``loc`` through the document:
+
+- ``extra_forbidden`` → MUX002 at the key, with a "did you mean" hint;
+- wrong types, values outside a fixed set, bad patterns → MUX003 at the value;
+- ``missing`` and a step without ``type`` → MUX004 at the enclosing table.
+
+It also builds *partial* models (:func:`partial_model`) for config layers that
+give only some keys of a table, so that required keys are checked after layers
+are merged.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from muxlang.diagnostics import Diagnostic, did_you_mean
+from muxlang.source import Span
+from muxlang.toml.nodes import Array, Key, Node, Scalar, String, Table
+
+#: Top-level keys that hold config tables (a layer may give them partially).
+STEP_TYPES = ("shell", "query", "apply")
+
+_EXPECTED: dict[str, str] = {
+    "string_type": "a string",
+    "str_type": "a string",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "bool_type": "a boolean (true or false)",
+    "list_type": "an array",
+    "tuple_type": "an array",
+    "set_type": "an array",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "none_required": "nothing",
+    "date_type": "a date",
+    "datetime_type": "a date-time",
+}
+
+_DURATION_HINT = 'a number of seconds or a duration such as "500ms", "30s", "2m", "1h"'
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """Where a pydantic ``loc`` lands in the document."""
+
+    node: Node | None  # the value reached (None when the last key is absent)
+    key: Key | None  # the key of that value, when it has one
+    table: Table  # the innermost table on the way (the enclosing one of a missing key)
+    path: tuple[str | int, ...]  # the loc parts that resolved (discriminator tags dropped)
+    rest: tuple[str | int, ...]  # loc parts that did not resolve (union members, missing keys)
+
+
+def locate(root: Table, loc: Sequence[str | int]) -> Located:
+    """Walk ``loc`` from ``root``; discriminator tags after a step index are skipped."""
+    node: Node = root
+    key: Key | None = None
+    table = root
+    path: list[str | int] = []
+    parts = list(loc)
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        if (
+            len(path) == 2
+            and path[0] == "steps"
+            and isinstance(part, str)
+            and part in STEP_TYPES
+            and isinstance(node, Table)
+            and _is_step_tag(node, part)
+        ):
+            i += 1
+            continue
+        if isinstance(node, Table) and isinstance(part, str) and part in node.entries:
+            table = node
+            entry = node.entries[part]
+            key, node = entry.key, entry.value
+        elif isinstance(node, Array) and isinstance(part, int) and 0 <= part < len(node.items):
+            key, node = None, node.items[part]
+        else:
+            break
+        if isinstance(node, Table):
+            table = node
+        path.append(part)
+        i += 1
+    rest = tuple(parts[i:])
+    return Located(node, key, table, tuple(path), rest)
+
+
+def _is_step_tag(table: Table, part: str) -> bool:
+    """A step table's loc element is its tag unless the table has a key of that name
+    with the same type (``type = "shell"`` with a stray ``shell`` key)."""
+    type_node = table.get("type")
+    return isinstance(type_node, String) and type_node.value == part
+
+
+# --------------------------------------------------------------------------- model walking
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip ``Annotated`` and ``X | None``."""
+    while True:
+        origin = get_origin(tp)
+        if origin is typing.Annotated:
+            tp = get_args(tp)[0]
+            continue
+        if origin in (Union, types.UnionType):
+            args = [a for a in get_args(tp) if a is not type(None)]
+            if len(args) == 1:
+                tp = args[0]
+                continue
+        return tp
+
+
+def _union_members(tp: Any) -> list[Any]:
+    tp = _unwrap(tp)
+    if get_origin(tp) in (Union, types.UnionType):
+        return [_unwrap(a) for a in get_args(tp)]
+    return [tp]
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _field_by_key(model: type[BaseModel], key: str) -> Any:
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return info.annotation
+    return None
+
+
+def model_keys(model: type[BaseModel]) -> list[str]:
+    """The keys a table of ``model`` accepts, as written in TOML (aliases used)."""
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _tag_of(model: type[BaseModel]) -> str | None:
+    info = model.model_fields.get("type")
+    if info is None:
+        return None
+    tp = _unwrap(info.annotation)
+    if get_origin(tp) is Literal:
+        args = get_args(tp)
+        if len(args) == 1 and isinstance(args[0], str):
+            return args[0]
+    return None
+
+
+def type_at(model: type[BaseModel], loc: Sequence[str | int]) -> Any:
+    """The annotation reached by walking ``loc`` (with discriminator tags) from ``model``."""
+    tp: Any = model
+    for part in loc:
+        tp = _unwrap(tp)
+        origin = get_origin(tp)
+        if _is_model(tp) and isinstance(part, str):
+            tp = _field_by_key(tp, part)
+        elif origin is dict:
+            tp = get_args(tp)[1]
+        elif origin is list and isinstance(part, int):
+            tp = get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            members = [m for m in _union_members(tp) if _is_model(m) and _tag_of(m) == part]
+            tp = members[0] if members else None
+        else:
+            return None
+        if tp is None:
+            return None
+    return _unwrap(tp)
+
+
+def step_models(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """Step type name → step model, read from the ``steps`` field of ``model``."""
+    steps = type_at(model, ["steps", 0])
+    return {
+        tag: member
+        for member in _union_members(steps)
+        if _is_model(member) and (tag := _tag_of(member)) is not None
+    }
+
+
+# --------------------------------------------------------------------------- descriptions
+
+
+def describe_value(node: Node | None) -> str:
+    """How a TOML value is named in a message: ``string "x"``, ``integer 3``, ``a table``."""
+    if isinstance(node, String):
+        text = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+        return "string " + _quote(text)
+    if isinstance(node, Array):
+        return "an array"
+    if isinstance(node, Table):
+        return "a table"
+    if isinstance(node, Scalar):
+        value = node.value
+        if isinstance(value, bool):
+            return f"boolean {'true' if value else 'false'}"
+        if isinstance(value, int):
+            return f"integer {value}"
+        if isinstance(value, float):
+            return f"float {value}"
+        return f"date-time {value}"
+    return "nothing"
+
+
+def _quote(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def describe_place(root: Table, path: Sequence[str | int]) -> str:
+    """The table at ``path`` as a user calls it: step `diff`, backend `claude`, ..."""
+    if not path:
+        return "the top level"
+    head = path[0]
+    if head == "steps" and len(path) >= 2 and isinstance(path[1], int):
+        name = _step_name(root, path[1])
+        return f"step `{name}`" if name else f"step #{path[1] + 1}"
+    singular = {"backends": "backend", "roles": "role", "teams": "team", "args": "arg"}
+    if head in singular and len(path) >= 2:
+        label = f"{singular[str(head)]} `{path[1]}`"
+        if head == "teams" and len(path) >= 4 and path[2] == "roles":
+            return f"role `{path[3]}` of team `{path[1]}`"
+        if len(path) == 2:
+            return label
+    return "`[" + ".".join(str(p) for p in path) + "]`"
+
+
+def _step_name(root: Table, index: int) -> str | None:
+    steps = root.get("steps")
+    if isinstance(steps, Array) and 0 <= index < len(steps.items):
+        step = steps.items[index]
+        if isinstance(step, Table):
+            name = step.get("name")
+            if isinstance(name, String):
+                return name.value
+    return None
+
+
+def _key_label(path: Sequence[str | int]) -> str:
+    """`timeout`, or `depends_on` item 2 for a list element."""
+    if path and isinstance(path[-1], int) and len(path) >= 2:
+        return f"item {path[-1] + 1} of `{path[-2]}`"
+    return f"`{path[-1]}`" if path else "the file"
+
+
+def _allowed_values(ctx: Mapping[str, Any] | None, key: str) -> list[str]:
+    text = str((ctx or {}).get(key, ""))
+    return re.findall(r"'([^']*)'", text)
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+class SchemaChecker:
+    """Maps the pydantic errors of one document to diagnostics."""
+
+    def __init__(self, file: str, root: Table, model: type[BaseModel]) -> None:
+        self.file = file
+        self.root = root
+        self.model = model
+
+    def diagnostics(self, errors: Iterable[Mapping[str, Any]]) -> list[Diagnostic]:
+        groups: dict[tuple[str | int, ...], list[tuple[Mapping[str, Any], Located]]] = {}
+        out: list[Diagnostic] = []
+        for error in errors:
+            where = locate(self.root, error["loc"])
+            kind = error["type"]
+            if kind in ("extra_forbidden", "missing", "union_tag_not_found", "union_tag_invalid"):
+                out.extend(self._single(error, where))
+            else:
+                groups.setdefault(where.path, []).append((error, where))
+        for group in groups.values():
+            out.append(self._value_error(group))
+        return _dedupe(out)
+
+    # -- one error each
+
+    def _single(self, error: Mapping[str, Any], where: Located) -> list[Diagnostic]:
+        kind = error["type"]
+        loc = tuple(error["loc"])
+        if kind == "extra_forbidden":
+            return [self._unknown_key(loc, where)]
+        if kind == "missing":
+            return [self._missing(loc, where)]
+        if kind == "union_tag_not_found":
+            table = where.node if isinstance(where.node, Table) else where.table
+            tags = ", ".join(step_models(self.model)) or "?"
+            return [
+                self.diag(
+                    table.span,
+                    "MUX004",
+                    f"{describe_place(self.root, where.path)} has no `type`: one of {tags}",
+                )
+            ]
+        # union_tag_invalid: the `type` value is not one of the tags
+        table = where.node if isinstance(where.node, Table) else where.table
+        type_node = table.get("type")
+        span = type_node.span if type_node is not None else table.span
+        tags_list = _allowed_values(error.get("ctx"), "expected_tags")
+        got = describe_value(type_node)
+        if isinstance(type_node, String):
+            got = _quote(type_node.value)
+            hint = did_you_mean(type_node.value, tags_list)
+        else:
+            hint = None
+        return [
+            self.diag(
+                span,
+                "MUX003",
+                f"`type` must be one of {', '.join(tags_list)}; got {got}",
+                hint,
+            )
+        ]
+
+    def _unknown_key(self, loc: tuple[str | int, ...], where: Located) -> Diagnostic:
+        key_name = str(loc[-1])
+        span = where.key.span if where.key is not None and not where.rest else where.table.span
+        place_path = where.path[:-1] if not where.rest else where.path
+        container = type_at(self.model, loc[:-1])
+        allowed = model_keys(container) if _is_model(container) else []
+        hint = did_you_mean(key_name, allowed)
+        place = describe_place(self.root, place_path)
+        if place_path and place_path[0] == "steps" and len(place_path) == 2:
+            own_tag = _tag_of(container) if _is_model(container) else None
+            owners = [
+                tag
+                for tag, step_model in step_models(self.model).items()
+                if tag != own_tag and key_name in model_keys(step_model)
+            ]
+            if owners:
+                kinds = " and ".join(f"{tag} steps" for tag in owners)
+                hint = f"`{key_name}` is a key of {kinds}" + (
+                    f" (this is a {own_tag} step)" if own_tag else ""
+                )
+        where_text = f"in {place}" if place_path else "at the top level"
+        return self.diag(span, "MUX002", f"unknown key `{key_name}` {where_text}", hint)
+
+    def _missing(self, loc: tuple[str | int, ...], where: Located) -> Diagnostic:
+        key_name = str(loc[-1])
+        table = where.node if isinstance(where.node, Table) and where.rest else where.table
+        place = describe_place(self.root, where.path)
+        message = f"{place} has no `{key_name}`"
+        if where.path and where.path[0] == "steps" and len(where.path) == 2:
+            container = type_at(self.model, loc[:-1])
+            tag = _tag_of(container) if _is_model(container) else None
+            if tag:
+                message += f": {tag} steps need one"
+        elif not where.path:
+            message = f"the file has no `{key_name}`"
+        return self.diag(table.span, "MUX004", message)
+
+    # -- type and value errors, grouped per value (a union gives one error per member)
+
+    def _value_error(self, group: list[tuple[Mapping[str, Any], Located]]) -> Diagnostic:
+        error, where = group[0]
+        node = where.node
+        span = node.span if node is not None else where.table.span
+        label = _key_label(where.path)
+        got = describe_value(node)
+        kinds = {e["type"] for e, _ in group}
+        if len(group) > 1 or ("string_pattern_mismatch" in kinds and where.rest):
+            patterns = [str((e.get("ctx") or {}).get("pattern", "")) for e, _ in group]
+            if any("ms|s|m|h" in p for p in patterns):
+                if isinstance(node, String) and not any(
+                    e["type"] == "string_type" for e, _ in group
+                ):
+                    return self.diag(
+                        span,
+                        "MUX003",
+                        f"{label} must be {_DURATION_HINT}; got {got}",
+                    )
+                return self.diag(span, "MUX003", f"{label} must be {_DURATION_HINT}; got {got}")
+            expected = _join_or([_EXPECTED[e["type"]] for e, _ in group if e["type"] in _EXPECTED])
+            if expected:
+                return self.diag(span, "MUX003", f"{label} must be {expected}; got {got}")
+        kind = error["type"]
+        ctx = error.get("ctx") or {}
+        if kind in _EXPECTED:
+            return self.diag(span, "MUX003", f"{label} must be {_EXPECTED[kind]}; got {got}")
+        if kind in ("literal_error", "enum"):
+            allowed = _allowed_values(ctx, "expected")
+            value = node.value if isinstance(node, String) else None
+            shown = _quote(value) if value is not None else got
+            hint = did_you_mean(value, allowed) if value is not None else None
+            return self.diag(
+                span,
+                "MUX003",
+                f"{label} must be one of {', '.join(allowed)}; got {shown}",
+                hint,
+            )
+        if kind == "string_pattern_mismatch":
+            if (where.path and where.path[-1] == "name") or (
+                len(where.path) >= 2 and where.path[-2] == "depends_on"
+            ):
+                return self.diag(
+                    span,
+                    "MUX003",
+                    f"{label} must be a step name (letters, digits and `_`, with inner "
+                    f'hyphens such as "check-files"); got {got}',
+                )
+            return self.diag(
+                span, "MUX003", f"{label} must match `{ctx.get('pattern', '')}`; got {got}"
+            )
+        bounds = {
+            "greater_than": "greater than {gt}",
+            "greater_than_equal": "at least {ge}",
+            "less_than": "less than {lt}",
+            "less_than_equal": "at most {le}",
+        }
+        if kind in bounds:
+            return self.diag(
+                span, "MUX003", f"{label} must be {bounds[kind].format(**ctx)}; got {got}"
+            )
+        if kind == "value_error":
+            return self.diag(span, "MUX003", f"{label}: {ctx.get('error', error['msg'])}")
+        return self.diag(span, "MUX003", f"{label}: {error['msg']}; got {got}")
+
+    def diag(self, span: Span, code: str, message: str, hint: str | None = None) -> Diagnostic:
+        return Diagnostic(self.file, span, code, message, hint=hint)
+
+
+def _join_or(items: list[str]) -> str:
+    unique = list(dict.fromkeys(items))
+    if len(unique) <= 1:
+        return unique[0] if unique else ""
+    return ", ".join(unique[:-1]) + " or " + unique[-1]
+
+
+def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[Span, str, str]] = set()
+    out = []
+    for d in diagnostics:
+        key = (d.span, d.code, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def validate(
+    file: str,
+    root: Table,
+    model: type[BaseModel],
+    *,
+    partial: frozenset[str] = frozenset(),
+    value: Mapping[str, Any] | None = None,
+) -> list[Diagnostic]:
+    """Every schema problem of ``root`` against ``model``.
+
+    ``missing`` errors under the top-level keys in ``partial`` are dropped: those
+    tables may be completed by another config layer (checked after the merge).
+    """
+    data = root.to_python() if value is None else value
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            e
+            for e in exc.errors(include_url=False)
+            if not (e["type"] == "missing" and e["loc"] and e["loc"][0] in partial)
+        ]
+        return SchemaChecker(file, root, model).diagnostics(errors)
+    return []
+
+
+# --------------------------------------------------------------------------- partial models
+
+
+def partial_model(model: type[BaseModel], data: Mapping[str, Any]) -> BaseModel:
+    """An instance of ``model`` holding only the keys ``data`` gives (already checked).
+
+    Required fields that ``data`` lacks stay unset; ``model_fields_set`` says which
+    keys were written, and ``model_dump(exclude_unset=True)`` gives them back.
+    Nested tables are built the same way.
+    """
+    values: dict[str, Any] = {}
+    fields_set: set[str] = set()
+    for key, value in data.items():
+        name, annotation = _field_named(model, key)
+        if name is None:
+            continue
+        fields_set.add(name)
+        values[name] = _partial_value(annotation, value)
+    return model.model_construct(_fields_set=fields_set, **values)
+
+
+def _field_named(model: type[BaseModel], key: str) -> tuple[str | None, Any]:
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return name, info.annotation
+    return None, None
+
+
+def _partial_value(annotation: Any, value: Any) -> Any:
+    tp = _unwrap(annotation)
+    if _is_model(tp) and isinstance(value, Mapping):
+        return partial_model(tp, value)
+    if get_origin(tp) is dict and isinstance(value, Mapping):
+        inner = _unwrap(get_args(tp)[1])
+        if _is_model(inner):
+            return {k: partial_model(inner, v) for k, v in value.items()}
+    return value
+
+
+def table_spans(root: Table, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Span]:
+    """The span of every table of a document (its header), by key path."""
+    spans: dict[tuple[str, ...], Span] = {prefix: root.span}
+    for name, entry in root.entries.items():
+        if isinstance(entry.value, Table):
+            spans.update(table_spans(entry.value, (*prefix, name)))
+    return spans
