@@ -1,0 +1,269 @@
+"""``muxlang workflows | backends | roles | teams``: what this project has.
+
+Each prints a table: a rich table when stdout is a terminal, plain aligned
+columns otherwise (for pipes and scripts), or with ``--output json`` a JSON
+list of objects. Config values are shown as written: an ``api_key`` of
+``${OPENAI_API_KEY}`` is printed like that, never expanded, and a key written
+literally in a file is masked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from muxlang.cli.options import Settings, global_options, settings
+from muxlang.diagnostics import Diagnostic
+
+_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-[^}]*)?\}")
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _emit(
+    opts: Settings,
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    records: list[dict[str, Any]],
+    empty: str,
+) -> None:
+    if opts.output == "json":
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo(empty, err=True)
+        return
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left", header_style="bold")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    click.echo(format_plain(columns, rows))
+
+
+def format_plain(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to a common width, an upper-case header, no trailing spaces."""
+    header = [c.upper() for c in columns]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(columns))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _fail(diagnostics: Sequence[Diagnostic]) -> None:
+    for d in diagnostics:
+        if not d.is_error:
+            continue
+        click.echo(
+            f"{d.file}:{d.span.line}:{d.span.column}: {d.severity}[{d.code}]: {d.message}",
+            err=True,
+        )
+        if d.hint:
+            click.echo(f"  hint: {d.hint}", err=True)
+    raise SystemExit(2)
+
+
+def _project(opts: Settings) -> Path:
+    from muxlang.config import find_project_root
+
+    return find_project_root(None, opts.directory)
+
+
+def _config(opts: Settings) -> Any:
+    """The resolved config and its layers; config errors exit 2 with diagnostics."""
+    from muxlang.config import config_layers, load_config
+
+    root = _project(opts)
+    config, problems = load_config(root, team=opts.team)
+    if any(d.is_error for d in problems):
+        _fail(problems)
+    layers, _ = config_layers(root)
+    return config, layers
+
+
+def _source(layers: Sequence[Any], table: str, name: str) -> str:
+    """Where an entry comes from: the last layer that wrote it."""
+    for layer in reversed(layers):
+        if name in (layer.data.get(table) or {}):
+            return str(layer.path) if layer.path is not None else layer.name
+    return "?"
+
+
+def shown_secret(value: str | None) -> str | None:
+    """An api key as written when it only references variables, else masked."""
+    if value is None:
+        return None
+    return value if _REFERENCE.fullmatch(value) or not value else "****"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@click.command("workflows")
+@global_options
+@click.pass_context
+def workflows_command(ctx: click.Context, /, **given: Any) -> None:
+    """List the workflows this project can run by name, and where each comes from."""
+    from muxlang.config import list_workflows
+
+    opts = settings(ctx, **given)
+    entries = list_workflows(_project(opts))
+    rows = [(e.name, e.source, str(e.path)) for e in entries]
+    _emit(
+        opts,
+        "Workflows",
+        ("name", "source", "path"),
+        rows,
+        [e.to_json() for e in entries],
+        "no workflows found",
+    )
+
+
+@click.command("backends")
+@global_options
+@click.pass_context
+def backends_command(ctx: click.Context, /, **given: Any) -> None:
+    """List configured backends (api keys as written, never expanded)."""
+    opts = settings(ctx, **given)
+    config, layers = _config(opts)
+    rows = []
+    records = []
+    for name, backend in config.backends.items():
+        kind = "http" if backend.is_http else "cli"
+        detail = (
+            f"{backend.protocol} {backend.model or ''}".strip()
+            if backend.is_http
+            else " ".join(backend.args)
+        )
+        source = _source(layers, "backends", name)
+        rows.append(
+            (
+                name,
+                kind,
+                backend.command,
+                detail,
+                "yes" if backend.enabled else "no",
+                source,
+            )
+        )
+        records.append(
+            {
+                "name": name,
+                "kind": kind,
+                "command": backend.command,
+                "args": list(backend.args),
+                "protocol": backend.protocol if backend.is_http else None,
+                "model": backend.model,
+                "api_key": shown_secret(backend.api_key),
+                "enabled": backend.enabled,
+                "timeout": backend.timeout,
+                "max_retries": backend.max_retries,
+                "source": source,
+            }
+        )
+    _emit(
+        opts,
+        "Backends",
+        ("name", "kind", "command", "args / model", "enabled", "source"),
+        rows,
+        records,
+        "no backends configured",
+    )
+
+
+@click.command("roles")
+@global_options
+@click.pass_context
+def roles_command(ctx: click.Context, /, **given: Any) -> None:
+    """List configured roles (with the team's overrides applied)."""
+    opts = settings(ctx, **given)
+    config, layers = _config(opts)
+    team = config.teams.get(config.team) if config.team else None
+    rows = []
+    records = []
+    for name, role in config.roles.items():
+        overridden = team is not None and name in team.roles
+        source = _source(layers, "roles", name)
+        if overridden:
+            source += f" (team {config.team})"
+        rows.append(
+            (name, role.execution, ", ".join(role.backends), role.description or "", source)
+        )
+        records.append(
+            {
+                "name": name,
+                "description": role.description,
+                "execution": role.execution,
+                "backends": list(role.backends),
+                "min_success": role.min_success,
+                "team_override": config.team if overridden else None,
+                "source": source,
+            }
+        )
+    _emit(
+        opts,
+        "Roles" + (f" (team {config.team})" if config.team else ""),
+        ("name", "execution", "backends", "description", "source"),
+        rows,
+        records,
+        "no roles configured",
+    )
+
+
+@click.command("teams")
+@global_options
+@click.pass_context
+def teams_command(ctx: click.Context, /, **given: Any) -> None:
+    """List configured teams; the detected (or --team) one is marked."""
+    opts = settings(ctx, **given)
+    config, layers = _config(opts)
+    rows = []
+    records = []
+    for name, team in config.teams.items():
+        active = name == config.team
+        rows.append(
+            (
+                ("* " if active else "  ") + name,
+                ", ".join(team.detect),
+                team.verify or "",
+                ", ".join(team.roles),
+                team.description or "",
+            )
+        )
+        records.append(
+            {
+                "name": name,
+                "description": team.description,
+                "detect": list(team.detect),
+                "verify": team.verify,
+                "roles": sorted(team.roles),
+                "active": active,
+                "source": _source(layers, "teams", name),
+            }
+        )
+    _emit(
+        opts,
+        "Teams" + (f" (active: {config.team})" if config.team else " (none detected)"),
+        ("team", "detect", "verify", "role overrides", "description"),
+        rows,
+        records,
+        "no teams configured",
+    )
+    if opts.output != "json" and rows:
+        click.echo(f"active team: {config.team}" if config.team else "no team detected", err=True)
