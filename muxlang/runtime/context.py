@@ -103,14 +103,14 @@ def _engine() -> Any:
 
 
 def _scope(engine: Any, values: Mapping[str, Any], status: Status | None) -> Any:
-    functions = None
-    if status is not None:
-        functions = {
-            "success": status.success,
-            "failure": status.failure,
-            "always": True,
-        }
-    return engine.Scope(dict(values), status=functions)
+    if status is None:
+        return engine.Scope(values)
+    functions = {
+        "success": lambda: status.success,
+        "failure": lambda: status.failure,
+        "always": lambda: True,
+    }
+    return engine.Scope(values, functions)
 
 
 def _where(key: str, exc: Exception, line: int, path: str) -> str:

@@ -1,0 +1,323 @@
+"""``muxlang run WORKFLOW [ARG ...]``: load, check, and run a workflow.
+
+Everything that can be wrong before a step runs (unknown workflow, invalid
+file, unknown argument) exits 2 with a message and runs nothing. Then the run:
+exit 0 when it succeeded, 1 when it failed, 130 on Ctrl-C (143 on SIGTERM),
+after every process was stopped and any apply in progress rolled back.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+import click
+
+from muxlang.cli.options import global_options, settings
+
+if TYPE_CHECKING:
+    from muxlang.compiler.plan import Plan
+    from muxlang.diagnostics import Diagnostic
+    from muxlang.llm import ChatRequest, QueryResult, QueryService
+    from muxlang.runtime.events import Reporter
+    from muxlang.runtime.scheduler import RunResult
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+@click.command("run")
+@click.argument("workflow")
+@click.argument("args", nargs=-1, metavar="[ARG]...")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan with what it can render; run nothing."
+)
+@click.option("--keep-going", is_flag=True, help="After a failure, let independent steps finish.")
+@click.option(
+    "--max-concurrent",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Steps and backend calls in flight at once.",
+)
+@click.option(
+    "--print",
+    "print_step",
+    metavar="STEP",
+    default=None,
+    help="Print this step's output (default: the last step nothing depends on).",
+)
+@global_options
+@click.pass_context
+def run_command(
+    ctx: click.Context,
+    /,
+    workflow: str,
+    args: tuple[str, ...],
+    dry_run: bool,
+    keep_going: bool,
+    max_concurrent: int | None,
+    print_step: str | None,
+    **given: Any,
+) -> None:
+    """Run WORKFLOW (a name or a .toml path).
+
+    ARG is name=value, or a value for the next declared [args] in order.
+    Exit status: 0 success, 1 the workflow failed, 2 usage/config/validation
+    error (nothing ran), 130 interrupted.
+    """
+    opts = settings(ctx, **given)
+    plan, run_args = _prepare(workflow, args, opts.directory, opts.team, max_concurrent)
+    if print_step is not None and print_step not in plan.order:
+        from muxlang.diagnostics import did_you_mean
+
+        hint = did_you_mean(print_step, plan.order)
+        _usage_error(
+            f"--print: no step named {print_step!r} in workflow {plan.workflow.name!r}"
+            + (f" ({hint})" if hint else "")
+        )
+    limit = max_concurrent or plan.max_concurrent
+    if dry_run:
+        _dry_run(plan, run_args, opts.output, limit)
+        return
+    _recover(plan.config.project_root, opts.output)
+    result, signum = _execute(
+        plan,
+        run_args,
+        output=opts.output,
+        keep_going=keep_going,
+        max_concurrent=limit,
+        print_step=print_step,
+        debug=opts.debug,
+    )
+    if opts.output == "json":
+        from muxlang.runtime.output import dumps
+
+        click.echo(dumps(result.to_json()))
+    elif opts.output in ("console", "quiet") and result.final_step is not None:
+        record = result.steps[result.final_step]
+        if record["status"] == "success" and record["output"]:
+            click.echo(str(record["output"]))
+    if result.interrupted:
+        ctx.exit(EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED)
+    ctx.exit(0 if result.success else EXIT_FAILED)
+
+
+# --------------------------------------------------------------------------- before running
+
+
+def _usage_error(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _diagnostics_error(diagnostics: Sequence[Diagnostic]) -> NoReturn:
+    from muxlang.compiler import report
+
+    errors = [d for d in diagnostics if d.is_error]
+    sys.stderr.write(report.render_text(diagnostics, color=_color(sys.stderr)))
+    count = len(errors)
+    click.echo(
+        f"error: {count} problem{'s' if count != 1 else ''} found; nothing was run", err=True
+    )
+    sys.exit(EXIT_USAGE)
+
+
+def _color(stream: Any) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+
+
+def _prepare(
+    name: str,
+    given: Sequence[str],
+    directory: Path | None,
+    team: str | None,
+    max_concurrent: int | None,
+) -> tuple[Plan, dict[str, Any]]:
+    """Find, load, configure and compile the workflow; resolve its arguments."""
+    from muxlang.compiler import compile_workflow
+    from muxlang.compiler.loader import load_workflow
+    from muxlang.config import WorkflowNotFoundError, find_project_root, find_workflow, load_config
+    from muxlang.runtime.args import ArgsError, resolve_args
+
+    root = find_project_root(Path.cwd(), directory)
+    try:
+        path = find_workflow(name, root)
+    except WorkflowNotFoundError as exc:
+        _usage_error(str(exc))
+    workflow, diagnostics = load_workflow(path)
+    if workflow is None or any(d.is_error for d in diagnostics):
+        _diagnostics_error(diagnostics)
+    overrides = {"defaults": {"max_concurrent": max_concurrent}} if max_concurrent else None
+    config, config_diagnostics = load_config(
+        root, workflow=workflow, team=team, environ=os.environ, overrides=overrides
+    )
+    diagnostics = [*diagnostics, *config_diagnostics]
+    if any(d.is_error for d in diagnostics):
+        _diagnostics_error(diagnostics)
+    plan, compile_diagnostics = compile_workflow(workflow, config)
+    diagnostics = [*diagnostics, *compile_diagnostics]
+    if plan is None or any(d.is_error for d in diagnostics):
+        _diagnostics_error(diagnostics)
+    try:
+        run_args = resolve_args(workflow, given)
+    except ArgsError as exc:
+        _usage_error(str(exc))
+    return plan, run_args
+
+
+def _dry_run(plan: Plan, run_args: Mapping[str, Any], output: str, limit: int) -> None:
+    from muxlang.runtime.output import dumps
+    from muxlang.runtime.preview import format_preview, preview
+
+    steps = preview(plan, args=run_args, environ=os.environ)
+    if output in ("json", "jsonl"):
+        click.echo(
+            dumps(
+                {
+                    "workflow": plan.workflow.name,
+                    "dry_run": True,
+                    "max_concurrent": limit,
+                    "args": run_args,
+                    "steps": [step.to_json() for step in steps],
+                }
+            )
+        )
+        return
+    sys.stdout.write(format_preview(plan, steps, max_concurrent=limit))
+
+
+def _recover(root: Path, output: str) -> None:
+    """Roll back what a killed run left half-applied, and say so on stderr."""
+    try:
+        from muxlang.apply import recover
+    except ImportError:  # pragma: no cover - apply is part of every build
+        return
+    try:
+        restored = recover(root)
+    except Exception as exc:  # a journal we cannot read must not be ignored silently
+        _usage_error(f"cannot roll back an interrupted apply: {exc} (see `muxlang recover`)")
+    if restored:
+        paths = ", ".join(restored[:10]) + (" …" if len(restored) > 10 else "")
+        click.echo(
+            f"recovered: rolled back {len(restored)} file{'s' if len(restored) != 1 else ''} "
+            f"an interrupted run had changed: {paths}",
+            err=True,
+        )
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _reporter(output: str) -> Reporter:
+    from muxlang.runtime.output import JsonlReporter, LiveReporter, PlainReporter
+
+    if output == "jsonl":
+        return JsonlReporter(sys.stdout)
+    if output == "json":
+        return PlainReporter(sys.stderr, verbose=False)
+    if output == "quiet":
+        return PlainReporter(sys.stderr, verbose=False)
+    if sys.stderr.isatty() and os.environ.get("TERM") != "dumb":
+        from rich.console import Console
+
+        return LiveReporter(Console(stderr=True))
+    return PlainReporter(sys.stderr)
+
+
+def _execute(
+    plan: Plan,
+    run_args: Mapping[str, Any],
+    *,
+    output: str,
+    keep_going: bool,
+    max_concurrent: int,
+    print_step: str | None,
+    debug: bool,
+) -> tuple[RunResult, int | None]:
+    import trio
+
+    from muxlang.runtime.scheduler import execute
+
+    reporter = _reporter(output)
+    received: list[int] = []
+
+    async def main() -> RunResult:
+        interrupt = trio.Event()
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+
+            async def watch() -> None:
+                async for signum in signals:
+                    received.append(signum)
+                    if not interrupt.is_set():
+                        interrupt.set()
+                        if output != "jsonl":
+                            click.echo(
+                                "\ninterrupted: stopping running steps (Ctrl-C again does not "
+                                "hurry it: processes get 5 s to exit)",
+                                err=True,
+                            )
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watch)
+                async with _query_service(plan) as query:
+                    result = await execute(
+                        plan,
+                        args=run_args,
+                        query=query,
+                        reporter=reporter,
+                        keep_going=keep_going,
+                        environ=os.environ,
+                        max_concurrent=max_concurrent,
+                        interrupt=interrupt,
+                        print_step=print_step,
+                        debug=debug,
+                    )
+                nursery.cancel_scope.cancel()
+        return result
+
+    result = trio.run(main)
+    return result, (received[0] if received else None)
+
+
+@asynccontextmanager
+async def _query_service(plan: Plan) -> AsyncIterator[QueryService]:
+    """The backends' router, opened only when the workflow asks a backend."""
+    from muxlang.workflow import ApplyStep, QueryStep
+
+    needed = any(isinstance(s.step, QueryStep | ApplyStep) for s in plan.steps())
+    if not needed:
+        yield _Unavailable("this workflow has no query step")
+        return
+    try:
+        backends: Any = importlib.import_module("muxlang.runtime.backends")
+        open_router = backends.open_router
+    except (ImportError, AttributeError):
+        yield _Unavailable("LLM backends are not available in this build of muxlang")
+        return
+    async with open_router(plan.config, environ=os.environ) as router:
+        yield router
+
+
+class _Unavailable:
+    """A query service that fails every query with one message."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def query(
+        self, target: str, request: ChatRequest, *, kind: Literal["role", "backend"]
+    ) -> QueryResult:
+        from muxlang.llm import BackendError, ErrorKind
+
+        raise BackendError(target, ErrorKind.CONFIG, self.reason)

@@ -1,0 +1,190 @@
+"""The output modes of ``muxlang run`` (SPEC section 8), as reporters.
+
+- console: progress on stderr — a rich live view on a terminal (pending,
+  running with elapsed time, done, failed, skipped), plain lines such as
+  ``✓ diff (12 ms)`` otherwise; the run's output goes to stdout (by the CLI).
+- json: nothing while running; one JSON object on stdout at the end.
+- jsonl: one JSON event per line on stdout as things happen.
+- quiet: nothing while running; failures are still summed up on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+from muxlang.runtime.events import NullReporter
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+    from muxlang.compiler.plan import Plan
+    from muxlang.runtime.scheduler import RunResult
+
+SYMBOLS = {"success": "✓", "failed": "✗", "skipped": "-", "pending": "·", "running": "▸"}
+
+
+def format_ms(ms: int) -> str:
+    """``12 ms``, ``1.2 s``, ``2 m 5 s``."""
+    if ms < 1000:
+        return f"{ms} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} m {rest} s"
+
+
+def step_line(name: str, record: Mapping[str, Any], reason: str | None) -> str:
+    """One line (and an indented tail) describing a finished step."""
+    status = str(record["status"])
+    symbol = SYMBOLS.get(status, "?")
+    if status == "skipped":
+        return f"{symbol} {name} skipped" + (f" ({reason})" if reason else "")
+    line = f"{symbol} {name} ({format_ms(int(record['duration_ms']))})"
+    error = record.get("error")
+    if status == "failed" and error:
+        first, _, rest = str(error).partition("\n")
+        line += f": {first}"
+        if rest:
+            line += "\n" + "\n".join("    " + part for part in rest.splitlines())
+    return line
+
+
+def summary_line(result: RunResult) -> str:
+    """The last line of a run on stderr."""
+    took = format_ms(result.duration_ms)
+    if result.success:
+        return f"✓ {result.workflow} succeeded in {took}"
+    if result.interrupted:
+        finished = [n for n in result.order if result.steps[n]["status"] == "success"]
+        done = ", ".join(finished) if finished else "none"
+        return f"✗ {result.workflow} interrupted after {took}; finished: {done}"
+    return f"✗ {result.workflow} failed in {took}: {result.error}"
+
+
+def json_default(value: Any) -> Any:
+    """Whatever is not plain JSON (tuples, the undefined value) in run records."""
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    return None
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=json_default)
+
+
+class PlainReporter(NullReporter):
+    """A line per finished step on ``stream`` (stderr), then a summary."""
+
+    def __init__(self, stream: IO[str], *, verbose: bool = True) -> None:
+        self.stream = stream
+        self.verbose = verbose
+
+    def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        if self.verbose:
+            self._write(step_line(name, record, reason))
+
+    def run_finished(self, result: RunResult) -> None:
+        if self.verbose or not result.success:
+            if not self.verbose:
+                for name in result.order:
+                    if result.steps[name]["status"] == "failed":
+                        self._write(step_line(name, result.steps[name], None))
+            self._write(summary_line(result))
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+class JsonlReporter(NullReporter):
+    """One JSON object per line on ``stream`` (stdout) as things happen."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        self.stream.write(dumps(event) + "\n")
+        self.stream.flush()
+
+    def run_started(self, plan: Plan) -> None:
+        self._emit({"event": "run_started", "workflow": plan.workflow.name, "steps": plan.order})
+
+    def step_started(self, name: str) -> None:
+        self._emit({"event": "step_started", "step": name})
+
+    def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        event: dict[str, Any] = {"event": "step_finished", "step": name, **record}
+        if reason:
+            event["reason"] = reason
+        self._emit(event)
+
+    def run_finished(self, result: RunResult) -> None:
+        self._emit(
+            {
+                "event": "run_finished",
+                "workflow": result.workflow,
+                "success": result.success,
+                "duration_ms": result.duration_ms,
+                "error": result.error,
+                "interrupted": result.interrupted,
+            }
+        )
+
+
+class LiveReporter(NullReporter):
+    """A rich live table of every step on a terminal (stderr)."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.live import Live
+
+        self.console = console
+        self.states: dict[str, str] = {}
+        self.started: dict[str, float] = {}
+        self.lines: dict[str, str] = {}
+        self.live = Live(
+            console=console, refresh_per_second=8, transient=False, get_renderable=self._render
+        )
+
+    def run_started(self, plan: Plan) -> None:
+        for name in plan.order:
+            self.states[name] = "pending"
+            self.lines[name] = f"{SYMBOLS['pending']} {name}"
+        self.live.start()
+
+    def step_started(self, name: str) -> None:
+        self.started[name] = time.monotonic()
+        self.states[name] = "running"
+
+    def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        self.states[name] = str(record["status"])
+        self.lines[name] = step_line(name, record, reason)
+
+    def run_finished(self, result: RunResult) -> None:
+        self.live.update(self._render(final=True), refresh=True)
+        self.live.stop()
+        self.console.print(summary_line(result), highlight=False, markup=False)
+
+    def _render(self, final: bool = False) -> RenderableType:
+        from rich.spinner import Spinner
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table.grid(padding=(0, 1))
+        styles = {"success": "green", "failed": "red", "skipped": "dim", "pending": "dim"}
+        now = time.monotonic()  # wall clock: rich refreshes from its own thread
+        for name, state in list(self.states.items()):
+            if state == "running" and not final:
+                elapsed = now - self.started.get(name, now)
+                table.add_row(
+                    Spinner("dots", style="cyan"),
+                    Text(f"{name} ({elapsed:.1f} s)"),
+                )
+            else:
+                line = self.lines.get(name, name)
+                symbol, _, rest = line.partition(" ")
+                table.add_row(Text(symbol, style=styles.get(state, "")), Text(rest))
+        return table

@@ -1,0 +1,154 @@
+"""``--dry-run``: the plan in order, with every command and prompt that can be
+rendered before anything runs.
+
+A template that reads another step's results (``steps.…``) or a for_each item
+(``item``, ``loop``) cannot be rendered yet: it is shown as written. Anything
+else (``args``, ``env``, ``team``, ``workflow``) is rendered; when that fails
+(an unset ``env.X``), the template is shown with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from muxlang.compiler.plan import Plan
+from muxlang.runtime.context import StepError, references_name, render
+from muxlang.runtime.scheduler import format_seconds, new_record
+from muxlang.workflow import ApplyStep, QueryStep, ShellStep, TemplateField
+
+_RUNTIME_NAMES = ("steps", "item", "loop")
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewField:
+    key: str
+    text: str
+    #: True: rendered; False: the template as written
+    rendered: bool
+    #: why it was not rendered (None when it was, or when it reads runtime values)
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewStep:
+    index: int
+    name: str
+    type: str
+    depends_on: tuple[str, ...]
+    #: ``role analyzer``, ``backend openai``, ``source fix``...
+    details: tuple[tuple[str, str], ...]
+    fields: tuple[PreviewField, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "depends_on": list(self.depends_on),
+            **dict(self.details),
+            "fields": {
+                f.key: {"text": f.text, "rendered": f.rendered, "note": f.note} for f in self.fields
+            },
+        }
+
+
+def preview(
+    plan: Plan, *, args: Mapping[str, Any], environ: Mapping[str, str]
+) -> list[PreviewStep]:
+    """Every step of ``plan`` in order, rendered as far as possible."""
+    records = {name: new_record(plan.step(name).step) for name in plan.order}
+    values = {
+        "steps": records,
+        "args": dict(args),
+        "env": dict(environ),
+        "team": plan.config.team,
+        "workflow": {"name": plan.workflow.name, "description": plan.workflow.description},
+    }
+    shown: list[PreviewStep] = []
+    for index, compiled in enumerate(plan.steps(), start=1):
+        step = compiled.step
+        details: list[tuple[str, str]] = []
+        if isinstance(step, QueryStep):
+            if step.role is not None:
+                details.append(("role", step.role.name))
+            if step.backend is not None:
+                details.append(("backend", step.backend.name))
+        if isinstance(step, ApplyStep):
+            details.append(("source", step.source.name))
+            if step.verify is None and plan.config.team_verify:
+                details.append(("verify (team)", plan.config.team_verify))
+        if step.if_ is not None:
+            details.append(("if", step.if_.source))
+        if step.for_each is not None:
+            details.append(("for_each", step.for_each.source))
+            if step.max_parallel:
+                details.append(("max_parallel", str(step.max_parallel)))
+        if step.timeout is not None:
+            details.append(("timeout", format_seconds(step.timeout)))
+        if step.continue_on_error:
+            details.append(("continue_on_error", "true"))
+        fields: list[PreviewField] = []
+        templates: list[tuple[str, TemplateField]] = []
+        if isinstance(step, ShellStep):
+            templates.append(("run", step.run))
+            if step.cwd is not None:
+                templates.append(("cwd", step.cwd))
+        elif isinstance(step, QueryStep):
+            if step.system is not None:
+                templates.append(("system", step.system))
+            templates.append(("prompt", step.prompt))
+        elif step.verify is not None:
+            templates.append(("verify", step.verify))
+        templates.extend((f"env.{key}", value) for key, value in step.env)
+        for key, field in templates:
+            fields.append(_render_field(key, field, values, plan.workflow.path))
+        shown.append(
+            PreviewStep(
+                index=index,
+                name=step.name,
+                type=step.type,
+                depends_on=compiled.dependencies,
+                details=tuple(details),
+                fields=tuple(fields),
+            )
+        )
+    return shown
+
+
+def _render_field(
+    key: str, field: TemplateField, values: Mapping[str, Any], path: str
+) -> PreviewField:
+    if any(references_name(field.template, name) for name in _RUNTIME_NAMES):
+        return PreviewField(key, field.source, rendered=False)
+    try:
+        return PreviewField(key, render(key, field, values, path=path), rendered=True)
+    except StepError as exc:
+        return PreviewField(key, field.source, rendered=False, note=str(exc))
+
+
+def format_preview(plan: Plan, steps: list[PreviewStep], *, max_concurrent: int) -> str:
+    """The text ``--dry-run`` prints."""
+    count = len(steps)
+    lines = [
+        f"Plan for workflow {plan.workflow.name!r}: {count} step{'s' if count != 1 else ''}, "
+        f"up to {max_concurrent} at once (dry run: nothing runs)"
+    ]
+    for step in steps:
+        header = f"{step.index}. {step.name} ({step.type}"
+        header += "".join(f", {key} {value}" for key, value in step.details) + ")"
+        if step.depends_on:
+            header += " after " + ", ".join(step.depends_on)
+        lines.append(header)
+        for field in step.fields:
+            label = f"   {field.key}: "
+            body = field.text.splitlines() or [""]
+            suffix = "" if field.rendered else "  [template]"
+            lines.append(label + body[0] + (suffix if len(body) == 1 else ""))
+            pad = " " * len(label)
+            lines.extend(pad + line for line in body[1:])
+            if len(body) > 1 and suffix:
+                lines.append(pad + suffix.strip())
+            if field.note:
+                lines.append(f"{pad}(not rendered: {field.note})")
+    return "\n".join(lines) + "\n"
