@@ -1,0 +1,78 @@
+"""``muxlang validate``: check workflows and config files, run nothing.
+
+Exit status: 0 when there is no error (warnings allowed, unless ``--strict``),
+1 when there are errors, 2 for a usage error. Kept light on purpose: this path
+never imports trio, httpx or rich.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from muxlang.cli.options import global_options, settings
+
+
+def _use_color(stream: Any) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+
+
+@click.command(name="validate")
+@click.argument("targets", nargs=-1, metavar="[WORKFLOW|FILE]...")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github", "sarif"]),
+    default="text",
+    show_default=True,
+    help="How to print the diagnostics.",
+)
+@click.option("--strict", is_flag=True, help="Fail (exit 1) on warnings too.")
+@global_options
+@click.pass_context
+def validate_command(
+    ctx: click.Context, /, targets: tuple[str, ...], fmt: str, strict: bool, **given: Any
+) -> None:
+    """Check workflows and config files without running anything.
+
+    With no argument: every workflow of the project (.muxlang/workflows,
+    .llm-mux/workflows) and its config files. Arguments are workflow names or
+    file paths (a config.toml is checked as a config file).
+    """
+    from muxlang.compiler import report
+    from muxlang.compiler.project import TargetError, resolve_targets, validate
+    from muxlang.config import find_project_root
+
+    options = settings(ctx, **given)
+    root = find_project_root(Path.cwd(), options.directory)
+    try:
+        chosen = resolve_targets(root, targets)
+    except TargetError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(2)
+    if not chosen:
+        click.echo(f"No workflows or config files found in {root}.", err=True)
+        ctx.exit(0)
+    result = validate(chosen, root, team=options.team)
+    diagnostics = result.diagnostics
+    out = sys.stdout
+    if fmt == "text":
+        out.write(report.render_text(diagnostics, color=_use_color(out)))
+        out.flush()
+        click.echo(report.summary(diagnostics, result.files), err=True)
+    else:
+        out.write(report.render(diagnostics, fmt))
+        out.flush()
+        if fmt == "github":
+            click.echo(report.github_summary(diagnostics), err=True)
+    failed = result.errors > 0 or (strict and result.warnings > 0)
+    ctx.exit(1 if failed else 0)

@@ -1,0 +1,579 @@
+"""The static checks of ``muxlang validate`` (SPEC section 5, MUX011 to MUX040).
+
+One function per concern, each taking a :class:`CheckContext` and yielding
+diagnostics, registered in :data:`CHECKS` in the order they run. A check never
+stops another: the compiler runs them all and reports everything at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from muxlang.compiler import analysis as a
+from muxlang.compiler.plan import ResolvedConfig
+from muxlang.compiler.roles import RoleResolver
+from muxlang.diagnostics import Diagnostic, Severity, did_you_mean
+from muxlang.source import Span
+from muxlang.template import ast as t
+from muxlang.workflow import AnyStep, ApplyStep, QueryStep, Workflow
+
+
+@dataclass
+class CheckContext:
+    """Everything a check may look at, computed once per workflow."""
+
+    workflow: Workflow
+    config: ResolvedConfig
+    sites: tuple[a.Site, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sites = tuple(a.sites(self.workflow))
+
+    @property
+    def file(self) -> str:
+        return self.workflow.path
+
+    @cached_property
+    def steps(self) -> Mapping[str, AnyStep]:
+        """Step by name; for a duplicated name, the first."""
+        found: dict[str, AnyStep] = {}
+        for step in self.workflow.steps:
+            found.setdefault(step.name, step)
+        return found
+
+    def env(self, site: a.Site) -> a.TypeEnv:
+        return a.site_env(self.workflow, site)
+
+    def diag(
+        self,
+        span: Span,
+        code: str,
+        message: str,
+        hint: str | None = None,
+        severity: Severity = Severity.ERROR,
+    ) -> Diagnostic:
+        return Diagnostic(self.file, span, code, message, severity, hint)
+
+    def refs(self) -> Iterator[tuple[a.Site, a.StepRef]]:
+        """Every ``steps.X`` reference, with the site it is in."""
+        for site in self.sites:
+            for ref in a.step_refs(site.expr, site.bound):
+                yield site, ref
+
+
+Check = Callable[[CheckContext], Iterable[Diagnostic]]
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def _filters() -> Mapping[str, object]:
+    """The filter table (``muxlang.template.FILTERS``): names to ``FilterSpec``."""
+    import muxlang.template
+
+    table = getattr(muxlang.template, "FILTERS", None)
+    return table if isinstance(table, Mapping) else {}
+
+
+def filter_nodes(ctx: CheckContext) -> Iterator[tuple[a.Site, t.Filter]]:
+    for site in ctx.sites:
+        for node in a.walk(site.expr):
+            if isinstance(node, t.Filter):
+                yield site, node
+
+
+def check_unknown_filters(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX011: a filter the standard library does not have."""
+    filters = _filters()
+    if not filters:
+        return
+    for _, node in filter_nodes(ctx):
+        if node.name not in filters:
+            yield ctx.diag(
+                node.name_span,
+                "MUX011",
+                f"unknown filter `{node.name}`",
+                did_you_mean(node.name, filters)
+                or "the filters are: " + ", ".join(sorted(filters)),
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """A filter's parameters after its input: names in order, how many are required."""
+
+    names: tuple[str, ...]
+    required: int
+    variadic: bool = False
+
+    def describe(self) -> str:
+        if not self.names:
+            return "no arguments"
+        if self.required == len(self.names):
+            n = len(self.names)
+            return f"{n} argument{'s' if n != 1 else ''} ({', '.join(self.names)})"
+        shown = [n if i < self.required else f"{n}=…" for i, n in enumerate(self.names)]
+        return f"{self.required} to {len(self.names)} arguments ({', '.join(shown)})"
+
+
+def filter_params(spec: object) -> Params:
+    """The parameters of a filter, from its ``FilterSpec`` (or its function's signature)."""
+    names = getattr(spec, "params", None) or getattr(spec, "parameters", None)
+    required = getattr(spec, "required", None)
+    if required is None:
+        required = getattr(spec, "min_args", None)
+    if (
+        isinstance(names, tuple | list)
+        and all(isinstance(n, str) for n in names)
+        and isinstance(required, int)
+    ):
+        return Params(tuple(names), required)
+    import inspect
+
+    func = getattr(spec, "func", None)
+    if not callable(func):
+        return Params((), 0, variadic=True)
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        return Params((), 0, variadic=True)
+    params = list(signature.parameters.values())[1:]
+    variadic = any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+    plain = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    required_count = sum(1 for p in plain if p.default is p.empty)
+    return Params(tuple(p.name for p in plain), required_count, variadic)
+
+
+def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX012: too many or too few arguments, an unknown or repeated keyword."""
+    filters = _filters()
+    for _, node in filter_nodes(ctx):
+        spec = filters.get(node.name)
+        if spec is None:
+            continue
+        params = filter_params(spec)
+        if params.variadic:
+            continue
+        given = len(node.args)
+        if given > len(params.names):
+            extra = node.args[len(params.names)]
+            yield ctx.diag(
+                extra.span.to(node.args[-1].span),
+                "MUX012",
+                f"`{node.name}` takes {params.describe()}, but {given} were given",
+            )
+            continue
+        filled = set(params.names[:given])
+        bad = False
+        for key, value in node.kwargs:
+            if key not in params.names:
+                yield ctx.diag(
+                    value.span,
+                    "MUX012",
+                    f"`{node.name}` has no argument `{key}`",
+                    did_you_mean(key, params.names) or f"`{node.name}` takes {params.describe()}",
+                )
+                bad = True
+            elif key in filled:
+                yield ctx.diag(value.span, "MUX012", f"`{node.name}` got argument `{key}` twice")
+                bad = True
+            filled.add(key)
+        if bad:
+            continue
+        missing = [n for n in params.names[: params.required] if n not in filled]
+        if missing:
+            yield ctx.diag(
+                node.span,
+                "MUX012",
+                f"`{node.name}` needs {params.describe()}; "
+                f"missing {', '.join(f'`{m}`' for m in missing)}",
+            )
+
+
+# --------------------------------------------------------------------------- types
+
+
+def _as_text_hint(kind: a.Kind) -> str | None:
+    if kind == "string":
+        return "use `| lines` or `| from_json` to turn text into a list"
+    return None
+
+
+def check_iterables(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX013: ``for_each`` (or a template ``{% for %}``) over something not a list."""
+    for site in ctx.sites:
+        if site.role not in ("for_each", "for_tag"):
+            continue
+        kind = a.infer(site.expr, ctx.env(site))
+        if kind is None or kind in ("list", "table"):
+            if kind == "table" and site.role == "for_each":
+                yield ctx.diag(
+                    site.expr.span,
+                    "MUX013",
+                    f"`for_each` needs a list, but `{a.show(site.expr)}` is a table",
+                )
+            continue
+        what = "`for_each`" if site.role == "for_each" else "`{% for %}`"
+        yield ctx.diag(
+            site.expr.span,
+            "MUX013",
+            f"{what} needs a list, but `{a.show(site.expr)}` is {a.a_kind(kind)}",
+            _as_text_hint(kind),
+        )
+
+
+def check_filter_input_types(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX013: a filter given a kind of value it does not take (``join`` on a string)."""
+    filters = _filters()
+    for site, node in filter_nodes(ctx):
+        spec = filters.get(node.name)
+        accepts = getattr(spec, "accepts", None)
+        if not accepts:
+            continue
+        kind = a.infer(node.operand, ctx.env(site))
+        if kind is None or kind in accepts:
+            continue
+        wanted = " or ".join(a.a_kind(k) for k in sorted(accepts))
+        hint = _as_text_hint(kind) if "list" in accepts else None
+        yield ctx.diag(
+            node.name_span,
+            "MUX013",
+            f"`{node.name}` takes {wanted}, but `{a.show(node.operand)}` is {a.a_kind(kind)}",
+            hint,
+        )
+
+
+_SCALARS = frozenset({"string", "number", "bool", "none"})
+
+
+def check_access_types(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX013: a field of a string, number or boolean (``steps.x.output.text``)."""
+    for site in ctx.sites:
+        env = ctx.env(site)
+        for node in a.walk(site.expr):
+            if not isinstance(node, t.Attr | t.Index):
+                continue
+            kind = a.infer(node.obj, env)
+            if kind not in _SCALARS:
+                continue
+            assert kind is not None
+            what = (
+                f"field `{node.name}`" if isinstance(node, t.Attr) else f"`[{a.show(node.index)}]`"
+            )
+            span = node.name_span if isinstance(node, t.Attr) else node.index.span
+            yield ctx.diag(
+                span,
+                "MUX013",
+                f"`{a.show(node.obj)}` is {a.a_kind(kind)}; it has no {what}",
+            )
+
+
+def check_comparison_types(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX013: ordering values that cannot be ordered, ``in`` over a scalar."""
+    for site in ctx.sites:
+        env = ctx.env(site)
+        for node in a.walk(site.expr):
+            if not isinstance(node, t.Compare):
+                continue
+            left, right = a.infer(node.left, env), a.infer(node.right, env)
+            if node.op in ("<", "<=", ">", ">="):
+                if left and right and left != right and {left, right} != {"number", "bool"}:
+                    yield ctx.diag(
+                        node.span,
+                        "MUX013",
+                        f"`{node.op}` cannot compare {a.a_kind(left)} with {a.a_kind(right)}",
+                    )
+            elif node.op in ("in", "not in") and right in ("number", "bool", "none"):
+                yield ctx.diag(
+                    node.right.span,
+                    "MUX013",
+                    f"`{node.op}` needs a string, list or table on its right, "
+                    f"but `{a.show(node.right)}` is {a.a_kind(right)}",
+                )
+
+
+def _names_at(site: a.Site) -> frozenset[str]:
+    known = a.ROOT_NAMES | site.bound
+    if site.item_available:
+        known |= a.ITEM_NAMES
+    if site.field == "verify_retry_prompt":
+        known |= a.RETRY_PROMPT_NAMES
+    return known
+
+
+def check_unknown_names(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX013: a name no template scope has (``stpes.diff.output``)."""
+    for site in ctx.sites:
+        known = _names_at(site)
+        for node in a.names(site.expr):
+            if node.name in known or node.name in a.ITEM_NAMES:
+                continue  # item/loop outside a for_each step is MUX024's
+            yield ctx.diag(
+                node.span,
+                "MUX013",
+                f"unknown name `{node.name}`",
+                did_you_mean(node.name, known)
+                or "templates know " + ", ".join(f"`{n}`" for n in sorted(known)),
+            )
+
+
+def check_status_functions(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX011/MUX012/MUX013: ``success()``, ``failure()``, ``always()`` — only in ``if``."""
+    for site in ctx.sites:
+        for node in a.walk(site.expr):
+            if not isinstance(node, t.Call):
+                continue
+            if node.name not in a.STATUS_FUNCTIONS:
+                yield ctx.diag(
+                    node.span,
+                    "MUX011",
+                    f"unknown function `{node.name}()`",
+                    did_you_mean(node.name, a.STATUS_FUNCTIONS)
+                    or "the functions are success(), failure() and always()",
+                )
+            elif node.args:
+                yield ctx.diag(
+                    node.args[0].span.to(node.args[-1].span),
+                    "MUX012",
+                    f"`{node.name}()` takes no arguments",
+                )
+            elif site.role != "if":
+                yield ctx.diag(
+                    node.span,
+                    "MUX013",
+                    f"`{node.name}()` can only be used in a step's `if`",
+                )
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def check_duplicate_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX020: two steps with one name (reported at the second)."""
+    for step in ctx.workflow.steps:
+        first = ctx.steps[step.name]
+        if first is not step:
+            yield ctx.diag(
+                step.name_span,
+                "MUX020",
+                f"duplicate step name `{step.name}` (first defined at line {first.name_span.line})",
+                "give each step its own name",
+            )
+
+
+def _unknown_step(ctx: CheckContext, name: str, span: Span, where: str) -> Diagnostic:
+    return ctx.diag(
+        span,
+        "MUX021",
+        f"unknown step `{name}` in {where}",
+        did_you_mean(name, ctx.steps)
+        or (
+            "the steps are " + ", ".join(f"`{n}`" for n in ctx.steps)
+            if ctx.steps
+            else "the workflow has no steps"
+        ),
+    )
+
+
+def check_unknown_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX021: ``depends_on``, ``steps.X`` in a template, or ``source`` naming no step."""
+    for step in ctx.workflow.steps:
+        for ref in step.depends_on:
+            if ref.name not in ctx.steps:
+                yield _unknown_step(ctx, ref.name, ref.span, f"`depends_on` of `{step.name}`")
+        if isinstance(step, ApplyStep) and step.source.name not in ctx.steps:
+            yield _unknown_step(ctx, step.source.name, step.source.span, "`source`")
+    for site, found in ctx.refs():
+        if found.name not in ctx.steps:
+            yield _unknown_step(ctx, found.name, found.span, f"`{site.field}`")
+
+
+def check_step_fields(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX023: ``steps.X.FIELD`` where a step of X's type has no such field."""
+    for _, ref in ctx.refs():
+        step = ctx.steps.get(ref.name)
+        if step is None or ref.field is None or ref.field_span is None:
+            continue
+        fields = a.step_fields(step)
+        if ref.field in fields:
+            continue
+        owner = next(
+            (kind for kind, extra in a.TYPE_FIELDS.items() if ref.field in extra),
+            "for_each" if ref.field in a.FOR_EACH_FIELDS else None,
+        )
+        if owner == "for_each":
+            hint = f"`results` exists only for steps with `for_each`; `{step.name}` has none"
+        elif owner is not None:
+            hint = f"`{ref.field}` is a field of {owner} steps; `{step.name}` is a {step.type} step"
+        else:
+            hint = did_you_mean(ref.field, fields) or "fields: " + ", ".join(sorted(fields))
+        yield ctx.diag(
+            ref.field_span,
+            "MUX023",
+            f"step `{step.name}` has no field `{ref.field}`",
+            hint,
+        )
+
+
+def check_item_scope(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX024: ``item`` or ``loop`` where no for_each (nor template ``{% for %}``) binds it."""
+    for site in ctx.sites:
+        if site.item_available:
+            continue
+        for node in a.names(site.expr):
+            if node.name not in a.ITEM_NAMES or node.name in site.bound:
+                continue
+            if site.role == "for_each":
+                message = f"`{node.name}` is not defined in `for_each` itself"
+                hint = "`for_each` computes the items; `item` exists in the step's other fields"
+            else:
+                message = f"`{node.name}` used outside a for_each step"
+                hint = (
+                    f"add `for_each = ...` to step `{site.step.name}`, "
+                    f"or loop in the template with `{{% for x in ... %}}`"
+                )
+            yield ctx.diag(node.span, "MUX024", message, hint)
+
+
+def _arg_refs(site: a.Site) -> Iterator[tuple[str, Span]]:
+    if "args" in site.bound:
+        return
+    for node in a.walk(site.expr):
+        if not (isinstance(node, t.Attr | t.Index) and isinstance(node.obj, t.Name)):
+            continue
+        if node.obj.name != "args":
+            continue
+        if isinstance(node, t.Attr):
+            yield node.name, node.name_span
+        elif isinstance(node.index, t.Literal) and isinstance(node.index.value, str):
+            yield node.index.value, node.index.span
+
+
+def check_undeclared_args(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX025: ``args.X`` not declared, when the workflow declares ``[args]``."""
+    declared = [arg.name for arg in ctx.workflow.args]
+    if not declared:
+        return
+    for site in ctx.sites:
+        for name, span in _arg_refs(site):
+            if name not in declared:
+                yield ctx.diag(
+                    span,
+                    "MUX025",
+                    f"undeclared arg `{name}`",
+                    did_you_mean(name, declared)
+                    or f"declare it with `[args.{name}]`, or use one of "
+                    + ", ".join(f"`{n}`" for n in declared),
+                )
+
+
+# --------------------------------------------------------------------------- config
+
+
+def check_roles_and_backends(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX030: a step's ``role``/``backend`` that the merged config does not define,
+    and roles (used by the workflow, or defined in it) naming unknown entries or
+    nesting in a cycle."""
+    resolver = RoleResolver.for_workflow(ctx.workflow, ctx.config)
+    starts: list[tuple[str, str, Span]] = [
+        (name, ctx.file, ctx.workflow.span) for name in ctx.workflow.config.roles
+    ]
+    for step in ctx.workflow.steps:
+        if not isinstance(step, QueryStep):
+            continue
+        if step.role is not None:
+            if step.role.name in resolver.roles:
+                starts.append((step.role.name, ctx.file, step.role.span))
+            else:
+                yield resolver.unknown_role(ctx.file, step.role.name, step.role.span)
+        if step.backend is not None and step.backend.name not in resolver.backends:
+            yield resolver.unknown_backend(ctx.file, step.backend.name, step.backend.span)
+    yield from resolver.check_roles(starts)
+
+
+def check_apply_source(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX031: an apply step's ``source`` naming a step that is not a query step."""
+    for step in ctx.workflow.steps:
+        if not isinstance(step, ApplyStep):
+            continue
+        source = ctx.steps.get(step.source.name)
+        if source is None or isinstance(source, QueryStep):
+            continue
+        yield ctx.diag(
+            step.source.span,
+            "MUX031",
+            f"`source` must name a query step, but `{source.name}` is a {source.type} step",
+            "apply takes the edits an LLM proposed: point `source` at the query step "
+            "that asked for them",
+        )
+
+
+# --------------------------------------------------------------------------- safety
+
+
+def check_shell_injection(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX040 (warning): another step's output inserted into a shell command unescaped."""
+    for site in ctx.sites:
+        if not site.is_shell_text:
+            continue
+        found = a.tainted_ref(site.expr, ctx.env(site), site.tainted)
+        if found is None:
+            continue
+        if isinstance(found, a.StepRef):
+            step = ctx.steps.get(found.name)
+            if step is None or (found.field and found.field not in a.step_fields(step)):
+                continue  # MUX021/MUX023 say what is wrong with it
+            source = f"the output of step `{found.name}`"
+        elif found.name == "item":
+            source = "`item` (from another step's output)"
+        else:
+            source = f"`{found.name}` (from another step's output)"
+        var = _env_name(site.expr)
+        yield ctx.diag(
+            site.expr.span,
+            "MUX040",
+            f"{source} reaches the shell command in `{site.field}` without `| shell_escape`",
+            f'pass it through `env` — env = {{ {var} = "{{{{ {a.show(site.expr)} }}}}" }} — '
+            f'and use "${var}" in the command, or end with `| shell_escape`',
+            Severity.WARNING,
+        )
+
+
+def _env_name(expr: t.Expr) -> str:
+    for ref in a.step_refs(expr):
+        name = ref.name.replace("-", "_").upper()
+        return f"{name}_{(ref.field or 'output').upper()}"
+    return "VALUE"
+
+
+# --------------------------------------------------------------------------- registry
+
+#: Every check, in the order they run.
+CHECKS: Sequence[Check] = (
+    check_unknown_filters,
+    check_filter_arguments,
+    check_iterables,
+    check_filter_input_types,
+    check_access_types,
+    check_comparison_types,
+    check_unknown_names,
+    check_status_functions,
+    check_duplicate_steps,
+    check_unknown_steps,
+    check_step_fields,
+    check_item_scope,
+    check_undeclared_args,
+    check_roles_and_backends,
+    check_apply_source,
+    check_shell_injection,
+)
+
+
+def run_checks(ctx: CheckContext, checks: Sequence[Check] = CHECKS) -> list[Diagnostic]:
+    """Every diagnostic of every check, in file order."""
+    found: list[Diagnostic] = []
+    for check in checks:
+        found.extend(check(ctx))
+    return found

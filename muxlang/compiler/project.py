@@ -1,0 +1,187 @@
+"""What ``muxlang validate`` checks: which files, and every diagnostic they have.
+
+A target is a workflow file or a config file. With no names, the targets are the
+project's workflows (``.muxlang/workflows/*.toml`` and ``.llm-mux/workflows/*.toml``)
+and its config files; a name is looked up as ``muxlang run`` would; a path is a
+config file when it is called ``config.toml`` outside a ``workflows`` directory,
+else a workflow. Nothing is ever run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from muxlang.diagnostics import Diagnostic
+from muxlang.source import Span
+
+TargetKind = Literal["workflow", "config"]
+PROJECT_DIRS = (".muxlang", ".llm-mux")
+
+
+class TargetError(LookupError):
+    """A name or path given on the command line that names no file (a usage error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    path: Path
+    kind: TargetKind
+
+
+def kind_of(path: Path) -> TargetKind:
+    """``config`` for a ``config.toml`` that is not inside a ``workflows`` directory."""
+    if path.name == "config.toml" and path.parent.name != "workflows":
+        return "config"
+    return "workflow"
+
+
+def project_targets(root: Path) -> list[Target]:
+    """The project's workflows and config files, in a stable order."""
+    targets: list[Target] = []
+    for name in PROJECT_DIRS:
+        config = root / name / "config.toml"
+        if config.is_file():
+            targets.append(Target(config, "config"))
+    for name in PROJECT_DIRS:
+        directory = root / name / "workflows"
+        try:
+            files = sorted(directory.glob("*.toml"))
+        except OSError:
+            continue
+        targets.extend(Target(path, "workflow") for path in files if path.is_file())
+    return targets
+
+
+def resolve_targets(
+    root: Path, names: Sequence[str], environ: Mapping[str, str] = os.environ
+) -> list[Target]:
+    """The targets for the command line's arguments (all of the project's when none)."""
+    if not names:
+        return project_targets(root)
+    from muxlang.config import WorkflowNotFoundError, find_workflow
+    from muxlang.config.discovery import is_path_like
+
+    targets: list[Target] = []
+    for name in names:
+        given = Path(name)
+        if is_path_like(name) or given.is_file():
+            if not given.is_file():
+                raise TargetError(f"no such file: {name}")
+            targets.append(Target(given, kind_of(given)))
+            continue
+        try:
+            found = find_workflow(name, root, environ)
+        except WorkflowNotFoundError as exc:
+            raise TargetError(str(exc)) from None
+        targets.append(Target(found, "workflow"))
+    return list(dict.fromkeys(targets))
+
+
+def display_path(file: str, cwd: Path | None = None) -> str:
+    """``file`` relative to the working directory when it lies inside it."""
+    path = Path(file)
+    if not path.is_absolute():
+        return file
+    base = cwd or Path.cwd()
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return file
+
+
+def _relative(diagnostics: Iterable[Diagnostic], cwd: Path) -> list[Diagnostic]:
+    return [dataclasses.replace(d, file=display_path(d.file, cwd)) for d in diagnostics]
+
+
+@dataclass
+class Validation:
+    """The outcome: every diagnostic (sorted, each once) and how many files were read."""
+
+    diagnostics: list[Diagnostic]
+    files: int
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for d in self.diagnostics if d.is_error)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for d in self.diagnostics if not d.is_error)
+
+
+def validate_workflow(
+    path: Path, root: Path, *, team: str | None = None, environ: Mapping[str, str] = os.environ
+) -> list[Diagnostic]:
+    """Every problem of one workflow: its syntax and schema, the config it sees,
+    and the compiler's checks."""
+    from muxlang.compiler.build import compile_workflow
+    from muxlang.compiler.loader import load_workflow
+    from muxlang.config import load_config
+
+    workflow, found = load_workflow(path)
+    if workflow is None:
+        return found
+    config, problems = load_config(root, workflow=workflow, team=team, environ=environ)
+    found.extend(problems)
+    if any(d.is_error and d.code != "MUX030" for d in problems):
+        return found  # a broken layer: the checks would only repeat it
+    _, checked = compile_workflow(workflow, config)
+    found.extend(checked)
+    return found
+
+
+def validate_config(
+    path: Path, root: Path, *, team: str | None = None, environ: Mapping[str, str] = os.environ
+) -> list[Diagnostic]:
+    """Every problem of one config file: as a layer of the project's config when it
+    is one, else on its own; and its roles' nesting (MUX030)."""
+    from muxlang.compiler.loader import load_config_file
+    from muxlang.compiler.plan import ResolvedConfig
+    from muxlang.compiler.roles import RoleResolver
+    from muxlang.config import load_config
+
+    layer, _, found = load_config_file(path)
+    if layer is None:
+        return found
+    config, problems = load_config(root, team=team, environ=environ)
+    resolved = path.resolve()
+    if resolved not in {Path(s).resolve() for s in config.sources}:
+        # not a layer of this project: check it on its own
+        config = ResolvedConfig(
+            project_root=root,
+            backends=dict(layer.backends),
+            roles=dict(layer.roles),
+            teams=dict(layer.teams),
+            sources=(path,),
+        )
+        problems = []
+    found.extend(problems)
+    resolver = RoleResolver.for_config(config)
+    starts = [(name, str(path), Span.point(1, 1)) for name in config.roles]
+    found.extend(d for d in resolver.check_roles(starts) if Path(d.file).resolve() == resolved)
+    return found
+
+
+def validate(
+    targets: Sequence[Target],
+    root: Path,
+    *,
+    team: str | None = None,
+    environ: Mapping[str, str] = os.environ,
+    cwd: Path | None = None,
+) -> Validation:
+    """Check every target; diagnostics come back sorted, each reported once."""
+    base = cwd or Path.cwd()
+    found: list[Diagnostic] = []
+    for target in targets:
+        if target.kind == "config":
+            found.extend(validate_config(target.path, root, team=team, environ=environ))
+        else:
+            found.extend(validate_workflow(target.path, root, team=team, environ=environ))
+    unique = dict.fromkeys(_relative(found, base))
+    return Validation(sorted(unique, key=Diagnostic.sort_key), len(targets))

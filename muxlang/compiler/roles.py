@@ -1,0 +1,178 @@
+"""MUX030 for roles and backends: names that resolve to nothing, and roles that
+nest in a cycle.
+
+Roles nest: each entry of a role's ``backends`` is a backend or another role.
+Config values carry no positions, so a bad entry is located by reading the file
+that defines it (the workflow's own tables first, then the team's override, then
+the config layers from the highest) — only when there is something to report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from muxlang.compiler.plan import ResolvedConfig
+from muxlang.config.models import BackendConfig, RoleConfig
+from muxlang.diagnostics import Diagnostic, did_you_mean
+from muxlang.source import Span
+from muxlang.workflow import Workflow
+
+KeyPath = tuple[str | int, ...]
+
+
+def locate(path: str | Path, keys: KeyPath) -> Span | None:
+    """The span of the value at ``keys`` in the TOML file ``path``, if it is there."""
+    try:
+        from muxlang.toml import parse
+
+        text = Path(path).read_text(encoding="utf-8")
+        node: object = parse(text, str(path)).root
+    except Exception:  # unreadable or broken: the loader reports that itself
+        return None
+    for key in keys:
+        if isinstance(key, int):
+            items = getattr(node, "items", None)
+            if not isinstance(items, tuple) or key >= len(items):
+                return None
+            node = items[key]
+        else:
+            getter = getattr(node, "get", None)
+            if getter is None or not hasattr(node, "entries"):
+                return None
+            node = getter(key)
+            if node is None:
+                return None
+    span = getattr(node, "span", None)
+    return span if isinstance(span, Span) else None
+
+
+@dataclass
+class RoleResolver:
+    """Roles and backends as the workflow sees them, and where each role was written."""
+
+    roles: Mapping[str, RoleConfig]
+    backends: Mapping[str, BackendConfig]
+    #: files that may define a role's ``backends``, searched in order, with the key path
+    #: prefix to look under (``("roles",)`` or ``("teams", TEAM, "roles")``)
+    places: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+
+    @classmethod
+    def for_config(cls, config: ResolvedConfig) -> RoleResolver:
+        places: list[tuple[str, tuple[str, ...]]] = []
+        for source in reversed(config.sources):
+            if config.team:
+                places.append((str(source), ("teams", config.team, "roles")))
+            places.append((str(source), ("roles",)))
+        return cls(dict(config.roles), dict(config.backends), places)
+
+    @classmethod
+    def for_workflow(cls, workflow: Workflow, config: ResolvedConfig) -> RoleResolver:
+        resolver = cls.for_config(config)
+        # The merged config normally holds the workflow's own tables already; a caller
+        # that passed only the outer layers still sees them.
+        roles = dict(resolver.roles)
+        for name, role in workflow.config.roles.items():
+            roles.setdefault(name, role)
+        backends = dict(resolver.backends)
+        for name, backend in workflow.config.backends.items():
+            backends.setdefault(name, backend)
+        local: list[tuple[str, tuple[str, ...]]] = []
+        if config.team:
+            local.append((workflow.path, ("teams", config.team, "roles")))
+        local.append((workflow.path, ("roles",)))
+        resolver.roles, resolver.backends = roles, backends
+        resolver.places = local + [p for p in resolver.places if p[0] != workflow.path]
+        return resolver
+
+    # ------------------------------------------------------------------ messages
+
+    def unknown_role(self, file: str, name: str, span: Span) -> Diagnostic:
+        if name in self.backends:
+            hint = f'`{name}` is a backend: write `backend = "{name}"`'
+        else:
+            hint = did_you_mean(name, self.roles) or self._known("roles", self.roles)
+        return Diagnostic(file, span, "MUX030", f"unknown role `{name}`", hint=hint)
+
+    def unknown_backend(self, file: str, name: str, span: Span) -> Diagnostic:
+        if name in self.roles:
+            hint = f'`{name}` is a role: write `role = "{name}"`'
+        else:
+            hint = did_you_mean(name, self.backends) or self._known("backends", self.backends)
+        return Diagnostic(file, span, "MUX030", f"unknown backend `{name}`", hint=hint)
+
+    @staticmethod
+    def _known(what: str, names: Iterable[str]) -> str:
+        listed = sorted(names)
+        if not listed:
+            return f"no {what} are configured: add a [{what}.NAME] table to config.toml"
+        return f"the {what} are " + ", ".join(f"`{n}`" for n in listed)
+
+    # ------------------------------------------------------------------ nesting
+
+    def where(self, role: str, index: int | None = None) -> tuple[str, Span] | None:
+        """The file and span of ``role``'s ``backends`` (or one entry of it)."""
+        for path, prefix in self.places:
+            keys: KeyPath = (*prefix, role, "backends")
+            if index is not None:
+                keys = (*keys, index)
+            span = locate(path, keys)
+            if span is not None:
+                return path, span
+        return None
+
+    def check_roles(
+        self, starts: Iterable[tuple[str, str, Span]], *, seen: set[str] | None = None
+    ) -> Iterator[Diagnostic]:
+        """Unknown entries and cycles among the roles reachable from ``starts``
+        (each ``(role, file, span)``: where to report when the role's own file
+        cannot be located)."""
+        done = seen if seen is not None else set()
+        cycles: set[frozenset[str]] = set()
+        for start, file, span in starts:
+            yield from self._visit(start, [], done, cycles, (file, span))
+
+    def _visit(
+        self,
+        role: str,
+        path: list[str],
+        done: set[str],
+        cycles: set[frozenset[str]],
+        fallback: tuple[str, Span],
+    ) -> Iterator[Diagnostic]:
+        if role in done or role not in self.roles:
+            return
+        path.append(role)
+        for index, entry in enumerate(self.roles[role].backends):
+            if entry in path:
+                loop = path[path.index(entry) :]
+                key = frozenset(loop)
+                if key not in cycles:
+                    cycles.add(key)
+                    file, span = self.where(role, index) or fallback
+                    shown = " → ".join([*loop, entry])
+                    yield Diagnostic(
+                        file,
+                        span,
+                        "MUX030",
+                        f"role cycle: {shown}",
+                        hint="a role's `backends` may name other roles, but never itself "
+                        "through them",
+                    )
+            elif entry in self.roles:
+                yield from self._visit(entry, path, done, cycles, fallback)
+            elif entry not in self.backends:
+                file, span = self.where(role, index) or fallback
+                hint = did_you_mean(entry, [*self.backends, *self.roles]) or self._known(
+                    "backends", self.backends
+                )
+                yield Diagnostic(
+                    file,
+                    span,
+                    "MUX030",
+                    f"role `{role}` uses `{entry}`, which is neither a backend nor a role",
+                    hint=hint,
+                )
+        path.pop()
+        done.add(role)

@@ -1,0 +1,356 @@
+"""Each static check on hand-built ASTs: what it reports, where, and what it lets pass."""
+
+from __future__ import annotations
+
+from mux_compiler_support import (
+    apply,
+    attr,
+    config,
+    ex,
+    filt,
+    lit,
+    local_config,
+    name,
+    path,
+    query,
+    ref,
+    shell,
+    tpl,
+    workflow,
+)
+
+from muxlang.compiler import checks
+from muxlang.compiler.build import compile_workflow
+from muxlang.compiler.checks import CheckContext
+from muxlang.config.models import RoleConfig
+from muxlang.diagnostics import Severity
+from muxlang.template import ast as t
+from muxlang.workflow import Ref
+
+
+def run(check, wf, cfg=None):
+    return list(check(CheckContext(wf, cfg or config())))
+
+
+def codes(diags):
+    return [d.code for d in diags]
+
+
+# --------------------------------------------------------------------------- MUX020
+
+
+def test_duplicate_step_is_reported_at_the_second_naming_the_first_line():
+    first, second = shell("diff"), shell("diff")
+    [d] = run(checks.check_duplicate_steps, workflow(first, second))
+    assert d.code == "MUX020"
+    assert d.span == second.name_span
+    assert f"line {first.name_span.line}" in d.message
+
+
+def test_distinct_names_are_not_duplicates():
+    assert run(checks.check_duplicate_steps, workflow(shell("a"), shell("b"))) == []
+
+
+# --------------------------------------------------------------------------- MUX021
+
+
+def test_unknown_step_in_template_points_at_the_name_with_did_you_mean():
+    expr = path("steps.dif.output")
+    wf = workflow(shell("diff"), query("analyze", tpl("x ", expr)))
+    [d] = run(checks.check_unknown_steps, wf)
+    assert d.code == "MUX021"
+    assert d.span == expr.obj.name_span
+    assert d.hint == "did you mean `diff`?"
+
+
+def test_unknown_step_in_depends_on_and_source():
+    dep = ref("fech")
+    wf = workflow(shell("fetch"), shell("b", depends_on=(dep,)), apply("c", "fixx"))
+    diags = run(checks.check_unknown_steps, wf)
+    assert codes(diags) == ["MUX021", "MUX021"]
+    assert diags[0].span == dep.span
+    assert "fetch" in (diags[0].hint or "")
+
+
+def test_known_steps_pass():
+    wf = workflow(shell("a"), shell("b", tpl(path("steps.a.exit_code")), depends_on=(ref("a"),)))
+    assert run(checks.check_unknown_steps, wf) == []
+
+
+# --------------------------------------------------------------------------- MUX022
+
+
+def test_cycle_lists_every_step_in_order():
+    wf = workflow(
+        shell("a", tpl(path("steps.c.output"))),
+        shell("b", depends_on=(ref("a"),)),
+        shell("c", depends_on=(ref("b"),)),
+    )
+    plan, diags = compile_workflow(wf, config())
+    assert plan is None
+    cycle = [d for d in diags if d.code == "MUX022"]
+    assert len(cycle) == 1
+    assert "a → c → b → a" in cycle[0].message
+
+
+def test_self_reference_is_a_cycle():
+    wf = workflow(query("a", tpl(path("steps.a.output"))))
+    _, diags = compile_workflow(wf, config())
+    assert codes(diags) == ["MUX022"]
+    assert "`a` depends on itself" in diags[0].message
+
+
+# --------------------------------------------------------------------------- MUX023
+
+
+def test_unknown_field_points_at_the_field():
+    expr = path("steps.diff.outptu")
+    wf = workflow(shell("diff"), query("q", tpl(expr)))
+    [d] = run(checks.check_step_fields, wf)
+    assert d.code == "MUX023"
+    assert d.span == expr.name_span
+    assert d.hint == "did you mean `output`?"
+
+
+def test_fields_depend_on_step_type_and_for_each():
+    wf = workflow(
+        shell("s"),
+        query("q"),
+        shell("each", tpl(name("item")), for_each=ex(t.ListExpr((lit("a"),), lit(1).span))),
+        query(
+            "uses",
+            tpl(
+                path("steps.s.exit_code"),
+                path("steps.s.stderr"),
+                path("steps.q.outputs"),
+                path("steps.q.backend"),
+                path("steps.each.results"),
+                path("steps.s.duration_ms"),
+            ),
+        ),
+        query(
+            "bad", tpl(path("steps.s.outputs"), path("steps.q.exit_code"), path("steps.s.results"))
+        ),
+    )
+    diags = run(checks.check_step_fields, wf)
+    assert codes(diags) == ["MUX023"] * 3
+    assert "query steps" in (diags[0].hint or "")
+    assert "shell steps" in (diags[1].hint or "")
+    assert "for_each" in (diags[2].hint or "")
+
+
+# --------------------------------------------------------------------------- MUX024
+
+
+def test_item_outside_for_each_step():
+    item = name("item")
+    wf = workflow(shell("a", tpl("wc -l ", item)))
+    [d] = run(checks.check_item_scope, wf)
+    assert d.code == "MUX024"
+    assert d.span == item.span
+
+
+def test_item_inside_for_each_and_template_for_are_fine():
+    loop_body = (
+        t.Output(attr(name("loop"), "index"), lit(0).span),
+        t.Output(name("x"), lit(0).span),
+    )
+    for_tag = t.For("x", path("steps.a.results"), loop_body, lit(0).span, lit(0).span)
+    wf = workflow(
+        shell("a", tpl(name("item")), for_each=ex(t.ListExpr((), lit(0).span))),
+        shell("b", tpl(for_tag)),
+    )
+    assert run(checks.check_item_scope, wf) == []
+
+
+def test_item_in_for_each_itself_is_an_error():
+    wf = workflow(shell("a", for_each=ex(name("item"))))
+    [d] = run(checks.check_item_scope, wf)
+    assert "for_each" in d.message
+
+
+# --------------------------------------------------------------------------- MUX025
+
+
+def test_undeclared_arg_only_when_args_are_declared():
+    expr = path("args.fiel")
+    wf = workflow(query("a", tpl(expr)), args=("file",))
+    [d] = run(checks.check_undeclared_args, wf)
+    assert d.code == "MUX025"
+    assert d.span == expr.name_span
+    assert d.hint == "did you mean `file`?"
+    assert run(checks.check_undeclared_args, workflow(query("a", tpl(path("args.x"))))) == []
+
+
+# --------------------------------------------------------------------------- MUX030
+
+
+def test_unknown_role_and_backend():
+    role, backend = Ref("analyser", lit(0).span), Ref("claud", lit(0).span)
+    wf = workflow(query("a", role=role), query("b", role=None, backend=backend))
+    diags = run(checks.check_roles_and_backends, wf)
+    assert codes(diags) == ["MUX030", "MUX030"]
+    assert diags[0].span == role.span
+    assert diags[0].hint == "did you mean `analyzer`?"
+    assert diags[1].hint == "did you mean `claude`?"
+
+
+def test_workflow_local_roles_resolve_and_nest():
+    local = local_config(roles={"multi": {"backends": ["claude", "analyzer"]}})
+    wf = workflow(query("a", role=Ref("multi", lit(0).span)), config=local)
+    assert run(checks.check_roles_and_backends, wf) == []
+
+
+def test_role_naming_nothing_and_role_cycles():
+    cfg = config(
+        roles={
+            "a": RoleConfig(backends=["b"]),
+            "b": RoleConfig(backends=["a", "ghost"]),
+        }
+    )
+    wf = workflow(query("q", role=Ref("a", lit(0).span)))
+    diags = run(checks.check_roles_and_backends, wf, cfg)
+    messages = sorted(d.message for d in diags)
+    assert messages == [
+        "role `b` uses `ghost`, which is neither a backend nor a role",
+        "role cycle: a → b → a",
+    ]
+
+
+def test_role_given_as_backend_gets_a_hint():
+    wf = workflow(query("a", role=None, backend=Ref("analyzer", lit(0).span)))
+    [d] = run(checks.check_roles_and_backends, wf)
+    assert d.hint == '`analyzer` is a role: write `role = "analyzer"`'
+
+
+# --------------------------------------------------------------------------- MUX031
+
+
+def test_apply_source_must_be_a_query_step():
+    wf = workflow(shell("diff"), query("fix"), apply("ok", "fix"), apply("bad", "diff"))
+    [d] = run(checks.check_apply_source, wf)
+    assert d.code == "MUX031"
+    assert "shell step" in d.message
+
+
+# --------------------------------------------------------------------------- MUX013
+
+
+def test_for_each_over_a_string_suggests_lines():
+    expr = path("steps.list.output")
+    wf = workflow(shell("list"), shell("each", tpl(name("item")), for_each=ex(expr)))
+    [d] = run(checks.check_iterables, wf)
+    assert d.code == "MUX013"
+    assert d.span == expr.span
+    assert "`| lines` or `| from_json`" in (d.hint or "")
+
+
+def test_access_on_a_string():
+    expr = attr(path("steps.a.output"), "text")
+    wf = workflow(shell("a"), query("b", tpl(expr)))
+    [d] = run(checks.check_access_types, wf)
+    assert d.code == "MUX013"
+    assert d.span == expr.name_span
+
+
+def test_ordering_a_number_with_a_string():
+    cmp = t.Compare(">", path("steps.a.exit_code"), lit("3"), lit(0).span)
+    wf = workflow(shell("a"), shell("b", if_=ex(cmp)))
+    [d] = run(checks.check_comparison_types, wf)
+    assert "cannot compare a number with a string" in d.message
+
+
+def test_unknown_root_name_has_did_you_mean():
+    expr = path("stpes.a.output")
+    wf = workflow(shell("a"), query("b", tpl(expr)))
+    [d] = run(checks.check_unknown_names, wf)
+    assert d.code == "MUX013"
+    assert d.hint == "did you mean `steps`?"
+
+
+def test_status_functions_only_in_if():
+    call = t.Call("success", (), lit(0).span)
+    bad = t.Call("sucess", (), lit(0).span)
+    wf = workflow(shell("a", tpl(call), if_=ex(t.BoolOp("or", bad, call, lit(0).span))))
+    diags = run(checks.check_status_functions, wf)
+    assert sorted(codes(diags)) == ["MUX011", "MUX013"]
+
+
+# --------------------------------------------------------------------------- MUX040
+
+
+def test_step_output_in_shell_run_warns():
+    expr = path("steps.fetch.output")
+    wf = workflow(shell("fetch"), shell("use", tpl("echo ", expr)))
+    [d] = run(checks.check_shell_injection, wf)
+    assert d.code == "MUX040"
+    assert d.severity is Severity.WARNING
+    assert d.span == expr.span
+    assert "env" in (d.hint or "")
+
+
+def test_shell_escape_last_or_numbers_do_not_warn():
+    wf = workflow(
+        shell("fetch"),
+        shell(
+            "use",
+            tpl(
+                filt(filt(path("steps.fetch.output"), "trim"), "shell_escape"),
+                path("steps.fetch.exit_code"),
+                t.Compare("==", path("steps.fetch.output"), lit("x"), lit(0).span),
+            ),
+            env=(("OUT", tpl(path("steps.fetch.output"))),),
+        ),
+        query("q", tpl(path("steps.fetch.output"))),
+    )
+    assert run(checks.check_shell_injection, wf) == []
+
+
+def test_escape_not_last_warns():
+    expr = filt(filt(path("steps.fetch.output"), "shell_escape"), "upper")
+    wf = workflow(shell("fetch"), shell("use", tpl(expr)))
+    assert codes(run(checks.check_shell_injection, wf)) == ["MUX040"]
+
+
+def test_item_from_step_output_is_tainted():
+    each = shell(
+        "each",
+        tpl("wc -l ", name("item")),
+        for_each=ex(filt(path("steps.list.output"), "lines")),
+    )
+    wf = workflow(shell("list"), each)
+    [d] = run(checks.check_shell_injection, wf)
+    assert "`item`" in d.message
+
+
+# --------------------------------------------------------------------------- lowering
+
+
+def test_plan_edges_order_and_status_functions():
+    wf = workflow(
+        shell("late", tpl(path("steps.first.exit_code"))),
+        shell("first"),
+        shell(
+            "cleanup",
+            if_=ex(t.Call("always", (), lit(0).span)),
+            depends_on=(ref("late"),),
+        ),
+        shell("other"),
+    )
+    plan, diags = compile_workflow(wf, config())
+    assert plan is not None, diags
+    assert plan.order == ("first", "late", "cleanup", "other")
+    assert set(plan.graph.edges) == {("first", "late"), ("late", "cleanup")}
+    assert plan.step("cleanup").status_functions == frozenset({"always"})
+    assert plan.step("late").dependencies == ("first",)
+    assert plan.final_steps() == ("cleanup", "other")
+
+
+def test_if_per_item():
+    cond = t.Compare("!=", name("item"), lit(""), lit(0).span)
+    wf = workflow(
+        shell("a", tpl(name("item")), for_each=ex(t.ListExpr((), lit(0).span)), if_=ex(cond))
+    )
+    plan, _ = compile_workflow(wf, config())
+    assert plan is not None
+    assert plan.step("a").if_per_item
