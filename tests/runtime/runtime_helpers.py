@@ -11,7 +11,15 @@ import networkx as nx
 from muxlang.compiler.plan import CompiledStep, Plan, ResolvedConfig
 from muxlang.source import Span
 from muxlang.template.ast import Template, Text
-from muxlang.workflow import AnyStep, QueryStep, Ref, ShellStep, TemplateField, Workflow
+from muxlang.workflow import (
+    AnyStep,
+    ApplyStep,
+    QueryStep,
+    Ref,
+    ShellStep,
+    TemplateField,
+    Workflow,
+)
 
 SPAN = Span(1, 1, 1, 2)
 
@@ -56,3 +64,15 @@ def make_plan(
             graph.add_edge(dep, name)
     order = tuple(nx.lexicographical_topological_sort(graph, key=[s.name for s in steps].index))
     return Plan(workflow, ResolvedConfig(project_root=root), graph, order)
+
+
+def apply_step(name: str, source: str, verify: str | None = None, **fields: Any) -> ApplyStep:
+    return ApplyStep(
+        name=name,
+        type="apply",
+        span=SPAN,
+        name_span=SPAN,
+        source=Ref(source, SPAN),
+        verify=text(verify) if verify is not None else None,
+        **fields,
+    )

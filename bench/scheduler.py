@@ -1,0 +1,110 @@
+"""Scheduler overhead per step: 1,000 no-op steps through the real runtime.
+
+Each step is a query step answered instantly by the in-process scripted query
+service, so what is measured is the scheduler itself (dependency waits, skip
+decisions, slots, records, events), not processes or the network. Shapes:
+
+- wide: 1,000 independent steps (``max_concurrent`` 8 and 1,000);
+- chain: each step depends on the one before;
+- layered: 10 layers of 100, each step depending on 3 steps of the layer before;
+- for_each: one step over 1,000 items (needs the template engine).
+
+Run: ``.venv/bin/python bench/scheduler.py [--steps N] [--repeat R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import networkx as nx
+import trio
+
+from muxlang.compiler.plan import CompiledStep, Plan, ResolvedConfig
+from muxlang.runtime import execute
+from muxlang.runtime.scripted import ScriptedQueryService
+from muxlang.source import Span
+from muxlang.template.ast import Template, Text
+from muxlang.workflow import QueryStep, Ref, TemplateField, Workflow
+
+SPAN = Span(1, 1, 1, 2)
+PROMPT = TemplateField("ping", Template((Text("ping", SPAN),), SPAN, "ping"), SPAN)
+
+
+def _plan(n: int, deps: Callable[[int], list[int]], max_concurrent: int) -> Plan:
+    names = [f"s{i}" for i in range(n)]
+    steps = [
+        QueryStep(
+            name=name,
+            type="query",
+            span=SPAN,
+            name_span=SPAN,
+            prompt=PROMPT,
+            role=Ref("noop", SPAN),
+        )
+        for name in names
+    ]
+    graph = nx.DiGraph()
+    for i, step in enumerate(steps):
+        before = tuple(sorted(names[j] for j in deps(i)))
+        graph.add_node(step.name, step=CompiledStep(step, before))
+        for dep in before:
+            graph.add_edge(dep, step.name)
+    workflow = Workflow(
+        path="bench.toml",
+        name="bench",
+        steps=tuple(steps),
+        span=SPAN,
+        max_concurrent=max_concurrent,
+    )
+    return Plan(workflow, ResolvedConfig(project_root=Path(".")), graph, tuple(names))
+
+
+def _three_above(i: int, width: int) -> list[int]:
+    """Three steps of the layer before: the one above and its two neighbours."""
+    layer, pos = divmod(i, width)
+    if layer == 0:
+        return []
+    start = (layer - 1) * width
+    return sorted({start + pos, start + (pos + 1) % width, start + (pos - 1) % width})
+
+
+def shapes(n: int) -> dict[str, Plan]:
+    width = max(1, n // 10)
+    return {
+        "wide (max 8)": _plan(n, lambda i: [], 8),
+        f"wide (max {n})": _plan(n, lambda i: [], n),
+        "chain": _plan(n, lambda i: [i - 1] if i else [], 8),
+        "layered 10x": _plan(n, lambda i: _three_above(i, width), 8),
+    }
+
+
+async def _run(plan: Plan) -> float:
+    service = ScriptedQueryService(default="pong")
+    start = time.perf_counter()
+    result = await execute(plan, args={}, query=service)
+    elapsed = time.perf_counter() - start
+    assert result.success, result.error
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    options = parser.parse_args()
+    rows = []
+    for label, plan in shapes(options.steps).items():
+        times = [trio.run(_run, plan) for _ in range(options.repeat)]
+        best, median = min(times), statistics.median(times)
+        rows.append((label, options.steps, best, median, best / options.steps * 1e6))
+    print(f"{'shape':<16} {'steps':>6} {'best s':>8} {'median s':>9} {'µs/step':>8}")
+    for label, steps, best, median, per_step in rows:
+        print(f"{label:<16} {steps:>6} {best:>8.3f} {median:>9.3f} {per_step:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
