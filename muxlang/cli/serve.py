@@ -1,0 +1,64 @@
+"""``muxlang serve``: the gateway (SPEC section 9, docs/gateway.md).
+
+Exit status: 0 after SIGTERM, 130 after Ctrl-C, 2 when it cannot start (config
+errors, a non-loopback address without ``[serve] api_keys``, the port in use).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from muxlang.cli.options import global_options, settings
+
+
+@click.command(name="serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8317,
+    show_default=True,
+    help="Port to listen on (0: any free port; the address is printed on stderr).",
+)
+@global_options
+@click.pass_context
+def serve_command(ctx: click.Context, /, host: str, port: int, **given: Any) -> None:
+    """Serve roles and backends behind OpenAI- and Anthropic-compatible APIs.
+
+    Point any OpenAI client at http://HOST:PORT/v1 or any Anthropic client at
+    http://HOST:PORT, and use a role or backend name as the model.
+    """
+    import trio
+
+    from muxlang.compiler import report
+    from muxlang.config import find_project_root, load_config
+    from muxlang.serve.server import ServeError, run_server
+
+    options = settings(ctx, **given)
+    logging.basicConfig(
+        level=logging.DEBUG if options.debug else logging.WARNING,
+        format="muxlang serve: %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    root = find_project_root(Path.cwd(), options.directory)
+    config, diagnostics = load_config(root, team=options.team, environ=os.environ)
+    errors = [d for d in diagnostics if d.is_error]
+    if diagnostics:
+        sys.stderr.write(report.render_text(diagnostics))
+    if errors:
+        click.echo("muxlang serve: the configuration has errors; nothing started", err=True)
+        ctx.exit(2)
+    try:
+        status = trio.run(run_server, config, host, port)
+    except ServeError as exc:
+        click.echo(f"muxlang serve: error: {exc}", err=True)
+        ctx.exit(2)
+    except KeyboardInterrupt:
+        ctx.exit(130)
+    ctx.exit(status)

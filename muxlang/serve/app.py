@@ -1,0 +1,311 @@
+"""The gateway's ASGI application: routes, auth, body limits, error shapes, SSE writing.
+
+Small and hand-written (no web framework). Endpoints:
+
+- ``POST /v1/chat/completions`` — OpenAI Chat Completions (JSON or SSE)
+- ``POST /v1/messages`` — Anthropic Messages (JSON or SSE events)
+- ``GET /v1/models`` and ``GET /v1/models/{id}`` — roles and backends as models,
+  in OpenAI's list shape, or Anthropic's when the request carries ``anthropic-version``
+- ``GET /health`` — ``{"status": "ok"}``
+
+The same paths without ``/v1`` are accepted. Errors use the shape of the
+client's format: OpenAI ``{"error": {...}}`` on OpenAI paths, Anthropic
+``{"type": "error", "error": {...}}`` on ``/v1/messages`` (and on any path when
+the request carries ``anthropic-version``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any
+
+import trio
+
+from muxlang.serve.formats import WireError
+from muxlang.serve.gateway import FORMATS, Format, Gateway, Streamed, Whole
+from muxlang.serve.routing import RouteError, retry_after_header
+
+log = logging.getLogger("muxlang.serve")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ClientGone(Exception):
+    pass
+
+
+def _route(path: str) -> str | None:
+    path = path.rstrip("/") or "/"
+    if path.startswith("/v1/"):
+        path = path[3:]
+    if path == "/chat/completions":
+        return "chat"
+    if path == "/messages":
+        return "messages"
+    if path == "/models":
+        return "models"
+    if path.startswith("/models/"):
+        return "model"
+    if path in ("/health", "/healthz"):
+        return "health"
+    return None
+
+
+class GatewayApp:
+    """ASGI 3 application around a :class:`~muxlang.serve.gateway.Gateway`."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        api_keys: Iterable[str] = (),
+        max_body_bytes: int = 10 * 1024 * 1024,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        self.gateway = gateway
+        self.api_keys = [k.encode() for k in api_keys if k]
+        self.max_body_bytes = max_body_bytes
+        # longest first, so a secret containing another is redacted whole
+        self._secrets = sorted({s for s in (*secrets, *api_keys) if len(s) >= 4}, key=len)[::-1]
+
+    # ------------------------------------------------------------------ ASGI entry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        route = _route(scope["path"])
+        fmt: Format = "anthropic" if "anthropic-version" in headers else "openai"
+        if route == "chat":
+            fmt = "openai"
+        elif route == "messages":
+            fmt = "anthropic"
+        method = scope["method"]
+        if not self._authorized(headers):
+            await self._error(send, fmt, 401, "missing or invalid API key")
+            return
+        if route is None:
+            await self._error(send, fmt, 404, f"no such endpoint: {method} {scope['path']}")
+            return
+        if route == "health":
+            await self._json(send, 200, {"status": "ok"})
+            return
+        if route in ("models", "model"):
+            if method not in ("GET", "HEAD"):
+                await self._error(send, fmt, 405, f"{method} is not allowed here; use GET")
+                return
+            await self._models(send, fmt, scope["path"] if route == "model" else None)
+            return
+        if method != "POST":
+            await self._error(send, fmt, 405, f"{method} is not allowed here; use POST")
+            return
+        try:
+            raw = await self._read_body(receive, headers)
+        except BodyTooLarge:
+            await self._error(
+                send, fmt, 413, f"request body larger than {self.max_body_bytes} bytes"
+            )
+            return
+        except ClientGone:
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            await self._error(send, fmt, 400, f"request body is not valid JSON: {exc}")
+            return
+        if not isinstance(body, dict):
+            await self._error(send, fmt, 400, "request body must be a JSON object")
+            return
+        await self._chat(send, receive, fmt, body, headers)
+
+    # ------------------------------------------------------------------ pieces
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _authorized(self, headers: Mapping[str, str]) -> bool:
+        if not self.api_keys:
+            return True
+        given: list[str] = []
+        auth = headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            given.append(auth[7:].strip())
+        if "x-api-key" in headers:
+            given.append(headers["x-api-key"].strip())
+        ok = False
+        for candidate in given:
+            for key in self.api_keys:
+                ok |= hmac.compare_digest(candidate.encode(), key)
+        return ok
+
+    async def _read_body(self, receive: Receive, headers: Mapping[str, str]) -> bytes:
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            raise BodyTooLarge
+        chunks = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunks += message.get("body", b"")
+            if len(chunks) > self.max_body_bytes:
+                raise BodyTooLarge
+            if not message.get("more_body", False):
+                return bytes(chunks)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every known secret replaced."""
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    async def _models(self, send: Send, fmt: Format, path: str | None) -> None:
+        models = self.gateway.models()
+        if path is not None:
+            wanted = path.rstrip("/").rsplit("/models/", 1)[-1]
+            models = [m for m in models if m["id"] == wanted]
+            if not models:
+                await self._error(send, fmt, 404, f"model `{wanted}` is not a role or backend")
+                return
+        if fmt == "anthropic":
+            data = [
+                {
+                    "type": "model",
+                    "id": m["id"],
+                    "display_name": m["description"] or m["id"],
+                    "created_at": "1970-01-01T00:00:00Z",
+                    "muxlang_kind": m["kind"],
+                }
+                for m in models
+            ]
+            if path is not None:
+                await self._json(send, 200, data[0])
+                return
+            listing: dict[str, Any] = {
+                "data": data,
+                "has_more": False,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+            await self._json(send, 200, listing)
+            return
+        items = [
+            {
+                "id": m["id"],
+                "object": "model",
+                "created": 0,
+                "owned_by": "muxlang",
+                "muxlang_kind": m["kind"],
+                "description": m["description"],
+            }
+            for m in models
+        ]
+        if path is not None:
+            await self._json(send, 200, items[0])
+            return
+        await self._json(send, 200, {"object": "list", "data": items})
+
+    async def _chat(
+        self,
+        send: Send,
+        receive: Receive,
+        fmt: Format,
+        body: dict[str, Any],
+        headers: Mapping[str, str],
+    ) -> None:
+        async with trio.open_nursery() as nursery:
+
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch)
+            try:
+                answer = await self.gateway.answer(fmt, body, nursery, headers)
+            except WireError as exc:
+                await self._error(send, fmt, 400, str(exc))
+            except RouteError as exc:
+                extra = retry_after_header(exc.retry_after) if exc.status == 429 else {}
+                await self._error(send, fmt, exc.status, exc.message, extra)
+            else:
+                if isinstance(answer, Whole):
+                    await self._respond(
+                        send, answer.status, answer.content_type, answer.body, answer.headers
+                    )
+                else:
+                    await self._stream(send, answer)
+            nursery.cancel_scope.cancel()
+
+    async def _stream(self, send: Send, answer: Streamed) -> None:
+        headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **answer.headers}
+        await self._start(send, 200, answer.content_type, headers)
+        await send({"type": "http.response.body", "body": answer.first, "more_body": True})
+        async for chunk in answer.rest:
+            if chunk:
+                chunk = self._redact_bytes(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _redact_bytes(self, chunk: bytes) -> bytes:
+        if not self._secrets:
+            return chunk
+        for secret in self._secrets:
+            if secret.encode() in chunk:
+                return self.redact(chunk.decode(errors="replace")).encode()
+        return chunk
+
+    async def _start(
+        self, send: Send, status: int, content_type: str, headers: Mapping[str, str]
+    ) -> None:
+        raw = [(b"content-type", content_type.encode())]
+        raw += [(k.encode(), v.encode()) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+
+    async def _respond(
+        self,
+        send: Send,
+        status: int,
+        content_type: str,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        await self._start(send, status, content_type, headers or {})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _json(self, send: Send, status: int, data: Any) -> None:
+        await self._respond(send, status, "application/json", json.dumps(data).encode())
+
+    async def _error(
+        self,
+        send: Send,
+        fmt: Format,
+        status: int,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        message = self.redact(message)
+        if status >= 500 or status == 429:
+            log.warning("%s %s", status, message)
+        body = FORMATS[fmt].error_body(status, message)
+        data = json.dumps(body).encode()
+        await self._respond(send, status, "application/json", data, headers)

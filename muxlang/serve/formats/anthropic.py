@@ -1,0 +1,459 @@
+"""Anthropic Messages ⇄ the internal type.
+
+Mapping decisions (also in docs/gateway.md):
+
+- ``system`` (a string or text blocks) becomes ``ChatRequest.system``.
+- A user turn's ``tool_result`` blocks become ``tool`` messages (in order,
+  before the turn's text blocks, each of which becomes a ``user`` message); an assistant
+  turn's ``tool_use`` blocks become its ``tool_calls`` (``input`` as JSON text).
+- Image and document blocks are refused with a 400; ``thinking`` blocks are dropped.
+- ``stop_sequences`` ⇄ ``stop``; ``top_p`` travels in ``options``; ``top_k`` and
+  ``metadata`` are dropped when translating (kept on pass-through).
+- ``tool_choice``: auto ⇄ "auto", any ⇄ "required", none ⇄ "none", tool ⇄ {"name"}.
+- Stop reasons: end_turn/stop_sequence → stop, max_tokens ⇄ length,
+  tool_use ⇄ tool_calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from muxlang.llm import (
+    ChatRequest,
+    ChatResponse,
+    Finish,
+    FinishReason,
+    Message,
+    StreamEvent,
+    TextDelta,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from muxlang.serve.formats import WireError
+from muxlang.serve.formats.common import (
+    arguments_object,
+    json_arguments,
+    need_list,
+    need_mapping,
+    new_id,
+    opt_float,
+    opt_int,
+    sse,
+    stop_list,
+)
+
+_STOP_IN: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "pause_turn": "stop",
+    "refusal": "stop",
+}
+_STOP_OUT: dict[str, str] = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
+# --------------------------------------------------------------------------- requests
+
+
+def _block_text(content: Any, where: str) -> str:
+    """Text of a string or of a list of text blocks (tool results, system)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for block in need_list(content, where):
+        block = need_mapping(block, where)
+        if block.get("type") != "text":
+            raise WireError(f"{where}: block of type {block.get('type')!r} is not supported here")
+        parts.append(str(block.get("text", "")))
+    return "\n".join(parts)
+
+
+def _turn(role: Any, content: Any, where: str) -> list[Message]:
+    if role not in ("user", "assistant"):
+        raise WireError(f"{where}: role must be user or assistant, got {role!r}")
+    if isinstance(content, str):
+        return [Message(role, content)]
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    results: list[Message] = []
+    for j, raw in enumerate(need_list(content, f"{where}.content")):
+        block = need_mapping(raw, f"{where}.content[{j}]")
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(str(block.get("text", "")))
+        elif kind == "tool_use" and role == "assistant":
+            calls.append(
+                ToolCall(
+                    id=str(block.get("id") or new_id("toolu_")),
+                    name=str(block.get("name", "")),
+                    arguments=json_arguments(block.get("input")),
+                )
+            )
+        elif kind == "tool_result" and role == "user":
+            call_id = block.get("tool_use_id")
+            if not isinstance(call_id, str):
+                raise WireError(f"{where}.content[{j}]: tool_result needs `tool_use_id`")
+            results.append(
+                Message(
+                    "tool",
+                    _block_text(block.get("content"), f"{where}.content[{j}].content"),
+                    tool_call_id=call_id,
+                )
+            )
+        elif kind in ("thinking", "redacted_thinking"):
+            continue
+        else:
+            raise WireError(
+                f"{where}.content[{j}]: block of type {kind!r} is not supported "
+                "(only text and tools reach muxlang backends)"
+            )
+    if role == "assistant":
+        return [Message("assistant", "".join(texts), tool_calls=tuple(calls))]
+    # each text block its own user message: the turn comes back as the same blocks
+    out = results
+    out.extend(Message("user", text) for text in texts)
+    if not out:
+        out.append(Message("user", ""))
+    return out
+
+
+def _tool_choice_in(value: Any) -> Any:
+    if value is None:
+        return None
+    choice = need_mapping(value, "`tool_choice`")
+    kind = choice.get("type")
+    if kind == "auto":
+        return "auto"
+    if kind == "any":
+        return "required"
+    if kind == "none":
+        return "none"
+    if kind == "tool" and isinstance(choice.get("name"), str):
+        return {"name": choice["name"]}
+    raise WireError("`tool_choice` must be auto, any, none or tool (with a name)")
+
+
+def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
+    """A Messages request body as the internal request (``model`` kept as is)."""
+    raw_messages = need_list(body.get("messages"), "`messages`")
+    if not raw_messages:
+        raise WireError("`messages` must not be empty")
+    messages: list[Message] = []
+    for i, raw in enumerate(raw_messages):
+        msg = need_mapping(raw, f"messages[{i}]")
+        messages.extend(_turn(msg.get("role"), msg.get("content"), f"messages[{i}]"))
+    system = body.get("system")
+    tools: list[Tool] = []
+    for i, raw in enumerate(need_list(body.get("tools") or [], "`tools`")):
+        tool = need_mapping(raw, f"tools[{i}]")
+        if not isinstance(tool.get("name"), str):
+            raise WireError(f"tools[{i}] needs a `name`")
+        tools.append(
+            Tool(
+                name=tool["name"],
+                description=str(tool.get("description") or ""),
+                parameters=dict(need_mapping(tool.get("input_schema") or {}, "input_schema")),
+            )
+        )
+    options: dict[str, Any] = {}
+    top_p = opt_float(body, "top_p")
+    if top_p is not None:
+        options["top_p"] = top_p
+    return ChatRequest(
+        messages=tuple(messages),
+        system=_block_text(system, "`system`") if system is not None else None,
+        model=body.get("model") if isinstance(body.get("model"), str) else None,
+        max_tokens=opt_int(body, "max_tokens"),
+        temperature=opt_float(body, "temperature"),
+        stop=stop_list(body.get("stop_sequences"), "stop_sequences"),
+        tools=tuple(tools),
+        tool_choice=_tool_choice_in(body.get("tool_choice")),
+        options=options,
+    )
+
+
+def request_to_wire(request: ChatRequest, *, stream: bool = False) -> dict[str, Any]:
+    """The internal request as a Messages body (system messages folded into ``system``)."""
+    system = [request.system] if request.system is not None else []
+    turns: list[dict[str, Any]] = []
+
+    def add(role: str, blocks: list[dict[str, Any]]) -> None:
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+
+    for m in request.messages:
+        if m.role == "system":
+            system.append(m.content)
+        elif m.role == "tool":
+            add(
+                "user",
+                [{"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}],
+            )
+        elif m.role == "assistant":
+            blocks: list[dict[str, Any]] = []
+            if m.content:
+                blocks.append({"type": "text", "text": m.content})
+            blocks.extend(
+                {
+                    "type": "tool_use",
+                    "id": c.id,
+                    "name": c.name,
+                    "input": arguments_object(c.arguments),
+                }
+                for c in m.tool_calls
+            )
+            add("assistant", blocks)
+        else:
+            add("user", [{"type": "text", "text": m.content}])
+    # a single text block is written the short way, as a string
+    for turn in turns:
+        content = turn["content"]
+        if len(content) == 1 and content[0]["type"] == "text":
+            turn["content"] = content[0]["text"]
+    body: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": request.max_tokens if request.max_tokens is not None else 4096,
+        "messages": turns,
+    }
+    if system:
+        body["system"] = "\n\n".join(system)
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.stop:
+        body["stop_sequences"] = list(request.stop)
+    if request.tools:
+        body["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
+            for t in request.tools
+        ]
+    choice = request.tool_choice
+    if isinstance(choice, Mapping):
+        body["tool_choice"] = {"type": "tool", "name": choice["name"]}
+    elif choice is not None:
+        body["tool_choice"] = {"type": {"required": "any"}.get(choice, choice)}
+    body.update(request.options)
+    if stream:
+        body["stream"] = True
+    return body
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def _usage_out(usage: Usage | None) -> dict[str, int]:
+    u = usage or Usage()
+    return {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens}
+
+
+def _tool_use(call: ToolCall) -> dict[str, Any]:
+    return {
+        "type": "tool_use",
+        "id": call.id,
+        "name": call.name,
+        "input": arguments_object(call.arguments),
+    }
+
+
+def response_to_wire(
+    response: ChatResponse, model: str, *, id: str | None = None
+) -> dict[str, Any]:
+    """The internal response as a ``message`` object."""
+    content: list[dict[str, Any]] = []
+    if response.text or not response.tool_calls:
+        content.append({"type": "text", "text": response.text})
+    content.extend(_tool_use(c) for c in response.tool_calls)
+    return {
+        "id": id or new_id("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": _STOP_OUT.get(response.finish_reason or "stop", "end_turn"),
+        "stop_sequence": None,
+        "usage": _usage_out(response.usage),
+    }
+
+
+def _usage_in(raw: Any) -> Usage | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return Usage(int(raw.get("input_tokens") or 0), int(raw.get("output_tokens") or 0))
+
+
+def response_from_wire(body: Mapping[str, Any]) -> ChatResponse:
+    """A ``message`` object as the internal response."""
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    for block in need_list(body.get("content"), "content"):
+        if block.get("type") == "text":
+            texts.append(block.get("text", ""))
+        elif block.get("type") == "tool_use":
+            calls.append(ToolCall(block["id"], block["name"], json_arguments(block.get("input"))))
+    return ChatResponse(
+        text="".join(texts),
+        tool_calls=tuple(calls),
+        finish_reason=_STOP_IN.get(str(body.get("stop_reason")), "stop"),
+        usage=_usage_in(body.get("usage")),
+        model=body.get("model") if isinstance(body.get("model"), str) else None,
+    )
+
+
+# --------------------------------------------------------------------------- errors
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def error_type(status: int) -> str:
+    return _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+
+
+def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    """Anthropic's error shape: ``{"type": "error", "error": {"type", "message"}}``."""
+    return {"type": "error", "error": {"type": error_type(status), "message": message}}
+
+
+# --------------------------------------------------------------------------- streams
+
+
+class StreamEncoder:
+    """Internal stream events → the Messages SSE event sequence.
+
+    ``message_start``, then per content block ``content_block_start``,
+    ``content_block_delta`` (``text_delta`` / ``input_json_delta``) and
+    ``content_block_stop``, then ``message_delta`` (stop reason, usage) and
+    ``message_stop``. A text block is opened by text, a tool_use block by a tool
+    call's first piece; opening one closes the one before.
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.id = new_id("msg_")
+        self._index = -1  # index of the open block
+        self._open: tuple[str, int] | None = None  # ("text", -1) or ("tool", call index)
+
+    def _ev(self, kind: str, **data: Any) -> bytes:
+        return sse({"type": kind, **data}, event=kind)
+
+    def start(self) -> bytes:
+        message: dict[str, Any] = {
+            "id": self.id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
+        return self._ev("message_start", message=message) + self._ev("ping")
+
+    def _close(self) -> bytes:
+        if self._open is None:
+            return b""
+        self._open = None
+        return self._ev("content_block_stop", index=self._index)
+
+    def _open_block(self, key: tuple[str, int], block: dict[str, Any]) -> bytes:
+        out = self._close()
+        self._index += 1
+        self._open = key
+        return out + self._ev("content_block_start", index=self._index, content_block=block)
+
+    def event(self, event: StreamEvent) -> bytes:
+        if isinstance(event, TextDelta):
+            if not event.text:
+                return b""
+            out = b""
+            if self._open != ("text", -1):
+                out = self._open_block(("text", -1), {"type": "text", "text": ""})
+            delta = {"type": "text_delta", "text": event.text}
+            return out + self._ev("content_block_delta", index=self._index, delta=delta)
+        if isinstance(event, ToolCallDelta):
+            out = b""
+            if self._open != ("tool", event.index):
+                block = {
+                    "type": "tool_use",
+                    "id": event.id or new_id("toolu_"),
+                    "name": event.name or "",
+                    "input": {},
+                }
+                out = self._open_block(("tool", event.index), block)
+            if event.arguments:
+                delta = {"type": "input_json_delta", "partial_json": event.arguments}
+                out += self._ev("content_block_delta", index=self._index, delta=delta)
+            return out
+        if event.reason == "error":
+            return self._close() + self.error("the backend reported an error", 502)
+        usage = _usage_out(event.usage)
+        return (
+            self._close()
+            + self._ev(
+                "message_delta",
+                delta={
+                    "stop_reason": _STOP_OUT.get(event.reason or "stop", "end_turn"),
+                    "stop_sequence": None,
+                },
+                usage=usage,
+            )
+            + self._ev("message_stop")
+        )
+
+    def error(self, message: str, status: int = 502, code: str | None = None) -> bytes:
+        """An ``error`` event: the SDKs raise it as an APIError."""
+        return sse(error_body(status, message), event="error")
+
+    def end(self) -> bytes:
+        return b""
+
+
+def events_from_wire(events: Iterable[Mapping[str, Any]]) -> list[StreamEvent]:
+    """Decoded Messages stream events back to internal events (tool calls numbered 0, 1, ...)."""
+    out: list[StreamEvent] = []
+    block_tool: dict[int, int] = {}
+    finish: FinishReason | None = None
+    usage = Usage()
+    for ev in events:
+        kind = ev.get("type")
+        if kind == "message_start":
+            u = _usage_in(ev.get("message", {}).get("usage")) or Usage()
+            usage = Usage(u.input_tokens, u.output_tokens)
+        elif kind == "content_block_start":
+            block = ev.get("content_block", {})
+            if block.get("type") == "tool_use":
+                index = block_tool[ev["index"]] = len(block_tool)
+                out.append(ToolCallDelta(index, id=block.get("id"), name=block.get("name")))
+                if block.get("input"):
+                    out.append(ToolCallDelta(index, arguments=json.dumps(block["input"])))
+            elif block.get("type") == "text" and block.get("text"):
+                out.append(TextDelta(block["text"]))
+        elif kind == "content_block_delta":
+            delta = ev.get("delta", {})
+            if delta.get("type") == "text_delta":
+                out.append(TextDelta(delta.get("text", "")))
+            elif delta.get("type") == "input_json_delta":
+                out.append(ToolCallDelta(block_tool[ev["index"]], arguments=delta["partial_json"]))
+        elif kind == "message_delta":
+            finish = _STOP_IN.get(str(ev.get("delta", {}).get("stop_reason")), "stop")
+            raw = ev.get("usage") or {}
+            usage = Usage(
+                int(raw.get("input_tokens") or usage.input_tokens),
+                int(raw.get("output_tokens") or usage.output_tokens),
+            )
+    out.append(Finish(finish or "stop", usage))
+    return out

@@ -1,0 +1,95 @@
+"""Small helpers shared by the wire formats."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from muxlang.serve.formats import WireError
+
+
+def new_id(prefix: str) -> str:
+    """A random identifier such as ``chatcmpl-3f9a...`` or ``msg_01ab...``."""
+    return prefix + secrets.token_hex(12)
+
+
+def sse(data: Any, event: str | None = None) -> bytes:
+    """One server-sent event: ``event:`` line (optional), ``data:`` line, blank line."""
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {payload}\n\n".encode()
+
+
+def parse_sse(raw: bytes) -> list[tuple[str | None, str]]:
+    """Split an SSE byte stream into ``(event, data)`` pairs (for tests and the bench)."""
+    out: list[tuple[str | None, str]] = []
+    for block in raw.decode().replace("\r\n", "\n").split("\n\n"):
+        event: str | None = None
+        data: list[str] = []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip(" "))
+        if data:
+            out.append((event, "\n".join(data)))
+    return out
+
+
+def need_mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise WireError(f"{what} must be an object")
+    return value
+
+
+def need_list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise WireError(f"{what} must be an array")
+    return value
+
+
+def opt_int(body: Mapping[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WireError(f"`{key}` must be an integer")
+    return value
+
+
+def opt_float(body: Mapping[str, Any], key: str) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise WireError(f"`{key}` must be a number")
+    return float(value)
+
+
+def stop_list(value: Any, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise WireError(f"`{key}` must be a string or an array of strings")
+
+
+def json_arguments(value: Any) -> str:
+    """Tool-call arguments as JSON text, whatever form they came in."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value if value is not None else {}, separators=(",", ":"))
+
+
+def arguments_object(text: str) -> Any:
+    """Tool-call arguments as a JSON value (Anthropic's ``input``); ``{}`` when empty."""
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return {"_raw": text}

@@ -1,0 +1,396 @@
+"""OpenAI Chat Completions ⇄ the internal type.
+
+Mapping decisions (also in docs/gateway.md):
+
+- Leading ``system``/``developer`` messages become ``ChatRequest.system`` (joined
+  by a blank line); later ones stay in ``messages`` with role ``system``.
+- Content given as a list of parts keeps its text parts (joined by a newline);
+  other parts (images, audio) are refused with a 400.
+- ``max_completion_tokens`` is read like ``max_tokens``; ``top_p`` travels in
+  ``options``; ``n`` other than 1 is refused.
+- ``tool_choice`` internally is ``"auto" | "none" | "required" | {"name": NAME}``.
+- Finish reasons are the same words; an internal ``"error"`` finish becomes an
+  error chunk in a stream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from muxlang.llm import (
+    ChatRequest,
+    ChatResponse,
+    Finish,
+    FinishReason,
+    Message,
+    StreamEvent,
+    TextDelta,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from muxlang.serve.formats import WireError
+from muxlang.serve.formats.common import (
+    json_arguments,
+    need_list,
+    need_mapping,
+    new_id,
+    opt_float,
+    opt_int,
+    sse,
+    stop_list,
+)
+
+_FINISH_IN: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "stop",
+}
+
+# --------------------------------------------------------------------------- requests
+
+
+def _text(content: Any, where: str) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for part in need_list(content, f"{where}.content"):
+        part = need_mapping(part, f"{where}.content[]")
+        if part.get("type") not in ("text", "input_text", "output_text"):
+            raise WireError(
+                f"{where}: content part of type {part.get('type')!r} is not supported "
+                "(only text reaches muxlang backends)"
+            )
+        parts.append(str(part.get("text", "")))
+    return "\n".join(parts)
+
+
+def _tool_calls_in(value: Any, where: str) -> tuple[ToolCall, ...]:
+    if value is None:
+        return ()
+    calls: list[ToolCall] = []
+    for i, raw in enumerate(need_list(value, f"{where}.tool_calls")):
+        call = need_mapping(raw, f"{where}.tool_calls[{i}]")
+        fn = need_mapping(call.get("function", {}), f"{where}.tool_calls[{i}].function")
+        calls.append(
+            ToolCall(
+                id=str(call.get("id") or new_id("call_")),
+                name=str(fn.get("name", "")),
+                arguments=json_arguments(fn.get("arguments")),
+            )
+        )
+    return tuple(calls)
+
+
+def _tool_choice_in(value: Any) -> Any:
+    if value is None or value in ("auto", "none", "required"):
+        return value
+    if isinstance(value, Mapping):
+        fn = value.get("function")
+        if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
+            return {"name": fn["name"]}
+    raise WireError('`tool_choice` must be "auto", "none", "required" or a function')
+
+
+def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
+    """A Chat Completions request body as the internal request (``model`` kept as is)."""
+    messages_raw = need_list(body.get("messages"), "`messages`")
+    if not messages_raw:
+        raise WireError("`messages` must not be empty")
+    n = body.get("n")
+    if n not in (None, 1):
+        raise WireError("`n` other than 1 is not supported")
+    system: list[str] = []
+    messages: list[Message] = []
+    for i, raw in enumerate(messages_raw):
+        where = f"messages[{i}]"
+        msg = need_mapping(raw, where)
+        role = msg.get("role")
+        name = msg.get("name") if isinstance(msg.get("name"), str) else None
+        if role in ("system", "developer"):
+            text = _text(msg.get("content"), where)
+            if messages:
+                messages.append(Message("system", text))
+            else:
+                system.append(text)
+        elif role == "user":
+            messages.append(Message("user", _text(msg.get("content"), where), name=name))
+        elif role == "assistant":
+            messages.append(
+                Message(
+                    "assistant",
+                    _text(msg.get("content"), where),
+                    tool_calls=_tool_calls_in(msg.get("tool_calls"), where),
+                    name=name,
+                )
+            )
+        elif role == "tool":
+            call_id = msg.get("tool_call_id")
+            if not isinstance(call_id, str):
+                raise WireError(f"{where}: a tool message needs `tool_call_id`")
+            messages.append(Message("tool", _text(msg.get("content"), where), tool_call_id=call_id))
+        else:
+            raise WireError(f"{where}: unsupported role {role!r}")
+    tools: list[Tool] = []
+    for i, raw in enumerate(need_list(body.get("tools") or [], "`tools`")):
+        tool = need_mapping(raw, f"tools[{i}]")
+        fn = need_mapping(tool.get("function"), f"tools[{i}].function")
+        if not isinstance(fn.get("name"), str):
+            raise WireError(f"tools[{i}].function needs a `name`")
+        tools.append(
+            Tool(
+                name=fn["name"],
+                description=str(fn.get("description") or ""),
+                parameters=dict(need_mapping(fn.get("parameters") or {}, "parameters")),
+            )
+        )
+    options: dict[str, Any] = {}
+    top_p = opt_float(body, "top_p")
+    if top_p is not None:
+        options["top_p"] = top_p
+    max_tokens = opt_int(body, "max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = opt_int(body, "max_tokens")
+    return ChatRequest(
+        messages=tuple(messages),
+        system="\n\n".join(system) if system else None,
+        model=body.get("model") if isinstance(body.get("model"), str) else None,
+        max_tokens=max_tokens,
+        temperature=opt_float(body, "temperature"),
+        stop=stop_list(body.get("stop"), "stop"),
+        tools=tuple(tools),
+        tool_choice=_tool_choice_in(body.get("tool_choice")),
+        options=options,
+    )
+
+
+def request_to_wire(request: ChatRequest, *, stream: bool = False) -> dict[str, Any]:
+    """The internal request as a Chat Completions body."""
+    messages: list[dict[str, Any]] = []
+    if request.system is not None:
+        messages.append({"role": "system", "content": request.system})
+    for m in request.messages:
+        out: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.role == "assistant" and m.tool_calls:
+            out["content"] = m.content or None
+            out["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
+                for c in m.tool_calls
+            ]
+        if m.tool_call_id is not None:
+            out["tool_call_id"] = m.tool_call_id
+        if m.name is not None:
+            out["name"] = m.name
+        messages.append(out)
+    body: dict[str, Any] = {"model": request.model, "messages": messages}
+    if request.max_tokens is not None:
+        body["max_tokens"] = request.max_tokens
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": dict(t.parameters),
+                },
+            }
+            for t in request.tools
+        ]
+    choice = request.tool_choice
+    if isinstance(choice, Mapping):
+        body["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+    elif choice is not None:
+        body["tool_choice"] = choice
+    body.update(request.options)
+    if stream:
+        body["stream"] = True
+    return body
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def _usage_out(usage: Usage | None) -> dict[str, int]:
+    u = usage or Usage()
+    return {
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.input_tokens + u.output_tokens,
+    }
+
+
+def _finish_out(reason: FinishReason | None) -> str | None:
+    if reason == "error":
+        return "stop"
+    return reason
+
+
+def response_to_wire(
+    response: ChatResponse, model: str, *, id: str | None = None, created: int | None = None
+) -> dict[str, Any]:
+    """The internal response as a ``chat.completion`` object."""
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": response.text if (response.text or not response.tool_calls) else None,
+    }
+    if response.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in response.tool_calls
+        ]
+    return {
+        "id": id or new_id("chatcmpl-"),
+        "object": "chat.completion",
+        "created": created if created is not None else int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": _finish_out(response.finish_reason) or "stop",
+            }
+        ],
+        "usage": _usage_out(response.usage),
+    }
+
+
+def _usage_in(raw: Any) -> Usage | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
+
+
+def response_from_wire(body: Mapping[str, Any]) -> ChatResponse:
+    """A ``chat.completion`` object as the internal response."""
+    choice = need_mapping(need_list(body.get("choices"), "choices")[0], "choices[0]")
+    message = need_mapping(choice.get("message"), "choices[0].message")
+    return ChatResponse(
+        text=_text(message.get("content"), "message"),
+        tool_calls=_tool_calls_in(message.get("tool_calls"), "message"),
+        finish_reason=_FINISH_IN.get(str(choice.get("finish_reason")), "stop"),
+        usage=_usage_in(body.get("usage")),
+        model=body.get("model") if isinstance(body.get("model"), str) else None,
+    )
+
+
+# --------------------------------------------------------------------------- errors
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    """OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}``."""
+    kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+# --------------------------------------------------------------------------- streams
+
+
+class StreamEncoder:
+    """Internal stream events → ``chat.completion.chunk`` SSE bytes, ``data: [DONE]`` last."""
+
+    def __init__(self, model: str, *, include_usage: bool = False) -> None:
+        self.model = model
+        self.include_usage = include_usage
+        self.id = new_id("chatcmpl-")
+        self.created = int(time.time())
+        self._tool_slots: dict[int, int] = {}
+
+    def _chunk(self, delta: Mapping[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [
+                {"index": 0, "delta": dict(delta), "logprobs": None, "finish_reason": finish}
+            ],
+        }
+
+    def start(self) -> bytes:
+        return sse(self._chunk({"role": "assistant", "content": ""}))
+
+    def event(self, event: StreamEvent) -> bytes:
+        if isinstance(event, TextDelta):
+            return sse(self._chunk({"content": event.text})) if event.text else b""
+        if isinstance(event, ToolCallDelta):
+            # OpenAI numbers tool calls 0, 1, 2 ... in order of appearance
+            slot = self._tool_slots.setdefault(event.index, len(self._tool_slots))
+            call: dict[str, Any] = {"index": slot}
+            fn: dict[str, Any] = {}
+            if event.id is not None:
+                call["id"] = event.id
+                call["type"] = "function"
+            if event.name is not None:
+                fn["name"] = event.name
+            fn["arguments"] = event.arguments
+            call["function"] = fn
+            return sse(self._chunk({"tool_calls": [call]}))
+        if event.reason == "error":
+            return self.error("the backend reported an error", 502)
+        out = sse(self._chunk({}, _finish_out(event.reason) or "stop"))
+        if self.include_usage:
+            usage_chunk = self._chunk({})
+            usage_chunk["choices"] = []
+            usage_chunk["usage"] = _usage_out(event.usage)
+            out += sse(usage_chunk)
+        return out
+
+    def error(self, message: str, status: int = 502, code: str | None = None) -> bytes:
+        """An error in the middle of a stream: the SDKs raise it as an APIError."""
+        return sse(error_body(status, message, code))
+
+    def end(self) -> bytes:
+        return sse("[DONE]")
+
+
+def events_from_wire(chunks: Iterable[Mapping[str, Any]]) -> list[StreamEvent]:
+    """Decoded ``chat.completion.chunk`` payloads back to internal events."""
+    events: list[StreamEvent] = []
+    finish: FinishReason | None = None
+    usage: Usage | None = None
+    for chunk in chunks:
+        usage = _usage_in(chunk.get("usage")) or usage
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                events.append(TextDelta(delta["content"]))
+            for call in delta.get("tool_calls") or []:
+                fn = call.get("function") or {}
+                events.append(
+                    ToolCallDelta(
+                        index=int(call.get("index", 0)),
+                        id=call.get("id"),
+                        name=fn.get("name"),
+                        arguments=fn.get("arguments") or "",
+                    )
+                )
+            if choice.get("finish_reason"):
+                finish = _FINISH_IN.get(choice["finish_reason"], "stop")
+    events.append(Finish(finish or "stop", usage))
+    return events

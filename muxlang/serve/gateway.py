@@ -1,0 +1,363 @@
+"""One gateway request, from a parsed client body to the bytes of its answer.
+
+The ASGI layer (:mod:`muxlang.serve.app`) hands a client's JSON body and its
+format here and gets back either a whole answer (:class:`Whole`) or a started
+stream (:class:`Streamed`) whose first bytes are already known. Everything that
+can still fall back happens before that: an error raised from
+:meth:`Gateway.answer` is a :class:`~muxlang.serve.routing.RouteError` the ASGI
+layer renders in the client's error shape; an error after the first bytes is
+written into the stream in the client's format.
+
+Each backend answer is produced by a *pump*: a task in the request's nursery
+that iterates the backend's stream (or relays an upstream's bytes) into a
+channel. The attempt returns when the pump's first item arrives, which is the
+point of no return for fallback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import trio
+
+from muxlang.compiler.plan import ResolvedConfig
+from muxlang.llm import (
+    BackendError,
+    ChatRequest,
+    ChatResponse,
+    ErrorKind,
+    Finish,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+from muxlang.serve.formats import anthropic, openai
+from muxlang.serve.routing import Cooldowns, Failed, RouteError, Router
+from muxlang.serve.upstream import BackendSource, RetryFn, no_retry
+
+log = logging.getLogger("muxlang.serve")
+
+Format = Literal["openai", "anthropic"]
+FORMATS: dict[Format, Any] = {"openai": openai, "anthropic": anthropic}
+
+
+@dataclass(frozen=True)
+class Whole:
+    """A complete answer."""
+
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    status: int = 200
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A started SSE answer: ``first`` is ready, ``rest`` yields the remaining bytes."""
+
+    first: bytes
+    rest: AsyncIterator[bytes]
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str = "text/event-stream"
+
+
+Answer = Whole | Streamed
+
+
+class _Pump:
+    """A backend answer being produced in its own task; items arrive on ``receive``."""
+
+    def __init__(
+        self, first: Any, receive: trio.MemoryReceiveChannel[Any], scope: trio.CancelScope
+    ):
+        self.first = first
+        self.receive = receive
+        self.scope = scope
+
+    async def aclose(self) -> None:
+        self.scope.cancel()
+        await self.receive.aclose()
+
+
+_END = object()
+
+
+async def _start_pump(
+    nursery: trio.Nursery, name: str, produce: Callable[[], AsyncIterator[Any]]
+) -> _Pump:
+    """Start ``produce`` in ``nursery``; return once its first item is there.
+
+    A :class:`BackendError` before the first item is raised here (so the caller
+    can retry or fall back); after it, it arrives on the channel as an item.
+    """
+    send, receive = trio.open_memory_channel[Any](16)
+    scope = trio.CancelScope()
+
+    async def run() -> None:
+        with scope:
+            async with send:
+                try:
+                    async for item in produce():
+                        await send.send(item)
+                    await send.send(_END)
+                except BackendError as exc:
+                    await send.send(exc)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+                except Exception as exc:
+                    log.exception("backend %s failed unexpectedly", name)
+                    await send.send(
+                        BackendError(name, ErrorKind.SERVER, f"unexpected {type(exc).__name__}")
+                    )
+
+    nursery.start_soon(run)
+    try:
+        first = await receive.receive()
+    except BaseException:
+        scope.cancel()
+        raise
+    if isinstance(first, BackendError):
+        scope.cancel()
+        raise first
+    if first is _END:
+        raise BackendError(name, ErrorKind.SERVER, "the backend ended without an answer")
+    return _Pump(first, receive, scope)
+
+
+async def _discard(pump: _Pump) -> None:
+    await pump.aclose()
+
+
+class Gateway:
+    """Answers chat requests in the openai and anthropic formats from roles and backends."""
+
+    def __init__(
+        self,
+        config: ResolvedConfig,
+        backends: BackendSource,
+        *,
+        retry: RetryFn = no_retry,
+        passthrough: Any = None,
+        cooldown: float | None = None,
+    ) -> None:
+        self.config = config
+        self.backends = backends
+        self.retry = retry
+        self.passthrough = passthrough
+        seconds = config.serve.cooldown if cooldown is None else cooldown
+        self.router = Router(
+            roles=config.roles,
+            backends=config.backends,
+            available=self._why_unavailable,
+            cooldowns=Cooldowns(seconds),
+        )
+
+    # ------------------------------------------------------------------ models
+
+    def _why_unavailable(self, name: str) -> str | None:
+        cfg = self.config.backends[name]
+        if not cfg.enabled:
+            return "disabled"
+        try:
+            availability = self.backends.backend(name).availability()
+        except BackendError as exc:
+            return exc.message
+        return None if availability.ok else availability.reason or "unavailable"
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every role and backend, roles first, each with its kind and description."""
+        out: list[dict[str, Any]] = []
+        for name, role in self.config.roles.items():
+            out.append({"id": name, "kind": "role", "description": role.description or ""})
+        for name, backend in self.config.backends.items():
+            if name in self.config.roles:
+                continue
+            out.append({"id": name, "kind": "backend", "description": backend.model or ""})
+        return out
+
+    # ------------------------------------------------------------------ answering
+
+    async def answer(
+        self,
+        fmt: Format,
+        body: Mapping[str, Any],
+        nursery: trio.Nursery,
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer:
+        """Answer one request; raises RouteError (or WireError) before the first byte."""
+        wire = FORMATS[fmt]
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise RouteError(400, "`model` is required: name a muxlang role or backend")
+        kind = self.router.kind(model)  # raises UnknownModel (404)
+        request = replace(wire.request_from_wire(body), model=None)
+        stream = bool(body.get("stream"))
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        if kind == "role" and self.config.roles[model].execution == "parallel":
+            return await self._parallel(fmt, model, request, stream, include_usage)
+
+        def relay(name: str) -> bool:
+            cfg = self.config.backends[name]
+            return self.passthrough is not None and cfg.is_http and cfg.protocol == fmt
+
+        if not stream:
+
+            async def complete(name: str) -> Any:
+                cfg = self.config.backends[name]
+                if relay(name):
+                    return await self.retry(
+                        name, cfg, lambda: self.passthrough.complete(name, fmt, body, headers or {})
+                    )
+                backend = self.backends.backend(name)
+                return await self.retry(name, cfg, lambda: backend.complete(request))
+
+            async def nothing(_: Any) -> None:
+                return None
+
+            name, result = await self.router.route(model, complete, nothing)
+            tag = {"x-muxlang-backend": name}
+            if isinstance(result, ChatResponse):
+                return Whole(json.dumps(wire.response_to_wire(result, model)).encode(), tag)
+            status, content_type, raw = result
+            return Whole(raw, tag, status, content_type)
+
+        async def open_stream(name: str) -> _Pump:
+            cfg = self.config.backends[name]
+            if relay(name):
+                produce = lambda: self.passthrough.stream(name, fmt, body, headers or {})  # noqa: E731
+            else:
+                backend = self.backends.backend(name)
+                produce = lambda: backend.stream(request)  # noqa: E731
+            return await self.retry(name, cfg, lambda: _start_pump(nursery, name, produce))
+
+        name, pump = await self.router.route(model, open_stream, _discard)
+        tag = {"x-muxlang-backend": name}
+        if isinstance(pump.first, bytes):
+            return Streamed(pump.first, self._relay_rest(fmt, model, pump), tag)
+        encoder = self._encoder(fmt, model, include_usage)
+        first = encoder.start() + encoder.event(pump.first)
+        done = isinstance(pump.first, Finish)
+        return Streamed(first, self._encode_rest(encoder, pump, done), tag)
+
+    @staticmethod
+    def _encoder(fmt: Format, model: str, include_usage: bool) -> Any:
+        if fmt == "openai":
+            return openai.StreamEncoder(model, include_usage=include_usage)
+        return anthropic.StreamEncoder(model)
+
+    async def _encode_rest(self, encoder: Any, pump: _Pump, done: bool) -> AsyncIterator[bytes]:
+        try:
+            while not done:
+                try:
+                    item = await pump.receive.receive()
+                except trio.EndOfChannel:
+                    item = _END
+                if item is _END:
+                    yield encoder.event(Finish("stop"))
+                    break
+                if isinstance(item, BackendError):
+                    log.warning("backend %s failed mid-stream: %s", item.backend, item.message)
+                    yield encoder.error(f"{item.backend}: {item.message}", _status(item))
+                    break
+                yield encoder.event(item)
+                done = isinstance(item, Finish)
+            yield encoder.end()
+        finally:
+            await pump.aclose()
+
+    async def _relay_rest(self, fmt: Format, model: str, pump: _Pump) -> AsyncIterator[bytes]:
+        encoder = self._encoder(fmt, model, False)
+        try:
+            while True:
+                try:
+                    item = await pump.receive.receive()
+                except trio.EndOfChannel:
+                    break
+                if item is _END:
+                    break
+                if isinstance(item, BackendError):
+                    log.warning("backend %s failed mid-stream: %s", item.backend, item.message)
+                    yield b"\n\n" + encoder.error(f"{item.backend}: {item.message}", _status(item))
+                    break
+                yield item
+        finally:
+            await pump.aclose()
+
+    # ------------------------------------------------------------------ parallel roles
+
+    async def _parallel(
+        self, fmt: Format, model: str, request: ChatRequest, stream: bool, include_usage: bool
+    ) -> Answer:
+        response = await self._parallel_response(model, request)
+        wire = FORMATS[fmt]
+        tag = {"x-muxlang-backend": response.backend or model}
+        if not stream:
+            return Whole(json.dumps(wire.response_to_wire(response, model)).encode(), tag)
+        encoder = self._encoder(fmt, model, include_usage)
+        first = encoder.start() + encoder.event(TextDelta(response.text))
+
+        async def rest() -> AsyncIterator[bytes]:
+            yield encoder.event(Finish("stop", response.usage))
+            yield encoder.end()
+
+        return Streamed(first, rest(), tag)
+
+    async def _parallel_response(self, role_name: str, request: ChatRequest) -> ChatResponse:
+        """All entries at once; ``=== NAME ===`` blocks in role order (SPEC section 3)."""
+        role = self.config.roles[role_name]
+        answers: dict[str, ChatResponse] = {}
+        errors: list[BackendError] = []
+        route_errors: list[RouteError] = []
+
+        async def one(entry: str) -> None:
+            try:
+                if entry in self.config.roles and self.config.roles[entry].execution == "parallel":
+                    answers[entry] = await self._parallel_response(entry, request)
+                    return
+
+                async def complete(name: str) -> ChatResponse:
+                    backend = self.backends.backend(name)
+                    cfg = self.config.backends[name]
+                    return await self.retry(name, cfg, lambda: backend.complete(request))
+
+                async def nothing(_: Any) -> None:
+                    return None
+
+                _, answers[entry] = await self.router.route(entry, complete, nothing)
+            except BackendError as exc:
+                errors.append(exc)
+            except Failed as exc:
+                errors.extend(exc.errors)
+            except RouteError as exc:
+                route_errors.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            for entry in role.backends:
+                nursery.start_soon(one, entry)
+        if len(answers) < role.min_success:
+            if errors:
+                raise Failed(role_name, errors)
+            if route_errors:
+                raise route_errors[-1]
+            raise RouteError(502, f"`{role_name}`: fewer than {role.min_success} answers")
+        ordered = [(e, answers[e]) for e in role.backends if e in answers]
+        text = "\n\n".join(f"=== {e} ===\n{r.text}" for e, r in ordered)
+        usage = Usage(
+            sum(r.usage.input_tokens for _, r in ordered if r.usage),
+            sum(r.usage.output_tokens for _, r in ordered if r.usage),
+        )
+        return ChatResponse(text=text, usage=usage, backend=ordered[0][0])
+
+
+def _status(error: BackendError) -> int:
+    from muxlang.serve.routing import status_for
+
+    return status_for(error)
+
+
+StreamFactory = Callable[[], AsyncIterator[StreamEvent]]
+CompleteFactory = Callable[[], Awaitable[ChatResponse]]

@@ -1,0 +1,197 @@
+"""Pass-through: an OpenAI client to an openai backend, an Anthropic client to an anthropic one.
+
+When the client's format is the upstream's protocol there is nothing to
+translate: the client's body goes upstream untouched except ``model`` (the
+backend's configured model replaces the muxlang role/backend name), and the
+upstream's answer — a JSON body or SSE bytes — is relayed as it arrives.
+This module is the gateway's one boundary to httpx: its exceptions become
+:class:`~muxlang.llm.BackendError` here.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from muxlang.compiler.plan import ResolvedConfig
+from muxlang.config.models import BackendConfig
+from muxlang.llm import BackendError, ErrorKind
+
+#: clients per backend and connections per client (small pools are cheap, see NOTES)
+CLIENTS_PER_BACKEND = 4
+CONNECTIONS_PER_CLIENT = 16
+ANTHROPIC_VERSION = "2023-06-01"
+_FORWARDED = ("anthropic-version", "anthropic-beta", "openai-organization", "openai-project")
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds asked by ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def error_message(raw: bytes) -> str:
+    """The server's own error message from an openai/anthropic/other error body."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        text = raw.decode(errors="replace").strip()
+        return text[:500] or "no error message"
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+        if isinstance(data.get("message"), str):
+            return str(data["message"])
+    return json.dumps(data)[:500]
+
+
+def http_error(name: str, status: int, headers: Mapping[str, str], raw: bytes) -> BackendError:
+    """Classify an upstream's non-2xx answer (SPEC section 6)."""
+    if status == 429:
+        kind = ErrorKind.RATE_LIMIT
+    elif status == 408:
+        kind = ErrorKind.TIMEOUT
+    elif status >= 500:
+        kind = ErrorKind.SERVER
+    else:
+        kind = ErrorKind.CLIENT
+    return BackendError(
+        name,
+        kind,
+        f"HTTP {status}: {error_message(raw)}",
+        status=status,
+        retry_after=parse_retry_after(headers),
+    )
+
+
+def _transport_error(name: str, exc: httpx.HTTPError) -> BackendError:
+    if isinstance(exc, httpx.TimeoutException):
+        return BackendError(name, ErrorKind.TIMEOUT, "timed out")
+    detail = str(exc) or type(exc).__name__
+    return BackendError(name, ErrorKind.CONNECTION, f"connection failed: {detail}")
+
+
+class Passthrough:
+    """Relays same-format requests to HTTP backends over small pools of httpx clients."""
+
+    def __init__(
+        self,
+        config: ResolvedConfig,
+        expand: Any,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self._expand = expand  # (name, BackendConfig) -> BackendConfig, raises BackendError
+        self._transport = transport
+        self._clients: dict[str, Iterator[httpx.AsyncClient]] = {}
+        self._all: list[httpx.AsyncClient] = []
+
+    async def aclose(self) -> None:
+        for client in self._all:
+            await client.aclose()
+
+    def _client(self, name: str, cfg: BackendConfig) -> httpx.AsyncClient:
+        ring = self._clients.get(name)
+        if ring is None:
+            clients = [
+                httpx.AsyncClient(
+                    transport=self._transport,
+                    timeout=httpx.Timeout(cfg.timeout, connect=min(cfg.timeout, 30.0)),
+                    limits=httpx.Limits(
+                        max_connections=CONNECTIONS_PER_CLIENT,
+                        max_keepalive_connections=CONNECTIONS_PER_CLIENT,
+                    ),
+                )
+                for _ in range(1 if self._transport else CLIENTS_PER_BACKEND)
+            ]
+            self._all.extend(clients)
+            ring = self._clients[name] = itertools.cycle(clients)
+        return next(ring)
+
+    def _prepare(
+        self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
+    ) -> tuple[httpx.AsyncClient, str, dict[str, str], bytes]:
+        raw_cfg = self.config.backends[name]
+        cfg: BackendConfig = self._expand(name, raw_cfg)
+        base = cfg.command.rstrip("/")
+        headers = {"content-type": "application/json", "accept-encoding": "identity"}
+        for key in _FORWARDED:
+            if key in client_headers:
+                headers[key] = client_headers[key]
+        if fmt == "openai":
+            url = base + "/chat/completions"
+            if cfg.api_key:
+                headers["authorization"] = f"Bearer {cfg.api_key}"
+        else:
+            url = base + "/v1/messages"
+            headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
+            if cfg.api_key:
+                headers["x-api-key"] = cfg.api_key
+        headers.update({k.lower(): v for k, v in cfg.headers.items()})
+        out = dict(body)
+        if cfg.model:
+            out["model"] = cfg.model
+        return self._client(name, raw_cfg), url, headers, json.dumps(out).encode()
+
+    async def complete(
+        self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
+    ) -> tuple[int, str, bytes]:
+        """One upstream call; ``(status, content type, body)`` of a 2xx answer."""
+        client, url, headers, data = self._prepare(name, fmt, body, client_headers)
+        try:
+            response = await client.post(url, content=data, headers=headers)
+        except httpx.HTTPError as exc:
+            raise _transport_error(name, exc) from None
+        if not 200 <= response.status_code < 300:
+            raise http_error(name, response.status_code, response.headers, response.content)
+        content_type = response.headers.get("content-type", "application/json")
+        if "json" not in content_type:
+            raise BackendError(name, ErrorKind.SERVER, f"unexpected content type {content_type}")
+        return response.status_code, content_type, response.content
+
+    async def stream(
+        self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
+    ) -> AsyncIterator[bytes]:
+        """The upstream's SSE bytes as they arrive; errors before the first byte are raised."""
+        client, url, headers, data = self._prepare(name, fmt, body, client_headers)
+        try:
+            async with client.stream("POST", url, content=data, headers=headers) as response:
+                if not 200 <= response.status_code < 300:
+                    raw = await response.aread()
+                    raise http_error(name, response.status_code, response.headers, raw)
+                content_type = response.headers.get("content-type", "")
+                if "text/event-stream" not in content_type:
+                    raise BackendError(
+                        name, ErrorKind.SERVER, f"expected an event stream, got {content_type!r}"
+                    )
+                async for chunk in response.aiter_bytes():
+                    if chunk:
+                        yield chunk
+        except httpx.HTTPError as exc:
+            raise _transport_error(name, exc) from None

@@ -1,0 +1,208 @@
+"""Start the gateway: safety checks, the backends' router, hypercorn's trio worker."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from muxlang.compiler.plan import ResolvedConfig
+from muxlang.config.models import BackendConfig
+from muxlang.llm import BackendError, ErrorKind
+from muxlang.serve.app import GatewayApp
+from muxlang.serve.gateway import Gateway
+from muxlang.serve.passthrough import Passthrough
+from muxlang.serve.upstream import RetryFn
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8317
+
+log = logging.getLogger("muxlang.serve")
+
+
+class ServeError(Exception):
+    """The gateway cannot start (exit status 2)."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def gateway_keys(config: ResolvedConfig, environ: Mapping[str, str]) -> list[str]:
+    """``[serve] api_keys`` with ``${VAR}`` expanded; empty entries dropped."""
+    from muxlang.config.env import EnvVarError, expand
+
+    keys: list[str] = []
+    for raw in config.serve.api_keys:
+        try:
+            value = expand(raw, environ, backend="serve", key="api_keys")
+        except EnvVarError as exc:
+            raise ServeError(
+                f"[serve] api_keys: environment variable {exc.variable} is not set"
+            ) from None
+        if value.strip():
+            keys.append(value.strip())
+    return keys
+
+
+def check_bind(host: str, keys: list[str]) -> None:
+    """Refuse to listen beyond loopback without api_keys."""
+    if not is_loopback(host) and not keys:
+        raise ServeError(
+            f"refusing to listen on {host}: it is not a loopback address and no api_keys are "
+            'configured; add [serve] api_keys = ["${MUXLANG_GATEWAY_KEY}"] to the config, '
+            "or bind 127.0.0.1"
+        )
+
+
+def _expander(environ: Mapping[str, str]) -> Callable[[str, BackendConfig], BackendConfig]:
+    from muxlang.config.env import EnvVarError, expand_env
+
+    def expand(name: str, cfg: BackendConfig) -> BackendConfig:
+        try:
+            return expand_env(name, cfg, environ)
+        except EnvVarError as exc:
+            raise BackendError(name, ErrorKind.CONFIG, str(exc)) from None
+
+    return expand
+
+
+def backend_secrets(config: ResolvedConfig, environ: Mapping[str, str]) -> list[str]:
+    """Expanded api keys and header values of every backend (to redact them from errors)."""
+    expand = _expander(environ)
+    out: list[str] = []
+    for name, cfg in config.backends.items():
+        try:
+            cfg = expand(name, cfg)
+        except BackendError:
+            continue
+        if cfg.api_key:
+            out.append(cfg.api_key)
+        out.extend(v for v in cfg.headers.values() if len(v) >= 8)
+    return out
+
+
+def _backends_api(name: str) -> Any:
+    """A name from :mod:`muxlang.runtime.backends` (imported when the gateway starts)."""
+    import importlib
+
+    return getattr(importlib.import_module("muxlang.runtime.backends"), name)
+
+
+def _default_retry() -> RetryFn:
+    retry: RetryFn = _backends_api("with_retries")
+    return retry
+
+
+@asynccontextmanager
+async def open_gateway(
+    config: ResolvedConfig,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryFn | None = None,
+) -> AsyncIterator[GatewayApp]:
+    """The ASGI app with the backends' router open for as long as the block runs."""
+    open_router = _backends_api("open_router")
+    keys = gateway_keys(config, environ)
+    async with open_router(config, environ=environ, transport=transport) as router:
+        passthrough = Passthrough(config, _expander(environ), transport=transport)
+        try:
+            gateway = Gateway(
+                config, router, retry=retry or _default_retry(), passthrough=passthrough
+            )
+            yield GatewayApp(
+                gateway,
+                api_keys=keys,
+                max_body_bytes=config.serve.max_body_bytes,
+                secrets=backend_secrets(config, environ),
+            )
+        finally:
+            with trio.CancelScope(shield=True):
+                await passthrough.aclose()
+
+
+def hypercorn_config(host: str, port: int) -> HypercornConfig:
+    hc = HypercornConfig()
+    hc.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.graceful_timeout = 3.0
+    hc.keep_alive_timeout = 75.0
+    hc.backlog = 1024
+    return hc
+
+
+async def serve_app(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    on_listening: Callable[[str], None] | None = None,
+    shutdown: Callable[[], Awaitable[None]] | None = None,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``app`` with hypercorn's trio worker until ``shutdown`` returns."""
+    async with trio.open_nursery() as nursery:
+        try:
+            binds: list[str] = await nursery.start(
+                lambda task_status: hypercorn_serve(
+                    app,
+                    hypercorn_config(host, port),
+                    shutdown_trigger=shutdown,
+                    task_status=task_status,
+                )
+            )
+        except OSError as exc:
+            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        url = binds[0] if binds else f"http://{host}:{port}"
+        if on_listening is not None:
+            on_listening(url)
+        task_status.started(url)
+
+
+async def _signals(stop: trio.Event, got: list[int]) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            got.append(signum)
+            stop.set()
+            return
+
+
+async def run_server(
+    config: ResolvedConfig,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    environ: Mapping[str, str] = os.environ,
+) -> int:
+    """``muxlang serve``: returns the exit status (0 after SIGTERM, 130 after Ctrl-C)."""
+    keys = gateway_keys(config, environ)
+    check_bind(host, keys)
+    stop = trio.Event()
+    got: list[int] = []
+
+    def listening(url: str) -> None:
+        print(f"muxlang serve: listening on {url}", file=sys.stderr, flush=True)
+
+    async with open_gateway(config, environ=environ) as app, trio.open_nursery() as nursery:
+        nursery.start_soon(_signals, stop, got)
+        await serve_app(app, host, port, on_listening=listening, shutdown=stop.wait)
+        nursery.cancel_scope.cancel()
+    print("muxlang serve: stopped", file=sys.stderr, flush=True)
+    return 130 if got and got[0] == signal.SIGINT else 0
