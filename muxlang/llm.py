@@ -47,6 +47,9 @@ class ChatRequest:
     temperature: float | None = None
     stop: tuple[str, ...] = ()
     tools: tuple[Tool, ...] = ()
+    #: None (unset), "auto", "none", "required", or {"name": TOOL}: protocol-neutral;
+    #: each adapter writes its own wire form (openai {"type": "function", ...},
+    #: anthropic {"type": "auto" | "any" | "tool", ...})
     tool_choice: Any = None
     options: Mapping[str, Any] = field(default_factory=dict)  # merged into the wire body
 
