@@ -1,0 +1,468 @@
+"""The apply journal, atomic writes, the tree lock, rollback and recovery.
+
+Layout under the project root::
+
+    .muxlang/apply.lock             pid of the run applying edits (flock-held)
+    .muxlang/journal/journal.json   what is about to change (the commit point)
+    .muxlang/journal/files/N.orig   original bytes of each file about to change
+
+Order of operations (:func:`apply_changes`): the original bytes are written and
+fsynced, then ``journal.json`` (atomically, fsynced) — only then is the first
+user file touched, each one atomically (temp file in the same directory, fsync,
+rename, fsync of the directory). A journal directory without ``journal.json``
+means nothing was written yet. :func:`rollback` restores every journaled file
+byte for byte (and its mode), removes the files and directories the step
+created, leaves every other file alone, never runs git, and is idempotent: a
+rollback killed half-way is finished by the next one. After a successful step
+or a rollback the journal is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from muxlang.apply.changes import FileChange, PathProblem, resolve_inside
+from muxlang.apply.errors import JournalError, LockedError
+
+__all__ = [
+    "AFTER_WRITE_HOOK",
+    "Journal",
+    "RecoverReport",
+    "TreeLock",
+    "apply_changes",
+    "atomic_write",
+    "journal_dir",
+    "lock_tree",
+    "recover_tree",
+    "rollback",
+]
+
+STATE_DIR = ".muxlang"
+JOURNAL_DIR = "journal"
+LOCK_FILE = "apply.lock"
+_VERSION = 1
+
+#: called after each file written by :func:`apply_changes` with (path, count so far).
+#: Tests set it in a child process to die between two writes; never set in production.
+AFTER_WRITE_HOOK: Callable[[str, int], None] | None = None
+
+
+def journal_dir(root: Path) -> Path:
+    return Path(os.path.realpath(root)) / STATE_DIR / JOURNAL_DIR
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, mode: int | None) -> None:
+    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename.
+
+    ``mode`` None: a new file gets the default permissions (0o666 minus umask).
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".muxtmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            if mode is None:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.fchmod(f.fileno(), 0o666 & ~umask)
+            else:
+                os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+# --------------------------------------------------------------------------- the lock
+
+
+@dataclass
+class TreeLock:
+    """``.muxlang/apply.lock``, held with ``flock`` (so a dead holder never blocks)."""
+
+    path: Path
+    fd: int
+    created_state_dir: bool
+
+    def release(self) -> None:
+        if self.fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        self.fd = -1
+        if self.created_state_dir:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.path.parent)  # only if we created it and it is empty
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def lock_tree(root: Path) -> TreeLock:
+    """Take the tree's apply lock, or raise :class:`LockedError` naming the holder.
+
+    A lock file left by a dead process is taken over (its ``flock`` died with it).
+    """
+    real_root = Path(os.path.realpath(root))
+    state = real_root / STATE_DIR
+    created = False
+    if not state.exists():
+        try:
+            state.mkdir()
+            created = True
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise LockedError(f"cannot create {state}: {exc.strerror or exc}", None) from exc
+    path = state / LOCK_FILE
+    for _ in range(20):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise LockedError(f"cannot open {path}: {exc.strerror or exc}", None) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise LockedError(f"cannot lock {path}: {exc.strerror or exc}", None) from exc
+            pid = _read_pid(path)
+            who = f"another muxlang run (pid {pid})" if pid else "another muxlang run"
+            raise LockedError(
+                f"{who} is applying edits in {real_root} right now; "
+                f"wait for it to finish (lock: {STATE_DIR}/{LOCK_FILE})",
+                pid,
+            ) from None
+        # the file may have been unlinked by its previous holder between open and flock
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            os.close(fd)
+            continue
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.fsync(fd)
+        return TreeLock(path, fd, created)
+    raise LockedError(f"could not take {path}: it keeps changing", None)
+
+
+# --------------------------------------------------------------------------- the journal
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    path: str  # relative to the real root
+    existed: bool
+    mode: int | None
+    backup: str | None  # file name under files/
+
+
+@dataclass(frozen=True, slots=True)
+class Journal:
+    root: Path  # the real project root
+    entries: tuple[JournalEntry, ...]
+    dirs: tuple[str, ...]  # directories the step creates, parents first
+    pid: int
+    step: str | None
+    #: the run created ``.muxlang/`` itself (so recovery removes it when empty)
+    state_dir_created: bool = False
+
+
+def _missing_dirs(real_root: Path, rel: str) -> list[str]:
+    missing: list[str] = []
+    parent = (real_root / rel).parent
+    while parent != real_root and not parent.exists():
+        missing.append(parent.relative_to(real_root).as_posix())
+        parent = parent.parent
+    return list(reversed(missing))
+
+
+def write_journal(
+    root: Path,
+    changes: tuple[FileChange, ...],
+    step: str | None,
+    state_dir_created: bool = False,
+) -> Journal:
+    """Record the original bytes of every file about to change, fsynced, before any write."""
+    real_root = Path(os.path.realpath(root))
+    jdir = journal_dir(real_root)
+    if jdir.exists():
+        raise JournalError(
+            f"a journal from an interrupted run exists at {jdir}; run `muxlang recover` first"
+        )
+    files = jdir / "files"
+    files.mkdir(parents=True)
+    entries: list[JournalEntry] = []
+    dirs: list[str] = []
+    for n, change in enumerate(changes):
+        if change.before is not None:
+            backup = f"{n}.orig"
+            with open(files / backup, "wb") as f:
+                f.write(change.before)
+                f.flush()
+                os.fsync(f.fileno())
+            entries.append(JournalEntry(change.path, True, change.mode, backup))
+        else:
+            entries.append(JournalEntry(change.path, False, None, None))
+            for d in _missing_dirs(real_root, change.path):
+                if d not in dirs:
+                    dirs.append(d)
+    _fsync_dir(files)
+    journal = Journal(real_root, tuple(entries), tuple(dirs), os.getpid(), step, state_dir_created)
+    document = {
+        "version": _VERSION,
+        "pid": journal.pid,
+        "step": step,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "files": [
+            {"path": e.path, "existed": e.existed, "mode": e.mode, "backup": e.backup}
+            for e in entries
+        ],
+        "dirs": list(dirs),
+        "state_dir_created": state_dir_created,
+    }
+    atomic_write(jdir / "journal.json", json.dumps(document, indent=2).encode(), 0o644)
+    _fsync_dir(jdir.parent)
+    return journal
+
+
+def read_journal(root: Path) -> Journal | None:
+    """The journal a run left, None when there is none (or it never got committed)."""
+    real_root = Path(os.path.realpath(root))
+    jdir = journal_dir(real_root)
+    path = jdir / "journal.json"
+    if not path.exists():
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if document.get("version") != _VERSION:
+            raise JournalError(f"{path}: unknown journal version {document.get('version')!r}")
+        entries = tuple(
+            JournalEntry(str(e["path"]), bool(e["existed"]), e.get("mode"), e.get("backup"))
+            for e in document["files"]
+        )
+        dirs = tuple(str(d) for d in document.get("dirs", []))
+        pid = int(document.get("pid", 0))
+        step = document.get("step")
+        created = bool(document.get("state_dir_created", False))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise JournalError(f"the journal {path} is damaged ({exc}); inspect it by hand") from exc
+    return Journal(real_root, entries, dirs, pid, step, created)
+
+
+def remove_journal(root: Path) -> None:
+    jdir = journal_dir(root)
+    shutil.rmtree(jdir, ignore_errors=True)
+    _fsync_dir(jdir.parent)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@trio.lowlevel.enable_ki_protection
+def apply_changes(
+    root: Path, changes: tuple[FileChange, ...], step: str | None, lock: TreeLock
+) -> Journal:
+    """Journal, then write every change atomically (``lock`` must be held). On any
+    error while writing, the changes made so far are rolled back before it propagates."""
+    journal = write_journal(root, changes, step, lock.created_state_dir)
+    real_root = journal.root
+    try:
+        for count, change in enumerate(changes, 1):
+            target = _target(real_root, change.path)
+            if change.after is None:
+                target.unlink()
+                _fsync_dir(target.parent)
+            else:
+                if change.before is None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(target, change.after, change.mode)
+            if AFTER_WRITE_HOOK is not None:
+                AFTER_WRITE_HOOK(change.path, count)
+    except BaseException:
+        rollback(journal)
+        raise
+    return journal
+
+
+def _target(real_root: Path, rel: str) -> Path:
+    try:
+        target, _ = resolve_inside(real_root, rel)
+    except PathProblem as exc:
+        raise JournalError(f"{rel}: the path {exc}") from exc
+    return target
+
+
+# --------------------------------------------------------------------------- rollback
+
+
+@trio.lowlevel.enable_ki_protection
+def rollback(journal: Journal) -> list[str]:
+    """Put back every journaled file, remove created ones; the restored paths."""
+    real_root = journal.root
+    files = journal_dir(real_root) / "files"
+    restored: list[str] = []
+    for entry in journal.entries:
+        target = real_root / entry.path
+        # the path was checked before writing; refuse to follow a symlink planted since
+        if _escapes(real_root, target):
+            raise JournalError(f"{entry.path}: now resolves outside {real_root}; not touched")
+        if entry.existed:
+            assert entry.backup is not None
+            try:
+                original = (files / entry.backup).read_bytes()
+            except OSError as exc:
+                raise JournalError(
+                    f"the journal's copy of {entry.path} is missing ({exc.strerror or exc})"
+                ) from exc
+            if _same(target, original, entry.mode):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(target, original, entry.mode)
+            restored.append(entry.path)
+        else:
+            try:
+                target.unlink()
+            except FileNotFoundError:
+                continue
+            except IsADirectoryError:
+                continue
+            _fsync_dir(target.parent)
+            restored.append(entry.path)
+    for rel in reversed(journal.dirs):
+        directory = real_root / rel
+        if directory.is_symlink() or not directory.is_dir():
+            continue
+        # it did not exist before the step: whatever is in it appeared during the step
+        shutil.rmtree(directory, ignore_errors=True)
+    remove_journal(real_root)
+    return restored
+
+
+def _escapes(real_root: Path, target: Path) -> bool:
+    try:
+        Path(os.path.realpath(target)).relative_to(real_root)
+    except ValueError:
+        return True
+    return False
+
+
+def _same(target: Path, data: bytes, mode: int | None) -> bool:
+    try:
+        st = target.lstat()
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        if mode is not None and stat.S_IMODE(st.st_mode) != mode:
+            return False
+        return target.read_bytes() == data
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverReport:
+    """What :func:`recover_tree` did. ``status``: ``"none"`` (no journal),
+    ``"restored"`` (rolled back; ``paths`` lists what changed back) or ``"locked"``
+    (a live run holds the tree: nothing touched)."""
+
+    status: str
+    paths: tuple[str, ...] = ()
+    message: str = ""
+    step: str | None = None
+
+
+@contextlib.contextmanager
+def _held(lock: TreeLock) -> Iterator[TreeLock]:
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+def recover_tree(root: Path) -> RecoverReport:
+    """Roll back a journal that a killed run left in ``root``.
+
+    Never touches a journal whose run is still alive (it holds the lock).
+    Raises :class:`JournalError` for a damaged journal.
+    """
+    jdir = journal_dir(root)
+    if not jdir.exists():
+        return RecoverReport("none", message="nothing to recover: no interrupted apply")
+    try:
+        lock = lock_tree(root)
+    except LockedError as exc:
+        return RecoverReport("locked", message=str(exc))
+    with _held(lock):
+        return recover_locked(root, lock)
+
+
+def recover_locked(root: Path, lock: TreeLock) -> RecoverReport:
+    """:func:`recover_tree` for a caller that already holds ``lock``."""
+    journal = read_journal(root)
+    if journal is None:
+        # the run died before committing its journal: nothing had been written
+        remove_journal(root)
+        return RecoverReport(
+            "none", message="nothing to recover: the interrupted apply wrote nothing"
+        )
+    paths = rollback(journal)
+    if journal.state_dir_created:
+        lock.created_state_dir = True  # remove .muxlang/ on release, as the dead run would have
+    what = ", ".join(paths) if paths else "no file had changed yet"
+    step = f" of step {journal.step!r}" if journal.step else ""
+    return RecoverReport(
+        "restored",
+        tuple(paths),
+        f"rolled back an interrupted apply{step} (pid {journal.pid}): {what}",
+        journal.step,
+    )

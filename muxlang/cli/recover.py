@@ -1,0 +1,84 @@
+"""``muxlang recover``: roll back an apply that a killed run left half-done."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from muxlang.cli.options import global_options, settings
+
+MARKERS = (".muxlang", ".llm-mux", ".git")
+
+
+def _project_root(directory: Path | None) -> Path:
+    """``-C DIR``, else the config package's discovery (SPEC section 1)."""
+    if directory is not None:
+        return directory
+    import muxlang.config
+
+    find_project_root = getattr(muxlang.config, "find_project_root", None)
+    if callable(find_project_root):  # the config package's discovery, once it exists
+        try:
+            return Path(find_project_root(Path.cwd()))
+        except TypeError:
+            return Path(find_project_root())
+    cwd = Path.cwd()
+    for candidate in (cwd, *cwd.parents):
+        if any((candidate / marker).exists() for marker in MARKERS):
+            return candidate
+    return cwd
+
+
+@click.command("recover")
+@global_options
+@click.pass_context
+def recover_command(ctx: click.Context, /, **given: Any) -> None:
+    """Roll back an apply that a killed run left half-done.
+
+    Restores every file the interrupted apply changed, byte for byte, and
+    removes the files it created. Other files are never touched.
+    """
+    from muxlang.apply.errors import JournalError
+    from muxlang.apply.journal import recover_tree
+
+    opts = settings(ctx, **given)
+    root = _project_root(opts.directory)
+    try:
+        report = recover_tree(root)
+    except JournalError as exc:
+        _emit(opts.output, "error", [], f"cannot recover: {exc}", err=True)
+        ctx.exit(1)
+    except OSError as exc:
+        _emit(opts.output, "error", [], f"cannot recover: {exc.strerror or exc}", err=True)
+        ctx.exit(1)
+    if report.status == "locked":
+        _emit(opts.output, "locked", [], f"nothing recovered: {report.message}", err=True)
+        ctx.exit(1)
+    lines = [report.message] + [f"  restored {path}" for path in report.paths]
+    _emit(opts.output, report.status, list(report.paths), "\n".join(lines), root=root)
+
+
+def _emit(
+    mode: str,
+    status: str,
+    paths: list[str],
+    message: str,
+    *,
+    err: bool = False,
+    root: Path | None = None,
+) -> None:
+    if mode in ("json", "jsonl"):
+        document = {
+            "status": status,
+            "restored": paths,
+            "message": message.splitlines()[0] if message else "",
+        }
+        if root is not None:
+            document["root"] = os.fspath(root)
+        click.echo(json.dumps(document))
+    elif mode != "quiet" or err:
+        click.echo(message, err=err)

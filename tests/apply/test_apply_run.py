@@ -1,0 +1,241 @@
+"""execute_apply on real git repositories with the user's uncommitted work."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import trio
+
+from muxlang.apply import DEFAULT_RETRY_TEMPLATE, execute_apply
+from muxlang.apply.journal import journal_dir, lock_tree
+from muxlang.llm import BackendError, ErrorKind
+from tests.apply.apply_support import make_request, snapshot
+
+FIX = json.dumps({"path": "src/app.py", "old": "return a - b", "new": "return a + b"})
+BROKEN = json.dumps({"path": "src/app.py", "old": "return a - b", "new": "return a * b"})
+#: passes only when add() adds
+VERIFY = (
+    'out="$(python3 src/app.py)"; test "$out" = 3 || { echo "add(1, 2) printed $out"; exit 1; }'
+)
+
+
+async def test_edits_applied_and_verified_keep_the_users_work(repo: Path) -> None:
+    before = snapshot(repo)
+    request, query = make_request(repo, FIX, verify=VERIFY)
+    result = await execute_apply(request)
+    assert result.success, result.error
+    assert result.files == ("src/app.py",)
+    assert result.attempts == 1
+    assert "modified: src/app.py" in result.output
+    assert "-    return a - b\n+    return a + b" in result.diff
+    app = (repo / "src/app.py").read_text()
+    assert "return a + b" in app
+    assert "# user's uncommitted note" in app  # uncommitted work in the same file kept
+    after = snapshot(repo)
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert changed == {"src/app.py"}  # nothing else touched, no journal or lock left
+    assert query.calls == []
+
+
+async def test_verify_failure_then_corrected_answer_ends_green(repo: Path) -> None:
+    request, query = make_request(repo, BROKEN, verify=VERIFY, answers=[FIX], verify_retries=2)
+    result = await execute_apply(request)
+    assert result.success, result.error
+    assert result.attempts == 2
+    assert "return a + b" in (repo / "src/app.py").read_text()
+    assert "return a * b" not in (repo / "src/app.py").read_text()
+    # the source was asked again: same target and kind, system kept, prompt = original + output
+    ((target, asked, kind),) = query.calls
+    assert (target, kind) == ("fixer", "role")
+    assert asked.system == "You fix code."
+    prompt = asked.messages[-1].content
+    assert prompt.startswith("Fix the bug in src/app.py")
+    assert "add(1, 2) printed 2" in prompt
+    assert "exited with status 1" in prompt
+    head, tail = DEFAULT_RETRY_TEMPLATE.split("{error}")
+    assert prompt.startswith(head.format(original="Fix the bug in src/app.py"))
+    assert prompt.endswith(tail)
+
+
+async def test_custom_retry_prompt_sees_original_and_error(repo: Path) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def render(original: str, error: str) -> str:
+        seen.append((original, error))
+        return f"RETRY: {original} / {error}"
+
+    request, query = make_request(
+        repo, BROKEN, verify=VERIFY, answers=[FIX], verify_retries=1, render=render
+    )
+    assert (await execute_apply(request)).success
+    ((original, error),) = seen
+    assert original == "Fix the bug in src/app.py"
+    assert "add(1, 2) printed 2" in error
+    assert query.calls[0][1].messages[-1].content.startswith("RETRY: Fix the bug")
+
+
+async def test_out_of_retries_restores_the_tree_byte_for_byte(repo: Path) -> None:
+    before = snapshot(repo)
+    wrong_again = json.dumps(
+        [
+            {"path": "src/app.py", "old": "return a - b", "new": "return a - b - 0"},
+            {"path": "src/new_dir/deep/helper.py", "content": "H = 1\n"},
+            {"path": "run.sh", "old": "echo hi", "new": "echo bye"},
+        ]
+    )
+    request, query = make_request(
+        repo, BROKEN, verify=VERIFY, answers=[wrong_again, BROKEN], verify_retries=2
+    )
+    result = await execute_apply(request)
+    assert not result.success
+    assert result.attempts == 3
+    assert len(query.calls) == 2
+    assert "add(1, 2) printed 2" in (result.error or "")
+    assert "add(1, 2) printed 2" in result.verify_output
+    assert "no file was changed" in result.output
+    assert result.files == ()
+    assert snapshot(repo) == before  # modes, untracked files, created dirs all as before
+
+
+async def test_rollback_on_failure_false_keeps_the_last_edits(repo: Path) -> None:
+    request, _ = make_request(repo, BROKEN, verify=VERIFY, rollback_on_failure=False)
+    result = await execute_apply(request)
+    assert not result.success
+    assert result.files == ("src/app.py",)
+    assert "return a * b" in (repo / "src/app.py").read_text()
+    assert not journal_dir(repo).exists()
+    assert not (repo / ".muxlang").exists()
+
+
+async def test_bad_edits_fail_with_the_reason_and_write_nothing(repo: Path) -> None:
+    before = snapshot(repo)
+    bad = json.dumps(
+        [
+            {"path": "src/util.py", "old": "X = 1", "new": "X = 2"},
+            {"path": "src/app.py", "old": "not there", "new": "x"},
+        ]
+    )
+    request, _ = make_request(repo, bad)
+    result = await execute_apply(request)
+    assert not result.success
+    assert 'edit 2 (src/app.py): "old" does not occur' in (result.error or "")
+    assert snapshot(repo) == before
+
+
+async def test_bad_edits_are_re_asked_when_retries_remain(repo: Path) -> None:
+    request, query = make_request(
+        repo, "I can't do that", verify=VERIFY, answers=[FIX], verify_retries=1
+    )
+    result = await execute_apply(request)
+    assert result.success, result.error
+    assert "no edits found" in query.calls[0][1].messages[-1].content
+
+
+async def test_backend_error_on_re_ask_fails_with_tree_restored(repo: Path) -> None:
+    before = snapshot(repo)
+    request, _ = make_request(
+        repo,
+        BROKEN,
+        verify=VERIFY,
+        answers=[BackendError("fixer", ErrorKind.SERVER, "HTTP 503: overloaded")],
+        verify_retries=1,
+    )
+    result = await execute_apply(request)
+    assert not result.success
+    assert "HTTP 503: overloaded" in (result.error or "")
+    assert snapshot(repo) == before
+
+
+async def test_dry_run_writes_nothing_and_returns_the_diff(repo: Path) -> None:
+    before = snapshot(repo)
+    request, _ = make_request(repo, FIX, verify="touch verify-ran", dry_run=True)
+    result = await execute_apply(request)
+    assert result.success
+    assert "+    return a + b" in result.diff
+    assert "would be modified: src/app.py" in result.output
+    assert snapshot(repo) == before
+
+
+async def test_no_verify_command_just_applies(repo: Path) -> None:
+    request, _ = make_request(repo, FIX)
+    result = await execute_apply(request)
+    assert result.success
+    assert result.verify_output == ""
+    assert "return a + b" in (repo / "src/app.py").read_text()
+
+
+async def test_verify_runs_in_the_root_with_the_requests_env(repo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "env.txt"
+    env = {**os.environ, "FROM_STEP": "hello"}
+    request, _ = make_request(
+        repo, FIX, verify=f'pwd > "{out}"; echo "$FROM_STEP" >> "{out}"', env=env
+    )
+    assert (await execute_apply(request)).success
+    assert out.read_text().split("\n")[:2] == [str(repo.resolve()), "hello"]
+
+
+async def test_cancellation_during_verify_rolls_back(repo: Path, tmp_path: Path) -> None:
+    before = snapshot(repo)
+    seen = tmp_path / "seen.py"
+    request, _ = make_request(repo, FIX, verify=f'cp src/app.py "{seen}"; exec sleep 30')
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+
+            async def cancel_when_verify_runs() -> None:
+                with trio.fail_after(20):
+                    while not seen.exists():
+                        await trio.sleep(0.02)
+                scope.cancel()
+
+            nursery.start_soon(cancel_when_verify_runs)
+            await execute_apply(request)
+    assert scope.cancelled_caught
+    assert "return a + b" in seen.read_text()  # the edits were in place during verify
+    assert snapshot(repo) == before  # and are gone after the cancellation
+
+
+async def test_a_second_apply_on_the_same_tree_is_refused(repo: Path) -> None:
+    lock = lock_tree(repo)
+    try:
+        request, _ = make_request(repo, FIX)
+        result = await execute_apply(request)
+    finally:
+        lock.release()
+    assert not result.success
+    assert f"another muxlang run (pid {os.getpid()}) is applying edits" in (result.error or "")
+    assert "return a - b" in (repo / "src/app.py").read_text()
+    # once released, it works
+    assert (await execute_apply(request)).success
+
+
+async def test_lock_held_by_another_process(repo: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path;"
+            "from muxlang.apply.journal import lock_tree;"
+            "lock_tree(Path(sys.argv[1])); print('locked', flush=True); time.sleep(60)",
+            str(repo),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        request, _ = make_request(repo, FIX)
+        result = await execute_apply(request)
+        assert not result.success
+        assert f"(pid {holder.pid})" in (result.error or "")
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder died without cleaning up: its lock file is stale and is taken over
+    assert (repo / ".muxlang" / "apply.lock").read_text().strip() == str(holder.pid)
+    assert (await execute_apply(request)).success
+    assert not (repo / ".muxlang" / "apply.lock").exists()
