@@ -1,0 +1,243 @@
+"""`muxlang schema`: draft-07, accepts the seed README's files, rejects unknown keys."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from muxlang.cli import cli
+from muxlang.cli.schema import build_schema
+
+
+def check(schema: dict[str, Any], instance: Any, root: dict[str, Any] | None = None) -> list[str]:
+    """A small draft-07 validator for the keywords our schemas use; returns errors."""
+    root = root if root is not None else schema
+    errors: list[str] = []
+    if "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/definitions/")
+        assert schema["$ref"].startswith("#/definitions/"), schema["$ref"]
+        return check(root["definitions"][name], instance, root)
+    kinds: dict[str, type | tuple[type, ...]] = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "boolean": bool,
+        "integer": int,
+        "number": (int, float),
+    }
+    expected = schema.get("type")
+    if expected is not None:
+        ok = isinstance(instance, kinds[expected])
+        if expected in ("integer", "number") and isinstance(instance, bool):
+            ok = False
+        if not ok:
+            return [f"{instance!r} is not {expected}"]
+    if "const" in schema and instance != schema["const"]:
+        errors.append(f"{instance!r} != {schema['const']!r}")
+    if "enum" in schema and instance not in schema["enum"]:
+        errors.append(f"{instance!r} not in {schema['enum']}")
+    if (
+        "pattern" in schema
+        and isinstance(instance, str)
+        and not re.search(schema["pattern"], instance)
+    ):
+        errors.append(f"{instance!r} does not match {schema['pattern']}")
+    if "minimum" in schema and instance < schema["minimum"]:
+        errors.append(f"{instance} < {schema['minimum']}")
+    if "exclusiveMinimum" in schema and instance <= schema["exclusiveMinimum"]:
+        errors.append(f"{instance} <= {schema['exclusiveMinimum']}")
+    if isinstance(instance, dict):
+        props = schema.get("properties", {})
+        for key in schema.get("required", []):
+            if key not in instance:
+                errors.append(f"missing {key}")
+        for key, value in instance.items():
+            if key in props:
+                errors += check(props[key], value, root)
+            elif schema.get("additionalProperties") is False:
+                errors.append(f"unknown key {key}")
+            elif isinstance(schema.get("additionalProperties"), dict):
+                errors += check(schema["additionalProperties"], value, root)
+    if isinstance(instance, list) and "items" in schema:
+        for item in instance:
+            errors += check(schema["items"], item, root)
+    if "anyOf" in schema and all(check(s, instance, root) for s in schema["anyOf"]):
+        errors.append(f"{instance!r} matches none of anyOf")
+    if "oneOf" in schema:
+        matching = [s for s in schema["oneOf"] if not check(s, instance, root)]
+        if len(matching) != 1:
+            errors.append(f"{instance!r} matches {len(matching)} of oneOf")
+    return errors
+
+
+WORKFLOWS = {
+    "quick-start": '''
+name = "review"
+description = "Review code changes"
+
+[[steps]]
+name = "diff"
+type = "shell"
+run = "git diff HEAD~1"
+
+[[steps]]
+name = "analyze"
+type = "query"
+role = "analyzer"
+prompt = """
+Review these changes for bugs and improvements:
+
+{{ steps.diff.output }}
+"""
+depends_on = ["diff"]
+''',
+    "step-types": """
+[[steps]]
+name = "fetch"
+type = "shell"
+run = "gh issue view {{ args.issue }}"
+
+[[steps]]
+name = "analyze"
+type = "query"
+role = "analyzer"
+prompt = "Analyze: {{ steps.fetch.output }}"
+depends_on = ["fetch"]
+
+[[steps]]
+name = "fix"
+type = "apply"
+source = "steps.analyze"
+verify = "cargo test"
+verify_retries = 2
+rollback_on_failure = true
+depends_on = ["analyze"]
+
+[[steps]]
+name = "rust-only"
+type = "shell"
+run = "cargo clippy"
+if = "team == 'rust'"
+
+[[steps]]
+name = "check-files"
+type = "shell"
+run = "wc -l {{ item }}"
+for_each = "steps.list.output | lines"
+""",
+    "parallel-analysis": """
+name = "analyze"
+
+[roles.multi]
+backends = ["claude", "codex", "gemini"]
+execution = "parallel"
+
+[[steps]]
+name = "analyze"
+type = "query"
+role = "multi"
+prompt = "Find bugs in: {{ args.file }}"
+""",
+}
+
+CONFIGS = {
+    "quick-start": """
+[backends.claude]
+command = "claude"
+args = ["-p"]
+
+[backends.openai]
+command = "https://api.openai.com/v1"
+model = "gpt-4"
+api_key = "${OPENAI_API_KEY}"
+
+[roles.analyzer]
+description = "Code analysis tasks"
+backends = ["claude", "codex"]
+execution = "parallel"  # first | parallel | fallback
+""",
+    "backend-options": """
+[backends.example]
+command = "claude"
+args = ["-p"]
+model = "gpt-4"
+api_key = "${ENV_VAR}"
+enabled = true
+timeout = 300
+max_retries = 3
+retry_delay = 1000
+retry_rate_limit = true
+retry_timeout = false
+
+[teams.rust]
+description = "Rust projects"
+detect = ["Cargo.toml"]
+verify = "cargo clippy && cargo test"
+
+[teams.rust.roles.analyzer]
+backends = ["claude", "codex"]
+""",
+}
+
+
+def test_schema_is_draft_07_with_definitions_and_descriptions() -> None:
+    schema = build_schema("workflow")
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    assert "$defs" not in json.dumps(schema)
+    assert "definitions" in schema
+    step_union = schema["properties"]["steps"]["items"]["oneOf"]
+    assert [s["$ref"] for s in step_union] == [
+        "#/definitions/ShellStepSpec",
+        "#/definitions/QueryStepSpec",
+        "#/definitions/ApplyStepSpec",
+    ]
+    shell = schema["definitions"]["ShellStepSpec"]
+    assert shell["properties"]["type"]["const"] == "shell"
+    assert "description" in shell["properties"]["run"]
+    assert '"null"' not in json.dumps(schema)  # TOML has no null
+
+
+@pytest.mark.parametrize("name", sorted(WORKFLOWS))
+def test_seed_workflows_validate(name: str) -> None:
+    assert check(build_schema("workflow"), tomllib.loads(WORKFLOWS[name])) == []
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_seed_configs_validate(name: str) -> None:
+    assert check(build_schema("config"), tomllib.loads(CONFIGS[name])) == []
+
+
+def test_partial_backend_table_is_valid_in_a_layer() -> None:
+    assert check(build_schema("config"), {"backends": {"claude": {"timeout": 10}}}) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "document"),
+    [
+        ("workflow", {"steps": [{"name": "a", "type": "shell", "run": "x", "outptu": 1}]}),
+        ("workflow", {"stepz": []}),
+        ("workflow", {"steps": [{"name": "a", "type": "shel", "run": "x"}]}),
+        ("workflow", {"steps": [{"name": "a", "type": "shell"}]}),
+        ("config", {"roles": {"r": {"backends": ["a"], "execution": "paralel"}}}),
+        ("config", {"backends": {"b": {"command": "x", "protocl": "openai"}}}),
+    ],
+)
+def test_schema_rejects_unknown_keys_and_bad_values(kind: str, document: dict[str, Any]) -> None:
+    assert check(build_schema(kind), document) != []
+
+
+def test_schema_command_prints_json() -> None:
+    runner = CliRunner()
+    workflow = runner.invoke(cli, ["schema"])
+    assert workflow.exit_code == 0
+    assert json.loads(workflow.stdout) == build_schema("workflow")
+    config = runner.invoke(cli, ["schema", "config"])
+    assert json.loads(config.stdout)["title"] == "muxlang config.toml"
+    assert "steps" not in json.loads(config.stdout)["properties"]
+    bad = runner.invoke(cli, ["schema", "pipeline"])
+    assert bad.exit_code == 2
