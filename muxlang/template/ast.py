@@ -171,6 +171,8 @@ class For:
     body: tuple[Node, ...]
     span: Span
     var_span: Span
+    #: ``{% for %}…{% else %}…{% endfor %}``: rendered when the list is empty (as Jinja)
+    else_body: tuple[Node, ...] | None = None
 
 
 Node = Text | Output | If | For
@@ -186,3 +188,79 @@ class Template:
     def is_constant(self) -> bool:
         """True when the template is plain text (nothing to evaluate)."""
         return all(isinstance(node, Text) for node in self.body)
+
+
+# --------------------------------------------------------------------------- unparsing
+
+_PRECEDENCE: dict[type, int] = {
+    BoolOp: 1,  # refined below: or 1, and 2
+    Not: 3,
+    Compare: 4,
+    IsDefined: 4,
+    Concat: 5,
+    Filter: 6,
+}
+
+
+def _prec(expr: Expr) -> int:
+    if isinstance(expr, BoolOp):
+        return 1 if expr.op == "or" else 2
+    return _PRECEDENCE.get(type(expr), 7)
+
+
+def _quote(text: str) -> str:
+    escaped = (
+        text.replace("\\", "\\\\")
+        .replace("'", "\\'")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+    )
+    return f"'{escaped}'"
+
+
+def to_source(expr: Expr) -> str:
+    """Canonical source text of an expression, for messages: ``steps.diff.output``,
+    ``x | default('a')``. Parsing it again gives the same tree (spans aside)."""
+
+    def wrap(sub: Expr, minimum: int) -> str:
+        text = to_source(sub)
+        return f"({text})" if _prec(sub) < minimum else text
+
+    match expr:
+        case Literal(value=value):
+            if value is None:
+                return "none"
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if isinstance(value, str):
+                return _quote(value)
+            return repr(value)
+        case ListExpr(items=items):
+            return "[" + ", ".join(to_source(item) for item in items) + "]"
+        case Name(name=name):
+            return name
+        case Attr(obj=obj, name=name):
+            return f"{wrap(obj, 7)}.{name}"
+        case Index(obj=obj, index=index):
+            return f"{wrap(obj, 7)}[{to_source(index)}]"
+        case Not(operand=operand):
+            return f"not {wrap(operand, 3)}"
+        case BoolOp(op=op, left=left, right=right):
+            level = _prec(expr)
+            return f"{wrap(left, level)} {op} {wrap(right, level + 1)}"
+        case Compare(op=op, left=left, right=right):
+            return f"{wrap(left, 5)} {op} {wrap(right, 5)}"
+        case IsDefined(operand=operand, negated=negated):
+            return f"{wrap(operand, 5)} is {'not ' if negated else ''}defined"
+        case Concat(left=left, right=right):
+            return f"{wrap(left, 5)} ~ {wrap(right, 6)}"
+        case Filter(operand=operand, name=name, args=args, kwargs=kwargs):
+            text = f"{wrap(operand, 6)} | {name}"
+            if args or kwargs:
+                parts = [to_source(a) for a in args] + [f"{k}={to_source(v)}" for k, v in kwargs]
+                text += "(" + ", ".join(parts) + ")"
+            return text
+        case Call(name=name, args=args):
+            return f"{name}(" + ", ".join(to_source(a) for a in args) + ")"
+    raise TypeError(f"not an expression: {expr!r}")

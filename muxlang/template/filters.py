@@ -1,0 +1,446 @@
+"""The filter library (SPEC section 4): one typed function per filter, one table.
+
+Each filter takes the value left of ``|`` first, then its arguments. The
+evaluator checks the input's kind against :attr:`FilterSpec.accepts` before the
+call (so the functions may rely on it) and turns a :class:`FilterError` into a
+:class:`~muxlang.template.errors.TemplateError` at the filter's position. The
+compiler uses the same table for MUX011 (unknown filter), MUX012 (wrong
+arguments, :meth:`FilterSpec.check_args`) and MUX013 (static kinds).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import posixpath
+import re
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final
+
+from muxlang.diagnostics import did_you_mean
+from muxlang.template.values import KINDS, UNDEFINED, Value, kind_of, to_json, to_text
+
+__all__ = ["FILTERS", "FilterError", "FilterSpec", "describe_kinds"]
+
+
+class FilterError(ValueError):
+    """A filter cannot do its work with the value or arguments it was given."""
+
+
+@dataclass(frozen=True, slots=True)
+class FilterSpec:
+    """What the compiler and the evaluator know about one filter."""
+
+    name: str
+    func: Callable[..., Any]
+    doc: str
+    #: the names of the arguments after the input, in order
+    params: tuple[str, ...]
+    #: how many of ``params`` must be given
+    required: int
+    #: default values of the optional parameters
+    defaults: Mapping[str, Any]
+    #: static kinds of input accepted (among ``KINDS``); empty = any
+    accepts: frozenset[str]
+    #: static kind of the result, or None when unknown / the same as the input
+    returns: str | None
+    #: whether an undefined input reaches the function (only ``default``)
+    accepts_undefined: bool = False
+
+    @property
+    def max_args(self) -> int:
+        """How many arguments the filter takes at most."""
+        return len(self.params)
+
+    @property
+    def signature(self) -> str:
+        """``join(sep=", ")``, for messages and docs."""
+        if not self.params:
+            return self.name
+        parts = [
+            p if p not in self.defaults else f"{p}={_literal(self.defaults[p])}"
+            for p in self.params
+        ]
+        return f"{self.name}({', '.join(parts)})"
+
+    def check_args(self, positional: int, keywords: Sequence[str]) -> str | None:
+        """A message when ``positional`` arguments and ``keywords`` do not fit, else None."""
+        if positional > len(self.params):
+            most = len(self.params)
+            if most == 0:
+                return f"filter `{self.name}` takes no arguments, got {positional}"
+            plural = "argument" if most == 1 else "arguments"
+            return (
+                f"filter `{self.name}` takes at most {most} {plural} "
+                f"({', '.join(self.params)}), got {positional}"
+            )
+        given = set(self.params[:positional])
+        for key in keywords:
+            if key not in self.params:
+                message = f"filter `{self.name}` has no argument `{key}`"
+                hint = did_you_mean(key, self.params)
+                if hint:
+                    message += f": {hint}"
+                elif self.params:
+                    message += f" (it takes {', '.join(self.params)})"
+                return message
+            if key in given:
+                return f"filter `{self.name}` got argument `{key}` twice"
+            given.add(key)
+        missing = [p for p in self.params[: self.required] if p not in given]
+        if missing:
+            names = ", ".join(f"`{m}`" for m in missing)
+            return f"filter `{self.name}` needs {names}: `{self.signature}`"
+        return None
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
+
+
+_ARTICLES: Final = {
+    "string": "a string",
+    "number": "a number",
+    "bool": "a boolean",
+    "none": "none",
+    "list": "a list",
+    "table": "a table",
+    "undefined": "undefined",
+}
+
+
+def describe_kinds(kinds: frozenset[str] | Sequence[str]) -> str:
+    """``{"string", "list"}`` → ``a string or a list``."""
+    order = ["string", "number", "bool", "none", "list", "table", "undefined"]
+    names = [_ARTICLES[k] for k in order if k in kinds]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _need(value: object, kinds: str, what: str) -> None:
+    wanted = frozenset(kinds.split())
+    if kind_of(value) not in wanted:
+        raise FilterError(f"`{what}` must be {describe_kinds(wanted)}, got {_show(value)}")
+
+
+def _show(value: object) -> str:
+    kind = kind_of(value)
+    if kind in ("none", "undefined"):
+        return kind
+    return f"{_ARTICLES[kind]} ({to_json(value) if kind != 'string' else repr(value)[:40]})"
+
+
+# ----------------------------------------------------------------------------- the filters
+
+
+def trim(value: str) -> str:
+    """Strip whitespace at both ends: ``"  a b \\n" | trim`` → ``a b``."""
+    return value.strip()
+
+
+def lines(value: str) -> list[str]:
+    """Split on ``\\n``, drop a trailing ``\\r`` from each line; no element for a
+    final newline, and ``""`` gives ``[]``."""
+    if not value:
+        return []
+    parts = value.split("\n")
+    if parts[-1] == "":
+        parts.pop()
+    return [p[:-1] if p.endswith("\r") else p for p in parts]
+
+
+def nonblank(value: list[Value]) -> list[Value]:
+    """Keep the items of a list that are not blank (none, undefined or only whitespace)."""
+    return [
+        item
+        for item in value
+        if not (item is None or item is UNDEFINED or (isinstance(item, str) and not item.strip()))
+    ]
+
+
+def join(value: list[Value], sep: str = ", ") -> str:
+    """Join a list's items as inserted text, separated by ``sep``."""
+    _need(sep, "string", "sep")
+    try:
+        return sep.join([to_text(item) for item in value])
+    except ValueError as exc:
+        raise FilterError(f"cannot join the list: {exc}") from None
+
+
+def json_(value: Value) -> str:
+    """Compact JSON: ``["a","b"]``, non-ASCII characters kept as they are."""
+    try:
+        return to_json(value)
+    except (TypeError, ValueError) as exc:
+        raise FilterError(str(exc)) from None
+
+
+_FENCED_JSON: Final = re.compile(r"```[ \t]*json[^\n]*\n(.*?)```", re.S | re.I)
+
+
+def from_json(value: str) -> Value:
+    """Parse JSON text; when the whole text is not JSON, the first fenced
+    ```` ```json ```` block in it (as LLM answers often wrap it)."""
+    try:
+        return json.loads(value)  # type: ignore[no-any-return]
+    except json.JSONDecodeError as exc:
+        error = exc
+    block = _FENCED_JSON.search(value)
+    if block is not None:
+        try:
+            return json.loads(block.group(1))  # type: ignore[no-any-return]
+        except json.JSONDecodeError as exc:
+            raise FilterError(
+                f"the fenced ```json block is not valid JSON: {exc.msg} "
+                f"(line {exc.lineno}, column {exc.colno})"
+            ) from None
+    raise FilterError(
+        f"the text is not valid JSON and holds no ```json block: {error.msg} "
+        f"(line {error.lineno}, column {error.colno})"
+    )
+
+
+def shell_escape(value: str | int | float | bool | list[Value]) -> str:
+    """Quote for POSIX sh as Python's ``shlex.quote`` does (``''`` for an empty
+    string). A list becomes its items, each quoted, separated by spaces."""
+    if isinstance(value, list):
+        try:
+            return " ".join(shlex.quote(to_text(item)) for item in value)
+        except ValueError as exc:
+            raise FilterError(f"cannot quote the list: {exc}") from None
+    return shlex.quote(to_text(value))
+
+
+def default(value: Value, v: Value = "") -> Value:
+    """``v`` when the input is undefined, none or ``""``; otherwise the input."""
+    if value is UNDEFINED or value is None or value == "":
+        return v
+    return value
+
+
+def upper(value: str) -> str:
+    """Upper-case a string."""
+    return value.upper()
+
+
+def lower(value: str) -> str:
+    """Lower-case a string."""
+    return value.lower()
+
+
+def length(value: str | list[Value] | dict[str, Value]) -> int:
+    """The number of characters of a string, items of a list or keys of a table."""
+    return len(value)
+
+
+def first(value: str | list[Value]) -> Value:
+    """The first item of a list (or character of a string); undefined when empty."""
+    return value[0] if value else UNDEFINED
+
+
+def last(value: str | list[Value]) -> Value:
+    """The last item of a list (or character of a string); undefined when empty."""
+    return value[-1] if value else UNDEFINED
+
+
+def _sort_key(case_sensitive: bool, attribute: str | None) -> Callable[[Value], Any]:
+    def key(item: Value) -> Any:
+        if attribute is not None:
+            if not isinstance(item, dict):
+                raise FilterError(f"`attribute` needs items that are tables, got {_show(item)}")
+            item = item.get(attribute, UNDEFINED)
+        if item is UNDEFINED or item is None:
+            return (0, 0)
+        if isinstance(item, bool):
+            return (1, int(item))
+        if isinstance(item, int | float):
+            return (1, item)
+        if isinstance(item, str):
+            return (2, item if case_sensitive else item.lower())
+        if isinstance(item, list):
+            return (3, [key(i) for i in item])
+        raise FilterError(f"cannot sort {_show(item)}")
+
+    return key
+
+
+def sort(
+    value: list[Value],
+    reverse: bool = False,
+    case_sensitive: bool = False,
+    attribute: str | None = None,
+) -> list[Value]:
+    """Sort a list (as Jinja: strings case-insensitively unless ``case_sensitive``;
+    tables by their ``attribute`` key). Items of different kinds sort none,
+    then numbers, then strings, then lists."""
+    _need(reverse, "bool", "reverse")
+    _need(case_sensitive, "bool", "case_sensitive")
+    _need(attribute, "string none", "attribute")
+    return sorted(value, key=_sort_key(case_sensitive, attribute), reverse=reverse)
+
+
+def unique(value: list[Value], case_sensitive: bool = False) -> list[Value]:
+    """The items of a list without repeats, first occurrence kept (as Jinja,
+    strings compare case-insensitively unless ``case_sensitive``)."""
+    _need(case_sensitive, "bool", "case_sensitive")
+    seen: set[str] = set()
+    out: list[Value] = []
+    for item in value:
+        probe = item.lower() if isinstance(item, str) and not case_sensitive else item
+        try:
+            key = to_json([kind_of(probe), probe])
+        except (TypeError, ValueError):
+            key = repr(probe)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+def reverse(value: str | list[Value]) -> str | list[Value]:
+    """A list's items, or a string's characters, in reverse order."""
+    return value[::-1]
+
+
+def replace(value: str, old: str, new: str, count: int | None = None) -> str:
+    """Replace occurrences of ``old`` by ``new`` (the first ``count`` of them if given)."""
+    _need(old, "string", "old")
+    _need(new, "string", "new")
+    _need(count, "number none", "count")
+    return value.replace(old, new, -1 if count is None else int(count))
+
+
+def split(value: str, sep: str | None = None, maxsplit: int = -1) -> list[str]:
+    """Split a string as Python does: on runs of whitespace by default, else on ``sep``."""
+    _need(sep, "string none", "sep")
+    _need(maxsplit, "number", "maxsplit")
+    if sep == "":
+        raise FilterError("`sep` must not be empty")
+    return value.split(sep, int(maxsplit))
+
+
+def indent(value: str, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+    """Indent every line but the first by ``width`` spaces (or by the string
+    ``width``), as Jinja: ``first`` indents the first line too, ``blank``
+    indents blank lines too."""
+    _need(width, "number string", "width")
+    _need(first, "bool", "first")
+    _need(blank, "bool", "blank")
+    pad = width if isinstance(width, str) else " " * int(width)
+    newline = "\n"
+    value += newline  # so the last line is handled like the others
+    if blank:
+        rv = (newline + pad).join(value.splitlines())
+    else:
+        parts = value.splitlines()
+        rv = parts.pop(0) if parts else ""
+        if parts:
+            rv += newline + newline.join(pad + line if line.strip() else line for line in parts)
+    if first:
+        rv = pad + rv
+    return rv
+
+
+def truncate(
+    value: str, length: int = 255, killwords: bool = False, end: str = "...", leeway: int = 0
+) -> str:
+    """Cut a string to ``length`` characters, ending with ``end``, as Jinja: at a
+    word boundary unless ``killwords``. A text within ``length + leeway`` is
+    kept whole (``leeway`` defaults to 0 here, 5 in Jinja)."""
+    _need(length, "number", "length")
+    _need(killwords, "bool", "killwords")
+    _need(end, "string", "end")
+    _need(leeway, "number", "leeway")
+    length, leeway = int(length), int(leeway)
+    if length < len(end):
+        raise FilterError(f"`length` must be at least the length of `end` ({len(end)})")
+    if len(value) <= length + leeway:
+        return value
+    if killwords:
+        return value[: length - len(end)] + end
+    result = value[: length - len(end)].rsplit(" ", 1)[0]
+    return result + end
+
+
+def basename(value: str) -> str:
+    """The last component of a path: ``src/a.py`` → ``a.py`` (as ``posixpath.basename``)."""
+    return posixpath.basename(value)
+
+
+def dirname(value: str) -> str:
+    """A path without its last component: ``src/a.py`` → ``src`` (as ``posixpath.dirname``)."""
+    return posixpath.dirname(value)
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def _spec(
+    func: Callable[..., Any],
+    *,
+    name: str | None = None,
+    accepts: str = "",
+    returns: str | None = None,
+    accepts_undefined: bool = False,
+) -> FilterSpec:
+    params = list(inspect.signature(func).parameters.values())[1:]
+    for p in params:
+        assert p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, (func, p)
+    kinds = frozenset(accepts.split())
+    assert kinds <= KINDS, kinds
+    assert returns is None or returns in KINDS, returns
+    return FilterSpec(
+        name=name or func.__name__,
+        func=func,
+        doc=inspect.cleandoc(func.__doc__ or ""),
+        params=tuple(p.name for p in params),
+        required=sum(1 for p in params if p.default is inspect.Parameter.empty),
+        defaults=MappingProxyType(
+            {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+        ),
+        accepts=kinds,
+        returns=returns,
+        accepts_undefined=accepts_undefined,
+    )
+
+
+#: Every filter, by name. The one table the evaluator and the compiler read.
+FILTERS: Final[Mapping[str, FilterSpec]] = MappingProxyType(
+    {
+        spec.name: spec
+        for spec in (
+            _spec(trim, accepts="string", returns="string"),
+            _spec(lines, accepts="string", returns="list"),
+            _spec(nonblank, accepts="list", returns="list"),
+            _spec(join, accepts="list", returns="string"),
+            _spec(json_, name="json", returns="string"),
+            _spec(from_json, accepts="string"),
+            _spec(shell_escape, accepts="string number bool list", returns="string"),
+            _spec(default, accepts_undefined=True),
+            _spec(upper, accepts="string", returns="string"),
+            _spec(lower, accepts="string", returns="string"),
+            _spec(length, accepts="string list table", returns="number"),
+            _spec(first, accepts="string list"),
+            _spec(last, accepts="string list"),
+            _spec(sort, accepts="list", returns="list"),
+            _spec(unique, accepts="list", returns="list"),
+            _spec(reverse, accepts="string list"),
+            _spec(replace, accepts="string", returns="string"),
+            _spec(split, accepts="string", returns="list"),
+            _spec(indent, accepts="string", returns="string"),
+            _spec(truncate, accepts="string", returns="string"),
+            _spec(basename, accepts="string", returns="string"),
+            _spec(dirname, accepts="string", returns="string"),
+        )
+    }
+)

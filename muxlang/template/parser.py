@@ -1,0 +1,722 @@
+"""Parse templates and expressions with ``muxlang/grammar.lark`` into the AST.
+
+The one boundary where Lark exceptions become :class:`TemplateSyntaxError`.
+The grammar is loaded once (LALR, ``strict=True``); results are cached by
+source when no locator is given.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterator, Sequence
+from importlib import resources
+from typing import Any, Final
+
+import lark
+from lark import Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+
+from muxlang.diagnostics import did_you_mean
+from muxlang.source import LineIndex, Locator, Span
+from muxlang.template import ast
+from muxlang.template.errors import TemplateSyntaxError
+
+__all__ = ["grammar", "parse_expression", "parse_template"]
+
+_TAG_NAMES: Final = ("if", "elif", "else", "endif", "for", "endfor", "raw", "endraw")
+
+
+@functools.cache
+def grammar() -> lark.Lark:
+    """The Lark parser for both start symbols, built once."""
+    text = resources.files("muxlang").joinpath("grammar.lark").read_text(encoding="utf-8")
+    return lark.Lark(
+        text,
+        start=["template", "expression"],
+        parser="lalr",
+        lexer="contextual",
+        strict=True,
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+
+
+@functools.cache
+def _expression_terminals() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """The grammar's own expression terminals, to name what an error stumbled on."""
+    out = []
+    for term in grammar().terminals:
+        if term.name in _TEMPLATE_TOKENS - {"OUTPUT_CLOSE", "BLOCK_CLOSE"} or term.name in (
+            "TEXT",
+            "WS",
+        ):
+            continue
+        out.append((term.name, re.compile(term.pattern.to_regexp())))
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def parse_template(source: str, locate: Locator | None = None) -> ast.Template:
+    """Parse a template. Positions come from ``locate`` (default: the source itself)."""
+    if locate is None:
+        return _parse_template_cached(source)
+    return _parse(source, locate, "template")  # type: ignore[return-value]
+
+
+def parse_expression(source: str, locate: Locator | None = None) -> ast.Expr:
+    """Parse a bare expression (``if``, ``for_each``)."""
+    if locate is None:
+        return _parse_expression_cached(source)
+    return _parse(source, locate, "expression")  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_template_cached(source: str) -> ast.Template:
+    return _parse(source, LineIndex(source).span, "template")  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_expression_cached(source: str) -> ast.Expr:
+    return _parse(source, LineIndex(source).span, "expression")  # type: ignore[return-value]
+
+
+def _parse(source: str, locate: Locator, start: str) -> ast.Template | ast.Expr:
+    try:
+        tree = grammar().parse(source, start=start)
+    except UnexpectedInput as exc:
+        raise _Errors(source, locate, start).translate(exc) from None
+    builder = _Builder(source, locate)
+    try:
+        if start == "template":
+            return builder.template(tree)
+        return builder.expr(tree.children[0])
+    except VisitError as exc:  # pragma: no cover - the builder raises nothing else
+        if isinstance(exc.orig_exc, TemplateSyntaxError):
+            raise exc.orig_exc from None
+        raise
+
+
+# ----------------------------------------------------------------------------- tree → AST
+
+_TEMPLATE_TOKENS: Final = frozenset(
+    {
+        "TEXT",
+        "RAW",
+        "COMMENT",
+        "OUTPUT_OPEN",
+        "OUTPUT_CLOSE",
+        "IF_OPEN",
+        "ELIF_OPEN",
+        "ELSE",
+        "ENDIF",
+        "FOR_OPEN",
+        "ENDFOR",
+        "BLOCK_CLOSE",
+    }
+)
+_STRIP_AFTER: Final = ("-}}", "-%}", "-#}")
+_STRIP_BEFORE: Final = ("{{-", "{%-", "{#-")
+_RAW_RE: Final = re.compile(r"\{%(-?)\s*raw\s*(-?)%\}(.*?)\{%(-?)\s*endraw\s*(-?)%\}", re.S)
+_ESCAPES: Final = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "0": "\0",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "v": "\v",
+}
+_ESCAPE_RE: Final = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.)", re.S)
+
+
+def _unescape(body: str) -> str:
+    """Backslash escapes of a string literal, as in Python (unknown ones kept)."""
+    if "\\" not in body:
+        return body
+
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if len(code) > 1:
+            return chr(int(code[1:], 16))
+        return _ESCAPES.get(code, "\\" + code)
+
+    return _ESCAPE_RE.sub(one, body)
+
+
+def _start(token: Token) -> int:
+    return token.start_pos or 0
+
+
+def _end(token: Token) -> int:
+    return token.end_pos or 0
+
+
+def _tokens_in_order(tree: Tree[Token]) -> Iterator[Token]:
+    for child in tree.children:
+        if isinstance(child, Tree):
+            yield from _tokens_in_order(child)
+        elif child.type in _TEMPLATE_TOKENS:
+            yield child
+
+
+class _Builder:
+    """Builds AST nodes from a Lark tree, with spans through ``locate``."""
+
+    def __init__(self, source: str, locate: Locator) -> None:
+        self.source = source
+        self.locate = locate
+        # TEXT token start → (start, end) after whitespace control
+        self.text_bounds: dict[int, tuple[int, int]] = {}
+
+    # -- spans
+    def span_of(self, item: Tree[Token] | Token) -> Span:
+        if isinstance(item, Token):
+            return self.locate(item.start_pos or 0, item.end_pos or 0)
+        meta = item.meta
+        if meta.empty:
+            return self.locate(0, 0)
+        return self.locate(meta.start_pos, meta.end_pos)
+
+    # -- templates
+    def template(self, tree: Tree[Token]) -> ast.Template:
+        self._whitespace_control(tree)
+        body = self.body(tree.children[0])  # type: ignore[arg-type]
+        return ast.Template(body, self.locate(0, len(self.source)), self.source)
+
+    def _whitespace_control(self, tree: Tree[Token]) -> None:
+        tokens = list(_tokens_in_order(tree))
+        for i, tok in enumerate(tokens):
+            if tok.type != "TEXT":
+                continue
+            start, end = _start(tok), tok.end_pos or 0
+            text = tok.value
+            if i > 0 and tokens[i - 1].value.endswith(_STRIP_AFTER):
+                stripped = text.lstrip()
+                start += len(text) - len(stripped)
+                text = stripped
+            if i + 1 < len(tokens) and tokens[i + 1].value.startswith(_STRIP_BEFORE):
+                stripped = text.rstrip()
+                end -= len(text) - len(stripped)
+            self.text_bounds[_start(tok)] = (start, end)
+
+    def body(self, tree: Tree[Token]) -> tuple[ast.Node, ...]:
+        nodes: list[ast.Node] = []
+        for child in tree.children:
+            assert isinstance(child, Tree)
+            node = self.item(child)
+            if node is not None:
+                nodes.append(node)
+        return tuple(nodes)
+
+    def item(self, tree: Tree[Token]) -> ast.Node | None:
+        kind = tree.data
+        if kind == "text":
+            tok = tree.children[0]
+            assert isinstance(tok, Token)
+            start, end = self.text_bounds.get(_start(tok), (_start(tok), _end(tok)))
+            if start >= end:
+                return None
+            return ast.Text(self.source[start:end], self.locate(start, end))
+        if kind == "raw":
+            tok = tree.children[0]
+            assert isinstance(tok, Token)
+            match = _RAW_RE.fullmatch(tok.value)
+            assert match is not None
+            content = match.group(3)
+            start = (_start(tok)) + match.start(3)
+            if match.group(2):
+                stripped = content.lstrip()
+                start += len(content) - len(stripped)
+                content = stripped
+            if match.group(4):
+                content = content.rstrip()
+            if not content:
+                return None
+            return ast.Text(content, self.locate(start, start + len(content)))
+        if kind == "comment":
+            return None
+        if kind == "output":
+            return ast.Output(self.expr(tree.children[1]), self.span_of(tree))
+        if kind == "if_block":
+            return self.if_block(tree)
+        if kind == "for_block":
+            return self.for_block(tree)
+        raise AssertionError(f"unexpected template node {kind}")  # pragma: no cover
+
+    def if_block(self, tree: Tree[Token]) -> ast.If:
+        children = tree.children
+        branches = [(self.expr(children[1]), self.body(children[3]))]  # type: ignore[arg-type]
+        else_body: tuple[ast.Node, ...] | None = None
+        for part in children[4:]:
+            if not isinstance(part, Tree):
+                continue
+            if part.data == "elif_part":
+                branches.append((self.expr(part.children[1]), self.body(part.children[3])))  # type: ignore[arg-type]
+            elif part.data == "else_part":
+                else_body = self.body(part.children[1])  # type: ignore[arg-type]
+        return ast.If(tuple(branches), else_body, self.span_of(tree))
+
+    def for_block(self, tree: Tree[Token]) -> ast.For:
+        children = tree.children
+        var = children[1]
+        assert isinstance(var, Token)
+        else_body: tuple[ast.Node, ...] | None = None
+        for part in children[5:]:
+            if isinstance(part, Tree) and part.data == "else_part":
+                else_body = self.body(part.children[1])  # type: ignore[arg-type]
+        return ast.For(
+            var=var.value,
+            iterable=self.expr(children[2]),
+            body=self.body(children[4]),  # type: ignore[arg-type]
+            span=self.span_of(tree),
+            var_span=self.span_of(var),
+            else_body=else_body,
+        )
+
+    # -- expressions
+    def expr(self, node: Tree[Token] | Token) -> ast.Expr:
+        assert not isinstance(node, Token), node  # every token is wrapped by a rule
+        span = self.span_of(node)
+        kind = node.data
+        ch = node.children
+        method: Callable[[Sequence[Any], Span], ast.Expr] = getattr(self, "x_" + str(kind))
+        return method(ch, span)
+
+    def x_string(self, ch: Sequence[Token], span: Span) -> ast.Expr:
+        return ast.Literal(_unescape(ch[0].value[1:-1]), span)
+
+    def x_int(self, ch: Sequence[Token], span: Span) -> ast.Expr:
+        return ast.Literal(int(ch[0].value), span)
+
+    def x_float(self, ch: Sequence[Token], span: Span) -> ast.Expr:
+        return ast.Literal(float(ch[0].value), span)
+
+    def x_true(self, ch: Sequence[Token], span: Span) -> ast.Expr:
+        return ast.Literal(True, span)
+
+    def x_false(self, ch: Sequence[Token], span: Span) -> ast.Expr:
+        return ast.Literal(False, span)
+
+    def x_none(self, ch: Sequence[Token], span: Span) -> ast.Expr:
+        return ast.Literal(None, span)
+
+    def x_list(self, ch: Sequence[Tree[Token]], span: Span) -> ast.Expr:
+        return ast.ListExpr(tuple(self.expr(c) for c in ch), span)
+
+    def x_name(self, ch: Sequence[Token], span: Span) -> ast.Expr:
+        return ast.Name(ch[0].value, span)
+
+    def x_attr(self, ch: Sequence[Any], span: Span) -> ast.Expr:
+        return ast.Attr(self.expr(ch[0]), ch[1].value, span, self.span_of(ch[1]))
+
+    def x_index(self, ch: Sequence[Any], span: Span) -> ast.Expr:
+        return ast.Index(self.expr(ch[0]), self.expr(ch[1]), span)
+
+    def x_not_op(self, ch: Sequence[Any], span: Span) -> ast.Expr:
+        return ast.Not(self.expr(ch[0]), span)
+
+    def x_and_op(self, ch: Sequence[Any], span: Span) -> ast.Expr:
+        return ast.BoolOp("and", self.expr(ch[0]), self.expr(ch[1]), span)
+
+    def x_or_op(self, ch: Sequence[Any], span: Span) -> ast.Expr:
+        return ast.BoolOp("or", self.expr(ch[0]), self.expr(ch[1]), span)
+
+    def x_compare(self, ch: Sequence[Any], span: Span) -> ast.Expr:
+        op = ch[1].value
+        return ast.Compare(op, self.expr(ch[0]), self.expr(ch[2]), span)
+
+    def x_in_op(self, ch: Sequence[Any], span: Span) -> ast.Expr:
+        return ast.Compare("in", self.expr(ch[0]), self.expr(ch[1]), span)
+
+    def x_not_in_op(self, ch: Sequence[Any], span: Span) -> ast.Expr:
+        return ast.Compare("not in", self.expr(ch[0]), self.expr(ch[1]), span)
+
+    def x_is_defined(self, ch: Sequence[Any], span: Span) -> ast.Expr:
+        return ast.IsDefined(self.expr(ch[0]), False, span)
+
+    def x_is_not_defined(self, ch: Sequence[Any], span: Span) -> ast.Expr:
+        return ast.IsDefined(self.expr(ch[0]), True, span)
+
+    def x_concat(self, ch: Sequence[Any], span: Span) -> ast.Expr:
+        return ast.Concat(self.expr(ch[0]), self.expr(ch[1]), span)
+
+    def _arguments(
+        self, items: Sequence[Any]
+    ) -> tuple[tuple[ast.Expr, ...], tuple[tuple[str, ast.Expr], ...]]:
+        args: list[ast.Expr] = []
+        kwargs: list[tuple[str, ast.Expr]] = []
+        for item in items:
+            if isinstance(item, Tree) and item.data == "kwarg":
+                name_tok = item.children[0]
+                assert isinstance(name_tok, Token)
+                if any(k == name_tok.value for k, _ in kwargs):
+                    raise TemplateSyntaxError(
+                        f"argument `{name_tok.value}` is given twice", self.span_of(name_tok)
+                    )
+                kwargs.append((name_tok.value, self.expr(item.children[1])))
+            else:
+                if kwargs:
+                    raise TemplateSyntaxError(
+                        "a positional argument cannot follow a keyword argument",
+                        self.span_of(item),
+                    )
+                args.append(self.expr(item))
+        return tuple(args), tuple(kwargs)
+
+    def x_filter(self, ch: Sequence[Any], span: Span) -> ast.Expr:
+        operand = self.expr(ch[0])
+        name_tok: Token = ch[1]
+        args: tuple[ast.Expr, ...] = ()
+        kwargs: tuple[tuple[str, ast.Expr], ...] = ()
+        if len(ch) > 2:
+            args, kwargs = self._arguments(ch[2].children)
+        return ast.Filter(operand, name_tok.value, args, kwargs, span, self.span_of(name_tok))
+
+    def x_call(self, ch: Sequence[Any], span: Span) -> ast.Expr:
+        args, kwargs = self._arguments(ch[1:])
+        if kwargs:
+            raise TemplateSyntaxError(
+                f"`{ch[0].value}()` takes no keyword arguments", self.span_of(ch[0])
+            )
+        return ast.Call(ch[0].value, args, span)
+
+
+# ----------------------------------------------------------------------------- errors
+
+_OPENERS: Final = {"OUTPUT_OPEN": "}}", "IF_OPEN": "%}", "ELIF_OPEN": "%}", "FOR_OPEN": "%}"}
+_BRACKETS: Final = {"LPAR": ")", "LSQB": "]"}
+_CLOSING_BRACKETS: Final = {"RPAR", "RSQB"}
+#: tokens after which an operand is expected, and how to say it
+_OPERAND_AFTER: Final = frozenset(
+    {
+        "VBAR",
+        "DOT",
+        "IS",
+        "FOR_OPEN",
+        "OUTPUT_OPEN",
+        "IF_OPEN",
+        "ELIF_OPEN",
+        "AND",
+        "OR",
+        "NOT",
+        "IN",
+        "TILDE",
+        "COMP_OP",
+        "LPAR",
+        "LSQB",
+        "COMMA",
+        "EQUAL",
+    }
+)
+_OPENER_NAMES: Final = {
+    "OUTPUT_OPEN": "`{{`",
+    "IF_OPEN": "tag `{% if`",
+    "ELIF_OPEN": "tag `{% elif`",
+    "FOR_OPEN": "tag `{% for`",
+}
+_NEEDS_OPERAND: Final = {
+    "VBAR": "expected a filter name after `|`",
+    "DOT": "expected a name after `.`",
+    "IS": "expected `defined` or `not defined` after `is`",
+    "FOR_OPEN": "expected a loop variable after `{% for`",
+    "OUTPUT_OPEN": "expected an expression after `{{`",
+    "IF_OPEN": "expected a condition after `{% if`",
+    "ELIF_OPEN": "expected a condition after `{% elif`",
+}
+
+
+def _describe_tag(value: str) -> str:
+    """``{%- else -%}`` → ``{% else %}``; ``{% if`` → ``{% if %}``."""
+    word = re.sub(r"[{%}#\-\s]", "", value)
+    return f"`{{% {word} %}}`"
+
+
+class _Errors:
+    """Turns Lark's exceptions into messages a user can act on."""
+
+    def __init__(self, source: str, locate: Locator, start: str) -> None:
+        self.source = source
+        self.locate = locate
+        self.start = start
+
+    def error(
+        self, message: str, start: int, end: int, hint: str | None = None
+    ) -> TemplateSyntaxError:
+        end = max(end, start + 1) if start < len(self.source) else start
+        return TemplateSyntaxError(message, self.locate(start, end), hint)
+
+    def line_of(self, offset: int) -> int:
+        return self.locate(offset, offset).line
+
+    def translate(self, exc: UnexpectedInput) -> TemplateSyntaxError:
+        if isinstance(exc, UnexpectedToken):
+            stack: list[Any] = []
+            if exc.interactive_parser is not None:
+                stack = list(exc.interactive_parser.parser_state.value_stack)
+            return self.unexpected_token(exc.token, stack)
+        if isinstance(exc, UnexpectedCharacters):
+            return self.unexpected_chars(exc.pos_in_stream or 0)
+        return self.error(  # pragma: no cover - LALR raises only the two above
+            "syntax error", exc.pos_in_stream or 0, (exc.pos_in_stream or 0) + 1
+        )
+
+    # -- lexer errors: nothing matched at ``pos``
+    def unexpected_chars(self, pos: int) -> TemplateSyntaxError:
+        rest = self.source[pos:]
+        if rest.startswith("{#"):
+            return self.error(
+                f"comment `{{#` at line {self.line_of(pos)} is never closed (expected `#}}`)",
+                pos,
+                pos + 2,
+            )
+        if rest.startswith("{%"):
+            return self.bad_tag(pos)
+        return self.bad_expression_text(pos)
+
+    def bad_tag(self, pos: int) -> TemplateSyntaxError:
+        rest = self.source[pos:]
+        match = re.match(r"\{%-?\s*([A-Za-z_][A-Za-z0-9_-]*)?", rest)
+        assert match is not None
+        word = match.group(1)
+        close = rest.find("%}")
+        newline = rest.find("\n")
+        tag_end = pos + close + 2 if close != -1 and (newline == -1 or close < newline) else None
+        end = tag_end if tag_end is not None else pos + match.end()
+        line = self.line_of(pos)
+        if word is None:
+            return self.error("expected a tag name after `{%`", pos, end)
+        if word == "raw":
+            if re.match(r"\{%-?\s*raw\s*-?%\}", rest):
+                return self.error(
+                    f"`{{% raw %}}` at line {line} is never closed (expected `{{% endraw %}}`)",
+                    pos,
+                    end,
+                )
+            return self.error("`{% raw %}` takes nothing after `raw`", pos, end)
+        if word == "endraw":
+            return self.error("`{% endraw %}` without a matching `{% raw %}`", pos, end)
+        if word in _TAG_NAMES:
+            if tag_end is None:
+                return self.error(
+                    f"tag `{{% {word}` at line {line} is never closed (expected `%}}`)",
+                    pos,
+                    pos + match.end(),
+                )
+            return self.error(f"`{{% {word} %}}` takes nothing after `{word}`", pos, end)
+        hint = did_you_mean(word, _TAG_NAMES)
+        message = f"unknown tag `{{% {word} %}}`"
+        if hint:
+            message += f": {hint}"
+        return self.error(message, pos, end)
+
+    def bad_expression_text(self, pos: int) -> TemplateSyntaxError:
+        """An expression held something no expression token matches (or a stray token)."""
+        rest = self.source[pos:]
+        if rest[:1] in ("'", '"'):
+            return self.error(
+                f"string starting at line {self.line_of(pos)} is never closed "
+                f"(expected a closing {rest[0]})",
+                pos,
+                pos + 1,
+            )
+        if rest.startswith(("}}", "%}", "-}}", "-%}")):
+            closer = rest[:3] if rest[0] == "-" else rest[:2]
+            return self.error(f"unexpected `{closer}`", pos, pos + len(closer))
+        char = rest[:1]
+        if char == "}":
+            return self.error("unexpected `}`: did you mean `}}`?", pos, pos + 1)
+        if char == "-":
+            return self.error(
+                "unexpected `-`: there is no subtraction, and a name cannot start with `-`",
+                pos,
+                pos + 1,
+            )
+        return self.error(f"unexpected character `{char}`", pos, pos + 1)
+
+    # -- parser errors
+    def unexpected_token(self, token: Token, stack: list[Any]) -> TemplateSyntaxError:
+        pos = token.start_pos if token.start_pos is not None else len(self.source)
+        at_end = token.type == "$END"
+        if at_end:
+            pos = len(self.source)
+        context = self.context(stack)
+        in_expression = context is not None or self.start == "expression"
+
+        if in_expression and token.type == "TEXT":
+            # the root lexer's TEXT swallowed whatever follows: name its first token
+            kind, text = self.first_expression_token(pos)
+            if kind is None:
+                return self.bad_expression_text(pos)
+            token = Token(kind, text, pos, end_pos=pos + len(text))
+
+        prev = stack[-1] if stack else None
+        prev_type = prev.type if isinstance(prev, Token) else None
+        before_prev = stack[-2] if len(stack) >= 2 else None
+        end = self.token_end(token, pos)
+
+        if in_expression:
+            if prev_type is not None and prev_type in _OPERAND_AFTER:
+                if (
+                    prev_type == "NOT"
+                    and isinstance(before_prev, Token)
+                    and before_prev.type == "IS"
+                ):
+                    return self.error("expected `defined` after `is not`", pos, end)
+                message = _NEEDS_OPERAND.get(prev_type)
+                if message is None:
+                    message = f"expected an expression after `{prev.value}`"  # type: ignore[union-attr]
+                return self.error(message, pos, end)
+            if (
+                prev_type == "NAME"
+                and isinstance(before_prev, Token)
+                and before_prev.type == "FOR_OPEN"
+            ):
+                return self.error("expected `in` after the loop variable", pos, end)
+            bracket = self.open_bracket(stack)
+            if bracket is not None:
+                opener, closer = bracket
+                if at_end or token.type in _TEMPLATE_TOKENS:
+                    return self.error(
+                        f"`{opener.value}` at line {self.line_of(_start(opener))} "
+                        f"is never closed (expected `{closer}`)",
+                        _start(opener),
+                        _end(opener),
+                    )
+                return self.error(
+                    f"unexpected {self.describe(token)}; expected `{closer}`", pos, end
+                )
+            if context is not None:
+                opener, closer = context
+                if at_end or token.type in _TEMPLATE_TOKENS - {"OUTPUT_CLOSE", "BLOCK_CLOSE"}:
+                    what = _OPENER_NAMES[opener.type]
+                    return self.error(
+                        f"{what} at line {self.line_of(_start(opener))} is never closed "
+                        f"(expected `{closer}`)",
+                        _start(opener),
+                        _end(opener),
+                    )
+                return self.error(
+                    f"unexpected {self.describe(token)}; expected `{closer}`", pos, end
+                )
+            # a bare expression
+            if at_end:
+                if not stack:
+                    return self.error("expected an expression, found nothing", pos, pos)
+                return self.error("unexpected end of the expression", pos, pos)
+            if token.type == "OUTPUT_OPEN":
+                return self.error(
+                    "an expression here is written without `{{ }}`",
+                    pos,
+                    end,
+                    hint="write `steps.a.output != ''`, not `{{ steps.a.output != '' }}`",
+                )
+            return self.error(f"unexpected {self.describe(token)}", pos, end)
+
+        # template level: a tag in the wrong place, or the end with blocks still open
+        block = self.open_block(stack)
+        if at_end:
+            if block is None:  # pragma: no cover - every other end is fine
+                return self.error("unexpected end of the template", pos, pos)
+            word = "if" if block.type == "IF_OPEN" else "for"
+            return self.error(
+                f"`{{% {word} %}}` at line {self.line_of(_start(block))} is never closed "
+                f"(expected `{{% end{word} %}}`)",
+                _start(block),
+                _end(block),
+            )
+        tag = _describe_tag(token.value)
+        end = self.token_end(token, pos)
+        if token.type in ("ENDIF", "ENDFOR", "ELSE", "ELIF_OPEN"):
+            want = "if" if token.type in ("ENDIF", "ELIF_OPEN") else "for"
+            if block is None:
+                if token.type == "ELSE":
+                    return self.error("`{% else %}` outside `{% if %}` or `{% for %}`", pos, end)
+                return self.error(f"{tag} without a matching `{{% {want} %}}`", pos, end)
+            open_word = "if" if block.type == "IF_OPEN" else "for"
+            if token.type in ("ELSE", "ELIF_OPEN") and self.after_else(stack, block):
+                return self.error(f"{tag} after `{{% else %}}`", pos, end)
+            return self.error(
+                f"{tag} cannot close `{{% {open_word} %}}` at line "
+                f"{self.line_of(_start(block))} (expected `{{% end{open_word} %}}`)",
+                pos,
+                end,
+            )
+        return self.error(f"unexpected {self.describe(token)}", pos, end)  # pragma: no cover
+
+    # -- helpers
+    def token_end(self, token: Token, pos: int) -> int:
+        if token.type == "$END":
+            return pos
+        if token.end_pos is not None and token.type != "TEXT":
+            return token.end_pos
+        words = token.value.split()
+        return pos + (len(words[0]) if words else 1)
+
+    def describe(self, token: Token) -> str:
+        if token.type == "$END":
+            return "end of input"
+        if token.type == "NAME":
+            return f"name `{token.value}`"
+        if token.type in ("INT", "FLOAT"):
+            return f"number `{token.value}`"
+        if token.type == "STRING":
+            return f"string {token.value}"
+        if token.type in ("IF_OPEN", "ELIF_OPEN", "FOR_OPEN", "ELSE", "ENDIF", "ENDFOR"):
+            return _describe_tag(token.value)
+        return f"`{token.value.strip()}`"
+
+    def first_expression_token(self, pos: int) -> tuple[str | None, str]:
+        best: tuple[str | None, str] = (None, "")
+        for name, pattern in _expression_terminals():
+            match = pattern.match(self.source, pos)
+            if match and len(match.group(0)) > len(best[1]):
+                best = (name, match.group(0))
+        return best
+
+    @staticmethod
+    def context(stack: list[Any]) -> tuple[Token, str] | None:
+        """The tag whose expression we are in (its opener and closer), if any."""
+        for item in reversed(stack):
+            if isinstance(item, Token):
+                if item.type in _OPENERS:
+                    return item, _OPENERS[item.type]
+                if item.type in ("BLOCK_CLOSE", "ELSE"):
+                    return None
+            elif isinstance(item, Tree) and item.data in ("body", "if_block", "for_block"):
+                return None
+        return None
+
+    @staticmethod
+    def open_bracket(stack: list[Any]) -> tuple[Token, str] | None:
+        for item in reversed(stack):
+            if not isinstance(item, Token):
+                continue
+            if item.type in _OPENERS or item.type in ("BLOCK_CLOSE", "ELSE"):
+                return None
+            if item.type in _BRACKETS:
+                return item, _BRACKETS[item.type]
+        return None
+
+    @staticmethod
+    def open_block(stack: list[Any]) -> Token | None:
+        for item in reversed(stack):
+            if isinstance(item, Token) and item.type in ("IF_OPEN", "FOR_OPEN"):
+                return item
+        return None
+
+    @staticmethod
+    def after_else(stack: list[Any], block: Token) -> bool:
+        seen = False
+        for item in reversed(stack):
+            if item is block:
+                return seen
+            if isinstance(item, Token) and item.type == "ELSE":
+                seen = True
+        return False

@@ -1,0 +1,152 @@
+"""Template values: the plain data a template sees, and the rules that govern it.
+
+Values are only ``str``, ``int``, ``float``, ``bool``, ``None``, ``list`` and
+``dict`` (a TOML/JSON "table"), plus :data:`UNDEFINED` for a missing name or
+key. No attribute of a Python object is ever reachable from a template.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, final
+
+__all__ = [
+    "KINDS",
+    "UNDEFINED",
+    "Scope",
+    "Undefined",
+    "Value",
+    "kind_of",
+    "to_json",
+    "to_text",
+    "truthy",
+]
+
+
+@final
+class Undefined:
+    """The type of :data:`UNDEFINED`: a missing name, key or index. It is falsy."""
+
+    __slots__ = ()
+    _instance: Undefined | None = None
+
+    def __new__(cls) -> Undefined:
+        if cls._instance is None:
+            cls._instance = object.__new__(cls)
+        return cls._instance
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+    def __reduce__(self) -> str:
+        return "UNDEFINED"
+
+
+#: The one value of a missing name, key or index.
+UNDEFINED: Final = Undefined()
+
+#: A template value. Lists and tables hold template values too.
+Value = str | int | float | bool | None | list[Any] | dict[str, Any] | Undefined
+
+#: The static kinds of values, as the compiler's type checks name them.
+KINDS: Final = frozenset({"string", "number", "bool", "none", "list", "table"})
+
+_KIND_OF_TYPE: Final[dict[type, str]] = {
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "bool",
+    type(None): "none",
+    list: "list",
+    dict: "table",
+    Undefined: "undefined",
+}
+
+
+def kind_of(value: object) -> str:
+    """The kind of a value: one of :data:`KINDS`, or ``"undefined"``."""
+    kind = _KIND_OF_TYPE.get(type(value))
+    if kind is not None:
+        return kind
+    # subclasses (a str subclass from some library, an OrderedDict, a tuple ...)
+    for typ in (bool, str, int, float, list, dict):
+        if isinstance(value, typ):
+            return _KIND_OF_TYPE[typ]
+    if isinstance(value, tuple):
+        return "list"
+    return "undefined"
+
+
+def truthy(value: object) -> bool:
+    """SPEC truthiness: none, undefined, false, 0, 0.0, "", [] and {} are false.
+
+    Everything else is true, including the string ``"false"``.
+    """
+    return bool(value)
+
+
+def _json_default(value: object) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"an {kind_of(value)} value cannot be written as JSON")
+
+
+def to_json(value: object) -> str:
+    """Compact JSON (``["a","b"]``), non-ASCII characters kept as they are."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def to_text(value: object) -> str:
+    """The text a value inserts as: strings as they are, numbers by ``str``,
+    booleans as ``true``/``false``, lists and tables as compact JSON.
+
+    None and undefined cannot be inserted: :class:`ValueError` (the evaluator
+    reports it as a :class:`~muxlang.template.errors.TemplateError` naming the
+    expression).
+    """
+    typ = type(value)
+    if typ is str:
+        return value  # type: ignore[return-value]
+    if typ is bool:
+        return "true" if value else "false"
+    if typ is int or typ is float:
+        return str(value)
+    if value is None:
+        raise ValueError("none cannot be inserted")
+    if value is UNDEFINED:
+        raise ValueError("an undefined value cannot be inserted")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | dict | tuple):
+        try:
+            return to_json(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(str(exc)) from None
+    raise ValueError(f"a {type(value).__name__} is not a template value")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a template sees: root ``names`` and the status ``functions``.
+
+    ``names`` holds ``steps``, ``args``, ``env``, ``team``, ``workflow`` and,
+    inside a for_each step, ``item`` and ``loop``. ``functions`` holds the
+    runtime's ``success``, ``failure`` and ``always`` (called with no argument).
+    A plain mapping may be passed to :func:`render` instead of a ``Scope``.
+    """
+
+    names: Mapping[str, Any] = field(default_factory=dict)
+    functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def child(self, **names: Any) -> Scope:
+        """A scope with ``names`` added (or replaced)."""
+        return Scope({**self.names, **names}, self.functions)
