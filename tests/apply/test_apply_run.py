@@ -239,3 +239,104 @@ async def test_lock_held_by_another_process(repo: Path) -> None:
     assert (repo / ".muxlang" / "apply.lock").read_text().strip() == str(holder.pid)
     assert (await execute_apply(request)).success
     assert not (repo / ".muxlang" / "apply.lock").exists()
+
+
+DIFF_ANSWER = """\
+The subtraction should be an addition, and util needs a new constant.
+
+```diff
+diff --git a/src/app.py b/src/app.py
+--- a/src/app.py
++++ b/src/app.py
+@@ -1,2 +1,2 @@
+ def add(a, b):
+-    return a - b
++    return a + b
+@@ -4,1 +4,2 @@
+ print(add(1, 2))
++print(add(2, 2))
+--- a/src/util.py
++++ b/src/util.py
+@@ -1 +1,2 @@
+ X = 1
++Y = 2
+--- /dev/null
++++ b/tests/test_new.py
+@@ -0,0 +1 @@
++from src.util import Y
+--- a/run.sh
++++ /dev/null
+@@ -1,2 +0,0 @@
+-#!/bin/sh
+-echo hi
+```
+
+Run `python3 src/app.py` to check.
+"""
+
+
+async def test_multi_file_diff_with_prose_applies_and_rolls_back(repo: Path) -> None:
+    before = snapshot(repo)
+    request, _ = make_request(repo, DIFF_ANSWER)
+    result = await execute_apply(request)
+    assert result.success, result.error
+    assert set(result.files) == {"src/app.py", "src/util.py", "tests/test_new.py", "run.sh"}
+    assert (repo / "src/app.py").read_text() == (
+        "def add(a, b):\n    return a + b\n\n# user's uncommitted note\n"
+        "print(add(1, 2))\nprint(add(2, 2))\n"
+    )
+    assert (repo / "src/util.py").read_text() == "X = 1\nY = 2\n"
+    assert (repo / "tests/test_new.py").read_text() == "from src.util import Y\n"
+    assert not (repo / "run.sh").exists()
+    assert "deleted: run.sh" in result.output
+    assert "created: tests/test_new.py" in result.output
+    untouched = {k for k in before if k.split("/")[0] not in ("src", "run.sh")}
+    assert {k: before[k] for k in untouched} == {k: snapshot(repo)[k] for k in untouched}
+
+
+async def test_created_deleted_and_mode_changes_undone_when_verify_fails(repo: Path) -> None:
+    before = snapshot(repo)
+    request, _ = make_request(repo, DIFF_ANSWER, verify="echo nope >&2; exit 3")
+    result = await execute_apply(request)
+    assert not result.success
+    assert "exited with status 3" in (result.error or "")
+    assert "nope" in result.verify_output
+    assert snapshot(repo) == before
+    assert (repo / "run.sh").stat().st_mode & 0o777 == 0o755
+
+
+async def test_file_mode_is_kept_by_the_atomic_write(repo: Path) -> None:
+    edit = json.dumps(
+        [
+            {"path": "run.sh", "old": "echo hi", "new": "echo hello"},
+            {"path": "private.key", "content": "rotated\n"},
+        ]
+    )
+    request, _ = make_request(repo, edit, verify="./run.sh | grep -q hello")
+    result = await execute_apply(request)
+    assert result.success, result.error
+    assert (repo / "run.sh").stat().st_mode & 0o777 == 0o755
+    assert (repo / "private.key").stat().st_mode & 0o777 == 0o600
+    assert list(repo.rglob("*.muxtmp")) == []
+
+
+async def test_escaping_paths_fail_the_step_with_nothing_written(
+    repo: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "outside").mkdir()
+    (repo / "out").symlink_to(tmp_path / "outside")
+    before = snapshot(repo)
+    for path in ("../evil.txt", "/tmp/evil.txt", "out/evil.txt"):
+        edits = json.dumps(
+            [
+                {"path": "src/util.py", "content": "X = 99\n"},
+                {"path": path, "content": "pwned\n"},
+            ]
+        )
+        request, _ = make_request(repo, edits)
+        result = await execute_apply(request)
+        assert not result.success
+        assert f"edit 2 ({path}): the path" in (result.error or "")
+        assert snapshot(repo) == before
+    assert list((tmp_path / "outside").iterdir()) == []
+    assert not (tmp_path / "evil.txt").exists()
