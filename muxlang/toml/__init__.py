@@ -27,6 +27,8 @@ def loads(text: str) -> dict[str, Any]:
 def decode(data: bytes) -> str:
     """UTF-8 bytes of a TOML file as text; invalid UTF-8 is a ``TOMLDecodeError``
     at the offending byte's line and column."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:4]:
+        raise TOMLDecodeError("the file looks like UTF-16; TOML files must be UTF-8", 1, 1)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

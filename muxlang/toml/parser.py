@@ -9,6 +9,7 @@ the same outcome as ``tomllib``.
 
 from __future__ import annotations
 
+import re
 import threading
 from importlib import resources
 from typing import Any
@@ -54,11 +55,12 @@ _STRING_TOKENS = frozenset(
 class _Tab:
     """A table under construction."""
 
-    __slots__ = ("entries", "explicit", "span")
+    __slots__ = ("entries", "explicit", "path", "span")
 
-    def __init__(self, span: Span, explicit: bool = False) -> None:
+    def __init__(self, span: Span, path: list[str], explicit: bool = False) -> None:
         self.entries: dict[str, tuple[Key, Any]] = {}
         self.span = span
+        self.path = path  # the key path from the root, for messages
         # defined by a [header], by [[...]], or by dotted keys of an earlier section:
         # no later [header] or dotted key may add to it
         self.explicit = explicit
@@ -85,15 +87,20 @@ def _freeze(value: Any) -> Node:
     return value
 
 
+_INDEX = re.compile(r"\[[0-9]+\]")
+
+
 def _show_key(path: list[str]) -> str:
     """A key path as one would write it in TOML."""
-    parts = []
+    out = ""
     for name in path:
-        if name and all(c.isascii() and (c.isalnum() or c in "_-") for c in name):
-            parts.append(name)
-        else:
-            parts.append('"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"')
-    return ".".join(parts)
+        if _INDEX.fullmatch(name):  # an array item, as the reader's own paths name it
+            out += name
+            continue
+        if not (name and all(c.isascii() and (c.isalnum() or c in "_-") for c in name)):
+            name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        out += "." + name if out else name
+    return out
 
 
 def _what(value: Any) -> str:
@@ -129,9 +136,6 @@ class _Reader:
     def fail(self, msg: str, span: Span) -> TOMLDecodeError:
         return TOMLDecodeError(msg, span.line, span.column, span)
 
-    def where(self, span: Span) -> str:
-        return f"line {span.line}, column {span.column}"
-
     # keys and values ---------------------------------------------------------
     def keys(self, tree: Tree[Token]) -> list[tuple[str, Span, Token]]:
         out = []
@@ -145,7 +149,7 @@ class _Reader:
             out.append((name, self.tspan(tok), tok))
         return out
 
-    def value(self, node: Token | Tree[Token]) -> Node:
+    def value(self, node: Token | Tree[Token], path: list[str]) -> Node:
         if isinstance(node, Token):
             assert node.start_pos is not None
             span = self.tspan(node)
@@ -157,25 +161,28 @@ class _Reader:
             except ValueFault as fault:
                 raise self.fail(fault.msg, self.span(fault.start, fault.end)) from None
         if node.data == "array":
-            return Array(tuple(self.value(child) for child in node.children), self.mspan(node))
+            items = tuple(
+                self.value(child, [*path, f"[{i}]"]) for i, child in enumerate(node.children)
+            )
+            return Array(items, self.mspan(node))
         assert node.data == "inline_table"
-        table = _Tab(self.mspan(node))
+        table = _Tab(self.mspan(node), path)
         for keyval in node.children:
             assert isinstance(keyval, Tree)
-            self.keyval(table, keyval, [], inline=True)
+            self.keyval(table, keyval, inline=True)
         return _freeze(table)
 
     # tables ------------------------------------------------------------------
-    def keyval(self, table: _Tab, tree: Tree[Token], path: list[str], inline: bool) -> None:
+    def keyval(self, table: _Tab, tree: Tree[Token], inline: bool) -> None:
         key_tree, value_node = tree.children
         assert isinstance(key_tree, Tree)
         segments = self.keys(key_tree)
-        path = list(path)
+        path = list(table.path)
         for name, span, _ in segments[:-1]:
             path.append(name)
             entry = table.entries.get(name)
             if entry is None:
-                new = _Tab(span)
+                new = _Tab(span, list(path))
                 table.entries[name] = (Key(name, span), new)
                 if not inline:
                     self.pending.append(new)
@@ -189,19 +196,19 @@ class _Reader:
                 continue
             if isinstance(existing, _Tab):
                 raise self.fail(
-                    f"cannot add keys to table `{_show_key(path)}` with a dotted key: it is "
-                    f"already defined (at {self.where(existing.span)})",
+                    f"cannot add to table `{_show_key(path)}` with a dotted key: it is "
+                    f"already defined on line {existing.span.line}",
                     span,
                 )
             if isinstance(existing, Table):
                 raise self.fail(
-                    f"cannot add keys to `{_show_key(path)}`: an inline table (at "
-                    f"{self.where(existing.span)}) is complete as written",
+                    f"cannot add to `{_show_key(path)}`: it is an inline table (line "
+                    f"{existing.span.line}), complete as written",
                     span,
                 )
             raise self.fail(
-                f"cannot use `{_show_key(path)}` as a table: it is already {_what(existing)} "
-                f"(at {self.where(first.span)})",
+                f"`{_show_key(path)}` is already {_what(existing)} (line {first.span.line}), "
+                "not a table",
                 span,
             )
         name, span, _ = segments[-1]
@@ -209,10 +216,10 @@ class _Reader:
         entry = table.entries.get(name)
         if entry is not None:
             raise self.fail(
-                f"duplicate key `{_show_key(path)}` (first defined at {self.where(entry[0].span)})",
+                f"duplicate key `{_show_key(path)}`: already defined on line {entry[0].span.line}",
                 span,
             )
-        table.entries[name] = (Key(name, span), self.value(value_node))
+        table.entries[name] = (Key(name, span), self.value(value_node, path))
 
     def walk_to_parent(
         self, root: _Tab, segments: list[tuple[str, Span, Token]], header: str
@@ -224,7 +231,7 @@ class _Reader:
             path.append(name)
             entry = table.entries.get(name)
             if entry is None:
-                new = _Tab(span)
+                new = _Tab(span, list(path))
                 table.entries[name] = (Key(name, span), new)
                 table = new
                 continue
@@ -235,20 +242,20 @@ class _Reader:
                 table = existing.tables[-1]
             elif isinstance(existing, Table):
                 raise self.fail(
-                    f"cannot define {header} inside `{_show_key(path)}`: it is an inline table "
-                    f"(at {self.where(existing.span)}), complete as written",
+                    f"cannot define {header}: `{_show_key(path)}` is an inline table "
+                    f"(line {existing.span.line}), complete as written",
                     span,
                 )
             elif isinstance(existing, Array):
                 raise self.fail(
-                    f"cannot define {header} inside `{_show_key(path)}`: it is a static array "
-                    f"(at {self.where(existing.span)})",
+                    f"cannot define {header}: `{_show_key(path)}` is an array "
+                    f"(line {existing.span.line}), not a table",
                     span,
                 )
             else:
                 raise self.fail(
-                    f"cannot use `{_show_key(path)}` as a table: it already has a value "
-                    f"(at {self.where(first.span)})",
+                    f"cannot define {header}: `{_show_key(path)}` is already a value "
+                    f"(line {first.span.line}), not a table",
                     span,
                 )
         return table, path
@@ -265,14 +272,14 @@ class _Reader:
         shown = _show_key(path)
         entry = parent.entries.get(name)
         if entry is None:
-            table = _Tab(header_span, explicit=True)
+            table = _Tab(header_span, path, explicit=True)
             parent.entries[name] = (Key(name, span), table)
             return table
         first, existing = entry
         if isinstance(existing, _Tab):
             if existing.explicit:
                 raise self.fail(
-                    f"table `{shown}` is already defined (at {self.where(existing.span)})", span
+                    f"table `{shown}` is already defined on line {existing.span.line}", span
                 )
             existing.explicit = True
             existing.span = header_span
@@ -280,13 +287,13 @@ class _Reader:
             return existing
         if isinstance(existing, _Aot):
             raise self.fail(
-                f"`{shown}` is an array of tables (at {self.where(existing.span)}); "
+                f"`{shown}` is an array of tables (line {existing.span.line}); "
                 f"use [[{shown}]] to add an element",
                 span,
             )
         raise self.fail(
             f"cannot define table [{shown}]: `{shown}` is already {_what(existing)} "
-            f"(at {self.where(first.span)})",
+            f"(line {first.span.line})",
             span,
         )
 
@@ -301,7 +308,7 @@ class _Reader:
         path.append(name)
         shown = _show_key(path)
         entry = parent.entries.get(name)
-        table = _Tab(header_span, explicit=True)
+        table = _Tab(header_span, path, explicit=True)
         if entry is None:
             aot = _Aot(header_span)
             parent.entries[name] = (Key(name, span), aot)
@@ -309,27 +316,27 @@ class _Reader:
             first, aot = entry
             if isinstance(aot, Array):
                 raise self.fail(
-                    f"cannot append to `{shown}`: it is a static array (at "
-                    f"{self.where(aot.span)}), not an array of tables",
+                    f"cannot append to `{shown}`: it is an array value (line "
+                    f"{aot.span.line}), not an array of tables",
                     span,
                 )
             if not isinstance(aot, _Aot):
                 raise self.fail(
                     f"cannot define [[{shown}]]: `{shown}` is already {_what(aot)} "
-                    f"(at {self.where(first.span)})",
+                    f"(line {first.span.line}), not an array of tables",
                     span,
                 )
         aot.tables.append(table)
         return table
 
     def document(self, tree: Tree[Token]) -> Table:
-        root = _Tab(self.span(0, len(self.text)), explicit=True)
+        root = _Tab(self.span(0, len(self.text)), [], explicit=True)
         current = root
         for item in tree.children:
             assert isinstance(item, Tree)
             kind = item.data
             if kind == "keyval":
-                self.keyval(current, item, [], inline=False)
+                self.keyval(current, item, inline=False)
                 continue
             for table in self.pending:
                 table.explicit = True
@@ -359,7 +366,7 @@ def _expected(accepts: set[str]) -> str:
         return "a value"
     if acc >= {"EQUAL", "DOT"}:
         return "'=' after the key"
-    if "DOT" in acc and "RSQB" in acc:
+    if ("DOT" in acc and "RSQB" in acc) or acc == {"RSQB"}:
         return "']' to close the table header"
     if "__ANON_1" in acc:
         return "']]' to close the array-of-tables header"
@@ -403,7 +410,9 @@ def _char_message(text: str, pos: int, allowed: set[str]) -> tuple[str, int, int
     if ch == "\ufeff":
         return "a byte order mark is allowed only at the very start of the file", pos, pos + 1
     shown = repr(ch) if ch.isprintable() else f"U+{ord(ch):04X}"
-    if allowed & _KEY_TOKENS and not allowed & _VALUE_TOKENS:
+    previous = text[pos - 1] if pos else " "
+    in_key = previous.isascii() and (previous.isalnum() or previous in "_-")
+    if (allowed & _KEY_TOKENS or (in_key and "EQUAL" in allowed)) and not allowed & _VALUE_TOKENS:
         return (
             f"invalid character {shown} in a key: bare keys may hold only A-Z a-z 0-9 _ -; "
             "quote other keys",

@@ -244,7 +244,8 @@ def _number_fault(text: str, start: int) -> ValueFault:
     if low.startswith(("0x", "0o", "0b")):
         kind = {"0x": "hexadecimal", "0o": "octal", "0b": "binary"}[low[:2]]
         if text[0] in "+-":
-            return ValueFault(f"a {kind} integer cannot have a sign: {text!r}", start, end)
+            article = "an" if kind[0] == "o" else "a"
+            return ValueFault(f"{article} {kind} integer cannot have a sign: {text!r}", start, end)
         if body[1] in "XOB":
             return ValueFault(
                 f"invalid integer {text!r}: the prefix must be lowercase ({low[:2]})", start, end
@@ -266,7 +267,7 @@ def _number_fault(text: str, start: int) -> ValueFault:
         return ValueFault(
             f"invalid number {text!r}: an underscore must be between two digits", start, end
         )
-    mantissa = re.split(r"[.eE]", body, maxsplit=1)[0]
+    mantissa = re.split(r"[.eE]", body, maxsplit=1)[0].replace("_", "")
     if len(mantissa) > 1 and mantissa.startswith("0") and mantissa.isdigit():
         return ValueFault(f"invalid number {text!r}: leading zeros are not allowed", start, end)
     if body.startswith("."):

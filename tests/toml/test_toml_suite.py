@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 import tomllib
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from toml_compare import assert_same
 
 from muxlang.toml import TOMLDecodeError, parse_bytes
 
@@ -79,27 +79,6 @@ def _untag(node: Any) -> Any:
             return datetime(day.year, day.month, day.day, h, m, s, _micro(match["frac"]), tz)
         raise AssertionError(f"unknown tag {kind}")
     return {key: _untag(value) for key, value in node.items()}
-
-
-def assert_same(got: Any, want: Any, where: str = "$") -> None:
-    """Equal values of exactly the same types (nan equals nan; tzinfo compared)."""
-    assert type(got) is type(want), f"{where}: {type(got).__name__} != {type(want).__name__}"
-    if isinstance(want, dict):
-        assert list(got) == list(want) or set(got) == set(want), f"{where}: keys differ"
-        for key in want:
-            assert_same(got[key], want[key], f"{where}.{key}")
-    elif isinstance(want, list):
-        assert len(got) == len(want), f"{where}: lengths differ"
-        for i, (a, b) in enumerate(zip(got, want, strict=True)):
-            assert_same(a, b, f"{where}[{i}]")
-    elif isinstance(want, float) and math.isnan(want):
-        assert math.isnan(got), f"{where}: {got!r} is not nan"
-    elif isinstance(want, datetime | time):
-        assert got == want, f"{where}: {got!r} != {want!r}"
-        assert got.utcoffset() == want.utcoffset(), f"{where}: offsets differ"
-        assert (got.tzinfo is None) == (want.tzinfo is None), f"{where}: tzinfo differs"
-    else:
-        assert got == want, f"{where}: {got!r} != {want!r}"
 
 
 @pytest.mark.parametrize("name", VALID)
