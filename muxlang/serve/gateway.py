@@ -281,7 +281,7 @@ class Gateway:
                     break
                 if isinstance(item, BackendError):
                     log.warning("backend %s failed mid-stream: %s", item.backend, item.message)
-                    yield b"\n\n" + encoder.error(f"{item.backend}: {item.message}", _status(item))
+                    yield encoder.error(f"{item.backend}: {item.message}", _status(item))
                     break
                 yield item
         finally:

@@ -96,6 +96,12 @@ def _transport_error(name: str, exc: httpx.HTTPError) -> BackendError:
     return BackendError(name, ErrorKind.CONNECTION, f"connection failed: {detail}")
 
 
+def _events_end(data: bytes) -> int:
+    """Length of the complete events at the start of ``data`` (0 when none is complete)."""
+    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+
+
 class Passthrough:
     """Relays same-format requests to HTTP backends over small pools of httpx clients."""
 
@@ -190,8 +196,16 @@ class Passthrough:
                     raise BackendError(
                         name, ErrorKind.SERVER, f"expected an event stream, got {content_type!r}"
                     )
+                # relay whole events only, so a dropped connection never leaves half an
+                # event in front of the error event the gateway writes after it
+                pending = b""
                 async for chunk in response.aiter_bytes():
-                    if chunk:
-                        yield chunk
+                    pending += chunk
+                    end = _events_end(pending)
+                    if end:
+                        yield pending[:end]
+                        pending = pending[end:]
+                if pending:
+                    yield pending
         except httpx.HTTPError as exc:
             raise _transport_error(name, exc) from None

@@ -159,7 +159,10 @@ class Router:
 
     async def route(self, target: str, attempt: Attempt[T], discard: Discard[T]) -> tuple[str, T]:
         """Run ``attempt`` on ``target``'s backends per its mode; ``(backend, result)``."""
-        return await self._route(target, attempt, discard, ())
+        try:
+            return await self._route(target, attempt, discard, ())
+        except BackendError as exc:
+            raise Failed(target, [exc]) from None
 
     async def _route(
         self, target: str, attempt: Attempt[T], discard: Discard[T], seen: tuple[str, ...]

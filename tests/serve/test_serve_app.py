@@ -1,0 +1,262 @@
+"""The ASGI layer: endpoints, auth, limits, error shapes, and same-format pass-through."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from serve_support import FakeBackend, FakeBackends, call, make_gateway
+
+from muxlang.compiler.plan import ResolvedConfig
+from muxlang.config.models import BackendConfig, RoleConfig
+from muxlang.llm import BackendError, ErrorKind
+from muxlang.serve.app import GatewayApp
+from muxlang.serve.gateway import Gateway
+from muxlang.serve.passthrough import Passthrough, parse_retry_after
+from muxlang.serve.server import backend_secrets
+from tests.fakes.llm_server import FakeLLMServer, Reply, fake_llm_server
+
+CHAT = "/v1/chat/completions"
+USER = [{"role": "user", "content": "hi"}]
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+async def test_models_lists_roles_and_backends_in_both_shapes() -> None:
+    app, _ = make_gateway(["a", "b"], {"duo": (["a", "b"], "fallback")})
+    listing = await call(app, "GET", "/v1/models")
+    assert listing.json["object"] == "list"
+    assert [m["id"] for m in listing.json["data"]] == ["duo", "a", "b"]
+    assert listing.json["data"][0]["object"] == "model"
+    anth = await call(app, "GET", "/v1/models", headers={"anthropic-version": "2023-06-01"})
+    assert [m["id"] for m in anth.json["data"]] == ["duo", "a", "b"]
+    assert anth.json["data"][0]["type"] == "model"
+    assert anth.json["has_more"] is False
+    one = await call(app, "GET", "/v1/models/duo")
+    assert one.json["id"] == "duo"
+    missing = await call(app, "GET", "/v1/models/nope")
+    assert missing.status == 404
+    assert missing.json["error"]["type"] == "not_found_error"
+
+
+async def test_unknown_model_is_a_404_in_the_clients_shape() -> None:
+    app, _ = make_gateway(["a"], {"duo": (["a"], "first")})
+    o = await call(app, "POST", CHAT, {"model": "gpt-9", "messages": USER})
+    assert o.status == 404
+    assert set(o.json["error"]) == {"message", "type", "param", "code"}
+    assert "gpt-9" in o.json["error"]["message"]
+    assert "known models: a, duo" in o.json["error"]["message"]
+    a = await call(
+        app, "POST", "/v1/messages", {"model": "gpt-9", "max_tokens": 5, "messages": USER}
+    )
+    assert a.status == 404
+    assert a.json == {
+        "type": "error",
+        "error": {"type": "not_found_error", "message": o.json["error"]["message"]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "raw", "status", "needle"),
+    [
+        ("POST", CHAT, b"{not json", 400, "not valid JSON"),
+        ("POST", CHAT, b"[1, 2]", 400, "must be a JSON object"),
+        ("POST", CHAT, b'{"messages": []}', 400, "`model` is required"),
+        ("POST", CHAT, b'{"model": "a", "messages": []}', 400, "must not be empty"),
+        ("GET", CHAT, b"", 405, "use POST"),
+        ("POST", "/v1/models", b"", 405, "use GET"),
+        ("POST", "/v1/embeddings", b"{}", 404, "no such endpoint"),
+    ],
+)
+async def test_bad_requests(method: str, path: str, raw: bytes, status: int, needle: str) -> None:
+    app, fakes = make_gateway(["a"])
+    result = await call(app, method, path, raw=raw)
+    assert result.status == status
+    assert needle in result.json["error"]["message"]
+    assert fakes["a"].requests == []
+
+
+async def test_paths_without_v1_work_too() -> None:
+    app, _ = make_gateway(["a"])
+    result = await call(app, "POST", "/chat/completions", {"model": "a", "messages": USER})
+    assert result.json["choices"][0]["message"]["content"] == "a: hi"
+    assert (await call(app, "GET", "/health")).json == {"status": "ok"}
+
+
+async def test_body_limit_answers_413_in_the_clients_shape() -> None:
+    app, fakes = make_gateway(["a"], max_body_bytes=200)
+    big = {"model": "a", "max_tokens": 5, "messages": [{"role": "user", "content": "x" * 500}]}
+    declared = await call(app, "POST", "/v1/messages", big)
+    assert declared.status == 413
+    assert declared.json["error"]["type"] == "request_too_large"
+    # a body without a usable content-length is counted as it arrives
+    streamed = await call(
+        app,
+        "POST",
+        CHAT,
+        raw=json.dumps(big).encode(),
+        headers={"content-length": "x"},
+        body_pieces=5,
+    )
+    assert streamed.status == 413
+    assert "larger than 200 bytes" in streamed.json["error"]["message"]
+    small = await call(app, "POST", CHAT, {"model": "a", "messages": USER})
+    assert small.status == 200
+    assert len(fakes["a"].requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"authorization": "Bearer wrong"}, 401),
+        ({"authorization": "Bearer k-123456"}, 200),
+        ({"x-api-key": "k-123456"}, 200),
+        ({"x-api-key": "k-654321"}, 200),
+    ],
+)
+async def test_api_keys_are_required_when_configured(headers: dict[str, str], status: int) -> None:
+    app, _ = make_gateway(["a"], api_keys=["k-123456", "k-654321"])
+    result = await call(app, "POST", CHAT, {"model": "a", "messages": USER}, headers)
+    assert result.status == status
+    if status == 401:
+        assert result.json["error"]["type"] == "authentication_error"
+        assert "k-123456" not in result.body.decode()
+    models = await call(app, "GET", "/v1/models", headers={**headers, "anthropic-version": "x"})
+    assert models.status == status
+    if status == 401:
+        assert models.json["type"] == "error"
+
+
+def test_retry_after_forms() -> None:
+    assert parse_retry_after({"retry-after": "7"}) == 7
+    assert parse_retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0
+    assert parse_retry_after({}) is None
+
+
+# --------------------------------------------------------------------------- pass-through
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeLLMServer]:
+    with fake_llm_server() as server:
+        yield server
+
+
+def passthrough_app(server: FakeLLMServer, environ: dict[str, str] | None = None) -> GatewayApp:
+    if environ is None:
+        environ = {"UP_KEY": "sk-very-secret-1234"}
+    config = ResolvedConfig(
+        project_root=Path("."),
+        backends={
+            "oa": BackendConfig(
+                command=server.base_url("openai"),
+                protocol="openai",
+                model="gpt-up",
+                api_key="${UP_KEY}",
+                max_retries=0,
+            ),
+            "an": BackendConfig(
+                command=server.base_url("anthropic"),
+                protocol="anthropic",
+                model="claude-up",
+                api_key="${UP_KEY}",
+                max_retries=0,
+            ),
+            "local": BackendConfig(command="fake-local"),
+        },
+        roles={
+            "chain": RoleConfig(backends=["oa", "local"], execution="fallback"),
+            "achain": RoleConfig(backends=["an", "local"], execution="fallback"),
+        },
+    )
+    from muxlang.config.env import EnvVarError, expand_env
+
+    def expand(name: str, cfg: BackendConfig) -> BackendConfig:
+        try:
+            return expand_env(name, cfg, environ)
+        except EnvVarError as exc:
+            raise BackendError(name, ErrorKind.CONFIG, str(exc)) from None
+
+    fakes = FakeBackends({n: FakeBackend(n) for n in config.backends})
+    gateway = Gateway(config, fakes, passthrough=Passthrough(config, expand))
+    return GatewayApp(gateway, secrets=backend_secrets(config, environ))
+
+
+async def test_openai_to_openai_passes_the_body_through(upstream: FakeLLMServer) -> None:
+    app = passthrough_app(upstream)
+    body: dict[str, Any] = {
+        "model": "oa",
+        "messages": USER,
+        "logit_bias": {"50256": -100},  # not in the internal type: survives only pass-through
+        "seed": 7,
+    }
+    result = await call(app, "POST", CHAT, body)
+    assert result.status == 200
+    assert result.json["choices"][0]["message"]["content"] == "hi"
+    seen = upstream.requests[0]
+    assert seen.path == "/v1/chat/completions"
+    assert seen.json == {**body, "model": "gpt-up"}
+    assert seen.headers["authorization"] == "Bearer sk-very-secret-1234"
+
+
+async def test_anthropic_stream_bytes_are_relayed(upstream: FakeLLMServer) -> None:
+    app = passthrough_app(upstream)
+    upstream.script(Reply.answer("one two three"))
+    body = {"model": "an", "max_tokens": 9, "messages": USER, "stream": True, "top_k": 3}
+    result = await call(app, "POST", "/v1/messages", body, {"anthropic-version": "2023-06-01"})
+    assert result.headers["x-muxlang-backend"] == "an"
+    kinds = [e for e, _ in result.events]
+    assert kinds[0] == "message_start"
+    assert kinds[-1] == "message_stop"
+    text = "".join(
+        d["delta"].get("text", "") for d in result.data if d.get("type") == "content_block_delta"
+    )
+    assert text == "one two three"
+    seen = upstream.requests[0]
+    assert seen.json == {**body, "model": "claude-up"}
+    assert seen.headers["x-api-key"] == "sk-very-secret-1234"
+    assert seen.headers["anthropic-version"] == "2023-06-01"
+
+
+async def test_passthrough_rate_limit_falls_back_to_the_next(upstream: FakeLLMServer) -> None:
+    app = passthrough_app(upstream)
+    upstream.script(Reply.rate_limited(retry_after="2"))
+    result = await call(app, "POST", CHAT, {"model": "chain", "messages": USER, "stream": True})
+    assert result.status == 200
+    assert result.headers["x-muxlang-backend"] == "local"
+    assert result.data[-1] == "[DONE]"
+
+
+async def test_a_dropped_passthrough_stream_ends_with_an_error_event(
+    upstream: FakeLLMServer,
+) -> None:
+    app = passthrough_app(upstream)
+    upstream.script(Reply(text="a b c d e f g h i j k l m n o p", drop_after=200))
+    result = await call(app, "POST", CHAT, {"model": "chain", "messages": USER, "stream": True})
+    assert result.status == 200
+    assert result.headers["x-muxlang-backend"] == "oa"
+    assert "error" in result.data[-1]
+    assert result.data[-1]["error"]["message"].startswith("oa: connection failed")
+
+
+async def test_upstream_secrets_never_reach_the_client(upstream: FakeLLMServer) -> None:
+    app = passthrough_app(upstream)
+    upstream.script(Reply.fail(401, "Incorrect API key provided: sk-very-secret-1234"))
+    result = await call(app, "POST", CHAT, {"model": "oa", "messages": USER})
+    assert result.status == 401
+    assert "sk-very-secret-1234" not in result.body.decode()
+    assert "[redacted]" in result.json["error"]["message"]
+
+
+async def test_a_missing_key_variable_is_a_config_error_naming_it(upstream: FakeLLMServer) -> None:
+    app = passthrough_app(upstream, environ={})
+    result = await call(app, "POST", CHAT, {"model": "oa", "messages": USER})
+    assert result.status == 503
+    assert "UP_KEY" in result.json["error"]["message"]
+    assert upstream.requests == []
