@@ -210,6 +210,7 @@ class _Builder:
     def _step(self, table: Table) -> AnyStep | None:
         """Parse the step's templates; build it when its keys are valid."""
         before = len(self.problems)
+        # schema problems were all collected before: no error means a valid step
         kind = _string(table.get("type"))
         templates: dict[str, TemplateField] = {}
         for key in ("run", "cwd", "prompt", "system", "verify", "verify_retry_prompt"):
@@ -233,12 +234,10 @@ class _Builder:
                 expr = self._expression(node)
                 if expr is not None:
                     exprs[key] = expr
-        if len(self.problems) != before or kind not in ("shell", "query", "apply"):
-            return None
-        try:
-            return self._build_step(table, kind, templates, tuple(env), exprs)
-        except Exception:  # the schema check already reported why
-            return None
+        if len(self.problems) != before or any(d.is_error for d in self.problems):
+            return None  # the workflow is not built: templates were only checked
+        assert kind in ("shell", "query", "apply")  # the schema check passed
+        return self._build_step(table, kind, templates, tuple(env), exprs)
 
     def _build_step(
         self,
@@ -254,6 +253,7 @@ class _Builder:
         depends = table.get("depends_on")
         common: dict[str, Any] = {
             "name": data["name"],
+            "type": kind,
             "span": table.span,
             "name_span": name_node.span,
             "depends_on": tuple(
