@@ -335,21 +335,26 @@ def _is_file_header(lines: list[str], i: int) -> bool:
 def _is_hunk_end(lines: list[str], i: int) -> bool:
     line = lines[i]
     return (
-        line.startswith(("@@", "diff --git "))
-        or _is_file_header(lines, i)
-        or _FENCE.match(line) is not None
+        # a fence closes the block the diff is in; an indented one is a context line
+        line.startswith(("@@", "diff --git ", "```", "~~~")) or _is_file_header(lines, i)
     )
 
 
-def _diff_path(raw: str, prefix: str) -> str | None:
+def _unquote(quoted: str) -> str:
+    """A path git quoted C-style (``"caf\\303\\251.txt"``), as text."""
+    try:
+        raw = quoted.encode("latin-1", "backslashreplace").decode("unicode_escape")
+        return raw.encode("latin-1").decode("utf-8")
+    except (UnicodeError, ValueError):
+        return quoted
+
+
+def _diff_path(raw: str) -> str | None:
+    """The file name of a ``---``/``+++`` line (after the marker); None for /dev/null."""
     path = raw.split("\t", 1)[0].rstrip()
     if len(path) >= 2 and path[0] == path[-1] == '"':
-        path = path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
-    if path == "/dev/null":
-        return None
-    if path.startswith(prefix):
-        path = path[len(prefix) :]
-    return path
+        path = _unquote(path[1:-1])
+    return None if path == "/dev/null" else path
 
 
 def _parse_diff(text: str, before: int) -> list[Edit]:
@@ -361,14 +366,14 @@ def _parse_diff(text: str, before: int) -> list[Edit]:
         if not _is_file_header(lines, i):
             i += 1
             continue
-        old_raw, new_raw = lines[i][4:], lines[i + 1][4:]
-        old_null = old_raw.split("\t", 1)[0].rstrip() == "/dev/null"
-        new_null = new_raw.split("\t", 1)[0].rstrip() == "/dev/null"
-        both_prefixed = (old_null or old_raw.startswith("a/")) and (
-            new_null or new_raw.startswith("b/")
-        )
-        old_path = _diff_path(old_raw, "a/" if both_prefixed else "\0")
-        new_path = _diff_path(new_raw, "b/" if both_prefixed else "\0")
+        old_path = _diff_path(lines[i][4:])
+        new_path = _diff_path(lines[i + 1][4:])
+        # git's a/ and b/ prefixes go when both sides carry them
+        if (old_path is None or old_path.startswith("a/")) and (
+            new_path is None or new_path.startswith("b/")
+        ):
+            old_path = old_path[2:] if old_path is not None else None
+            new_path = new_path[2:] if new_path is not None else None
         index = before + len(edits) + 1
         shown = new_path if new_path is not None else old_path
         if old_path is None and new_path is None:

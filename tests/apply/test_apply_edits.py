@@ -199,3 +199,29 @@ def test_deeply_nested_json_is_an_error_not_a_crash() -> None:
         parse_edits("[" * 100_000)
     with pytest.raises(EditParseError):
         parse_edits('{"a": ' * 5000 + '{"path": "x"')
+
+
+def test_diff_of_a_markdown_file_with_fences_in_its_context() -> None:
+    md = (
+        "--- a/README.md\n+++ b/README.md\n@@ -1,4 +1,4 @@\n"
+        " # Title\n ```python\n-print(1)\n+print(2)\n ```\n"
+    )
+    for text in (md, f"Answer:\n```diff\n{md}```\nDone."):
+        (patch,) = parse_edits(text)
+        assert isinstance(patch, Patch)
+        assert patch.hunks[0].new_lines == ["# Title", "```python", "print(2)", "```"]
+
+
+def test_git_quoted_paths_and_timestamps() -> None:
+    text = '--- "a/caf\\303\\251.txt"\n+++ "b/caf\\303\\251.txt"\n@@ -1 +1 @@\n-a\n+b\n'
+    (patch,) = parse_edits(text)
+    assert patch.path == "café.txt"
+    text = "--- x.txt\t2024-01-01 10:00:00\n+++ x.txt\t2024-01-02 10:00:00\n@@ -1 +1 @@\n-a\n+b\n"
+    assert parse_edits(text)[0].path == "x.txt"
+
+
+def test_crlf_answer_is_read_like_lf() -> None:
+    text = "--- a/x\r\n+++ b/x\r\n@@ -1 +1 @@\r\n-a\r\n+b\r\n"
+    (patch,) = parse_edits(text)
+    assert isinstance(patch, Patch)
+    assert patch.hunks[0].lines == (("-", "a"), ("+", "b"))
