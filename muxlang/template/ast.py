@@ -8,6 +8,7 @@ string). Built by :mod:`muxlang.template.parser` from the Lark grammar in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal as TypingLiteral
 
@@ -264,3 +265,55 @@ def to_source(expr: Expr) -> str:
         case Call(name=name, args=args):
             return f"{name}(" + ", ".join(to_source(a) for a in args) + ")"
     raise TypeError(f"not an expression: {expr!r}")
+
+
+# --------------------------------------------------------------------------- walking
+
+
+def children(expr: Expr) -> tuple[Expr, ...]:
+    """The direct sub-expressions of ``expr``, in source order."""
+    match expr:
+        case ListExpr(items=items):
+            return items
+        case Attr(obj=obj):
+            return (obj,)
+        case Index(obj=obj, index=index):
+            return (obj, index)
+        case Not(operand=operand) | IsDefined(operand=operand):
+            return (operand,)
+        case BoolOp(left=left, right=right) | Compare(left=left, right=right):
+            return (left, right)
+        case Concat(left=left, right=right):
+            return (left, right)
+        case Filter(operand=operand, args=args, kwargs=kwargs):
+            return (operand, *args, *(value for _, value in kwargs))
+        case Call(args=args):
+            return args
+    return ()
+
+
+def walk(expr: Expr) -> Iterator[Expr]:
+    """``expr`` and every expression inside it, outermost first, in source order."""
+    yield expr
+    for child in children(expr):
+        yield from walk(child)
+
+
+def expressions(nodes: Template | tuple[Node, ...]) -> Iterator[Expr]:
+    """Every top-level expression of a template (``{{ }}``, ``if``/``elif``
+    conditions, ``for`` iterables), in source order. Use :func:`walk` to go inside."""
+    body = nodes.body if isinstance(nodes, Template) else nodes
+    for node in body:
+        if isinstance(node, Output):
+            yield node.expr
+        elif isinstance(node, If):
+            for condition, branch in node.branches:
+                yield condition
+                yield from expressions(branch)
+            if node.else_body is not None:
+                yield from expressions(node.else_body)
+        elif isinstance(node, For):
+            yield node.iterable
+            yield from expressions(node.body)
+            if node.else_body is not None:
+                yield from expressions(node.else_body)

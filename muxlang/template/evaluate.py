@@ -197,21 +197,34 @@ def _why_undefined(expr: ast.Expr, ctx: Context) -> str | None:
 
 
 def _body(nodes: tuple[ast.Node, ...]) -> RenderFn:
+    """One function for a sequence of nodes.
+
+    Generated Python (from identifiers only; texts and closures are passed in a
+    namespace), so text is a constant and a ``{{ }}`` whose value is a string
+    costs one call: ``lambda ctx: t0 + (v if type(v := e1(ctx)) is str else ...)``.
+    """
     if not nodes:
         return _empty
     if all(isinstance(node, ast.Text) for node in nodes):
         text = "".join(node.text for node in nodes)  # type: ignore[union-attr]
         return lambda ctx: text
-    parts = [_node(node) for node in nodes]
-    if len(parts) == 1:
-        return parts[0]
-    if len(parts) == 2:
-        first, second = parts
-        return lambda ctx: first(ctx) + second(ctx)
-    if len(parts) == 3:
-        p1, p2, p3 = parts
-        return lambda ctx: p1(ctx) + p2(ctx) + p3(ctx)
-    return lambda ctx: "".join([part(ctx) for part in parts])
+    namespace: dict[str, Any] = {"_insert": _insert, "type": type, "str": str}
+    terms: list[str] = []
+    for i, node in enumerate(nodes):
+        if isinstance(node, ast.Text):
+            namespace[f"t{i}"] = node.text
+            terms.append(f"t{i}")
+        elif isinstance(node, ast.Output):
+            namespace[f"e{i}"] = _expr(node.expr)
+            namespace[f"x{i}"] = node.expr
+            terms.append(f"(v if type(v := e{i}(ctx)) is str else _insert(v, x{i}, ctx))")
+        else:
+            namespace[f"n{i}"] = _node(node)
+            terms.append(f"n{i}(ctx)")
+    if len(terms) == 1 and isinstance(nodes[0], ast.If | ast.For):
+        return namespace["n0"]  # type: ignore[no-any-return]
+    joined = " + ".join(terms) if len(terms) <= 3 else "''.join((" + ", ".join(terms) + ",))"
+    return eval(f"lambda ctx: {joined}", namespace)  # type: ignore[no-any-return]
 
 
 def _empty(ctx: Context) -> str:
@@ -263,12 +276,53 @@ def _if(node: ast.If) -> RenderFn:
     return if_many
 
 
+#: what each ``loop`` key is, from ``i`` (0-based), ``count`` and ``last`` (= count - 1)
+_LOOP_KEYS: Final = {
+    "index": "i + 1",
+    "index0": "i",
+    "length": "count",
+    "first": "i == 0",
+    "last": "i == last",
+    "revindex": "count - i",
+    "revindex0": "last - i",
+}
+
+
+def _loop_keys(node: ast.For) -> tuple[str, ...]:
+    """The ``loop.X`` keys the body reads (all of them if it uses ``loop`` otherwise)."""
+    used: set[str] = set()
+
+    def uses_whole_loop(expr: ast.Expr) -> bool:
+        if isinstance(expr, ast.Attr) and isinstance(expr.obj, ast.Name):
+            if expr.obj.name == "loop":
+                used.add(expr.name)
+                return False
+        if isinstance(expr, ast.Name):
+            return expr.name == "loop"
+        return any(uses_whole_loop(child) for child in ast.children(expr))
+
+    bodies = [node.body] + ([node.else_body] if node.else_body is not None else [])
+    for body in bodies:
+        for top in ast.expressions(body):
+            if uses_whole_loop(top):
+                return tuple(_LOOP_KEYS)
+    return tuple(k for k in _LOOP_KEYS if k in used)
+
+
+def _loop_builder(keys: tuple[str, ...]) -> Callable[[int, int, int], dict[str, Any]]:
+    """A function building the ``loop`` table with just ``keys`` (generated once)."""
+    items = ", ".join(f"{k!r}: {_LOOP_KEYS[k]}" for k in keys)
+    return eval(f"lambda i, count, last: {{{items}}}")  # type: ignore[no-any-return]
+
+
 def _for(node: ast.For) -> RenderFn:
     iterable = _expr(node.iterable)
     body = _body(node.body)
     otherwise = _body(node.else_body) if node.else_body is not None else _empty
     var = node.var
     expr = node.iterable
+    keys = _loop_keys(node)
+    make_loop = _loop_builder(keys)
 
     def for_loop(ctx: Context) -> str:
         items = iterable(ctx)
@@ -278,19 +332,17 @@ def _for(node: ast.For) -> RenderFn:
         if not count:
             return otherwise(ctx)
         inner = dict(ctx)
+        if not keys:
+            out = []
+            for item in items:
+                inner[var] = item
+                out.append(body(inner))
+            return "".join(out)
         out = []
         last = count - 1
         for i, item in enumerate(items):
             inner[var] = item
-            inner["loop"] = {
-                "index": i + 1,
-                "index0": i,
-                "length": count,
-                "first": i == 0,
-                "last": i == last,
-                "revindex": count - i,
-                "revindex0": last - i,
-            }
+            inner["loop"] = make_loop(i, count, last)
             out.append(body(inner))
         return "".join(out)
 
