@@ -69,7 +69,10 @@ def project_config_candidates(root: Path) -> tuple[Path, ...]:
 
 
 def user_config_path(environ: Mapping[str, str] = os.environ) -> Path | None:
-    """The user config file that will be read, or None."""
+    """The user config file that will be read, or None. ``$MUXLANG_CONFIG`` is
+    returned even when it names no file, so that reading it reports the mistake."""
+    if environ.get("MUXLANG_CONFIG"):
+        return user_config_candidates(environ)[0]
     return next((p for p in user_config_candidates(environ) if p.is_file()), None)
 
 

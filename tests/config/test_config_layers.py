@@ -305,3 +305,23 @@ def test_unused_backend_with_missing_variable_is_not_an_error_at_load(
 def test_dollar_escape_and_plain_dollars_are_kept() -> None:
     out = expand_env("b", backend(system="cost $5, literal $${HOME}"), {"HOME": "/h"})
     assert out.system == "cost $5, literal ${HOME}"
+
+
+def test_muxlang_config_naming_no_file_is_reported(project: Path, home: Path) -> None:
+    missing = home / "nope.toml"
+    _, [d] = load_config(project, environ=env(home, MUXLANG_CONFIG=str(missing)))
+    assert d.file == str(missing)
+    assert "cannot read file" in d.message
+
+
+def test_dash_without_colon_falls_back_only_when_unset() -> None:
+    b = backend(model="${M-unset}", system="${S:-empty}")
+    assert expand_env("b", b, {"M": "", "S": ""}).model == ""
+    assert expand_env("b", b, {"M": "", "S": ""}).system == "empty"
+    assert expand_env("b", b, {}).model == "unset"
+
+
+def test_team_override_of_an_undefined_role_creates_it() -> None:
+    team = TeamConfig.model_validate({"roles": {"new": {"backends": ["x"]}, "ghost": {}}})
+    roles = apply_team({}, team)
+    assert roles == {"new": RoleConfig(backends=["x"])}
