@@ -74,7 +74,9 @@ def run_command(
     error (nothing ran), 130 interrupted.
     """
     opts = settings(ctx, **given)
-    plan, run_args = _prepare(workflow, args, opts.directory, opts.team, max_concurrent)
+    plan, run_args = _prepare(
+        workflow, args, opts.directory, opts.team, max_concurrent, warn=opts.output == "console"
+    )
     if print_step is not None and print_step not in plan.order:
         from muxlang.diagnostics import did_you_mean
 
@@ -143,6 +145,8 @@ def _prepare(
     directory: Path | None,
     team: str | None,
     max_concurrent: int | None,
+    *,
+    warn: bool,
 ) -> tuple[Plan, dict[str, Any]]:
     """Find, load, configure and compile the workflow; resolve its arguments."""
     from muxlang.compiler import compile_workflow
@@ -173,6 +177,10 @@ def _prepare(
         run_args = resolve_args(workflow, given)
     except ArgsError as exc:
         _usage_error(str(exc))
+    if warn and diagnostics:  # warnings only: they never stop a run
+        from muxlang.compiler import report
+
+        sys.stderr.write(report.render_text(diagnostics, color=_color(sys.stderr)))
     return plan, run_args
 
 

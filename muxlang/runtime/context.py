@@ -9,11 +9,11 @@ position in the workflow file.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from muxlang import template as engine
 from muxlang.template import ast
 from muxlang.workflow import ExprField, TemplateField
 
@@ -46,10 +46,9 @@ def render(key: str, field: TemplateField, values: Mapping[str, Any], *, path: s
     template = field.template
     if template.is_constant:
         return "".join(node.text for node in template.body if isinstance(node, ast.Text))
-    engine = _engine()
 
     try:
-        return str(engine.render(template, _scope(engine, values, None)))
+        return str(engine.render(template, _scope(values, None)))
     except engine.TemplateError as exc:
         raise StepError(_where(key, exc, field.span.line, path)) from exc
 
@@ -63,19 +62,17 @@ def evaluate(
     path: str = "",
 ) -> Any:
     """Evaluate an expression field (``if``, ``for_each``)."""
-    engine = _engine()
 
     try:
-        return engine.evaluate(field.expr, _scope(engine, values, status))
+        return engine.evaluate(field.expr, _scope(values, status))
     except engine.TemplateError as exc:
         raise StepError(_where(key, exc, field.span.line, path)) from exc
 
 
 def truthy(value: Any) -> bool:
     """Truthiness as templates define it (the string ``"false"`` is true)."""
-    engine = _engine()
 
-    return bool(engine.truthy(value))
+    return engine.truthy(value)
 
 
 def references_name(template: ast.Template | ast.Expr, name: str) -> bool:
@@ -97,12 +94,7 @@ def references_name(template: ast.Template | ast.Expr, name: str) -> bool:
     return False
 
 
-def _engine() -> Any:
-    """The template engine (imported on first use)."""
-    return importlib.import_module("muxlang.template")
-
-
-def _scope(engine: Any, values: Mapping[str, Any], status: Status | None) -> Any:
+def _scope(values: Mapping[str, Any], status: Status | None) -> engine.Scope:
     if status is None:
         return engine.Scope(values)
     functions = {
@@ -121,4 +113,7 @@ def _where(key: str, exc: Exception, line: int, path: str) -> str:
     else:
         location = f"{path}:{line}" if path else f"line {line}"
     message = getattr(exc, "message", None) or str(exc)
+    hint = getattr(exc, "hint", None)
+    if hint:
+        message += f" ({hint})"
     return f"in `{key}` ({location}): {message}"

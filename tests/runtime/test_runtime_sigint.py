@@ -1,0 +1,107 @@
+"""Ctrl-C on a real `muxlang run`: exit 130, nothing left running, finished steps named."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from test_runtime_processes import marker, processes_with
+
+MUXLANG = [sys.executable, "-m", "muxlang"]
+
+
+def start(root: Path, mark: str, *extra: str) -> subprocess.Popen[str]:
+    (root / ".muxlang").mkdir()
+    (root / "wf.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [[steps]]
+            name = "quick"
+            type = "shell"
+            run = "echo done"
+
+            [[steps]]
+            name = "sleeper"
+            type = "shell"
+            run = "sleep {mark}"
+
+            [[steps]]
+            name = "family"
+            type = "shell"
+            run = "sleep {mark} & sleep {mark} & wait"
+
+            [[steps]]
+            name = "stubborn"
+            type = "shell"
+            run = "trap '' TERM; sleep {mark}"
+
+            [[steps]]
+            name = "later"
+            type = "shell"
+            depends_on = ["sleeper"]
+            run = "echo never"
+            """
+        )
+    )
+    return subprocess.Popen(
+        [*MUXLANG, "-C", str(root), "run", "wf.toml", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(mark: str, count: int) -> None:
+    deadline = time.monotonic() + 20
+    while len(processes_with(mark)) < count:
+        assert time.monotonic() < deadline, "the workflow's processes never started"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_sigint_stops_everything_and_exits_130(tmp_path: Path) -> None:
+    mark = marker()
+    proc = start(tmp_path, mark)
+    try:
+        wait_for(mark, 4)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert processes_with(mark) == [], "processes outlived the run"
+    assert "interrupted" in stderr
+    assert "✓ quick" in stderr
+    assert "finished: quick" in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.slow
+def test_sigint_json_output_still_one_object(tmp_path: Path) -> None:
+    import json
+
+    mark = marker()
+    proc = start(tmp_path, mark, "--output", "json")
+    try:
+        wait_for(mark, 4)
+        os.kill(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    doc = json.loads(stdout)
+    assert doc["interrupted"] is True
+    assert doc["success"] is False
+    assert doc["steps"]["quick"]["status"] == "success"
+    assert doc["steps"]["sleeper"]["status"] == "failed"
+    assert doc["steps"]["later"]["status"] == "skipped"
+    assert processes_with(mark) == []
