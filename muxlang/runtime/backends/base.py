@@ -1,0 +1,162 @@
+"""Shared pieces of the backends layer: expansion, secrets, Retry-After, streaming glue."""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import trio
+
+from muxlang.config.models import BackendConfig
+from muxlang.llm import BackendError, ErrorKind, StreamEvent
+
+#: names of variables whose values are treated as secrets wherever they end up
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|AUTH|CREDENTIAL", re.IGNORECASE)
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+#: shortest value worth redacting (shorter ones would shred ordinary messages)
+_MIN_SECRET = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A backend's configuration with ``${VAR}`` expanded, or why it could not be."""
+
+    name: str
+    raw: BackendConfig
+    config: BackendConfig | None  # None: expansion failed
+    problem: str | None  # the expansion error (names backend and variable)
+    secrets: tuple[str, ...]
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+    @property
+    def problem_message(self) -> str:
+        """The expansion problem without the ``backend `NAME`: `` prefix (errors add it)."""
+        problem = self.problem or "cannot be used"
+        return problem.removeprefix(f"backend `{self.name}`: ")
+
+
+def prepare(name: str, raw: BackendConfig, environ: Mapping[str, str]) -> Prepared:
+    """Expand the backend's ``${VAR}`` references and collect the secret values it holds."""
+    from muxlang.config import EnvVarError, expand_env
+
+    try:
+        config = expand_env(name, raw, environ)
+    except EnvVarError as exc:
+        return Prepared(name, raw, None, str(exc), _secret_values(raw, None, environ))
+    return Prepared(name, raw, config, None, _secret_values(raw, config, environ))
+
+
+def _secret_values(
+    raw: BackendConfig, config: BackendConfig | None, environ: Mapping[str, str]
+) -> tuple[str, ...]:
+    found: set[str] = set()
+    if config is not None:
+        if config.api_key:
+            found.add(config.api_key)
+        found.update(config.headers.values())
+    # any variable with a secret-looking name that this backend refers to
+    texts: list[str] = [raw.command, *raw.args, *raw.env.values(), *raw.headers.values()]
+    texts += [raw.api_key or "", raw.model or "", raw.system or ""]
+    for text in texts:
+        for var in _REFERENCE.findall(text):
+            if _SECRET_NAME.search(var) and environ.get(var):
+                found.add(environ[var])
+    if raw.api_key:
+        for var in _REFERENCE.findall(raw.api_key):
+            if environ.get(var):
+                found.add(environ[var])
+    return tuple(sorted((s for s in found if len(s) >= _MIN_SECRET), key=len, reverse=True))
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret value replaced by ``***``."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+# --------------------------------------------------------------------------- Retry-After
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds the server asked to wait: ``retry-after-ms``, else ``Retry-After``
+    (seconds or an HTTP date). None when absent or unreadable."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    ms = lower.get("retry-after-ms")
+    if ms is not None:
+        try:
+            value = float(ms) / 1000.0
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value >= 0:
+            return value
+    after = lower.get("retry-after")
+    if after is None:
+        return None
+    after = after.strip()
+    try:
+        value = float(after)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(after)
+        except (TypeError, ValueError, IndexError):
+            return None
+        current = time.time() if now is None else now
+        return max(0.0, when.timestamp() - current)
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+# --------------------------------------------------------------------------- streaming glue
+
+
+class _Failure:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BackendError) -> None:
+        self.error = error
+
+
+Producer = Callable[[Callable[[StreamEvent], Awaitable[None]]], Awaitable[None]]
+
+
+async def channel_stream(
+    nursery: trio.Nursery, name: str, producer: Producer
+) -> AsyncIterator[StreamEvent]:
+    """Run ``producer(emit)`` as a task in ``nursery`` and yield what it emits.
+
+    The generator holds no cancel scope or nursery across its yields (trio forbids
+    that); closing it cancels the producer, which stops its process or request.
+    Errors of the producer come out of the generator as :class:`BackendError`.
+    """
+    send, receive = trio.open_memory_channel[StreamEvent | _Failure](0)
+    scope = trio.CancelScope()
+
+    async def run() -> None:
+        with scope:
+            async with send:
+                try:
+                    await producer(send.send)
+                except BackendError as exc:
+                    await send.send(_Failure(exc))
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+                except Exception as exc:  # a bug must not take the router's nursery down
+                    error = BackendError(name, ErrorKind.SERVER, f"unexpected error: {exc!r}")
+                    await send.send(_Failure(error))
+
+    nursery.start_soon(run)
+    try:
+        async with receive:
+            async for item in receive:
+                if isinstance(item, _Failure):
+                    raise item.error
+                yield item
+    finally:
+        scope.cancel()

@@ -1,0 +1,195 @@
+"""CLI backends: any program that takes a prompt and prints an answer.
+
+argv is ``command + args + [prompt]`` (or the prompt on stdin with
+``prompt_via = "stdin"``); the environment is the caller's plus the backend's
+``env``; the answer is stdout with trailing newlines removed. Every process runs
+through :func:`muxlang.runtime.process.run`, so cancelling a call (a race lost, a
+timeout, Ctrl-C) stops the program's whole process group.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from muxlang.config.models import BackendConfig
+from muxlang.llm import (
+    Availability,
+    BackendError,
+    ChatRequest,
+    ChatResponse,
+    ErrorKind,
+    Finish,
+    StreamEvent,
+    TextDelta,
+)
+from muxlang.runtime import process
+from muxlang.runtime.backends.base import Prepared, channel_stream
+
+#: stderr wording that means "rate limited" (→ ErrorKind.RATE_LIMIT)
+RATE_LIMIT_WORDING = re.compile(
+    r"\b429\b|rate[ _-]?limit|too many requests|quota|resource[ _]exhausted|overloaded",
+    re.IGNORECASE,
+)
+_TAIL_LINES = 12
+_TAIL_CHARS = 800
+
+
+def stderr_tail(stderr: bytes) -> str:
+    """The last lines of stderr, for error messages."""
+    text = stderr.decode("utf-8", "replace").strip()
+    lines = text.splitlines()[-_TAIL_LINES:]
+    tail = "\n".join(lines)
+    return tail[-_TAIL_CHARS:]
+
+
+class CliBackend:
+    """One command-line backend."""
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        *,
+        nursery: trio.Nursery,
+        environ: Mapping[str, str],
+        cwd: Path | None = None,
+        grace: float = process.GRACE_SECONDS,
+    ) -> None:
+        self.name = prepared.name
+        self._prepared = prepared
+        self._nursery = nursery
+        self._environ = environ
+        self._cwd = cwd
+        self._grace = grace
+        self.timeout = prepared.raw.timeout
+
+    def __repr__(self) -> str:
+        return f"CliBackend(name={self.name!r}, command={self._prepared.raw.command!r})"
+
+    # ------------------------------------------------------------------ setup
+
+    def _env(self, config: BackendConfig) -> dict[str, str]:
+        return {**self._environ, **config.env}
+
+    def resolve_program(self, config: BackendConfig) -> str | None:
+        """The program's path, or None when it cannot be found / run."""
+        command = config.command
+        path = self._env(config).get("PATH", os.defpath)
+        if os.sep in command:
+            candidate = Path(command)
+            if not candidate.is_absolute() and self._cwd is not None:
+                candidate = self._cwd / candidate
+            return str(candidate) if os.access(candidate, os.X_OK) and candidate.is_file() else None
+        return shutil.which(command, path=path)
+
+    def availability(self) -> Availability:
+        if not self._prepared.raw.enabled:
+            return Availability(False, f"backend `{self.name}` is disabled")
+        config = self._prepared.config
+        if config is None:
+            return Availability(False, self._prepared.problem or "unusable")
+        if self.resolve_program(config) is None:
+            return Availability(False, f"backend `{self.name}`: {self._not_found(config)}")
+        return Availability(True)
+
+    def _not_found(self, config: BackendConfig) -> str:
+        if os.sep in config.command:
+            return f"command {config.command} does not exist or is not executable"
+        return f"command `{config.command}` not found on PATH"
+
+    def _config(self) -> BackendConfig:
+        config = self._prepared.config
+        if config is None:
+            raise BackendError(self.name, ErrorKind.CONFIG, self._prepared.problem_message)
+        if not config.enabled:
+            raise BackendError(self.name, ErrorKind.CONFIG, f"backend `{self.name}` is disabled")
+        return config
+
+    def command_line(self, request: ChatRequest) -> tuple[list[str], bytes | None]:
+        """argv and stdin for a request (the system prompt goes before the prompt)."""
+        config = self._config()
+        prompt = request.prompt_text
+        system = request.system if request.system is not None else config.system
+        if system:
+            prompt = f"{system}\n\n{prompt}"
+        program = self.resolve_program(config)
+        if program is None:
+            raise BackendError(self.name, ErrorKind.CONFIG, self._not_found(config))
+        argv = [program, *config.args]
+        if config.prompt_via == "stdin":
+            return argv, prompt.encode()
+        return [*argv, prompt], None
+
+    # ------------------------------------------------------------------ calls
+
+    async def _run(
+        self, request: ChatRequest, on_stdout: Callable[[bytes | bytearray], Any] | None = None
+    ) -> process.ProcessResult:
+        config = self._config()
+        argv, stdin = self.command_line(request)
+        try:
+            with trio.move_on_after(self.timeout) as scope:
+                result = await process.run(
+                    argv,
+                    cwd=self._cwd,
+                    env=self._env(config),
+                    stdin=stdin,
+                    grace=self._grace,
+                    on_stdout=on_stdout,
+                    keep_stdout=on_stdout is None,
+                )
+        except process.SpawnError as exc:
+            raise self._error(ErrorKind.CONFIG, str(exc)) from exc
+        if scope.cancelled_caught:
+            raise self._error(
+                ErrorKind.TIMEOUT, f"`{config.command}` gave no answer within {self.timeout:g} s"
+            )
+        if result.returncode != 0:
+            tail = stderr_tail(result.stderr)
+            how = (
+                f"was killed by signal {-result.returncode}"
+                if result.returncode < 0
+                else f"exited with status {result.returncode}"
+            )
+            message = f"`{config.command}` {how}" + (f": {tail}" if tail else " (no stderr)")
+            kind = ErrorKind.RATE_LIMIT if RATE_LIMIT_WORDING.search(tail) else ErrorKind.SERVER
+            raise self._error(kind, message)
+        return result
+
+    def _error(self, kind: ErrorKind, message: str) -> BackendError:
+        return BackendError(self.name, kind, self._prepared.redact(message))
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        result = await self._run(request)
+        text = result.stdout.decode("utf-8", "replace").rstrip("\r\n")
+        return ChatResponse(text=text, backend=self.name)
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        self._config()  # configuration errors surface before the first event
+
+        async def produce(emit: Callable[[StreamEvent], Any]) -> None:
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            held = ""  # trailing newlines: sent only if more text follows
+
+            async def on_stdout(chunk: bytes | bytearray) -> None:
+                nonlocal held
+                text = held + decoder.decode(bytes(chunk))
+                body = text.rstrip("\r\n")
+                held = text[len(body) :]
+                if body:
+                    await emit(TextDelta(body))
+
+            await self._run(request, on_stdout)
+            rest = (held + decoder.decode(b"", final=True)).rstrip("\r\n")
+            if rest:
+                await emit(TextDelta(rest))
+            await emit(Finish("stop"))
+
+        return channel_stream(self._nursery, self.name, produce)

@@ -1,0 +1,400 @@
+"""HTTP backends over long-lived ``httpx.AsyncClient``s: the one boundary to httpx.
+
+Every httpx exception is translated here into a :class:`~muxlang.llm.BackendError`
+of the right :class:`~muxlang.llm.ErrorKind`. One attempt per call: retries and
+roles are layered on top (:mod:`.retry`, :mod:`.router`).
+
+Connection pools: one ``AsyncClient`` with a large pool costs several ms of CPU per
+request at high concurrency (its bookkeeping grows with the pool), so each backend
+keeps a small set of clients of :data:`CONNECTIONS_PER_CLIENT` connections each,
+created on demand, and sends each request through the least busy one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import ssl
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import trio
+
+from muxlang.llm import (
+    Availability,
+    BackendError,
+    ChatRequest,
+    ChatResponse,
+    ErrorKind,
+    StreamEvent,
+)
+from muxlang.runtime.backends.base import Prepared, channel_stream, parse_retry_after
+from muxlang.runtime.backends.protocols import (
+    Adapter,
+    MalformedResponse,
+    StreamError,
+    adapter_for,
+)
+from muxlang.runtime.backends.protocols.common import model_of
+
+log = logging.getLogger("muxlang.backends")
+
+CONNECTIONS_PER_CLIENT = 10
+MAX_CLIENTS = 32
+#: seconds allowed to open a connection (at most the backend's own timeout)
+CONNECT_TIMEOUT = 10.0
+_ERROR_SNIPPET = 300
+
+_ssl_context: ssl.SSLContext | None = None
+
+
+def _shared_ssl() -> ssl.SSLContext:
+    global _ssl_context
+    if _ssl_context is None:
+        _ssl_context = httpx.create_ssl_context()
+    return _ssl_context
+
+
+class ClientPool:
+    """A few bounded ``AsyncClient``s; each request goes through the least busy one."""
+
+    def __init__(self, make: Callable[[], httpx.AsyncClient], *, max_clients: int = MAX_CLIENTS):
+        self._make = make
+        self._max = max_clients
+        self._clients: list[httpx.AsyncClient] = []
+        self._busy: list[int] = []
+
+    def acquire(self) -> int:
+        """Index of the client to use (creating one when all are full)."""
+        if self._clients:
+            best = min(range(len(self._busy)), key=self._busy.__getitem__)
+            if self._busy[best] < CONNECTIONS_PER_CLIENT or len(self._clients) >= self._max:
+                self._busy[best] += 1
+                return best
+        self._clients.append(self._make())
+        self._busy.append(1)
+        return len(self._clients) - 1
+
+    def client(self, index: int) -> httpx.AsyncClient:
+        return self._clients[index]
+
+    def release(self, index: int) -> None:
+        self._busy[index] -= 1
+
+    @property
+    def size(self) -> int:
+        return len(self._clients)
+
+    async def aclose(self) -> None:
+        clients, self._clients, self._busy = self._clients, [], []
+        for client in clients:
+            await client.aclose()
+
+
+class HttpBackend:
+    """One HTTP backend (``command`` is a base URL) speaking one protocol."""
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        *,
+        nursery: trio.Nursery,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = prepared.name
+        self._prepared = prepared
+        self._nursery = nursery
+        self._transport = transport
+        self.protocol = prepared.raw.protocol
+        self._adapter: Adapter = adapter_for(self.protocol)
+        self.timeout = prepared.raw.timeout
+        self._pool = ClientPool(self._new_client)
+
+    def __repr__(self) -> str:
+        return f"HttpBackend(name={self.name!r}, protocol={self.protocol!r})"
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _new_client(self) -> httpx.AsyncClient:
+        config = self._prepared.config
+        assert config is not None
+        headers = {"User-Agent": "muxlang", **self._adapter.auth(config.api_key), **config.headers}
+        limits = httpx.Limits(
+            max_connections=CONNECTIONS_PER_CLIENT, max_keepalive_connections=CONNECTIONS_PER_CLIENT
+        )
+        timeout = httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout))
+        if self._transport is not None:
+            return httpx.AsyncClient(
+                transport=self._transport, headers=headers, timeout=timeout, limits=limits
+            )
+        return httpx.AsyncClient(
+            headers=headers, timeout=timeout, limits=limits, verify=_shared_ssl(), trust_env=False
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+    @property
+    def clients(self) -> int:
+        """How many clients this backend opened (for tests and benchmarks)."""
+        return self._pool.size
+
+    def _config(self) -> Any:
+        config = self._prepared.config
+        if config is None:
+            raise BackendError(self.name, ErrorKind.CONFIG, self._prepared.problem_message)
+        if not config.enabled:
+            raise BackendError(self.name, ErrorKind.CONFIG, f"backend `{self.name}` is disabled")
+        return config
+
+    def _error(self, kind: ErrorKind, message: str, **kw: Any) -> BackendError:
+        return BackendError(self.name, kind, self._prepared.redact(message), **kw)
+
+    def _where(self, url: str) -> str:
+        """The URL for messages: no query string, no user info."""
+        parsed = httpx.URL(url)
+        return str(parsed.copy_with(query=None, userinfo=b""))
+
+    def availability(self) -> Availability:
+        if not self._prepared.raw.enabled:
+            return Availability(False, f"backend `{self.name}` is disabled")
+        if self._prepared.config is None:
+            return Availability(False, self._prepared.problem or "unusable")
+        return Availability(True)
+
+    # ------------------------------------------------------------------ calls
+
+    def _request_parts(self, request: ChatRequest, stream: bool) -> tuple[str, dict[str, Any]]:
+        config = self._config()
+        url = self._adapter.url(config.command, model_of(request, config), stream)
+        body = self._adapter.body(request, config, stream)
+        return url, body
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        url, body = self._request_parts(request, stream=False)
+        index = self._pool.acquire()
+        try:
+            with trio.move_on_after(self.timeout) as scope:
+                response = await self._send(index, url, body)
+                try:
+                    await self._check(response, url)
+                    raw = await self._read(response, url)
+                finally:
+                    await response.aclose()
+        finally:
+            self._pool.release(index)
+        if scope.cancelled_caught:
+            raise self._timeout(url)
+        data = self._decode_json(raw, response, url)
+        try:
+            answer = self._adapter.parse(data)
+        except MalformedResponse as exc:
+            where = self._where(url)
+            raise self._error(ErrorKind.SERVER, f"malformed answer from {where}: {exc}") from exc
+        assert isinstance(answer, ChatResponse)
+        return ChatResponse(
+            text=answer.text,
+            tool_calls=answer.tool_calls,
+            finish_reason=answer.finish_reason,
+            usage=answer.usage,
+            model=answer.model,
+            backend=self.name,
+        )
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        url, body = self._request_parts(request, stream=True)
+
+        async def produce(emit: Callable[[StreamEvent], Any]) -> None:
+            index = self._pool.acquire()
+            try:
+                with trio.move_on_after(self.timeout) as scope:
+                    response = await self._send(index, url, body)
+                    try:
+                        await self._check(response, url)
+                        self._check_stream_type(response, url)
+                        scope.deadline = math.inf
+                        await self._pump(response, url, emit)
+                    finally:
+                        await response.aclose()
+                if scope.cancelled_caught:
+                    raise self._timeout(url)
+            finally:
+                self._pool.release(index)
+
+        return channel_stream(self._nursery, self.name, produce)
+
+    # ------------------------------------------------------------------ httpx boundary
+
+    def _timeout(self, url: str) -> BackendError:
+        return self._error(
+            ErrorKind.TIMEOUT, f"no answer from {self._where(url)} within {self.timeout:g} s"
+        )
+
+    async def _send(self, index: int, url: str, body: dict[str, Any]) -> httpx.Response:
+        client = self._pool.client(index)
+        log.debug("backend %s: POST %s", self.name, self._where(url))
+        try:
+            request = client.build_request("POST", url, json=body)
+            return await client.send(request, stream=True)
+        except httpx.ConnectTimeout as exc:
+            raise self._error(
+                ErrorKind.CONNECTION, f"cannot connect to {self._where(url)}: timed out"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise self._timeout(url) from exc
+        except httpx.ConnectError as exc:
+            raise self._error(
+                ErrorKind.CONNECTION, f"cannot connect to {self._where(url)}: {_reason(exc)}"
+            ) from exc
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            raise self._error(
+                ErrorKind.CONNECTION, f"connection to {self._where(url)} failed: {_reason(exc)}"
+            ) from exc
+
+    async def _read(self, response: httpx.Response, url: str) -> bytes:
+        try:
+            return await response.aread()
+        except httpx.TimeoutException as exc:
+            raise self._timeout(url) from exc
+        except httpx.DecodingError as exc:
+            raise self._error(
+                ErrorKind.SERVER, f"undecodable answer from {self._where(url)}: {_reason(exc)}"
+            ) from exc
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            raise self._error(
+                ErrorKind.CONNECTION,
+                f"connection to {self._where(url)} dropped mid-answer: {_reason(exc)}",
+            ) from exc
+
+    async def _check(self, response: httpx.Response, url: str) -> None:
+        """Raise the classified error for a non-2xx status."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        raw = await self._read(response, url)
+        message = self._server_message(raw)
+        where = self._where(url)
+        text = f"HTTP {status} from {where}" + (f": {message}" if message else "")
+        if status == 429:
+            retry_after = parse_retry_after(response.headers)
+            raise self._error(ErrorKind.RATE_LIMIT, text, status=status, retry_after=retry_after)
+        if status == 408:
+            raise self._error(ErrorKind.TIMEOUT, text, status=status)
+        if status >= 500:
+            retry_after = parse_retry_after(response.headers)
+            raise self._error(ErrorKind.SERVER, text, status=status, retry_after=retry_after)
+        raise self._error(ErrorKind.CLIENT, text, status=status)
+
+    def _server_message(self, raw: bytes) -> str:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        message = self._adapter.error_message(data) if data is not None else None
+        if message is None:
+            text = raw.decode("utf-8", "replace").strip()
+            if text.startswith("<"):  # an HTML error page says nothing useful
+                return ""
+            message = text
+        message = " ".join(message.split())
+        return message[:_ERROR_SNIPPET] + ("…" if len(message) > _ERROR_SNIPPET else "")
+
+    def _decode_json(self, raw: bytes, response: httpx.Response, url: str) -> Any:
+        ctype = response.headers.get("content-type", "")
+        if "json" not in ctype.lower():
+            shown = ctype.split(";")[0] or "none"
+            raise self._error(
+                ErrorKind.SERVER,
+                f"unexpected content type {shown} from {self._where(url)} (expected JSON)",
+                status=response.status_code,
+            )
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise self._error(
+                ErrorKind.SERVER, f"malformed JSON from {self._where(url)}: {exc}"
+            ) from exc
+
+    def _check_stream_type(self, response: httpx.Response, url: str) -> None:
+        ctype = response.headers.get("content-type", "").lower()
+        wanted = "event-stream" if self._adapter.stream_format == "sse" else "json"
+        if wanted not in ctype:
+            shown = ctype.split(";")[0] or "none"
+            raise self._error(
+                ErrorKind.SERVER,
+                f"unexpected content type {shown} from {self._where(url)} (expected a stream)",
+            )
+
+    async def _pump(
+        self, response: httpx.Response, url: str, emit: Callable[[StreamEvent], Any]
+    ) -> None:
+        decoder = self._adapter.decoder()
+        sse = self._adapter.stream_format == "sse"
+        event: str | None = None
+        data: list[str] = []
+        try:
+            async for line in _lines(response, self.timeout):
+                if not sse:
+                    if line.strip():
+                        for item in decoder.feed(None, line):
+                            await emit(item)
+                    continue
+                if line == "":
+                    if data:
+                        for item in decoder.feed(event, "\n".join(data)):
+                            await emit(item)
+                    event, data = None, []
+                elif line.startswith(":"):
+                    continue
+                elif line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].removeprefix(" "))
+            if data:
+                for item in decoder.feed(event, "\n".join(data)):
+                    await emit(item)
+            for item in decoder.close():
+                await emit(item)
+        except _IdleTimeout:
+            raise self._error(
+                ErrorKind.TIMEOUT,
+                f"the stream from {self._where(url)} stalled for {self.timeout:g} s",
+            ) from None
+        except StreamError as exc:
+            raise self._error(ErrorKind.SERVER, f"error in the stream: {exc}") from exc
+        except MalformedResponse as exc:
+            raise self._error(
+                ErrorKind.SERVER, f"malformed stream from {self._where(url)}: {exc}"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise self._timeout(url) from exc
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            raise self._error(
+                ErrorKind.CONNECTION,
+                f"connection to {self._where(url)} dropped mid-stream: {_reason(exc)}",
+            ) from exc
+
+
+class _IdleTimeout(Exception):
+    pass
+
+
+async def _lines(response: httpx.Response, idle: float) -> AsyncIterator[str]:
+    """Lines of the body, each within ``idle`` seconds of the previous one."""
+    iterator = response.aiter_lines().__aiter__()
+    while True:
+        with trio.move_on_after(idle) as scope:
+            try:
+                line = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+        if scope.cancelled_caught:
+            raise _IdleTimeout
+        yield line
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__

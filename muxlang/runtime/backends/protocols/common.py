@@ -1,0 +1,117 @@
+"""What every protocol adapter provides, and helpers they share."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from muxlang.config.models import BackendConfig
+from muxlang.llm import ChatRequest, StreamEvent, ToolCall
+
+
+class MalformedResponse(ValueError):
+    """The server answered 2xx with something that is not the protocol's answer."""
+
+
+class StreamError(Exception):
+    """The server reported an error inside a stream (after the status line)."""
+
+
+class Decoder(Protocol):
+    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
+        """One SSE event (``event`` name, ``data`` text) or one NDJSON line (event None)."""
+        ...
+
+    def close(self) -> list[StreamEvent]:
+        """The stream ended: whatever is still owed (a Finish when the server sent none)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Adapter:
+    name: str
+    stream_format: Literal["sse", "ndjson"]
+    #: (base URL, model, stream) -> URL
+    url: Callable[[str, str | None, bool], str]
+    #: api key -> headers
+    auth: Callable[[str | None], dict[str, str]]
+    #: (request, backend config, stream) -> JSON body
+    body: Callable[[ChatRequest, BackendConfig, bool], dict[str, Any]]
+    #: JSON answer -> response; raises MalformedResponse
+    parse: Callable[[Any], Any]
+    #: JSON error body -> the server's own message
+    error_message: Callable[[Any], str | None]
+    decoder: Callable[[], Decoder]
+
+
+def model_of(request: ChatRequest, config: BackendConfig) -> str | None:
+    return request.model or config.model
+
+
+def system_of(request: ChatRequest, config: BackendConfig) -> str | None:
+    """The step's (or client's) system prompt wins over the backend's ``system``."""
+    return request.system if request.system is not None else config.system
+
+
+def merged_options(request: ChatRequest, config: BackendConfig) -> dict[str, Any]:
+    """Backend ``options``, then the request's own (the more specific wins)."""
+    return {**config.options, **dict(request.options)}
+
+
+def sampling(request: ChatRequest) -> dict[str, Any]:
+    """The request's explicit sampling fields, OpenAI-named."""
+    out: dict[str, Any] = {}
+    if request.max_tokens is not None:
+        out["max_tokens"] = request.max_tokens
+    if request.temperature is not None:
+        out["temperature"] = request.temperature
+    if request.stop:
+        out["stop"] = list(request.stop)
+    return out
+
+
+def join_url(base: str, path: str) -> str:
+    return base.rstrip("/") + path
+
+
+def loads_arguments(arguments: str) -> Any:
+    """A tool call's JSON arguments as an object (protocols that want objects)."""
+    if not arguments.strip():
+        return {}
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return {"_raw": arguments}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def require_dict(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise MalformedResponse(f"expected a JSON object as {what}, got {type(data).__name__}")
+    return data
+
+
+def tool_name_by_id(messages: tuple[Any, ...]) -> Mapping[str, str]:
+    """Tool call id -> function name, from the assistant messages of a conversation."""
+    names: dict[str, str] = {}
+    for message in messages:
+        for call in getattr(message, "tool_calls", ()):
+            assert isinstance(call, ToolCall)
+            names[call.id] = call.name
+    return names
+
+
+def text_of(value: Any) -> str:
+    """Text of a content that may be a string or a list of parts with ``text``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(
+            str(p.get("text", "")) for p in value if isinstance(p, dict) and p.get("text")
+        )
+    return ""

@@ -1,0 +1,249 @@
+"""Google Gemini: ``POST {base}/v1beta/models/{model}:generateContent``
+(``:streamGenerateContent?alt=sse`` for streams)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from muxlang.config.models import BackendConfig
+from muxlang.llm import (
+    ChatRequest,
+    ChatResponse,
+    Finish,
+    FinishReason,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from muxlang.runtime.backends.protocols.common import (
+    Adapter,
+    MalformedResponse,
+    StreamError,
+    dumps,
+    loads_arguments,
+    require_dict,
+    system_of,
+    tool_name_by_id,
+)
+
+#: option names (OpenAI style or Gemini's own) that belong in ``generationConfig``
+_GENERATION = {
+    "temperature": "temperature",
+    "top_p": "topP",
+    "topP": "topP",
+    "top_k": "topK",
+    "topK": "topK",
+    "max_tokens": "maxOutputTokens",
+    "max_output_tokens": "maxOutputTokens",
+    "maxOutputTokens": "maxOutputTokens",
+    "stop": "stopSequences",
+    "stop_sequences": "stopSequences",
+    "stopSequences": "stopSequences",
+    "candidate_count": "candidateCount",
+    "seed": "seed",
+    "response_mime_type": "responseMimeType",
+    "responseMimeType": "responseMimeType",
+}
+
+_FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
+
+
+def _url(base: str, model: str | None, stream: bool) -> str:
+    base = base.rstrip("/")
+    if not base.endswith("/v1beta"):
+        base += "/v1beta"
+    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    return f"{base}/models/{model or 'gemini-pro'}:{method}"
+
+
+def _auth(api_key: str | None) -> dict[str, str]:
+    return {"x-goog-api-key": api_key} if api_key else {}
+
+
+def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
+    names = tool_name_by_id(request.messages)
+    contents: list[dict[str, Any]] = []
+    systems: list[str] = []
+    for m in request.messages:
+        if m.role == "system":
+            systems.append(m.content)
+            continue
+        if m.role == "tool":
+            name = m.name or names.get(m.tool_call_id or "", "tool")
+            part = {"functionResponse": {"name": name, "response": {"content": m.content}}}
+            contents.append({"role": "user", "parts": [part]})
+            continue
+        parts: list[dict[str, Any]] = [{"text": m.content}] if m.content else []
+        parts += [
+            {"functionCall": {"name": c.name, "args": loads_arguments(c.arguments)}}
+            for c in m.tool_calls
+        ]
+        role = "model" if m.role == "assistant" else "user"
+        contents.append({"role": role, "parts": parts or [{"text": ""}]})
+    system = system_of(request, config)
+    if system:
+        systems.insert(0, system)
+    body: dict[str, Any] = {"contents": contents}
+    if systems:
+        body["systemInstruction"] = {"parts": [{"text": "\n\n".join(systems)}]}
+    generation: dict[str, Any] = {}
+
+    def merge(options: Any) -> None:
+        for key, value in dict(options).items():
+            if key in _GENERATION:
+                generation[_GENERATION[key]] = value
+            elif key == "generationConfig" and isinstance(value, dict):
+                generation.update(value)
+            else:
+                body[key] = value
+
+    merge(config.options)
+    if request.max_tokens is not None:
+        generation["maxOutputTokens"] = request.max_tokens
+    if request.temperature is not None:
+        generation["temperature"] = request.temperature
+    if request.stop:
+        generation["stopSequences"] = list(request.stop)
+    if request.tools:
+        body["tools"] = [
+            {
+                "functionDeclarations": [
+                    {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": dict(t.parameters) or {"type": "object", "properties": {}},
+                    }
+                    for t in request.tools
+                ]
+            }
+        ]
+    merge(request.options)
+    if generation:
+        body["generationConfig"] = generation
+    body.pop("model", None)  # the model is in the URL
+    return body
+
+
+def _usage(data: Any) -> Usage | None:
+    if not isinstance(data, dict):
+        return None
+    return Usage(int(data.get("promptTokenCount") or 0), int(data.get("candidatesTokenCount") or 0))
+
+
+def _candidate_parts(body: dict[str, Any]) -> tuple[list[Any], str | None]:
+    candidates = body.get("candidates")
+    if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
+        return [], None
+    content = candidates[0].get("content") or {}
+    parts = content.get("parts") if isinstance(content, dict) else None
+    reason = candidates[0].get("finishReason")
+    return (parts if isinstance(parts, list) else []), (str(reason) if reason else None)
+
+
+def _parse(data: Any) -> ChatResponse:
+    body = require_dict(data, "the answer")
+    if "candidates" not in body:
+        feedback = body.get("promptFeedback")
+        if isinstance(feedback, dict) and feedback.get("blockReason"):
+            raise MalformedResponse(f"the prompt was blocked: {feedback['blockReason']}")
+        raise MalformedResponse("the answer has no candidates")
+    parts, reason = _candidate_parts(body)
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    for part in parts:
+        if not isinstance(part, dict):
+            continue
+        if isinstance(part.get("text"), str) and not part.get("thought"):
+            texts.append(part["text"])
+        call = part.get("functionCall")
+        if isinstance(call, dict):
+            calls.append(
+                ToolCall(
+                    f"call_{len(calls)}", str(call.get("name", "")), dumps(call.get("args", {}))
+                )
+            )
+    finish: FinishReason = "tool_calls" if calls else _FINISH.get(reason or "STOP", "stop")
+    model = body.get("modelVersion")
+    return ChatResponse(
+        text="".join(texts),
+        tool_calls=tuple(calls),
+        finish_reason=finish,
+        usage=_usage(body.get("usageMetadata")),
+        model=model if isinstance(model, str) else None,
+    )
+
+
+def error_message(data: Any) -> str | None:
+    """``{"error": {"code": 429, "message": ..., "status": "RESOURCE_EXHAUSTED"}}``."""
+    if isinstance(data, list) and data:  # some endpoints wrap the error in a list
+        data = data[0]
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    return None
+
+
+class _Decoder:
+    def __init__(self) -> None:
+        self.reason: FinishReason | None = None
+        self.usage: Usage | None = None
+        self.calls = 0
+        self.seen = False
+
+    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            raise MalformedResponse(f"a stream chunk is not JSON: {data[:80]!r}") from exc
+        if not isinstance(chunk, dict):
+            raise MalformedResponse("a stream chunk is not a JSON object")
+        if "error" in chunk:
+            raise StreamError(error_message(chunk) or "error in stream")
+        self.seen = True
+        out: list[StreamEvent] = []
+        parts, reason = _candidate_parts(chunk)
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            if isinstance(part.get("text"), str) and part["text"] and not part.get("thought"):
+                out.append(TextDelta(part["text"]))
+            call = part.get("functionCall")
+            if isinstance(call, dict):
+                out.append(
+                    ToolCallDelta(
+                        self.calls,
+                        id=f"call_{self.calls}",
+                        name=str(call.get("name", "")),
+                        arguments=dumps(call.get("args", {})),
+                    )
+                )
+                self.calls += 1
+        if reason:
+            self.reason = _FINISH.get(reason, "stop")
+        if chunk.get("usageMetadata"):
+            self.usage = _usage(chunk["usageMetadata"])
+        return out
+
+    def close(self) -> list[StreamEvent]:
+        if not self.seen:
+            raise MalformedResponse("the stream ended without an answer")
+        reason: FinishReason = "tool_calls" if self.calls else (self.reason or "stop")
+        return [Finish(reason, self.usage)]
+
+
+ADAPTER = Adapter(
+    name="gemini",
+    stream_format="sse",
+    url=_url,
+    auth=_auth,
+    body=_body,
+    parse=_parse,
+    error_message=error_message,
+    decoder=_Decoder,
+)

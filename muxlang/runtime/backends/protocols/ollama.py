@@ -1,0 +1,215 @@
+"""Ollama: ``POST {base}/api/chat`` (NDJSON lines when streaming)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from muxlang.config.models import BackendConfig
+from muxlang.llm import (
+    ChatRequest,
+    ChatResponse,
+    Finish,
+    FinishReason,
+    Message,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from muxlang.runtime.backends.protocols.common import (
+    Adapter,
+    MalformedResponse,
+    StreamError,
+    dumps,
+    join_url,
+    loads_arguments,
+    model_of,
+    require_dict,
+    system_of,
+)
+
+#: option names that belong in Ollama's ``options`` table (sampling/runtime parameters)
+_RUNTIME = {
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "seed",
+    "stop",
+    "num_predict",
+    "num_ctx",
+    "repeat_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+    "mirostat",
+    "num_gpu",
+    "num_thread",
+}
+
+
+def _url(base: str, model: str | None, stream: bool) -> str:
+    return join_url(base, "/api/chat")
+
+
+def _auth(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def _message(m: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["tool_calls"] = [
+            {"function": {"name": c.name, "arguments": loads_arguments(c.arguments)}}
+            for c in m.tool_calls
+        ]
+    if m.role == "tool" and m.name:
+        out["tool_name"] = m.name
+    return out
+
+
+def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = []
+    system = system_of(request, config)
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages += [_message(m) for m in request.messages]
+    body: dict[str, Any] = {"messages": messages}
+    model = model_of(request, config)
+    if model:
+        body["model"] = model
+    runtime: dict[str, Any] = {}
+
+    def merge(options: Any) -> None:
+        for key, value in dict(options).items():
+            if key == "max_tokens":
+                runtime["num_predict"] = value
+            elif key in _RUNTIME:
+                runtime[key] = value
+            elif key == "options" and isinstance(value, dict):
+                runtime.update(value)
+            else:
+                body[key] = value
+
+    merge(config.options)
+    if request.max_tokens is not None:
+        runtime["num_predict"] = request.max_tokens
+    if request.temperature is not None:
+        runtime["temperature"] = request.temperature
+    if request.stop:
+        runtime["stop"] = list(request.stop)
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": dict(t.parameters) or {"type": "object", "properties": {}},
+                },
+            }
+            for t in request.tools
+        ]
+    merge(request.options)
+    if runtime:
+        body["options"] = runtime
+    body["stream"] = stream  # Ollama streams unless told not to
+    return body
+
+
+def _calls(message: dict[str, Any], start: int = 0) -> list[ToolCall]:
+    calls: list[ToolCall] = []
+    for i, call in enumerate(message.get("tool_calls") or []):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if isinstance(fn, dict):
+            arguments = fn.get("arguments", {})
+            text = arguments if isinstance(arguments, str) else dumps(arguments)
+            calls.append(
+                ToolCall(str(call.get("id") or f"call_{start + i}"), str(fn.get("name", "")), text)
+            )
+    return calls
+
+
+def _usage(data: dict[str, Any]) -> Usage | None:
+    if "prompt_eval_count" not in data and "eval_count" not in data:
+        return None
+    return Usage(int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0))
+
+
+def _reason(data: dict[str, Any], calls: bool) -> FinishReason:
+    if calls:
+        return "tool_calls"
+    return "length" if data.get("done_reason") == "length" else "stop"
+
+
+def _parse(data: Any) -> ChatResponse:
+    body = require_dict(data, "the answer")
+    message = body.get("message")
+    if not isinstance(message, dict):
+        raise MalformedResponse("the answer has no message")
+    calls = _calls(message)
+    content = message.get("content")
+    return ChatResponse(
+        text=content if isinstance(content, str) else "",
+        tool_calls=tuple(calls),
+        finish_reason=_reason(body, bool(calls)),
+        usage=_usage(body),
+        model=body.get("model") if isinstance(body.get("model"), str) else None,
+    )
+
+
+def error_message(data: Any) -> str | None:
+    """``{"error": "model 'x' not found"}``."""
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, str):
+            return error
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+    return None
+
+
+class _Decoder:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.finish: Finish | None = None
+
+    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
+        try:
+            line = json.loads(data)
+        except ValueError as exc:
+            raise MalformedResponse(f"a stream line is not JSON: {data[:80]!r}") from exc
+        if not isinstance(line, dict):
+            raise MalformedResponse("a stream line is not a JSON object")
+        if "error" in line:
+            raise StreamError(error_message(line) or "error in stream")
+        out: list[StreamEvent] = []
+        message = line.get("message") or {}
+        if isinstance(message.get("content"), str) and message["content"]:
+            out.append(TextDelta(message["content"]))
+        for call in _calls(message, self.calls):
+            out.append(
+                ToolCallDelta(self.calls, id=call.id, name=call.name, arguments=call.arguments)
+            )
+            self.calls += 1
+        if line.get("done"):
+            self.finish = Finish(_reason(line, self.calls > 0), _usage(line))
+        return out
+
+    def close(self) -> list[StreamEvent]:
+        if self.finish is None:
+            raise MalformedResponse("the stream ended before done")
+        return [self.finish]
+
+
+ADAPTER = Adapter(
+    name="ollama",
+    stream_format="ndjson",
+    url=_url,
+    auth=_auth,
+    body=_body,
+    parse=_parse,
+    error_message=error_message,
+    decoder=_Decoder,
+)
