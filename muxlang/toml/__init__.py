@@ -21,7 +21,11 @@ __all__ = ["Document", "TOMLDecodeError", "decode", "load", "loads", "parse", "p
 
 def loads(text: str) -> dict[str, Any]:
     """Parse TOML text into plain Python values, as ``tomllib.loads`` does."""
-    return parse(text).root.to_python()
+    doc = parse(text)
+    try:
+        return doc.root.to_python()
+    except RecursionError:
+        raise TOMLDecodeError("the document is nested too deeply", 1, 1) from None
 
 
 def decode(data: bytes) -> str:
@@ -50,4 +54,4 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> Document:
 
 def load(fp: BinaryIO) -> dict[str, Any]:
     """Parse a binary file object, as ``tomllib.load`` does."""
-    return parse_bytes(fp.read()).root.to_python()
+    return loads(decode(fp.read()))

@@ -9,11 +9,13 @@ the same outcome as ``tomllib``.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from importlib import resources
 from typing import Any
 
+import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
@@ -22,8 +24,27 @@ from muxlang.toml.errors import TOMLDecodeError
 from muxlang.toml.nodes import Array, Document, Entry, Key, Node, Scalar, String, Table
 from muxlang.toml.values import ValueFault, decode_atom, decode_key, decode_string
 
+#: Deeper nesting of arrays and inline tables is an error (Python's own recursion
+#: limit would stop ``tomllib`` and ``to_python`` not much further).
+MAX_NESTING = 200
+
 _lock = threading.Lock()
 _parser: Lark | None = None
+
+
+def _cache_file() -> str | bool:
+    """Where Lark keeps the analysed grammar between runs: the user's own cache
+    directory (never a shared temp directory: the cache is a pickle), or no
+    cache at all when that directory cannot be written."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "muxlang")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return False
+    if not os.access(folder, os.W_OK):
+        return False
+    return os.path.join(folder, f"toml-grammar-lark-{lark.__version__}.cache")
 
 
 def get_parser() -> Lark:
@@ -39,7 +60,7 @@ def get_parser() -> Lark:
                     lexer="contextual",
                     propagate_positions=True,
                     maybe_placeholders=False,
-                    cache=True,
+                    cache=_cache_file(),
                 )
     return _parser
 
@@ -149,7 +170,7 @@ class _Reader:
             out.append((name, self.tspan(tok), tok))
         return out
 
-    def value(self, node: Token | Tree[Token], path: list[str]) -> Node:
+    def value(self, node: Token | Tree[Token], path: list[str], depth: int = 0) -> Node:
         if isinstance(node, Token):
             assert node.start_pos is not None
             span = self.tspan(node)
@@ -160,20 +181,26 @@ class _Reader:
                 return Scalar(decode_atom(str(node), node.start_pos), span)
             except ValueFault as fault:
                 raise self.fail(fault.msg, self.span(fault.start, fault.end)) from None
+        if depth >= MAX_NESTING:
+            raise self.fail(
+                f"arrays and inline tables are nested more than {MAX_NESTING} deep",
+                self.mspan(node),
+            )
         if node.data == "array":
             items = tuple(
-                self.value(child, [*path, f"[{i}]"]) for i, child in enumerate(node.children)
+                self.value(child, [*path, f"[{i}]"], depth + 1)
+                for i, child in enumerate(node.children)
             )
             return Array(items, self.mspan(node))
         assert node.data == "inline_table"
         table = _Tab(self.mspan(node), path)
         for keyval in node.children:
             assert isinstance(keyval, Tree)
-            self.keyval(table, keyval, inline=True)
+            self.keyval(table, keyval, inline=True, depth=depth + 1)
         return _freeze(table)
 
     # tables ------------------------------------------------------------------
-    def keyval(self, table: _Tab, tree: Tree[Token], inline: bool) -> None:
+    def keyval(self, table: _Tab, tree: Tree[Token], inline: bool, depth: int = 0) -> None:
         key_tree, value_node = tree.children
         assert isinstance(key_tree, Tree)
         segments = self.keys(key_tree)
@@ -219,7 +246,7 @@ class _Reader:
                 f"duplicate key `{_show_key(path)}`: already defined on line {entry[0].span.line}",
                 span,
             )
-        table.entries[name] = (Key(name, span), self.value(value_node, path))
+        table.entries[name] = (Key(name, span), self.value(value_node, path, depth))
 
     def walk_to_parent(
         self, root: _Tab, segments: list[tuple[str, Span, Token]], header: str
@@ -466,7 +493,9 @@ def parse(text: str, path: str = "<string>") -> Document:
     lines = LineIndex(text)
     try:
         tree = get_parser().parse(text)
+        root = _Reader(text, lines).document(tree)
     except UnexpectedInput as exc:
         raise _syntax_error(text, lines, exc) from None
-    root = _Reader(text, lines).document(tree)
+    except RecursionError:
+        raise TOMLDecodeError("the document is nested too deeply", 1, 1) from None
     return Document(root, lines, path)
