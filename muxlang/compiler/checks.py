@@ -102,34 +102,34 @@ def check_unknown_filters(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 @dataclass(frozen=True, slots=True)
 class Params:
-    """A filter's parameters after its input: names in order, how many are required."""
+    """A filter's parameters after its input: names in order, how many are required,
+    and how it is written (``join(sep=", ")``)."""
 
     names: tuple[str, ...]
     required: int
     variadic: bool = False
+    usage: str = ""
 
-    def describe(self) -> str:
-        if not self.names:
+    def at_most(self) -> str:
+        n = len(self.names)
+        if n == 0:
             return "no arguments"
-        if self.required == len(self.names):
-            n = len(self.names)
-            return f"{n} argument{'s' if n != 1 else ''} ({', '.join(self.names)})"
-        shown = [n if i < self.required else f"{n}=…" for i, n in enumerate(self.names)]
-        return f"{self.required} to {len(self.names)} arguments ({', '.join(shown)})"
+        return f"at most {n} argument{'s' if n != 1 else ''}"
 
 
 def filter_params(spec: object) -> Params:
     """The parameters of a filter, from its ``FilterSpec`` (or its function's signature)."""
-    names = getattr(spec, "params", None) or getattr(spec, "parameters", None)
+    name = str(getattr(spec, "name", "filter"))
+    names = getattr(spec, "params", None)
     required = getattr(spec, "required", None)
-    if required is None:
-        required = getattr(spec, "min_args", None)
+    usage = getattr(spec, "signature", None)
     if (
         isinstance(names, tuple | list)
         and all(isinstance(n, str) for n in names)
         and isinstance(required, int)
     ):
-        return Params(tuple(names), required)
+        shown = usage if isinstance(usage, str) else f"{name}({', '.join(names)})"
+        return Params(tuple(names), required, usage=shown)
     import inspect
 
     func = getattr(spec, "func", None)
@@ -143,7 +143,8 @@ def filter_params(spec: object) -> Params:
     variadic = any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
     plain = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     required_count = sum(1 for p in plain if p.default is p.empty)
-    return Params(tuple(p.name for p in plain), required_count, variadic)
+    names = tuple(p.name for p in plain)
+    return Params(names, required_count, variadic, f"{name}({', '.join(names)})")
 
 
 def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
@@ -156,13 +157,15 @@ def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
         params = filter_params(spec)
         if params.variadic:
             continue
+        usage = f"usage: `{params.usage}`"
         given = len(node.args)
         if given > len(params.names):
             extra = node.args[len(params.names)]
             yield ctx.diag(
                 extra.span.to(node.args[-1].span),
                 "MUX012",
-                f"`{node.name}` takes {params.describe()}, but {given} were given",
+                f"`{node.name}` takes {params.at_most()}, but {given} were given",
+                usage,
             )
             continue
         filled = set(params.names[:given])
@@ -173,7 +176,7 @@ def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
                     value.span,
                     "MUX012",
                     f"`{node.name}` has no argument `{key}`",
-                    did_you_mean(key, params.names) or f"`{node.name}` takes {params.describe()}",
+                    did_you_mean(key, params.names) or usage,
                 )
                 bad = True
             elif key in filled:
@@ -185,10 +188,10 @@ def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
         missing = [n for n in params.names[: params.required] if n not in filled]
         if missing:
             yield ctx.diag(
-                node.span,
+                node.name_span.to(node.span),
                 "MUX012",
-                f"`{node.name}` needs {params.describe()}; "
-                f"missing {', '.join(f'`{m}`' for m in missing)}",
+                f"`{node.name}` is missing {', '.join(f'`{m}`' for m in missing)}",
+                usage,
             )
 
 
@@ -526,26 +529,20 @@ def check_shell_injection(ctx: CheckContext) -> Iterator[Diagnostic]:
             if step is None or (found.field and found.field not in a.step_fields(step)):
                 continue  # MUX021/MUX023 say what is wrong with it
             source = f"the output of step `{found.name}`"
-        elif found.name == "item":
-            source = "`item` (from another step's output)"
+            shown = a.show(found.node) if found.node is not None else a.show(site.expr)
+            var = f"{found.name}_{found.field or 'output'}".replace("-", "_").upper()
         else:
             source = f"`{found.name}` (from another step's output)"
-        var = _env_name(site.expr)
+            shown, var = found.name, found.name.upper()
+        where = "`cwd`" if site.field == "cwd" else f"the shell command (`{site.field}`)"
         yield ctx.diag(
             site.expr.span,
             "MUX040",
-            f"{source} reaches the shell command in `{site.field}` without `| shell_escape`",
-            f'pass it through `env` — env = {{ {var} = "{{{{ {a.show(site.expr)} }}}}" }} — '
-            f'and use "${var}" in the command, or end with `| shell_escape`',
+            f"{source} is inserted into {where} without `| shell_escape`",
+            f'pass it through `env` — env = {{ {var} = "{{{{ {shown} }}}}" }} — and write '
+            f'"${var}" in the command; or end the expression with `| shell_escape`',
             Severity.WARNING,
         )
-
-
-def _env_name(expr: t.Expr) -> str:
-    for ref in a.step_refs(expr):
-        name = ref.name.replace("-", "_").upper()
-        return f"{name}_{(ref.field or 'output').upper()}"
-    return "VALUE"
 
 
 # --------------------------------------------------------------------------- registry

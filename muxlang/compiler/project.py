@@ -151,15 +151,15 @@ def validate_config(
     config, problems = load_config(root, team=team, environ=environ)
     resolved = path.resolve()
     if resolved not in {Path(s).resolve() for s in config.sources}:
-        # not a layer of this project: check it on its own
+        # not a layer of this project: check it as if it were the top layer
         config = ResolvedConfig(
             project_root=root,
-            backends=dict(layer.backends),
-            roles=dict(layer.roles),
-            teams=dict(layer.teams),
-            sources=(path,),
+            backends={**config.backends, **layer.backends},
+            roles={**config.roles, **layer.roles},
+            teams={**config.teams, **layer.teams},
+            sources=(*config.sources, path),
         )
-        problems = []
+        problems = [d for d in problems if not d.is_error]
     found.extend(problems)
     resolver = RoleResolver.for_config(config)
     starts = [(name, str(path), Span.point(1, 1)) for name in config.roles]

@@ -1,0 +1,90 @@
+"""``muxlang graph``: a plan's steps and dependency edges as Mermaid, Graphviz dot
+or JSON. Nodes come in plan order; edges run from a dependency to its dependent."""
+
+from __future__ import annotations
+
+import json
+
+from muxlang.compiler.plan import Plan
+from muxlang.workflow import AnyStep, QueryStep
+
+GRAPH_FORMATS = ("mermaid", "dot", "json")
+
+
+def _detail(step: AnyStep) -> str:
+    parts: list[str] = [step.type]
+    if isinstance(step, QueryStep):
+        target = step.role or step.backend
+        if target is not None:
+            parts[0] += f": {target.name}"
+    if step.for_each is not None:
+        parts.append("for_each")
+    if step.if_ is not None:
+        parts.append("if")
+    return ", ".join(parts)
+
+
+def _edges(plan: Plan) -> list[tuple[str, str]]:
+    position = {name: i for i, name in enumerate(plan.order)}
+    return sorted(plan.graph.edges, key=lambda e: (position[e[1]], position[e[0]]))
+
+
+def to_mermaid(plan: Plan) -> str:
+    """A Mermaid flowchart: shell steps as boxes, queries rounded, applies as hexagons."""
+    ids = {name: f"s{i}" for i, name in enumerate(plan.order)}
+    shapes = {"shell": ('["', '"]'), "query": ('("', '")'), "apply": ('{{"', '"}}')}
+    lines = ["flowchart TD"]
+    for name in plan.order:
+        step = plan.step(name).step
+        label = f"{name}<br/><small>{_detail(step)}</small>".replace('"', "#quot;")
+        left, right = shapes[step.type]
+        lines.append(f"    {ids[name]}{left}{label}{right}")
+    lines.extend(f"    {ids[a]} --> {ids[b]}" for a, b in _edges(plan))
+    return "\n".join(lines) + "\n"
+
+
+def _dot_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_dot(plan: Plan) -> str:
+    """A Graphviz digraph."""
+    shapes = {"shell": "box", "query": "ellipse", "apply": "hexagon"}
+    lines = [f"digraph {_dot_string(plan.workflow.name)} {{", "    rankdir=TB;"]
+    for name in plan.order:
+        step = plan.step(name).step
+        label = _dot_string(f"{name}\n{_detail(step)}").replace("\n", "\\n")
+        lines.append(f"    {_dot_string(name)} [shape={shapes[step.type]}, label={label}];")
+    lines.extend(f"    {_dot_string(a)} -> {_dot_string(b)};" for a, b in _edges(plan))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(plan: Plan) -> str:
+    """``{"workflow", "nodes": [{"name", "type", ...}], "edges": [{"from", "to"}], "order"}``."""
+    nodes = []
+    for name in plan.order:
+        compiled = plan.step(name)
+        step = compiled.step
+        node: dict[str, object] = {
+            "name": name,
+            "type": step.type,
+            "depends_on": list(compiled.dependencies),
+        }
+        if isinstance(step, QueryStep):
+            node["role"] = step.role.name if step.role else None
+            node["backend"] = step.backend.name if step.backend else None
+        node["for_each"] = step.for_each.source if step.for_each is not None else None
+        node["if"] = step.if_.source if step.if_ is not None else None
+        nodes.append(node)
+    data = {
+        "workflow": plan.workflow.name,
+        "nodes": nodes,
+        "edges": [{"from": a, "to": b} for a, b in _edges(plan)],
+        "order": list(plan.order),
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def draw(plan: Plan, fmt: str) -> str:
+    return {"mermaid": to_mermaid, "dot": to_dot, "json": to_json}[fmt](plan)
