@@ -216,14 +216,14 @@ def _replace(edit: Replace, text: str | None) -> str:
 def _split(text: str) -> list[tuple[str, str]]:
     """Lines as (content, ending); the ending is "\\n", "\\r\\n" or "" for the last."""
     out: list[tuple[str, str]] = []
-    for piece in text.split("\n"):
+    *pieces, last = text.split("\n")
+    for piece in pieces:
         if piece.endswith("\r"):
             out.append((piece[:-1], "\r\n"))
         else:
             out.append((piece, "\n"))
-    last = out.pop()  # what follows the final "\n" ("" for a text ending in a newline)
-    if last[0]:
-        out.append((last[0], ""))
+    if last:  # the text does not end with a newline
+        out.append((last, ""))
     return out
 
 
@@ -237,15 +237,25 @@ def _patch(edit: Patch, text: str | None) -> str | None:
     lines = _split(text)
     newline = next((end for _, end in lines if end), "\n")
     position = 0  # hunks apply in order: each is searched for after the previous one
-    offset = 0  # how far the previous hunk was from where its header said
+    delta = 0  # lines added minus lines removed by the previous hunks
+    drift = 0  # how far the previous hunk was from where its header said
     for number, hunk in enumerate(edit.hunks, 1):
         old = hunk.old_lines
-        expected = _expected(hunk, offset)
+        base = _expected(hunk) + delta
+        expected = max(0, base + drift)
         at = _find(lines, old, position, expected)
+        if at is not None and hunk.old_start is None and old:
+            count = _count(lines, old, position)
+            if count > 1:
+                raise PathProblem(
+                    f"hunk {number} ({hunk.header}) has no line numbers and its lines occur "
+                    f"{count} times in the file; add context lines or @@ -N,M +N,M @@ numbers"
+                )
         if at is None:
-            raise PathProblem(_mismatch(hunk, number, lines, old, expected))
+            raise PathProblem(_mismatch(hunk, number, lines, old, max(0, base)))
         if hunk.old_start is not None:
-            offset = at - expected + offset
+            drift = at - base
+        delta += len(hunk.new_lines) - len(old)
         replacement = [(content, newline) for content in hunk.new_lines]
         end = at + len(old)
         if end == len(lines) and replacement:
@@ -258,6 +268,8 @@ def _patch(edit: Patch, text: str | None) -> str | None:
                 final = lines[end - 1][1]
             replacement[-1] = (replacement[-1][0], final)
         lines[at:end] = replacement
+        if 0 < at < len(lines) and not lines[at - 1][1]:
+            lines[at - 1] = (lines[at - 1][0], newline)  # no longer the last line
         position = at + len(replacement)
     if edit.new_path is None:
         if lines:
@@ -266,11 +278,11 @@ def _patch(edit: Patch, text: str | None) -> str | None:
     return "".join(content + end for content, end in lines)
 
 
-def _expected(hunk: Hunk, offset: int) -> int:
+def _expected(hunk: Hunk) -> int:
+    """Where the header says the hunk starts (0-based, in the original file)."""
     if hunk.old_start is None:
         return 0
-    start = hunk.old_start - 1 if hunk.old_len else hunk.old_start
-    return max(0, start + offset)
+    return hunk.old_start - 1 if hunk.old_len else hunk.old_start
 
 
 def _find(lines: list[tuple[str, str]], old: list[str], position: int, expected: int) -> int | None:
@@ -286,6 +298,13 @@ def _find(lines: list[tuple[str, str]], old: list[str], position: int, expected:
             elif at > expected:
                 break
     return best
+
+
+def _count(lines: list[tuple[str, str]], old: list[str], position: int) -> int:
+    return sum(
+        all(lines[at + k][0] == old[k] for k in range(len(old)))
+        for at in range(position, len(lines) - len(old) + 1)
+    )
 
 
 def _mismatch(

@@ -332,11 +332,13 @@ def _is_file_header(lines: list[str], i: int) -> bool:
     return lines[i].startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ ")
 
 
-def _is_hunk_end(lines: list[str], i: int) -> bool:
+def _is_hunk_end(lines: list[str], i: int, expecting_both: bool) -> bool:
+    """Whether line ``i`` ends the hunk. While the header's counts still expect old and
+    new lines, ``--- x`` + ``+++ y`` are a removed and an added line, not a new file."""
     line = lines[i]
-    return (
-        # a fence closes the block the diff is in; an indented one is a context line
-        line.startswith(("@@", "diff --git ", "```", "~~~")) or _is_file_header(lines, i)
+    # a fence closes the block the diff is in; an indented one is a context line
+    return line.startswith(("@@", "diff --git ", "```", "~~~")) or (
+        not expecting_both and _is_file_header(lines, i)
     )
 
 
@@ -429,7 +431,8 @@ def _parse_hunk(lines: list[str], i: int, index: int, path: str, number: int) ->
                     old_nl = new_nl = True
             i += 1
             continue
-        if _is_hunk_end(lines, i):
+        expecting_both = bool(old_left and new_left and old_left > 0 and new_left > 0)
+        if _is_hunk_end(lines, i, expecting_both):
             break
         if line == "":
             if satisfied:

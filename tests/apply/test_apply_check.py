@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from muxlang.apply import EditCheckError, parse_edits, plan_changes, render_diff
+from muxlang.apply import EditCheckError, FileChange, parse_edits, plan_changes, render_diff
 from tests.apply.apply_support import snapshot
 
 
@@ -178,3 +180,43 @@ def test_render_diff_is_a_unified_diff(repo: Path) -> None:
     # and it parses back to the same changes
     assert plan_changes(repo, parse_edits(diff)) == changes
     assert os.path.exists(repo / "src/util.py")
+
+
+LINE = st.sampled_from(["a", "b", "c", "", "  x = 1", "def f():", "\tpass", "é", "-- x", "++ y"])
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    before=st.lists(LINE, max_size=30),
+    after=st.lists(LINE, max_size=30),
+    before_final=st.booleans(),
+    after_final=st.booleans(),
+)
+def test_rendered_diff_applies_back_exactly(
+    tmp_path: Path, before: list[str], after: list[str], before_final: bool, after_final: bool
+) -> None:
+    """Whatever two versions of a file, the diff muxlang renders applies back to the
+    exact after-bytes: diff output and diff input agree, newline markers included."""
+    old = ("\n".join(before) + ("\n" if before_final and before else "")).encode()
+    new = ("\n".join(after) + ("\n" if after_final and after else "")).encode()
+    if old == new:
+        return
+    (tmp_path / "f.txt").write_bytes(old)
+    change = FileChange("f.txt", old, new, 0o644)
+    text = render_diff((change,))
+    assert plan_changes(tmp_path, parse_edits(text)) == (change,)
+
+
+def test_bare_hunk_must_be_unique(repo: Path) -> None:
+    (repo / "many.py").write_text("pass\npass\n")
+    msg = check_error(repo, "--- a/many.py\n+++ b/many.py\n@@\n-pass\n+return\n")
+    assert "occur 2 times" in msg
+
+
+def test_later_hunks_account_for_lines_added_by_earlier_ones(repo: Path) -> None:
+    (repo / "rep.txt").write_text("x\n" * 3 + "y\n" + "x\n" * 3 + "y\n")
+    diff = "--- a/rep.txt\n+++ b/rep.txt\n@@ -1,1 +1,3 @@\n x\n+n1\n+n2\n@@ -8,1 +10,1 @@\n-y\n+Y\n"
+    after = plan(repo, diff)["rep.txt"][1]
+    assert after == b"x\nn1\nn2\nx\nx\ny\nx\nx\nx\nY\n"
