@@ -370,22 +370,24 @@ class SchemaChecker:
         node = where.node
         span = node.span if node is not None else where.table.span
         label = _key_label(where.path)
+        loc = tuple(error["loc"])
+        tagged = loc[: len(loc) - len(where.rest)]
+        if len(tagged) >= 2 and isinstance(tagged[-2], str):
+            container = type_at(self.model, tagged[:-1])
+            if get_origin(container) is dict:
+                label = f"`{tagged[-2]}.{tagged[-1]}`"
         got = describe_value(node)
         kinds = {e["type"] for e, _ in group}
-        if len(group) > 1 or ("string_pattern_mismatch" in kinds and where.rest):
+        if len(group) > 1 or where.rest:
+            # one value, one error per member of a union (a Duration: number | "2m")
             patterns = [str((e.get("ctx") or {}).get("pattern", "")) for e, _ in group]
-            if any("ms|s|m|h" in p for p in patterns):
-                if isinstance(node, String) and not any(
-                    e["type"] == "string_type" for e, _ in group
-                ):
-                    return self.diag(
-                        span,
-                        "MUX003",
-                        f"{label} must be {_DURATION_HINT}; got {got}",
-                    )
+            duration = any("ms|s|m|h" in p for p in patterns) or (
+                "float_type" in kinds and where.path[-1:] == ("timeout",)
+            )
+            if duration and "value_error" not in kinds:
                 return self.diag(span, "MUX003", f"{label} must be {_DURATION_HINT}; got {got}")
             expected = _join_or([_EXPECTED[e["type"]] for e, _ in group if e["type"] in _EXPECTED])
-            if expected:
+            if len(group) > 1 and expected:
                 return self.diag(span, "MUX003", f"{label} must be {expected}; got {got}")
         kind = error["type"]
         ctx = error.get("ctx") or {}

@@ -159,7 +159,7 @@ def test_workflow_config_tables_keep_only_what_was_written() -> None:
             17,
         ),
         ('[[steps]]\nname = "a"\ntype = "shell"\nrun = "x"\nif = "a =="\n', 5, 11),
-        ('[[steps]]\nname = "a"\ntype = "shell"\nrun = "x"\nfor_each = "[1, "\n', 5, 17),
+        ('[[steps]]\nname = "a"\ntype = "shell"\nrun = "x"\nfor_each = "a b"\n', 5, 15),
         ('[[steps]]\nname = "a"\ntype = "shell"\nrun = "x"\nenv = { A = "{{ }}" }\n', 5, 17),
     ],
     ids=["escaped", "multiline", "continuation", "if", "for_each", "env"],
