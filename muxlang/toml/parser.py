@@ -58,7 +58,6 @@ def get_parser() -> Lark:
                     grammar,
                     parser="lalr",
                     lexer="contextual",
-                    propagate_positions=True,
                     maybe_placeholders=False,
                     cache=_cache_file(),
                 )
@@ -152,7 +151,13 @@ class _Reader:
         return self.lines.span(tok.start_pos, tok.end_pos)
 
     def mspan(self, tree: Tree[Token]) -> Span:
-        return self.lines.span(tree.meta.start_pos, tree.meta.end_pos)
+        """The span of a bracketed rule: from its first token to its last."""
+        first, last = tree.children[0], tree.children[-1]
+        assert isinstance(first, Token)
+        assert isinstance(last, Token)
+        assert first.start_pos is not None
+        assert last.end_pos is not None
+        return self.lines.span(first.start_pos, last.end_pos)
 
     def fail(self, msg: str, span: Span) -> TOMLDecodeError:
         return TOMLDecodeError(msg, span.line, span.column, span)
@@ -189,12 +194,12 @@ class _Reader:
         if node.data == "array":
             items = tuple(
                 self.value(child, [*path, f"[{i}]"], depth + 1)
-                for i, child in enumerate(node.children)
+                for i, child in enumerate(node.children[1:-1])
             )
             return Array(items, self.mspan(node))
         assert node.data == "inline_table"
         table = _Tab(self.mspan(node), path)
-        for keyval in node.children:
+        for keyval in node.children[1:-1]:
             assert isinstance(keyval, Tree)
             self.keyval(table, keyval, inline=True, depth=depth + 1)
         return _freeze(table)
@@ -288,7 +293,7 @@ class _Reader:
         return table, path
 
     def std_table(self, root: _Tab, tree: Tree[Token]) -> _Tab:
-        key_tree = tree.children[0]
+        key_tree = tree.children[1]
         assert isinstance(key_tree, Tree)
         segments = self.keys(key_tree)
         header_span = self.mspan(tree)
@@ -325,7 +330,7 @@ class _Reader:
         )
 
     def array_table(self, root: _Tab, tree: Tree[Token]) -> _Tab:
-        key_tree = tree.children[0]
+        key_tree = tree.children[1]
         assert isinstance(key_tree, Tree)
         segments = self.keys(key_tree)
         header_span = self.mspan(tree)
@@ -395,9 +400,9 @@ def _expected(accepts: set[str]) -> str:
         return "'=' after the key"
     if ("DOT" in acc and "RSQB" in acc) or acc == {"RSQB"}:
         return "']' to close the table header"
-    if "__ANON_1" in acc:
+    if "RDSQB" in acc:
         return "']]' to close the array-of-tables header"
-    if "__ANON_0" in acc or "LSQB" in acc:
+    if "LDSQB" in acc or "LSQB" in acc:
         return "a key or a [table] header"
     if acc & _KEY_TOKENS:
         return "a key or '}'" if "RBRACE" in acc else "a key"
