@@ -47,7 +47,8 @@ class RunResult:
     duration_ms: int
     steps: dict[str, Record]
     order: tuple[str, ...]
-    #: the step whose output is the run's output (``--print``, or the last final step)
+    #: the step whose output is the run's output: ``--print``, else the last step
+    #: nothing depends on that succeeded (else the last step nothing depends on)
     final_step: str | None = None
     #: why the run failed, in one line (None when it succeeded)
     error: str | None = None
@@ -267,13 +268,14 @@ class _Run:
             first = self.failures[0]
             error = f"step {first!r} failed: {self.records[first]['error']}"
         finals = plan.final_steps()
+        ran = [name for name in finals if self.records[name]["status"] == "success"]
         result = RunResult(
             workflow=plan.workflow.name,
             success=success or dry_run,
             duration_ms=duration_ms(trio.current_time() - start),
             steps=self.records,
             order=plan.order,
-            final_step=print_step or (finals[-1] if finals else None),
+            final_step=print_step or (ran or finals or (None,))[-1],
             error=error,
             interrupted=interrupted,
             timed_out=timed_out,

@@ -105,3 +105,99 @@ def test_sigint_json_output_still_one_object(tmp_path: Path) -> None:
     assert doc["steps"]["sleeper"]["status"] == "failed"
     assert doc["steps"]["later"]["status"] == "skipped"
     assert processes_with(mark) == []
+
+
+def apply_workflow(root: Path, mark: str) -> Path:
+    """A workflow whose apply step edits greet.txt, then verifies for a long time."""
+    (root / ".muxlang").mkdir()
+    (root / "greet.txt").write_text("hello wrold\n")
+    edit = '{"path": "greet.txt", "old": "wrold", "new": "world"}'
+    (root / "wf.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [backends.fake]
+            command = "sh"
+            args = ["-c", "cat edit.json", "fake"]
+
+            [[steps]]
+            name = "propose"
+            type = "query"
+            backend = "fake"
+            prompt = "fix greet.txt"
+
+            [[steps]]
+            name = "apply"
+            type = "apply"
+            source = "propose"
+            verify = "sleep {mark}"
+            """
+        )
+    )
+    (root / "edit.json").write_text(edit)
+    return root / "greet.txt"
+
+
+def wait_for_edit(target: Path) -> None:
+    deadline = time.monotonic() + 20
+    while target.read_text() != "hello world\n":
+        assert time.monotonic() < deadline, "the edit was never applied"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_sigint_during_apply_rolls_back(tmp_path: Path) -> None:
+    mark = marker()
+    target = apply_workflow(tmp_path, mark)
+    proc = subprocess.Popen(
+        [*MUXLANG, "-C", str(tmp_path), "run", "wf.toml"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(mark, 1)
+        wait_for_edit(target)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert target.read_text() == "hello wrold\n"
+    assert processes_with(mark) == []
+
+
+@pytest.mark.slow
+def test_next_run_recovers_what_a_killed_run_left(tmp_path: Path) -> None:
+    mark = marker()
+    target = apply_workflow(tmp_path, mark)
+    proc = subprocess.Popen(
+        [*MUXLANG, "-C", str(tmp_path), "run", "wf.toml"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(mark, 1)
+        wait_for_edit(target)
+        proc.kill()  # SIGKILL: no cleanup at all
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in processes_with(mark):  # the orphaned verify command
+            os.kill(pid, signal.SIGKILL)
+    assert target.read_text() == "hello world\n"
+    (tmp_path / "wf.toml").write_text(
+        '[[steps]]\nname = "a"\ntype = "shell"\nrun = "cat greet.txt"\n'
+    )
+    result = subprocess.run(
+        [*MUXLANG, "-C", str(tmp_path), "run", "wf.toml"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "recovered" in result.stderr
+    assert "greet.txt" in result.stderr
+    assert result.stdout == "hello wrold\n"
