@@ -35,6 +35,7 @@ from muxlang.llm import (
     TextDelta,
     Usage,
 )
+from muxlang.runtime.backends.router import parallel_output
 from muxlang.serve.formats import anthropic, openai
 from muxlang.serve.routing import Cooldowns, Failed, RouteError, Router
 from muxlang.serve.upstream import BackendSource, RetryFn, no_retry
@@ -345,7 +346,7 @@ class Gateway:
                 raise route_errors[-1]
             raise RouteError(502, f"`{role_name}`: fewer than {role.min_success} answers")
         ordered = [(e, answers[e]) for e in role.backends if e in answers]
-        text = "\n\n".join(f"=== {e} ===\n{r.text}" for e, r in ordered)
+        text = parallel_output({e: r.text for e, r in ordered})
         usage = Usage(
             sum(r.usage.input_tokens for _, r in ordered if r.usage),
             sum(r.usage.output_tokens for _, r in ordered if r.usage),

@@ -10,10 +10,8 @@ This module is the gateway's one boundary to httpx: its exceptions become
 
 from __future__ import annotations
 
-import email.utils
 import itertools
 import json
-import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -22,34 +20,13 @@ import httpx
 from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.models import BackendConfig
 from muxlang.llm import BackendError, ErrorKind
+from muxlang.runtime.backends.base import parse_retry_after
 
 #: clients per backend and connections per client (small pools are cheap, see NOTES)
 CLIENTS_PER_BACKEND = 4
 CONNECTIONS_PER_CLIENT = 16
 ANTHROPIC_VERSION = "2023-06-01"
 _FORWARDED = ("anthropic-version", "anthropic-beta", "openai-organization", "openai-project")
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds asked by ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def error_message(raw: bytes) -> str:

@@ -97,15 +97,10 @@ def backend_secrets(config: ResolvedConfig, environ: Mapping[str, str]) -> list[
     return out
 
 
-def _backends_api(name: str) -> Any:
-    """A name from :mod:`muxlang.runtime.backends` (imported when the gateway starts)."""
-    import importlib
-
-    return getattr(importlib.import_module("muxlang.runtime.backends"), name)
-
-
 def _default_retry() -> RetryFn:
-    retry: RetryFn = _backends_api("with_retries")
+    from muxlang.runtime.backends import with_retries
+
+    retry: RetryFn = with_retries
     return retry
 
 
@@ -118,7 +113,8 @@ async def open_gateway(
     retry: RetryFn | None = None,
 ) -> AsyncIterator[GatewayApp]:
     """The ASGI app with the backends' router open for as long as the block runs."""
-    open_router = _backends_api("open_router")
+    from muxlang.runtime.backends import open_router
+
     keys = gateway_keys(config, environ)
     async with open_router(config, environ=environ, transport=transport) as router:
         passthrough = Passthrough(config, _expander(environ), transport=transport)

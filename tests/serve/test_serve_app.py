@@ -15,7 +15,7 @@ from muxlang.config.models import BackendConfig, RoleConfig
 from muxlang.llm import BackendError, ErrorKind
 from muxlang.serve.app import GatewayApp
 from muxlang.serve.gateway import Gateway
-from muxlang.serve.passthrough import Passthrough, parse_retry_after
+from muxlang.serve.passthrough import Passthrough
 from muxlang.serve.server import backend_secrets
 from tests.fakes.llm_server import FakeLLMServer, Reply, fake_llm_server
 
@@ -130,13 +130,6 @@ async def test_api_keys_are_required_when_configured(headers: dict[str, str], st
     assert models.status == status
     if status == 401:
         assert models.json["type"] == "error"
-
-
-def test_retry_after_forms() -> None:
-    assert parse_retry_after({"retry-after": "7"}) == 7
-    assert parse_retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
-    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0
-    assert parse_retry_after({}) is None
 
 
 # --------------------------------------------------------------------------- pass-through
