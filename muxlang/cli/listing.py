@@ -41,7 +41,7 @@ def _emit(
     if not rows:
         click.echo(empty, err=True)
         return
-    if sys.stdout.isatty():
+    if is_terminal():
         from rich.console import Console
         from rich.table import Table
 
@@ -53,6 +53,11 @@ def _emit(
         Console().print(table)
         return
     click.echo(format_plain(columns, rows))
+
+
+def is_terminal() -> bool:
+    """Rich tables for people at a terminal; plain columns for pipes and scripts."""
+    return sys.stdout.isatty()
 
 
 def format_plain(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

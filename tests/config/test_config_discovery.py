@@ -261,3 +261,16 @@ def test_broken_config_exits_2_with_positions(project: Path, home: Path) -> None
     assert code == 2
     assert f"{path}:3:13: error[MUX003]" in err
     assert "did you mean `parallel`?" in err
+
+
+def test_rich_table_on_a_terminal(
+    project: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import muxlang.cli.listing
+
+    monkeypatch.setattr(muxlang.cli.listing, "is_terminal", lambda: True)
+    write(project / ".muxlang/workflows/hello.toml")
+    code, out, _ = run(["workflows", "-C", str(project)], home)
+    assert code == 0
+    assert "┃" in out or "│" in out
+    assert "hello" in out
