@@ -258,12 +258,11 @@ class _Reader:
     ) -> tuple[_Tab, list[str]]:
         """Follow a header's key to the table that will hold its last segment."""
         table = root
-        path: list[str] = []
         for name, span, _ in segments[:-1]:
-            path.append(name)
+            path = [*table.path, name]
             entry = table.entries.get(name)
             if entry is None:
-                new = _Tab(span, list(path))
+                new = _Tab(span, path)
                 table.entries[name] = (Key(name, span), new)
                 table = new
                 continue
@@ -290,7 +289,7 @@ class _Reader:
                     f"(line {first.span.line}), not a table",
                     span,
                 )
-        return table, path
+        return table, list(table.path)
 
     def std_table(self, root: _Tab, tree: Tree[Token]) -> _Tab:
         key_tree = tree.children[1]
@@ -340,7 +339,6 @@ class _Reader:
         path.append(name)
         shown = _show_key(path)
         entry = parent.entries.get(name)
-        table = _Tab(header_span, path, explicit=True)
         if entry is None:
             aot = _Aot(header_span)
             parent.entries[name] = (Key(name, span), aot)
@@ -358,6 +356,7 @@ class _Reader:
                     f"(line {first.span.line}), not an array of tables",
                     span,
                 )
+        table = _Tab(header_span, [*path, f"[{len(aot.tables)}]"], explicit=True)
         aot.tables.append(table)
         return table
 
