@@ -293,10 +293,13 @@ def _loop_keys(node: ast.For) -> tuple[str, ...]:
     used: set[str] = set()
 
     def uses_whole_loop(expr: ast.Expr) -> bool:
-        if isinstance(expr, ast.Attr) and isinstance(expr.obj, ast.Name):
-            if expr.obj.name == "loop":
-                used.add(expr.name)
-                return False
+        if (
+            isinstance(expr, ast.Attr)
+            and isinstance(expr.obj, ast.Name)
+            and expr.obj.name == "loop"
+        ):
+            used.add(expr.name)
+            return False
         if isinstance(expr, ast.Name):
             return expr.name == "loop"
         return any(uses_whole_loop(child) for child in ast.children(expr))

@@ -267,6 +267,10 @@ class _Builder:
         children = tree.children
         var = children[1]
         assert isinstance(var, Token)
+        if var.value in _KEYWORDS:
+            raise TemplateSyntaxError(
+                f"`{var.value}` is a keyword and cannot be a loop variable", self.span_of(var)
+            )
         else_body: tuple[ast.Node, ...] | None = None
         for part in children[5:]:
             if isinstance(part, Tree) and part.data == "else_part":
@@ -311,6 +315,8 @@ class _Builder:
         return ast.ListExpr(tuple(self.expr(c) for c in ch), span)
 
     def x_name(self, ch: Sequence[Token], span: Span) -> ast.Expr:
+        if ch[0].value in _KEYWORDS:
+            raise TemplateSyntaxError(f"expected an expression, found `{ch[0].value}`", span)
         return ast.Name(ch[0].value, span)
 
     def x_attr(self, ch: Sequence[Any], span: Span) -> ast.Expr:
@@ -415,6 +421,8 @@ _OPERAND_AFTER: Final = frozenset(
         "EQUAL",
     }
 )
+#: words that are operators, so never names
+_KEYWORDS: Final = frozenset({"and", "or", "not", "in", "is", "defined"})
 _OPENER_NAMES: Final = {
     "OUTPUT_OPEN": "`{{`",
     "IF_OPEN": "tag `{% if`",
@@ -562,6 +570,31 @@ class _Errors:
         end = self.token_end(token, pos)
 
         if in_expression:
+            bracket = self.open_bracket(stack)
+            if (
+                bracket is not None
+                and prev_type in ("COMMA", "LPAR", "LSQB")
+                and (at_end or token.type in _TEMPLATE_TOKENS)
+            ):
+                opener, closer = bracket
+                return self.error(
+                    f"`{opener.value}` at line {self.line_of(_start(opener))} "
+                    f"is never closed (expected `{closer}`)",
+                    _start(opener),
+                    _end(opener),
+                )
+            if prev_type == "NAME" and prev.value in _KEYWORDS:  # type: ignore[union-attr]
+                # a keyword where an operand belongs was read as a name
+                assert isinstance(prev, Token)
+                where, until = _start(prev), _end(prev)
+                if isinstance(before_prev, Token) and before_prev.type in _OPERAND_AFTER:
+                    return self.error(
+                        f"expected an expression after `{before_prev.value.strip()}`, "
+                        f"found `{prev.value}`",
+                        where,
+                        until,
+                    )
+                return self.error(f"unexpected `{prev.value}`", where, until)
             if prev_type is not None and prev_type in _OPERAND_AFTER:
                 if (
                     prev_type == "NOT"
@@ -569,6 +602,12 @@ class _Errors:
                     and before_prev.type == "IS"
                 ):
                     return self.error("expected `defined` after `is not`", pos, end)
+                if (
+                    prev_type == "NOT"
+                    and before_prev is not None
+                    and not (isinstance(before_prev, Token) and before_prev.type in _OPERAND_AFTER)
+                ):
+                    return self.error("expected `in` after `not`", pos, end)
                 message = _NEEDS_OPERAND.get(prev_type)
                 if message is None:
                     message = f"expected an expression after `{prev.value}`"  # type: ignore[union-attr]
@@ -579,7 +618,8 @@ class _Errors:
                 and before_prev.type == "FOR_OPEN"
             ):
                 return self.error("expected `in` after the loop variable", pos, end)
-            bracket = self.open_bracket(stack)
+            chained = token.type in ("COMP_OP", "IN", "IS", "NOT") and self.in_comparison(stack)
+            chain_hint = "comparisons do not chain: write `a < b and b < c`" if chained else None
             if bracket is not None:
                 opener, closer = bracket
                 if at_end or token.type in _TEMPLATE_TOKENS:
@@ -590,7 +630,10 @@ class _Errors:
                         _end(opener),
                     )
                 return self.error(
-                    f"unexpected {self.describe(token)}; expected `{closer}`", pos, end
+                    f"unexpected {self.describe(token)}; expected `{closer}`",
+                    pos,
+                    end,
+                    chain_hint,
                 )
             if context is not None:
                 opener, closer = context
@@ -603,7 +646,10 @@ class _Errors:
                         _end(opener),
                     )
                 return self.error(
-                    f"unexpected {self.describe(token)}; expected `{closer}`", pos, end
+                    f"unexpected {self.describe(token)}; expected `{closer}`",
+                    pos,
+                    end,
+                    chain_hint,
                 )
             # a bare expression
             if at_end:
@@ -611,13 +657,16 @@ class _Errors:
                     return self.error("expected an expression, found nothing", pos, pos)
                 return self.error("unexpected end of the expression", pos, pos)
             if token.type == "OUTPUT_OPEN":
+                inner = re.fullmatch(r"\s*\{\{-?(.*?)-?\}\}\s*", self.source, re.S)
                 return self.error(
                     "an expression here is written without `{{ }}`",
                     pos,
                     end,
-                    hint="write `steps.a.output != ''`, not `{{ steps.a.output != '' }}`",
+                    hint=f"write `{inner.group(1).strip()}`"
+                    if inner
+                    else "write `steps.a.output != ''`, not `{{ steps.a.output != '' }}`",
                 )
-            return self.error(f"unexpected {self.describe(token)}", pos, end)
+            return self.error(f"unexpected {self.describe(token)}", pos, end, chain_hint)
 
         # template level: a tag in the wrong place, or the end with blocks still open
         block = self.open_block(stack)
@@ -676,7 +725,10 @@ class _Errors:
         best: tuple[str | None, str] = (None, "")
         for name, pattern in _expression_terminals():
             match = pattern.match(self.source, pos)
-            if match and len(match.group(0)) > len(best[1]):
+            if match and (
+                len(match.group(0)) > len(best[1])
+                or (len(match.group(0)) == len(best[1]) and best[0] == "NAME")
+            ):
                 best = (name, match.group(0))
         return best
 
@@ -703,6 +755,27 @@ class _Errors:
             if item.type in _BRACKETS:
                 return item, _BRACKETS[item.type]
         return None
+
+    @staticmethod
+    def in_comparison(stack: list[Any]) -> bool:
+        """Whether the expression being read already holds a comparison."""
+        for item in reversed(stack):
+            if isinstance(item, Tree) and item.data in (
+                "compare",
+                "in_op",
+                "not_in_op",
+                "is_defined",
+                "is_not_defined",
+            ):
+                return True
+            if isinstance(item, Token):
+                if item.type in ("COMP_OP", "IN", "IS"):
+                    return True
+                if item.type in _OPENERS or item.type in _BRACKETS:
+                    return False
+                if item.type in ("AND", "OR", "BLOCK_CLOSE"):
+                    return False
+        return False
 
     @staticmethod
     def open_block(stack: list[Any]) -> Token | None:

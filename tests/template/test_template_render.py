@@ -115,7 +115,10 @@ def test_is_defined_is_safe_on_any_chain() -> None:
 
 
 def test_for_loop_binds_item_and_loop() -> None:
-    src = "{% for f in files %}{{ loop.index }}/{{ loop.length }}:{{ f }}{% if not loop.last %}, {% endif %}{% endfor %}"
+    src = (
+        "{% for f in files %}{{ loop.index }}/{{ loop.length }}:{{ f }}"
+        "{% if not loop.last %}, {% endif %}{% endfor %}"
+    )
     assert r(src, files=["a", "b", "c"]) == "1/3:a, 2/3:b, 3/3:c"
     assert r("{% for x in xs %}{{ loop.index0 }}{{ loop.first }}{% endfor %}", xs=[1, 2]) == (
         "0true1false"
