@@ -346,8 +346,19 @@ class SchemaChecker:
                 hint = f"`{key_name}` is a key of {kinds}" + (
                     f" (this is a {own_tag} step)" if own_tag else ""
                 )
+        if not place_path:
+            hint = self._misplaced_top_level_hint(key_name) or hint
         where_text = f"in {place}" if place_path else "at the top level"
         return self.diag(span, "MUX002", f"unknown key `{key_name}` {where_text}", hint)
+
+    def _misplaced_top_level_hint(self, key_name: str) -> str | None:
+        """A top-level key that belongs somewhere else: in a step, or in a workflow."""
+        steps = step_models(self.model)
+        if any(key_name in model_keys(m) for m in steps.values()):
+            return f"`{key_name}` is a key of steps: put it under a `[[steps]]` header"
+        if not steps and key_name in ("steps", "args", "name", "description"):
+            return f"`{key_name}` belongs in a workflow file, not in config.toml"
+        return None
 
     def _missing(self, loc: tuple[str | int, ...], where: Located) -> Diagnostic:
         key_name = str(loc[-1])

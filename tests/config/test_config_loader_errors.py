@@ -325,3 +325,17 @@ def test_unreadable_file_is_a_diagnostic_not_a_traceback(tmp_path: Path) -> None
     assert workflow is None
     assert d.code == "MUX001"
     assert "cannot read" in d.message
+
+
+def test_step_key_at_the_top_level_says_where_it_belongs() -> None:
+    [d] = problems('run = "git diff"\n')
+    assert d.code == "MUX002"
+    assert d.hint == "`run` is a key of steps: put it under a `[[steps]]` header"
+
+
+def test_workflow_key_in_a_config_file_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[[steps]]\nname = "a"\n')
+    _, _, [d] = load_config_file(path)
+    assert d.code == "MUX002"
+    assert d.hint == "`steps` belongs in a workflow file, not in config.toml"
