@@ -237,6 +237,21 @@ def write_journal(
         raise JournalError(
             f"a journal from an interrupted run exists at {jdir}; run `muxlang recover` first"
         )
+    try:
+        return _write_journal(real_root, jdir, changes, step, state_dir_created)
+    except BaseException:
+        # nothing was written to the tree yet: an incomplete journal must not stay
+        shutil.rmtree(jdir, ignore_errors=True)
+        raise
+
+
+def _write_journal(
+    real_root: Path,
+    jdir: Path,
+    changes: tuple[FileChange, ...],
+    step: str | None,
+    state_dir_created: bool,
+) -> Journal:
     files = jdir / "files"
     files.mkdir(parents=True)
     entries: list[JournalEntry] = []
@@ -345,7 +360,21 @@ def _target(real_root: Path, rel: str) -> Path:
 
 @trio.lowlevel.enable_ki_protection
 def rollback(journal: Journal) -> list[str]:
-    """Put back every journaled file, remove created ones; the restored paths."""
+    """Put back every journaled file, remove created ones; the restored paths.
+
+    Raises :class:`JournalError` (the journal stays, for ``muxlang recover``) when
+    a file cannot be restored."""
+    try:
+        return _rollback(journal)
+    except OSError as exc:
+        name = f" {exc.filename}" if exc.filename else ""
+        raise JournalError(
+            f"could not roll back{name}: {exc.strerror or exc}; the journal is kept in "
+            f"{STATE_DIR}/{JOURNAL_DIR} — fix the problem, then run `muxlang recover`"
+        ) from exc
+
+
+def _rollback(journal: Journal) -> list[str]:
     real_root = journal.root
     files = journal_dir(real_root) / "files"
     restored: list[str] = []

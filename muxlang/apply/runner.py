@@ -173,6 +173,8 @@ async def execute_apply(request: ApplyRequest) -> ApplyResult:
         return ApplyResult(False, "", str(exc), (), "", 0, "")
     try:
         return await _locked_apply(request, lock)
+    except ApplyError as exc:  # a rollback that could not finish: the journal is kept
+        return ApplyResult(False, "apply failed", str(exc), (), "", 0, "")
     finally:
         lock.release()
 
@@ -225,7 +227,19 @@ async def _locked_apply(request: ApplyRequest, lock: TreeLock) -> ApplyResult:
             else:
                 last_changes = changes
                 if changes:
-                    journal = apply_changes(root, changes, step.name, lock)
+                    try:
+                        journal = apply_changes(root, changes, step.name, lock)
+                    except OSError as exc:  # disk full, permissions: not the LLM's fault
+                        name = f" {exc.filename}" if exc.filename else ""
+                        return _failure(
+                            request,
+                            attempts,
+                            f"could not write{name}: {exc.strerror or exc}; "
+                            "what was written has been rolled back",
+                            last_verify,
+                            (),
+                            False,
+                        )
                 if request.verify_command is None:
                     outcome = _Outcome(True, "")
                 else:

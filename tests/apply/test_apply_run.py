@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 
 from muxlang.apply import DEFAULT_RETRY_TEMPLATE, execute_apply
@@ -340,3 +341,30 @@ async def test_escaping_paths_fail_the_step_with_nothing_written(
         assert snapshot(repo) == before
     assert list((tmp_path / "outside").iterdir()) == []
     assert not (tmp_path / "evil.txt").exists()
+
+
+async def test_a_write_error_half_way_rolls_back_what_was_written(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import muxlang.apply.journal as journal
+
+    def disk_full(path: str, count: int) -> None:
+        if count == 2:
+            raise OSError(28, "No space left on device", str(repo / path))
+
+    monkeypatch.setattr(journal, "AFTER_WRITE_HOOK", disk_full)
+    before = snapshot(repo)
+    edits = json.dumps(
+        [
+            {"path": "README.md", "content": "new readme\n"},
+            {"path": "src/app.py", "old": "a - b", "new": "a + b"},
+            {"path": "src/util.py", "content": "X = 3\n"},
+        ]
+    )
+    request, query = make_request(repo, edits, verify="true", verify_retries=2)
+    result = await execute_apply(request)
+    assert not result.success
+    assert "No space left on device" in (result.error or "")
+    assert "rolled back" in (result.error or "")
+    assert query.calls == []  # not the LLM's fault: no re-ask
+    assert snapshot(repo) == before
