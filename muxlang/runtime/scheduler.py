@@ -48,7 +48,7 @@ class RunResult:
     steps: dict[str, Record]
     order: tuple[str, ...]
     #: the step whose output is the run's output: ``--print``, else the last step
-    #: nothing depends on that succeeded (else the last step nothing depends on)
+    #: nothing depends on (in a successful run: the last of those that succeeded)
     final_step: str | None = None
     #: why the run failed, in one line (None when it succeeded)
     error: str | None = None
@@ -269,13 +269,15 @@ class _Run:
             error = f"step {first!r} failed: {self.records[first]['error']}"
         finals = plan.final_steps()
         ran = [name for name in finals if self.records[name]["status"] == "success"]
+        candidates = ran if success and ran else finals
+        final_step = print_step or (candidates[-1] if candidates else None)
         result = RunResult(
             workflow=plan.workflow.name,
             success=success or dry_run,
             duration_ms=duration_ms(trio.current_time() - start),
             steps=self.records,
             order=plan.order,
-            final_step=print_step or (ran or finals or (None,))[-1],
+            final_step=final_step,
             error=error,
             interrupted=interrupted,
             timed_out=timed_out,

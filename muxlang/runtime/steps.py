@@ -125,6 +125,10 @@ class Executor:
             return Outcome(error="apply steps are not available in this build of muxlang")
         sent = self.requests.get(step.source.name)
         source = values["steps"].get(step.source.name, {})
+        if "results" in source:
+            return Outcome(
+                error=f"source step {step.source.name!r} uses for_each: apply needs one answer"
+            )
         if sent is None or source.get("status") != "success":
             return Outcome(error=f"source step {step.source.name!r} has no successful answer")
         if step.verify is not None:
