@@ -29,9 +29,6 @@ from muxlang.diagnostics import Diagnostic, did_you_mean
 from muxlang.source import Span
 from muxlang.toml.nodes import Array, Key, Node, Scalar, String, Table
 
-#: Top-level keys that hold config tables (a layer may give them partially).
-STEP_TYPES = ("shell", "query", "apply")
-
 _EXPECTED: dict[str, str] = {
     "string_type": "a string",
     "str_type": "a string",
@@ -57,7 +54,7 @@ _DURATION_HINT = 'a number of seconds or a duration such as "500ms", "30s", "2m"
 class Located:
     """Where a pydantic ``loc`` lands in the document."""
 
-    node: Node | None  # the value reached (None when the last key is absent)
+    node: Node  # the deepest value reached
     key: Key | None  # the key of that value, when it has one
     table: Table  # the innermost table on the way (the enclosing one of a missing key)
     path: tuple[str | int, ...]  # the loc parts that resolved (discriminator tags dropped)
@@ -65,7 +62,8 @@ class Located:
 
 
 def locate(root: Table, loc: Sequence[str | int]) -> Located:
-    """Walk ``loc`` from ``root``; discriminator tags after a step index are skipped."""
+    """Walk ``loc`` from ``root``. A tagged union's tag (``"shell"`` in
+    ``("steps", 0, "shell", "run")``) is skipped: it names the table's ``type``."""
     node: Node = root
     key: Key | None = None
     table = root
@@ -75,12 +73,11 @@ def locate(root: Table, loc: Sequence[str | int]) -> Located:
     while i < len(parts):
         part = parts[i]
         if (
-            len(path) == 2
-            and path[0] == "steps"
+            path
+            and isinstance(path[-1], int)
             and isinstance(part, str)
-            and part in STEP_TYPES
             and isinstance(node, Table)
-            and _is_step_tag(node, part)
+            and _is_tag(node, part)
         ):
             i += 1
             continue
@@ -100,9 +97,8 @@ def locate(root: Table, loc: Sequence[str | int]) -> Located:
     return Located(node, key, table, tuple(path), rest)
 
 
-def _is_step_tag(table: Table, part: str) -> bool:
-    """A step table's loc element is its tag unless the table has a key of that name
-    with the same type (``type = "shell"`` with a stray ``shell`` key)."""
+def _is_tag(table: Table, part: str) -> bool:
+    """Whether a loc element right after a list index is the item's union tag."""
     type_node = table.get("type")
     return isinstance(type_node, String) and type_node.value == part
 
@@ -379,7 +375,7 @@ class SchemaChecker:
     def _value_error(self, group: list[tuple[Mapping[str, Any], Located]]) -> Diagnostic:
         error, where = group[0]
         node = where.node
-        span = node.span if node is not None else where.table.span
+        span = node.span
         label = _key_label(where.path)
         loc = tuple(error["loc"])
         tagged = loc[: len(loc) - len(where.rest)]

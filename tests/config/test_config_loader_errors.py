@@ -38,6 +38,22 @@ CASES = [
         ["unknown key `outptu`", "step `diff`"],
     ),
     (
+        "unknown-key-named-like-the-step-type",
+        SHELL + "shell = true\n",
+        "MUX002",
+        5,
+        1,
+        ["unknown key `shell`", "step `diff`"],
+    ),
+    (
+        "unknown-key-in-inline-step",
+        'steps = [{ name = "a", type = "shell", run = "x", bogus = 1 }]\n',
+        "MUX002",
+        1,
+        51,
+        ["unknown key `bogus` in step `a`"],
+    ),
+    (
         "unknown-top-key",
         'nmae = "x"\n' + SHELL,
         "MUX002",
