@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-from importlib import resources
 from typing import Any
 
 import lark
@@ -28,6 +27,7 @@ from muxlang.toml.values import ValueFault, decode_atom, decode_key, decode_stri
 #: limit would stop ``tomllib`` and ``to_python`` not much further).
 MAX_NESTING = 200
 
+_GRAMMAR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "toml.lark")
 _lock = threading.Lock()
 _parser: Lark | None = None
 
@@ -53,7 +53,8 @@ def get_parser() -> Lark:
     if _parser is None:
         with _lock:
             if _parser is None:
-                grammar = resources.files("muxlang.toml").joinpath("toml.lark").read_text("utf-8")
+                with open(_GRAMMAR, encoding="utf-8") as fh:
+                    grammar = fh.read()
                 _parser = Lark(
                     grammar,
                     parser="lalr",
@@ -434,9 +435,9 @@ def _char_message(text: str, pos: int, allowed: set[str]) -> tuple[str, int, int
     if (ch < " " and ch != "\t") or ch == "\x7f":
         where = "in a comment" if "#" in text[text.rfind("\n", 0, pos) + 1 : pos] else "here"
         return f"control character U+{ord(ch):04X} is not allowed {where}", pos, pos + 1
-    if ch in "\"'":
-        if text.startswith(ch * 2, pos - 2):
-            return "unterminated multi-line string", pos - 2, pos + 1
+    if ch in "\"'" and text.startswith(ch * 2, pos - 2):
+        return "unterminated multi-line string", pos - 2, pos + 1
+    if ch in "\"'" and allowed & _STRING_TOKENS:
         return "unterminated string", pos, pos + 1
     if ch == "\ufeff":
         return "a byte order mark is allowed only at the very start of the file", pos, pos + 1
@@ -453,13 +454,22 @@ def _char_message(text: str, pos: int, allowed: set[str]) -> tuple[str, int, int
     return f"unexpected character {shown}; expected {_expected(allowed)}", pos, pos + 1
 
 
+def _accepts(exc: UnexpectedInput, fallback: set[str]) -> set[str]:
+    """The terminals the parser would have taken at the error (exact, unlike the
+    lexer's set, which LALR state merging widens)."""
+    parser = getattr(exc, "interactive_parser", None)
+    if parser is None:
+        return fallback
+    try:
+        return set(parser.accepts())
+    except Exception:  # pragma: no cover - accepts() is best effort
+        return fallback
+
+
 def _syntax_error(text: str, lines: LineIndex, exc: UnexpectedInput) -> TOMLDecodeError:
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
-        try:
-            accepts: set[str] = set(exc.interactive_parser.accepts())  # type: ignore[no-untyped-call]
-        except Exception:  # pragma: no cover - accepts() is best effort
-            accepts = set(exc.expected)
+        accepts = _accepts(exc, set(exc.expected))
         if tok.type == "$END" or tok.start_pos is None:
             start = end = len(text)
         else:
@@ -475,7 +485,7 @@ def _syntax_error(text: str, lines: LineIndex, exc: UnexpectedInput) -> TOMLDeco
         return TOMLDecodeError(msg, span.line, span.column, span)
     if isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream or 0
-        msg, start, end = _char_message(text, pos, set(exc.allowed or ()))
+        msg, start, end = _char_message(text, pos, _accepts(exc, set(exc.allowed or ())))
         span = lines.span(start, end)
         return TOMLDecodeError(msg, span.line, span.column, span)
     line, column = lines.position(len(text))  # pragma: no cover - UnexpectedEOF is unused
