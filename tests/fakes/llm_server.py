@@ -711,9 +711,11 @@ class FakeLLMServer:
         """The ``command`` of a muxlang backend of that protocol pointed at this server."""
         return self.url + "/v1" if protocol == "openai" else self.url
 
-    def transport(self) -> httpx.AsyncBaseTransport:
-        """The same script served in-process: delays use ``anyio.sleep`` (MockClock-friendly)."""
-        return _ScriptTransport(self._script)
+    def transport(self, clock: Callable[[], float] | None = None) -> httpx.AsyncBaseTransport:
+        """The same script served in-process: delays use ``anyio.sleep`` (MockClock-friendly).
+
+        ``clock`` stamps each request's ``received_at`` (e.g. ``trio.current_time``)."""
+        return _ScriptTransport(self._script, clock or time.monotonic)
 
     # ---- lifecycle
     def start(self) -> FakeLLMServer:
@@ -875,8 +877,9 @@ async def _write_response(
 
 
 class _ScriptTransport(httpx.AsyncBaseTransport):
-    def __init__(self, script: _Script) -> None:
+    def __init__(self, script: _Script, clock: Callable[[], float]) -> None:
         self._script = script
+        self._clock = clock
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         import anyio
@@ -885,7 +888,7 @@ class _ScriptTransport(httpx.AsyncBaseTransport):
         path = request.url.raw_path.decode("latin-1")
         headers = {k.lower(): v for k, v in request.headers.items()}
         recorded = RecordedRequest(
-            request.method, path, headers, body, _protocol_of(path), time.monotonic()
+            request.method, path, headers, body, _protocol_of(path), self._clock()
         )
         r = self._script.take(recorded)
         if r.hang:

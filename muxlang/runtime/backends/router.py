@@ -513,6 +513,9 @@ async def open_router(
 
     ``transport`` replaces the network for HTTP backends (tests); ``max_concurrent``
     overrides ``defaults.max_concurrent`` (backend calls in flight at once)."""
+    # The body's own exception is re-raised after the nursery closed, so callers
+    # see a BackendError (or Cancelled) as is, not wrapped in an ExceptionGroup.
+    raised: BaseException | None = None
     async with trio.open_nursery() as nursery:
         router = Router(
             config,
@@ -524,7 +527,11 @@ async def open_router(
         )
         try:
             yield router
+        except BaseException as exc:
+            raised = exc
         finally:
             nursery.cancel_scope.cancel()
             with trio.CancelScope(shield=True):
                 await router.aclose()
+    if raised is not None:
+        raise raised
