@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -109,4 +111,36 @@ def test_recover_command_from_inside_a_subdirectory(repo: Path) -> None:
     result = muxlang("recover", cwd=repo / "src")  # the root is found from the git repo
     assert result.returncode == 0, result.stderr
     assert "restored src/app.py" in result.stdout
+    assert snapshot(repo) == before
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_verify_restores_the_tree_and_exits_130(repo: Path, tmp_path: Path) -> None:
+    before = snapshot(repo)
+    flow = setup(repo, tmp_path, retries=0)
+    marker = tmp_path / "verifying"
+    flow.write_text(
+        flow.read_text().replace("verify = 'out=", f"verify = 'touch {marker}; sleep 60; out=")
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "muxlang", "run", str(flow), "-C", str(repo)],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert "a * b" in (repo / "src/app.py").read_text()  # the edit is in place
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
     assert snapshot(repo) == before
