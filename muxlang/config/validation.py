@@ -73,8 +73,8 @@ def locate(root: Table, loc: Sequence[str | int]) -> Located:
     while i < len(parts):
         part = parts[i]
         if (
-            path
-            and isinstance(path[-1], int)
+            i > 0
+            and isinstance(parts[i - 1], int)
             and isinstance(part, str)
             and isinstance(node, Table)
             and _is_tag(node, part)
