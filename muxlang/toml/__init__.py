@@ -31,7 +31,7 @@ def loads(text: str) -> dict[str, Any]:
 def decode(data: bytes) -> str:
     """UTF-8 bytes of a TOML file as text; invalid UTF-8 is a ``TOMLDecodeError``
     at the offending byte's line and column."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:4]:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16(data):
         raise TOMLDecodeError("the file looks like UTF-16; TOML files must be UTF-8", 1, 1)
     try:
         return data.decode("utf-8")
@@ -45,6 +45,15 @@ def decode(data: bytes) -> str:
             line,
             column,
         ) from None
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """ASCII text in UTF-16 without a BOM: every other byte is zero."""
+    head = data[:8]
+    if len(head) < 4:
+        return False
+    evens, odds = head[0::2], head[1::2]
+    return (not any(evens) and all(odds)) or (all(evens) and not any(odds))
 
 
 def parse_bytes(data: bytes, path: str = "<bytes>") -> Document:

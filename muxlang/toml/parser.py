@@ -444,7 +444,7 @@ def _char_message(text: str, pos: int, allowed: set[str]) -> tuple[str, int, int
     shown = repr(ch) if ch.isprintable() else f"U+{ord(ch):04X}"
     previous = text[pos - 1] if pos else " "
     in_key = previous.isascii() and (previous.isalnum() or previous in "_-")
-    if (allowed & _KEY_TOKENS or (in_key and "EQUAL" in allowed)) and not allowed & _VALUE_TOKENS:
+    if (allowed & _KEY_TOKENS or (in_key and "DOT" in allowed)) and not allowed & _VALUE_TOKENS:
         return (
             f"invalid character {shown} in a key: bare keys may hold only A-Z a-z 0-9 _ -; "
             "quote other keys",
