@@ -74,9 +74,13 @@ def run_command(
     error (nothing ran), 130 interrupted.
     """
     opts = settings(ctx, **given)
-    plan, run_args = _prepare(
-        workflow, args, opts.directory, opts.team, max_concurrent, warn=opts.output == "console"
-    )
+    try:
+        plan, run_args = _prepare(
+            workflow, args, opts.directory, opts.team, max_concurrent, warn=opts.output == "console"
+        )
+    except KeyboardInterrupt:  # Ctrl-C while loading: nothing ran yet
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if print_step is not None and print_step not in plan.order:
         from muxlang.diagnostics import did_you_mean
 

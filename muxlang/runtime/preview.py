@@ -19,6 +19,7 @@ from muxlang.runtime.scheduler import format_seconds, new_record
 from muxlang.workflow import ApplyStep, QueryStep, ShellStep, TemplateField
 
 _RUNTIME_NAMES = ("steps", "item", "loop")
+_OWN_LINE = ("if", "for_each", "verify (team)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +136,13 @@ def format_preview(plan: Plan, steps: list[PreviewStep], *, max_concurrent: int)
         f"up to {max_concurrent} at once (dry run: nothing runs)"
     ]
     for step in steps:
+        inline = [(k, v) for k, v in step.details if k not in _OWN_LINE]
         header = f"{step.index}. {step.name} ({step.type}"
-        header += "".join(f", {key} {value}" for key, value in step.details) + ")"
+        header += "".join(f", {key} {value}" for key, value in inline) + ")"
         if step.depends_on:
             header += " after " + ", ".join(step.depends_on)
         lines.append(header)
+        lines.extend(f"   {k}: {v}" for k, v in step.details if k in _OWN_LINE)
         for field in step.fields:
             label = f"   {field.key}: "
             body = field.text.splitlines() or [""]
