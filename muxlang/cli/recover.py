@@ -50,35 +50,32 @@ def recover_command(ctx: click.Context, /, **given: Any) -> None:
     try:
         report = recover_tree(root)
     except JournalError as exc:
-        _emit(opts.output, "error", [], f"cannot recover: {exc}", err=True)
+        _emit(opts.output, "error", [], f"cannot recover: {exc}", root, failed=True)
         ctx.exit(1)
     except OSError as exc:
-        _emit(opts.output, "error", [], f"cannot recover: {exc.strerror or exc}", err=True)
+        message = f"cannot recover: {exc.strerror or exc}"
+        _emit(opts.output, "error", [], message, root, failed=True)
         ctx.exit(1)
     if report.status == "locked":
-        _emit(opts.output, "locked", [], f"nothing recovered: {report.message}", err=True)
+        message = f"nothing recovered: {report.message}"
+        _emit(opts.output, "locked", [], message, root, failed=True)
         ctx.exit(1)
     lines = [report.message] + [f"  restored {path}" for path in report.paths]
-    _emit(opts.output, report.status, list(report.paths), "\n".join(lines), root=root)
+    _emit(opts.output, report.status, list(report.paths), "\n".join(lines), root)
 
 
 def _emit(
-    mode: str,
-    status: str,
-    paths: list[str],
-    message: str,
-    *,
-    err: bool = False,
-    root: Path | None = None,
+    mode: str, status: str, paths: list[str], message: str, root: Path, *, failed: bool = False
 ) -> None:
+    """``--output json``: one object on stdout. Otherwise the message on stderr, as
+    SPEC 7 asks of a recovery (``--quiet`` keeps only failures)."""
     if mode in ("json", "jsonl"):
         document = {
             "status": status,
             "restored": paths,
             "message": message.splitlines()[0] if message else "",
+            "root": os.fspath(root),
         }
-        if root is not None:
-            document["root"] = os.fspath(root)
         click.echo(json.dumps(document))
-    elif mode != "quiet" or err:
-        click.echo(message, err=err)
+    elif mode != "quiet" or failed:
+        click.echo(message, err=True)

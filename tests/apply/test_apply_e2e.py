@@ -110,7 +110,7 @@ def test_recover_command_from_inside_a_subdirectory(repo: Path) -> None:
     kill_half_way(repo, 1)
     result = muxlang("recover", cwd=repo / "src")  # the root is found from the git repo
     assert result.returncode == 0, result.stderr
-    assert "restored src/app.py" in result.stdout
+    assert "restored src/app.py" in result.stderr
     assert snapshot(repo) == before
 
 

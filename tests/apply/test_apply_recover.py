@@ -69,14 +69,14 @@ def test_sigkill_between_writes_is_recovered_by_the_cli(repo: Path, kill_after: 
     assert "return a + b" in (repo / "src/app.py").read_text()
 
     result = CliRunner().invoke(cli, ["recover", "-C", str(repo)])
-    assert result.exit_code == 0, result.output
-    assert "rolled back an interrupted apply of step 'apply'" in result.output
-    assert "restored src/app.py" in result.output
+    assert result.exit_code == 0, result.stderr
+    assert "rolled back an interrupted apply of step 'apply'" in result.stderr
+    assert "restored src/app.py" in result.stderr
     assert snapshot(repo) == before  # byte for byte, modes, no journal, no created dirs
 
     again = CliRunner().invoke(cli, ["recover", "-C", str(repo)])
     assert again.exit_code == 0
-    assert "nothing to recover" in again.output
+    assert "nothing to recover" in again.stderr
 
 
 @pytest.mark.slow
@@ -110,7 +110,7 @@ def test_recover_with_nothing_to_do(repo: Path) -> None:
     assert recover(repo) == []
     result = CliRunner().invoke(cli, ["recover", "-C", str(repo), "--output", "json"])
     assert result.exit_code == 0
-    assert json.loads(result.output)["status"] == "none"
+    assert json.loads(result.stdout)["status"] == "none"
     assert snapshot(repo) == before
 
 
@@ -120,7 +120,7 @@ def test_uncommitted_journal_means_nothing_was_written(repo: Path) -> None:
     (journal_dir(repo) / "files" / "0.orig").write_bytes(b"partial")
     result = CliRunner().invoke(cli, ["recover", "-C", str(repo)])
     assert result.exit_code == 0
-    assert "wrote nothing" in result.output
+    assert "wrote nothing" in result.stderr
     assert snapshot(repo) == {**before, ".muxlang/": "dir"}  # the test made .muxlang/
 
 
@@ -132,7 +132,7 @@ def test_recover_leaves_a_live_runs_journal_alone(repo: Path) -> None:
         assert recover(repo) == []
         result = CliRunner().invoke(cli, ["recover", "-C", str(repo)])
         assert result.exit_code == 1
-        assert f"pid {os.getpid()}" in result.output
+        assert f"pid {os.getpid()}" in result.stderr
         assert (journal_dir(repo) / "journal.json").exists()
     finally:
         lock.release()
@@ -143,6 +143,6 @@ def test_damaged_journal_is_reported_not_guessed(repo: Path) -> None:
     (journal_dir(repo) / "journal.json").write_text("{not json")
     result = CliRunner().invoke(cli, ["recover", "-C", str(repo)])
     assert result.exit_code == 1
-    assert "is damaged" in result.output
-    assert "Traceback" not in result.output
+    assert "is damaged" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
     assert (journal_dir(repo) / "journal.json").exists()
