@@ -110,6 +110,15 @@ def _source(layers: Sequence[Any], table: str, name: str) -> str:
     return "?"
 
 
+def _shown_path(path: Path) -> str:
+    """A path relative to the working directory when it lies inside it (tables only;
+    JSON always has the absolute path)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def shown_secret(value: str | None) -> str | None:
     """An api key as written when it only references variables, else masked."""
     if value is None:
@@ -129,7 +138,7 @@ def workflows_command(ctx: click.Context, /, **given: Any) -> None:
 
     opts = settings(ctx, **given)
     entries = list_workflows(_project(opts))
-    rows = [(e.name, e.source, str(e.path)) for e in entries]
+    rows = [(e.name, e.source, _shown_path(e.path)) for e in entries]
     _emit(
         opts,
         "Workflows",
