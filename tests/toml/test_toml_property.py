@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from toml_compare import assert_same
 
+from muxlang.source import Span
 from muxlang.toml import loads, parse
-from muxlang.toml.nodes import String
+from muxlang.toml.nodes import Array, Node, String, Table
 
 Draw = st.DrawFn
 
@@ -257,10 +258,11 @@ def toml_documents(draw: Draw) -> str:
     if draw(st.booleans()):
         out.append("# generated")
     section([], value, draw, out)
-    newline = draw(st.sampled_from(["\n", "\r\n"]))
-    # line breaks inside multi-line strings stay LF; both parsers read a mix the same
-    text = newline.join(out)
-    return text + (newline if draw(st.booleans()) else "")
+    text = "\n".join(out) + ("\n" if draw(st.booleans()) else "")
+    if draw(st.booleans()):
+        # every line break, also those inside multi-line strings, becomes CRLF
+        text = text.replace("\n", "\r\n")
+    return text
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -303,3 +305,45 @@ def _decodes_to(raw: str) -> str | None:
         return str(tomllib.loads(f's = "{raw}"')["s"])
     except tomllib.TOMLDecodeError:
         return None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(toml_documents())
+def test_every_span_cuts_out_what_was_written(text: str) -> None:
+    """Each key's span holds that key as written; each value's span holds a TOML
+    value that reads back as the same value; headers hold a header."""
+    doc = parse(text)
+
+    def check_table(table: Table) -> None:
+        for name, entry in table.entries.items():
+            raw_key = _cut(text, entry.key.span)
+            assert list(tomllib.loads(f"{raw_key} = 1")) == [name]
+            check_value(entry.value)
+
+    def check_value(node: Node) -> None:
+        raw = _cut(text, node.span)
+        aot = isinstance(node, Array) and bool(node.items) and node.items[0].span == node.span
+        if aot or (isinstance(node, Table) and not raw.startswith("{")):
+            assert "\n" not in raw
+            if aot:  # its first [[header]]
+                assert raw.startswith("[[")
+                assert raw.endswith("]]")
+            elif raw.startswith("["):  # its [header]
+                assert raw.endswith("]")
+            else:  # a table implied by a dotted key or a longer header: its first key
+                assert tomllib.loads(f"{raw} = 1")
+        else:
+            assert_same(tomllib.loads(f"x = {raw}")["x"], node.to_python())
+        if isinstance(node, Table):
+            check_table(node)
+        elif isinstance(node, Array):
+            for item in node.items:
+                check_value(item)
+
+    check_table(doc.root)
+
+
+def _cut(text: str, span: Span) -> str:
+    return text[
+        _offset(text, span.line, span.column) : _offset(text, span.end_line, span.end_column)
+    ]
