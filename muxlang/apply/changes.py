@@ -126,12 +126,18 @@ def plan_changes(root: Path, edits: tuple[Edit, ...]) -> tuple[FileChange, ...]:
         except PathProblem as exc:
             problems.append(f"{where}: the path {exc}")
             continue
+        except OSError as exc:  # a name too long, a symlink loop, ...
+            problems.append(f"{where}: the path cannot be used: {exc.strerror or exc}")
+            continue
         state = states.get(target)
         if state is None:
             try:
                 state = _load(target, rel)
             except PathProblem as exc:
                 problems.append(f"{where}: {rel} {exc}")
+                continue
+            except OSError as exc:
+                problems.append(f"{where}: {rel} cannot be used: {exc.strerror or exc}")
                 continue
             states[target] = state
         try:

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from muxlang.apply import EditCheckError, FileChange, parse_edits, plan_changes, render_diff
+from muxlang.apply import (
+    ApplyError,
+    EditCheckError,
+    FileChange,
+    parse_edits,
+    plan_changes,
+    render_diff,
+)
 from tests.apply.apply_support import snapshot
 
 
@@ -220,3 +227,34 @@ def test_later_hunks_account_for_lines_added_by_earlier_ones(repo: Path) -> None
     diff = "--- a/rep.txt\n+++ b/rep.txt\n@@ -1,1 +1,3 @@\n x\n+n1\n+n2\n@@ -8,1 +10,1 @@\n-y\n+Y\n"
     after = plan(repo, diff)["rep.txt"][1]
     assert after == b"x\nn1\nn2\nx\nx\ny\nx\nx\nx\nY\n"
+
+
+SEGMENT = st.sampled_from(
+    ["..", ".", "", "src", "app.py", "out", "loop", "x" * 300, "~", ".git", "a\0b", "C:", "\\"]
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(parts=st.lists(SEGMENT, min_size=1, max_size=6), lead=st.sampled_from(["", "/", "./"]))
+def test_any_path_is_refused_or_lands_inside_the_root(
+    tmp_path: Path, parts: list[str], lead: str
+) -> None:
+    root = tmp_path / "root"
+    if not root.exists():
+        (root / "src").mkdir(parents=True)
+        (root / "src" / "app.py").write_text("a\n")
+        (root / "out").symlink_to(tmp_path)
+        (root / "loop").symlink_to(root / "loop")
+    path = lead + "/".join(parts)
+    edit = json.dumps({"path": path, "content": "z\n"})
+    try:
+        changes = plan_changes(root, parse_edits(edit))
+    except ApplyError:
+        return
+    real_root = root.resolve()
+    for change in changes:
+        target = (real_root / change.path).resolve()
+        assert target.is_relative_to(real_root)
+        assert ".git" not in Path(change.path).parts
