@@ -190,9 +190,7 @@ class _Builder:
         out = []
         for name, arg in spec.args.items():
             node = table.get(name) if isinstance(table, Table) else None
-            span = node.span if node is not None else Span.point(1, 1)
-            if isinstance(table, Table) and name in table.entries:
-                span = table.entries[name].key.span if not isinstance(node, Table) else node.span
+            span = node.span if node is not None else Span.point(1, 1)  # `[args.NAME]`
             out.append(
                 Arg(
                     name=name,
