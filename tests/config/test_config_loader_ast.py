@@ -69,6 +69,7 @@ def test_workflow_fields_and_defaults() -> None:
         ("base", "HEAD~1", False),
         ("file", None, True),
     ]
+    assert [a.span.line for a in wf.args] == [5, 9]  # their [args.NAME] headers
     assert [s.name for s in wf.steps] == ["diff", "fix", "apply"]
 
 
