@@ -49,8 +49,8 @@ VERIFY_OUTPUT_LIMIT = 20_000
 DEFAULT_RETRY_TEMPLATE = """{original}
 
 ---
-Your previous edits were applied, then checked, and the check failed. They have
-been undone: the files are as they were before your previous answer.
+Your previous answer did not work. Its edits have been undone: the files are as
+they were before it.
 
 {error}
 
