@@ -278,14 +278,3 @@ def load_config(
         **values,
     )
     return resolved, problems
-
-
-def provenance(layers: list[Layer]) -> dict[tuple[str, str], Layer]:
-    """For each ``(table, name)`` (``("backends", "claude")``), the last layer that
-    wrote it: where a listing says it comes from."""
-    out: dict[tuple[str, str], Layer] = {}
-    for layer in layers:
-        for table in ("backends", "roles", "teams"):
-            for name in layer.data.get(table, {}) or {}:
-                out[(table, name)] = layer
-    return out
