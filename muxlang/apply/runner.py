@@ -273,7 +273,17 @@ async def _locked_apply(request: ApplyRequest, lock: TreeLock) -> ApplyResult:
             if out_of_retries:
                 kept = written and not step.rollback_on_failure
                 return _failure(request, attempts, last_error, last_verify, last_changes, kept)
-            prompt = render(original, last_error)
+            try:
+                prompt = render(original, last_error)
+            except Exception as exc:  # the user's verify_retry_prompt template failed
+                return _failure(
+                    request,
+                    attempts,
+                    f"{last_error}\n\nverify_retry_prompt could not be rendered: {exc}",
+                    last_verify,
+                    (),
+                    False,
+                )
             try:
                 answer = await request.query.query(
                     request.source_target,

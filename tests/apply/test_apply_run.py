@@ -368,3 +368,16 @@ async def test_a_write_error_half_way_rolls_back_what_was_written(
     assert "rolled back" in (result.error or "")
     assert query.calls == []  # not the LLM's fault: no re-ask
     assert snapshot(repo) == before
+
+
+async def test_a_broken_retry_template_fails_the_step_cleanly(repo: Path) -> None:
+    def render(original: str, error: str) -> str:
+        raise ValueError("undefined name 'steps.nope.output' at line 3")
+
+    before = snapshot(repo)
+    request, query = make_request(repo, BROKEN, verify=VERIFY, verify_retries=1, render=render)
+    result = await execute_apply(request)
+    assert not result.success
+    assert "verify_retry_prompt could not be rendered: undefined name" in (result.error or "")
+    assert query.calls == []
+    assert snapshot(repo) == before
