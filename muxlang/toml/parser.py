@@ -10,8 +10,8 @@ the same outcome as ``tomllib``.
 from __future__ import annotations
 
 import os
-import re
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import lark
@@ -68,6 +68,9 @@ def get_parser() -> Lark:
 # ---------------------------------------------------------------------------
 # the document builder
 
+#: A key path from the root; an int is the index of an array item.
+KeyPath = list[str | int]
+
 _STRING_TOKENS = frozenset(
     {"BASIC_STRING", "LITERAL_STRING", "ML_BASIC_STRING", "ML_LITERAL_STRING"}
 )
@@ -78,7 +81,7 @@ class _Tab:
 
     __slots__ = ("entries", "explicit", "path", "span")
 
-    def __init__(self, span: Span, path: list[str], explicit: bool = False) -> None:
+    def __init__(self, span: Span, path: KeyPath, explicit: bool = False) -> None:
         self.entries: dict[str, tuple[Key, Any]] = {}
         self.span = span
         self.path = path  # the key path from the root, for messages
@@ -108,15 +111,12 @@ def _freeze(value: Any) -> Node:
     return value
 
 
-_INDEX = re.compile(r"\[[0-9]+\]")
-
-
-def _show_key(path: list[str]) -> str:
-    """A key path as one would write it in TOML."""
+def _show_key(path: Sequence[str | int]) -> str:
+    """A key path as one would write it in TOML (array items as ``[i]``)."""
     out = ""
     for name in path:
-        if _INDEX.fullmatch(name):  # an array item, as the reader's own paths name it
-            out += name
+        if isinstance(name, int):
+            out += f"[{name}]"
             continue
         if not (name and all(c.isascii() and (c.isalnum() or c in "_-") for c in name)):
             name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -176,7 +176,7 @@ class _Reader:
             out.append((name, self.tspan(tok), tok))
         return out
 
-    def value(self, node: Token | Tree[Token], path: list[str], depth: int = 0) -> Node:
+    def value(self, node: Token | Tree[Token], path: KeyPath, depth: int = 0) -> Node:
         if isinstance(node, Token):
             assert node.start_pos is not None
             span = self.tspan(node)
@@ -194,7 +194,7 @@ class _Reader:
             )
         if node.data == "array":
             items = tuple(
-                self.value(child, [*path, f"[{i}]"], depth + 1)
+                self.value(child, [*path, i], depth + 1)
                 for i, child in enumerate(node.children[1:-1])
             )
             return Array(items, self.mspan(node))
@@ -256,7 +256,7 @@ class _Reader:
 
     def walk_to_parent(
         self, root: _Tab, segments: list[tuple[str, Span, Token]], header: str
-    ) -> tuple[_Tab, list[str]]:
+    ) -> tuple[_Tab, KeyPath]:
         """Follow a header's key to the table that will hold its last segment."""
         table = root
         for name, span, _ in segments[:-1]:
@@ -357,7 +357,7 @@ class _Reader:
                     f"(line {first.span.line}), not an array of tables",
                     span,
                 )
-        table = _Tab(header_span, [*path, f"[{len(aot.tables)}]"], explicit=True)
+        table = _Tab(header_span, [*path, len(aot.tables)], explicit=True)
         aot.tables.append(table)
         return table
 
