@@ -69,6 +69,10 @@ def resolve_targets(
     targets: list[Target] = []
     for name in names:
         given = Path(name)
+        if given.is_dir():
+            files = sorted(p for p in given.rglob("*.toml") if p.is_file())
+            targets.extend(Target(p, kind_of(p)) for p in files)
+            continue
         if is_path_like(name) or given.is_file():
             if not given.is_file():
                 raise TargetError(f"no such file: {name}")
@@ -164,6 +168,7 @@ def validate_config(
     resolver = RoleResolver.for_config(config)
     starts = [(name, str(path), Span.point(1, 1)) for name in config.roles]
     found.extend(d for d in resolver.check_roles(starts) if Path(d.file).resolve() == resolved)
+    found.extend(resolver.check_team_overrides(layer.teams, str(path)))
     return found
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from muxlang.compiler.plan import ResolvedConfig
-from muxlang.config.models import BackendConfig, RoleConfig
+from muxlang.config.models import BackendConfig, RoleConfig, TeamConfig
 from muxlang.diagnostics import Diagnostic, did_you_mean
 from muxlang.source import Span
 from muxlang.workflow import Workflow
@@ -22,30 +22,39 @@ from muxlang.workflow import Workflow
 KeyPath = tuple[str | int, ...]
 
 
-def locate(path: str | Path, keys: KeyPath) -> Span | None:
-    """The span of the value at ``keys`` in the TOML file ``path``, if it is there."""
+def read_document(path: str | Path) -> object | None:
+    """The positioned TOML document of ``path`` (its root table), or None."""
     try:
         from muxlang.toml import parse
 
         text = Path(path).read_text(encoding="utf-8")
-        node: object = parse(text, str(path)).root
+        return parse(text, str(path)).root
     except Exception:  # unreadable or broken: the loader reports that itself
         return None
+
+
+def locate_in(root: object | None, keys: KeyPath) -> Span | None:
+    """The span of the value at ``keys`` under a document's root table."""
+    node = root
     for key in keys:
+        if node is None:
+            return None
         if isinstance(key, int):
             items = getattr(node, "items", None)
             if not isinstance(items, tuple) or key >= len(items):
                 return None
             node = items[key]
         else:
-            getter = getattr(node, "get", None)
-            if getter is None or not hasattr(node, "entries"):
+            if not hasattr(node, "entries"):
                 return None
-            node = getter(key)
-            if node is None:
-                return None
+            node = node.get(key)  # type: ignore[attr-defined]
     span = getattr(node, "span", None)
     return span if isinstance(span, Span) else None
+
+
+def locate(path: str | Path, keys: KeyPath) -> Span | None:
+    """The span of the value at ``keys`` in the TOML file ``path``, if it is there."""
+    return locate_in(read_document(path), keys)
 
 
 @dataclass
@@ -57,6 +66,12 @@ class RoleResolver:
     #: files that may define a role's ``backends``, searched in order, with the key path
     #: prefix to look under (``("roles",)`` or ``("teams", TEAM, "roles")``)
     places: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    _docs: dict[str, object | None] = field(default_factory=dict, repr=False)
+
+    def _locate(self, path: str, keys: KeyPath) -> Span | None:
+        if path not in self._docs:
+            self._docs[path] = read_document(path)
+        return locate_in(self._docs[path], keys)
 
     @classmethod
     def for_config(cls, config: ResolvedConfig) -> RoleResolver:
@@ -117,7 +132,7 @@ class RoleResolver:
             keys: KeyPath = (*prefix, role, "backends")
             if index is not None:
                 keys = (*keys, index)
-            span = locate(path, keys)
+            span = self._locate(path, keys)
             if span is not None:
                 return path, span
         return None
@@ -176,3 +191,29 @@ class RoleResolver:
                 )
         path.pop()
         done.add(role)
+
+    def check_team_overrides(
+        self, teams: Mapping[str, TeamConfig], file: str
+    ) -> Iterator[Diagnostic]:
+        """Entries of ``[teams.T.roles.R] backends`` (for every team, active or not)
+        that are neither a backend nor a role, located in ``file``."""
+        for team_name, team in teams.items():
+            for role_name, override in team.roles.items():
+                for index, entry in enumerate(override.backends or ()):
+                    if entry in self.roles or entry in self.backends:
+                        continue
+                    keys: KeyPath = ("teams", team_name, "roles", role_name, "backends", index)
+                    span = self._locate(file, keys)
+                    if span is None:
+                        continue
+                    hint = did_you_mean(entry, [*self.backends, *self.roles]) or self._known(
+                        "backends", self.backends
+                    )
+                    yield Diagnostic(
+                        file,
+                        span,
+                        "MUX030",
+                        f"team `{team_name}` gives role `{role_name}` `{entry}`, "
+                        "which is neither a backend nor a role",
+                        hint=hint,
+                    )

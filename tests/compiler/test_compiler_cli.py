@@ -103,6 +103,14 @@ def test_names_and_paths_select_files(project: Path) -> None:
     assert "Found 1 error in 1 file." in result.stderr
 
 
+def test_a_directory_means_every_toml_file_under_it(project: Path) -> None:
+    write(project, "review.toml", CLEAN)
+    write(project, "bad.toml", BROKEN)
+    result = invoke("validate", ".muxlang")
+    assert result.exit_code == 1
+    assert "Found 1 error in 1 file." in result.stderr
+
+
 def test_unknown_name_or_missing_file_is_a_usage_error(project: Path) -> None:
     missing = invoke("validate", "nope")
     assert missing.exit_code == 2
