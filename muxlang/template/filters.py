@@ -291,12 +291,15 @@ def sort(
 
 def unique(value: list[Value], case_sensitive: bool = False) -> list[Value]:
     """The items of a list without repeats, first occurrence kept (as Jinja,
-    strings compare case-insensitively unless ``case_sensitive``)."""
+    strings compare case-insensitively unless ``case_sensitive``; ``1`` and
+    ``1.0`` are one number, ``true`` is not a number)."""
     _need(case_sensitive, "bool", "case_sensitive")
     seen: set[str] = set()
     out: list[Value] = []
     for item in value:
         probe = item.lower() if isinstance(item, str) and not case_sensitive else item
+        if isinstance(probe, float) and probe.is_integer():
+            probe = int(probe)  # 1 and 1.0 are the same number
         try:
             key = to_json([kind_of(probe), probe])
         except (TypeError, ValueError):
