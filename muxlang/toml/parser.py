@@ -481,6 +481,16 @@ def _syntax_error(text: str, lines: LineIndex, exc: UnexpectedInput) -> TOMLDeco
             and "{" in lines.line_text(lines.position(start)[0])
         ):
             msg += " (an inline table must be on one line)"
+        quote = str(tok)[:1]
+        if (
+            tok.type in _KEY_TOKENS
+            and quote in "\"'"
+            and text.startswith(quote * 2, start - 2)
+            and accepts & {"EQUAL", "RSQB", "RDSQB"}
+        ):
+            # `"""key""" = 1` lexes as "" then "key": keys are single-line strings
+            msg = "a key cannot be a multi-line string"
+            start -= 2
         span = lines.span(start, max(end, start + 1) if tok.type != "$END" else start)
         return TOMLDecodeError(msg, span.line, span.column, span)
     if isinstance(exc, UnexpectedCharacters):

@@ -58,6 +58,12 @@ CASES = [
     ("ké = 1\n", 1, 2, "invalid character 'é' in a key"),
     ("= 1\n", 1, 1, "expected a key or a [table] header"),
     ("a = [\n  1,\n  2\n", 4, 1, "found the end of the file"),
+    ('x = 1\n"""key""" = 1\n', 2, 1, "a key cannot be a multi-line string"),
+    ("['''tbl''']\n", 1, 2, "a key cannot be a multi-line string"),
+    ("[a]]\n", 1, 3, "expected ']' to close the table header, found ']]'"),
+    ("a = [1] = 2\n", 1, 9, "expected the end of the line"),
+    ("[[a]]\n[[a]]\nb = 1\nb = 2\n", 4, 1, "duplicate key `a[1].b`"),
+    ("a = [{b = 1, b = 2}]\n", 1, 14, "duplicate key `a[0].b`"),
 ]
 
 
