@@ -418,6 +418,7 @@ def _parse_hunk(lines: list[str], i: int, index: int, path: str, number: int) ->
     i += 1
     body: list[tuple[LineTag, str]] = []
     old_nl = new_nl = False
+    blank_tail = 0  # how many of the last body lines were empty raw lines
     while i < len(lines):
         line = lines[i]
         satisfied = old_left is None or (old_left <= 0 and new_left is not None and new_left <= 0)
@@ -444,12 +445,17 @@ def _parse_hunk(lines: list[str], i: int, index: int, path: str, number: int) ->
         else:
             break
         body.append((tag, content))
+        blank_tail = blank_tail + 1 if line == "" else 0
         if old_left is not None and new_left is not None:
             if tag != "+":
                 old_left -= 1
             if tag != "-":
                 new_left -= 1
         i += 1
+    if blank_tail and old_left is not None and new_left is not None and max(old_left, new_left) > 0:
+        # the header promised more lines than came: the blank lines that ended the
+        # hunk were the gap before the prose (or the end of the text), not context
+        del body[-blank_tail:]
     if not body:
         raise EditParseError(f"edit {index} ({path}), hunk {number} ({header}): the hunk is empty")
     return (

@@ -233,3 +233,15 @@ def test_crlf_answer_is_read_like_lf() -> None:
     (patch,) = parse_edits(text)
     assert isinstance(patch, Patch)
     assert patch.hunks[0].lines == (("-", "a"), ("+", "b"))
+
+
+def test_blank_lines_after_a_hunk_with_too_large_counts_are_not_context() -> None:
+    text = "--- a/x\n+++ b/x\n@@ -1,9 +1,9 @@\n a\n-b\n+B\n\n\nThat is the fix.\n"
+    (patch,) = parse_edits(text)
+    assert isinstance(patch, Patch)
+    assert patch.hunks[0].lines == ((" ", "a"), ("-", "b"), ("+", "B"))
+    # but a blank context line the counts account for is kept
+    text = "--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n a\n\n-b\n+B\n"
+    (patch,) = parse_edits(text)
+    assert isinstance(patch, Patch)
+    assert patch.hunks[0].old_lines == ["a", "", "b"]
