@@ -376,6 +376,12 @@ def _parse_diff(text: str, before: int) -> list[Edit]:
         ):
             old_path = old_path[2:] if old_path is not None else None
             new_path = new_path[2:] if new_path is not None else None
+        elif old_path is not None and new_path is not None and old_path != new_path:
+            # one side prefixed only ("--- a/x" / "+++ x"): the same file
+            if old_path.startswith("a/") and old_path[2:] == new_path:
+                old_path = new_path
+            elif new_path.startswith("b/") and new_path[2:] == old_path:
+                new_path = old_path
         index = before + len(edits) + 1
         shown = new_path if new_path is not None else old_path
         if old_path is None and new_path is None:

@@ -245,3 +245,10 @@ def test_blank_lines_after_a_hunk_with_too_large_counts_are_not_context() -> Non
     (patch,) = parse_edits(text)
     assert isinstance(patch, Patch)
     assert patch.hunks[0].old_lines == ["a", "", "b"]
+
+
+def test_one_sided_prefix_names_the_same_file() -> None:
+    for head in ("--- a/x.py\n+++ x.py\n", "--- x.py\n+++ b/x.py\n"):
+        (patch,) = parse_edits(head + "@@ -1 +1 @@\n-a\n+b\n")
+        assert isinstance(patch, Patch)
+        assert (patch.old_path, patch.new_path) == ("x.py", "x.py")
