@@ -42,7 +42,8 @@ COMMON_FIELDS: Mapping[str, Kind | None] = {
 TYPE_FIELDS: Mapping[str, Mapping[str, Kind | None]] = {
     "shell": {"exit_code": "number", "stderr": "string"},
     "query": {"outputs": "table", "backend": "string"},
-    "apply": {},
+    # what the runtime records for an apply step (docs/apply.md)
+    "apply": {"files": "list", "diff": "string", "attempts": "number", "verify_output": "string"},
 }
 FOR_EACH_FIELDS: Mapping[str, Kind | None] = {"results": "list"}
 LOOP_FIELDS: Mapping[str, Kind | None] = {
@@ -51,8 +52,6 @@ LOOP_FIELDS: Mapping[str, Kind | None] = {
     "length": "number",
     "first": "bool",
     "last": "bool",
-    "revindex": "number",
-    "revindex0": "number",
 }
 
 
@@ -348,7 +347,7 @@ def _infer_access(expr: t.Attr | t.Index, env: TypeEnv) -> Kind | None:
 # --------------------------------------------------------------------------- taint
 
 #: Step fields whose values cannot carry text another program wrote.
-SAFE_STEP_FIELDS = frozenset({"exit_code", "duration_ms", "status"})
+SAFE_STEP_FIELDS = frozenset({"exit_code", "duration_ms", "status", "attempts"})
 _SAFE_KINDS = frozenset({"number", "bool", "none"})
 
 
