@@ -320,7 +320,12 @@ def decode_atom(text: str, start: int) -> Any:
     first = text[0]
     if first.isdigit() or (first in "+-" and len(text) > 1):
         if _DEC_INT.fullmatch(text):
-            return int(text.replace("_", ""))
+            try:
+                return int(text.replace("_", ""))
+            except ValueError:  # beyond Python's limit on decimal digits
+                raise ValueFault(
+                    f"integer with {len(text)} digits is too large", start, start + len(text)
+                ) from None
         if _FLOAT.fullmatch(text):
             return float(text.replace("_", ""))
         if first == "0" and len(text) > 1:

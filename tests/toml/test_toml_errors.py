@@ -64,6 +64,8 @@ CASES = [
     ("a = [1] = 2\n", 1, 9, "expected the end of the line"),
     ("[[a]]\n[[a]]\nb = 1\nb = 2\n", 4, 1, "duplicate key `a[1].b`"),
     ("a = [{b = 1, b = 2}]\n", 1, 14, "duplicate key `a[0].b`"),
+    ("a = " + "9" * 5000 + "\n", 1, 5, "is too large"),
+    ("a = " + "[" * 300 + "]" * 300 + "\n", 1, 205, "nested more than 200 deep"),
 ]
 
 
