@@ -82,6 +82,15 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What ``doctor`` found by actually trying a backend."""
+
+    ok: bool
+    detail: str = ""
+    problems: tuple[str, ...] = ()
+
+
 # --------------------------------------------------------------------------- Retry-After
 
 

@@ -31,7 +31,7 @@ from muxlang.llm import (
     TextDelta,
 )
 from muxlang.runtime import process
-from muxlang.runtime.backends.base import Prepared, channel_stream
+from muxlang.runtime.backends.base import Prepared, Probe, channel_stream
 
 #: stderr wording that means "rate limited" (→ ErrorKind.RATE_LIMIT)
 RATE_LIMIT_WORDING = re.compile(
@@ -126,6 +126,34 @@ class CliBackend:
         if config.prompt_via == "stdin":
             return argv, prompt.encode()
         return [*argv, prompt], None
+
+    async def probe(self, timeout: float = 5.0) -> Probe:
+        """A real check for ``doctor``: the program is found and runs ``--version``."""
+        found = self.availability()
+        if not found.ok:
+            return Probe(False, problems=(found.reason,))
+        config = self._prepared.config
+        assert config is not None
+        program = self.resolve_program(config)
+        assert program is not None
+        try:
+            with trio.move_on_after(timeout) as scope:
+                result = await process.run(
+                    [program, "--version"], cwd=self._cwd, env=self._env(config), grace=1.0
+                )
+        except process.SpawnError as exc:
+            return Probe(False, problems=(f"backend `{self.name}`: {exc}",))
+        if scope.cancelled_caught:
+            problem = (
+                f"backend `{self.name}`: `{config.command} --version` did not finish "
+                f"within {timeout:g} s"
+            )
+            return Probe(False, problems=(problem,))
+        first = (result.stdout or result.stderr).decode("utf-8", "replace").strip()
+        first = first.splitlines()[0][:80] if first else ""
+        if result.returncode != 0:
+            return Probe(True, detail=f"{program} (--version exited {result.returncode})")
+        return Probe(True, detail=f"{program}" + (f" ({first})" if first else ""))
 
     # ------------------------------------------------------------------ calls
 

@@ -30,7 +30,7 @@ from muxlang.llm import (
     ErrorKind,
     StreamEvent,
 )
-from muxlang.runtime.backends.base import Prepared, channel_stream, parse_retry_after
+from muxlang.runtime.backends.base import Prepared, Probe, channel_stream, parse_retry_after
 from muxlang.runtime.backends.protocols import (
     Adapter,
     MalformedResponse,
@@ -163,6 +163,45 @@ class HttpBackend:
         if self._prepared.config is None:
             return Availability(False, self._prepared.problem or "unusable")
         return Availability(True)
+
+    async def probe(self, timeout: float = 3.0) -> Probe:
+        """A real check for ``doctor``: the server answers an authenticated GET of its
+        model list within ``timeout`` and does not reject the key (401/403)."""
+        found = self.availability()
+        if not found.ok:
+            return Probe(False, problems=(found.reason,))
+        config = self._prepared.config
+        assert config is not None
+        url = self._adapter.models_url(config.command)
+        where = self._where(url)
+        index = self._pool.acquire()
+        try:
+            with trio.move_on_after(timeout) as scope:
+                try:
+                    response = await self._pool.client(index).get(url)
+                except httpx.TimeoutException:
+                    scope.cancel()
+                    response = None
+                except httpx.HTTPError as exc:
+                    problem = f"backend `{self.name}`: cannot reach {where}: {_reason(exc)}"
+                    return Probe(False, problems=(self._prepared.redact(problem),))
+        finally:
+            self._pool.release(index)
+        if response is None or scope.cancelled_caught:
+            problem = f"backend `{self.name}`: no answer from {where} within {timeout:g} s"
+            return Probe(False, problems=(problem,))
+        status = response.status_code
+        if status in (401, 403):
+            message = self._server_message(response.content)
+            problem = f"backend `{self.name}`: {where} rejected the API key (HTTP {status}" + (
+                f": {message})" if message else ")"
+            )
+            return Probe(False, problems=(self._prepared.redact(problem),))
+        if 200 <= status < 300:
+            detail = "reachable, key accepted" if config.api_key else "reachable"
+        else:
+            detail = f"reachable (HTTP {status} for the model list)"
+        return Probe(True, detail=detail)
 
     # ------------------------------------------------------------------ calls
 

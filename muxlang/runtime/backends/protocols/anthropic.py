@@ -239,6 +239,11 @@ class _Decoder:
         return [Finish(self.reason or "stop", Usage(self.input_tokens, self.output_tokens))]
 
 
+def _models_url(base: str) -> str:
+    base = base.rstrip("/")
+    return base + ("/models" if base.endswith("/v1") else "/v1/models")
+
+
 ADAPTER = Adapter(
     name="anthropic",
     stream_format="sse",
@@ -248,4 +253,5 @@ ADAPTER = Adapter(
     parse=_parse,
     error_message=error_message,
     decoder=_Decoder,
+    models_url=_models_url,
 )

@@ -44,6 +44,8 @@ class Adapter:
     #: JSON error body -> the server's own message
     error_message: Callable[[Any], str | None]
     decoder: Callable[[], Decoder]
+    #: base URL -> a cheap authenticated GET that lists models (``doctor``)
+    models_url: Callable[[str], str]
 
 
 def model_of(request: ChatRequest, config: BackendConfig) -> str | None:

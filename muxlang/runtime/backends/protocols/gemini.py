@@ -237,6 +237,11 @@ class _Decoder:
         return [Finish(reason, self.usage)]
 
 
+def _models_url(base: str) -> str:
+    base = base.rstrip("/")
+    return base + ("/models" if base.endswith("/v1beta") else "/v1beta/models")
+
+
 ADAPTER = Adapter(
     name="gemini",
     stream_format="sse",
@@ -246,4 +251,5 @@ ADAPTER = Adapter(
     parse=_parse,
     error_message=error_message,
     decoder=_Decoder,
+    models_url=_models_url,
 )

@@ -203,6 +203,10 @@ class _Decoder:
         return [self.finish]
 
 
+def _models_url(base: str) -> str:
+    return join_url(base, "/api/tags")
+
+
 ADAPTER = Adapter(
     name="ollama",
     stream_format="ndjson",
@@ -212,4 +216,5 @@ ADAPTER = Adapter(
     parse=_parse,
     error_message=error_message,
     decoder=_Decoder,
+    models_url=_models_url,
 )

@@ -204,6 +204,10 @@ class _Decoder:
         return [Finish(reason, self.usage)]
 
 
+def _models_url(base: str) -> str:
+    return join_url(base, "/models")
+
+
 ADAPTER = Adapter(
     name="openai",
     stream_format="sse",
@@ -213,4 +217,5 @@ ADAPTER = Adapter(
     parse=_parse,
     error_message=error_message,
     decoder=_Decoder,
+    models_url=_models_url,
 )

@@ -1,0 +1,299 @@
+"""``muxlang doctor``: check for real that every configured backend can be used.
+
+CLI backends: the program is found on PATH and runs ``--version`` (5 s at most).
+HTTP backends: every ``${VAR}`` they need is set, and the base URL answers an
+authenticated GET of its model list (3 s at most) without rejecting the key.
+Also shown: the project root, the detected team and the config files read.
+
+Exit status: 0 when every backend used by a role is usable; 1 when one is not
+(each problem is named on stderr, e.g. "backend `openai`: environment variable
+OPENAI_API_KEY is not set"); 2 for a config error. Disabled backends are shown,
+never counted as problems. Secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import click
+
+from muxlang.cli.options import Settings, global_options, settings
+
+CLI_TIMEOUT = 5.0
+HTTP_TIMEOUT = 3.0
+
+
+@dataclass
+class BackendReport:
+    name: str
+    kind: str  # "cli" | "http"
+    command: str
+    status: str  # "ok" | "disabled" | "unusable"
+    detail: str = ""
+    problems: list[str] = field(default_factory=list)
+    used_by: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "command": self.command,
+            "status": self.status,
+            "ok": self.status == "ok",
+            "detail": self.detail,
+            "problems": self.problems,
+            "used_by": self.used_by,
+        }
+
+
+@dataclass
+class Report:
+    project_root: Path
+    team: str | None
+    config_files: list[Path]
+    backends: list[BackendReport]
+    roles: list[dict[str, Any]]
+    problems: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "project_root": str(self.project_root),
+            "team": self.team,
+            "config_files": [str(p) for p in self.config_files],
+            "backends": [b.to_json() for b in self.backends],
+            "roles": self.roles,
+            "problems": self.problems,
+            "warnings": self.warnings,
+        }
+
+
+async def diagnose(
+    config: Any,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    cli_timeout: float = CLI_TIMEOUT,
+    http_timeout: float = HTTP_TIMEOUT,
+    configured: set[str] | None = None,
+) -> Report:
+    """Probe every backend of a resolved config (concurrently) and judge the roles.
+
+    Problems (exit 1): a role that cannot run (no usable backend; fewer than
+    ``min_success`` for parallel), and an unusable backend a role uses — except a
+    built-in default backend (not in ``configured``, the names the user's files
+    define) whose roles still have other usable backends: that is a warning.
+    ``configured=None`` treats every backend as configured by the user."""
+    import trio
+
+    from muxlang.llm import BackendError
+    from muxlang.runtime.backends import open_router
+
+    reports: dict[str, BackendReport] = {}
+    problems: list[str] = []
+    roles: list[dict[str, Any]] = []
+    leaves_of: dict[str, tuple[str, ...]] = {}
+    async with open_router(config, environ=environ) as router:
+        used: dict[str, list[str]] = {}
+        for role_name in config.roles:
+            try:
+                resolved = router.resolve(role_name, "role")
+            except BackendError as exc:
+                problems.append(f"role `{role_name}`: {exc.message}")
+                continue
+            leaves_of[role_name] = resolved.backends
+            for leaf in resolved.backends:
+                used.setdefault(leaf, []).append(role_name)
+            roles.append(
+                {
+                    "name": role_name,
+                    "execution": resolved.execution,
+                    "backends": list(resolved.entries),
+                }
+            )
+
+        async def check(name: str) -> None:
+            raw = config.backends[name]
+            report = BackendReport(
+                name,
+                "http" if raw.is_http else "cli",
+                raw.command,
+                "ok",
+                used_by=used.get(name, []),
+            )
+            reports[name] = report
+            if not raw.enabled:
+                report.status = "disabled"
+                return
+            from muxlang.config import missing_variables
+
+            missing = missing_variables(raw, environ)
+            if missing:
+                report.status = "unusable"
+                report.problems = [
+                    f"backend `{name}`: environment variable {var} is not set" for var in missing
+                ]
+                return
+            backend: Any = router.backend(name)
+            timeout = http_timeout if raw.is_http else cli_timeout
+            probe = await backend.probe(timeout)
+            report.detail = probe.detail
+            if not probe.ok:
+                report.status = "unusable"
+                report.problems = list(probe.problems)
+
+        async with trio.open_nursery() as nursery:
+            for name in config.backends:
+                nursery.start_soon(check, name)
+
+    builtin_only = set() if configured is None else set(config.backends) - set(configured)
+    warnings: list[str] = []
+    for role in roles:
+        name = role["name"]
+        leaves = leaves_of[name]
+        for b in leaves:
+            if b not in config.backends:
+                problems.append(f"role `{name}`: unknown backend `{b}`")
+        usable = [b for b in leaves if b in reports and reports[b].status == "ok"]
+        needed = config.roles[name].min_success if role["execution"] == "parallel" else 1
+        role["usable"] = len(usable) >= needed
+        if not role["usable"]:
+            what = f"{len(usable)} of {len(leaves)} backends usable, {needed} needed"
+            problems.append(f"role `{name}` ({role['execution']}) cannot run: {what}")
+    ordered = [reports[name] for name in config.backends]
+    for report in ordered:
+        if not report.used_by or report.status != "unusable":
+            continue
+        if report.name in builtin_only and all(
+            role["usable"] and role["execution"] != "parallel"
+            for role in roles
+            if role["name"] in report.used_by
+        ):
+            # a built-in default nobody configured: its roles still have others
+            warnings.extend(report.problems)
+        else:
+            problems.extend(report.problems)
+    return Report(
+        project_root=config.project_root,
+        team=config.team,
+        config_files=list(config.sources),
+        backends=ordered,
+        roles=roles,
+        problems=problems,
+        warnings=warnings,
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _plain_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    header = [c.upper() for c in columns]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(columns))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    )
+
+
+def _rows(report: Report) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for b in report.backends:
+        detail = "; ".join(p.removeprefix(f"backend `{b.name}`: ") for p in b.problems)
+        rows.append(
+            (
+                b.name,
+                b.kind,
+                b.status,
+                detail or b.detail,
+                ", ".join(b.used_by) or "-",
+            )
+        )
+    return rows
+
+
+def _print_console(report: Report) -> None:
+    files = ", ".join(str(p) for p in report.config_files) or "none (built-in defaults)"
+    lines = [
+        f"project root: {report.project_root}",
+        f"team: {report.team or 'none'}",
+        f"config files: {files}",
+    ]
+    columns = ("backend", "kind", "status", "detail", "used by")
+    rows = _rows(report)
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console()
+        for line in lines:
+            console.print(line, highlight=False, markup=False)
+        table = Table(title="Backends", title_justify="left", header_style="bold")
+        for column in columns:
+            table.add_column(column)
+        style = {"ok": "green", "unusable": "red", "disabled": "dim"}
+        for row in rows:
+            cells = list(row)
+            cells[2] = f"[{style.get(row[2], '')}]{row[2]}[/]"
+            table.add_row(*cells)
+        console.print(table)
+    else:
+        click.echo("\n".join(lines))
+        click.echo("")
+        click.echo(_plain_table(columns, rows) if rows else "no backends configured")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning} (its roles use other backends)", err=True)
+    for problem in report.problems:
+        click.echo(f"error: {problem}", err=True)
+    if report.ok:
+        click.echo("every backend the roles use is ready", err=True)
+
+
+@click.command("doctor")
+@global_options
+@click.pass_context
+def doctor_command(ctx: click.Context, /, **given: Any) -> None:
+    """Check that every backend can be used: CLIs run, keys set, servers reachable."""
+    import trio
+
+    from muxlang.config import config_layers, find_project_root, load_config
+
+    opts: Settings = settings(ctx, **given)
+    root = find_project_root(None, opts.directory)
+    config, diagnostics = load_config(root, team=opts.team)
+    errors = [d for d in diagnostics if d.is_error]
+    if errors:
+        for d in errors:
+            click.echo(
+                f"{d.file}:{d.span.line}:{d.span.column}: error[{d.code}]: {d.message}", err=True
+            )
+        raise SystemExit(2)
+    layers, _ = config_layers(root)
+    configured = {
+        name
+        for layer in layers
+        if layer.path is not None
+        for name in layer.data.get("backends") or {}
+    }
+    report = trio.run(partial(diagnose, config, configured=configured))
+    if opts.output == "json":
+        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        for problem in report.problems:
+            click.echo(f"error: {problem}", err=True)
+    elif opts.output == "quiet":
+        for problem in report.problems:
+            click.echo(f"error: {problem}", err=True)
+    else:
+        _print_console(report)
+    raise SystemExit(0 if report.ok else 1)
