@@ -69,7 +69,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "line", "column", "words"), CASES)
+@pytest.mark.parametrize(
+    ("text", "line", "column", "words"),
+    CASES,
+    ids=[f"{i}-{case[3][:40]}" for i, case in enumerate(CASES)],
+)
 def test_error_position_and_message(text: str, line: int, column: int, words: str) -> None:
     with pytest.raises(TOMLDecodeError) as info:
         parse(text)
