@@ -164,7 +164,8 @@ def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
             yield ctx.diag(
                 extra.span.to(node.args[-1].span),
                 "MUX012",
-                f"`{node.name}` takes {params.at_most()}, but {given} were given",
+                f"`{node.name}` takes {params.at_most()}, "
+                f"but {given} {'was' if given == 1 else 'were'} given",
                 usage,
             )
             continue

@@ -354,3 +354,54 @@ def test_if_per_item():
     plan, _ = compile_workflow(wf, config())
     assert plan is not None
     assert plan.step("a").if_per_item
+
+
+# --------------------------------------------------------------------------- MUX011 / MUX012
+
+
+def test_unknown_filter_points_at_its_name_with_did_you_mean():
+    node = filt(path("steps.a.output"), "trimm")
+    wf = workflow(shell("a"), query("b", tpl(node)))
+    [d] = run(checks.check_unknown_filters, wf)
+    assert d.code == "MUX011"
+    assert d.span == node.name_span
+    assert d.hint == "did you mean `trim`?"
+
+
+def test_known_filters_pass():
+    node = filt(filt(filt(path("steps.a.output"), "lines"), "nonblank"), "join", lit("; "))
+    wf = workflow(shell("a"), query("b", tpl(node)))
+    assert run(checks.check_unknown_filters, wf) == []
+    assert run(checks.check_filter_arguments, wf) == []
+    assert run(checks.check_filter_input_types, wf) == []
+
+
+def test_filter_argument_count_and_keywords():
+    too_many = filt(lit("x"), "trim", lit(1))
+    missing = filt(lit("x"), "replace", lit("a"))
+    unknown = filt(lit([]), "join", separator=lit(","))
+    twice = filt(lit([]), "join", lit(","), sep=lit(";"))
+    ok = filt(lit("x"), "replace", lit("a"), new=lit("b"))
+    wf = workflow(query("q", tpl(too_many, missing, unknown, twice, ok)))
+    diags = run(checks.check_filter_arguments, wf)
+    assert [d.message for d in diags] == [
+        "`trim` takes no arguments, but 1 was given",
+        "`replace` is missing `new`",
+        "`join` has no argument `separator`",
+        "`join` got argument `sep` twice",
+    ]
+    assert diags[0].span == too_many.args[0].span
+    assert diags[2].span == unknown.kwargs[0][1].span
+    assert diags[1].hint == "usage: `replace(old, new, count=none)`"
+
+
+def test_filter_input_kind_mismatch():
+    join = filt(path("steps.a.output"), "join")
+    upper = filt(path("steps.a.exit_code"), "upper")
+    fine = filt(filt(path("steps.a.output"), "lines"), "join")
+    wf = workflow(shell("a"), query("b", tpl(join, upper, fine)))
+    diags = run(checks.check_filter_input_types, wf)
+    assert [d.span for d in diags] == [join.name_span, upper.name_span]
+    assert diags[0].message == "`join` takes a list, but `steps.a.output` is a string"
+    assert "`| lines`" in (diags[0].hint or "")
+    assert diags[1].message == "`upper` takes a string, but `steps.a.exit_code` is a number"
