@@ -155,6 +155,7 @@ def lock_tree(root: Path) -> TreeLock:
         try:
             state.mkdir()
             created = True
+            _fsync_dir(real_root)  # the journal inside it must survive a power cut
         except FileExistsError:
             pass
         except OSError as exc:
