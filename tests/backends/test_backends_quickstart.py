@@ -1,0 +1,146 @@
+"""The seed README's quick start, verbatim except for where the servers live:
+claude/codex/ollama are the fake CLIs on PATH, openai and local the fake upstream."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from muxlang.config import load_config
+from muxlang.llm import ChatRequest
+from muxlang.runtime.backends import open_router
+from tests.backends.conftest import FAKE_BIN
+from tests.fakes.llm_server import FakeLLMServer
+
+SEED_CONFIG = """\
+# CLI backends (any command that accepts a prompt)
+[backends.claude]
+command = "claude"
+args = ["-p"]
+
+[backends.codex]
+command = "codex"
+args = ["exec", "-q"]
+
+[backends.ollama]
+command = "ollama"
+args = ["run", "llama3"]
+
+# HTTP backends (OpenAI-compatible APIs)
+[backends.openai]
+command = "OPENAI_URL"
+model = "gpt-4"
+api_key = "${OPENAI_API_KEY}"  # from environment
+
+[backends.local]
+command = "LOCAL_URL"
+model = "llama3"
+
+[roles.analyzer]
+description = "Code analysis tasks"
+backends = ["claude", "codex"]
+execution = "parallel"  # first | parallel | fallback
+
+[roles.quick]
+description = "Fast responses"
+backends = ["ollama"]
+execution = "first"
+"""
+
+SEED_WORKFLOW = '''\
+name = "review"
+description = "Review code changes"
+
+[[steps]]
+name = "diff"
+type = "shell"
+run = "git diff HEAD~1"
+
+[[steps]]
+name = "analyze"
+type = "query"
+role = "analyzer"
+prompt = """
+Review these changes for bugs and improvements:
+
+{{ steps.diff.output }}
+"""
+depends_on = ["diff"]
+'''
+
+
+@pytest.fixture
+def quickstart(tmp_path: Path, llm_server: FakeLLMServer) -> tuple[Path, dict[str, str]]:
+    home = tmp_path / "home"
+    (home / ".config" / "llm-mux").mkdir(parents=True)
+    config = SEED_CONFIG.replace("OPENAI_URL", llm_server.base_url("openai"))
+    config = config.replace("LOCAL_URL", llm_server.base_url("openai"))
+    (home / ".config" / "llm-mux" / "config.toml").write_text(config)
+    root = tmp_path / "project"
+    (root / ".llm-mux" / "workflows").mkdir(parents=True)
+    (root / ".llm-mux" / "workflows" / "review.toml").write_text(SEED_WORKFLOW)
+    env = {
+        "HOME": str(home),
+        "PATH": f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}",
+        "OPENAI_API_KEY": "sk-quickstart-key",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "LANG": "C.UTF-8",
+    }
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True, env=env)
+    (root / "app.py").write_text("print('hello')\n")
+    subprocess.run([*git, "add", "."], cwd=root, check=True, env=env)
+    subprocess.run([*git, "commit", "-qm", "one"], cwd=root, check=True, env=env)
+    (root / "app.py").write_text("print('hello, world')\n")
+    subprocess.run([*git, "commit", "-qam", "two"], cwd=root, check=True, env=env)
+    return root, env
+
+
+async def test_quickstart_roles_and_http_backends(
+    quickstart: tuple[Path, dict[str, str]], llm_server: FakeLLMServer
+) -> None:
+    root, env = quickstart
+    config, problems = load_config(root, environ=env)
+    assert not [p for p in problems if p.is_error]
+    async with open_router(config, environ=env) as router:
+        quick = await router.query("quick", ChatRequest.from_prompt("ping"), kind="role")
+        analyzer = await router.query("analyzer", ChatRequest.from_prompt("look"), kind="role")
+        openai = await router.query("openai", ChatRequest.from_prompt("hi"), kind="backend")
+        local = await router.query("local", ChatRequest.from_prompt("yo"), kind="backend")
+    assert (quick.output, quick.backend) == ("ping", "ollama")
+    assert analyzer.output == "=== claude ===\nlook\n\n=== codex ===\nlook"
+    assert analyzer.outputs == {"claude": "look", "codex": "look"}
+    assert openai.output == "hi"
+    assert local.output == "yo"
+    first, second = llm_server.requests
+    assert first.headers["authorization"] == "Bearer sk-quickstart-key"
+    assert first.json["model"] == "gpt-4"
+    assert second.json["model"] == "llama3"
+    assert "authorization" not in second.headers
+
+
+@pytest.mark.slow
+def test_quickstart_review_workflow_runs(quickstart: tuple[Path, dict[str, str]]) -> None:
+    root, env = quickstart
+    muxlang = Path(sys.executable).parent / "muxlang"
+    result = subprocess.run(
+        [str(muxlang), "run", "review", "--output", "json"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    analyze = report["steps"]["analyze"]
+    assert analyze["status"] == "success"
+    assert analyze["backend"] == "claude"
+    assert list(analyze["outputs"]) == ["claude", "codex"]
+    assert analyze["output"].startswith("=== claude ===\n")
+    assert "+print('hello, world')" in analyze["outputs"]["codex"]
