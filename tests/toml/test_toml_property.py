@@ -198,11 +198,15 @@ def inline(value: Any, draw: Draw) -> str:
     return "{" + ", ".join(parts) + "}" if parts else "{}"
 
 
+# the dot of a dotted key may have blanks around it
+DOTS = st.sampled_from([".", ".", " . ", "\t.", ". "])
+
+
 def dotted_lines(prefix: str, value: dict[str, Any], draw: Draw) -> list[str] | None:
     """``prefix.key = value`` lines for a table, or None when dotted keys cannot say it."""
     lines: list[str] = []
     for name, item in value.items():
-        here = f"{prefix}.{key(name, draw)}"
+        here = f"{prefix}{draw(DOTS)}{key(name, draw)}"
         if isinstance(item, dict) and item and draw(st.booleans()):
             sub = dotted_lines(here, item, draw)
             if sub is None:
@@ -237,17 +241,18 @@ def section(path: list[str], value: dict[str, Any], draw: Draw, out: list[str]) 
         out.append(f"{written} = {inline(item, draw)}{comment}")
     for name, item in later:
         sub_path = [*path, key(name, draw)]
-        header = ".".join(sub_path)
+        header = draw(DOTS).join(sub_path)
+        pad = draw(st.sampled_from(["", " ", "\t"]))
         if isinstance(item, dict):
             body: list[str] = []
             section(sub_path, item, draw, body)
             # a table holding only sub-tables may be left implicit
             if not body or not body[0].lstrip("\n").startswith("[") or draw(st.booleans()):
-                out.append(draw(st.sampled_from(["", "\n"])) + f"[{header}]")
+                out.append(draw(st.sampled_from(["", "\n"])) + f"[{pad}{header}{pad}]")
             out.extend(body)
         else:
             for element in item:
-                out.append(f"[[{header}]]")
+                out.append(f"[[{pad}{header}{pad}]]")
                 section(sub_path, element, draw, out)
 
 
