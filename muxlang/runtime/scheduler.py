@@ -11,11 +11,11 @@ Each task records its own outcome: nurseries are fail-fast, records are not.
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
 import traceback
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,7 +217,14 @@ class _Run:
             workflow_path=plan.workflow.path,
             team_verify=plan.config.team_verify,
         )
-        self.done = {name: trio.Event() for name in plan.order}
+        graph = plan.graph
+        self.index = {name: i for i, name in enumerate(plan.order)}
+        #: how many dependencies of each step have not finished yet
+        self.waiting = {name: graph.in_degree(name) for name in plan.order}
+        #: steps whose dependencies all finished, by plan order (a heap)
+        self.ready = [(i, name) for i, name in enumerate(plan.order) if not self.waiting[name]]
+        self.finished = 0
+        self.wakeup = trio.Event()
         self.limiter = trio.CapacityLimiter(max(1, max_concurrent))
         self.gate = _Gate()
         self.scopes: dict[str, trio.CancelScope] = {}
@@ -248,8 +255,7 @@ class _Run:
                     if interrupt is not None:
                         outer.start_soon(self._watch_interrupt, interrupt, run_scope)
                     async with trio.open_nursery() as nursery:
-                        for name in plan.order:
-                            nursery.start_soon(self._step_task, name)
+                        await self._dispatch(nursery)
                     outer.cancel_scope.cancel()
             if run_scope.cancelled_caught:
                 if interrupt is not None and interrupt.is_set():
@@ -310,32 +316,86 @@ class _Run:
 
     # ------------------------------------------------------------------ one step
 
-    async def _step_task(self, name: str) -> None:
-        compiled = self.plan.step(name)
-        try:
-            for dependency in compiled.dependencies:
-                await self.done[dependency].wait()
-            await self._run_step(compiled)
-        finally:
-            self.done[name].set()
+    async def _dispatch(self, nursery: trio.Nursery) -> None:
+        """Start steps as their dependencies finish, lowest plan position first.
 
-    async def _run_step(self, compiled: CompiledStep) -> None:
-        name, step = compiled.name, compiled.step
+        Slots are taken here, in order, so that with ``max_concurrent = 1`` steps
+        run in file order and the start order never depends on task scheduling.
+        """
+        total = len(self.plan.order)
+        while self.finished < total:
+            if not self.ready:
+                await self.wakeup.wait()
+                self.wakeup = trio.Event()
+                continue
+            _, name = heapq.heappop(self.ready)
+            await self._launch(name, nursery)
+
+    def _done(self, name: str) -> None:
+        """``name`` finished (ran, failed or was skipped): release its dependents."""
+        self.finished += 1
+        for dependent in self.plan.graph.successors(name):
+            self.waiting[dependent] -= 1
+            if self.waiting[dependent] == 0:
+                heapq.heappush(self.ready, (self.index[dependent], dependent))
+        self.wakeup.set()
+
+    async def _launch(self, name: str, nursery: trio.Nursery) -> None:
+        compiled = self.plan.step(name)
         try:
             skip = self._skip_reason(compiled)
         except StepError as exc:
             self._finish(name, Outcome(error=str(exc)), trio.current_time())
+            self._done(name)
             return
         if skip is not None:
             self._skip(name, skip)
+            self._done(name)
+            return
+        release: Callable[[], None] | None = None
+        with trio.CancelScope() as waiting:
+            self.scopes[name] = waiting
+            release = await self._acquire(name, compiled.step)
+        del self.scopes[name]
+        if release is None or waiting.cancelled_caught:
+            self._skip(name, self.abort or "cancelled")
+            self._done(name)
             return
         scope = trio.CancelScope()
         self.scopes[name] = scope
+        nursery.start_soon(self._run_step, compiled, scope, release)
+
+    async def _acquire(self, name: str, step: AnyStep) -> Callable[[], None]:
+        """Take what ``step`` needs to run; returns how to give it back."""
+        if isinstance(step, ApplyStep):
+            await self.gate.acquire_exclusive()
+            return self.gate.release_exclusive
+        await self.gate.acquire_shared()
+        if step.for_each is not None:  # its items take the slots
+            return self.gate.release_shared
+        try:
+            await self.limiter.acquire_on_behalf_of(name)
+        except BaseException:
+            self.gate.release_shared()
+            raise
+
+        def release() -> None:
+            self.limiter.release_on_behalf_of(name)
+            self.gate.release_shared()
+
+        return release
+
+    async def _run_step(
+        self, compiled: CompiledStep, scope: trio.CancelScope, release: Callable[[], None]
+    ) -> None:
+        name, step = compiled.name, compiled.step
         started: float | None = None
         outcome = Outcome()
         try:
-            with scope:
-                async with self._slot(step):
+            try:
+                with scope:
+                    if scope.cancel_called:  # a failure elsewhere, before it started
+                        await trio.lowlevel.checkpoint()
                     started = trio.current_time()
                     self.started_at[name] = started
                     self.reporter.step_started(name)
@@ -348,18 +408,22 @@ class _Run:
                             outcome.fields,
                             f"timed out after {format_seconds(step.timeout)} (step timeout)",
                         )
+            finally:
+                release()
+                del self.scopes[name]
+            if scope.cancelled_caught:
+                reason = self.abort or "cancelled"
+                if started is None:
+                    self._skip(name, reason)
+                else:
+                    self.reasons[name] = reason
+                    cancelled = Outcome(outcome.fields, f"cancelled: {reason}")
+                    self._finish(name, cancelled, started, cancelled=True)
+            else:
+                assert started is not None
+                self._finish(name, outcome, started)
         finally:
-            del self.scopes[name]
-        if scope.cancelled_caught:
-            reason = self.abort or "cancelled"
-            if started is None:
-                self._skip(name, reason)
-                return
-            self.reasons[name] = reason
-            self._finish(name, Outcome(outcome.fields, f"cancelled: {reason}"), started, True)
-            return
-        assert started is not None
-        self._finish(name, outcome, started)
+            self._done(name)
 
     async def _execute(self, compiled: CompiledStep) -> Outcome:
         try:
@@ -372,25 +436,6 @@ class _Run:
             if self.debug:
                 traceback.print_exc()
             return Outcome(error=f"internal error: {type(exc).__name__}: {exc}")
-
-    @asynccontextmanager
-    async def _slot(self, step: AnyStep) -> AsyncIterator[None]:
-        if isinstance(step, ApplyStep):
-            await self.gate.acquire_exclusive()
-            try:
-                yield
-            finally:
-                self.gate.release_exclusive()
-            return
-        await self.gate.acquire_shared()
-        try:
-            if step.for_each is not None:  # its items take the slots
-                yield
-            else:
-                async with self.limiter:
-                    yield
-        finally:
-            self.gate.release_shared()
 
     def _skip_reason(self, compiled: CompiledStep) -> str | None:
         """Why the step must not run, or None when it runs (its ``if`` may be per item)."""
@@ -460,44 +505,51 @@ class _Run:
         self.records[step.name]["results"] = results
         if not items:
             return Outcome({"output": "", "results": results})
-        state = _ItemsState(
-            limiter=trio.CapacityLimiter(step.max_parallel) if step.max_parallel else None
-        )
+        state = _ItemsState(slots=trio.Semaphore(step.max_parallel) if step.max_parallel else None)
+        status = self._status(compiled) if compiled.if_per_item else None
         async with trio.open_nursery() as nursery:
             state.scope = nursery.cancel_scope
             for index, item in enumerate(items):
-                nursery.start_soon(self._item, compiled, index, item, results, state)
+                record = results[index]
+                values = {**self.values, "item": item, "loop": loop_values(index, len(items))}
+                if compiled.if_per_item and step.if_ is not None:
+                    try:
+                        condition = evaluate(
+                            "if", step.if_, values, status=status, path=self.plan.workflow.path
+                        )
+                    except StepError as exc:
+                        record.update(status="failed", error=str(exc))
+                        self._item_failed(step, index, state)
+                        continue
+                    if not truthy(condition):
+                        record["status"] = "skipped"
+                        continue
+                # slots are taken in item order: with max_parallel = 1, items run in order
+                if state.slots is not None:
+                    await state.slots.acquire()
+                try:
+                    await self.limiter.acquire_on_behalf_of((step.name, index))
+                except BaseException:
+                    if state.slots is not None:
+                        state.slots.release()
+                    raise
+                nursery.start_soon(self._item, step, index, values, record, state)
+        for record in results:
+            if record["status"] == "pending":  # never started: cancelled before its turn
+                record["status"] = "skipped"
         return _items_outcome(step, results, state)
 
     async def _item(
         self,
-        compiled: CompiledStep,
+        step: AnyStep,
         index: int,
-        item: Any,
-        results: list[Record],
+        values: dict[str, Any],
+        record: Record,
         state: _ItemsState,
     ) -> None:
-        step = compiled.step
-        record = results[index]
-        values = {**self.values, "item": item, "loop": loop_values(index, len(results))}
-        started: float | None = None
+        started = trio.current_time()
         try:
-            if compiled.if_per_item and step.if_ is not None:
-                try:
-                    condition = evaluate("if", step.if_, values, status=self._status(compiled))
-                except StepError as exc:
-                    record.update(status="failed", error=str(exc))
-                    self._item_failed(step, index, state)
-                    return
-                if not truthy(condition):
-                    record["status"] = "skipped"
-                    return
-            async with AsyncExitStack() as stack:
-                if state.limiter is not None:
-                    await stack.enter_async_context(state.limiter)
-                await stack.enter_async_context(self.limiter)
-                started = trio.current_time()
-                outcome = await self.executor.run(step, values, item=True)
+            outcome = await self.executor.run(step, values, item=True)
             record.update(outcome.fields)
             record["duration_ms"] = duration_ms(trio.current_time() - started)
             record["error"] = outcome.error
@@ -505,18 +557,18 @@ class _Run:
             if outcome.error is not None:
                 self._item_failed(step, index, state)
         finally:
-            if record["status"] == "pending":  # cancelled
+            self.limiter.release_on_behalf_of((step.name, index))
+            if state.slots is not None:
+                state.slots.release()
+            if record["status"] == "pending":  # cancelled while running
                 if state.first_failure is not None:
                     reason = f"item {state.first_failure + 1} failed"
                 else:
                     reason = self.abort or self.stop or "the step was cancelled"
-                if started is None:
-                    record["status"] = "skipped"
-                else:
-                    record["status"] = "failed"
-                    record["error"] = f"cancelled: {reason}"
-                    record["duration_ms"] = duration_ms(trio.current_time() - started)
-                    state.cancelled.add(index)
+                record["status"] = "failed"
+                record["error"] = f"cancelled: {reason}"
+                record["duration_ms"] = duration_ms(trio.current_time() - started)
+                state.cancelled.add(index)
 
     def _item_failed(self, step: AnyStep, index: int, state: _ItemsState) -> None:
         state.failed.append(index)
@@ -528,7 +580,7 @@ class _Run:
 
 @dataclass
 class _ItemsState:
-    limiter: trio.CapacityLimiter | None
+    slots: trio.Semaphore | None
     scope: trio.CancelScope | None = None
     first_failure: int | None = None
     failed: list[int] = field(default_factory=list)

@@ -76,3 +76,22 @@ def apply_step(name: str, source: str, verify: str | None = None, **fields: Any)
         verify=text(verify) if verify is not None else None,
         **fields,
     )
+
+
+def plan_from_toml(root: Path, body: str, name: str = "wf.toml") -> Plan:
+    """A plan through the real loader, config layers and compiler (errors fail the test)."""
+    import textwrap
+
+    from muxlang.compiler import compile_workflow
+    from muxlang.compiler.loader import load_workflow
+    from muxlang.config import load_config
+
+    path = root / name
+    path.write_text(textwrap.dedent(body))
+    workflow, diagnostics = load_workflow(path)
+    assert workflow is not None, diagnostics
+    config, more = load_config(root, workflow=workflow, environ={"HOME": str(root)})
+    assert not [d for d in more if d.is_error], more
+    plan, more = compile_workflow(workflow, config)
+    assert plan is not None, more
+    return plan

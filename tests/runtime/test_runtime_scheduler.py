@@ -274,3 +274,14 @@ async def test_missing_command_is_a_failed_step(tmp_path: Path) -> None:
     assert record["status"] == "failed"
     assert record["exit_code"] == 127
     assert "not found" in record["error"]
+
+
+async def test_max_concurrent_one_runs_in_file_order(autojump_clock: trio.abc.Clock) -> None:
+    service = ScriptedQueryService(default=Reply("ok", delay=1))
+    names = ["e", "b", "d", "a", "c", "f"]
+    plan = make_plan(Path("."), [query(n, n) for n in names], {"f": ["a"]}, max_concurrent=1)
+    for _ in range(5):
+        service.calls.clear()
+        result = await execute(plan, args={}, query=service)
+        assert result.success
+        assert [call.target for call in service.calls] == names
