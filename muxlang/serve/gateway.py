@@ -85,6 +85,8 @@ class _Pump:
 
 
 _END = object()
+#: seconds a stream write waits for more events of the same answer
+BATCH_WINDOW = 0.002
 
 
 async def _start_pump(
@@ -127,6 +129,40 @@ async def _start_pump(
     if first is _END:
         raise BackendError(name, ErrorKind.SERVER, "the backend ended without an answer")
     return _Pump(first, receive, scope)
+
+
+async def _batch(pump: _Pump) -> list[Any]:
+    """The next item, and what else arrives within :data:`BATCH_WINDOW` (one write for all).
+
+    A fast upstream's events then leave in a few writes instead of one each (a
+    write to a socket costs far more than encoding an event); a slow one's are
+    delayed by at most the window. The end of the answer is never waited for.
+    """
+    try:
+        items = [await pump.receive.receive()]
+    except trio.EndOfChannel:
+        return [_END]
+    deadline = trio.current_time() + BATCH_WINDOW
+    while not _final(items[-1]):
+        try:
+            items.append(pump.receive.receive_nowait())
+            continue
+        except trio.EndOfChannel:
+            break
+        except trio.WouldBlock:
+            pass
+        with trio.move_on_at(deadline):
+            try:
+                items.append(await pump.receive.receive())
+            except trio.EndOfChannel:
+                break
+            continue
+        break
+    return items
+
+
+def _final(item: Any) -> bool:
+    return item is _END or isinstance(item, Finish | BackendError)
 
 
 async def _discard(pump: _Pump) -> None:
@@ -253,19 +289,21 @@ class Gateway:
     async def _encode_rest(self, encoder: Any, pump: _Pump, done: bool) -> AsyncIterator[bytes]:
         try:
             while not done:
-                try:
-                    item = await pump.receive.receive()
-                except trio.EndOfChannel:
-                    item = _END
-                if item is _END:
-                    yield encoder.event(Finish("stop"))
-                    break
-                if isinstance(item, BackendError):
-                    log.warning("backend %s failed mid-stream: %s", item.backend, item.message)
-                    yield encoder.error(f"{item.backend}: {item.message}", _status(item))
-                    break
-                yield encoder.event(item)
-                done = isinstance(item, Finish)
+                out = bytearray()
+                for item in await _batch(pump):
+                    if item is _END:
+                        out += encoder.event(Finish("stop"))
+                        done = True
+                    elif isinstance(item, BackendError):
+                        log.warning("backend %s failed mid-stream: %s", item.backend, item.message)
+                        out += encoder.error(f"{item.backend}: {item.message}", _status(item))
+                        done = True
+                    else:
+                        out += encoder.event(item)
+                        done = isinstance(item, Finish)
+                    if done:
+                        break
+                yield bytes(out)
             yield encoder.end()
         finally:
             await pump.aclose()
@@ -273,18 +311,21 @@ class Gateway:
     async def _relay_rest(self, fmt: Format, model: str, pump: _Pump) -> AsyncIterator[bytes]:
         encoder = self._encoder(fmt, model, False)
         try:
-            while True:
-                try:
-                    item = await pump.receive.receive()
-                except trio.EndOfChannel:
-                    break
-                if item is _END:
-                    break
-                if isinstance(item, BackendError):
-                    log.warning("backend %s failed mid-stream: %s", item.backend, item.message)
-                    yield encoder.error(f"{item.backend}: {item.message}", _status(item))
-                    break
-                yield item
+            done = False
+            while not done:
+                out = bytearray()
+                for item in await _batch(pump):
+                    if item is _END:
+                        done = True
+                    elif isinstance(item, BackendError):
+                        log.warning("backend %s failed mid-stream: %s", item.backend, item.message)
+                        out += encoder.error(f"{item.backend}: {item.message}", _status(item))
+                        done = True
+                    else:
+                        out += item
+                    if done:
+                        break
+                yield bytes(out)
         finally:
             await pump.aclose()
 

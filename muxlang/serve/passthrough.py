@@ -94,6 +94,7 @@ class Passthrough:
         self._transport = transport
         self._clients: dict[str, Iterator[httpx.AsyncClient]] = {}
         self._all: list[httpx.AsyncClient] = []
+        self._expanded: dict[str, BackendConfig] = {}  # the environment is read once
 
     async def aclose(self) -> None:
         for client in self._all:
@@ -121,7 +122,9 @@ class Passthrough:
         self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
     ) -> tuple[httpx.AsyncClient, str, dict[str, str], bytes]:
         raw_cfg = self.config.backends[name]
-        cfg: BackendConfig = self._expand(name, raw_cfg)
+        cfg = self._expanded.get(name)
+        if cfg is None:
+            cfg = self._expanded[name] = self._expand(name, raw_cfg)
         base = cfg.command.rstrip("/")
         headers = {"content-type": "application/json", "accept-encoding": "identity"}
         for key in _FORWARDED:

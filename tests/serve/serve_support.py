@@ -174,6 +174,7 @@ async def call(
     *,
     raw: bytes | None = None,
     body_pieces: int = 1,
+    disconnect_after: float | None = None,
 ) -> Result:
     """Drive the ASGI app directly (no sockets) and collect what it sends."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
@@ -194,8 +195,10 @@ async def call(
     async def receive() -> dict[str, Any]:
         if incoming:
             return incoming.pop(0)
-        await trio.sleep_forever()
-        raise AssertionError
+        if disconnect_after is None:
+            await trio.sleep_forever()
+        await trio.sleep(disconnect_after or 0)
+        return {"type": "http.disconnect"}
 
     status = 0
     out_headers: dict[str, str] = {}
@@ -213,5 +216,5 @@ async def call(
             finished = not message.get("more_body", False)
 
     await app(scope, receive, send)
-    assert finished, "the response was never completed"
+    assert finished or disconnect_after is not None, "the response was never completed"
     return Result(status, out_headers, chunks)

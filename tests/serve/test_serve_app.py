@@ -16,7 +16,7 @@ from muxlang.llm import BackendError, ErrorKind
 from muxlang.serve.app import GatewayApp
 from muxlang.serve.gateway import Gateway
 from muxlang.serve.passthrough import Passthrough
-from muxlang.serve.server import backend_secrets
+from muxlang.serve.server import ServeError, backend_secrets, check_bind, is_loopback
 from tests.fakes.llm_server import FakeLLMServer, Reply, fake_llm_server
 
 CHAT = "/v1/chat/completions"
@@ -253,3 +253,27 @@ async def test_a_missing_key_variable_is_a_config_error_naming_it(upstream: Fake
     assert result.status == 503
     assert "UP_KEY" in result.json["error"]["message"]
     assert upstream.requests == []
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.10", False),
+        ("example.com", False),
+    ],
+)
+def test_only_loopback_may_go_without_api_keys(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+    check_bind(host, ["k"])  # with keys anything goes
+    if loopback:
+        check_bind(host, [])
+    else:
+        with pytest.raises(ServeError, match="api_keys"):
+            check_bind(host, [])

@@ -196,3 +196,13 @@ async def test_usage_chunk_when_the_client_asks() -> None:
         "total_tokens": 5,
     }
     assert result.data[-2]["choices"] == []
+
+
+async def test_a_client_going_away_cancels_the_backend(clock: object) -> None:
+    app, fakes = make_gateway(["a"])
+    fakes["a"].script.append([TextDelta("first "), ("sleep", 600.0), *answer("never")])
+    start = trio.current_time()
+    result = await call(app, "POST", CHAT, chat("a", stream=True), disconnect_after=5)
+    assert trio.current_time() - start < 10
+    assert fakes["a"].cancelled == 1
+    assert b"never" not in result.body
