@@ -158,3 +158,114 @@ def test_no_python_attribute_is_reachable() -> None:
     assert ev("d.items", d={"a": 1}) is UNDEFINED
     assert ev("d.__class__", d={}) is UNDEFINED
     assert ev("l.__len__", l=[1]) is UNDEFINED
+
+
+def test_and_or_return_an_operand_as_jinja() -> None:
+    assert ev("a or 'fallback'", a="") == "fallback"
+    assert ev("a or 'fallback'", a="set") == "set"
+    assert ev("a and b", a=1, b=[2]) == [2]
+    assert ev("a and b", a=0, b=[2]) == 0
+    assert ev("not a", a="false") is False
+
+
+@pytest.mark.parametrize(
+    ("source", "names", "expected"),
+    [
+        ("a == b", {"a": 1, "b": 1.0}, True),
+        ("a == b", {"a": "1", "b": 1}, False),
+        ("a != b", {"a": None, "b": None}, False),
+        ("missing == none", {}, False),
+        ("a < b", {"a": 1, "b": 2.5}, True),
+        ("a >= b", {"a": "b", "b": "a"}, True),
+        ("a < b", {"a": [1, 2], "b": [1, 3]}, True),
+        ("'ell' in a", {"a": "hello"}, True),
+        ("'x' not in a", {"a": "hello"}, True),
+        ("2 in a", {"a": [1, 2]}, True),
+        ("'k' in a", {"a": {"k": None}}, True),
+        ("a.k is defined", {"a": {"k": None}}, True),
+        ("a[-1]", {"a": [1, 2, 3]}, 3),
+        ("a[5] is defined", {"a": [1]}, False),
+        ("a[0]", {"a": "xyz"}, "x"),
+        ("a['k-1']", {"a": {"k-1": "v"}}, "v"),
+        ("a[k]", {"a": {"x": 1}, "k": "x"}, 1),
+        ("'a' ~ 1 ~ true ~ [1]", {}, "a1true[1]"),
+        ("[a, 'b'][0]", {"a": "x"}, "x"),
+        ("(a | lines)[1]", {"a": "p\nq"}, "q"),
+    ],
+)
+def test_expression_values(source: str, names: dict[str, Any], expected: Any) -> None:
+    assert ev(source, **names) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "names", "message"),
+    [
+        ("a < b", {"a": "1", "b": 2}, "cannot compare a string with a number using `<` (`a < b`)"),
+        ("a < b", {"a": None, "b": 2}, "cannot compare none with a number using `<` (`a < b`)"),
+        ("1 in a", {"a": "abc"}, "`in` a string needs a string on its left, got a number (`1`)"),
+        ("'x' in a", {"a": 3}, "`in` needs a string, list or table on its right: `a` is a number"),
+        (
+            "'x' in steps.a.output",
+            {"steps": {}},
+            "`in` needs a string, list or table on its right: "
+            "`steps.a.output` is undefined: `steps` has no key `a`",
+        ),
+        ("a ~ 'x'", {"a": None}, "`a` is none"),
+        ("missing ~ 'x'", {}, "`missing` is undefined"),
+    ],
+)
+def test_expression_errors(source: str, names: dict[str, Any], message: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        ev(source, **names)
+    assert info.value.message == message
+
+
+def test_nested_loops_restore_the_outer_loop() -> None:
+    src = (
+        "{% for a in xs %}{% for b in ys %}{{ a }}{{ b }}{{ loop.index }} {% endfor %}"
+        "[{{ loop.index }}]{% endfor %}"
+    )
+    assert r(src, xs=["x", "y"], ys=["p", "q"]) == "xp1 xq2 [1]yp1 yq2 [2]"
+
+
+def test_whole_loop_table_is_available() -> None:
+    assert r("{% for x in xs %}{{ loop }}{% endfor %}", xs=["a"]) == (
+        '{"index":1,"index0":0,"length":1,"first":true,"last":true,"revindex":1,"revindex0":0}'
+    )
+
+
+def test_for_each_item_and_loop_from_the_scope() -> None:
+    tpl = parse_template("{{ loop.index }}/{{ loop.length }} {{ item }}")
+    assert render(tpl, Scope({"item": "a.py", "loop": {"index": 2, "length": 3}})) == "2/3 a.py"
+
+
+def test_scope_may_be_any_mapping_and_is_not_modified() -> None:
+    from types import MappingProxyType
+
+    names = {"xs": [1, 2]}
+    assert render(parse_template("{% for x in xs %}{{ x }}{% endfor %}"), names) == "12"
+    assert names == {"xs": [1, 2]}
+    assert r("{{ a }}", a="ok") == "ok"
+    assert render(parse_template("{{ a }}"), MappingProxyType({"a": "p"})) == "p"
+    child = Scope({"a": 1}).child(b=2)
+    assert render(parse_template("{{ a }}{{ b }}"), child) == "12"
+
+
+def test_template_error_span_is_the_expression() -> None:
+    with pytest.raises(TemplateError) as info:
+        r("line one\nvalue: {{ steps.x.output }}", steps={})
+    span = info.value.span
+    assert (span.line, span.column, span.end_line, span.end_column) == (2, 11, 2, 25)
+    assert str(info.value).startswith("2:11: `steps.x.output` is undefined")
+
+
+def test_render_is_repeatable_and_cached() -> None:
+    tpl = parse_template("{{ a }}-{{ b | upper }}")
+    assert [render(tpl, {"a": i, "b": "x"}) for i in range(3)] == ["0-X", "1-X", "2-X"]
+
+
+def test_constant_template() -> None:
+    tpl = parse_template("just text\n")
+    assert tpl.is_constant
+    assert render(tpl, {}) == "just text\n"
+    assert render(parse_template(""), {}) == ""
