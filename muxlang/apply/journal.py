@@ -310,6 +310,9 @@ def read_journal(root: Path) -> Journal | None:
         created = bool(document.get("state_dir_created", False))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise JournalError(f"the journal {path} is damaged ({exc}); inspect it by hand") from exc
+    for e in entries:
+        if e.existed and (not e.backup or "/" in e.backup or e.backup.startswith(".")):
+            raise JournalError(f"the journal {path} is damaged (backup of {e.path}: {e.backup!r})")
     return Journal(real_root, entries, dirs, pid, step, created)
 
 
