@@ -281,12 +281,10 @@ def kind_of_value(value: object) -> Kind | None:
 
 
 def _filter_returns(name: str) -> Kind | None:
-    import muxlang.template
+    from muxlang.template.filters import FILTERS
 
-    table = getattr(muxlang.template, "FILTERS", None)
-    spec = table.get(name) if isinstance(table, Mapping) else None
-    returns = getattr(spec, "returns", None) if spec is not None else None
-    return returns if isinstance(returns, str) else None
+    spec = FILTERS.get(name)
+    return spec.returns if spec is not None else None
 
 
 def infer(expr: t.Expr, env: TypeEnv) -> Kind | None:

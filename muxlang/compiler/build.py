@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from muxlang.compiler.checks import CHECKS, CheckContext
+from muxlang.compiler.checks import CheckContext, run_checks
 from muxlang.compiler.graph import cycle_diagnostics, dependencies, lower
 from muxlang.compiler.plan import Plan, ResolvedConfig
 from muxlang.diagnostics import Diagnostic
@@ -18,9 +18,7 @@ def compile_workflow(
     is None when any of them is an error (warnings do not stop it).
     """
     ctx = CheckContext(workflow, config)
-    found: list[Diagnostic] = []
-    for check in CHECKS:
-        found.extend(check(ctx))
+    found = run_checks(ctx)
     deps = dependencies(workflow, ctx.sites)
     found.extend(cycle_diagnostics(workflow, deps))
     found = sorted(dict.fromkeys(found), key=Diagnostic.sort_key)

@@ -17,6 +17,7 @@ from muxlang.compiler.roles import RoleResolver
 from muxlang.diagnostics import Diagnostic, Severity, did_you_mean
 from muxlang.source import Span
 from muxlang.template import ast as t
+from muxlang.template.filters import FilterSpec
 from muxlang.workflow import AnyStep, ApplyStep, QueryStep, Workflow
 
 
@@ -69,12 +70,11 @@ Check = Callable[[CheckContext], Iterable[Diagnostic]]
 # --------------------------------------------------------------------------- filters
 
 
-def _filters() -> Mapping[str, object]:
-    """The filter table (``muxlang.template.FILTERS``): names to ``FilterSpec``."""
-    import muxlang.template
+def _filters() -> Mapping[str, FilterSpec]:
+    """The filter table: names to what the compiler knows of each filter."""
+    from muxlang.template.filters import FILTERS
 
-    table = getattr(muxlang.template, "FILTERS", None)
-    return table if isinstance(table, Mapping) else {}
+    return FILTERS
 
 
 def filter_nodes(ctx: CheckContext) -> Iterator[tuple[a.Site, t.Filter]]:
@@ -87,8 +87,6 @@ def filter_nodes(ctx: CheckContext) -> Iterator[tuple[a.Site, t.Filter]]:
 def check_unknown_filters(ctx: CheckContext) -> Iterator[Diagnostic]:
     """MUX011: a filter the standard library does not have."""
     filters = _filters()
-    if not filters:
-        return
     for _, node in filter_nodes(ctx):
         if node.name not in filters:
             yield ctx.diag(
@@ -107,7 +105,6 @@ class Params:
 
     names: tuple[str, ...]
     required: int
-    variadic: bool = False
     usage: str = ""
 
     def at_most(self) -> str:
@@ -117,34 +114,9 @@ class Params:
         return f"at most {n} argument{'s' if n != 1 else ''}"
 
 
-def filter_params(spec: object) -> Params:
-    """The parameters of a filter, from its ``FilterSpec`` (or its function's signature)."""
-    name = str(getattr(spec, "name", "filter"))
-    names = getattr(spec, "params", None)
-    required = getattr(spec, "required", None)
-    usage = getattr(spec, "signature", None)
-    if (
-        isinstance(names, tuple | list)
-        and all(isinstance(n, str) for n in names)
-        and isinstance(required, int)
-    ):
-        shown = usage if isinstance(usage, str) else f"{name}({', '.join(names)})"
-        return Params(tuple(names), required, usage=shown)
-    import inspect
-
-    func = getattr(spec, "func", None)
-    if not callable(func):
-        return Params((), 0, variadic=True)
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
-        return Params((), 0, variadic=True)
-    params = list(signature.parameters.values())[1:]
-    variadic = any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
-    plain = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    required_count = sum(1 for p in plain if p.default is p.empty)
-    names = tuple(p.name for p in plain)
-    return Params(names, required_count, variadic, f"{name}({', '.join(names)})")
+def filter_params(spec: FilterSpec) -> Params:
+    """The parameters of a filter, from its ``FilterSpec``."""
+    return Params(tuple(spec.params), spec.required, usage=spec.signature)
 
 
 def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
@@ -155,8 +127,6 @@ def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
         if spec is None:
             continue
         params = filter_params(spec)
-        if params.variadic:
-            continue
         usage = f"usage: `{params.usage}`"
         given = len(node.args)
         if given > len(params.names):
@@ -233,7 +203,7 @@ def check_filter_input_types(ctx: CheckContext) -> Iterator[Diagnostic]:
     filters = _filters()
     for site, node in filter_nodes(ctx):
         spec = filters.get(node.name)
-        accepts = getattr(spec, "accepts", None)
+        accepts = spec.accepts if spec is not None else frozenset()
         if not accepts:
             continue
         kind = a.infer(node.operand, ctx.env(site))
