@@ -248,21 +248,18 @@ class _Run:
         if dry_run:
             self.stop = "dry run"
         else:
-            timeout = plan.workflow.timeout
-            deadline = start + timeout if timeout else math.inf
-            with trio.CancelScope(deadline=deadline) as run_scope:
+            with trio.CancelScope() as run_scope:
                 async with trio.open_nursery() as outer:
                     if interrupt is not None:
                         outer.start_soon(self._watch_interrupt, interrupt, run_scope)
+                    if plan.workflow.timeout:
+                        outer.start_soon(self._watch_timeout, plan.workflow.timeout, run_scope)
                     async with trio.open_nursery() as nursery:
                         await self._dispatch(nursery)
                     outer.cancel_scope.cancel()
             if run_scope.cancelled_caught:
-                if interrupt is not None and interrupt.is_set():
-                    interrupted = True
-                else:
-                    timed_out = True
-                    self.stop = f"the workflow timed out after {format_seconds(timeout or 0)}"
+                interrupted = self.stop == "interrupted"
+                timed_out = not interrupted
         self._finalize_unfinished()
         success = not self.failures and not interrupted and not timed_out and not dry_run
         error: str | None = None
@@ -294,7 +291,14 @@ class _Run:
 
     async def _watch_interrupt(self, interrupt: trio.Event, run_scope: trio.CancelScope) -> None:
         await interrupt.wait()
-        self.stop = "interrupted"
+        if self.stop is None:
+            self.stop = "interrupted"
+        run_scope.cancel()
+
+    async def _watch_timeout(self, timeout: float, run_scope: trio.CancelScope) -> None:
+        await trio.sleep(timeout)
+        if self.stop is None:
+            self.stop = f"the workflow timed out after {format_seconds(timeout)}"
         run_scope.cancel()
 
     def _finalize_unfinished(self) -> None:
