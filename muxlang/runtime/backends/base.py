@@ -7,7 +7,7 @@ import math
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import trio
 
@@ -27,9 +27,10 @@ class Prepared:
 
     name: str
     raw: BackendConfig
-    config: BackendConfig | None  # None: expansion failed
+    #: None when expansion failed; holds expanded secrets, so never in a repr
+    config: BackendConfig | None = field(repr=False)
     problem: str | None  # the expansion error (names backend and variable)
-    secrets: tuple[str, ...]
+    secrets: tuple[str, ...] = field(repr=False)
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
