@@ -1,8 +1,9 @@
 """Parse templates and expressions with ``muxlang/grammar.lark`` into the AST.
 
 The one boundary where Lark exceptions become :class:`TemplateSyntaxError`.
-The grammar is loaded once (LALR, ``strict=True``); results are cached by
-source when no locator is given.
+The grammar is loaded once (LALR, ``strict=True``; the analysed parser is
+cached on disk, see :mod:`muxlang._cache`); results are cached by source when
+no locator is given.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import lark
 from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
+from muxlang._cache import lark_cache_file
 from muxlang.diagnostics import did_you_mean
 from muxlang.source import LineIndex, Locator, Span
 from muxlang.template import ast
@@ -24,6 +26,11 @@ from muxlang.template.errors import TemplateSyntaxError
 
 __all__ = ["grammar", "parse_expression", "parse_template"]
 
+#: how deeply expressions (and blocks) may nest; keeps every later recursion safe
+MAX_DEPTH: Final = 100
+_TOO_DEEP: Final = (
+    f"nested too deeply (more than {MAX_DEPTH} levels of blocks, brackets and filters)"
+)
 _TAG_NAMES: Final = ("if", "elif", "else", "endif", "for", "endfor", "raw", "endraw")
 
 
@@ -39,6 +46,7 @@ def grammar() -> lark.Lark:
         strict=True,
         propagate_positions=True,
         maybe_placeholders=False,
+        cache=lark_cache_file("template-grammar"),
     )
 
 
@@ -174,6 +182,7 @@ class _Builder:
         self.locate = locate
         # TEXT token start → (start, end) after whitespace control
         self.text_bounds: dict[int, tuple[int, int]] = {}
+        self.depth = 0
 
     # -- spans
     def span_of(self, item: Tree[Token] | Token) -> Span:
@@ -207,6 +216,15 @@ class _Builder:
             self.text_bounds[_start(tok)] = (start, end)
 
     def body(self, tree: Tree[Token]) -> tuple[ast.Node, ...]:
+        if self.depth > MAX_DEPTH:
+            raise TemplateSyntaxError(_TOO_DEEP, self.span_of(tree))
+        self.depth += 1
+        try:
+            return self._body(tree)
+        finally:
+            self.depth -= 1
+
+    def _body(self, tree: Tree[Token]) -> tuple[ast.Node, ...]:
         nodes: list[ast.Node] = []
         for child in tree.children:
             assert isinstance(child, Tree)
@@ -291,7 +309,13 @@ class _Builder:
         kind = node.data
         ch = node.children
         method: Callable[[Sequence[Any], Span], ast.Expr] = getattr(self, "x_" + str(kind))
-        return method(ch, span)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise TemplateSyntaxError(_TOO_DEEP, span)
+        try:
+            return method(ch, span)
+        finally:
+            self.depth -= 1
 
     def x_string(self, ch: Sequence[Token], span: Span) -> ast.Expr:
         return ast.Literal(_unescape(ch[0].value[1:-1]), span)
@@ -398,7 +422,6 @@ class _Builder:
 
 _OPENERS: Final = {"OUTPUT_OPEN": "}}", "IF_OPEN": "%}", "ELIF_OPEN": "%}", "FOR_OPEN": "%}"}
 _BRACKETS: Final = {"LPAR": ")", "LSQB": "]"}
-_CLOSING_BRACKETS: Final = {"RPAR", "RSQB"}
 #: tokens after which an operand is expected, and how to say it
 _OPERAND_AFTER: Final = frozenset(
     {
@@ -691,6 +714,13 @@ class _Errors:
             open_word = "if" if block.type == "IF_OPEN" else "for"
             if token.type in ("ELSE", "ELIF_OPEN") and self.after_else(stack, block):
                 return self.error(f"{tag} after `{{% else %}}`", pos, end)
+            if token.type == "ELIF_OPEN":
+                return self.error(
+                    f"{tag} inside `{{% for %}}` at line {self.line_of(_start(block))}: "
+                    "only `{% if %}` has `elif` (expected `{% endfor %}`)",
+                    pos,
+                    end,
+                )
             return self.error(
                 f"{tag} cannot close `{{% {open_word} %}}` at line "
                 f"{self.line_of(_start(block))} (expected `{{% end{open_word} %}}`)",

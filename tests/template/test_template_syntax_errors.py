@@ -32,6 +32,20 @@ TEMPLATE_ERRORS = [
     ("{% else %}", "`{% else %}` outside `{% if %}` or `{% for %}`", 1, 1),
     ("{% if a %}{% else %}{% elif b %}{% endif %}", "`{% elif %}` after `{% else %}`", 1, 21),
     ("{% if a %}{% else %}{% else %}{% endif %}", "`{% else %}` after `{% else %}`", 1, 21),
+    (
+        "{% for a in b %}{% elif c %}{% endfor %}",
+        "`{% elif %}` inside `{% for %}` at line 1: only `{% if %}` has `elif` "
+        "(expected `{% endfor %}`)",
+        1,
+        17,
+    ),
+    ("{% for a in b %}{% else %}{% else %}{% endfor %}", "`{% else %}` after `{% else %}`", 1, 27),
+    (
+        "{% if a %}{% for b in c %}{% endif %}",
+        "`{% endif %}` cannot close `{% for %}` at line 1 (expected `{% endfor %}`)",
+        1,
+        27,
+    ),
     ("{{ x $ }}", "unexpected character `$`", 1, 6),
     ("{{ 'abc }}", "string starting at line 1 is never closed (expected a closing ')", 1, 4),
     ("{{ x y }}", "unexpected name `y`; expected `}}`", 1, 6),
@@ -149,3 +163,24 @@ def test_syntax_error_str_has_position_and_message() -> None:
         parse_template("{{ x | }}")
     assert str(info.value) == "1:8: expected a filter name after `|`"
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ " + "[" * 150 + "]" * 150 + " }}",
+        "{{ x" + " | trim" * 150 + " }}",
+        "{% if x %}" * 150 + "{% endif %}" * 150,
+    ],
+)
+def test_absurd_nesting_is_a_syntax_error_not_a_crash(source: str) -> None:
+    with pytest.raises(TemplateSyntaxError, match="nested too deeply"):
+        parse_template(source)
+
+
+def test_reasonable_nesting_is_fine() -> None:
+    from muxlang.template import render
+
+    assert render(parse_template("{{ " + "(" * 60 + "x" + ")" * 60 + " }}"), {"x": "v"}) == "v"
+    deep = "{% if x %}" * 40 + "y" + "{% endif %}" * 40
+    assert render(parse_template(deep), {"x": True}) == "y"
