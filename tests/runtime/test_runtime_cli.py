@@ -570,3 +570,15 @@ def test_unset_env_in_a_template_fails_the_step_with_its_position(tmp_path: Path
     error = json.loads(result.stdout)["steps"]["a"]["error"]
     assert "wf.toml:5:" in error
     assert "MUXLANG_TEST_SURELY_UNSET" in error
+
+
+def test_max_concurrent_flag_runs_one_at_a_time_in_file_order(tmp_path: Path) -> None:
+    steps = "".join(
+        f'[[steps]]\nname = "s{i}"\ntype = "shell"\nrun = "sleep 0.0{i}; echo {i} >> log"\n\n'
+        for i in (5, 3, 1, 4, 2)
+    )
+    write(tmp_path, steps)
+    result = run(tmp_path, "wf.toml", "--max-concurrent", "1")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "log").read_text().split() == ["5", "3", "1", "4", "2"]
+    assert run(tmp_path, "wf.toml", "--max-concurrent", "0").exit_code == 2
