@@ -56,9 +56,24 @@ def serve_command(ctx: click.Context, /, host: str, port: int, **given: Any) -> 
         ctx.exit(2)
     try:
         status = trio.run(run_server, config, host, port)
-    except ServeError as exc:
-        click.echo(f"muxlang serve: error: {exc}", err=True)
-        ctx.exit(2)
-    except KeyboardInterrupt:
-        ctx.exit(130)
+    except BaseException as exc:
+        found = _find(exc, (ServeError, KeyboardInterrupt))
+        if isinstance(found, ServeError):
+            click.echo(f"muxlang serve: error: {found}", err=True)
+            ctx.exit(2)
+        if isinstance(found, KeyboardInterrupt):
+            ctx.exit(130)
+        raise
     ctx.exit(status)
+
+
+def _find(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:
+    """``exc`` itself, or the first of ``kinds`` inside (nested) exception groups."""
+    if isinstance(exc, kinds):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _find(inner, kinds)
+            if found is not None:
+                return found
+    return None

@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -133,9 +134,29 @@ async def open_gateway(
                 await passthrough.aclose()
 
 
-def hypercorn_config(host: str, port: int) -> HypercornConfig:
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket bound to ``host:port`` (raises ServeError when it can't)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def hypercorn_config(sock: socket.socket) -> HypercornConfig:
+    """Hypercorn serving on ``sock`` (which it then owns)."""
     hc = HypercornConfig()
-    hc.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    hc.bind = [f"fd://{sock.detach()}"]
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = 3.0
@@ -146,26 +167,21 @@ def hypercorn_config(host: str, port: int) -> HypercornConfig:
 
 async def serve_app(
     app: Any,
-    host: str,
-    port: int,
+    sock: socket.socket,
     *,
     on_listening: Callable[[str], None] | None = None,
     shutdown: Callable[[], Awaitable[None]] | None = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``app`` with hypercorn's trio worker until ``shutdown`` returns."""
+    """Serve ``app`` on the bound ``sock`` with hypercorn's trio worker until ``shutdown``."""
+    host, port = sock.getsockname()[:2]
+    config = hypercorn_config(sock)
     async with trio.open_nursery() as nursery:
-        try:
-            binds: list[str] = await nursery.start(
-                lambda task_status: hypercorn_serve(
-                    app,
-                    hypercorn_config(host, port),
-                    shutdown_trigger=shutdown,
-                    task_status=task_status,
-                )
+        binds: list[str] = await nursery.start(
+            lambda task_status: hypercorn_serve(
+                app, config, shutdown_trigger=shutdown, task_status=task_status
             )
-        except OSError as exc:
-            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        )
         url = binds[0] if binds else f"http://{host}:{port}"
         if on_listening is not None:
             on_listening(url)
@@ -190,6 +206,7 @@ async def run_server(
     """``muxlang serve``: returns the exit status (0 after SIGTERM, 130 after Ctrl-C)."""
     keys = gateway_keys(config, environ)
     check_bind(host, keys)
+    sock = bind_socket(host, port)
     stop = trio.Event()
     got: list[int] = []
 
@@ -198,7 +215,7 @@ async def run_server(
 
     async with open_gateway(config, environ=environ) as app, trio.open_nursery() as nursery:
         nursery.start_soon(_signals, stop, got)
-        await serve_app(app, host, port, on_listening=listening, shutdown=stop.wait)
+        await serve_app(app, sock, on_listening=listening, shutdown=stop.wait)
         nursery.cancel_scope.cancel()
     print("muxlang serve: stopped", file=sys.stderr, flush=True)
     return 130 if got and got[0] == signal.SIGINT else 0

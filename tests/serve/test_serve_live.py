@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -462,3 +463,26 @@ def test_api_keys_guard_a_live_gateway(
         proc.send_signal(signal.SIGINT)
         proc.wait(10)
     assert proc.returncode == 130
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "p" / ".muxlang").mkdir(parents=True)
+    (tmp_path / "p" / ".muxlang" / "config.toml").write_text("")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_serve(tmp_path / "p", clean_env(tmp_path), "--port", str(port))
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_config_errors_stop_the_start_with_positions(tmp_path: Path) -> None:
+    (tmp_path / "p" / ".muxlang").mkdir(parents=True)
+    (tmp_path / "p" / ".muxlang" / "config.toml").write_text("[serve]\napi_kyes = []\n")
+    done = run_serve(tmp_path / "p", clean_env(tmp_path), "--port", "0")
+    assert done.returncode == 2
+    assert "config.toml:2:1" in done.stderr
+    assert "api_kyes" in done.stderr
+    assert "Traceback" not in done.stderr
