@@ -15,7 +15,7 @@ from muxlang.config import load_config
 from muxlang.llm import ChatRequest
 from muxlang.runtime.backends import open_router
 from tests.backends.conftest import FAKE_BIN
-from tests.fakes.llm_server import FakeLLMServer
+from tests.fakes.llm_server import FakeLLMServer, Reply
 
 SEED_CONFIG = """\
 # CLI backends (any command that accepts a prompt)
@@ -144,3 +144,36 @@ def test_quickstart_review_workflow_runs(quickstart: tuple[Path, dict[str, str]]
     assert list(analyze["outputs"]) == ["claude", "codex"]
     assert analyze["output"].startswith("=== claude ===\n")
     assert "+print('hello, world')" in analyze["outputs"]["codex"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("output", ["console", "json", "jsonl"])
+def test_debug_run_never_prints_the_key(
+    tmp_path: Path, llm_server: FakeLLMServer, output: str
+) -> None:
+    secret = "sk-debug-SECRET-0042"
+    llm_server.default = Reply.fail(401, f"Incorrect API key provided: {secret}")
+    root = tmp_path / "p"
+    (root / ".muxlang").mkdir(parents=True)
+    (root / ".muxlang" / "config.toml").write_text(
+        f'[backends.openai]\ncommand = "{llm_server.base_url()}"\nmodel = "m"\n'
+        'api_key = "${OPENAI_API_KEY}"\nmax_retries = 1\nretry_delay = 0\n'
+    )
+    (root / "wf.toml").write_text(
+        '[[steps]]\nname = "ask"\ntype = "query"\nbackend = "openai"\nprompt = "hi"\n'
+    )
+    env = {"HOME": str(tmp_path), "PATH": os.environ["PATH"], "OPENAI_API_KEY": secret}
+    muxlang = Path(sys.executable).parent / "muxlang"
+    result = subprocess.run(
+        [str(muxlang), "run", "./wf.toml", "--debug", "--output", output],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "HTTP 401" in result.stdout + result.stderr
+    assert "Incorrect API key provided: ***" in result.stdout + result.stderr
+    assert secret not in result.stdout + result.stderr
+    assert llm_server.requests[0].headers["authorization"] == f"Bearer {secret}"
