@@ -2,7 +2,8 @@
 
 A :class:`Reporter` receives four events, in order: ``run_started``, then for
 each step ``step_started`` (only when it really starts) and ``step_finished``
-(also for skipped steps), then ``run_finished``. The output modes of
+(also for skipped steps), then ``run_finished``; for_each steps also report
+``item_finished`` as their items finish (for progress displays). The output modes of
 ``muxlang run`` (console, json, jsonl, quiet) are reporters.
 """
 
@@ -24,6 +25,9 @@ class Reporter(Protocol):
     def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
         """``reason`` says why a step was skipped or cancelled (None otherwise)."""
 
+    def item_finished(self, name: str, done: int, total: int) -> None:
+        """A for_each item of ``name`` finished: ``done`` of ``total`` so far."""
+
     def run_finished(self, result: RunResult) -> None: ...
 
 
@@ -37,6 +41,9 @@ class NullReporter:
         return None
 
     def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        return None
+
+    def item_finished(self, name: str, done: int, total: int) -> None:
         return None
 
     def run_finished(self, result: RunResult) -> None:

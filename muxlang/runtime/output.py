@@ -145,6 +145,7 @@ class LiveReporter(NullReporter):
         self.states: dict[str, str] = {}
         self.started: dict[str, float] = {}
         self.lines: dict[str, str] = {}
+        self.progress: dict[str, str] = {}
         self.live = Live(
             console=console, refresh_per_second=8, transient=False, get_renderable=self._render
         )
@@ -162,6 +163,9 @@ class LiveReporter(NullReporter):
     def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
         self.states[name] = str(record["status"])
         self.lines[name] = step_line(name, record, reason)
+
+    def item_finished(self, name: str, done: int, total: int) -> None:
+        self.progress[name] = f", {done}/{total} items"
 
     def run_finished(self, result: RunResult) -> None:
         self.live.update(self._render(final=True), refresh=True)
@@ -181,7 +185,7 @@ class LiveReporter(NullReporter):
                 elapsed = now - self.started.get(name, now)
                 table.add_row(
                     Spinner("dots", style="cyan"),
-                    Text(f"{name} ({elapsed:.1f} s)"),
+                    Text(f"{name} ({elapsed:.1f} s{self.progress.get(name, '')})"),
                 )
             else:
                 line = self.lines.get(name, name)

@@ -509,7 +509,10 @@ class _Run:
         self.records[step.name]["results"] = results
         if not items:
             return Outcome({"output": "", "results": results})
-        state = _ItemsState(slots=trio.Semaphore(step.max_parallel) if step.max_parallel else None)
+        state = _ItemsState(
+            slots=trio.Semaphore(step.max_parallel) if step.max_parallel else None,
+            total=len(items),
+        )
         status = self._status(compiled) if compiled.if_per_item else None
         async with trio.open_nursery() as nursery:
             state.scope = nursery.cancel_scope
@@ -527,6 +530,7 @@ class _Run:
                         continue
                     if not truthy(condition):
                         record["status"] = "skipped"
+                        state.finished += 1
                         continue
                 # slots are taken in item order: with max_parallel = 1, items run in order
                 if state.slots is not None:
@@ -564,6 +568,8 @@ class _Run:
             self.limiter.release_on_behalf_of((step.name, index))
             if state.slots is not None:
                 state.slots.release()
+            state.finished += 1
+            self.reporter.item_finished(step.name, state.finished, state.total)
             if record["status"] == "pending":  # cancelled while running
                 if state.first_failure is not None:
                     reason = f"item {state.first_failure + 1} failed"
@@ -585,6 +591,8 @@ class _Run:
 @dataclass
 class _ItemsState:
     slots: trio.Semaphore | None
+    total: int = 0
+    finished: int = 0
     scope: trio.CancelScope | None = None
     first_failure: int | None = None
     failed: list[int] = field(default_factory=list)
