@@ -217,7 +217,10 @@ def _body(nodes: tuple[ast.Node, ...]) -> RenderFn:
         elif isinstance(node, ast.Output):
             namespace[f"e{i}"] = _expr(node.expr)
             namespace[f"x{i}"] = node.expr
-            terms.append(f"(v if type(v := e{i}(ctx)) is str else _insert(v, x{i}, ctx))")
+            terms.append(
+                f"(v if (t := type(v := e{i}(ctx))) is str else str(v) if t is int "
+                f"else _insert(v, x{i}, ctx))"
+            )
         else:
             namespace[f"n{i}"] = _node(node)
             terms.append(f"n{i}(ctx)")
