@@ -104,7 +104,7 @@ class GatewayApp:
             await self._json(send, 200, {"status": "ok"})
             return
         if route in ("models", "model"):
-            if method not in ("GET", "HEAD"):
+            if method != "GET":
                 await self._error(send, fmt, 405, f"{method} is not allowed here; use GET")
                 return
             await self._models(send, fmt, scope["path"] if route == "model" else None)
@@ -175,7 +175,7 @@ class GatewayApp:
     def redact(self, text: str) -> str:
         """``text`` with every known secret replaced."""
         for secret in self._secrets:
-            text = text.replace(secret, "[redacted]")
+            text = text.replace(secret, "***")
         return text
 
     async def _models(self, send: Send, fmt: Format, path: str | None) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -20,7 +20,7 @@ import httpx
 from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.models import BackendConfig
 from muxlang.llm import BackendError, ErrorKind
-from muxlang.runtime.backends.base import parse_retry_after
+from muxlang.runtime.backends.base import parse_retry_after, redact
 
 #: clients per backend and connections per client (small pools are cheap, see NOTES)
 CLIENTS_PER_BACKEND = 4
@@ -47,8 +47,14 @@ def error_message(raw: bytes) -> str:
     return json.dumps(data)[:500]
 
 
-def http_error(name: str, status: int, headers: Mapping[str, str], raw: bytes) -> BackendError:
-    """Classify an upstream's non-2xx answer (SPEC section 6)."""
+def http_error(
+    name: str,
+    status: int,
+    headers: Mapping[str, str],
+    raw: bytes,
+    secrets: Iterable[str] = (),
+) -> BackendError:
+    """Classify an upstream's non-2xx answer (SPEC section 6); ``secrets`` are redacted."""
     if status == 429:
         kind = ErrorKind.RATE_LIMIT
     elif status == 408:
@@ -60,7 +66,7 @@ def http_error(name: str, status: int, headers: Mapping[str, str], raw: bytes) -
     return BackendError(
         name,
         kind,
-        f"HTTP {status}: {error_message(raw)}",
+        redact(f"HTTP {status}: {error_message(raw)}", secrets),
         status=status,
         retry_after=parse_retry_after(headers),
     )
@@ -95,6 +101,7 @@ class Passthrough:
         self._clients: dict[str, Iterator[httpx.AsyncClient]] = {}
         self._all: list[httpx.AsyncClient] = []
         self._expanded: dict[str, BackendConfig] = {}  # the environment is read once
+        self._secrets: dict[str, list[str]] = {}
 
     async def aclose(self) -> None:
         for client in self._all:
@@ -143,6 +150,7 @@ class Passthrough:
         out = dict(body)
         if cfg.model:
             out["model"] = cfg.model
+        self._secrets[name] = [s for s in (cfg.api_key, *cfg.headers.values()) if s]
         return self._client(name, raw_cfg), url, headers, json.dumps(out).encode()
 
     async def complete(
@@ -155,7 +163,9 @@ class Passthrough:
         except httpx.HTTPError as exc:
             raise _transport_error(name, exc) from None
         if not 200 <= response.status_code < 300:
-            raise http_error(name, response.status_code, response.headers, response.content)
+            raise http_error(
+                name, response.status_code, response.headers, response.content, self._secrets[name]
+            )
         content_type = response.headers.get("content-type", "application/json")
         if "json" not in content_type:
             raise BackendError(name, ErrorKind.SERVER, f"unexpected content type {content_type}")
@@ -170,7 +180,9 @@ class Passthrough:
             async with client.stream("POST", url, content=data, headers=headers) as response:
                 if not 200 <= response.status_code < 300:
                     raw = await response.aread()
-                    raise http_error(name, response.status_code, response.headers, raw)
+                    raise http_error(
+                        name, response.status_code, response.headers, raw, self._secrets[name]
+                    )
                 content_type = response.headers.get("content-type", "")
                 if "text/event-stream" not in content_type:
                     raise BackendError(

@@ -56,7 +56,8 @@ class AllCooling(RouteError):
     def __init__(self, target: str, retry_after: float) -> None:
         super().__init__(
             429,
-            f"every backend of `{target}` is cooling down after errors; retry later",
+            f"`{target}` is cooling down after rate limits or server errors; retry in "
+            f"{math.ceil(retry_after)} s",
             retry_after=retry_after,
         )
 
@@ -168,6 +169,12 @@ class Router:
         self, target: str, attempt: Attempt[T], discard: Discard[T], seen: tuple[str, ...]
     ) -> tuple[str, T]:
         if self.kind(target) == "backend":
+            why = self.available(target)
+            if why is not None:
+                raise Unavailable(target, [why])
+            left = self.cooldowns.remaining(target)
+            if left > 0:
+                raise AllCooling(target, left)
             return await self._backend(target, attempt)
         if target in seen:
             raise RouteError(500, f"role `{target}` includes itself: {' -> '.join(seen)}")
@@ -182,7 +189,7 @@ class Router:
                 continue
             why = self.available(entry) if entry in self.backends else "not configured"
             if why is not None:
-                reasons.append(f"{entry}: {why}")
+                reasons.append(why if f"`{entry}`" in why else f"{entry}: {why}")
                 continue
             left = self.cooldowns.remaining(entry)
             if left > 0:

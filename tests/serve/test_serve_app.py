@@ -244,7 +244,7 @@ async def test_upstream_secrets_never_reach_the_client(upstream: FakeLLMServer) 
     result = await call(app, "POST", CHAT, {"model": "oa", "messages": USER})
     assert result.status == 401
     assert "sk-very-secret-1234" not in result.body.decode()
-    assert "[redacted]" in result.json["error"]["message"]
+    assert "Incorrect API key provided: ***" in result.json["error"]["message"]
 
 
 async def test_a_missing_key_variable_is_a_config_error_naming_it(upstream: FakeLLMServer) -> None:

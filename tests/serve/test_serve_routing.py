@@ -206,3 +206,21 @@ async def test_a_client_going_away_cancels_the_backend(clock: object) -> None:
     assert trio.current_time() - start < 10
     assert fakes["a"].cancelled == 1
     assert b"never" not in result.body
+
+
+async def test_a_backend_named_directly_cools_down_too(clock: object) -> None:
+    app, fakes = make_gateway(["a"], cooldown=30)
+    fakes["a"].script.append(BackendError("a", ErrorKind.SERVER, "HTTP 500: oops", status=500))
+    failed = await call(app, "POST", "/v1/messages", msg("a"))
+    assert failed.status == 502
+    assert failed.json["error"] == {"type": "api_error", "message": "`a` failed: a: HTTP 500: oops"}
+    cooling = await call(app, "POST", CHAT, chat("a"))
+    assert cooling.status == 429
+    assert cooling.headers["retry-after"] == "30"
+    assert "retry in 30 s" in cooling.json["error"]["message"]
+    assert len(fakes["a"].requests) == 1
+    fakes["a"].ok = False
+    await trio.sleep(30)
+    unusable = await call(app, "POST", CHAT, chat("a"))
+    assert unusable.status == 503
+    assert "not on PATH" in unusable.json["error"]["message"]
