@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any, Final
@@ -569,7 +570,16 @@ class _Errors:
                 pos,
                 pos + 1,
             )
-        return self.error(f"unexpected character `{char}`", pos, pos + 1)
+        if not char.isprintable() or (char.isspace() and char != " "):
+            name = unicodedata.name(char, "").lower()
+            shown = f"U+{ord(char):04X}" + (f" ({name})" if name else "")
+            return self.error(f"unexpected character {shown}", pos, pos + 1)
+        hint = None
+        if char in "+*/%":
+            hint = "there is no arithmetic in templates"
+        elif char == "{":
+            hint = "there are no table literals; build the value in a step and `from_json` it"
+        return self.error(f"unexpected character `{char}`", pos, pos + 1, hint)
 
     # -- parser errors
     def unexpected_token(self, token: Token, stack: list[Any]) -> TemplateSyntaxError:
@@ -643,6 +653,10 @@ class _Errors:
                 return self.error("expected `in` after the loop variable", pos, end)
             chained = token.type in ("COMP_OP", "IN", "IS", "NOT") and self.in_comparison(stack)
             chain_hint = "comparisons do not chain: write `a < b and b < c`" if chained else None
+            if token.type == "NAME" and token.value == "if":
+                chain_hint = "there is no inline `if`: use `{% if %}…{% else %}…{% endif %}`"
+            elif token.type == "LPAR":
+                chain_hint = "there are no methods: apply a filter, `x | name(...)`"
             if bracket is not None:
                 opener, closer = bracket
                 if at_end or token.type in _TEMPLATE_TOKENS:

@@ -184,3 +184,31 @@ def test_reasonable_nesting_is_fine() -> None:
     assert render(parse_template("{{ " + "(" * 60 + "x" + ")" * 60 + " }}"), {"x": "v"}) == "v"
     deep = "{% if x %}" * 40 + "y" + "{% endif %}" * 40
     assert render(parse_template(deep), {"x": True}) == "y"
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "hint"),
+    [
+        ("{{\u00a0x }}", "unexpected character U+00A0 (no-break space)", None),
+        ("{{ x + 1 }}", "unexpected character `+`", "there is no arithmetic in templates"),
+        (
+            "{{ x if y else z }}",
+            "unexpected name `if`; expected `}}`",
+            "there is no inline `if`: use `{% if %}…{% else %}…{% endif %}`",
+        ),
+        (
+            "{{ x.upper() }}",
+            "unexpected `(`; expected `}}`",
+            "there are no methods: apply a filter, `x | name(...)`",
+        ),
+        (
+            '{{ {"a": 1} }}',
+            "unexpected character `{`",
+            "there are no table literals; build the value in a step and `from_json` it",
+        ),
+    ],
+)
+def test_messages_with_hints(source: str, message: str, hint: str | None) -> None:
+    with pytest.raises(TemplateSyntaxError) as info:
+        parse_template(source)
+    assert (info.value.message, info.value.hint) == (message, hint)
