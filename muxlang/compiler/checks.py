@@ -7,6 +7,9 @@ stops another: the compiler runs them all and reports everything at once.
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -163,6 +166,68 @@ def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
                 "MUX012",
                 f"`{node.name}` is missing {', '.join(f'`{m}`' for m in missing)}",
                 usage,
+            )
+
+
+_ANNOTATION_KINDS: Mapping[object, str] = {
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "bool",
+    type(None): "none",
+    list: "list",
+    dict: "table",
+}
+
+
+_UNIONS = (typing.Union, types.UnionType)
+
+
+def param_kinds(spec: FilterSpec) -> Mapping[str, frozenset[str]]:
+    """The kinds each parameter of a filter takes, from its function's annotations
+    (parameters annotated with anything wider are left out: any kind will do)."""
+    return _param_kinds(spec.name)
+
+
+@functools.cache
+def _param_kinds(name: str) -> Mapping[str, frozenset[str]]:
+    spec = _filters()[name]
+    try:
+        hints = typing.get_type_hints(spec.func)
+    except Exception:  # pragma: no cover - an annotation that cannot be resolved
+        return {}
+    kinds: dict[str, frozenset[str]] = {}
+    for name in spec.params:
+        hint = hints.get(name)
+        members = typing.get_args(hint) if typing.get_origin(hint) in _UNIONS else (hint,)
+        found = {_ANNOTATION_KINDS.get(typing.get_origin(m) or m) for m in members}
+        if None not in found:
+            kinds[name] = frozenset(k for k in found if k is not None)
+    return kinds
+
+
+def check_filter_argument_types(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX012: an argument of a kind the filter's parameter does not take
+    (``truncate('long')``, ``join(1)``)."""
+    filters = _filters()
+    for site, node in filter_nodes(ctx):
+        spec = filters.get(node.name)
+        if spec is None:
+            continue
+        kinds = param_kinds(spec)
+        given = [*zip(spec.params, node.args, strict=False), *node.kwargs]
+        for name, arg in given:
+            wanted = kinds.get(name)
+            kind = a.infer(arg, ctx.env(site))
+            if not wanted or kind is None or kind in wanted:
+                continue
+            expected = " or ".join(a.a_kind(k) for k in sorted(wanted))
+            yield ctx.diag(
+                arg.span,
+                "MUX012",
+                f"`{name}` of `{node.name}` must be {expected}, but `{a.show(arg)}` is "
+                f"{a.a_kind(kind)}",
+                f"usage: `{spec.signature}`",
             )
 
 
@@ -522,6 +587,7 @@ def check_shell_injection(ctx: CheckContext) -> Iterator[Diagnostic]:
 CHECKS: Sequence[Check] = (
     check_unknown_filters,
     check_filter_arguments,
+    check_filter_argument_types,
     check_iterables,
     check_filter_input_types,
     check_access_types,

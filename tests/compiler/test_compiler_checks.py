@@ -405,3 +405,18 @@ def test_filter_input_kind_mismatch():
     assert diags[0].message == "`join` takes a list, but `steps.a.output` is a string"
     assert "`| lines`" in (diags[0].hint or "")
     assert diags[1].message == "`upper` takes a string, but `steps.a.exit_code` is a number"
+
+
+def test_filter_argument_kinds():
+    bad_sep = lit(1)
+    bad_len = path("steps.a.output")
+    node = filt(filt(path("steps.a.output"), "lines"), "join", bad_sep)
+    cut = filt(path("steps.a.output"), "truncate", length=bad_len)
+    fine = filt(path("steps.a.output"), "indent", lit("> "), first=lit(True))
+    wf = workflow(shell("a"), query("b", tpl(node, cut, fine)))
+    diags = run(checks.check_filter_argument_types, wf)
+    assert [d.span for d in diags] == [bad_sep.span, bad_len.span]
+    assert diags[0].message == "`sep` of `join` must be a string, but `1` is a number"
+    assert diags[1].message == (
+        "`length` of `truncate` must be a number, but `steps.a.output` is a string"
+    )
