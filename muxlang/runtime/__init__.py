@@ -5,10 +5,36 @@ structured concurrency (:mod:`muxlang.runtime.scheduler`); shell, query and appl
 steps run in :mod:`muxlang.runtime.steps`; subprocesses go through
 :mod:`muxlang.runtime.process`; :mod:`muxlang.runtime.scripted` is an in-process
 query service for tests.
+
+Names are imported lazily, so ``import muxlang.runtime.process`` or
+``muxlang.runtime.backends`` (the gateway) does not load the scheduler and the
+template engine.
 """
 
-from muxlang.runtime.args import ArgsError, resolve_args
-from muxlang.runtime.events import NullReporter, Reporter
-from muxlang.runtime.scheduler import RunResult, execute
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from muxlang.runtime.args import ArgsError, resolve_args
+    from muxlang.runtime.events import NullReporter, Reporter
+    from muxlang.runtime.scheduler import RunResult, execute
 
 __all__ = ["ArgsError", "NullReporter", "Reporter", "RunResult", "execute", "resolve_args"]
+
+_EXPORTS = {
+    "ArgsError": "args",
+    "resolve_args": "args",
+    "NullReporter": "events",
+    "Reporter": "events",
+    "RunResult": "scheduler",
+    "execute": "scheduler",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'muxlang.runtime' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"muxlang.runtime.{module}"), name)
