@@ -152,11 +152,20 @@ These checks failed. Explain the most likely cause and how to fix it, briefly.
 
 
 def detected_team(root: Path) -> TeamTemplate | None:
-    """The first team template whose detect globs match files under ``root``."""
-    for team in TEAMS:
-        if any(next(root.glob(pattern), None) is not None for pattern in team.detect):
-            return team
-    return None
+    """The team template the project's config would detect: the first whose ``detect``
+    globs match under ``root``, by the same rules as :func:`muxlang.config.detect_team`."""
+    from muxlang.config import detect_team
+    from muxlang.config.models import TeamConfig
+
+    by_name = {team.name: team for team in TEAMS}
+    teams = {
+        team.name: TeamConfig(
+            description=team.description, detect=list(team.detect), verify=team.verify
+        )
+        for team in TEAMS
+    }
+    name = detect_team(teams, root)
+    return by_name[name] if name is not None else None
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -77,3 +78,43 @@ def test_init_refuses_to_overwrite_unless_forced(tmp_path: Path, fake_path: str)
     forced = muxlang("init", "--force", cwd=tmp_path, path=fake_path)
     assert forced.returncode == 0, forced.stderr
     assert "[roles.analyzer]" in config_path.read_text()
+
+
+@pytest.mark.parametrize("marker", ["Cargo.toml", "pyproject.toml", None])
+def test_init_output_passes_validate_strict(
+    tmp_path: Path, fake_path: str, marker: str | None
+) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / ".git").mkdir()
+    if marker:
+        (project / marker).write_text("")
+
+    assert muxlang("init", cwd=project, path=fake_path).returncode == 0
+    checked = muxlang(
+        "validate", "--strict", ".muxlang/config.toml", "check", cwd=project, path=fake_path
+    )
+    everything = muxlang("validate", "--strict", cwd=project, path=fake_path)
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "2 files" in checked.stdout + checked.stderr
+    assert everything.returncode == 0, everything.stdout + everything.stderr
+
+
+def test_init_detects_the_team_the_config_would_detect(tmp_path: Path, fake_path: str) -> None:
+    """init and `muxlang teams` agree on the project's team (one detection rule)."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "go.mod").write_text("module x\n")
+    (project / "package.json").write_text("{}\n")
+
+    result = muxlang("init", cwd=project, path=fake_path)
+    teams = muxlang("teams", "--output", "json", cwd=project, path=fake_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "team: node" in result.stderr  # node comes before go in file order
+    workflow = tomllib.loads((project / ".muxlang" / "workflows" / "check.toml").read_text())
+    assert workflow["steps"][0]["run"] == "npm test"
+    assert teams.returncode == 0, teams.stderr
+    active = [team["name"] for team in json.loads(teams.stdout) if team["active"]]
+    assert active == ["node"]
