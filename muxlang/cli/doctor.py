@@ -234,6 +234,7 @@ def _print_console(report: Report) -> None:
     rows = _rows(report)
     if sys.stdout.isatty():
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         console = Console()
@@ -244,8 +245,8 @@ def _print_console(report: Report) -> None:
             table.add_column(column)
         style = {"ok": "green", "unusable": "red", "disabled": "dim"}
         for row in rows:
-            cells = list(row)
-            cells[2] = f"[{style.get(row[2], '')}]{row[2]}[/]"
+            cells = [escape(cell) for cell in row]
+            cells[2] = f"[{style.get(row[2], 'default')}]{row[2]}[/]"
             table.add_row(*cells)
         console.print(table)
     else:

@@ -161,3 +161,13 @@ async def test_closing_a_stream_early_stops_the_process(
             while alive(pid):
                 await trio.sleep(0.05)
     assert isinstance(first, TextDelta)
+
+
+async def test_secret_env_values_are_redacted_from_stderr(
+    make_config: MakeConfig, environ: dict[str, str]
+) -> None:
+    env = {"FAKE_LLM_MODE": "fail", "FAKE_LLM_STDERR": "auth failed for ${SERVICE_TOKEN}"}
+    config = make_config(backends={"b": cli(env=env)})
+    error = await fail(config, {**environ, "SERVICE_TOKEN": "tok-9f8e7d6c5b"})
+    assert "auth failed for ***" in str(error)
+    assert "tok-9f8e7d6c5b" not in str(error)

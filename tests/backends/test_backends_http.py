@@ -332,3 +332,15 @@ async def test_many_requests_share_a_few_small_pools(
         clients = backend.clients  # type: ignore[attr-defined]
     assert llm_server.request_count == 100
     assert 2 <= clients <= 5  # 50 in flight, 10 connections per client
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_byte_by_byte_streams_reassemble(
+    protocol: str, llm_server: FakeLLMServer, make_config: MakeConfig
+) -> None:
+    config = make_config(backends={"b": http_backend(llm_server, protocol)})
+    llm_server.script(Reply.answer("héllo wörld, ünïcode", byte_by_byte=True))
+    async with open_router(config, environ={}) as router:
+        events = [e async for e in router.stream("b", ChatRequest.from_prompt("x"))]
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "héllo wörld, ünïcode"
+    assert isinstance(events[-1], Finish)
