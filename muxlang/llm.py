@@ -47,9 +47,9 @@ class ChatRequest:
     temperature: float | None = None
     stop: tuple[str, ...] = ()
     tools: tuple[Tool, ...] = ()
-    #: None (unset), "auto", "none", "required", or {"name": TOOL}: protocol-neutral;
-    #: each adapter writes its own wire form (openai {"type": "function", ...},
-    #: anthropic {"type": "auto" | "any" | "tool", ...})
+    #: in the wire form of the backend's protocol (adapters copy it into the body);
+    #: the gateway parses clients' choices as "auto" | "none" | "required" | {"name": TOOL}
+    #: and writes them per backend (muxlang.serve.gateway.tool_choice_for)
     tool_choice: Any = None
     options: Mapping[str, Any] = field(default_factory=dict)  # merged into the wire body
 

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import trio
 
 from muxlang.compiler.plan import ResolvedConfig
+from muxlang.config.models import BackendConfig
 from muxlang.llm import (
     BackendError,
     ChatRequest,
@@ -169,6 +170,33 @@ async def _discard(pump: _Pump) -> None:
     await pump.aclose()
 
 
+def tool_choice_for(protocol: str | None, choice: Any) -> Any:
+    """The protocol-neutral ``tool_choice`` in the wire form of ``protocol``.
+
+    The backends' adapters copy ``ChatRequest.tool_choice`` into the body as it
+    is, so the gateway writes it the way the chosen backend's protocol expects;
+    protocols without one (gemini, ollama) and CLI backends get none.
+    """
+    if choice is None:
+        return None
+    named = choice.get("name") if isinstance(choice, Mapping) else None
+    if protocol == "openai":
+        return {"type": "function", "function": {"name": named}} if named else choice
+    if protocol == "anthropic":
+        if named:
+            return {"type": "tool", "name": named}
+        return {"type": {"required": "any"}.get(choice, choice)}
+    return None
+
+
+def for_backend(request: ChatRequest, config: BackendConfig) -> ChatRequest:
+    """``request`` as backend ``config`` takes it (today: its ``tool_choice``)."""
+    if request.tool_choice is None:
+        return request
+    protocol = config.protocol if config.is_http else None
+    return replace(request, tool_choice=tool_choice_for(protocol, request.tool_choice))
+
+
 class Gateway:
     """Answers chat requests in the openai and anthropic formats from roles and backends."""
 
@@ -250,7 +278,8 @@ class Gateway:
                         name, cfg, lambda: self.passthrough.complete(name, fmt, body, headers or {})
                     )
                 backend = self.backends.backend(name)
-                return await self.retry(name, cfg, lambda: backend.complete(request))
+                mine = for_backend(request, cfg)
+                return await self.retry(name, cfg, lambda: backend.complete(mine))
 
             async def nothing(_: Any) -> None:
                 return None
@@ -268,7 +297,8 @@ class Gateway:
                 produce = lambda: self.passthrough.stream(name, fmt, body, headers or {})  # noqa: E731
             else:
                 backend = self.backends.backend(name)
-                produce = lambda: backend.stream(request)  # noqa: E731
+                mine = for_backend(request, cfg)
+                produce = lambda: backend.stream(mine)  # noqa: E731
             return await self.retry(name, cfg, lambda: _start_pump(nursery, name, produce))
 
         name, pump = await self.router.route(model, open_stream, _discard)
@@ -364,7 +394,8 @@ class Gateway:
                 async def complete(name: str) -> ChatResponse:
                     backend = self.backends.backend(name)
                     cfg = self.config.backends[name]
-                    return await self.retry(name, cfg, lambda: backend.complete(request))
+                    mine = for_backend(request, cfg)
+                    return await self.retry(name, cfg, lambda: backend.complete(mine))
 
                 async def nothing(_: Any) -> None:
                     return None

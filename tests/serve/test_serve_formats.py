@@ -24,6 +24,7 @@ from muxlang.llm import (
 )
 from muxlang.serve.formats import WireError, anthropic, openai
 from muxlang.serve.formats.common import parse_sse
+from muxlang.serve.gateway import tool_choice_for
 
 WEATHER = {
     "type": "object",
@@ -352,3 +353,23 @@ def test_any_conversation_survives_both_formats(request: ChatRequest) -> None:
     for module in (openai, anthropic):
         wire = json.loads(json.dumps(module.request_to_wire(request)))
         assert module.request_from_wire(wire) == request
+
+
+@pytest.mark.parametrize(
+    ("protocol", "choice", "wire"),
+    [
+        ("openai", "auto", "auto"),
+        ("openai", "required", "required"),
+        ("openai", {"name": "f"}, {"type": "function", "function": {"name": "f"}}),
+        ("anthropic", "auto", {"type": "auto"}),
+        ("anthropic", "none", {"type": "none"}),
+        ("anthropic", "required", {"type": "any"}),
+        ("anthropic", {"name": "f"}, {"type": "tool", "name": "f"}),
+        ("gemini", "required", None),
+        (None, {"name": "f"}, None),
+    ],
+)
+def test_tool_choice_is_written_for_the_backends_protocol(
+    protocol: str | None, choice: object, wire: object
+) -> None:
+    assert tool_choice_for(protocol, choice) == wire

@@ -237,6 +237,7 @@ def test_openai_sdk_tool_call_round_trip_through_an_anthropic_backend(
         model="up-anthropic",
         messages=[{"role": "user", "content": "Weather in Paris?"}],
         tools=tools,  # type: ignore[arg-type]
+        tool_choice={"type": "function", "function": {"name": "weather"}},
         stream=True,
     )
     calls: dict[int, dict[str, str]] = {}
@@ -258,6 +259,7 @@ def test_openai_sdk_tool_call_round_trip_through_an_anthropic_backend(
     assert sent["tools"] == [
         {"name": "weather", "description": "Weather now", "input_schema": WEATHER}
     ]
+    assert sent["tool_choice"] == {"type": "tool", "name": "weather"}
 
     upstream.script(Reply.answer("18C and sunny"))
     reply = oa.chat.completions.create(
@@ -355,6 +357,7 @@ def test_anthropic_sdk_tool_call_round_trip_through_an_openai_backend(
         max_tokens=100,
         messages=[{"role": "user", "content": "Weather in Oslo?"}],
         tools=tools,  # type: ignore[arg-type]
+        tool_choice={"type": "any"},
     ) as stream:
         message = stream.get_final_message()
     assert message.stop_reason == "tool_use"
@@ -365,6 +368,7 @@ def test_anthropic_sdk_tool_call_round_trip_through_an_openai_backend(
     assert use.name == "weather"  # type: ignore[union-attr]
     assert use.input == {"city": "Oslo"}  # type: ignore[union-attr]
     assert upstream.requests[-1].json["tools"][0]["function"]["parameters"] == WEATHER
+    assert upstream.requests[-1].json["tool_choice"] == "required"
 
     upstream.script(Reply.answer("-3C, snow"))
     reply = an.messages.create(
