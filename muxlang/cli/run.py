@@ -74,6 +74,8 @@ def run_command(
     error (nothing ran), 130 interrupted.
     """
     opts = settings(ctx, **given)
+    if opts.debug:
+        _debug_logging()
     try:
         plan, run_args = _prepare(
             workflow, args, opts.directory, opts.team, max_concurrent, warn=opts.output == "console"
@@ -117,6 +119,17 @@ def run_command(
 
 
 # --------------------------------------------------------------------------- before running
+
+
+def _debug_logging() -> None:
+    """``--debug``: muxlang's own log records (backend calls, retries) on stderr."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    logger = logging.getLogger("muxlang")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
 
 
 def _usage_error(message: str) -> NoReturn:
@@ -282,7 +295,8 @@ def _execute(
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(watch)
-                async with _query_service(plan) as query:
+                on_retry = getattr(reporter, "backend_retry", None)
+                async with _query_service(plan, max_concurrent, on_retry) as query:
                     result = await execute(
                         plan,
                         args=run_args,
@@ -303,7 +317,9 @@ def _execute(
 
 
 @asynccontextmanager
-async def _query_service(plan: Plan) -> AsyncIterator[QueryService]:
+async def _query_service(
+    plan: Plan, max_concurrent: int, on_retry: Any
+) -> AsyncIterator[QueryService]:
     """The backends' router, opened only when the workflow asks a backend."""
     from muxlang.workflow import ApplyStep, QueryStep
 
@@ -317,7 +333,9 @@ async def _query_service(plan: Plan) -> AsyncIterator[QueryService]:
     except (ImportError, AttributeError):
         yield _Unavailable("LLM backends are not available in this build of muxlang")
         return
-    async with open_router(plan.config, environ=os.environ) as router:
+    async with open_router(
+        plan.config, environ=os.environ, max_concurrent=max_concurrent, on_retry=on_retry
+    ) as router:
         yield router
 
 

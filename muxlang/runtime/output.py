@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
     from muxlang.compiler.plan import Plan
+    from muxlang.llm import BackendError
     from muxlang.runtime.scheduler import RunResult
 
 SYMBOLS = {"success": "✓", "failed": "✗", "skipped": "-", "pending": "·", "running": "▸"}
@@ -65,6 +66,13 @@ def summary_line(result: RunResult) -> str:
     return f"✗ {result.workflow} failed in {took}: {result.error}"
 
 
+def retry_line(error: BackendError, attempt: int, delay: float) -> str:
+    """``↻ claude: rate_limit (429 slow down); retry 1 in 2.0 s``."""
+    return (
+        f"↻ {error.backend}: {error.kind.value} ({error.message}); retry {attempt} in {delay:.1f} s"
+    )
+
+
 def json_default(value: Any) -> Any:
     """Whatever is not plain JSON (tuples, the undefined value) in run records."""
     if isinstance(value, tuple | set | frozenset):
@@ -94,6 +102,11 @@ class PlainReporter(NullReporter):
                     if result.steps[name]["status"] == "failed":
                         self._write(step_line(name, result.steps[name], None))
             self._write(summary_line(result))
+
+    def backend_retry(self, error: BackendError, attempt: int, delay: float) -> None:
+        """A backend call failed and will be retried (console mode shows it)."""
+        if self.verbose:
+            self._write(retry_line(error, attempt, delay))
 
     def _write(self, text: str) -> None:
         self.stream.write(text + "\n")
@@ -166,6 +179,9 @@ class LiveReporter(NullReporter):
 
     def item_finished(self, name: str, done: int, total: int) -> None:
         self.progress[name] = f", {done}/{total} items"
+
+    def backend_retry(self, error: BackendError, attempt: int, delay: float) -> None:
+        self.console.print(retry_line(error, attempt, delay), highlight=False, markup=False)
 
     def run_finished(self, result: RunResult) -> None:
         self.live.update(self._render(final=True), refresh=True)

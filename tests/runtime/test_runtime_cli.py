@@ -582,3 +582,26 @@ def test_max_concurrent_flag_runs_one_at_a_time_in_file_order(tmp_path: Path) ->
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "log").read_text().split() == ["5", "3", "1", "4", "2"]
     assert run(tmp_path, "wf.toml", "--max-concurrent", "0").exit_code == 2
+
+
+def test_console_shows_backend_retries(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        """
+        [backends.flaky]
+        command = "sh"
+        args = ["-c", "[ -e m ] && echo ok || { touch m; echo 'rate limit' >&2; exit 1; }", "x"]
+        retry_delay = 10
+
+        [[steps]]
+        name = "ask"
+        type = "query"
+        backend = "flaky"
+        prompt = "hi"
+        """,
+    )
+    result = run(tmp_path, "wf.toml")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "ok\n"
+    assert "↻ flaky: rate_limit" in result.stderr
+    assert "retry 1 in" in result.stderr
