@@ -171,3 +171,17 @@ async def test_secret_env_values_are_redacted_from_stderr(
     error = await fail(config, {**environ, "SERVICE_TOKEN": "tok-9f8e7d6c5b"})
     assert "auth failed for ***" in str(error)
     assert "tok-9f8e7d6c5b" not in str(error)
+
+
+async def test_huge_prompt_as_argument_suggests_stdin(
+    make_config: MakeConfig, environ: dict[str, str]
+) -> None:
+    config = make_config(backends={"b": cli(), "s": cli(prompt_via="stdin")})
+    prompt = "x" * 300_000  # more than Linux allows in one argument (128 KiB)
+    async with open_router(config, environ=environ) as router:
+        with pytest.raises(BackendError) as info:
+            await router.complete("b", ChatRequest.from_prompt(prompt))
+        via_stdin = await router.complete("s", ChatRequest.from_prompt(prompt))
+    assert info.value.kind is ErrorKind.CONFIG
+    assert 'set prompt_via = "stdin"' in str(info.value)
+    assert via_stdin.text == prompt

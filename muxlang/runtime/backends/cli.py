@@ -174,7 +174,14 @@ class CliBackend:
                     keep_stdout=on_stdout is None,
                 )
         except process.SpawnError as exc:
-            raise self._error(ErrorKind.CONFIG, str(exc)) from exc
+            message = str(exc)
+            if config.prompt_via == "arg" and "too long" in message.lower():
+                size = len(argv[-1].encode())
+                message += (
+                    f" (the prompt is {size} bytes, too long for one argument;"
+                    ' set prompt_via = "stdin" if the program reads stdin)'
+                )
+            raise self._error(ErrorKind.CONFIG, message) from exc
         if scope.cancelled_caught:
             raise self._error(
                 ErrorKind.TIMEOUT, f"`{config.command}` gave no answer within {self.timeout:g} s"

@@ -130,7 +130,7 @@ class HttpBackend:
                 transport=self._transport, headers=headers, timeout=timeout, limits=limits
             )
         return httpx.AsyncClient(
-            headers=headers, timeout=timeout, limits=limits, verify=_shared_ssl(), trust_env=False
+            headers=headers, timeout=timeout, limits=limits, verify=_shared_ssl(), trust_env=True
         )
 
     async def aclose(self) -> None:

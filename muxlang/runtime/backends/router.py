@@ -140,17 +140,25 @@ class Router:
     # ------------------------------------------------------------------ names
 
     def kind(self, target: str) -> Kind | None:
-        """``role`` or ``backend`` (a role wins when both exist), None when unknown."""
-        if target in self.config.roles:
-            return "role"
+        """``backend`` or ``role`` (a backend wins when both exist, as inside roles),
+        None when unknown."""
         if target in self.config.backends:
             return "backend"
+        if target in self.config.roles:
+            return "role"
         return None
 
     def _entry_is_role(self, entry: str, stack: Sequence[str]) -> bool:
-        # a role may list a backend of its own name: inside a role, a name already
-        # being resolved means the backend
-        return entry in self.config.roles and entry not in stack
+        """Whether a role's entry names a role: a name that is a backend means the
+        backend (backends are the leaves; a built-in role never hijacks a user's
+        backend), only names that are not backends refer to roles. A role reached
+        again while being resolved is a cycle (the compiler rejects it as MUX030)."""
+        if entry in self.config.backends or entry not in self.config.roles:
+            return False
+        if entry in stack:
+            cycle = " → ".join([*stack[stack.index(entry) :], entry])
+            raise BackendError(entry, ErrorKind.CONFIG, f"role cycle: {cycle}")
+        return True
 
     def _role(self, name: str) -> RoleConfig:
         role = self.config.roles.get(name)
@@ -184,20 +192,26 @@ class Router:
     def availability(self, target: str, kind: Kind | None = None) -> Availability:
         kind = kind or self.kind(target)
         if kind == "backend":
-            return self._entry_availability(target, ())
+            return self._backend_availability(target)
         if kind == "role":
-            return self._entry_availability(target, ())
+            return self._role_availability(target, (target,))
         return Availability(False, f"unknown role or backend `{target}`")
+
+    def _role_availability(self, role: str, stack: tuple[str, ...]) -> Availability:
+        reasons: list[str] = []
+        for inner in self._role(role).backends:
+            found = self._entry_availability(inner, stack)
+            if found.ok:
+                return found
+            reasons.append(found.reason)
+        return Availability(False, f"role `{role}`: " + ("; ".join(reasons) or "no backends"))
 
     def _entry_availability(self, entry: str, stack: tuple[str, ...]) -> Availability:
         if self._entry_is_role(entry, stack):
-            reasons: list[str] = []
-            for inner in self._role(entry).backends:
-                found = self._entry_availability(inner, (*stack, entry))
-                if found.ok:
-                    return found
-                reasons.append(found.reason)
-            return Availability(False, f"role `{entry}`: " + ("; ".join(reasons) or "no backends"))
+            return self._role_availability(entry, (*stack, entry))
+        return self._backend_availability(entry)
+
+    def _backend_availability(self, entry: str) -> Availability:
         if entry not in self.config.backends:
             return Availability(False, f"unknown backend `{entry}`")
         return self._backend(entry).availability()
