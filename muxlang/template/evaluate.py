@@ -34,6 +34,8 @@ RenderFn = Callable[[Context], str]
 #: where the status functions sit in a context; no name can spell it
 _FUNCTIONS: Final = "\0functions"
 _CACHE_LIMIT: Final = 8192
+#: what a filter may raise on odd input; reported as the filter's failure, never a traceback
+_FILTER_FAILURES: Final = (FilterError, ValueError, TypeError, OverflowError, RecursionError)
 _HINT_MISSING: Final = "give a fallback with `| default('...')`, or test it with `is defined`"
 
 _template_cache: dict[int, tuple[ast.Template, RenderFn]] = {}
@@ -576,7 +578,7 @@ def _filter(expr: ast.Filter) -> ExprFn:
             check(value, ctx)
             try:
                 return func(value)
-            except FilterError as exc:
+            except _FILTER_FAILURES as exc:
                 raise TemplateError(f"filter `{spec.name}`: {exc}", span) from None
 
         return filter0
@@ -588,7 +590,7 @@ def _filter(expr: ast.Filter) -> ExprFn:
         named = {k: v(ctx) for k, v in kwargs}
         try:
             return func(value, *positional, **named)
-        except FilterError as exc:
+        except _FILTER_FAILURES as exc:
             raise TemplateError(f"filter `{spec.name}`: {exc}", span) from None
 
     return filter_n

@@ -188,26 +188,29 @@ def json_(value: Value) -> str:
 _FENCED_JSON: Final = re.compile(r"```[ \t]*json[^\n]*\n(.*?)```", re.S | re.I)
 
 
+def _parse_json(text: str) -> tuple[Value, str | None]:
+    """The value of JSON ``text``, or (None, why it is not JSON)."""
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+    except (ValueError, RecursionError) as exc:  # huge integers, absurd nesting
+        return None, str(exc) or "nested too deeply"
+
+
 def from_json(value: str) -> Value:
     """Parse JSON text; when the whole text is not JSON, the first fenced
     ```` ```json ```` block in it (as LLM answers often wrap it)."""
-    try:
-        return json.loads(value)  # type: ignore[no-any-return]
-    except json.JSONDecodeError as exc:
-        error = exc
+    parsed, error = _parse_json(value)
+    if error is None:
+        return parsed
     block = _FENCED_JSON.search(value)
-    if block is not None:
-        try:
-            return json.loads(block.group(1))  # type: ignore[no-any-return]
-        except json.JSONDecodeError as exc:
-            raise FilterError(
-                f"the fenced ```json block is not valid JSON: {exc.msg} "
-                f"(line {exc.lineno}, column {exc.colno})"
-            ) from None
-    raise FilterError(
-        f"the text is not valid JSON and holds no ```json block: {error.msg} "
-        f"(line {error.lineno}, column {error.colno})"
-    )
+    if block is None:
+        raise FilterError(f"the text is not valid JSON and holds no ```json block: {error}")
+    parsed, block_error = _parse_json(block.group(1))
+    if block_error is not None:
+        raise FilterError(f"the fenced ```json block is not valid JSON: {block_error}")
+    return parsed
 
 
 def shell_escape(value: str | int | float | bool | list[Value]) -> str:

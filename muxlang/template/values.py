@@ -98,7 +98,10 @@ def _json_default(value: object) -> Any:
 
 def to_json(value: object) -> str:
     """Compact JSON (``["a","b"]``), non-ASCII characters kept as they are."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    except RecursionError:
+        raise ValueError("the value is nested too deeply to write as JSON") from None
 
 
 def to_text(value: object) -> str:

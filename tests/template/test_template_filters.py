@@ -357,3 +357,19 @@ def test_json_round_trip() -> None:
     value = {"a": [1, 2.5, "é", None, True], "b": {}}
     assert ev("v | json | from_json", v=value) == value
     assert json.loads(ev("v | json", v=value)) == value
+
+
+@pytest.mark.parametrize(
+    ("source", "names", "start"),
+    [
+        ("x | from_json", {"x": "[" * 100_000}, "filter `from_json`: the text is not valid JSON"),
+        ("x | from_json", {"x": "1" * 5000}, "filter `from_json`: the text is not valid JSON"),
+        ("x | truncate(1e400)", {"x": "abc"}, "filter `truncate`: "),
+    ],
+)
+def test_hostile_input_fails_the_filter_cleanly(
+    source: str, names: dict[str, Any], start: str
+) -> None:
+    with pytest.raises(TemplateError) as info:
+        ev(source, **names)
+    assert info.value.message.startswith(start)
