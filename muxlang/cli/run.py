@@ -105,17 +105,26 @@ def run_command(
         print_step=print_step,
         debug=opts.debug,
     )
-    if opts.output == "json":
-        from muxlang.runtime.output import dumps
-
-        click.echo(dumps(result.to_json()))
-    elif opts.output in ("console", "quiet") and result.final_step is not None:
-        record = result.steps[result.final_step]
-        if record["status"] == "success" and record["output"]:
-            click.echo(str(record["output"]))
+    try:
+        _print_result(result, opts.output)
+    except BrokenPipeError:  # `muxlang run x | head -1`: not an error of the run
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if result.interrupted:
         ctx.exit(EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED)
     ctx.exit(0 if result.success else EXIT_FAILED)
+
+
+def _print_result(result: RunResult, output: str) -> None:
+    """stdout at the end of a run: the JSON object, or the run's output."""
+    if output == "json":
+        from muxlang.runtime.output import dumps
+
+        click.echo(dumps(result.to_json()))
+    elif output in ("console", "quiet") and result.final_step is not None:
+        record = result.steps[result.final_step]
+        if record["status"] == "success" and record["output"]:
+            click.echo(str(record["output"]))
+    sys.stdout.flush()
 
 
 # --------------------------------------------------------------------------- before running

@@ -118,10 +118,16 @@ class JsonlReporter(NullReporter):
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
+        self.closed = False
 
     def _emit(self, event: dict[str, Any]) -> None:
-        self.stream.write(dumps(event) + "\n")
-        self.stream.flush()
+        if self.closed:
+            return
+        try:
+            self.stream.write(dumps(event) + "\n")
+            self.stream.flush()
+        except BrokenPipeError:  # the reader went away (`| head`): the run goes on
+            self.closed = True
 
     def run_started(self, plan: Plan) -> None:
         self._emit({"event": "run_started", "workflow": plan.workflow.name, "steps": plan.order})
