@@ -185,3 +185,17 @@ async def test_huge_prompt_as_argument_suggests_stdin(
     assert info.value.kind is ErrorKind.CONFIG
     assert 'set prompt_via = "stdin"' in str(info.value)
     assert via_stdin.text == prompt
+
+
+@pytest.mark.slow
+async def test_a_cli_ignoring_sigterm_is_killed_after_the_grace(
+    make_config: MakeConfig, environ: dict[str, str], tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "pid"
+    env = {"FAKE_LLM_MODE": "stubborn", "FAKE_LLM_PIDFILE": str(pidfile)}
+    config = make_config(backends={"b": cli(env=env, timeout=0.5)})
+    start = trio.current_time()
+    error = await fail(config, environ)
+    assert error.kind is ErrorKind.TIMEOUT
+    assert 5 <= trio.current_time() - start < 10  # SIGTERM ignored, SIGKILL after 5 s
+    assert not alive(int(pidfile.read_text()))
