@@ -170,12 +170,24 @@ def _end(token: Token) -> int:
     return token.end_pos or 0
 
 
+#: the rules whose direct children hold the template-level tokens
+_TEMPLATE_RULES: Final = frozenset(
+    {"template", "body", "text", "raw", "comment", "output"}
+    | {"if_block", "elif_part", "else_part", "for_block"}
+)
+
+
 def _tokens_in_order(tree: Tree[Token]) -> Iterator[Token]:
-    for child in tree.children:
-        if isinstance(child, Tree):
-            yield from _tokens_in_order(child)
-        elif child.type in _TEMPLATE_TOKENS:
-            yield child
+    """The template-level tokens (text, tags) in source order; iterative, so any
+    nesting depth is fine, and never inside an expression."""
+    stack: list[Tree[Token] | Token] = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Token):
+            if item.type in _TEMPLATE_TOKENS:
+                yield item
+        elif item.data in _TEMPLATE_RULES:
+            stack.extend(reversed(item.children))
 
 
 class _Builder:

@@ -171,6 +171,8 @@ def test_syntax_error_str_has_position_and_message() -> None:
         "{{ " + "[" * 150 + "]" * 150 + " }}",
         "{{ x" + " | trim" * 150 + " }}",
         "{% if x %}" * 150 + "{% endif %}" * 150,
+        "{% if x %}" * 3000 + "{% endif %}" * 3000,
+        "{{ " + "[" * 5000 + "]" * 5000 + " }}",
     ],
 )
 def test_absurd_nesting_is_a_syntax_error_not_a_crash(source: str) -> None:
