@@ -233,10 +233,8 @@ def _dry_run(plan: Plan, run_args: Mapping[str, Any], output: str, limit: int) -
 
 def _recover(root: Path, output: str) -> None:
     """Roll back what a killed run left half-applied, and say so on stderr."""
-    try:
-        from muxlang.apply import recover
-    except ImportError:  # pragma: no cover - apply is part of every build
-        return
+    from muxlang.apply import recover
+
     try:
         restored = recover(root)
     except Exception as exc:  # a journal we cannot read must not be ignored silently

@@ -63,7 +63,8 @@ def summary_line(result: RunResult) -> str:
         finished = [n for n in result.order if result.steps[n]["status"] == "success"]
         done = ", ".join(finished) if finished else "none"
         return f"✗ {result.workflow} interrupted after {took}; finished: {done}"
-    return f"✗ {result.workflow} failed in {took}: {result.error}"
+    first_line = (result.error or "").partition("\n")[0]
+    return f"✗ {result.workflow} failed in {took}: {first_line}"
 
 
 def retry_line(error: BackendError, attempt: int, delay: float) -> str:

@@ -9,7 +9,6 @@ here; cancellation does.
 
 from __future__ import annotations
 
-import importlib
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from muxlang.runtime import process
 from muxlang.runtime.context import StepError, render
 from muxlang.workflow import AnyStep, ApplyStep, QueryStep, ShellStep
 
-STDERR_TAIL_LINES = 20
+STDERR_TAIL_LINES = 10
 STDERR_TAIL_CHARS = 2000
 
 
@@ -119,10 +118,8 @@ class Executor:
     # ------------------------------------------------------------------ apply
 
     async def _apply(self, step: ApplyStep, values: Mapping[str, Any]) -> Outcome:
-        try:
-            apply_engine: Any = importlib.import_module("muxlang.apply")
-        except ImportError:  # the apply engine is optional until it lands
-            return Outcome(error="apply steps are not available in this build of muxlang")
+        from muxlang.apply import ApplyRequest, execute_apply  # only runs that apply pay for it
+
         sent = self.requests.get(step.source.name)
         source = values["steps"].get(step.source.name, {})
         if "results" in source:
@@ -137,7 +134,7 @@ class Executor:
             verify = self.team_verify
         env = self._env(step, values)
         retry_prompt = self._retry_prompt(step, values)
-        request = apply_engine.ApplyRequest(
+        request = ApplyRequest(
             step=step,
             project_root=self.project_root,
             source_output=str(source.get("output", "")),
@@ -149,7 +146,7 @@ class Executor:
             env=env,
             render_retry_prompt=retry_prompt,
         )
-        result = await apply_engine.execute_apply(request)
+        result = await execute_apply(request)
         fields = {
             "output": result.output,
             "files": list(result.files),
