@@ -4,8 +4,7 @@ step mentions, the cycle check (MUX022), and the lowering to a :class:`Plan`."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from muxlang.compiler import analysis as a
 from muxlang.compiler.plan import CompiledStep, Plan, ResolvedConfig
@@ -13,6 +12,12 @@ from muxlang.diagnostics import Diagnostic
 from muxlang.source import Span
 from muxlang.template import ast as t
 from muxlang.workflow import ApplyStep, Workflow
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+# networkx is imported only where a graph is built (lowering, or reporting a
+# cycle that exists): `muxlang validate` of a sound workflow never loads it.
 
 #: step -> {dependency: where the step first refers to it}
 Dependencies = dict[str, dict[str, Span]]
@@ -40,6 +45,8 @@ def dependencies(workflow: Workflow, sites: tuple[a.Site, ...] | None = None) ->
 
 
 def _needs_graph(workflow: Workflow, deps: Dependencies) -> nx.DiGraph:
+    import networkx as nx
+
     graph = nx.DiGraph()
     graph.add_nodes_from(deps)
     for step, needed in deps.items():
@@ -47,10 +54,33 @@ def _needs_graph(workflow: Workflow, deps: Dependencies) -> nx.DiGraph:
     return graph
 
 
+def _acyclic(deps: Dependencies) -> bool:
+    """Whether the dependencies form no cycle (Kahn's algorithm, linear time)."""
+    waiting = {step: len(needed) for step, needed in deps.items()}
+    dependents: dict[str, list[str]] = {step: [] for step in deps}
+    for step, needed in deps.items():
+        for dep in needed:
+            dependents[dep].append(step)
+    ready = [step for step, count in waiting.items() if count == 0]
+    done = 0
+    while ready:
+        step = ready.pop()
+        done += 1
+        for dependent in dependents[step]:
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0:
+                ready.append(dependent)
+    return done == len(deps)
+
+
 def cycles(workflow: Workflow, deps: Dependencies) -> Iterator[tuple[list[str], Span]]:
     """One cycle per strongly connected group of steps: the names, starting with
     the first step in file order and ending with it again, and where that first
     step refers to the next."""
+    if _acyclic(deps):
+        return
+    import networkx as nx
+
     index = {step.name: i for i, step in reversed(list(enumerate(workflow.steps)))}
     graph = _needs_graph(workflow, deps)
     groups = [
@@ -98,6 +128,8 @@ def lower(
     workflow: Workflow, config: ResolvedConfig, deps: Mapping[str, Mapping[str, Span]]
 ) -> Plan:
     """The plan of a workflow that passed every check."""
+    import networkx as nx
+
     index = {step.name: i for i, step in enumerate(workflow.steps)}
     graph = nx.DiGraph()
     for step in workflow.steps:

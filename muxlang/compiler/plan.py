@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from muxlang.config.models import (
     BackendConfig,
@@ -23,6 +22,9 @@ from muxlang.config.models import (
     TeamConfig,
 )
 from muxlang.workflow import AnyStep, Workflow
+
+if TYPE_CHECKING:  # the compiler imports networkx only when it builds a graph
+    import networkx as nx
 
 
 @dataclass(frozen=True, slots=True)

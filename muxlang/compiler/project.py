@@ -123,7 +123,7 @@ def validate_workflow(
 ) -> list[Diagnostic]:
     """Every problem of one workflow: its syntax and schema, the config it sees,
     and the compiler's checks."""
-    from muxlang.compiler.build import compile_workflow
+    from muxlang.compiler.build import check_workflow
     from muxlang.compiler.loader import load_workflow
     from muxlang.config import load_config
 
@@ -134,8 +134,7 @@ def validate_workflow(
     found.extend(problems)
     if any(d.is_error and d.code != "MUX030" for d in problems):
         return found  # a broken layer: the checks would only repeat it
-    _, checked = compile_workflow(workflow, config)
-    found.extend(checked)
+    found.extend(check_workflow(workflow, config))
     return found
 
 

@@ -1,0 +1,84 @@
+"""What `muxlang validate` loads, and the template grammar's soundness.
+
+Timings are never asserted here (they belong to bench/); these are the
+behaviour-level facts the figures in docs/performance.md rest on.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from importlib import resources
+from pathlib import Path
+
+import lark
+
+HEAVY = ("trio", "httpx", "httpcore", "anyio", "rich", "networkx", "jinja2", "hypercorn")
+
+WORKFLOW = """\
+name = "small"
+
+[[steps]]
+name = "diff"
+type = "shell"
+run = "git diff"
+
+[[steps]]
+name = "review"
+type = "query"
+backend = "b"
+prompt = "Review {{ steps.diff.output | trim }}{% if steps.diff.status == 'success' %}!{% endif %}"
+
+[backends.b]
+command = "echo"
+"""
+
+
+def _modules_after_validate(tmp_path: Path, text: str) -> tuple[int, list[str], str]:
+    path = tmp_path / "wf.toml"
+    path.write_text(text)
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from muxlang.cli import main
+        try:
+            main(["-C", {str(tmp_path)!r}, "validate", {str(path)!r}])
+        except SystemExit as exc:
+            code = exc.code
+        print(json.dumps([code, sorted(sys.modules)]), file=sys.stderr)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    code, modules = json.loads(done.stderr.strip().splitlines()[-1])
+    return code, [m for m in modules if m.split(".")[0] in HEAVY], done.stdout
+
+
+def test_validate_loads_no_runtime_or_graph_library(tmp_path: Path) -> None:
+    code, heavy, _ = _modules_after_validate(tmp_path, WORKFLOW)
+    assert code == 0
+    assert heavy == []
+
+
+def test_validate_still_reports_a_cycle_without_preloading_networkx(tmp_path: Path) -> None:
+    cyclic = WORKFLOW.replace('run = "git diff"', 'run = "echo {{ steps.review.output }}"')
+    code, _, out = _modules_after_validate(tmp_path, cyclic)
+    assert code == 1
+    assert "MUX022" in out
+    assert "diff → review → diff" in out
+
+
+def test_template_grammar_has_no_conflicts_or_colliding_terminals() -> None:
+    # the runtime builds the grammar with strict=False (see muxlang/template/parser.py)
+    text = resources.files("muxlang").joinpath("grammar.lark").read_text(encoding="utf-8")
+    lark.Lark(
+        text,
+        start=["template", "expression"],
+        parser="lalr",
+        lexer="contextual",
+        strict=True,
+        maybe_placeholders=False,
+    )
