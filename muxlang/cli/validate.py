@@ -32,27 +32,32 @@ def _use_color(stream: Any) -> bool:
     "--format",
     "fmt",
     type=click.Choice(["text", "json", "github", "sarif"]),
-    default="text",
-    show_default=True,
-    help="How to print the diagnostics.",
+    default=None,
+    help="How to print the diagnostics (default text; json with --output json).",
 )
 @click.option("--strict", is_flag=True, help="Fail (exit 1) on warnings too.")
 @global_options
 @click.pass_context
 def validate_command(
-    ctx: click.Context, /, targets: tuple[str, ...], fmt: str, strict: bool, **given: Any
+    ctx: click.Context, /, targets: tuple[str, ...], fmt: str | None, strict: bool, **given: Any
 ) -> None:
     """Check workflows and config files without running anything.
 
-    With no argument: every workflow of the project (.muxlang/workflows,
-    .llm-mux/workflows) and its config files. Arguments are workflow names or
-    file paths (a config.toml is checked as a config file).
+    \b
+    With no argument: every workflow of the project and its config files
+      (.muxlang/workflows/*.toml, .llm-mux/workflows/*.toml, config.toml).
+    Arguments: workflow names, files (a config.toml is checked as config)
+    or directories.
+
+    Exit status: 0 no errors, 1 errors (or warnings with --strict), 2 usage.
     """
     from muxlang.compiler import report
     from muxlang.compiler.project import TargetError, resolve_targets, validate
     from muxlang.config import find_project_root
 
     options = settings(ctx, **given)
+    if fmt is None:
+        fmt = "json" if options.output == "json" else "text"
     root = find_project_root(Path.cwd(), options.directory)
     try:
         chosen = resolve_targets(root, targets)
@@ -68,7 +73,8 @@ def validate_command(
     if fmt == "text":
         out.write(report.render_text(diagnostics, color=_use_color(out)))
         out.flush()
-        click.echo(report.summary(diagnostics, result.files), err=True)
+        if options.output != "quiet":
+            click.echo(report.summary(diagnostics, result.files), err=True)
     else:
         out.write(report.render(diagnostics, fmt))
         out.flush()

@@ -154,6 +154,16 @@ def test_json_format(project: Path) -> None:
     }
 
 
+def test_global_output_json_and_quiet(project: Path) -> None:
+    write(project, "bad.toml", BROKEN)
+    as_json = invoke("--output", "json", "validate")
+    assert [d["code"] for d in json.loads(as_json.stdout)] == ["MUX021"]
+    quiet = invoke("validate", "--quiet")
+    assert quiet.exit_code == 1
+    assert "error[MUX021]" in quiet.stdout
+    assert quiet.stderr == ""
+
+
 def test_github_format(project: Path) -> None:
     write(project, "bad.toml", BROKEN)
     result = invoke("validate", "--format", "github")
