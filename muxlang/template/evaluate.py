@@ -127,7 +127,7 @@ def _insert(value: Any, expr: ast.Expr, ctx: Context) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    if isinstance(value, list | tuple | dict):
+    if isinstance(value, list | tuple | Mapping):
         return _insert(list(value) if isinstance(value, tuple) else dict(value), expr, ctx)
     raise TemplateError(  # pragma: no cover - values come from plain data
         f"`{ast.to_source(expr)}` is not a template value", expr.span

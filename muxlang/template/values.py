@@ -79,6 +79,8 @@ def kind_of(value: object) -> str:
             return _KIND_OF_TYPE[typ]
     if isinstance(value, tuple):
         return "list"
+    if isinstance(value, Mapping):
+        return "table"
     return "undefined"
 
 
@@ -93,6 +95,8 @@ def truthy(value: object) -> bool:
 def _json_default(value: object) -> Any:
     if isinstance(value, tuple):
         return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
     raise TypeError(f"an {kind_of(value)} value cannot be written as JSON")
 
 
@@ -129,7 +133,7 @@ def to_text(value: object) -> str:
         return str.__str__(value)
     if isinstance(value, int | float):
         return str(value)
-    if isinstance(value, list | dict | tuple):
+    if isinstance(value, list | dict | tuple | Mapping):
         try:
             return to_json(value)
         except (TypeError, ValueError) as exc:

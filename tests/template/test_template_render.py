@@ -269,3 +269,12 @@ def test_constant_template() -> None:
     assert tpl.is_constant
     assert render(tpl, {}) == "just text\n"
     assert render(parse_template(""), {}) == ""
+
+
+def test_read_only_tables_and_tuples_behave_as_tables_and_lists() -> None:
+    from types import MappingProxyType
+
+    names = {"s": MappingProxyType({"a": 1}), "t": ("x", "y")}
+    out = r("{{ s }} {{ s.a }} {{ s | length }} {{ t }} {{ t | join('+') }} {{ t[1] }}", **names)
+    assert out == '{"a":1} 1 1 ["x","y"] x+y y'
+    assert to_text(MappingProxyType({"k": ["v"]})) == '{"k":["v"]}'
