@@ -55,6 +55,7 @@ __all__ = [
     "ToolCallSpec",
     "echo",
     "fake_llm_server",
+    "llm_server",
 ]
 
 
@@ -948,6 +949,19 @@ def fake_llm_server(default: Responder | None = None, **kw: Any) -> Iterator[Fak
         yield server
     finally:
         server.stop()
+
+
+try:  # a ready-made fixture: ``from tests.fakes.llm_server import llm_server``
+    import pytest
+except ImportError:  # pragma: no cover - standalone use without pytest
+    pass
+else:
+
+    @pytest.fixture
+    def llm_server() -> Iterator[FakeLLMServer]:
+        """A fresh fake upstream for one test (echoes the prompt by default)."""
+        with fake_llm_server() as server:
+            yield server
 
 
 def _main(argv: Sequence[str] | None = None) -> None:
