@@ -1,7 +1,9 @@
 """MUX030 for roles and backends: names that resolve to nothing, and roles that
 nest in a cycle.
 
-Roles nest: each entry of a role's ``backends`` is a backend or another role.
+Roles nest: each entry of a role's ``backends`` is a backend or another role. A
+name that is a backend means the backend (backends are the leaves: a built-in role
+never hijacks a user's backend); only names that are not backends refer to roles.
 Config values carry no positions, so a bad entry is located by reading the file
 that defines it (the workflow's own tables first, then the team's override, then
 the config layers from the highest) — only when there is something to report.
@@ -160,6 +162,8 @@ class RoleResolver:
             return
         path.append(role)
         for index, entry in enumerate(self.roles[role].backends):
+            if entry in self.backends:
+                continue  # a backend name means the backend, even when a role shares it
             if entry in path:
                 loop = path[path.index(entry) :]
                 key = frozenset(loop)
