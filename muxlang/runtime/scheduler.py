@@ -37,6 +37,9 @@ from muxlang.workflow import AnyStep, ApplyStep, QueryStep, ShellStep
 
 Record = dict[str, Any]
 
+#: status functions that replace the implicit "every dependency succeeded" check
+_REPLACING = frozenset({"always", "failure"})
+
 
 @dataclass
 class RunResult:
@@ -442,23 +445,30 @@ class _Run:
             return Outcome(error=f"internal error: {type(exc).__name__}: {exc}")
 
     def _skip_reason(self, compiled: CompiledStep) -> str | None:
-        """Why the step must not run, or None when it runs (its ``if`` may be per item)."""
+        """Why the step must not run, or None when it runs (its ``if`` may be per item).
+
+        ``always()`` or ``failure()`` in ``if`` replace the implicit "every
+        dependency succeeded" check (and let the step start after a failure
+        stopped the run); ``success()`` is that check, spelt out.
+        """
         if self.stop is not None:
             return self.stop
         step = compiled.step
-        if compiled.status_functions:
-            if compiled.if_per_item or step.if_ is None:
-                return None
-            value = evaluate("if", step.if_, self.values, status=self._status(compiled))
-            return None if truthy(value) else "`if` is false"
-        for dependency in compiled.dependencies:
-            status = self.records[dependency]["status"]
-            if status != "success":
-                return f"dependency {dependency!r} {status}"
-        if self.abort is not None:
-            return self.abort
+        if not compiled.status_functions & _REPLACING:
+            for dependency in compiled.dependencies:
+                status = self.records[dependency]["status"]
+                if status != "success":
+                    return f"dependency {dependency!r} {status}"
+            if self.abort is not None:
+                return self.abort
         if step.if_ is not None and not compiled.if_per_item:
-            value = evaluate("if", step.if_, self.values, status=self._status(compiled))
+            value = evaluate(
+                "if",
+                step.if_,
+                self.values,
+                status=self._status(compiled),
+                path=self.plan.workflow.path,
+            )
             if not truthy(value):
                 return "`if` is false"
         return None
@@ -467,8 +477,10 @@ class _Run:
         """``success()``: every dependency succeeded; ``failure()``: a step this one
         depends on, directly or not, failed."""
         success = all(self.records[d]["status"] == "success" for d in compiled.dependencies)
-        ancestors = nx.ancestors(self.plan.graph, compiled.name)
-        failure = any(self.records[a]["status"] == "failed" for a in ancestors)
+        failure = False
+        if "failure" in compiled.status_functions:
+            ancestors = nx.ancestors(self.plan.graph, compiled.name)
+            failure = any(self.records[a]["status"] == "failed" for a in ancestors)
         return Status(success=success, failure=failure)
 
     def _skip(self, name: str, reason: str) -> None:

@@ -605,3 +605,39 @@ def test_console_shows_backend_retries(tmp_path: Path) -> None:
     assert result.stdout == "ok\n"
     assert "↻ flaky: rate_limit" in result.stderr
     assert "retry 1 in" in result.stderr
+
+
+def test_success_function_does_not_bypass_a_failure(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        """
+        [[steps]]
+        name = "bad"
+        type = "shell"
+        run = "exit 1"
+
+        [[steps]]
+        name = "slow"
+        type = "shell"
+        run = "sleep 0.3"
+
+        [[steps]]
+        name = "after-slow"
+        type = "shell"
+        depends_on = ["slow"]
+        if = "success() or true"
+        run = "echo ran"
+
+        [[steps]]
+        name = "cleanup"
+        type = "shell"
+        depends_on = ["slow"]
+        if = "always()"
+        run = "echo cleaned"
+        """,
+    )
+    code, doc = run_json(tmp_path, "wf.toml")
+    assert code == 1
+    assert doc["steps"]["slow"]["status"] == "failed"
+    assert doc["steps"]["after-slow"]["status"] == "skipped"
+    assert doc["steps"]["cleanup"]["output"] == "cleaned"
