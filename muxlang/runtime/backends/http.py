@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import trio
 
+from muxlang.config.models import BackendConfig
 from muxlang.llm import (
     Availability,
     BackendError,
@@ -141,7 +142,7 @@ class HttpBackend:
         """How many clients this backend opened (for tests and benchmarks)."""
         return self._pool.size
 
-    def _config(self) -> Any:
+    def _config(self) -> BackendConfig:
         config = self._prepared.config
         if config is None:
             raise BackendError(self.name, ErrorKind.CONFIG, self._prepared.problem_message)
