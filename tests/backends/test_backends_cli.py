@@ -137,11 +137,11 @@ async def test_timeout_stops_the_process(
 async def test_stream_yields_stdout_as_it_comes(
     make_config: MakeConfig, environ: dict[str, str]
 ) -> None:
-    config = make_config(backends={"b": cli(env={"FAKE_LLM_CHUNK_DELAY": "0.05"})})
+    config = make_config(backends={"b": cli(env={"FAKE_LLM_CHUNK_DELAY": "0.15"})})
     async with open_router(config, environ=environ) as router:
         events = [e async for e in router.stream("b", ChatRequest.from_prompt("a b c d"))]
     texts = [e.text for e in events if isinstance(e, TextDelta)]
-    assert len(texts) >= 3
+    assert len(texts) >= 2  # pieces as they were written, not one answer at the end
     assert "".join(texts) == "a b c d "
     assert isinstance(events[-1], Finish)
 

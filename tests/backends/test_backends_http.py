@@ -322,7 +322,7 @@ async def test_secrets_never_appear_in_errors_reprs_or_logs(
 async def test_many_requests_share_a_few_small_pools(
     llm_server: FakeLLMServer, make_config: MakeConfig
 ) -> None:
-    llm_server.default = Reply.answer("ok", delay=0.05)
+    llm_server.default = Reply.answer("ok", delay=0.3)
     config = make_config(backends={"b": http_backend(llm_server, "openai")}, max_concurrent=50)
     async with open_router(config, environ={}) as router:
         async with trio.open_nursery() as nursery:
