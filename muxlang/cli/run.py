@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import click
 
-from muxlang.cli.options import global_options, settings
+from muxlang.cli.options import Settings, global_options, settings
 
 if TYPE_CHECKING:
     from muxlang.compiler.plan import Plan
@@ -77,12 +77,26 @@ def run_command(
     if opts.debug:
         _debug_logging()
     try:
-        plan, run_args = _prepare(
-            workflow, args, opts.directory, opts.team, max_concurrent, warn=opts.output == "console"
-        )
-    except KeyboardInterrupt:  # Ctrl-C while loading: nothing ran yet
+        code = _run(workflow, args, opts, dry_run, keep_going, max_concurrent, print_step)
+    except KeyboardInterrupt:  # Ctrl-C outside the run (loading, printing): nothing to stop
         click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        code = EXIT_INTERRUPTED
+    ctx.exit(code)
+
+
+def _run(
+    workflow: str,
+    args: Sequence[str],
+    opts: Settings,
+    dry_run: bool,
+    keep_going: bool,
+    max_concurrent: int | None,
+    print_step: str | None,
+) -> int:
+    """The command's work; returns the exit status."""
+    plan, run_args = _prepare(
+        workflow, args, opts.directory, opts.team, max_concurrent, warn=opts.output == "console"
+    )
     if print_step is not None and print_step not in plan.order:
         from muxlang.diagnostics import did_you_mean
 
@@ -94,7 +108,7 @@ def run_command(
     limit = max_concurrent or plan.max_concurrent
     if dry_run:
         _dry_run(plan, run_args, opts.output, limit)
-        return
+        return 0
     _recover(plan.config.project_root, opts.output)
     result, signum = _execute(
         plan,
@@ -110,8 +124,8 @@ def run_command(
     except BrokenPipeError:  # `muxlang run x | head -1`: not an error of the run
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if result.interrupted:
-        ctx.exit(EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED)
-    ctx.exit(0 if result.success else EXIT_FAILED)
+        return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
+    return 0 if result.success else EXIT_FAILED
 
 
 def _print_result(result: RunResult, output: str) -> None:
