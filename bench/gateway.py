@@ -10,9 +10,10 @@ concurrent clients (default 32):
 - direct-stream, passthrough-stream, translated-stream: the same with
   "stream": true (latency to the last byte)
 
-Prints p50/p99 latency and requests per second per scenario and the gateway's
-p50 overhead over the direct call of the same kind, and writes the figures to
-bench/results/gateway.json.
+Prints p50/p99 latency and requests per second per scenario, the gateway's p50
+overhead over the direct call of the same kind, and the CPU time the gateway
+process spent per request (the figure least disturbed by other load on the
+machine), and writes the figures to bench/results/gateway.json.
 
     .venv/bin/python bench/gateway.py [--requests 1000] [--concurrency 32] [--latency 0]
 """
@@ -56,6 +57,15 @@ def _start(argv: list[str], pattern: str, env: dict[str, str], stream: str) -> t
             return proc, match.group(1)
     proc.kill()
     raise SystemExit(f"could not start: {' '.join(argv)}")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), 0 when unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _stop(proc: Any) -> None:
@@ -121,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-write", action="store_true", help="do not write the JSON file")
     args = parser.parse_args(argv)
 
+    load_before = round(os.getloadavg()[0], 2)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MUXLANG")}
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         env.pop(proxy, None)
@@ -169,7 +180,10 @@ def main(argv: list[str] | None = None) -> None:
             for name, url, body, headers in scenarios:
                 # a short warm-up opens the connections
                 trio.run(_load, url, body, headers, args.concurrency, args.concurrency)
+                cpu = _cpu_seconds(gateway.pid)
                 figures[name] = trio.run(_load, url, body, headers, args.requests, args.concurrency)
+                used = _cpu_seconds(gateway.pid) - cpu
+                figures[name]["gateway_cpu_ms_per_request"] = round(used * 1000 / args.requests, 3)
         finally:
             _stop(gateway)
             _stop(upstream)
@@ -179,19 +193,26 @@ def main(argv: list[str] | None = None) -> None:
 
     print(
         f"{'scenario':<20}{'requests':>9}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'req/s':>9}{'+p50 ms':>9}"
+        f"{'req/s':>9}{'+p50 ms':>9}{'gw cpu ms/req':>15}"
     )
     for name, f in figures.items():
         extra = f["p50_ms"] - baseline(name)["p50_ms"]
         print(
             f"{name:<20}{f['requests']:>9}{f['errors']:>8}{f['p50_ms']:>9.2f}{f['p99_ms']:>9.2f}"
-            f"{f['rps']:>9.1f}{extra:>9.2f}"
+            f"{f['rps']:>9.1f}{extra:>9.2f}{f['gateway_cpu_ms_per_request']:>15.3f}"
         )
+    load_after = round(os.getloadavg()[0], 2)
+    print(f"load average before/after: {load_before} / {load_after} on {os.cpu_count()} CPUs")
     report = {
         "concurrency": args.concurrency,
         "requests_per_scenario": args.requests,
         "upstream_latency_s": args.latency,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+        },
         "scenarios": figures,
         "overhead_p50_ms": {
             n: round(f["p50_ms"] - baseline(n)["p50_ms"], 2)
