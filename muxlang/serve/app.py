@@ -240,6 +240,7 @@ class GatewayApp:
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(watch)
+            started = trio.current_time()
             try:
                 answer = await self.gateway.answer(fmt, body, nursery, headers)
             except WireError as exc:
@@ -248,6 +249,14 @@ class GatewayApp:
                 extra = retry_after_header(exc.retry_after) if exc.status == 429 else {}
                 await self._error(send, fmt, exc.status, exc.message, extra)
             else:
+                log.debug(
+                    "%s model=%s -> %s (%s, first byte after %.0f ms)",
+                    fmt,
+                    body.get("model"),
+                    answer.headers.get("x-muxlang-backend"),
+                    "stream" if isinstance(answer, Streamed) else "whole",
+                    (trio.current_time() - started) * 1000,
+                )
                 if isinstance(answer, Whole):
                     await self._respond(
                         send, answer.status, answer.content_type, answer.body, answer.headers

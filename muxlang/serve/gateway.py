@@ -325,7 +325,7 @@ class Gateway:
                         out += encoder.event(Finish("stop"))
                         done = True
                     elif isinstance(item, BackendError):
-                        log.warning("backend %s failed mid-stream: %s", item.backend, item.message)
+                        self._failed_mid_stream(item)
                         out += encoder.error(f"{item.backend}: {item.message}", _status(item))
                         done = True
                     else:
@@ -348,7 +348,7 @@ class Gateway:
                     if item is _END:
                         done = True
                     elif isinstance(item, BackendError):
-                        log.warning("backend %s failed mid-stream: %s", item.backend, item.message)
+                        self._failed_mid_stream(item)
                         out += encoder.error(f"{item.backend}: {item.message}", _status(item))
                         done = True
                     else:
@@ -358,6 +358,11 @@ class Gateway:
                 yield bytes(out)
         finally:
             await pump.aclose()
+
+    def _failed_mid_stream(self, error: BackendError) -> None:
+        """Reported in the stream by the caller; the backend cools down as for any failure."""
+        log.warning("backend %s failed mid-stream: %s", error.backend, error.message)
+        self.router.cooldowns.failed(error)
 
     # ------------------------------------------------------------------ parallel roles
 

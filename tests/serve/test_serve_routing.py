@@ -224,3 +224,13 @@ async def test_a_backend_named_directly_cools_down_too(clock: object) -> None:
     unusable = await call(app, "POST", CHAT, chat("a"))
     assert unusable.status == 503
     assert "not on PATH" in unusable.json["error"]["message"]
+
+
+async def test_a_backend_failing_mid_stream_cools_down(clock: object) -> None:
+    app, fakes = make_gateway(["a", "b"], {"duo": (["a", "b"], "fallback")})
+    fakes["a"].script.append(
+        [TextDelta("partial"), BackendError("a", ErrorKind.SERVER, "HTTP 500: boom")]
+    )
+    broken = await call(app, "POST", CHAT, chat("duo", stream=True))
+    assert broken.data[-2]["error"]["message"] == "a: HTTP 500: boom"
+    assert (await call(app, "POST", CHAT, chat("duo"))).headers["x-muxlang-backend"] == "b"
