@@ -351,8 +351,11 @@ class _Run:
         compiled = self.plan.step(name)
         try:
             skip = self._skip_reason(compiled)
-        except StepError as exc:
-            self._finish(name, Outcome(error=str(exc)), trio.current_time())
+        except Exception as exc:  # a template error in `if` (or a bug): the step fails
+            if self.debug and not isinstance(exc, StepError):
+                traceback.print_exc()
+            message = str(exc) if isinstance(exc, StepError) else _internal(exc)
+            self._finish(name, Outcome(error=message), trio.current_time())
             self._done(name)
             return
         if skip is not None:
@@ -442,7 +445,7 @@ class _Run:
         except Exception as exc:  # a bug: fail the step, keep the run's bookkeeping intact
             if self.debug:
                 traceback.print_exc()
-            return Outcome(error=f"internal error: {type(exc).__name__}: {exc}")
+            return Outcome(error=_internal(exc))
 
     def _skip_reason(self, compiled: CompiledStep) -> str | None:
         """Why the step must not run, or None when it runs (its ``if`` may be per item).
@@ -609,6 +612,10 @@ class _ItemsState:
     first_failure: int | None = None
     failed: list[int] = field(default_factory=list)
     cancelled: set[int] = field(default_factory=set)
+
+
+def _internal(exc: BaseException) -> str:
+    return f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
 
 
 def _as_items(value: Any) -> list[Any]:
