@@ -36,10 +36,22 @@ def _use_color(stream: Any) -> bool:
     help="How to print the diagnostics (default text; json with --output json).",
 )
 @click.option("--strict", is_flag=True, help="Fail (exit 1) on warnings too.")
+@click.option(
+    "--stdin-filename",
+    metavar="PATH",
+    default=None,
+    help="Read the file's text from stdin and report it as PATH (for editors).",
+)
 @global_options
 @click.pass_context
 def validate_command(
-    ctx: click.Context, /, targets: tuple[str, ...], fmt: str | None, strict: bool, **given: Any
+    ctx: click.Context,
+    /,
+    targets: tuple[str, ...],
+    fmt: str | None,
+    strict: bool,
+    stdin_filename: str | None,
+    **given: Any,
 ) -> None:
     """Check workflows and config files without running anything.
 
@@ -52,18 +64,33 @@ def validate_command(
     Exit status: 0 no errors, 1 errors (or warnings with --strict), 2 usage.
     """
     from muxlang.compiler import report
-    from muxlang.compiler.project import TargetError, resolve_targets, validate
+    from muxlang.compiler.project import (
+        Target,
+        TargetError,
+        display_path,
+        kind_of,
+        resolve_targets,
+        validate,
+    )
     from muxlang.config import find_project_root
 
     options = settings(ctx, **given)
     if fmt is None:
         fmt = "json" if options.output == "json" else "text"
     root = find_project_root(Path.cwd(), options.directory)
-    try:
-        chosen = resolve_targets(root, targets)
-    except TargetError as exc:
-        click.echo(f"error: {exc}", err=True)
-        ctx.exit(2)
+    stdin_text: str | None = None
+    if stdin_filename is not None:
+        if targets not in ((), ("-",)):
+            raise click.UsageError("--stdin-filename takes no other file arguments")
+        stdin_text = sys.stdin.read()
+        path = Path(stdin_filename)
+        chosen = [Target(path, kind_of(path), stdin_text)]
+    else:
+        try:
+            chosen = resolve_targets(root, targets)
+        except TargetError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
     if not chosen:
         click.echo(f"No workflows or config files found in {root}.", err=True)
         ctx.exit(0)
@@ -71,7 +98,15 @@ def validate_command(
     diagnostics = result.diagnostics
     out = sys.stdout
     if fmt == "text":
-        out.write(report.render_text(diagnostics, color=_use_color(out)))
+        read = report.read_source
+        if stdin_filename is not None:
+            names = {str(chosen[0].path), display_path(str(chosen[0].path))}
+            given_text = stdin_text
+
+            def read(path: str) -> str | None:
+                return given_text if path in names else report.read_source(path)
+
+        out.write(report.render_text(diagnostics, color=_use_color(out), read=read))
         out.flush()
         if options.output != "quiet":
             click.echo(report.summary(diagnostics, result.files), err=True)

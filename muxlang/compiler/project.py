@@ -31,6 +31,8 @@ class TargetError(LookupError):
 class Target:
     path: Path
     kind: TargetKind
+    #: the file's text when it does not come from disk (``--stdin-filename``)
+    text: str | None = None
 
 
 def kind_of(path: Path) -> TargetKind:
@@ -119,15 +121,20 @@ class Validation:
 
 
 def validate_workflow(
-    path: Path, root: Path, *, team: str | None = None, environ: Mapping[str, str] = os.environ
+    path: Path,
+    root: Path,
+    *,
+    team: str | None = None,
+    environ: Mapping[str, str] = os.environ,
+    text: str | None = None,
 ) -> list[Diagnostic]:
     """Every problem of one workflow: its syntax and schema, the config it sees,
-    and the compiler's checks."""
+    and the compiler's checks. ``text``, when given, is the file's content."""
     from muxlang.compiler.build import check_workflow
     from muxlang.compiler.loader import load_workflow
     from muxlang.config import load_config
 
-    workflow, found = load_workflow(path)
+    workflow, found = load_workflow(path, text)
     if workflow is None:
         return found
     config, problems = load_config(root, workflow=workflow, team=team, environ=environ)
@@ -139,21 +146,27 @@ def validate_workflow(
 
 
 def validate_config(
-    path: Path, root: Path, *, team: str | None = None, environ: Mapping[str, str] = os.environ
+    path: Path,
+    root: Path,
+    *,
+    team: str | None = None,
+    environ: Mapping[str, str] = os.environ,
+    text: str | None = None,
 ) -> list[Diagnostic]:
     """Every problem of one config file: as a layer of the project's config when it
-    is one, else on its own; and its roles' nesting (MUX030)."""
+    is one, else on top of the other layers; and its roles' nesting (MUX030).
+    ``text``, when given, is the file's content (then it is always checked on top)."""
     from muxlang.compiler.loader import load_config_file
     from muxlang.compiler.plan import ResolvedConfig
     from muxlang.compiler.roles import RoleResolver
     from muxlang.config import load_config
 
-    layer, _, found = load_config_file(path)
+    layer, _, found = load_config_file(path, text)
     if layer is None:
         return found
     config, problems = load_config(root, team=team, environ=environ)
     resolved = path.resolve()
-    if resolved not in {Path(s).resolve() for s in config.sources}:
+    if text is not None or resolved not in {Path(s).resolve() for s in config.sources}:
         # not a layer of this project: check it as if it were the top layer
         config = ResolvedConfig(
             project_root=root,
@@ -182,10 +195,11 @@ def validate(
     """Check every target; diagnostics come back sorted, each reported once."""
     base = cwd or Path.cwd()
     found: list[Diagnostic] = []
+    from muxlang.compiler.roles import source_texts
+
     for target in targets:
-        if target.kind == "config":
-            found.extend(validate_config(target.path, root, team=team, environ=environ))
-        else:
-            found.extend(validate_workflow(target.path, root, team=team, environ=environ))
+        check = validate_config if target.kind == "config" else validate_workflow
+        with source_texts({str(target.path): target.text} if target.text is not None else {}):
+            found.extend(check(target.path, root, team=team, environ=environ, text=target.text))
     unique = dict.fromkeys(_relative(found, base))
     return Validation(sorted(unique, key=Diagnostic.sort_key), len(targets))

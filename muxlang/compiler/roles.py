@@ -11,6 +11,7 @@ the config layers from the highest) — only when there is something to report.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,29 @@ from muxlang.workflow import Workflow
 KeyPath = tuple[str | int, ...]
 
 
+#: file texts that do not come from disk (``validate --stdin-filename``)
+_TEXTS: dict[str, str] = {}
+
+
+@contextlib.contextmanager
+def source_texts(texts: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, ``read_document`` of one of these paths reads the given text."""
+    saved = dict(_TEXTS)
+    _TEXTS.update(texts)
+    try:
+        yield
+    finally:
+        _TEXTS.clear()
+        _TEXTS.update(saved)
+
+
 def read_document(path: str | Path) -> object | None:
     """The positioned TOML document of ``path`` (its root table), or None."""
     try:
         from muxlang.toml import parse
 
-        text = Path(path).read_text(encoding="utf-8")
+        given = _TEXTS.get(str(path))
+        text = given if given is not None else Path(path).read_text(encoding="utf-8")
         return parse(text, str(path)).root
     except Exception:  # unreadable or broken: the loader reports that itself
         return None

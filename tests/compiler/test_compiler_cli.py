@@ -164,6 +164,28 @@ def test_global_output_json_and_quiet(project: Path) -> None:
     assert quiet.stderr == ""
 
 
+def test_stdin_filename_checks_unsaved_text(project: Path) -> None:
+    on_disk = write(project, "review.toml", CLEAN)
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        ["validate", "--stdin-filename", str(on_disk)],
+        input=BROKEN,
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 1
+    assert ".muxlang/workflows/review.toml:12:29: error[MUX021]" in result.stdout
+    assert "{{ steps.dif.output }}" in result.stdout  # the source line is the stdin text
+    config = runner.invoke(
+        cli,
+        ["validate", "--stdin-filename", ".muxlang/config.toml", "--format", "json"],
+        input='# unsaved\n[roles.r]\nbackends = ["nobody"]\n',
+        catch_exceptions=False,
+    )
+    [d] = json.loads(config.stdout)
+    assert (d["line"], d["column"], d["code"]) == (3, 13, "MUX030")
+
+
 def test_github_format(project: Path) -> None:
     write(project, "bad.toml", BROKEN)
     result = invoke("validate", "--format", "github")
