@@ -298,13 +298,15 @@ def test_graph_of_a_broken_workflow_prints_diagnostics(project: Path) -> None:
 
 @pytest.mark.slow
 def test_validate_never_imports_the_runtime(project: Path) -> None:
-    """The cold path of `validate` stays light: no trio, httpx or rich."""
+    """The cold path of `validate` stays light: no trio, httpx or rich — and no
+    networkx for a sound workflow (a graph is built only to run or to draw)."""
     write(project, "review.toml", CLEAN)
     code = (
         "import sys\n"
         "from muxlang.cli import main\n"
         "try:\n    main(['validate'])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('trio', 'httpx', 'rich', 'hypercorn') if m in sys.modules))\n"
+        "heavy = ('trio', 'httpx', 'rich', 'hypercorn', 'networkx')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=project
