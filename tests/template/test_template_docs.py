@@ -31,3 +31,8 @@ def test_there_are_examples() -> None:
 @pytest.mark.parametrize(("source", "expected"), examples())
 def test_doc_example_renders_as_documented(source: str, expected: str) -> None:
     assert render(parse_template(source), {}) == expected
+
+
+@pytest.mark.parametrize("name", sorted(FILTERS))
+def test_documented_signature_matches_the_function(name: str) -> None:
+    assert f"`{FILTERS[name].signature}`" in DOC.read_text(encoding="utf-8")
