@@ -273,3 +273,21 @@ def test_walk_and_expressions_visit_everything() -> None:
         e.name for top in ast.expressions(tpl) for e in ast.walk(top) if isinstance(e, ast.Name)
     }
     assert names == {"a", "b", "c", "d", "e"}
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{{ '}}' }}", "}}"),
+        ('{{ "{{ x }}" }}', "{{ x }}"),
+        ("a{", "a{"),
+        ("{ {", "{ {"),
+        ("{ x }", "{ x }"),
+        ("{%raw%}x{%endraw%}", "x"),
+        ("{%if x%}y{%endif%}", "y"),
+        ("{{x|upper}}", "V"),
+        ("{%\n  if x\n%}y{%\nendif\n%}", "y"),
+    ],
+)
+def test_lexing_edge_cases(source: str, expected: str) -> None:
+    assert render(parse_template(source), {"x": "v"}) == expected
