@@ -44,6 +44,7 @@ EXIT_TERMINATED = 143
 @click.option(
     "--max-concurrent",
     type=click.IntRange(min=1),
+    metavar="N",
     default=None,
     help="Steps and backend calls in flight at once.",
 )
