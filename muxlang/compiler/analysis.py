@@ -319,12 +319,24 @@ def _access_key(expr: t.Attr | t.Index) -> str | None:
     return _literal_str(expr.index)
 
 
+def _arg_kind(workflow: Workflow, name: str) -> Kind | None:
+    """Args given on the command line are strings; a default keeps its TOML type."""
+    if not workflow.args:
+        return "string"
+    arg = next((arg for arg in workflow.args if arg.name == name), None)
+    if arg is None:
+        return None
+    if arg.required or isinstance(arg.default, str):
+        return "string"
+    return None
+
+
 def _infer_access(expr: t.Attr | t.Index, env: TypeEnv) -> Kind | None:
     key = _access_key(expr)
     obj = expr.obj
     if isinstance(obj, t.Name) and obj.name not in env.bound:
         if obj.name == "args" and key is not None:
-            return "string"
+            return _arg_kind(env.workflow, key)
         if obj.name == "env" and key is not None:
             return "string"
         if obj.name == "steps":

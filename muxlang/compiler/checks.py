@@ -309,15 +309,41 @@ def check_access_types(ctx: CheckContext) -> Iterator[Diagnostic]:
             )
 
 
+_NEVER_EQUAL = (frozenset({"string", "number"}), frozenset({"string", "bool"}))
+
+
+def _as_literal_hint(node: t.Compare, left: a.Kind | None) -> str | None:
+    """``exit_code == '0'`` → suggest ``0``: the string literal that reads as a number."""
+    for side, other in ((node.right, left), (node.left, None)):
+        if isinstance(side, t.Literal) and isinstance(side.value, str) and other != "string":
+            text = side.value.strip()
+            if text.lstrip("-").replace(".", "", 1).isdigit():
+                return f"compare with the number: `{text}` instead of `{a.show(side)}`"
+            if text in ("true", "false"):
+                return f"compare with the boolean: `{text}` instead of `{a.show(side)}`"
+    return None
+
+
 def check_comparison_types(ctx: CheckContext) -> Iterator[Diagnostic]:
-    """MUX013: ordering values that cannot be ordered, ``in`` over a scalar."""
+    """MUX013: ordering values that cannot be ordered, ``in`` over a scalar, and
+    ``==``/``!=`` between a string and a number or boolean (never equal: values are
+    not converted, unlike GitHub Actions)."""
     for site in ctx.sites:
         env = ctx.env(site)
         for node in a.walk(site.expr):
             if not isinstance(node, t.Compare):
                 continue
             left, right = a.infer(node.left, env), a.infer(node.right, env)
-            if node.op in ("<", "<=", ">", ">="):
+            if node.op in ("==", "!=") and left and right and {left, right} in _NEVER_EQUAL:
+                always = "false" if node.op == "==" else "true"
+                yield ctx.diag(
+                    node.span,
+                    "MUX013",
+                    f"`{node.op}` compares {a.a_kind(left)} with {a.a_kind(right)}: "
+                    f"always {always}",
+                    _as_literal_hint(node, left),
+                )
+            elif node.op in ("<", "<=", ">", ">="):
                 if left and right and left != right and {left, right} != {"number", "bool"}:
                     yield ctx.diag(
                         node.span,

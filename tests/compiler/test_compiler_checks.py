@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from mux_compiler_support import (
     apply,
     attr,
@@ -25,7 +27,7 @@ from muxlang.compiler.checks import CheckContext
 from muxlang.config.models import RoleConfig
 from muxlang.diagnostics import Severity
 from muxlang.template import ast as t
-from muxlang.workflow import Ref
+from muxlang.workflow import Arg, Ref
 
 
 def run(check, wf, cfg=None):
@@ -420,3 +422,24 @@ def test_filter_argument_kinds():
     assert diags[1].message == (
         "`length` of `truncate` must be a number, but `steps.a.output` is a string"
     )
+
+
+def test_equality_between_a_number_and_a_string_is_always_false():
+    cmp = t.Compare("==", path("steps.a.exit_code"), lit("0"), lit(0).span)
+    fine = t.Compare("==", path("steps.a.exit_code"), lit(0), lit(0).span)
+    also_fine = t.Compare("!=", path("steps.a.output"), lit(""), lit(0).span)
+    wf = workflow(shell("a"), shell("b", if_=ex(t.BoolOp("and", cmp, fine, lit(0).span))))
+    wf2 = workflow(shell("a"), shell("b", if_=ex(also_fine)))
+    [d] = run(checks.check_comparison_types, wf)
+    assert d.message == "`==` compares a number with a string: always false"
+    assert d.hint == "compare with the number: `0` instead of `'0'`"
+    assert run(checks.check_comparison_types, wf2) == []
+
+
+def test_args_with_a_non_string_default_have_no_static_kind():
+    cmp = t.Compare("==", path("args.n"), lit(3), lit(0).span)
+    wf = workflow(shell("a", if_=ex(cmp)), args=("n",))
+    # a required arg comes from the command line: always a string
+    assert codes(run(checks.check_comparison_types, wf)) == ["MUX013"]
+    with_default = dataclasses.replace(wf, args=(Arg("n", None, 3, False, lit(0).span),))
+    assert run(checks.check_comparison_types, with_default) == []
