@@ -166,6 +166,11 @@ class _Reader:
     # keys and values ---------------------------------------------------------
     def keys(self, tree: Tree[Token]) -> list[tuple[str, Span, Token]]:
         out = []
+        if len(tree.children) > MAX_NESTING:
+            # each part is a table level; refusing early keeps absurd keys linear
+            extra = tree.children[MAX_NESTING]
+            assert isinstance(extra, Token)
+            raise self.fail(f"a key has more than {MAX_NESTING} dotted parts", self.tspan(extra))
         for tok in tree.children:
             assert isinstance(tok, Token)
             assert tok.start_pos is not None

@@ -1,0 +1,179 @@
+"""Helpers of the reliability tests: time bounds, process and file census, plans.
+
+Everything here is about *observing* what muxlang left behind: processes (found
+by a unique marker in their argv), files (a hash of a whole tree), temp files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+import signal
+import sys
+import textwrap
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE_BIN = REPO / "tests" / "fakes" / "bin"
+PYTHON = sys.executable
+
+
+class Hang(Exception):
+    """An input took longer than its time bound (a hang, or something quadratic)."""
+
+
+@contextlib.contextmanager
+def time_bound(seconds: float, what: str = "input") -> Iterator[None]:
+    """Fail with :class:`Hang` if the block runs longer than ``seconds`` (main thread only)."""
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise Hang(f"{what} did not finish within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def marker(prefix: str = "muxrel") -> str:
+    """A unique word to put in argv, so /proc tells exactly which processes are ours."""
+    return f"{prefix}{random.randrange(10**12):012d}"
+
+
+def processes_with(word: str) -> list[int]:
+    """Live (not zombie) processes with ``word`` in an argv item or the environment-free cmdline."""
+    found = []
+    needle = word.encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if needle in cmdline and state not in (b"Z", b"X"):
+            found.append(int(entry))
+    return found
+
+
+def wait_gone(word: str, timeout: float = 5.0) -> list[int]:
+    """Processes with ``word`` still alive after ``timeout`` (polling; [] is the good answer)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = processes_with(word)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+def kill_all(word: str) -> None:
+    """Clean up after a failed test: SIGKILL what a marker names (only our own processes)."""
+    for pid in processes_with(word):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def tree_hash(root: Path, *, skip: tuple[str, ...] = (".muxlang",)) -> dict[str, str]:
+    """path -> sha256 (or 'link:TARGET' / 'dir') of everything under root, minus ``skip``."""
+    out: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        dirnames[:] = sorted(d for d in dirnames if not (rel_dir == "." and d in skip))
+        for name in dirnames:
+            path = Path(dirpath, name)
+            key = os.path.relpath(path, root)
+            out[key] = f"link:{os.readlink(path)}" if path.is_symlink() else "dir"
+        for name in filenames:
+            if rel_dir == "." and name in skip:
+                continue
+            path = Path(dirpath, name)
+            key = os.path.relpath(path, root)
+            if path.is_symlink():
+                out[key] = f"link:{os.readlink(path)}"
+            else:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                out[key] = f"{digest}:{oct(path.stat().st_mode & 0o7777)}"
+    return out
+
+
+def stray_files(root: Path) -> list[str]:
+    """Temp or backup files muxlang may have left anywhere under ``root``."""
+    bad = []
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            if name.startswith(".mux") or name.endswith((".tmp", ".muxtmp")) or "~" in name:
+                bad.append(os.path.relpath(os.path.join(dirpath, name), root))
+    return sorted(bad)
+
+
+def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
+    """A clean environment for ``muxlang`` subprocesses: fake CLIs first on PATH, own HOME."""
+    env = {
+        "PATH": f"{FAKE_BIN}{os.pathsep}{Path(PYTHON).parent}{os.pathsep}/usr/bin:/bin",
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "LANG": "C.UTF-8",
+        "NO_COLOR": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
+    }
+    env.update(extra)
+    return env
+
+
+def muxlang_argv(*args: str) -> list[str]:
+    return [PYTHON, "-m", "muxlang", *args]
+
+
+def write_workflow(root: Path, body: str, name: str = "wf.toml") -> Path:
+    path = root / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def plan_from_toml(
+    root: Path, body: str, name: str = "wf.toml", environ: Mapping[str, str] | None = None
+) -> Any:
+    """A plan through the real loader, config layers and compiler (errors fail the test)."""
+    from muxlang.compiler import compile_workflow
+    from muxlang.compiler.loader import load_workflow
+    from muxlang.config import load_config
+
+    path = write_workflow(root, body, name)
+    workflow, diagnostics = load_workflow(path)
+    assert workflow is not None, diagnostics
+    assert not [d for d in diagnostics if d.is_error], diagnostics
+    env = dict(environ) if environ is not None else {"HOME": str(root)}
+    config, more = load_config(root, workflow=workflow, environ=env)
+    assert not [d for d in more if d.is_error], more
+    plan, more = compile_workflow(workflow, config)
+    assert plan is not None, more
+    assert not [d for d in more if d.is_error], more
+    return plan
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def outcome(fn: Any, *args: Any, errors: tuple[type[BaseException], ...]) -> Any:
+    """``fn(*args)``, or the exception it raised if that is one of ``errors``."""
+    try:
+        return fn(*args)
+    except errors as exc:
+        return exc
