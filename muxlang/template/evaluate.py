@@ -583,11 +583,32 @@ def _filter(expr: ast.Filter) -> ExprFn:
 
         return filter0
 
+    # (argument name, kinds it accepts, its expression) for every argument given
+    bound = [
+        (spec.params[i], spec.param_kinds.get(spec.params[i], frozenset()), a)
+        for i, a in enumerate(expr.args)
+    ] + [(k, spec.param_kinds.get(k, frozenset()), v) for k, v in expr.kwargs]
+
+    def check_args(values: list[Any], ctx: Context) -> None:
+        for (param, kinds, arg), value in zip(bound, values, strict=True):
+            if kinds and kind_of(value) not in kinds:
+                got = kind_of(value)
+                shown = (
+                    _undefined_message(arg, ctx)
+                    if got == "undefined"
+                    else f"{describe_kinds([got])} (`{ast.to_source(arg)}`)"
+                )
+                raise TemplateError(
+                    f"filter `{spec.name}`: `{param}` must be {describe_kinds(kinds)}, got {shown}",
+                    arg.span,
+                )
+
     def filter_n(ctx: Context) -> Any:
         value = operand(ctx)
         check(value, ctx)
         positional = [a(ctx) for a in args]
         named = {k: v(ctx) for k, v in kwargs}
+        check_args([*positional, *named.values()], ctx)
         try:
             return func(value, *positional, **named)
         except _FILTER_FAILURES as exc:

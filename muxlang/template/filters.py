@@ -1,11 +1,14 @@
 """The filter library (SPEC section 4): one typed function per filter, one table.
 
-Each filter takes the value left of ``|`` first, then its arguments. The
-evaluator checks the input's kind against :attr:`FilterSpec.accepts` before the
-call (so the functions may rely on it) and turns a :class:`FilterError` into a
+Each filter takes the value left of ``|`` first, then its arguments. Its type
+annotations are the contract: :func:`_spec` derives the kinds of input it
+accepts, the kind it returns and the kinds of each argument from them. The
+evaluator checks the input and the arguments against those kinds before the call
+(so the functions may rely on them) and turns a :class:`FilterError` into a
 :class:`~muxlang.template.errors.TemplateError` at the filter's position. The
 compiler uses the same table for MUX011 (unknown filter), MUX012 (wrong
-arguments, :meth:`FilterSpec.check_args`) and MUX013 (static kinds).
+arguments, :meth:`FilterSpec.check_args`, :attr:`FilterSpec.param_kinds`) and
+MUX013 (static kinds).
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ import json
 import posixpath
 import re
 import shlex
+import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
 from muxlang.diagnostics import did_you_mean
-from muxlang.template.values import KINDS, UNDEFINED, Value, kind_of, to_json, to_text
+from muxlang.template.values import UNDEFINED, Undefined, Value, kind_of, to_json, to_text
 
 __all__ = ["FILTERS", "FilterError", "FilterSpec", "describe_kinds"]
 
@@ -47,6 +52,8 @@ class FilterSpec:
     accepts: frozenset[str]
     #: static kind of the result, or None when unknown / the same as the input
     returns: str | None
+    #: static kinds each argument accepts (among ``KINDS``); empty = any
+    param_kinds: Mapping[str, frozenset[str]] = field(default_factory=dict)
     #: whether an undefined input reaches the function (only ``default``)
     accepts_undefined: bool = False
 
@@ -127,12 +134,6 @@ def describe_kinds(kinds: frozenset[str] | Sequence[str]) -> str:
     return ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def _need(value: object, kinds: str, what: str) -> None:
-    wanted = frozenset(kinds.split())
-    if kind_of(value) not in wanted:
-        raise FilterError(f"`{what}` must be {describe_kinds(wanted)}, got {_show(value)}")
-
-
 def _show(value: object) -> str:
     kind = kind_of(value)
     if kind in ("none", "undefined"):
@@ -170,7 +171,6 @@ def nonblank(value: list[Value]) -> list[Value]:
 
 def join(value: list[Value], sep: str = ", ") -> str:
     """Join a list's items as inserted text, separated by ``sep``."""
-    _need(sep, "string", "sep")
     try:
         return sep.join([to_text(item) for item in value])
     except ValueError as exc:
@@ -286,9 +286,6 @@ def sort(
     """Sort a list (as Jinja: strings case-insensitively unless ``case_sensitive``;
     tables by their ``attribute`` key). Items of different kinds sort none,
     then numbers, then strings, then lists."""
-    _need(reverse, "bool", "reverse")
-    _need(case_sensitive, "bool", "case_sensitive")
-    _need(attribute, "string none", "attribute")
     return sorted(value, key=_sort_key(case_sensitive, attribute), reverse=reverse)
 
 
@@ -296,7 +293,6 @@ def unique(value: list[Value], case_sensitive: bool = False) -> list[Value]:
     """The items of a list without repeats, first occurrence kept (as Jinja,
     strings compare case-insensitively unless ``case_sensitive``; ``1`` and
     ``1.0`` are one number, ``true`` is not a number)."""
-    _need(case_sensitive, "bool", "case_sensitive")
     seen: set[str] = set()
     out: list[Value] = []
     for item in value:
@@ -320,16 +316,11 @@ def reverse(value: str | list[Value]) -> str | list[Value]:
 
 def replace(value: str, old: str, new: str, count: int | None = None) -> str:
     """Replace occurrences of ``old`` by ``new`` (the first ``count`` of them if given)."""
-    _need(old, "string", "old")
-    _need(new, "string", "new")
-    _need(count, "number none", "count")
     return value.replace(old, new, -1 if count is None else int(count))
 
 
 def split(value: str, sep: str | None = None, maxsplit: int = -1) -> list[str]:
     """Split a string as Python does: on runs of whitespace by default, else on ``sep``."""
-    _need(sep, "string none", "sep")
-    _need(maxsplit, "number", "maxsplit")
     if sep == "":
         raise FilterError("`sep` must not be empty")
     return value.split(sep, int(maxsplit))
@@ -339,9 +330,6 @@ def indent(value: str, width: int | str = 4, first: bool = False, blank: bool = 
     """Indent every line but the first by ``width`` spaces (or by the string
     ``width``), as Jinja: ``first`` indents the first line too, ``blank``
     indents blank lines too."""
-    _need(width, "number string", "width")
-    _need(first, "bool", "first")
-    _need(blank, "bool", "blank")
     pad = width if isinstance(width, str) else " " * int(width)
     newline = "\n"
     value += newline  # so the last line is handled like the others
@@ -363,10 +351,6 @@ def truncate(
     """Cut a string to ``length`` characters, ending with ``end``, as Jinja: at a
     word boundary unless ``killwords``. A text within ``length + leeway`` is
     kept whole (``leeway`` defaults to 0 here, 5 in Jinja)."""
-    _need(length, "number", "length")
-    _need(killwords, "bool", "killwords")
-    _need(end, "string", "end")
-    _need(leeway, "number", "leeway")
     length, leeway = int(length), int(leeway)
     if length < len(end):
         raise FilterError(f"`length` must be at least the length of `end` ({len(end)})")
@@ -391,22 +375,35 @@ def dirname(value: str) -> str:
 # ----------------------------------------------------------------------------- the table
 
 
-def _spec(
-    func: Callable[..., Any],
-    *,
-    name: str | None = None,
-    accepts: str = "",
-    returns: str | None = None,
-    accepts_undefined: bool = False,
-) -> FilterSpec:
-    params = list(inspect.signature(func).parameters.values())[1:]
-    for p in params:
+def _kinds(annotation: Any) -> frozenset[str]:
+    """The template kinds a type annotation admits; empty = any (``Value``, ``Any``)."""
+    if annotation is Any or annotation is Undefined:
+        return frozenset()
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        parts = [_kinds(arg) for arg in typing.get_args(annotation)]
+        if any(not part for part in parts):
+            return frozenset()
+        return frozenset().union(*parts)
+    base = typing.get_origin(annotation) or annotation
+    kind = {str: "string", bool: "bool", int: "number", float: "number", list: "list"}.get(base)
+    if kind is None:
+        kind = {dict: "table", type(None): "none"}.get(base)
+    if kind is None:
+        raise TypeError(f"no template kind for the annotation {annotation!r}")
+    return frozenset({kind})
+
+
+def _spec(func: Callable[..., Any], *, accepts_undefined: bool = False) -> FilterSpec:
+    """A filter's spec, derived from its signature, annotations and docstring."""
+    params = list(inspect.signature(func).parameters.values())
+    hints = typing.get_type_hints(func)
+    for p in params[1:]:
         assert p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, (func, p)
-    kinds = frozenset(accepts.split())
-    assert kinds <= KINDS, kinds
-    assert returns is None or returns in KINDS, returns
+    accepts = _kinds(hints[params[0].name])
+    returns = _kinds(hints["return"])
+    params = params[1:]
     return FilterSpec(
-        name=name or func.__name__,
+        name=func.__name__.rstrip("_"),  # json_ is `json`
         func=func,
         doc=inspect.cleandoc(func.__doc__ or ""),
         params=tuple(p.name for p in params),
@@ -414,8 +411,9 @@ def _spec(
         defaults=MappingProxyType(
             {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
         ),
-        accepts=kinds,
-        returns=returns,
+        accepts=accepts,
+        returns=next(iter(returns)) if len(returns) == 1 else None,
+        param_kinds=MappingProxyType({p.name: _kinds(hints[p.name]) for p in params}),
         accepts_undefined=accepts_undefined,
     )
 
@@ -425,28 +423,28 @@ FILTERS: Final[Mapping[str, FilterSpec]] = MappingProxyType(
     {
         spec.name: spec
         for spec in (
-            _spec(trim, accepts="string", returns="string"),
-            _spec(lines, accepts="string", returns="list"),
-            _spec(nonblank, accepts="list", returns="list"),
-            _spec(join, accepts="list", returns="string"),
-            _spec(json_, name="json", returns="string"),
-            _spec(from_json, accepts="string"),
-            _spec(shell_escape, accepts="string number bool list", returns="string"),
+            _spec(trim),
+            _spec(lines),
+            _spec(nonblank),
+            _spec(join),
+            _spec(json_),
+            _spec(from_json),
+            _spec(shell_escape),
             _spec(default, accepts_undefined=True),
-            _spec(upper, accepts="string", returns="string"),
-            _spec(lower, accepts="string", returns="string"),
-            _spec(length, accepts="string list table", returns="number"),
-            _spec(first, accepts="string list"),
-            _spec(last, accepts="string list"),
-            _spec(sort, accepts="list", returns="list"),
-            _spec(unique, accepts="list", returns="list"),
-            _spec(reverse, accepts="string list"),
-            _spec(replace, accepts="string", returns="string"),
-            _spec(split, accepts="string", returns="list"),
-            _spec(indent, accepts="string", returns="string"),
-            _spec(truncate, accepts="string", returns="string"),
-            _spec(basename, accepts="string", returns="string"),
-            _spec(dirname, accepts="string", returns="string"),
+            _spec(upper),
+            _spec(lower),
+            _spec(length),
+            _spec(first),
+            _spec(last),
+            _spec(sort),
+            _spec(unique),
+            _spec(reverse),
+            _spec(replace),
+            _spec(split),
+            _spec(indent),
+            _spec(truncate),
+            _spec(basename),
+            _spec(dirname),
         )
     }
 )

@@ -85,6 +85,43 @@ def test_check_args_messages() -> None:
     assert join.signature == 'join(sep=", ")'
 
 
+def test_param_kinds_come_from_the_annotations() -> None:
+    assert FILTERS["join"].param_kinds == {"sep": frozenset({"string"})}
+    assert FILTERS["replace"].param_kinds == {
+        "old": frozenset({"string"}),
+        "new": frozenset({"string"}),
+        "count": frozenset({"number", "none"}),
+    }
+    assert FILTERS["indent"].param_kinds["width"] == frozenset({"number", "string"})
+    assert FILTERS["sort"].param_kinds["reverse"] == frozenset({"bool"})
+    assert FILTERS["default"].param_kinds == {"v": frozenset()}  # any value
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "x | join(sep=args.sep)",
+            "filter `join`: `sep` must be a string, got a number (`args.sep`)",
+        ),
+        (
+            "x | join(args.nope)",
+            "filter `join`: `sep` must be a string, got `args.nope` is undefined: "
+            "`args` has no key `nope`",
+        ),
+        ("x | sort(reverse=1)", "filter `sort`: `reverse` must be a boolean, got a number (`1`)"),
+        (
+            "s | indent(true)",
+            "filter `indent`: `width` must be a string or a number, got a boolean (`true`)",
+        ),
+    ],
+)
+def test_argument_kinds_are_checked(source: str, message: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        ev(source, x=["a"], s="text", args={"sep": 1})
+    assert info.value.message == message
+
+
 def test_trim() -> None:
     assert ev("x | trim", x="  a b \n\t") == "a b"
     assert ev("x | trim", x="") == ""
@@ -327,7 +364,7 @@ def test_filters_chain_in_a_template() -> None:
         ("x | sort", {"x": {"a": 1}}, "filter `sort` needs a list, but `x` is a table"),
         ("x | nope", {"x": 1}, "unknown filter `nope`"),
         ("x | join(1, 2)", {"x": []}, "filter `join` takes at most 1 argument (sep), got 2"),
-        ("x | join(1)", {"x": []}, "filter `join`: `sep` must be a string, got a number (1)"),
+        ("x | join(1)", {"x": []}, "filter `join`: `sep` must be a string, got a number (`1`)"),
         (
             "x | replace('a')",
             {"x": "a"},
