@@ -406,6 +406,141 @@ JSONISH = st.recursive(
 )
 
 
+#: well-formed answers and stream chunks of each protocol, to be corrupted at one spot
+GOOD: dict[str, list[Any]] = {
+    "openai": [
+        {
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "tool_calls",
+                    "message": {
+                        "role": "assistant",
+                        "content": "hi",
+                        "tool_calls": [
+                            {
+                                "id": "c",
+                                "type": "function",
+                                "function": {"name": "f", "arguments": "{}"},
+                            }
+                        ],
+                    },
+                }
+            ],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2},
+        },
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "content": "x",
+                        "tool_calls": [
+                            {"index": 0, "id": "c", "function": {"name": "f", "arguments": "{"}}
+                        ],
+                    },
+                    "finish_reason": None,
+                }
+            ],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2},
+        },
+    ],
+    "anthropic": [
+        {
+            "type": "message",
+            "model": "m",
+            "stop_reason": "end_turn",
+            "content": [
+                {"type": "text", "text": "hi"},
+                {"type": "tool_use", "id": "t", "name": "f", "input": {"a": 1}},
+            ],
+            "usage": {"input_tokens": 1, "output_tokens": 2},
+        },
+        {"type": "message_start", "message": {"usage": {"input_tokens": 1, "output_tokens": 0}}},
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "id": "t", "name": "f"},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": "{"},
+        },
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": 3},
+        },
+    ],
+    "gemini": [
+        {
+            "candidates": [
+                {
+                    "finishReason": "STOP",
+                    "content": {
+                        "role": "model",
+                        "parts": [
+                            {"text": "hi"},
+                            {"functionCall": {"name": "f", "args": {"a": 1}}},
+                        ],
+                    },
+                }
+            ],
+            "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 2},
+        },
+    ],
+    "ollama": [
+        {
+            "model": "m",
+            "done": True,
+            "done_reason": "stop",
+            "message": {
+                "role": "assistant",
+                "content": "hi",
+                "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}],
+            },
+            "prompt_eval_count": 1,
+            "eval_count": 2,
+        },
+    ],
+}
+
+
+@st.composite
+def corrupted(draw: st.DrawFn, protocol: str) -> Any:
+    """A good answer of ``protocol`` with one value (at any depth) replaced."""
+    import copy
+
+    doc = copy.deepcopy(draw(st.sampled_from(GOOD[protocol])))
+    node = doc
+    while True:
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if not keys:
+            return doc
+        key = draw(st.sampled_from(keys))
+        child = node[key]
+        if isinstance(child, dict | list) and child and draw(st.integers(0, 2)):
+            node = child
+            continue
+        node[key] = draw(JSONISH | st.sampled_from([1, "x", -1, 10**30, [], {}, None, "nan"]))
+        return doc
+
+
+@FUZZ
+@given(st.data())
+def test_corrupted_answers_are_malformed_never_a_crash(data: st.DataObject) -> None:
+    protocol = data.draw(st.sampled_from(PROTOCOLS))
+    doc = data.draw(corrupted(protocol))
+    adapter = adapter_for(protocol)
+    with time_bound(BOUND, "parse corrupted"):
+        outcome(adapter.parse, doc, errors=(MalformedResponse,))
+        decoder = adapter.decoder()
+        outcome(decoder.feed, None, json.dumps(doc), errors=(MalformedResponse, StreamError))
+        outcome(decoder.close, errors=(MalformedResponse, StreamError))
+
+
 @FUZZ
 @given(protocol=st.sampled_from(PROTOCOLS), data=JSONISH)
 def test_answer_parsers_raise_only_malformed_response(protocol: str, data: Any) -> None:

@@ -8,6 +8,12 @@ never touch the network: :mod:`muxlang.runtime.backends.http` does.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from muxlang.llm import StreamEvent
 from muxlang.runtime.backends.protocols.common import (
     Adapter,
     Decoder,
@@ -15,9 +21,18 @@ from muxlang.runtime.backends.protocols.common import (
     StreamError,
 )
 
+#: what a well-typed JSON value of the wrong shape makes an adapter raise
+_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError)
 
+
+@functools.cache
 def adapter_for(protocol: str) -> Adapter:
-    """The adapter of a protocol name (``openai``, ``anthropic``, ``gemini``, ``ollama``)."""
+    """The adapter of a protocol name (``openai``, ``anthropic``, ``gemini``, ``ollama``).
+
+    Its ``parse`` and decoders raise only :class:`MalformedResponse` (and
+    :class:`StreamError`) whatever JSON the server sent: a value of the wrong type
+    anywhere (``"choices": 1``) is a malformed answer, never a ``TypeError``.
+    """
     if protocol == "anthropic":
         from muxlang.runtime.backends.protocols import anthropic as module
     elif protocol == "gemini":
@@ -26,7 +41,49 @@ def adapter_for(protocol: str) -> Adapter:
         from muxlang.runtime.backends.protocols import ollama as module  # type: ignore[no-redef]
     else:
         from muxlang.runtime.backends.protocols import openai as module  # type: ignore[no-redef]
-    return module.ADAPTER
+    adapter: Adapter = module.ADAPTER
+    return dataclasses.replace(
+        adapter, parse=_guarded(adapter.parse), decoder=_guarded_decoder(adapter.decoder)
+    )
+
+
+def _guarded(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def guarded(data: Any) -> Any:
+        try:
+            return parse(data)
+        except MalformedResponse:
+            raise
+        except _SHAPE_ERRORS as exc:
+            raise MalformedResponse(f"unexpected shape ({type(exc).__name__}: {exc})") from exc
+
+    return guarded
+
+
+class _GuardedDecoder:
+    def __init__(self, inner: Decoder) -> None:
+        self._inner = inner
+
+    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
+        try:
+            return self._inner.feed(event, data)
+        except (MalformedResponse, StreamError):
+            raise
+        except _SHAPE_ERRORS as exc:
+            raise MalformedResponse(
+                f"unexpected stream chunk ({type(exc).__name__}: {exc}): {data[:80]!r}"
+            ) from exc
+
+    def close(self) -> list[StreamEvent]:
+        try:
+            return self._inner.close()
+        except (MalformedResponse, StreamError):
+            raise
+        except _SHAPE_ERRORS as exc:
+            raise MalformedResponse(f"unexpected end of stream ({exc})") from exc
+
+
+def _guarded_decoder(make: Callable[[], Decoder]) -> Callable[[], Decoder]:
+    return lambda: _GuardedDecoder(make())
 
 
 __all__ = ["Adapter", "Decoder", "MalformedResponse", "StreamError", "adapter_for"]
