@@ -16,8 +16,11 @@ from test_runtime_processes import marker, processes_with
 MUXLANG = [sys.executable, "-m", "muxlang"]
 
 
-def start(root: Path, mark: str, *extra: str) -> subprocess.Popen[str]:
+def start(root: Path, mark: str, *extra: str, stubborn: bool = True) -> subprocess.Popen[str]:
+    """A run with a quick step, sleepers, a process family, and (``stubborn``) a
+    command that ignores SIGTERM, so it takes the SIGKILL after the grace period."""
     (root / ".muxlang").mkdir()
+    trap = "trap '' TERM; " if stubborn else ""
     (root / "wf.toml").write_text(
         textwrap.dedent(
             f"""
@@ -39,7 +42,7 @@ def start(root: Path, mark: str, *extra: str) -> subprocess.Popen[str]:
             [[steps]]
             name = "stubborn"
             type = "shell"
-            run = "trap '' TERM; sleep {mark}"
+            run = "{trap}sleep {mark}"
 
             [[steps]]
             name = "later"
@@ -89,7 +92,7 @@ def test_sigint_json_output_still_one_object(tmp_path: Path) -> None:
     import json
 
     mark = marker()
-    proc = start(tmp_path, mark, "--output", "json")
+    proc = start(tmp_path, mark, "--output", "json", stubborn=False)
     try:
         wait_for(mark, 4)
         os.kill(proc.pid, signal.SIGINT)
