@@ -36,7 +36,6 @@ def serve_command(ctx: click.Context, /, host: str, port: int, **given: Any) -> 
     """
     import trio
 
-    from muxlang.compiler import report
     from muxlang.config import find_project_root, load_config
     from muxlang.serve.server import ServeError, run_server
 
@@ -50,6 +49,8 @@ def serve_command(ctx: click.Context, /, host: str, port: int, **given: Any) -> 
     config, diagnostics = load_config(root, team=options.team, environ=os.environ)
     errors = [d for d in diagnostics if d.is_error]
     if diagnostics:
+        from muxlang.compiler import report
+
         sys.stderr.write(report.render_text(diagnostics))
     if errors:
         click.echo("muxlang serve: the configuration has errors; nothing started", err=True)

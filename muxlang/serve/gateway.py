@@ -16,6 +16,7 @@ point of no return for fallback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -104,23 +105,32 @@ async def _start_pump(
     async def run() -> None:
         with scope:
             async with send:
+                last: Any = _END
+                events = produce()
                 try:
-                    async for item in produce():
+                    async for item in events:
                         await send.send(item)
-                    await send.send(_END)
                 except BackendError as exc:
-                    await send.send(exc)
+                    last = exc
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass
-                except Exception as exc:
+                    return  # nobody listens any more
+                except Exception as exc:  # a bug must not take the request down uncleanly
                     log.exception("backend %s failed unexpectedly", name)
-                    await send.send(
-                        BackendError(name, ErrorKind.SERVER, f"unexpected {type(exc).__name__}")
-                    )
+                    last = BackendError(name, ErrorKind.SERVER, f"unexpected {type(exc).__name__}")
+                finally:
+                    # close the backend's stream now (it stops its process or request),
+                    # not whenever the garbage collector gets to it
+                    close = getattr(events, "aclose", None)
+                    if close is not None:
+                        await close()
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await send.send(last)
 
     nursery.start_soon(run)
     try:
         first = await receive.receive()
+    except trio.EndOfChannel:
+        first = _END
     except BaseException:
         scope.cancel()
         raise

@@ -67,6 +67,13 @@ model = "claude-up"
 api_key = "${{FAKE_UPSTREAM_KEY}}"
 max_retries = 0
 
+[backends.flaky]
+command = "{upstream.base_url("anthropic")}"
+protocol = "anthropic"
+model = "claude-flaky"
+api_key = "${{FAKE_UPSTREAM_KEY}}"
+max_retries = 0
+
 [backends.limited]
 command = "{limited.base_url("openai")}"
 protocol = "openai"
@@ -77,6 +84,10 @@ max_retries = 0
 [backends.cli]
 command = "{FAKE_CLI}"
 env = {{ FAKE_LLM_PREFIX = "cli says: ", FAKE_LLM_CHUNK_DELAY = "0.05" }}
+
+[backends.slowcli]
+command = "{FAKE_CLI}"
+env = {{ FAKE_LLM_CHUNK_DELAY = "0.5", FAKE_LLM_PIDFILE = "{root / "slowcli.pid"}" }}
 
 [roles.duo]
 description = "rate limited first, then anthropic"
@@ -123,6 +134,9 @@ def start_gateway(root: Path, env: dict[str, str], *args: str) -> tuple[subproce
     raise AssertionError("the gateway did not start:\n" + "".join(seen))
 
 
+gateway_root: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
 def gateway(
     tmp_path_factory: pytest.TempPathFactory, upstream: FakeLLMServer, limited: FakeLLMServer
@@ -131,6 +145,7 @@ def gateway(
     root = tmp / "project"
     write_project(root, upstream, limited)
     proc, url = start_gateway(root, clean_env(tmp))
+    gateway_root[url] = str(root)
     try:
         yield url
     finally:
@@ -166,8 +181,8 @@ USER = [{"role": "user", "content": "hello there"}]
 def test_openai_sdk_lists_roles_and_backends(oa: openai.OpenAI) -> None:
     models = list(oa.models.list())
     ids = [m.id for m in models]
-    mine = [i for i in ids if i in ("duo", "up-openai", "up-anthropic", "limited", "cli")]
-    assert mine == ["duo", "up-openai", "up-anthropic", "limited", "cli"]
+    names = ("duo", "up-openai", "up-anthropic", "flaky", "limited", "cli", "slowcli")
+    assert [i for i in ids if i in names] == list(names)
     # roles (the built-in ones too) come first, then backends
     kinds = [getattr(m, "muxlang_kind", None) for m in models]
     assert kinds == sorted(kinds, key=lambda k: k != "role")
@@ -301,18 +316,40 @@ def test_openai_sdk_streams_a_cli_backend_as_it_writes(oa: openai.OpenAI) -> Non
     assert len(pieces) > 1  # chunks, not one answer at the end
 
 
+def test_a_client_hanging_up_stops_the_cli_process(gateway: str) -> None:
+    pidfile = Path(gateway_root[gateway]) / "slowcli.pid"
+    words = " ".join(f"w{i}" for i in range(40))  # 20 s at 0.5 s a word
+    body = {"model": "slowcli", "stream": True, "messages": [{"role": "user", "content": words}]}
+    with httpx.stream("POST", gateway + "/v1/chat/completions", json=body, timeout=20) as r:
+        for line in r.iter_lines():
+            if "w0" in line:
+                break
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the CLI process {pid} is still running after the client left")
+
+
 def test_openai_sdk_sees_unknown_models_and_mid_stream_errors(
     oa: openai.OpenAI, upstream: FakeLLMServer
 ) -> None:
     with pytest.raises(openai.NotFoundError, match="not a muxlang role or backend"):
         oa.chat.completions.create(model="gpt-9", messages=USER)
     upstream.script(Reply(text="one two three four five six", stream_error="upstream fell over"))
-    stream = oa.chat.completions.create(model="up-anthropic", messages=USER, stream=True)
+    stream = oa.chat.completions.create(model="flaky", messages=USER, stream=True)
     got: list[str] = []
     with pytest.raises(openai.APIError, match="upstream fell over"):
         for chunk in stream:
             got.extend(c.delta.content or "" for c in chunk.choices)
     assert "".join(got).startswith("one")
+    # a backend that failed mid-answer cools down like any failed backend
+    with pytest.raises(openai.RateLimitError, match="cooling down"):
+        oa.chat.completions.create(model="flaky", messages=USER)
 
 
 # --------------------------------------------------------------------------- anthropic SDK
