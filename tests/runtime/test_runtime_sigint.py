@@ -204,3 +204,18 @@ def test_next_run_recovers_what_a_killed_run_left(tmp_path: Path) -> None:
     assert "recovered" in result.stderr
     assert "greet.txt" in result.stderr
     assert result.stdout == "hello wrold\n"
+
+
+@pytest.mark.slow
+def test_sigterm_cleans_up_and_exits_143(tmp_path: Path) -> None:
+    mark = marker()
+    proc = start(tmp_path, mark, stubborn=False)
+    try:
+        wait_for(mark, 4)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, stderr
+    assert processes_with(mark) == []
