@@ -58,7 +58,14 @@ def summary_line(result: RunResult) -> str:
     """The last line of a run on stderr."""
     took = format_ms(result.duration_ms)
     if result.success:
-        return f"✓ {result.workflow} succeeded in {took}"
+        tolerated = sum(1 for n in result.order if result.steps[n]["status"] == "failed")
+        note = (
+            f" ({tolerated} failed step{'s' if tolerated != 1 else ''} allowed by "
+            "continue_on_error)"
+            if tolerated
+            else ""
+        )
+        return f"✓ {result.workflow} succeeded in {took}{note}"
     if result.interrupted:
         finished = [n for n in result.order if result.steps[n]["status"] == "success"]
         done = ", ".join(finished) if finished else "none"
