@@ -29,6 +29,7 @@ from muxlang.runtime.context import (
     StepError,
     evaluate,
     loop_values,
+    references_name,
     truthy,
 )
 from muxlang.runtime.events import NullReporter, Reporter
@@ -464,7 +465,7 @@ class _Run:
                     return f"dependency {dependency!r} {status}"
             if self.abort is not None:
                 return self.abort
-        if step.if_ is not None and not compiled.if_per_item:
+        if step.if_ is not None and not _if_per_item(compiled):
             value = evaluate(
                 "if",
                 step.if_,
@@ -528,13 +529,14 @@ class _Run:
             slots=trio.Semaphore(step.max_parallel) if step.max_parallel else None,
             total=len(items),
         )
-        status = self._status(compiled) if compiled.if_per_item else None
+        per_item = _if_per_item(compiled)
+        status = self._status(compiled) if per_item else None
         async with trio.open_nursery() as nursery:
             state.scope = nursery.cancel_scope
             for index, item in enumerate(items):
                 record = results[index]
                 values = {**self.values, "item": item, "loop": loop_values(index, len(items))}
-                if compiled.if_per_item and step.if_ is not None:
+                if per_item and step.if_ is not None:
                     try:
                         condition = evaluate(
                             "if", step.if_, values, status=status, path=self.plan.workflow.path
@@ -612,6 +614,14 @@ class _ItemsState:
     first_failure: int | None = None
     failed: list[int] = field(default_factory=list)
     cancelled: set[int] = field(default_factory=set)
+
+
+def _if_per_item(compiled: CompiledStep) -> bool:
+    """A for_each step's ``if`` that reads ``item`` or ``loop`` is evaluated per item."""
+    step = compiled.step
+    if step.for_each is None or step.if_ is None:
+        return False
+    return compiled.if_per_item or references_name(step.if_.expr, "loop")
 
 
 def _internal(exc: BaseException) -> str:

@@ -217,3 +217,27 @@ async def test_max_parallel_one_runs_items_in_order(
         result = await execute(plan, args={}, query=service)
         assert result.success
         assert [c.request.prompt_text for c in service.calls] == list("qwertyu")
+
+
+async def test_if_reading_loop_is_per_item(autojump_clock: trio.abc.Clock, tmp_path: Path) -> None:
+    plan = plan_from_toml(
+        tmp_path,
+        BACKENDS
+        + """
+        [[steps]]
+        name = "each"
+        type = "query"
+        backend = "llm"
+        for_each = "['a', 'b', 'c']"
+        if = "not loop.first"
+        prompt = "{{ item }}"
+        """,
+    )
+    service = ScriptedQueryService({"llm": answer})
+    result = await execute(plan, args={}, query=service)
+    assert result.success, result.error
+    assert [r["status"] for r in result.steps["each"]["results"]] == [
+        "skipped",
+        "success",
+        "success",
+    ]
