@@ -61,6 +61,24 @@ def _route(path: str) -> str | None:
     return None
 
 
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+def _loopback_host(host: str) -> bool:
+    """``Host`` names this machine's loopback (any port, any 127.x address)."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[: name.find("]") + 1]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    return name in _LOOPBACK_NAMES or name.startswith("127.") or name.endswith(".localhost")
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
 class GatewayApp:
     """ASGI 3 application around a :class:`~muxlang.serve.gateway.Gateway`."""
 
@@ -71,8 +89,10 @@ class GatewayApp:
         api_keys: Iterable[str] = (),
         max_body_bytes: int = 10 * 1024 * 1024,
         secrets: Iterable[str] = (),
+        loopback_only: bool = False,
     ) -> None:
         self.gateway = gateway
+        self.loopback_only = loopback_only
         self.api_keys = [k.encode() for k in api_keys if k]
         self.max_body_bytes = max_body_bytes
         # longest first, so a secret containing another is redacted whole
@@ -94,6 +114,10 @@ class GatewayApp:
         elif route == "messages":
             fmt = "anthropic"
         method = scope["method"]
+        if self.loopback_only and not _loopback_host(headers.get("host", "")):
+            # a web page that re-pointed its own name at 127.0.0.1 (DNS rebinding)
+            await self._error(send, fmt, 403, "this gateway only answers requests for localhost")
+            return
         if not self._authorized(headers):
             await self._error(send, fmt, 401, "missing or invalid API key")
             return
@@ -111,6 +135,12 @@ class GatewayApp:
             return
         if method != "POST":
             await self._error(send, fmt, 405, f"{method} is not allowed here; use POST")
+            return
+        if not _is_json(headers.get("content-type", "")):
+            # also keeps browsers' simple cross-site form posts out
+            await self._error(
+                send, fmt, 415, "send the body as JSON (content-type: application/json)"
+            )
             return
         try:
             raw = await self._read_body(receive, headers)

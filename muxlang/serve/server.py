@@ -112,6 +112,7 @@ async def open_gateway(
     environ: Mapping[str, str] = os.environ,
     transport: httpx.AsyncBaseTransport | None = None,
     retry: RetryFn | None = None,
+    loopback_only: bool = False,
 ) -> AsyncIterator[GatewayApp]:
     """The ASGI app with the backends' router open for as long as the block runs."""
     from muxlang.runtime.backends import open_router
@@ -128,6 +129,7 @@ async def open_gateway(
                 api_keys=keys,
                 max_body_bytes=config.serve.max_body_bytes,
                 secrets=backend_secrets(config, environ),
+                loopback_only=loopback_only,
             )
         finally:
             with trio.CancelScope(shield=True):
@@ -213,7 +215,8 @@ async def run_server(
     def listening(url: str) -> None:
         print(f"muxlang serve: listening on {url}", file=sys.stderr, flush=True)
 
-    async with open_gateway(config, environ=environ) as app, trio.open_nursery() as nursery:
+    gateway = open_gateway(config, environ=environ, loopback_only=is_loopback(host))
+    async with gateway as app, trio.open_nursery() as nursery:
         nursery.start_soon(_signals, stop, got)
         await serve_app(app, sock, on_listening=listening, shutdown=stop.wait)
         nursery.cancel_scope.cancel()

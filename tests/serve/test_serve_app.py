@@ -277,3 +277,42 @@ def test_only_loopback_may_go_without_api_keys(host: str, loopback: bool) -> Non
     else:
         with pytest.raises(ServeError, match="api_keys"):
             check_bind(host, [])
+
+
+async def test_a_body_that_is_not_declared_json_is_refused() -> None:
+    app, fakes = make_gateway(["a"])
+    form = await call(
+        app,
+        "POST",
+        CHAT,
+        {"model": "a", "messages": USER},
+        {"content-type": "text/plain"},
+    )
+    assert form.status == 415
+    assert "application/json" in form.json["error"]["message"]
+    charset = await call(
+        app,
+        "POST",
+        CHAT,
+        {"model": "a", "messages": USER},
+        {"content-type": "application/json; charset=utf-8"},
+    )
+    assert charset.status == 200
+    assert len(fakes["a"].requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("127.0.0.1:8317", 200),
+        ("localhost:8317", 200),
+        ("[::1]:8317", 200),
+        ("localhost", 200),
+        ("evil.example:8317", 403),
+        ("192.168.1.4:8317", 403),
+    ],
+)
+async def test_a_loopback_gateway_answers_only_loopback_host_names(host: str, status: int) -> None:
+    app, _ = make_gateway(["a"], loopback_only=True)
+    result = await call(app, "GET", "/v1/models", headers={"host": host})
+    assert result.status == status
