@@ -7,9 +7,6 @@ stops another: the compiler runs them all and reports everything at once.
 
 from __future__ import annotations
 
-import functools
-import types
-import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -169,43 +166,6 @@ def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
             )
 
 
-_ANNOTATION_KINDS: Mapping[object, str] = {
-    str: "string",
-    int: "number",
-    float: "number",
-    bool: "bool",
-    type(None): "none",
-    list: "list",
-    dict: "table",
-}
-
-
-_UNIONS = (typing.Union, types.UnionType)
-
-
-def param_kinds(spec: FilterSpec) -> Mapping[str, frozenset[str]]:
-    """The kinds each parameter of a filter takes, from its function's annotations
-    (parameters annotated with anything wider are left out: any kind will do)."""
-    return _param_kinds(spec.name)
-
-
-@functools.cache
-def _param_kinds(name: str) -> Mapping[str, frozenset[str]]:
-    spec = _filters()[name]
-    try:
-        hints = typing.get_type_hints(spec.func)
-    except Exception:  # pragma: no cover - an annotation that cannot be resolved
-        return {}
-    kinds: dict[str, frozenset[str]] = {}
-    for name in spec.params:
-        hint = hints.get(name)
-        members = typing.get_args(hint) if typing.get_origin(hint) in _UNIONS else (hint,)
-        found = {_ANNOTATION_KINDS.get(typing.get_origin(m) or m) for m in members}
-        if None not in found:
-            kinds[name] = frozenset(k for k in found if k is not None)
-    return kinds
-
-
 def check_filter_argument_types(ctx: CheckContext) -> Iterator[Diagnostic]:
     """MUX012: an argument of a kind the filter's parameter does not take
     (``truncate('long')``, ``join(1)``)."""
@@ -214,7 +174,7 @@ def check_filter_argument_types(ctx: CheckContext) -> Iterator[Diagnostic]:
         spec = filters.get(node.name)
         if spec is None:
             continue
-        kinds = param_kinds(spec)
+        kinds = spec.param_kinds
         given = [*zip(spec.params, node.args, strict=False), *node.kwargs]
         for name, arg in given:
             wanted = kinds.get(name)
@@ -344,7 +304,8 @@ def check_comparison_types(ctx: CheckContext) -> Iterator[Diagnostic]:
                     _as_literal_hint(node, left),
                 )
             elif node.op in ("<", "<=", ">", ">="):
-                if left and right and left != right and {left, right} != {"number", "bool"}:
+                orderable = left == right and left in ("number", "string", "list")
+                if left and right and not orderable:
                     yield ctx.diag(
                         node.span,
                         "MUX013",
@@ -356,6 +317,14 @@ def check_comparison_types(ctx: CheckContext) -> Iterator[Diagnostic]:
                     "MUX013",
                     f"`{node.op}` needs a string, list or table on its right, "
                     f"but `{a.show(node.right)}` is {a.a_kind(right)}",
+                )
+            elif node.op in ("in", "not in") and right == "string" and left not in (None, "string"):
+                assert left is not None
+                yield ctx.diag(
+                    node.left.span,
+                    "MUX013",
+                    f"`{node.op}` a string needs a string on its left, "
+                    f"but `{a.show(node.left)}` is {a.a_kind(left)}",
                 )
 
 

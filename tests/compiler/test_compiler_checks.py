@@ -443,3 +443,18 @@ def test_args_with_a_non_string_default_have_no_static_kind():
     assert codes(run(checks.check_comparison_types, wf)) == ["MUX013"]
     with_default = dataclasses.replace(wf, args=(Arg("n", None, 3, False, lit(0).span),))
     assert run(checks.check_comparison_types, with_default) == []
+
+
+def test_ordering_and_membership_kinds_follow_the_evaluator():
+    bool_order = t.Compare("<", lit(True), lit(1), lit(0).span)
+    num_in_text = t.Compare("in", lit(3), path("steps.a.output"), lit(0).span)
+    fine = t.Compare("in", lit("x"), path("steps.a.output"), lit(0).span)
+    wf = workflow(
+        shell("a"), shell("b", if_=ex(t.BoolOp("or", bool_order, num_in_text, lit(0).span)))
+    )
+    diags = run(checks.check_comparison_types, wf)
+    assert [d.message for d in diags] == [
+        "`<` cannot compare a boolean with a number",
+        "`in` a string needs a string on its left, but `3` is a number",
+    ]
+    assert run(checks.check_comparison_types, workflow(shell("a"), shell("b", if_=ex(fine)))) == []

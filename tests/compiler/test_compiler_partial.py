@@ -1,0 +1,93 @@
+"""`validate` reports schema errors and the compiler's checks of the rest in one run:
+the loader builds a partial workflow from everything valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from muxlang.compiler.loader import load_workflow, load_workflow_partial
+from muxlang.compiler.project import validate_workflow
+from muxlang.workflow import QueryStep, ShellStep
+
+TEXT = """\
+[[steps]]
+name = "diff"
+type = "shell"
+run = "git diff"
+timeout = "2x"
+cwd = 5
+env = { A = "{{ steps.diff.output }}", B = 2 }
+
+[[steps]]
+name = "ask"
+type = "query"
+backend = "claude"
+prompt = "{{ steps.diff.output }}"
+depends_on = ["diff", "bad name"]
+
+[[steps]]
+name = "gone"
+type = "nope"
+run = "x"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "wf.toml"
+    path.write_text(text)
+    return path
+
+
+def test_load_workflow_still_gives_none_on_errors(tmp_path: Path) -> None:
+    workflow, found = load_workflow(write(tmp_path, TEXT))
+    assert workflow is None
+    assert {d.code for d in found} == {"MUX003"}
+
+
+def test_partial_workflow_keeps_every_valid_part(tmp_path: Path) -> None:
+    workflow, found, unbuilt = load_workflow_partial(write(tmp_path, TEXT))
+
+    assert workflow is not None
+    assert [s.name for s in workflow.steps] == ["diff", "ask"]
+    diff, ask = workflow.steps
+    assert isinstance(diff, ShellStep) and isinstance(ask, QueryStep)
+    assert diff.run.source == "git diff"
+    assert diff.timeout is None and diff.cwd is None  # the bad keys are left out
+    assert [name for name, _ in diff.env] == ["A"]
+    assert [ref.name for ref in ask.depends_on] == ["diff"]
+    assert ask.backend is not None and ask.backend.name == "claude"
+    assert unbuilt == frozenset({"gone"})
+    assert sorted(d.code for d in found) == ["MUX003"] * 5
+
+
+def test_validate_reports_schema_and_semantic_problems_together(tmp_path: Path) -> None:
+    text = TEXT + (
+        '\n[[steps]]\nname = "use"\ntype = "shell"\n'
+        'run = "echo {{ steps.gone.output }} {{ steps.nope.output | shell_escape }}"\n'
+    )
+    found = validate_workflow(write(tmp_path, text), tmp_path, environ={"HOME": str(tmp_path)})
+
+    codes = sorted(d.code for d in found)
+    assert codes.count("MUX003") == 5
+    unknown = [d.message for d in found if d.code == "MUX021"]
+    assert unknown == ["unknown step `nope` in `run`"]  # `gone` stays known
+
+
+def test_a_broken_local_role_is_not_also_reported_missing(tmp_path: Path) -> None:
+    text = """\
+[roles.analyzer]
+execution = "parallel"
+
+[roles.mine]
+backends = "claude"
+
+[[steps]]
+name = "ask"
+type = "query"
+role = "mine"
+prompt = "hi"
+timeout = "soon"
+"""
+    found = validate_workflow(write(tmp_path, text), tmp_path, environ={"HOME": str(tmp_path)})
+
+    assert sorted(d.code for d in found) == ["MUX003", "MUX003"]
