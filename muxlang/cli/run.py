@@ -79,10 +79,46 @@ def run_command(
         _debug_logging()
     try:
         code = _run(workflow, args, opts, dry_run, keep_going, max_concurrent, print_step)
+    except _NotRun as stop:
+        stop.report(workflow, opts.output)
+        code = EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C outside the run (loading, printing): nothing to stop
         click.echo("interrupted", err=True)
         code = EXIT_INTERRUPTED
     ctx.exit(code)
+
+
+class _NotRun(Exception):
+    """Something is wrong before the run (exit 2): a message, and diagnostics if any."""
+
+    def __init__(self, message: str, diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.diagnostics = tuple(diagnostics)
+
+    def report(self, workflow: str, output: str) -> None:
+        """stderr in every mode; with --output json/jsonl also one JSON object on stdout."""
+        if self.diagnostics:
+            from muxlang.compiler import report
+
+            sys.stderr.write(report.render_text(self.diagnostics, color=_color(sys.stderr)))
+        click.echo(f"error: {self.message}", err=True)
+        if output in ("json", "jsonl"):
+            from muxlang.compiler.report import to_json
+            from muxlang.runtime.output import dumps
+
+            document = {
+                "workflow": workflow,
+                "success": False,
+                "duration_ms": 0,
+                "error": self.message,
+                "interrupted": False,
+                "steps": {},
+                "diagnostics": [to_json(d) for d in self.diagnostics],
+            }
+            if output == "jsonl":
+                document = {"event": "run_finished", **document}
+            click.echo(dumps(document))
 
 
 def _run(
@@ -157,20 +193,12 @@ def _debug_logging() -> None:
 
 
 def _usage_error(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
+    raise _NotRun(message)
 
 
 def _diagnostics_error(diagnostics: Sequence[Diagnostic]) -> NoReturn:
-    from muxlang.compiler import report
-
-    errors = [d for d in diagnostics if d.is_error]
-    sys.stderr.write(report.render_text(diagnostics, color=_color(sys.stderr)))
-    count = len(errors)
-    click.echo(
-        f"error: {count} problem{'s' if count != 1 else ''} found; nothing was run", err=True
-    )
-    sys.exit(EXIT_USAGE)
+    count = sum(1 for d in diagnostics if d.is_error)
+    raise _NotRun(f"{count} problem{'s' if count != 1 else ''} found; nothing was run", diagnostics)
 
 
 def _color(stream: Any) -> bool:

@@ -641,3 +641,26 @@ def test_success_function_does_not_bypass_a_failure(tmp_path: Path) -> None:
     assert doc["steps"]["slow"]["status"] == "failed"
     assert doc["steps"]["after-slow"]["status"] == "skipped"
     assert doc["steps"]["cleanup"]["output"] == "cleaned"
+
+
+def test_json_mode_reports_errors_before_running_as_json(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        """
+        [[steps]]
+        name = "a"
+        type = "shell"
+        run = "echo {{ steps.nope.output }}"
+        """,
+    )
+    result = run(tmp_path, "wf.toml", "--output", "json")
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert doc["success"] is False
+    assert doc["steps"] == {}
+    (diagnostic,) = doc["diagnostics"]
+    assert diagnostic["code"] == "MUX021"
+    assert diagnostic["line"] == 5
+    assert "MUX021" in result.stderr
+    bad_arg = run(tmp_path, "wf.toml", "x=1", "--output", "json")
+    assert bad_arg.exit_code == 2
