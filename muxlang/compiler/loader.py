@@ -8,16 +8,28 @@ positions inside the file, and builds the frozen AST of :mod:`muxlang.workflow`.
 It reports every problem it finds at once; the workflow is ``None`` when any of
 them is an error.
 
+:func:`load_workflow_partial` (for ``muxlang validate``) builds the workflow even
+then, from everything that is valid, so that the compiler's checks report the
+semantic problems of the rest of the file in the same run: a key with a schema
+error is left out (a step keeps its name and good keys; a template that does not
+parse is empty), and a step that cannot be built at all (its ``type`` or ``name``
+is bad, an apply step has no ``source``) is left out while its name stays known.
+
 :func:`load_config_file` does the same for a ``config.toml`` layer.
 """
 
 from __future__ import annotations
 
+import copy
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
+
 from muxlang.config.models import (
+    STEP_NAME_PATTERN,
     ApplyStepSpec,
     ConfigFile,
     QueryStepSpec,
@@ -104,6 +116,22 @@ def load_workflow(path: Path, text: str | None = None) -> tuple[Workflow | None,
     return _Builder(path, doc).build()
 
 
+def load_workflow_partial(
+    path: Path, text: str | None = None
+) -> tuple[Workflow | None, list[Diagnostic], frozenset[str]]:
+    """Like :func:`load_workflow`, but the workflow is built from everything valid
+    even when there are errors (``None`` only when the TOML does not parse). The
+    third item names the steps left out of it: references to them are not unknown."""
+    doc, problems = parse_document(path, text)
+    if doc is None:
+        return None, problems, frozenset()
+    builder = _Builder(path, doc)
+    workflow, found = builder.build()
+    if workflow is not None:
+        return workflow, found, frozenset()
+    return builder.build_partial(), found, frozenset(builder.unbuilt)
+
+
 def _sorted(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return sorted(diagnostics, key=Diagnostic.sort_key)
 
@@ -117,6 +145,10 @@ class _Builder:
         self.doc = doc
         self.root = doc.root
         self.problems: list[Diagnostic] = []
+        #: each step table with its parsed templates, env and expressions
+        self.parsed: list[_Parsed] = []
+        #: names of steps left out of a partial workflow
+        self.unbuilt: list[str] = []
 
     def diag(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
         self.problems.append(Diagnostic(self.file, span, code, message, hint=hint))
@@ -232,6 +264,7 @@ class _Builder:
                 expr = self._expression(node)
                 if expr is not None:
                     exprs[key] = expr
+        self.parsed.append(_Parsed(table, templates, tuple(env), exprs))
         if len(self.problems) != before or any(d.is_error for d in self.problems):
             return None  # the workflow is not built: templates were only checked
         assert kind in ("shell", "query", "apply")  # the schema check passed
@@ -244,11 +277,15 @@ class _Builder:
         templates: Mapping[str, TemplateField],
         env: tuple[tuple[str, TemplateField], ...],
         exprs: Mapping[str, ExprField],
+        data: dict[str, Any] | None = None,
     ) -> AnyStep:
-        data = table.to_python()
+        """The step of ``table``; ``data`` is its valid part when not all of it is."""
+        if data is None:
+            data = table.to_python()
         name_node = table.get("name")
         assert name_node is not None
         depends = table.get("depends_on")
+        valid_depends = data.get("depends_on", ())
         common: dict[str, Any] = {
             "name": data["name"],
             "type": kind,
@@ -257,7 +294,7 @@ class _Builder:
             "depends_on": tuple(
                 Ref(item.value, item.span)
                 for item in (depends.items if isinstance(depends, Array) else ())
-                if isinstance(item, String)
+                if isinstance(item, String) and item.value in valid_depends
             ),
             "if_": exprs.get("if"),
             "for_each": exprs.get("for_each"),
@@ -296,6 +333,81 @@ class _Builder:
             rollback_on_failure=apply.rollback_on_failure,
         )
 
+    # -- partial workflows (validate: report the semantic problems of the rest too)
+
+    def build_partial(self) -> Workflow:
+        """The workflow from every valid part of the document (see the module doc)."""
+        data = self.root.to_python()
+        top = {k: v for k, v in data.items() if k not in CONFIG_KEYS and k != "steps"}
+        try:
+            spec = WorkflowFile.model_validate(_prune(WorkflowFile, top)[0])
+        except ValidationError:  # not prunable: the workflow's defaults
+            spec = WorkflowFile.model_validate({})
+        config_data, _ = _prune(
+            ConfigFile,
+            {k: v for k, v in data.items() if k in CONFIG_KEYS},
+            fill=_CONFIG_FILL,
+            keep_missing=True,
+        )
+        config = partial_model(ConfigFile, config_data)
+        assert isinstance(config, ConfigFile)
+        steps: list[AnyStep] = []
+        for parsed in self.parsed:
+            step = self._partial_step(parsed)
+            if step is not None:
+                steps.append(step)
+            elif isinstance(name := _string(parsed.table.get("name")), str):
+                self.unbuilt.append(name)
+        name_node = self.root.get("name")
+        return Workflow(
+            path=self.file,
+            name=spec.name if spec.name is not None else self.path.stem,
+            description=spec.description,
+            timeout=_seconds(spec.timeout),
+            max_concurrent=spec.max_concurrent,
+            continue_on_error=spec.continue_on_error,
+            args=self._args(spec),
+            steps=tuple(steps),
+            config=config,
+            span=name_node.span if name_node is not None else Span.point(1, 1),
+            config_spans={
+                path: span
+                for path, span in table_spans(self.root).items()
+                if path and path[0] in CONFIG_KEYS
+            },
+        )
+
+    def _partial_step(self, parsed: _Parsed) -> AnyStep | None:
+        table = parsed.table
+        data = table.to_python()
+        kind, name = data.get("type"), data.get("name")
+        if kind not in _STEP_SPECS or not isinstance(name, str):
+            return None
+        if not re.match(STEP_NAME_PATTERN, name):
+            return None
+        model = _STEP_SPECS[kind]
+        valid, missing = _prune(model, data, fill={("run",): "", ("prompt",): ""})
+        if missing:
+            return None  # e.g. an apply step without `source`
+        templates = dict(parsed.templates)
+        for key in ("run", "prompt"):
+            if key in model.model_fields and key not in templates:
+                templates[key] = self._empty_template(table)
+        for key in list(templates):
+            if key not in valid:  # a template of a key the schema rejected
+                del templates[key]
+                if key in ("run", "prompt"):
+                    templates[key] = self._empty_template(table)
+        exprs = {k: v for k, v in parsed.exprs.items() if k in valid}
+        env = tuple((k, v) for k, v in parsed.env if k in valid.get("env", {}))
+        return self._build_step(table, kind, templates, env, exprs, valid)
+
+    @staticmethod
+    def _empty_template(table: Table) -> TemplateField:
+        from muxlang.template import parse_template
+
+        return TemplateField("", parse_template(""), table.span)
+
     def _template(self, node: String) -> TemplateField | None:
         from muxlang.template import TemplateSyntaxError, parse_template
 
@@ -326,6 +438,148 @@ class _Builder:
             )
             return None
         return wrap(node.value, parsed, node.span)
+
+
+class _Parsed:
+    """One step table and the parts of it the template parser accepted."""
+
+    __slots__ = ("env", "exprs", "table", "templates")
+
+    def __init__(
+        self,
+        table: Table,
+        templates: Mapping[str, TemplateField],
+        env: tuple[tuple[str, TemplateField], ...],
+        exprs: Mapping[str, ExprField],
+    ) -> None:
+        self.table = table
+        self.templates = templates
+        self.env = env
+        self.exprs = exprs
+
+
+_STEP_SPECS: dict[str, type[ShellStepSpec | QueryStepSpec | ApplyStepSpec]] = {
+    "shell": ShellStepSpec,
+    "query": QueryStepSpec,
+    "apply": ApplyStepSpec,
+}
+
+#: what a required config key the schema rejected becomes in a partial workflow (so
+#: that the merge does not report it missing as well)
+_CONFIG_FILL: dict[tuple[str, ...], Any] = {
+    ("roles", "*", "backends"): [],
+    ("backends", "*", "command"): "",
+}
+
+_GONE = object()
+
+
+def _prune(
+    model: type[BaseModel],
+    data: dict[str, Any],
+    *,
+    fill: Mapping[tuple[str, ...], Any] | None = None,
+    keep_missing: bool = False,
+) -> tuple[dict[str, Any], list[tuple[str | int, ...]]]:
+    """``data`` without the values ``model`` rejects: each bad value is removed, or
+    replaced by its ``fill`` (``*`` in a fill's path matches any key), which also
+    supplies a missing required key. Returns the valid data and the required keys
+    still missing (with ``keep_missing`` none: another config layer may give them)."""
+    data = copy.deepcopy(data)
+    fill = fill or {}
+    for _ in range(8):  # each round removes at least one bad value
+        try:
+            model.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+        else:
+            return data, []
+        missing: list[tuple[str | int, ...]] = []
+        changed = False
+        for error in errors:
+            path = _data_path(data, error["loc"])
+            if error["type"] == "missing":
+                if keep_missing:
+                    continue  # another layer may give it
+                value = _fill_for(fill, path)
+                if value is not _GONE and _set(data, path, copy.deepcopy(value)):
+                    changed = True
+                else:
+                    missing.append(path)
+                continue
+            value = _fill_for(fill, path)
+            if value is not _GONE and _get(data, path) != value:
+                changed = _set(data, path, copy.deepcopy(value)) or changed
+            else:
+                changed = _set(data, path, _GONE) or changed
+        data = _without_gone(data)
+        if missing or not changed:
+            return data, missing
+    return data, []
+
+
+def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """A pydantic error location as a path into ``data`` (union tags left out)."""
+    path: list[str | int] = []
+    node = data
+    for index, part in enumerate(loc):
+        if isinstance(node, dict):
+            if part in node:
+                node = node[part]
+                path.append(part)
+            elif index == len(loc) - 1:
+                path.append(part)  # a missing key
+            # else: a tagged union's tag, not a key
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            path.append(part)
+        else:
+            break
+    return tuple(path)
+
+
+def _fill_for(fill: Mapping[tuple[str, ...], Any], path: tuple[str | int, ...]) -> Any:
+    for pattern, value in fill.items():
+        if len(pattern) == len(path) and all(
+            p == "*" or p == part for p, part in zip(pattern, path, strict=True)
+        ):
+            return value
+    return _GONE
+
+
+def _get(data: Any, path: tuple[str | int, ...]) -> Any:
+    node = data
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return _GONE
+    return node
+
+
+def _set(data: Any, path: tuple[str | int, ...], value: Any) -> bool:
+    """Set (or, with ``_GONE``, mark for removal) the value at ``path``."""
+    if not path:
+        return False
+    parent = _get(data, path[:-1])
+    key = path[-1]
+    if isinstance(parent, dict) and isinstance(key, str):
+        if value is _GONE and key not in parent:
+            return False
+        parent[key] = value
+        return True
+    if isinstance(parent, list) and isinstance(key, int) and key < len(parent):
+        parent[key] = value
+        return True
+    return False
+
+
+def _without_gone(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_gone(v) for k, v in value.items() if v is not _GONE}
+    if isinstance(value, list):
+        return [_without_gone(v) for v in value if v is not _GONE]
+    return value
 
 
 def _common_values(spec: ShellStepSpec | QueryStepSpec | ApplyStepSpec) -> dict[str, Any]:

@@ -50,12 +50,15 @@ def test_partial_workflow_keeps_every_valid_part(tmp_path: Path) -> None:
     assert workflow is not None
     assert [s.name for s in workflow.steps] == ["diff", "ask"]
     diff, ask = workflow.steps
-    assert isinstance(diff, ShellStep) and isinstance(ask, QueryStep)
+    assert isinstance(diff, ShellStep)
+    assert isinstance(ask, QueryStep)
     assert diff.run.source == "git diff"
-    assert diff.timeout is None and diff.cwd is None  # the bad keys are left out
+    assert diff.timeout is None
+    assert diff.cwd is None
     assert [name for name, _ in diff.env] == ["A"]
     assert [ref.name for ref in ask.depends_on] == ["diff"]
-    assert ask.backend is not None and ask.backend.name == "claude"
+    assert ask.backend is not None
+    assert ask.backend.name == "claude"
     assert unbuilt == frozenset({"gone"})
     assert sorted(d.code for d in found) == ["MUX003"] * 5
 
