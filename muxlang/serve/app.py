@@ -298,11 +298,17 @@ class GatewayApp:
     async def _stream(self, send: Send, answer: Streamed) -> None:
         headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **answer.headers}
         await self._start(send, 200, answer.content_type, headers)
-        await send({"type": "http.response.body", "body": answer.first, "more_body": True})
-        async for chunk in answer.rest:
-            if chunk:
-                chunk = self._redact_bytes(chunk)
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        first = self._redact_bytes(answer.first)
+        await send({"type": "http.response.body", "body": first, "more_body": True})
+        try:
+            async for chunk in answer.rest:
+                if chunk:
+                    chunk = self._redact_bytes(chunk)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            close = getattr(answer.rest, "aclose", None)
+            if close is not None:
+                await close()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _redact_bytes(self, chunk: bytes) -> bytes:
@@ -328,7 +334,8 @@ class GatewayApp:
         body: bytes,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        await self._start(send, status, content_type, headers or {})
+        sized = {**(headers or {}), "content-length": str(len(body))}
+        await self._start(send, status, content_type, sized)
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def _json(self, send: Send, status: int, data: Any) -> None:
