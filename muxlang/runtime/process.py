@@ -23,6 +23,8 @@ from pathlib import Path
 import trio
 
 GRACE_SECONDS = 5.0
+#: internal, for tests: another grace period in seconds (the default stays 5 s)
+GRACE_ENV = "MUXLANG_KILL_GRACE"
 _CHUNK = 1 << 16
 _POLL = 0.02
 
@@ -47,7 +49,7 @@ async def run(
     cwd: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     stdin: bytes | None = None,
-    grace: float = GRACE_SECONDS,
+    grace: float | None = None,
     on_stdout: OnChunk | None = None,
     keep_stdout: bool = True,
 ) -> ProcessResult:
@@ -55,8 +57,11 @@ async def run(
 
     ``on_stdout`` sees each chunk of stdout as it arrives (for streaming); with
     ``keep_stdout=False`` stdout is not accumulated. Cancelling the calling scope
-    stops the whole group (SIGTERM, ``grace`` seconds, SIGKILL) before returning.
+    stops the whole group (SIGTERM, ``grace`` seconds, SIGKILL) before returning;
+    ``grace`` defaults to :func:`kill_grace`.
     """
+    if grace is None:
+        grace = kill_grace()
     try:
         proc = await trio.lowlevel.open_process(
             list(argv),
@@ -123,6 +128,20 @@ async def run(
     returncode = proc.returncode
     assert returncode is not None
     return ProcessResult(returncode, bytes(stdout), bytes(stderr))
+
+
+def kill_grace() -> float:
+    """The grace period between SIGTERM and SIGKILL: 5 s, or ``$MUXLANG_KILL_GRACE``
+    (internal: lets tests of stubborn processes finish quickly)."""
+    raw = os.environ.get(GRACE_ENV)
+    if raw:
+        try:
+            value = float(raw)
+        except ValueError:
+            return GRACE_SECONDS
+        if 0 <= value <= 60:
+            return value
+    return GRACE_SECONDS
 
 
 async def _stop_group(proc: trio.Process, grace: float) -> None:

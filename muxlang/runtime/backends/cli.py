@@ -60,7 +60,7 @@ class CliBackend:
         nursery: trio.Nursery,
         environ: Mapping[str, str],
         cwd: Path | None = None,
-        grace: float = process.GRACE_SECONDS,
+        grace: float | None = None,  # None: process.kill_grace()
     ) -> None:
         self.name = prepared.name
         self._prepared = prepared

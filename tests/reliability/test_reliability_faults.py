@@ -1,0 +1,454 @@
+"""Fault injection: every failure class of SPEC section 6, in every execution mode.
+
+The upstream is the shared fake server (real HTTP on 127.0.0.1) and the fake CLIs.
+After each fault the run's own report must be true — statuses, errors, who
+answered — and nothing may be left behind: no process, no temp file.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from rel_support import (
+    FAKE_BIN,
+    kill_all,
+    marker,
+    plan_from_toml,
+    processes_with,
+    stray_files,
+    wait_gone,
+)
+
+from muxlang.runtime import execute
+from muxlang.runtime.backends import open_router
+from tests.fakes.llm_server import FakeLLMServer, RecordedRequest, Reply, echo
+
+MODES = ["first", "fallback", "parallel", "race"]
+
+
+def closed_port() -> int:
+    """A port nothing listens on (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+#: failure class -> (the bad backend's reply, words its error must contain, retried?)
+FAULTS: dict[str, tuple[Callable[[], Reply] | None, str, bool]] = {
+    "rate_limit": (lambda: Reply.rate_limited("slow down please"), "429", True),
+    "server_5xx": (lambda: Reply.fail(503, "overloaded right now"), "503", True),
+    "refused": (None, "cannot connect", True),
+    "dropped": (lambda: Reply.dropped("x" * 400, after=30), "dropped", True),
+    "timeout": (Reply.hanging, "within 1 s", False),
+    "client_4xx": (lambda: Reply.fail(400, "bad request, no retry"), "400", False),
+    "malformed": (Reply.malformed, "malformed", True),
+    "wrong_shape": (
+        lambda: Reply(
+            json={"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": "abc"}}
+        ),
+        "malformed",
+        True,
+    ),
+    "html": (Reply.wrong_content_type, "content type", True),
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer() as srv:
+        yield srv
+
+
+def config_toml(url: str, bad_url: str, mode: str, *, stream_timeout: int = 1) -> str:
+    return f"""
+        [backends.bad]
+        command = "{bad_url}"
+        model = "bad"
+        max_retries = 1
+        retry_delay = 1
+        timeout = {stream_timeout}
+
+        [backends.good]
+        command = "{url}"
+        model = "good"
+        max_retries = 0
+        timeout = 10
+
+        [roles.r]
+        backends = ["bad", "good"]
+        execution = "{mode}"
+        min_success = 1
+
+        [roles.only_bad]
+        backends = ["bad"]
+        execution = "{mode}"
+    """
+
+
+def respond_with(fault: Callable[[], Reply] | None) -> Callable[[RecordedRequest], Reply]:
+    def respond(request: RecordedRequest) -> Reply:
+        if request.model == "bad" and fault is not None:
+            return fault()
+        return echo(request)
+
+    return respond
+
+
+async def run_plan(plan: Any, environ: dict[str, str] | None = None) -> Any:
+    env = environ or {"PATH": f"{FAKE_BIN}:/usr/bin:/bin"}
+    async with open_router(plan.config, environ=env) as router:
+        return await execute(plan, args={}, query=router, environ=env)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("fault", list(FAULTS))
+async def test_http_fault_in_every_mode(
+    tmp_path: Path, server: FakeLLMServer, fault: str, mode: str
+) -> None:
+    reply, words, retried = FAULTS[fault]
+    server.reset()
+    server.default = respond_with(reply)
+    bad_url = f"http://127.0.0.1:{closed_port()}/v1" if reply is None else server.url + "/v1"
+    body = (
+        config_toml(server.url + "/v1", bad_url, mode)
+        + """
+        [[steps]]
+        name = "ask"
+        type = "query"
+        role = "r"
+        prompt = "hello there"
+        continue_on_error = true
+
+        [[steps]]
+        name = "alone"
+        type = "query"
+        role = "only_bad"
+        prompt = "just the bad one"
+        continue_on_error = true
+    """
+    )
+    plan = plan_from_toml(tmp_path, body)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = await run_plan(plan)
+    ask, alone = result.steps["ask"], result.steps["alone"]
+
+    # a role whose only backend fails: the step failed, with the server's reason
+    assert alone["status"] == "failed"
+    assert words in alone["error"], alone["error"]
+    assert "bad" in alone["error"]
+    bad_calls = [r for r in server.requests if r.model == "bad" and r.prompt == "just the bad one"]
+    if reply is not None:  # refused connections never reach the server
+        assert len(bad_calls) == (2 if retried else 1), (fault, len(bad_calls))
+
+    if mode == "first":  # no failover: the first backend's failure is the step's
+        assert ask["status"] == "failed"
+        assert words in ask["error"]
+        assert not [r for r in server.requests if r.model == "good"]
+    else:
+        assert ask["status"] == "success", ask["error"]
+        assert ask["backend"] == "good"
+        assert "hello there" in ask["output"]
+        if mode == "parallel":
+            assert list(ask["outputs"]) == ["good"]
+    assert result.success is True  # both steps have continue_on_error (as in GitHub Actions)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert stray_files(tmp_path) == []
+
+
+async def test_fault_inside_for_each_reports_each_item_truly(
+    tmp_path: Path, server: FakeLLMServer
+) -> None:
+    """Items 2 and 4 hit a 500 (no retry); the others answer; results are in item order."""
+    server.reset()
+
+    def respond(request: RecordedRequest) -> Reply:
+        if request.prompt.startswith(("item 2", "item 4")):
+            return Reply.fail(500, f"boom on {request.prompt}")
+        return echo(request)
+
+    server.default = respond
+    body = f"""
+        [backends.b]
+        command = "{server.url}/v1"
+        max_retries = 0
+
+        [[steps]]
+        name = "each"
+        type = "query"
+        backend = "b"
+        for_each = "[1, 2, 3, 4, 5]"
+        fail_fast = false
+        max_parallel = 3
+        prompt = "item {{{{ item }}}}"
+    """
+    result = await run_plan(plan_from_toml(tmp_path, body))
+    step = result.steps["each"]
+    assert step["status"] == "failed"
+    statuses = [r["status"] for r in step["results"]]
+    assert statuses == ["success", "failed", "success", "failed", "success"]
+    assert step["results"][1]["error"] is not None
+    assert "boom on item 2" in step["results"][1]["error"]
+    assert [r["output"] for r in step["results"]][::2] == ["item 1", "item 3", "item 5"]
+    assert len(server.requests) == 5
+
+
+async def test_fail_fast_for_each_cancels_the_rest_and_says_so(
+    tmp_path: Path, server: FakeLLMServer
+) -> None:
+    server.reset()
+
+    def respond(request: RecordedRequest) -> Reply:
+        if request.prompt == "item 1":
+            return Reply.fail(400, "item one is bad")
+        return Reply.hanging()
+
+    server.default = respond
+    body = f"""
+        [backends.b]
+        command = "{server.url}/v1"
+        max_retries = 0
+        timeout = 30
+
+        [[steps]]
+        name = "each"
+        type = "query"
+        backend = "b"
+        for_each = "[1, 2, 3]"
+        prompt = "item {{{{ item }}}}"
+    """
+    with trio.fail_after(15):
+        result = await run_plan(plan_from_toml(tmp_path, body))
+    step = result.steps["each"]
+    assert step["status"] == "failed"
+    assert "item one is bad" in (step["results"][0]["error"] or "")
+    assert [r["status"] for r in step["results"]][1:] != ["success", "success"]
+
+
+async def test_slow_byte_by_byte_answer_arrives_whole(
+    tmp_path: Path, server: FakeLLMServer
+) -> None:
+    server.reset()
+    text = "slowly but surely, every byte"
+    server.default = Reply(text=text, byte_by_byte=True, chunk_delay=0.002)
+    body = f"""
+        [backends.b]
+        command = "{server.url}/v1"
+        timeout = 5
+
+        [[steps]]
+        name = "ask"
+        type = "query"
+        backend = "b"
+        prompt = "go"
+    """
+    result = await run_plan(plan_from_toml(tmp_path, body))
+    assert result.steps["ask"]["status"] == "success", result.steps["ask"]["error"]
+    assert result.steps["ask"]["output"] == text
+
+
+async def test_enormous_answer_is_taken_whole(tmp_path: Path, server: FakeLLMServer) -> None:
+    server.reset()
+    text = ("0123456789abcdef" * 64 + "\n") * 20_000  # ~20 MB
+    server.default = Reply(text=text)
+    body = f"""
+        [backends.b]
+        command = "{server.url}/v1"
+        timeout = 60
+
+        [[steps]]
+        name = "ask"
+        type = "query"
+        backend = "b"
+        prompt = "everything"
+
+        [[steps]]
+        name = "count"
+        type = "shell"
+        run = "printf %s \\"$ANSWER\\" | wc -c"
+        env = {{ ANSWER = "{{{{ steps.ask.output }}}}" }}
+    """
+    result = await run_plan(plan_from_toml(tmp_path, body))
+    ask = result.steps["ask"]
+    assert ask["status"] == "success", ask["error"]
+    assert len(ask["output"]) == len(text.rstrip("\n")) or len(ask["output"]) == len(text)
+    # 20 MB does not fit in one environment variable: a clear failure, not a hang
+    count = result.steps["count"]
+    assert count["status"] in ("success", "failed")
+    if count["status"] == "failed":
+        assert count["error"]
+
+
+# --------------------------------------------------------------------------- CLI backends
+
+
+def cli_toml(mark: str, mode: str, **env: str) -> str:
+    extra = ", ".join(f'{k} = "{v}"' for k, v in env.items())
+    return f"""
+        [backends.bad]
+        command = "fake-llm"
+        args = ["--mode", "{mode}"]
+        max_retries = 1
+        retry_delay = 1
+        timeout = 1
+        env = {{ {extra} }}
+
+        [backends.good]
+        command = "fake-llm"
+        args = ["--mode", "echo"]
+
+        [[steps]]
+        name = "ask"
+        type = "query"
+        role = "r"
+        prompt = "{mark} hello"
+        continue_on_error = true
+    """
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("cli_mode", "words"),
+    [("fail", "the model crashed"), ("ratelimit", "429"), ("slow", "no answer within 1 s")],
+)
+async def test_cli_fault_in_every_mode(
+    tmp_path: Path, mode: str, cli_mode: str, words: str
+) -> None:
+    mark = marker()
+    body = (
+        cli_toml(mark, cli_mode, FAKE_LLM_DELAY="30")
+        + f"""
+        [roles.r]
+        backends = ["bad", "good"]
+        execution = "{mode}"
+    """
+    )
+    try:
+        with trio.fail_after(20):
+            result = await run_plan(plan_from_toml(tmp_path, body))
+        ask = result.steps["ask"]
+        if mode == "first":
+            assert ask["status"] == "failed"
+            assert words in ask["error"], ask["error"]
+        else:
+            assert ask["status"] == "success", ask["error"]
+            assert ask["backend"] == "good"
+            expected = f"{mark} hello"
+            assert ask["output"] == (
+                f"=== good ===\n{expected}" if mode == "parallel" else expected
+            )
+        assert wait_gone(mark, 3) == []
+        assert stray_files(tmp_path) == []
+    finally:
+        kill_all(mark)
+
+
+async def test_cli_that_ignores_sigterm_is_killed_after_the_grace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`stubborn` ignores SIGTERM; with the grace at 0.5 s the group is SIGKILLed."""
+    monkeypatch.setenv("MUXLANG_KILL_GRACE", "0.5")
+    mark = marker()
+    body = (
+        cli_toml(mark, "stubborn", FAKE_LLM_DELAY="60")
+        + """
+        [roles.r]
+        backends = ["bad"]
+    """
+    )
+    try:
+        started = trio.current_time()
+        with trio.fail_after(10):
+            result = await run_plan(plan_from_toml(tmp_path, body))
+        elapsed = trio.current_time() - started
+        assert result.steps["ask"]["status"] == "failed"
+        assert "no answer within 1 s" in result.steps["ask"]["error"]
+        assert processes_with(mark) == []  # gone when the step is reported
+        assert elapsed < 6  # 1 s timeout + 0.5 s grace, not the default 5 s
+    finally:
+        kill_all(mark)
+
+
+def test_default_grace_is_five_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from muxlang.runtime import process
+
+    monkeypatch.delenv("MUXLANG_KILL_GRACE", raising=False)
+    assert process.GRACE_SECONDS == 5.0
+    assert process.kill_grace() == 5.0
+    monkeypatch.setenv("MUXLANG_KILL_GRACE", "nonsense")
+    assert process.kill_grace() == 5.0
+
+
+async def test_daemon_forked_by_a_shell_step_is_gone_afterwards(tmp_path: Path) -> None:
+    """A daemon that stays in the group (nohup, double fork) is stopped with it."""
+    mark = marker()
+    body = f"""
+        [[steps]]
+        name = "daemon"
+        type = "shell"
+        run = '''
+        nohup sh -c 'sleep 300; : {mark}' >/dev/null 2>&1 &
+        (sh -c 'sleep 300; : {mark}' &)
+        echo started'''
+    """
+    try:
+        result = await run_plan(plan_from_toml(tmp_path, body))
+        assert result.steps["daemon"]["status"] == "success"
+        assert result.steps["daemon"]["output"] == "started"
+        assert processes_with(mark) == []
+    finally:
+        kill_all(mark)
+
+
+async def test_setsid_escapes_the_group_as_documented(tmp_path: Path) -> None:
+    """What muxlang cannot stop: a child that makes itself a new session (setsid)."""
+    mark = marker()
+    body = f"""
+        [[steps]]
+        name = "escape"
+        type = "shell"
+        run = "setsid sh -c 'sleep 30; : {mark}' >/dev/null 2>&1 < /dev/null & sleep 0.5; echo ok"
+    """
+    try:
+        result = await run_plan(plan_from_toml(tmp_path, body))
+        assert result.steps["escape"]["status"] == "success"
+        assert processes_with(mark) != []  # documented in docs/reliability.md
+    finally:
+        kill_all(mark)
+
+
+async def test_cli_daemon_is_gone_after_a_race_is_lost(tmp_path: Path) -> None:
+    """The losing CLI of a race left a grandchild: the whole group goes with it."""
+    mark = marker()
+    script = tmp_path / "slow-llm"
+    script.write_text(f"#!/bin/sh\n(sleep 300; : {mark}) &\nsleep 30\necho late\n")
+    script.chmod(0o755)
+    body = f"""
+        [backends.slow]
+        command = "{script}"
+
+        [backends.fast]
+        command = "fake-llm"
+
+        [roles.r]
+        backends = ["slow", "fast"]
+        execution = "race"
+
+        [[steps]]
+        name = "ask"
+        type = "query"
+        role = "r"
+        prompt = "{mark} quick"
+    """
+    try:
+        with trio.fail_after(15):
+            result = await run_plan(plan_from_toml(tmp_path, body))
+        assert result.steps["ask"]["status"] == "success"
+        assert result.steps["ask"]["backend"] == "fast"
+        assert wait_gone(mark, 3) == []
+    finally:
+        kill_all(mark)
