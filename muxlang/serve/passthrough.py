@@ -10,9 +10,8 @@ This module is the gateway's one boundary to httpx: its exceptions become
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -21,10 +20,8 @@ from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.models import BackendConfig
 from muxlang.llm import BackendError, ErrorKind
 from muxlang.runtime.backends.base import parse_retry_after, redact
+from muxlang.runtime.backends.http import CONNECTIONS_PER_CLIENT, ClientPool
 
-#: clients per backend and connections per client (small pools are cheap, see NOTES)
-CLIENTS_PER_BACKEND = 4
-CONNECTIONS_PER_CLIENT = 16
 ANTHROPIC_VERSION = "2023-06-01"
 _FORWARDED = ("anthropic-version", "anthropic-beta", "openai-organization", "openai-project")
 
@@ -86,7 +83,11 @@ def _events_end(data: bytes) -> int:
 
 
 class Passthrough:
-    """Relays same-format requests to HTTP backends over small pools of httpx clients."""
+    """Relays same-format requests to HTTP backends.
+
+    Each backend gets the backends' :class:`ClientPool` (a few bounded httpx
+    clients, the least busy one used: cheaper than one big pool, see NOTES.md).
+    """
 
     def __init__(
         self,
@@ -98,40 +99,35 @@ class Passthrough:
         self.config = config
         self._expand = expand  # (name, BackendConfig) -> BackendConfig, raises BackendError
         self._transport = transport
-        self._clients: dict[str, Iterator[httpx.AsyncClient]] = {}
-        self._all: list[httpx.AsyncClient] = []
-        self._expanded: dict[str, BackendConfig] = {}  # the environment is read once
+        self._ready: dict[str, tuple[BackendConfig, ClientPool]] = {}
         self._secrets: dict[str, list[str]] = {}
 
     async def aclose(self) -> None:
-        for client in self._all:
-            await client.aclose()
+        for _, pool in self._ready.values():
+            await pool.aclose()
 
-    def _client(self, name: str, cfg: BackendConfig) -> httpx.AsyncClient:
-        ring = self._clients.get(name)
-        if ring is None:
-            clients = [
-                httpx.AsyncClient(
-                    transport=self._transport,
-                    timeout=httpx.Timeout(cfg.timeout, connect=min(cfg.timeout, 30.0)),
-                    limits=httpx.Limits(
-                        max_connections=CONNECTIONS_PER_CLIENT,
-                        max_keepalive_connections=CONNECTIONS_PER_CLIENT,
-                    ),
-                )
-                for _ in range(1 if self._transport else CLIENTS_PER_BACKEND)
-            ]
-            self._all.extend(clients)
-            ring = self._clients[name] = itertools.cycle(clients)
-        return next(ring)
+    def _backend(self, name: str) -> tuple[BackendConfig, ClientPool]:
+        """The expanded config (the environment is read once) and the backend's client pool."""
+        ready = self._ready.get(name)
+        if ready is None:
+            cfg: BackendConfig = self._expand(name, self.config.backends[name])
+            timeout = httpx.Timeout(cfg.timeout, connect=min(cfg.timeout, 30.0))
+            limits = httpx.Limits(
+                max_connections=CONNECTIONS_PER_CLIENT,
+                max_keepalive_connections=CONNECTIONS_PER_CLIENT,
+            )
+
+            def make() -> httpx.AsyncClient:
+                return httpx.AsyncClient(transport=self._transport, timeout=timeout, limits=limits)
+
+            ready = self._ready[name] = (cfg, ClientPool(make))
+            self._secrets[name] = [s for s in (cfg.api_key, *cfg.headers.values()) if s]
+        return ready
 
     def _prepare(
         self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
-    ) -> tuple[httpx.AsyncClient, str, dict[str, str], bytes]:
-        raw_cfg = self.config.backends[name]
-        cfg = self._expanded.get(name)
-        if cfg is None:
-            cfg = self._expanded[name] = self._expand(name, raw_cfg)
+    ) -> tuple[ClientPool, str, dict[str, str], bytes]:
+        cfg, pool = self._backend(name)
         base = cfg.command.rstrip("/")
         headers = {"content-type": "application/json", "accept-encoding": "identity"}
         for key in _FORWARDED:
@@ -150,18 +146,20 @@ class Passthrough:
         out = dict(body)
         if cfg.model:
             out["model"] = cfg.model
-        self._secrets[name] = [s for s in (cfg.api_key, *cfg.headers.values()) if s]
-        return self._client(name, raw_cfg), url, headers, json.dumps(out).encode()
+        return pool, url, headers, json.dumps(out).encode()
 
     async def complete(
         self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
     ) -> tuple[int, str, bytes]:
         """One upstream call; ``(status, content type, body)`` of a 2xx answer."""
-        client, url, headers, data = self._prepare(name, fmt, body, client_headers)
+        pool, url, headers, data = self._prepare(name, fmt, body, client_headers)
+        slot = pool.acquire()
         try:
-            response = await client.post(url, content=data, headers=headers)
+            response = await pool.client(slot).post(url, content=data, headers=headers)
         except httpx.HTTPError as exc:
             raise _transport_error(name, exc) from None
+        finally:
+            pool.release(slot)
         if not 200 <= response.status_code < 300:
             raise http_error(
                 name, response.status_code, response.headers, response.content, self._secrets[name]
@@ -175,7 +173,9 @@ class Passthrough:
         self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
     ) -> AsyncIterator[bytes]:
         """The upstream's SSE bytes as they arrive; errors before the first byte are raised."""
-        client, url, headers, data = self._prepare(name, fmt, body, client_headers)
+        pool, url, headers, data = self._prepare(name, fmt, body, client_headers)
+        slot = pool.acquire()
+        client = pool.client(slot)
         try:
             async with client.stream("POST", url, content=data, headers=headers) as response:
                 if not 200 <= response.status_code < 300:
@@ -201,3 +201,5 @@ class Passthrough:
                     yield pending
         except httpx.HTTPError as exc:
             raise _transport_error(name, exc) from None
+        finally:
+            pool.release(slot)
