@@ -93,6 +93,8 @@ async def _load(
     ]
     remaining = total
     data = json.dumps(body).encode()
+    headers = {"content-type": "application/json", **headers}
+    first_error: list[str] = []
 
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal remaining, errors
@@ -100,10 +102,11 @@ async def _load(
             remaining -= 1
             start = time.perf_counter()
             async with client.stream("POST", url, content=data, headers=headers) as response:
-                async for _ in response.aiter_raw():
-                    pass
+                raw = b"".join([chunk async for chunk in response.aiter_raw()])
             if response.status_code != 200:
                 errors += 1
+                if not first_error:
+                    first_error.append(f"{response.status_code} {raw[:300]!r}")
             latencies.append(time.perf_counter() - start)
 
     began = time.perf_counter()
@@ -113,6 +116,8 @@ async def _load(
     elapsed = time.perf_counter() - began
     for client in clients:
         await client.aclose()
+    if first_error:
+        raise SystemExit(f"{url}: {errors} of {len(latencies)} requests failed: {first_error[0]}")
     latencies.sort()
     return {
         "requests": len(latencies),
