@@ -244,13 +244,14 @@ class Gateway:
         return None if availability.ok else availability.reason or "unavailable"
 
     def models(self) -> list[dict[str, Any]]:
-        """Every role and backend, roles first, each with its kind and description."""
+        """Every role and backend, roles first, each with its kind and description (a
+        name that is both is the backend, as everywhere)."""
         out: list[dict[str, Any]] = []
         for name, role in self.config.roles.items():
+            if name in self.config.backends:
+                continue
             out.append({"id": name, "kind": "role", "description": role.description or ""})
         for name, backend in self.config.backends.items():
-            if name in self.config.roles:
-                continue
             out.append({"id": name, "kind": "backend", "description": backend.model or ""})
         return out
 
@@ -402,7 +403,7 @@ class Gateway:
 
         async def one(entry: str) -> None:
             try:
-                if entry in self.config.roles and self.config.roles[entry].execution == "parallel":
+                if self.router.is_role(entry) and self.config.roles[entry].execution == "parallel":
                     answers[entry] = await self._parallel_response(entry, request)
                     return
 

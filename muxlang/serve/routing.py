@@ -1,6 +1,8 @@
 """Which backend answers a gateway request: roles, cooldowns, fallback, race.
 
-A request's ``model`` names a role or a backend (a role wins when both exist).
+A request's ``model`` names a role or a backend. A name that is a backend means the
+backend, there and inside roles (backends are the leaves: a built-in role never
+hijacks a user's backend); only names that are not backends refer to roles.
 A role is tried by its execution mode:
 
 - ``first``: the first enabled, available backend that is not cooling down; no failover.
@@ -149,11 +151,15 @@ class Router:
         return sorted(set(self.roles) | set(self.backends))
 
     def kind(self, model: str) -> str:
-        if model in self.roles:
-            return "role"
         if model in self.backends:
             return "backend"
+        if model in self.roles:
+            return "role"
         raise UnknownModel(model, self.names())
+
+    def is_role(self, entry: str) -> bool:
+        """Whether a role's entry names a role (a backend of that name wins)."""
+        return entry in self.roles and entry not in self.backends
 
     def execution(self, model: str) -> str:
         return self.roles[model].execution if self.kind(model) == "role" else "first"
@@ -184,7 +190,7 @@ class Router:
         reasons: list[str] = []
         cooling: list[float] = []
         for entry in role.backends:
-            if entry in self.roles:
+            if self.is_role(entry):
                 entries.append(entry)
                 continue
             why = self.available(entry) if entry in self.backends else "not configured"
@@ -202,7 +208,7 @@ class Router:
             raise Unavailable(target, reasons)
 
         async def one(entry: str) -> tuple[str, T]:
-            if entry in self.roles:
+            if self.is_role(entry):
                 return await self._route(entry, attempt, discard, seen)
             return await self._backend(entry, attempt)
 
