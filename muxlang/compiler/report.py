@@ -31,7 +31,7 @@ GITHUB_ANNOTATION_LIMIT = 10
 def read_source(path: str) -> str | None:
     """The text of ``path``, or None when it cannot be read."""
     try:
-        return Path(path).read_text(encoding="utf-8-sig", errors="replace")
+        return Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
 
@@ -111,10 +111,16 @@ def format_diagnostic(
     text = read(d.file)
     if text is not None:
         source_lines = text.splitlines()
+        if span.line == len(source_lines) + 1:
+            source_lines.append("")  # at the end of the file, after its last line break
         if 1 <= span.line <= len(source_lines):
             source = source_lines[span.line - 1]
+            column = span.column
             end = span.end_column if span.end_line == span.line else None
-            shown, carets = _caret_line(source, span.column, end)
+            if source.startswith("\ufeff"):  # a BOM counts as a column but shows as none
+                source, column = source[1:], max(column - 1, 1)
+                end = max(end - 1, column) if end is not None else None
+            shown, carets = _caret_line(source, column, end)
             number = str(span.line)
             pad = " " * len(number)
             lines.append(paint(_BLUE, f"{pad} |"))

@@ -118,3 +118,19 @@ def test_sarif_has_rules_for_every_code_and_results():
     artifact = first["locations"][0]["physicalLocation"]["artifactLocation"]
     assert artifact == {"uri": "wf.toml", "uriBaseId": "%SRCROOT%"}
     assert "did you mean" in first["message"]["text"]
+
+
+def test_a_byte_order_mark_does_not_shift_the_carets():
+    src = '\ufeffnmae = "x"\n'
+    d = Diagnostic("b.toml", Span(1, 2, 1, 6), "MUX002", "unknown key `nmae`")
+    lines = report.render_text([d], read=lambda _: src).splitlines()
+    assert lines[2] == '1 | nmae = "x"'
+    assert lines[3] == "  | ^^^^"
+
+
+def test_a_problem_at_the_end_of_the_file_still_gets_a_caret():
+    src = 'args = ["-p",\n'
+    d = Diagnostic("c.toml", Span(2, 1, 2, 2), "MUX001", "expected a value or ']'")
+    lines = report.render_text([d], read=lambda _: src).splitlines()
+    assert lines[2] == "2 | "
+    assert lines[3] == "  | ^"
