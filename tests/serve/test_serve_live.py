@@ -398,6 +398,8 @@ def test_anthropic_sdk_tool_call_round_trip_through_an_openai_backend(
     ) as stream:
         message = stream.get_final_message()
     assert message.stop_reason == "tool_use"
+    assert message.usage.input_tokens > 0  # from the upstream's usage, at the end of the stream
+    assert message.usage.output_tokens > 0
     blocks = {b.type: b for b in message.content}
     assert blocks["text"].text == "Checking."  # type: ignore[union-attr]
     use = blocks["tool_use"]
