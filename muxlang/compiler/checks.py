@@ -424,6 +424,23 @@ def check_unknown_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
             yield _unknown_step(ctx, found.name, found.span, f"`{site.field}`")
 
 
+#: names people reach for, and the field that holds it
+_FIELD_ALIASES: Mapping[str, str] = {
+    "stdout": "output",
+    "text": "output",
+    "result": "output",
+    "response": "output",
+    "returncode": "exit_code",
+    "exitcode": "exit_code",
+    "exit_status": "exit_code",
+    "code": "exit_code",
+    "duration": "duration_ms",
+}
+_ALIAS_REASONS: Mapping[str, str] = {
+    "stdout": "a shell step's stdout (trailing newlines removed) is its `output`",
+}
+
+
 def check_step_fields(ctx: CheckContext) -> Iterator[Diagnostic]:
     """MUX023: ``steps.X.FIELD`` where a step of X's type has no such field."""
     for _, ref in ctx.refs():
@@ -437,7 +454,10 @@ def check_step_fields(ctx: CheckContext) -> Iterator[Diagnostic]:
             (kind for kind, extra in a.TYPE_FIELDS.items() if ref.field in extra),
             "for_each" if ref.field in a.FOR_EACH_FIELDS else None,
         )
-        if owner == "for_each":
+        alias = _FIELD_ALIASES.get(ref.field)
+        if alias is not None and alias in fields:
+            hint = f"use `{alias}`: {_ALIAS_REASONS.get(ref.field, 'that is the field')}"
+        elif owner == "for_each":
             hint = f"`results` exists only for steps with `for_each`; `{step.name}` has none"
         elif owner is not None:
             hint = f"`{ref.field}` is a field of {owner} steps; `{step.name}` is a {step.type} step"

@@ -458,3 +458,14 @@ def test_ordering_and_membership_kinds_follow_the_evaluator():
         "`in` a string needs a string on its left, but `3` is a number",
     ]
     assert run(checks.check_comparison_types, workflow(shell("a"), shell("b", if_=ex(fine)))) == []
+
+
+def test_familiar_field_names_point_at_the_real_field():
+    stdout = path("steps.a.stdout")
+    code = path("steps.a.returncode")
+    wf = workflow(shell("a"), query("b", tpl(stdout, code)))
+    hints = [d.hint for d in run(checks.check_step_fields, wf)]
+    assert hints == [
+        "use `output`: a shell step's stdout (trailing newlines removed) is its `output`",
+        "use `exit_code`: that is the field",
+    ]
