@@ -67,6 +67,19 @@ model = "claude-up"
 api_key = "${{FAKE_UPSTREAM_KEY}}"
 max_retries = 0
 
+[backends.up-gemini]
+command = "{upstream.base_url("gemini")}"
+protocol = "gemini"
+model = "gemini-up"
+api_key = "${{FAKE_UPSTREAM_KEY}}"
+max_retries = 0
+
+[backends.up-ollama]
+command = "{upstream.base_url("ollama")}"
+protocol = "ollama"
+model = "llama-up"
+max_retries = 0
+
 [backends.flaky]
 command = "{upstream.base_url("anthropic")}"
 protocol = "anthropic"
@@ -181,7 +194,7 @@ USER = [{"role": "user", "content": "hello there"}]
 def test_openai_sdk_lists_roles_and_backends(oa: openai.OpenAI) -> None:
     models = list(oa.models.list())
     ids = [m.id for m in models]
-    names = ("duo", "up-openai", "up-anthropic", "flaky", "limited", "cli", "slowcli")
+    names = ("duo", "up-openai", "up-anthropic", "up-gemini", "up-ollama", "flaky", "limited")
     assert [i for i in ids if i in names] == list(names)
     # roles (the built-in ones too) come first, then backends
     kinds = [getattr(m, "muxlang_kind", None) for m in models]
@@ -350,6 +363,26 @@ def test_openai_sdk_sees_unknown_models_and_mid_stream_errors(
     # a backend that failed mid-answer cools down like any failed backend
     with pytest.raises(openai.RateLimitError, match="cooling down"):
         oa.chat.completions.create(model="flaky", messages=USER)
+
+
+@pytest.mark.parametrize(
+    ("model", "path"), [("up-gemini", "streamGenerateContent"), ("up-ollama", "/api/chat")]
+)
+def test_openai_sdk_streams_from_gemini_and_ollama_backends(
+    oa: openai.OpenAI, upstream: FakeLLMServer, model: str, path: str
+) -> None:
+    stream = oa.chat.completions.create(model=model, messages=USER, stream=True)
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "upstream heard: hello there"
+    assert path in upstream.requests[-1].path
+
+
+@pytest.mark.parametrize("model", ["up-gemini", "up-ollama"])
+def test_anthropic_sdk_answers_from_gemini_and_ollama_backends(
+    an: anthropic.Anthropic, model: str
+) -> None:
+    message = an.messages.create(model=model, max_tokens=20, messages=USER)  # type: ignore[arg-type]
+    assert message.content[0].text == "upstream heard: hello there"  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------- anthropic SDK
