@@ -214,8 +214,6 @@ class Router:
 
         if role.execution == "race" and len(entries) > 1:
             return await self._race(target, entries, one, discard)
-        if role.execution in ("first",):
-            entries = entries[:1]
         errors: list[BackendError] = []
         route_errors: list[RouteError] = []
         for entry in entries:
@@ -225,11 +223,15 @@ class Router:
                 errors.append(exc)
             except Failed as exc:
                 errors.extend(exc.errors)
-            except AllCooling as exc:
+            except AllCooling as exc:  # a nested role with nothing to offer: skipped
                 cooling.append(exc.retry_after or 0.0)
                 route_errors.append(exc)
-            except (Unavailable, RouteError) as exc:
+                continue
+            except RouteError as exc:
                 route_errors.append(exc)
+                continue
+            if role.execution == "first":
+                break  # the first usable entry failed: no failover
         if errors:
             raise Failed(target, errors)
         if cooling:

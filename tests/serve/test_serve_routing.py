@@ -234,3 +234,15 @@ async def test_a_backend_failing_mid_stream_cools_down(clock: object) -> None:
     broken = await call(app, "POST", CHAT, chat("duo", stream=True))
     assert broken.data[-2]["error"]["message"] == "a: HTTP 500: boom"
     assert (await call(app, "POST", CHAT, chat("duo"))).headers["x-muxlang-backend"] == "b"
+
+
+async def test_first_mode_skips_a_nested_role_that_is_all_cooling(clock: object) -> None:
+    roles = {"inner": (["a"], "first"), "outer": (["inner", "b", "c"], "first")}
+    app, fakes = make_gateway(["a", "b", "c"], roles)
+    fakes["a"].script.append(rate_limited("a"))
+    assert (await call(app, "POST", CHAT, chat("inner"))).status == 429
+    assert (await call(app, "POST", CHAT, chat("outer"))).headers["x-muxlang-backend"] == "b"
+    fakes["b"].script.append(rate_limited("b"))
+    failed = await call(app, "POST", CHAT, chat("outer"))
+    assert failed.status == 429
+    assert fakes["c"].requests == []  # still no failover after a real failure
