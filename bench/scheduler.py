@@ -7,18 +7,25 @@ decisions, slots, records, events), not processes or the network. Shapes:
 - wide: 1,000 independent steps (``max_concurrent`` 8 and 1,000);
 - chain: each step depends on the one before;
 - layered: 10 layers of 100, each step depending on 3 steps of the layer before;
-- for_each: one step over 1,000 items (needs the template engine).
+- for_each: one step over 1,000 items (through the real loader and compiler).
 
-Run: ``.venv/bin/python bench/scheduler.py [--steps N] [--repeat R]``.
+The same shapes at 4x the steps show whether the cost per step grows with the
+plan (it must not). Target: under 0.5 ms per step.
+
+Run: ``.venv/bin/python bench/scheduler.py [--steps N] [--repeat R] [--json]``
+(``--json``: the figures bench/run.py collects, also at 4x the steps).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import trio
@@ -72,6 +79,32 @@ def _three_above(i: int, width: int) -> list[int]:
     return sorted({start + pos, start + (pos + 1) % width, start + (pos - 1) % width})
 
 
+def _for_each_plan(n: int) -> Plan:
+    """One query step over ``n`` items, compiled from TOML by the real compiler."""
+    from muxlang.compiler import compile_workflow
+    from muxlang.compiler.loader import load_workflow
+    from muxlang.config import load_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        path = root / "each.toml"
+        path.write_text(
+            'name = "each"\nmax_concurrent = 8\n\n[[steps]]\nname = "items"\n'
+            f'type = "query"\nrole = "noop"\nprompt = "x"\n\n[[steps]]\nname = "each"\n'
+            f'type = "query"\nrole = "noop"\nfor_each = "range_of_{n}"\nmax_parallel = 8\n'
+            'prompt = "item {{ item }} of {{ loop.length }}"\n\n'
+            '[roles.noop]\nbackends = ["b"]\n[backends.b]\ncommand = "true"\n'
+        )
+        text = path.read_text().replace(f'"range_of_{n}"', f'"{list(range(n))}"')
+        path.write_text(text)
+        workflow, found = load_workflow(path)
+        assert workflow is not None, found
+        config, found = load_config(root, workflow=workflow, environ={"HOME": tmp})
+        plan, found = compile_workflow(workflow, config)
+        assert plan is not None, found
+        return plan
+
+
 def shapes(n: int) -> dict[str, Plan]:
     width = max(1, n // 10)
     return {
@@ -79,6 +112,7 @@ def shapes(n: int) -> dict[str, Plan]:
         f"wide (max {n})": _plan(n, lambda i: [], n),
         "chain": _plan(n, lambda i: [i - 1] if i else [], 8),
         "layered 10x": _plan(n, lambda i: _three_above(i, width), 8),
+        "for_each": _for_each_plan(n),
     }
 
 
@@ -91,11 +125,43 @@ async def _run(plan: Plan) -> float:
     return elapsed
 
 
+def measure(steps: int, repeat: int) -> dict[str, Any]:
+    """µs per step of every shape at ``steps`` and at 4x ``steps`` (bench/run.py)."""
+    out: dict[str, Any] = {"steps": steps, "repeat": repeat, "shapes": {}}
+    worst = 0.0
+    for n in (steps, steps * 4):
+        for label, plan in shapes(n).items():
+            label = label.replace(f"max {n})", "max n)")
+            times = [trio.run(_run, plan) for _ in range(repeat)]
+            per_step = min(times) / n * 1e6
+            entry = out["shapes"].setdefault(label, {})
+            entry[f"us_per_step_{n}"] = round(per_step, 1)
+            entry[f"best_s_{n}"] = round(min(times), 4)
+            entry[f"median_s_{n}"] = round(statistics.median(times), 4)
+            if n == steps:
+                worst = max(worst, per_step)
+    for entry in out["shapes"].values():
+        entry["growth_4x"] = round(
+            entry[f"us_per_step_{steps * 4}"] / entry[f"us_per_step_{steps}"], 2
+        )
+    out["worst_us_per_step"] = round(worst, 1)
+    out["target"] = "under 500 us of scheduler time per step (1,000-step plans)"
+    out["met"] = worst < 500
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="emit the figures for bench/run.py")
     options = parser.parse_args()
+    if options.json:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from common import emit
+
+        emit(measure(options.steps, options.repeat))
+        return
     rows = []
     for label, plan in shapes(options.steps).items():
         times = [trio.run(_run, plan) for _ in range(options.repeat)]

@@ -1,0 +1,167 @@
+"""Fan-out efficiency: a for_each of HTTP queries against a slow upstream.
+
+The fake OpenAI upstream (tests/fakes/llm_server.py) runs in its own process on
+loopback and answers every request after ``--latency`` (50 ms). A workflow whose
+``for_each`` step asks a backend once per item (2,000 items, ``max_parallel``
+100, ``max_concurrent`` high enough) runs through the real loader, compiler,
+runtime and backends (``open_router``) in this process. The ideal wall time is
+items / max_parallel x latency = 1 s; the anchor is that ideal.
+
+Scenarios: one openai backend; a ``parallel`` role of 4 openai backends (each
+item then makes 4 requests, so 4x the HTTP work in the same ideal time).
+
+Run: ``.venv/bin/python bench/fanout.py [--quick] [--items N] [--parallel P]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import trio
+from common import Upstream, emit, fake_upstream
+
+from muxlang.compiler import compile_workflow
+from muxlang.compiler.loader import load_workflow
+from muxlang.config import load_config
+from muxlang.runtime import execute
+from muxlang.runtime.backends import open_router
+
+
+def _workflow(url: str, items: int, parallel: int, backends: int) -> str:
+    target = 'backend = "b0"' if backends == 1 else 'role = "all"'
+    lines = [
+        'name = "fanout"',
+        f"max_concurrent = {parallel * backends * 2}",
+        "",
+        "[[steps]]",
+        'name = "list"',
+        'type = "shell"',
+        f'run = "seq {items}"',
+        "",
+        "[[steps]]",
+        'name = "ask"',
+        'type = "query"',
+        target,
+        'for_each = "steps.list.output | lines"',
+        f"max_parallel = {parallel}",
+        'prompt = "Item {{ item }}: answer briefly."',
+        "",
+        "[defaults]",
+        f"max_concurrent = {parallel * backends * 2}",
+        "",
+    ]
+    for i in range(backends):
+        lines += [
+            f"[backends.b{i}]",
+            f'command = "{url}/v1"',
+            'protocol = "openai"',
+            'model = "fake"',
+            'api_key = "sk-bench"',
+            "max_retries = 0",
+            "",
+        ]
+    if backends > 1:
+        names = ", ".join(f'"b{i}"' for i in range(backends))
+        lines += ["[roles.all]", f"backends = [{names}]", 'execution = "parallel"', ""]
+    return "\n".join(lines)
+
+
+async def _run_once(root: Path, text: str, limit: int) -> tuple[float, float, int]:
+    path = root / "fanout.toml"
+    path.write_text(text)
+    workflow, found = load_workflow(path)
+    assert workflow is not None, found
+    env = {"HOME": str(root), "PATH": os.environ.get("PATH", "")}
+    config, found = load_config(root, workflow=workflow, environ=env)
+    assert not [d for d in found if d.is_error], found
+    plan, found = compile_workflow(workflow, config)
+    assert plan is not None, found
+    async with open_router(config, environ=env, max_concurrent=limit) as router:
+        start = trio.current_time()
+        result = await execute(plan, args={}, query=router, environ=env)
+        total = trio.current_time() - start
+    assert result.success, result.error
+    ask = result.steps["ask"]
+    return ask["duration_ms"] / 1000, total, len(ask["results"])
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def scenario(
+    upstream: Upstream, items: int, parallel: int, latency: float, backends: int, runs: int
+) -> dict[str, Any]:
+    ideal = items / parallel * latency
+    limit = parallel * backends * 2
+    url = upstream.url
+    best: tuple[float, float, float, float] | None = None
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / ".git").mkdir()
+        text = _workflow(url, items, parallel, backends)
+        trio.run(_run_once, root, text.replace(f"seq {items}", f"seq {parallel}"), limit)  # warm
+        for _ in range(runs):
+            cpu, server_cpu = _cpu(), upstream.cpu_seconds()
+            step, total, count = trio.run(_run_once, root, text, limit)
+            cpu, server_cpu = _cpu() - cpu, upstream.cpu_seconds() - server_cpu
+            assert count == items
+            if best is None or step < best[0]:
+                best = (step, total, cpu, server_cpu)
+    assert best is not None
+    step, total, cpu, server_cpu = best
+    requests = items * backends
+    return {
+        "items": items,
+        "max_parallel": parallel,
+        "backends": backends,
+        "requests": requests,
+        "upstream_latency_s": latency,
+        "ideal_s": round(ideal, 3),
+        "step_wall_s": round(step, 3),
+        "run_wall_s": round(total, 3),
+        "ratio_to_ideal": round(step / ideal, 2),
+        "cpu_s": round(cpu, 3),
+        "cpu_ms_per_request": round(cpu / requests * 1000, 3),
+        "upstream_cpu_s": round(server_cpu, 3),
+        "met": step / ideal <= 1.2,
+    }
+
+
+def measure(quick: bool, items: int, parallel: int, latency: float) -> dict[str, Any]:
+    runs = 1 if quick else 3
+    if quick:
+        items = min(items, 1000)
+    out: dict[str, Any] = {"target": "for_each wall time within 1.2x of the ideal"}
+    with fake_upstream(latency=latency) as upstream:
+        for label, backends in (("one_backend", 1), ("parallel_role_of_4", 4)):
+            out[label] = scenario(upstream, items, parallel, latency, backends, runs)
+    out["met"] = all(out[k]["met"] for k in ("one_backend", "parallel_role_of_4"))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--parallel", type=int, default=100)
+    parser.add_argument("--latency", type=float, default=0.05)
+    options = parser.parse_args()
+    started = time.perf_counter()
+    result = measure(options.quick, options.items, options.parallel, options.latency)
+    result["bench_seconds"] = round(time.perf_counter() - started, 1)
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
