@@ -28,9 +28,15 @@ class CheckContext:
     workflow: Workflow
     config: ResolvedConfig
     sites: tuple[a.Site, ...] = field(init=False)
+    #: every sub-expression of each site, walked once for all the checks
+    _nodes: dict[int, tuple[t.Expr, ...]] = field(init=False)
+    _envs: dict[int, a.TypeEnv] = field(init=False)
 
     def __post_init__(self) -> None:
         self.sites = tuple(a.sites(self.workflow))
+        # keyed by identity: sites hold steps, which hold (unhashable) mappings
+        self._nodes = {id(site): tuple(a.walk(site.expr)) for site in self.sites}
+        self._envs = {}
 
     @property
     def file(self) -> str:
@@ -45,7 +51,18 @@ class CheckContext:
         return found
 
     def env(self, site: a.Site) -> a.TypeEnv:
-        return a.site_env(self.workflow, site)
+        found = self._envs.get(id(site))
+        if found is None:
+            found = self._envs[id(site)] = a.site_env(self.workflow, site)
+        return found
+
+    def nodes(self, site: a.Site) -> tuple[t.Expr, ...]:
+        """``site``'s expression and everything inside it, outermost first."""
+        return self._nodes[id(site)]
+
+    def names(self, site: a.Site) -> Iterator[t.Name]:
+        """The variable names used in ``site``."""
+        return (node for node in self.nodes(site) if isinstance(node, t.Name))
 
     def diag(
         self,
@@ -57,11 +74,15 @@ class CheckContext:
     ) -> Diagnostic:
         return Diagnostic(self.file, span, code, message, severity, hint)
 
+    @cached_property
+    def _refs(self) -> tuple[tuple[a.Site, a.StepRef], ...]:
+        return tuple(
+            (site, ref) for site in self.sites for ref in a.step_refs(site.expr, site.bound)
+        )
+
     def refs(self) -> Iterator[tuple[a.Site, a.StepRef]]:
         """Every ``steps.X`` reference, with the site it is in."""
-        for site in self.sites:
-            for ref in a.step_refs(site.expr, site.bound):
-                yield site, ref
+        return iter(self._refs)
 
 
 Check = Callable[[CheckContext], Iterable[Diagnostic]]
@@ -79,7 +100,7 @@ def _filters() -> Mapping[str, FilterSpec]:
 
 def filter_nodes(ctx: CheckContext) -> Iterator[tuple[a.Site, t.Filter]]:
     for site in ctx.sites:
-        for node in a.walk(site.expr):
+        for node in ctx.nodes(site):
             if isinstance(node, t.Filter):
                 yield site, node
 
@@ -251,7 +272,7 @@ def check_access_types(ctx: CheckContext) -> Iterator[Diagnostic]:
     """MUX013: a field of a string, number or boolean (``steps.x.output.text``)."""
     for site in ctx.sites:
         env = ctx.env(site)
-        for node in a.walk(site.expr):
+        for node in ctx.nodes(site):
             if not isinstance(node, t.Attr | t.Index):
                 continue
             kind = a.infer(node.obj, env)
@@ -290,7 +311,7 @@ def check_comparison_types(ctx: CheckContext) -> Iterator[Diagnostic]:
     not converted, unlike GitHub Actions)."""
     for site in ctx.sites:
         env = ctx.env(site)
-        for node in a.walk(site.expr):
+        for node in ctx.nodes(site):
             if not isinstance(node, t.Compare):
                 continue
             left, right = a.infer(node.left, env), a.infer(node.right, env)
@@ -341,7 +362,7 @@ def check_unknown_names(ctx: CheckContext) -> Iterator[Diagnostic]:
     """MUX013: a name no template scope has (``stpes.diff.output``)."""
     for site in ctx.sites:
         known = _names_at(site)
-        for node in a.names(site.expr):
+        for node in ctx.names(site):
             if node.name in known or node.name in a.ITEM_NAMES:
                 continue  # item/loop outside a for_each step is MUX024's
             yield ctx.diag(
@@ -356,7 +377,7 @@ def check_unknown_names(ctx: CheckContext) -> Iterator[Diagnostic]:
 def check_status_functions(ctx: CheckContext) -> Iterator[Diagnostic]:
     """MUX011/MUX012/MUX013: ``success()``, ``failure()``, ``always()`` — only in ``if``."""
     for site in ctx.sites:
-        for node in a.walk(site.expr):
+        for node in ctx.nodes(site):
             if not isinstance(node, t.Call):
                 continue
             if node.name not in a.STATUS_FUNCTIONS:
@@ -476,7 +497,7 @@ def check_item_scope(ctx: CheckContext) -> Iterator[Diagnostic]:
     for site in ctx.sites:
         if site.item_available:
             continue
-        for node in a.names(site.expr):
+        for node in ctx.names(site):
             if node.name not in a.ITEM_NAMES or node.name in site.bound:
                 continue
             if site.role == "for_each":
