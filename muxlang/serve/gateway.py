@@ -38,7 +38,7 @@ from muxlang.llm import (
     Usage,
 )
 from muxlang.runtime.backends.router import parallel_output
-from muxlang.serve.formats import anthropic, openai
+from muxlang.serve.formats import WireError, anthropic, openai
 from muxlang.serve.routing import Cooldowns, Failed, RouteError, Router
 from muxlang.serve.upstream import BackendSource, RetryFn, no_retry
 
@@ -271,8 +271,13 @@ class Gateway:
             raise RouteError(400, "`model` is required: name a muxlang role or backend")
         kind = self.router.kind(model)  # raises UnknownModel (404)
         request = replace(wire.request_from_wire(body), model=None)
-        stream = bool(body.get("stream"))
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        stream = body.get("stream") or False
+        if not isinstance(stream, bool):
+            raise WireError("`stream` must be true or false")
+        options = body.get("stream_options") or {}
+        if not isinstance(options, Mapping):
+            raise WireError("`stream_options` must be an object")
+        include_usage = bool(options.get("include_usage"))
         if kind == "role" and self.config.roles[model].execution == "parallel":
             return await self._parallel(fmt, model, request, stream, include_usage)
 
