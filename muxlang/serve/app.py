@@ -278,6 +278,9 @@ class GatewayApp:
             except RouteError as exc:
                 extra = retry_after_header(exc.retry_after) if exc.status == 429 else {}
                 await self._error(send, fmt, exc.status, exc.message, extra)
+            except Exception:  # a bug: the client still gets an answer in its shape
+                log.exception("internal error answering %s model=%s", fmt, body.get("model"))
+                await self._error(send, fmt, 500, "internal error in the muxlang gateway")
             else:
                 log.debug(
                     "%s model=%s -> %s (%s, first byte after %.0f ms)",
