@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import glob
 import json
 import os
 import shutil
@@ -387,6 +388,7 @@ def _rollback(journal: Journal) -> list[str]:
         # the path was checked before writing; refuse to follow a symlink planted since
         if _escapes(real_root, target):
             raise JournalError(f"{entry.path}: now resolves outside {real_root}; not touched")
+        _remove_temp_files(target)
         if entry.existed:
             assert entry.backup is not None
             try:
@@ -417,6 +419,18 @@ def _rollback(journal: Journal) -> list[str]:
         shutil.rmtree(directory, ignore_errors=True)
     remove_journal(real_root)
     return restored
+
+
+def _remove_temp_files(target: Path) -> None:
+    """Remove what :func:`atomic_write` of ``target`` left when a SIGKILL cut it short."""
+    try:
+        leftovers = list(target.parent.glob(f".{glob.escape(target.name)}.*.muxtmp"))
+    except OSError:
+        return
+    for leftover in leftovers:
+        if leftover.is_file() and not leftover.is_symlink():
+            with contextlib.suppress(OSError):
+                leftover.unlink()
 
 
 def _escapes(real_root: Path, target: Path) -> bool:

@@ -1,0 +1,359 @@
+"""Work is never lost: an apply killed at any point, two runs on one tree, a full disk.
+
+The tree is hashed before and after. Whatever happens, once the next run (or
+``muxlang recover``) has looked at the tree it is byte for byte either as it was
+before the apply or as the completed apply left it — never half of each — and
+no temp file or journal is left behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rel_support import (
+    muxlang_argv,
+    plan_from_toml,
+    stray_files,
+    subprocess_env,
+    tree_hash,
+)
+
+from muxlang.runtime import execute
+from muxlang.runtime.scripted import ScriptedQueryService
+
+FILES = 40
+SIZE = 30_000
+
+
+def make_tree(root: Path) -> None:
+    (root / ".git").mkdir(parents=True)
+    (root / "src" / "deep").mkdir(parents=True)
+    for i in range(FILES):
+        folder = root / "src" / ("deep" if i % 3 == 0 else "")
+        path = folder / f"f{i:03d}.txt"
+        path.write_bytes((f"original {i}\n" * (SIZE // 12)).encode())
+        if i % 7 == 0:
+            path.chmod(0o750)
+    (root / "keep.txt").write_text("never touched\n")
+
+
+def edits() -> str:
+    """Whole-file rewrites of every file, two new files, one deletion (via a diff-free form)."""
+    out: list[dict[str, Any]] = []
+    for i in range(FILES):
+        folder = "src/deep/" if i % 3 == 0 else "src/"
+        out.append({"path": f"{folder}f{i:03d}.txt", "content": f"edited {i}\n" * (SIZE // 10)})
+    out.append({"path": "src/new/created.txt", "content": "brand new\n"})
+    out.append({"path": "added.txt", "content": "added\n"})
+    return json.dumps({"edits": out})
+
+
+def workflow(root: Path, verify: str | None = None) -> Path:
+    answer = root.parent / f"{root.name}-answer.json"
+    answer.write_text(edits())
+    verify_line = f'verify = "{verify}"' if verify else ""
+    path = root / "apply.toml"
+    path.write_text(
+        f"""
+[backends.canned]
+command = "sh"
+args = ["-c", "cat {answer}"]
+prompt_via = "stdin"
+
+[[steps]]
+name = "fix"
+type = "query"
+backend = "canned"
+prompt = "fix everything"
+
+[[steps]]
+name = "write"
+type = "apply"
+source = "fix"
+{verify_line}
+"""
+    )
+    return path
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return tree_hash(root, skip=(".muxlang", ".git", "apply.toml", "noop.toml", "wf.toml"))
+
+
+def start_run(root: Path, home: Path, wf: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        muxlang_argv("-C", str(root), "run", str(wf), "--output", "json"),
+        cwd=root,
+        env=subprocess_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for_journal(root: Path, proc: subprocess.Popen[bytes], timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (root / ".muxlang").exists() or proc.poll() is not None:
+            return proc.poll() is None
+        time.sleep(0.002)
+    raise AssertionError("the apply never started")
+
+
+@pytest.fixture
+def trees(tmp_path: Path) -> tuple[Path, Path, dict[str, str], dict[str, str]]:
+    """A project tree, a HOME, and the hashes before and after a complete apply."""
+    home = tmp_path / "home"
+    home.mkdir()
+    ref = tmp_path / "ref"
+    make_tree(ref)
+    wf = workflow(ref)
+    before = snapshot(ref)
+    done = subprocess.run(
+        muxlang_argv("-C", str(ref), "run", str(wf), "--output", "json"),
+        env=subprocess_env(home),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    after = snapshot(ref)
+    assert after != before
+    return ref, home, before, after
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
+def test_apply_killed_at_random_points_is_restored(
+    tmp_path: Path, trees: tuple[Path, Path, dict[str, str], dict[str, str]], sig: int
+) -> None:
+    ref, home, before, after = trees
+    rng = random.Random(int(sig) * 7919)
+    outcomes: list[str] = []
+    for attempt in range(4):
+        root = tmp_path / f"t{attempt}"
+        make_tree(root)
+        wf = workflow(root, verify="sleep 0.3")
+        assert snapshot(root) == before
+        proc = start_run(root, home, wf)
+        try:
+            running = wait_for_journal(root, proc)
+            if running:
+                time.sleep(rng.uniform(0, 1.2))
+                proc.send_signal(sig)
+            _out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        code = proc.returncode
+        if sig != signal.SIGKILL and code in (130, 143) and b"stopping running steps" in err:
+            # a stop during the run rolls back by itself: nothing left to recover
+            # (a signal after the run finished, while printing, interrupts nothing)
+            assert snapshot(root) == before, err.decode()
+            assert not (root / ".muxlang").exists()
+            outcomes.append("rolled back by the run")
+        # the next run, or `muxlang recover`, restores whatever is left
+        if attempt % 2:
+            rec = subprocess.run(
+                muxlang_argv("-C", str(root), "recover"),
+                env=subprocess_env(home),
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+            assert rec.returncode == 0, rec.stderr.decode()
+        else:
+            noop = root / "noop.toml"
+            noop.write_text('[[steps]]\nname = "noop"\ntype = "shell"\nrun = "true"\n')
+            rec = subprocess.run(
+                muxlang_argv("-C", str(root), "run", str(noop)),
+                env=subprocess_env(home),
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+            assert rec.returncode == 0, rec.stderr.decode()
+        state = snapshot(root)
+        assert state in (before, after), f"half-applied tree after {sig!r} (exit {code})"
+        # `after` with a non-zero exit: the kill came after verify passed (the
+        # commit point: the journal was being removed), so the edits stand
+        outcomes.append("restored" if state == before else "completed")
+        assert stray_files(root) == [], stray_files(root)
+        assert not (root / ".muxlang" / "journal").exists()
+    assert "restored" in outcomes or "rolled back by the run" in outcomes, outcomes
+
+
+def test_two_runs_on_one_tree_one_waits_clearly(
+    tmp_path: Path, trees: tuple[Path, Path, dict[str, str], dict[str, str]]
+) -> None:
+    _ref, home, _before, after = trees
+    root = tmp_path / "shared"
+    make_tree(root)
+    wf = workflow(root, verify="sleep 2")
+    first = start_run(root, home, wf)
+    try:
+        assert wait_for_journal(root, first)
+        time.sleep(0.3)  # the first run is now in its verify, holding the lock
+        second = subprocess.run(
+            muxlang_argv("-C", str(root), "run", str(wf), "--output", "json"),
+            env=subprocess_env(home),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        out, err = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, err.decode()
+    assert second.returncode == 1
+    report = json.loads(second.stdout)
+    error = report["steps"]["write"]["error"]
+    assert "lock" in error
+    assert "another" in error.lower() or "pid" in error.lower() or "running" in error.lower()
+    assert "Traceback" not in second.stderr.decode()
+    assert snapshot(root) == after  # the first run's edits, whole; no corruption
+    assert stray_files(root) == []
+
+
+def test_full_disk_mid_apply_restores_the_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 10th file write fails with ENOSPC: every earlier write is rolled back."""
+    import trio
+
+    root = tmp_path / "p"
+    make_tree(root)
+    before = snapshot(root)
+    plan = plan_from_toml(
+        root,
+        """
+        [[steps]]
+        name = "fix"
+        type = "query"
+        backend = "canned"
+        prompt = "fix"
+
+        [[steps]]
+        name = "write"
+        type = "apply"
+        source = "fix"
+
+        [backends.canned]
+        command = "canned"
+        """,
+    )
+    from muxlang.apply import journal
+
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def failing_replace(src: Any, dst: Any, **kw: Any) -> None:
+        if str(src).endswith(".muxtmp"):
+            calls["n"] += 1
+            if calls["n"] == 10:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+        real_replace(src, dst, **kw)
+
+    monkeypatch.setattr(journal.os, "replace", failing_replace)
+    service = ScriptedQueryService({"canned": edits()})
+    result = trio.run(lambda: execute(plan, args={}, query=service))
+    step = result.steps["write"]
+    assert step["status"] == "failed"
+    assert "No space left on device" in step["error"]
+    assert "rolled back" in step["error"]
+    assert snapshot(root) == before
+    assert stray_files(root) == []
+    assert not (root / ".muxlang" / "journal").exists()
+
+
+def test_full_disk_while_journaling_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal itself cannot be written: no project file is touched."""
+    import trio
+
+    root = tmp_path / "p"
+    make_tree(root)
+    before = snapshot(root)
+    plan = plan_from_toml(
+        root,
+        """
+        [backends.canned]
+        command = "canned"
+
+        [[steps]]
+        name = "fix"
+        type = "query"
+        backend = "canned"
+        prompt = "fix"
+
+        [[steps]]
+        name = "write"
+        type = "apply"
+        source = "fix"
+        """,
+    )
+    import builtins
+
+    real_open = builtins.open
+
+    def failing_open(file: Any, mode: str = "r", *args: Any, **kw: Any) -> Any:
+        if ".muxlang" in str(file) and ("w" in mode or "a" in mode or "x" in mode):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(file))
+        return real_open(file, mode, *args, **kw)
+
+    monkeypatch.setattr(builtins, "open", failing_open)
+    real_write = os.write
+
+    def failing_write(fd: int, data: Any) -> int:
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            target = ""
+        if ".muxlang" in target:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", failing_write)
+    service = ScriptedQueryService({"canned": edits()})
+    result = trio.run(lambda: execute(plan, args={}, query=service))
+    monkeypatch.undo()
+    step = result.steps["write"]
+    assert step["status"] == "failed"
+    assert "No space left on device" in step["error"], step["error"]
+    assert snapshot(root) == before
+    assert stray_files(root) == []
+
+
+def test_sigkill_leaves_no_temp_file_after_recover(tmp_path: Path) -> None:
+    """A temp file left by a write that a SIGKILL cut short is removed by recovery."""
+    from muxlang.apply import recover
+    from muxlang.apply.changes import plan_changes
+    from muxlang.apply.edits import parse_edits
+    from muxlang.apply.journal import lock_tree, write_journal
+
+    root = tmp_path / "p"
+    make_tree(root)
+    before = snapshot(root)
+    real = Path(os.path.realpath(root))
+    changes = plan_changes(real, parse_edits(edits()))
+    lock = lock_tree(real)
+    write_journal(real, changes, "write", lock.created_state_dir)
+    # what a SIGKILL between mkstemp and rename leaves: a temp file next to the target
+    (real / "src" / ".f001.txt.abc123.muxtmp").write_bytes(b"half")
+    (real / "src" / "f001.txt").write_bytes(b"edited")
+    lock.release()
+    recover(real)
+    assert snapshot(root) == before
+    assert stray_files(root) == []
