@@ -135,7 +135,7 @@ def trees(tmp_path: Path) -> tuple[Path, Path, dict[str, str], dict[str, str]]:
 def test_apply_killed_at_random_points_is_restored(
     tmp_path: Path, trees: tuple[Path, Path, dict[str, str], dict[str, str]], sig: int
 ) -> None:
-    ref, home, before, after = trees
+    _ref, home, before, after = trees
     rng = random.Random(int(sig) * 7919)
     outcomes: list[str] = []
     for attempt in range(4):
@@ -210,7 +210,7 @@ def test_two_runs_on_one_tree_one_waits_clearly(
             timeout=60,
             check=False,
         )
-        out, err = first.communicate(timeout=60)
+        _out, err = first.communicate(timeout=60)
     finally:
         if first.poll() is None:
             first.kill()
