@@ -143,9 +143,7 @@ def validate_workflow(
     found.extend(problems)
     if any(d.is_error and d.code != "MUX030" for d in problems):
         return found  # a broken layer: the checks would only repeat it
-    found.extend(
-        d for d in check_workflow(workflow, config) if not _names_unbuilt_step(d, unbuilt)
-    )
+    found.extend(d for d in check_workflow(workflow, config) if not _names_unbuilt_step(d, unbuilt))
     return found
 
 
