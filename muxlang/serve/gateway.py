@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -33,14 +33,13 @@ from muxlang.llm import (
     ChatResponse,
     ErrorKind,
     Finish,
-    StreamEvent,
     TextDelta,
     Usage,
 )
 from muxlang.runtime.backends.router import parallel_output
 from muxlang.serve.formats import WireError, anthropic, openai
-from muxlang.serve.routing import Cooldowns, Failed, RouteError, Router
-from muxlang.serve.upstream import BackendSource, RetryFn, no_retry
+from muxlang.serve.routing import Cooldowns, Failed, RouteError, Router, status_for
+from muxlang.serve.upstream import BackendSource, Relay, RetryFn, no_retry
 
 log = logging.getLogger("muxlang.serve")
 
@@ -216,7 +215,7 @@ class Gateway:
         backends: BackendSource,
         *,
         retry: RetryFn = no_retry,
-        passthrough: Any = None,
+        passthrough: Relay | None = None,
         cooldown: float | None = None,
     ) -> None:
         self.config = config
@@ -281,17 +280,20 @@ class Gateway:
         if kind == "role" and self.config.roles[model].execution == "parallel":
             return await self._parallel(fmt, model, request, stream, include_usage)
 
-        def relay(name: str) -> bool:
+        relay = self.passthrough
+        sent = headers or {}
+
+        def relayed(name: str) -> bool:
             cfg = self.config.backends[name]
-            return self.passthrough is not None and cfg.is_http and cfg.protocol == fmt
+            return relay is not None and cfg.is_http and cfg.protocol == fmt
 
         if not stream:
 
-            async def complete(name: str) -> Any:
+            async def complete(name: str) -> ChatResponse | tuple[int, str, bytes]:
                 cfg = self.config.backends[name]
-                if relay(name):
+                if relay is not None and relayed(name):
                     return await self.retry(
-                        name, cfg, lambda: self.passthrough.complete(name, fmt, body, headers or {})
+                        name, cfg, lambda: relay.complete(name, fmt, body, sent)
                     )
                 backend = self.backends.backend(name)
                 mine = for_backend(request, cfg)
@@ -309,8 +311,9 @@ class Gateway:
 
         async def open_stream(name: str) -> _Pump:
             cfg = self.config.backends[name]
-            if relay(name):
-                produce = lambda: self.passthrough.stream(name, fmt, body, headers or {})  # noqa: E731
+            produce: Callable[[], AsyncIterator[Any]]
+            if relay is not None and relayed(name):
+                produce = lambda: relay.stream(name, fmt, body, sent)  # noqa: E731
             else:
                 backend = self.backends.backend(name)
                 mine = for_backend(request, cfg)
@@ -342,7 +345,7 @@ class Gateway:
                         done = True
                     elif isinstance(item, BackendError):
                         self._failed_mid_stream(item)
-                        out += encoder.error(f"{item.backend}: {item.message}", _status(item))
+                        out += encoder.error(f"{item.backend}: {item.message}", status_for(item))
                         done = True
                     else:
                         out += encoder.event(item)
@@ -365,7 +368,7 @@ class Gateway:
                         done = True
                     elif isinstance(item, BackendError):
                         self._failed_mid_stream(item)
-                        out += encoder.error(f"{item.backend}: {item.message}", _status(item))
+                        out += encoder.error(f"{item.backend}: {item.message}", status_for(item))
                         done = True
                     else:
                         out += item
@@ -445,13 +448,3 @@ class Gateway:
             sum(r.usage.output_tokens for _, r in ordered if r.usage),
         )
         return ChatResponse(text=text, usage=usage, backend=ordered[0][0])
-
-
-def _status(error: BackendError) -> int:
-    from muxlang.serve.routing import status_for
-
-    return status_for(error)
-
-
-StreamFactory = Callable[[], AsyncIterator[StreamEvent]]
-CompleteFactory = Callable[[], Awaitable[ChatResponse]]

@@ -1,14 +1,14 @@
-"""The gateway's seams to the backends layer: retries, ``${VAR}`` expansion, HTTP errors.
+"""The gateway's seams: what it needs from the backends layer and from pass-through.
 
-Everything here delegates to :mod:`muxlang.runtime.backends` and
-:mod:`muxlang.config` so that ``muxlang serve`` retries, expands and classifies
-exactly like ``muxlang run``.
+In production these are :func:`muxlang.runtime.backends.with_retries` (so
+``muxlang serve`` retries exactly like ``muxlang run``), the backends' Router,
+and :class:`muxlang.serve.passthrough.Passthrough`; tests put stand-ins in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from muxlang.config.models import BackendConfig
 from muxlang.llm import Backend
@@ -30,13 +30,18 @@ class BackendSource(Protocol):
     def backend(self, name: str) -> Backend: ...
 
 
+class Relay(Protocol):
+    """Same-format pass-through to HTTP backends (``muxlang.serve.passthrough.Passthrough``)."""
+
+    async def complete(
+        self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
+    ) -> tuple[int, str, bytes]: ...
+
+    def stream(
+        self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
+    ) -> AsyncIterator[bytes]: ...
+
+
 async def no_retry(name: str, config: BackendConfig, call: Callable[[], Awaitable[T]]) -> T:
     """A single attempt (tests that count upstream requests use it)."""
     return await call()
-
-
-def expand_backend(name: str, config: BackendConfig, environ: Mapping[str, str]) -> BackendConfig:
-    """``${VAR}`` expanded in every string of the backend (raises naming the variable)."""
-    from muxlang.config import expand_env
-
-    return expand_env(name, config, environ)
