@@ -40,6 +40,11 @@ EXIT_TERMINATED = 143
 @click.option(
     "--dry-run", is_flag=True, help="Print the plan with what it can render; run nothing."
 )
+@click.option(
+    "--no-write",
+    is_flag=True,
+    help="Run every step, but apply steps write nothing: they show the diff they would write.",
+)
 @click.option("--keep-going", is_flag=True, help="After a failure, let independent steps finish.")
 @click.option(
     "--max-concurrent",
@@ -63,6 +68,7 @@ def run_command(
     workflow: str,
     args: tuple[str, ...],
     dry_run: bool,
+    no_write: bool,
     keep_going: bool,
     max_concurrent: int | None,
     print_step: str | None,
@@ -78,7 +84,7 @@ def run_command(
     if opts.debug:
         _debug_logging()
     try:
-        code = _run(workflow, args, opts, dry_run, keep_going, max_concurrent, print_step)
+        code = _run(workflow, args, opts, dry_run, keep_going, max_concurrent, print_step, no_write)
     except _NotRun as stop:
         stop.report(workflow, opts.output)
         code = EXIT_USAGE
@@ -129,6 +135,7 @@ def _run(
     keep_going: bool,
     max_concurrent: int | None,
     print_step: str | None,
+    no_write: bool = False,
 ) -> int:
     """The command's work; returns the exit status."""
     plan, run_args = _prepare(
@@ -155,6 +162,7 @@ def _run(
         max_concurrent=limit,
         print_step=print_step,
         debug=opts.debug,
+        no_write=no_write,
     )
     try:
         _print_result(result, opts.output)
@@ -319,6 +327,7 @@ def _execute(
     max_concurrent: int,
     print_step: str | None,
     debug: bool,
+    no_write: bool = False,
 ) -> tuple[RunResult, int | None]:
     import trio
 
@@ -358,6 +367,7 @@ def _execute(
                         interrupt=interrupt,
                         print_step=print_step,
                         debug=debug,
+                        no_write=no_write,
                     )
                 nursery.cancel_scope.cancel()
         return result

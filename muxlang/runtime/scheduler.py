@@ -124,6 +124,7 @@ async def execute(
     interrupt: trio.Event | None = None,
     print_step: str | None = None,
     debug: bool = False,
+    no_write: bool = False,
 ) -> RunResult:
     """Run ``plan`` and return every step's record.
 
@@ -142,6 +143,7 @@ async def execute(
         environ=os.environ if environ is None else environ,
         max_concurrent=max_concurrent or plan.max_concurrent,
         debug=debug,
+        no_write=no_write,
     )
     return await run.execute(interrupt=interrupt, print_step=print_step, dry_run=dry_run)
 
@@ -196,6 +198,7 @@ class _Run:
         environ: Mapping[str, str],
         max_concurrent: int,
         debug: bool,
+        no_write: bool = False,
     ) -> None:
         self.plan = plan
         self.reporter = reporter
@@ -220,6 +223,7 @@ class _Run:
             environ=environ,
             workflow_path=plan.workflow.path,
             team_verify=plan.config.team_verify,
+            no_write=no_write,
         )
         graph = plan.graph
         self.index = {name: i for i, name in enumerate(plan.order)}

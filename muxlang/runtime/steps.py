@@ -50,6 +50,8 @@ class Executor:
     environ: Mapping[str, str]
     workflow_path: str = ""
     team_verify: str | None = None
+    #: ``--no-write``: apply steps write nothing and show the diff they would write
+    no_write: bool = False
     requests: dict[str, SentRequest] = field(default_factory=dict)
 
     async def run(self, step: AnyStep, values: Mapping[str, Any], *, item: bool = False) -> Outcome:
@@ -145,10 +147,14 @@ class Executor:
             verify_command=verify,
             env=env,
             render_retry_prompt=retry_prompt,
+            dry_run=self.no_write,
         )
         result = await execute_apply(request)
+        shown = (
+            f"{result.output}\n\n{result.diff}" if self.no_write and result.diff else result.output
+        )
         fields = {
-            "output": result.output,
+            "output": shown.rstrip("\n"),
             "files": list(result.files),
             "diff": result.diff,
             "attempts": result.attempts,
