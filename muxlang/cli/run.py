@@ -238,7 +238,13 @@ def _prepare(
         _usage_error(str(exc))
     workflow, diagnostics = load_workflow(path)
     if workflow is None or any(d.is_error for d in diagnostics):
-        _diagnostics_error(diagnostics)
+        # report every problem at once, as `validate` does: the compiler's checks
+        # of the file's valid parts too
+        from muxlang.compiler.project import validate_workflow
+        from muxlang.diagnostics import Diagnostic
+
+        found = validate_workflow(path, root, team=team) or diagnostics
+        _diagnostics_error(sorted(dict.fromkeys(found), key=Diagnostic.sort_key))
     overrides = {"defaults": {"max_concurrent": max_concurrent}} if max_concurrent else None
     config, config_diagnostics = load_config(
         root, workflow=workflow, team=team, environ=os.environ, overrides=overrides

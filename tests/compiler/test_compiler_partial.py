@@ -94,3 +94,35 @@ timeout = "soon"
     found = validate_workflow(write(tmp_path, text), tmp_path, environ={"HOME": str(tmp_path)})
 
     assert sorted(d.code for d in found) == ["MUX003", "MUX003"]
+
+
+def test_run_reports_every_problem_at_once_and_runs_nothing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    marker = tmp_path / "ran"
+    text = f"""\
+[[steps]]
+name = "first"
+type = "shell"
+run = "touch {marker}"
+timeout = "2x"
+
+[[steps]]
+name = "second"
+type = "shell"
+run = "echo {{{{ steps.frist.output | shell_escape }}}}"
+"""
+    done = subprocess.run(
+        [sys.executable, "-m", "muxlang", "run", str(write(tmp_path, text))],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+    )
+
+    assert done.returncode == 2
+    assert "error[MUX003]" in done.stderr
+    assert "error[MUX021]: unknown step `frist`" in done.stderr
+    assert done.stderr.index("MUX003") < done.stderr.index("MUX021")  # in file order
+    assert not marker.exists()
