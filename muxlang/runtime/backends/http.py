@@ -112,6 +112,7 @@ class HttpBackend:
         self._adapter: Adapter = adapter_for(self.protocol)
         self.timeout = prepared.raw.timeout
         self._pool = ClientPool(self._new_client)
+        self._urls: dict[str, httpx.URL] = {}
 
     def __repr__(self) -> str:
         return f"HttpBackend(name={self.name!r}, protocol={self.protocol!r})"
@@ -274,9 +275,15 @@ class HttpBackend:
 
     async def _send(self, index: int, url: str, body: dict[str, Any]) -> httpx.Response:
         client = self._pool.client(index)
-        log.debug("backend %s: POST %s", self.name, self._where(url))
+        if log.isEnabledFor(logging.DEBUG):  # _where parses the URL: not on every request
+            log.debug("backend %s: POST %s", self.name, self._where(url))
         try:
-            request = client.build_request("POST", url, json=body)
+            parsed = self._urls.get(url)
+            if parsed is None:  # parsed once per distinct URL, not on every request
+                if len(self._urls) >= 64:  # the model is in gemini URLs: keep it bounded
+                    self._urls.clear()
+                parsed = self._urls[url] = httpx.URL(url)
+            request = client.build_request("POST", parsed, json=body)
             return await client.send(request, stream=True)
         except httpx.ConnectTimeout as exc:
             raise self._error(
