@@ -14,10 +14,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from muxlang._cache import lark_cache_file
 from muxlang.source import LineIndex, Span
 from muxlang.toml.errors import TOMLDecodeError
 from muxlang.toml.nodes import Array, Document, Entry, Key, Node, Scalar, String, Table
@@ -30,21 +30,6 @@ MAX_NESTING = 200
 _GRAMMAR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "toml.lark")
 _lock = threading.Lock()
 _parser: Lark | None = None
-
-
-def _cache_file() -> str | bool:
-    """Where Lark keeps the analysed grammar between runs: the user's own cache
-    directory (never a shared temp directory: the cache is a pickle), or no
-    cache at all when that directory cannot be written."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "muxlang")
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    except OSError:
-        return False
-    if not os.access(folder, os.W_OK):
-        return False
-    return os.path.join(folder, f"toml-grammar-lark-{lark.__version__}.cache")
 
 
 def get_parser() -> Lark:
@@ -60,7 +45,7 @@ def get_parser() -> Lark:
                     parser="lalr",
                     lexer="contextual",
                     maybe_placeholders=False,
-                    cache=_cache_file(),
+                    cache=lark_cache_file("toml-grammar"),
                 )
     return _parser
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from muxlang._cache import lark_cache_file
 from muxlang.toml import parser
 
 
@@ -17,7 +18,7 @@ def test_parser_is_a_singleton() -> None:
 
 def test_cache_lives_in_xdg_cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    where = parser._cache_file()
+    where = lark_cache_file("toml-grammar")
     assert isinstance(where, str)
     assert Path(where).parent == tmp_path / "muxlang"
     assert (tmp_path / "muxlang").stat().st_mode & 0o077 == 0
@@ -29,7 +30,7 @@ def test_no_cache_when_the_directory_cannot_be_made(
     blocker = tmp_path / "file"
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
-    assert parser._cache_file() is False
+    assert lark_cache_file("toml-grammar") is False
 
 
 def test_a_fresh_process_writes_then_reuses_the_cache(tmp_path: Path) -> None:
