@@ -381,7 +381,7 @@ class _Builder:
         table = parsed.table
         data = table.to_python()
         kind, name = data.get("type"), data.get("name")
-        if kind not in _STEP_SPECS or not isinstance(name, str):
+        if not isinstance(kind, str) or kind not in _STEP_SPECS or not isinstance(name, str):
             return None
         if not re.match(STEP_NAME_PATTERN, name):
             return None

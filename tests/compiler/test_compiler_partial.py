@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from muxlang.compiler.loader import load_workflow, load_workflow_partial
 from muxlang.compiler.project import validate_workflow
 from muxlang.workflow import QueryStep, ShellStep
@@ -126,3 +128,16 @@ run = "echo {{{{ steps.frist.output | shell_escape }}}}"
     assert "error[MUX021]: unknown step `frist`" in done.stderr
     assert done.stderr.index("MUX003") < done.stderr.index("MUX021")  # in file order
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("kind", ['["shell"]', "{ a = 1 }", "1", '"nope"'])
+def test_a_step_whose_type_is_not_a_type_name_is_left_out(tmp_path: Path, kind: str) -> None:
+    text = f'[[steps]]\nname = "odd"\ntype = {kind}\nrun = "x"\n\n' + (
+        '[[steps]]\nname = "next"\ntype = "shell"\nrun = "echo {{ steps.odd.status }}"\n'
+    )
+    workflow, found, unbuilt = load_workflow_partial(write(tmp_path, text))
+
+    assert workflow is not None
+    assert [s.name for s in workflow.steps] == ["next"]
+    assert unbuilt == frozenset({"odd"})
+    assert [d.code for d in found] == ["MUX003"]
