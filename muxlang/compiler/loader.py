@@ -399,6 +399,12 @@ class _Builder:
                 if key in ("run", "prompt"):
                     templates[key] = self._empty_template(table)
         exprs = {k: v for k, v in parsed.exprs.items() if k in valid}
+        node = table.get("for_each")
+        if node is not None and "for_each" not in exprs:
+            # a for_each that is broken is still a for_each: `item` is no error here
+            from muxlang.template import parse_expression
+
+            exprs["for_each"] = ExprField("[]", parse_expression("[]"), node.span)
         env = tuple((k, v) for k, v in parsed.env if k in valid.get("env", {}))
         return self._build_step(table, kind, templates, env, exprs, valid)
 

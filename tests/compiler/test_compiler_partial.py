@@ -141,3 +141,23 @@ def test_a_step_whose_type_is_not_a_type_name_is_left_out(tmp_path: Path, kind: 
     assert [s.name for s in workflow.steps] == ["next"]
     assert unbuilt == frozenset({"odd"})
     assert [d.code for d in found] == ["MUX003"]
+
+
+@pytest.mark.parametrize("for_each", ['"steps.list.output | "', "5"])
+def test_a_broken_for_each_still_binds_item(tmp_path: Path, for_each: str) -> None:
+    text = f"""\
+[[steps]]
+name = "list"
+type = "shell"
+run = "ls"
+
+[[steps]]
+name = "count"
+type = "shell"
+for_each = {for_each}
+run = "wc -l {{{{ item | shell_escape }}}}"
+"""
+    found = validate_workflow(write(tmp_path, text), tmp_path, environ={"HOME": str(tmp_path)})
+
+    assert len(found) == 1
+    assert found[0].code in ("MUX003", "MUX010")  # not also MUX024 for `item`
