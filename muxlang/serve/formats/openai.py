@@ -11,6 +11,10 @@ Mapping decisions (also in docs/gateway.md):
 - ``tool_choice`` internally is ``"auto" | "none" | "required" | {"name": NAME}``.
 - Finish reasons are the same words; an internal ``"error"`` finish becomes an
   error chunk in a stream.
+
+The OpenAI shapes both sides of muxlang read and write (finish reasons, usage,
+tool and tool-call entries, streamed tool-call pieces) are defined once, in the
+backend adapter :mod:`muxlang.runtime.backends.protocols.openai`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,13 @@ from muxlang.llm import (
     ToolCallDelta,
     Usage,
 )
+from muxlang.runtime.backends.protocols.openai import (
+    FINISH_REASONS,
+    tool_call_delta_from_wire,
+    tool_call_to_wire,
+    tool_to_wire,
+    usage_from_wire,
+)
 from muxlang.serve.formats import WireError
 from muxlang.serve.formats.common import (
     json_arguments,
@@ -43,14 +54,6 @@ from muxlang.serve.formats.common import (
     sse,
     stop_list,
 )
-
-_FINISH_IN: dict[str, FinishReason] = {
-    "stop": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-    "content_filter": "stop",
-}
 
 # --------------------------------------------------------------------------- requests
 
@@ -180,14 +183,7 @@ def request_to_wire(request: ChatRequest, *, stream: bool = False) -> dict[str, 
         out: dict[str, Any] = {"role": m.role, "content": m.content}
         if m.role == "assistant" and m.tool_calls:
             out["content"] = m.content or None
-            out["tool_calls"] = [
-                {
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": c.arguments},
-                }
-                for c in m.tool_calls
-            ]
+            out["tool_calls"] = [tool_call_to_wire(c) for c in m.tool_calls]
         if m.tool_call_id is not None:
             out["tool_call_id"] = m.tool_call_id
         if m.name is not None:
@@ -201,17 +197,7 @@ def request_to_wire(request: ChatRequest, *, stream: bool = False) -> dict[str, 
     if request.stop:
         body["stop"] = list(request.stop)
     if request.tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": dict(t.parameters),
-                },
-            }
-            for t in request.tools
-        ]
+        body["tools"] = [tool_to_wire(t, dict(t.parameters)) for t in request.tools]
     choice = request.tool_choice
     if isinstance(choice, Mapping):
         body["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
@@ -250,10 +236,7 @@ def response_to_wire(
         "content": response.text if (response.text or not response.tool_calls) else None,
     }
     if response.tool_calls:
-        message["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in response.tool_calls
-        ]
+        message["tool_calls"] = [tool_call_to_wire(c) for c in response.tool_calls]
     return {
         "id": id or new_id("chatcmpl-"),
         "object": "chat.completion",
@@ -271,12 +254,6 @@ def response_to_wire(
     }
 
 
-def _usage_in(raw: Any) -> Usage | None:
-    if not isinstance(raw, Mapping):
-        return None
-    return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
-
-
 def response_from_wire(body: Mapping[str, Any]) -> ChatResponse:
     """A ``chat.completion`` object as the internal response."""
     choice = need_mapping(need_list(body.get("choices"), "choices")[0], "choices[0]")
@@ -284,8 +261,8 @@ def response_from_wire(body: Mapping[str, Any]) -> ChatResponse:
     return ChatResponse(
         text=_text(message.get("content"), "message"),
         tool_calls=_tool_calls_in(message.get("tool_calls"), "message"),
-        finish_reason=_FINISH_IN.get(str(choice.get("finish_reason")), "stop"),
-        usage=_usage_in(body.get("usage")),
+        finish_reason=FINISH_REASONS.get(str(choice.get("finish_reason")), "stop"),
+        usage=usage_from_wire(body.get("usage")),
         model=body.get("model") if isinstance(body.get("model"), str) else None,
     )
 
@@ -375,22 +352,13 @@ def events_from_wire(chunks: Iterable[Mapping[str, Any]]) -> list[StreamEvent]:
     finish: FinishReason | None = None
     usage: Usage | None = None
     for chunk in chunks:
-        usage = _usage_in(chunk.get("usage")) or usage
+        usage = usage_from_wire(chunk.get("usage")) or usage
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             if delta.get("content"):
                 events.append(TextDelta(delta["content"]))
-            for call in delta.get("tool_calls") or []:
-                fn = call.get("function") or {}
-                events.append(
-                    ToolCallDelta(
-                        index=int(call.get("index", 0)),
-                        id=call.get("id"),
-                        name=fn.get("name"),
-                        arguments=fn.get("arguments") or "",
-                    )
-                )
+            events += [tool_call_delta_from_wire(call) for call in delta.get("tool_calls") or []]
             if choice.get("finish_reason"):
-                finish = _FINISH_IN.get(choice["finish_reason"], "stop")
+                finish = FINISH_REASONS.get(choice["finish_reason"], "stop")
     events.append(Finish(finish or "stop", usage))
     return events

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from muxlang.config.models import BackendConfig
-from muxlang.llm import ChatRequest, StreamEvent, ToolCall
+from muxlang.llm import ChatRequest, StreamEvent, Tool, ToolCall
 
 
 class MalformedResponse(ValueError):
@@ -74,6 +74,17 @@ def sampling(request: ChatRequest) -> dict[str, Any]:
     return out
 
 
+def bearer_auth(api_key: str | None) -> dict[str, str]:
+    """``Authorization: Bearer KEY`` (OpenAI and compatible servers, Ollama behind a proxy)."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def parameters_schema(tool: Tool) -> dict[str, Any]:
+    """A tool's JSON Schema as sent to a backend: an empty one is sent as an object
+    schema with no properties."""
+    return dict(tool.parameters) or {"type": "object", "properties": {}}
+
+
 def join_url(base: str, path: str) -> str:
     return base.rstrip("/") + path
 
@@ -90,6 +101,18 @@ def loads_arguments(arguments: str) -> Any:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def stream_object(data: str, what: str) -> dict[str, Any]:
+    """One streamed piece (``what``: "a stream chunk", "a stream line" ...) as a JSON
+    object; anything else is a :class:`MalformedResponse`."""
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        raise MalformedResponse(f"{what} is not JSON: {data[:80]!r}") from exc
+    if not isinstance(value, dict):
+        raise MalformedResponse(f"{what} is not a JSON object")
+    return value
 
 
 def require_dict(data: Any, what: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from muxlang.config.models import BackendConfig
@@ -24,7 +23,9 @@ from muxlang.runtime.backends.protocols.common import (
     StreamError,
     dumps,
     loads_arguments,
+    parameters_schema,
     require_dict,
+    stream_object,
     system_of,
     tool_name_by_id,
 )
@@ -114,7 +115,7 @@ def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str
                     {
                         "name": t.name,
                         "description": t.description,
-                        "parameters": dict(t.parameters) or {"type": "object", "properties": {}},
+                        "parameters": parameters_schema(t),
                     }
                     for t in request.tools
                 ]
@@ -197,12 +198,7 @@ class _Decoder:
         self.seen = False
 
     def feed(self, event: str | None, data: str) -> list[StreamEvent]:
-        try:
-            chunk = json.loads(data)
-        except ValueError as exc:
-            raise MalformedResponse(f"a stream chunk is not JSON: {data[:80]!r}") from exc
-        if not isinstance(chunk, dict):
-            raise MalformedResponse("a stream chunk is not a JSON object")
+        chunk = stream_object(data, "a stream chunk")
         if "error" in chunk:
             raise StreamError(error_message(chunk) or "error in stream")
         self.seen = True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from muxlang.config.models import BackendConfig
@@ -22,13 +21,17 @@ from muxlang.runtime.backends.protocols.common import (
     Adapter,
     MalformedResponse,
     StreamError,
+    bearer_auth,
     dumps,
     join_url,
     loads_arguments,
     model_of,
+    parameters_schema,
     require_dict,
+    stream_object,
     system_of,
 )
+from muxlang.runtime.backends.protocols.openai import tool_to_wire
 
 #: option names that belong in Ollama's ``options`` table (sampling/runtime parameters)
 _RUNTIME = {
@@ -51,10 +54,6 @@ _RUNTIME = {
 
 def _url(base: str, model: str | None, stream: bool) -> str:
     return join_url(base, "/api/chat")
-
-
-def _auth(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
 def _message(m: Message) -> dict[str, Any]:
@@ -100,17 +99,8 @@ def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str
     if request.stop:
         runtime["stop"] = list(request.stop)
     if request.tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": dict(t.parameters) or {"type": "object", "properties": {}},
-                },
-            }
-            for t in request.tools
-        ]
+        # Ollama declares tools the OpenAI way
+        body["tools"] = [tool_to_wire(t, parameters_schema(t)) for t in request.tools]
     merge(request.options)
     if runtime:
         body["options"] = runtime
@@ -176,12 +166,7 @@ class _Decoder:
         self.finish: Finish | None = None
 
     def feed(self, event: str | None, data: str) -> list[StreamEvent]:
-        try:
-            line = json.loads(data)
-        except ValueError as exc:
-            raise MalformedResponse(f"a stream line is not JSON: {data[:80]!r}") from exc
-        if not isinstance(line, dict):
-            raise MalformedResponse("a stream line is not a JSON object")
+        line = stream_object(data, "a stream line")
         if "error" in line:
             raise StreamError(error_message(line) or "error in stream")
         out: list[StreamEvent] = []
@@ -211,7 +196,7 @@ ADAPTER = Adapter(
     name="ollama",
     stream_format="ndjson",
     url=_url,
-    auth=_auth,
+    auth=bearer_auth,
     body=_body,
     parse=_parse,
     error_message=error_message,

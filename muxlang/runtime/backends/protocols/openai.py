@@ -1,8 +1,13 @@
-"""OpenAI chat completions: ``POST {base}/chat/completions`` (SSE with ``stream: true``)."""
+"""OpenAI chat completions: ``POST {base}/chat/completions`` (SSE with ``stream: true``).
+
+The public helpers (finish reasons, usage, tool and tool-call shapes) are the one
+definition of those OpenAI wire shapes: the gateway's OpenAI format
+(:mod:`muxlang.serve.formats.openai`) uses them too.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any
 
 from muxlang.config.models import BackendConfig
@@ -14,6 +19,7 @@ from muxlang.llm import (
     Message,
     StreamEvent,
     TextDelta,
+    Tool,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -22,14 +28,18 @@ from muxlang.runtime.backends.protocols.common import (
     Adapter,
     MalformedResponse,
     StreamError,
+    bearer_auth,
     join_url,
     model_of,
+    parameters_schema,
     require_dict,
     sampling,
+    stream_object,
     system_of,
 )
 
-_FINISH: dict[str, FinishReason] = {
+#: OpenAI's ``finish_reason`` words -> the internal ones
+FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
     "length": "length",
     "tool_calls": "tool_calls",
@@ -42,22 +52,50 @@ def _url(base: str, model: str | None, stream: bool) -> str:
     return join_url(base, "/chat/completions")
 
 
-def _auth(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+def tool_to_wire(tool: Tool, parameters: dict[str, Any]) -> dict[str, Any]:
+    """A tool as a ``tools`` entry: ``{"type": "function", "function": {...}}``."""
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": parameters,
+        },
+    }
+
+
+def tool_call_to_wire(call: ToolCall) -> dict[str, Any]:
+    """A tool call as an assistant message's ``tool_calls`` entry."""
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+def tool_call_delta_from_wire(call: Mapping[str, Any]) -> ToolCallDelta:
+    """A stream chunk's ``delta.tool_calls`` entry as an internal piece of a tool call."""
+    fn = call.get("function") or {}
+    return ToolCallDelta(
+        index=int(call.get("index") or 0),
+        id=call.get("id"),
+        name=fn.get("name"),
+        arguments=fn.get("arguments") or "",
+    )
+
+
+def usage_from_wire(data: Any) -> Usage | None:
+    """``usage`` (``prompt_tokens``, ``completion_tokens``) as internal usage."""
+    if not isinstance(data, Mapping):
+        return None
+    return Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
 
 
 def _message(message: Message) -> dict[str, Any]:
     out: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.tool_calls:
         out["content"] = message.content or None
-        out["tool_calls"] = [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments},
-            }
-            for call in message.tool_calls
-        ]
+        out["tool_calls"] = [tool_call_to_wire(call) for call in message.tool_calls]
     if message.tool_call_id is not None:
         out["tool_call_id"] = message.tool_call_id
     if message.name is not None and message.role != "tool":
@@ -78,17 +116,7 @@ def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str
     body.update(config.options)
     body.update(sampling(request))
     if request.tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": tool.name,
-                    "description": tool.description,
-                    "parameters": dict(tool.parameters) or {"type": "object", "properties": {}},
-                },
-            }
-            for tool in request.tools
-        ]
+        body["tools"] = [tool_to_wire(tool, parameters_schema(tool)) for tool in request.tools]
     if request.tool_choice is not None:
         body["tool_choice"] = request.tool_choice
     body.update(request.options)
@@ -99,12 +127,6 @@ def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str
         body.pop("stream", None)
         body.pop("stream_options", None)
     return body
-
-
-def _usage(data: Any) -> Usage | None:
-    if not isinstance(data, dict):
-        return None
-    return Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
 
 
 def _parse(data: Any) -> ChatResponse:
@@ -131,10 +153,10 @@ def _parse(data: Any) -> ChatResponse:
     return ChatResponse(
         text=content if isinstance(content, str) else "",
         tool_calls=calls,
-        finish_reason=_FINISH.get(str(reason), "stop")
+        finish_reason=FINISH_REASONS.get(str(reason), "stop")
         if reason
         else ("tool_calls" if calls else "stop"),
-        usage=_usage(body.get("usage")),
+        usage=usage_from_wire(body.get("usage")),
         model=body.get("model") if isinstance(body.get("model"), str) else None,
     )
 
@@ -165,36 +187,22 @@ class _Decoder:
         if data.strip() == "[DONE]":
             self.done = True
             return []
-        try:
-            chunk = json.loads(data)
-        except ValueError as exc:
-            raise MalformedResponse(f"a stream chunk is not JSON: {data[:80]!r}") from exc
-        if not isinstance(chunk, dict):
-            raise MalformedResponse("a stream chunk is not a JSON object")
+        chunk = stream_object(data, "a stream chunk")
         if "error" in chunk:
             raise StreamError(error_message(chunk) or "error in stream")
         out: list[StreamEvent] = []
         if chunk.get("usage"):
-            self.usage = _usage(chunk["usage"])
+            self.usage = usage_from_wire(chunk["usage"])
         for choice in chunk.get("choices") or []:
             if not isinstance(choice, dict):
                 continue
             delta = choice.get("delta") or {}
             if isinstance(delta.get("content"), str) and delta["content"]:
                 out.append(TextDelta(delta["content"]))
-            for call in delta.get("tool_calls") or []:
-                fn = call.get("function") or {}
-                out.append(
-                    ToolCallDelta(
-                        index=int(call.get("index") or 0),
-                        id=call.get("id"),
-                        name=fn.get("name"),
-                        arguments=fn.get("arguments") or "",
-                    )
-                )
+            out += [tool_call_delta_from_wire(call) for call in delta.get("tool_calls") or []]
             reason = choice.get("finish_reason")
             if reason:
-                self.finished = Finish(_FINISH.get(str(reason), "stop"))
+                self.finished = Finish(FINISH_REASONS.get(str(reason), "stop"))
         return out
 
     def close(self) -> list[StreamEvent]:
@@ -212,7 +220,7 @@ ADAPTER = Adapter(
     name="openai",
     stream_format="sse",
     url=_url,
-    auth=_auth,
+    auth=bearer_auth,
     body=_body,
     parse=_parse,
     error_message=error_message,
