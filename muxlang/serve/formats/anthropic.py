@@ -12,6 +12,10 @@ Mapping decisions (also in docs/gateway.md):
 - ``tool_choice``: auto ⇄ "auto", any ⇄ "required", none ⇄ "none", tool ⇄ {"name"}.
 - Stop reasons: end_turn/stop_sequence → stop, max_tokens ⇄ length,
   tool_use ⇄ tool_calls.
+
+The Anthropic shapes both sides of muxlang read and write (stop reasons, usage,
+tool declarations, tool_use/tool_result blocks, alternating turns) are defined
+once, in the backend adapter :mod:`muxlang.runtime.backends.protocols.anthropic`.
 """
 
 from __future__ import annotations
@@ -33,9 +37,16 @@ from muxlang.llm import (
     ToolCallDelta,
     Usage,
 )
+from muxlang.runtime.backends.protocols.anthropic import (
+    FINISH_REASONS,
+    add_turn,
+    tool_result_block,
+    tool_to_wire,
+    tool_use_block,
+    usage_from_wire,
+)
 from muxlang.serve.formats import WireError
 from muxlang.serve.formats.common import (
-    arguments_object,
     json_arguments,
     need_list,
     need_mapping,
@@ -46,14 +57,6 @@ from muxlang.serve.formats.common import (
     stop_list,
 )
 
-_STOP_IN: dict[str, FinishReason] = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
-    "pause_turn": "stop",
-    "refusal": "stop",
-}
 _STOP_OUT: dict[str, str] = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 
 # --------------------------------------------------------------------------- requests
@@ -182,37 +185,19 @@ def request_to_wire(request: ChatRequest, *, stream: bool = False) -> dict[str, 
     """The internal request as a Messages body (system messages folded into ``system``)."""
     system = [request.system] if request.system is not None else []
     turns: list[dict[str, Any]] = []
-
-    def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-
     for m in request.messages:
         if m.role == "system":
             system.append(m.content)
         elif m.role == "tool":
-            add(
-                "user",
-                [{"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}],
-            )
+            add_turn(turns, "user", [tool_result_block(m.tool_call_id, m.content)])
         elif m.role == "assistant":
             blocks: list[dict[str, Any]] = []
             if m.content:
                 blocks.append({"type": "text", "text": m.content})
-            blocks.extend(
-                {
-                    "type": "tool_use",
-                    "id": c.id,
-                    "name": c.name,
-                    "input": arguments_object(c.arguments),
-                }
-                for c in m.tool_calls
-            )
-            add("assistant", blocks)
+            blocks.extend(tool_use_block(c) for c in m.tool_calls)
+            add_turn(turns, "assistant", blocks)
         else:
-            add("user", [{"type": "text", "text": m.content}])
+            add_turn(turns, "user", [{"type": "text", "text": m.content}])
     # a single text block is written the short way, as a string
     for turn in turns:
         content = turn["content"]
@@ -230,10 +215,7 @@ def request_to_wire(request: ChatRequest, *, stream: bool = False) -> dict[str, 
     if request.stop:
         body["stop_sequences"] = list(request.stop)
     if request.tools:
-        body["tools"] = [
-            {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
-            for t in request.tools
-        ]
+        body["tools"] = [tool_to_wire(t, dict(t.parameters)) for t in request.tools]
     choice = request.tool_choice
     if isinstance(choice, Mapping):
         body["tool_choice"] = {"type": "tool", "name": choice["name"]}
@@ -253,15 +235,6 @@ def _usage_out(usage: Usage | None) -> dict[str, int]:
     return {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens}
 
 
-def _tool_use(call: ToolCall) -> dict[str, Any]:
-    return {
-        "type": "tool_use",
-        "id": call.id,
-        "name": call.name,
-        "input": arguments_object(call.arguments),
-    }
-
-
 def response_to_wire(
     response: ChatResponse, model: str, *, id: str | None = None
 ) -> dict[str, Any]:
@@ -269,7 +242,7 @@ def response_to_wire(
     content: list[dict[str, Any]] = []
     if response.text or not response.tool_calls:
         content.append({"type": "text", "text": response.text})
-    content.extend(_tool_use(c) for c in response.tool_calls)
+    content.extend(tool_use_block(c) for c in response.tool_calls)
     return {
         "id": id or new_id("msg_"),
         "type": "message",
@@ -280,12 +253,6 @@ def response_to_wire(
         "stop_sequence": None,
         "usage": _usage_out(response.usage),
     }
-
-
-def _usage_in(raw: Any) -> Usage | None:
-    if not isinstance(raw, Mapping):
-        return None
-    return Usage(int(raw.get("input_tokens") or 0), int(raw.get("output_tokens") or 0))
 
 
 def response_from_wire(body: Mapping[str, Any]) -> ChatResponse:
@@ -300,8 +267,8 @@ def response_from_wire(body: Mapping[str, Any]) -> ChatResponse:
     return ChatResponse(
         text="".join(texts),
         tool_calls=tuple(calls),
-        finish_reason=_STOP_IN.get(str(body.get("stop_reason")), "stop"),
-        usage=_usage_in(body.get("usage")),
+        finish_reason=FINISH_REASONS.get(str(body.get("stop_reason")), "stop"),
+        usage=usage_from_wire(body.get("usage")),
         model=body.get("model") if isinstance(body.get("model"), str) else None,
     )
 
@@ -431,7 +398,7 @@ def events_from_wire(events: Iterable[Mapping[str, Any]]) -> list[StreamEvent]:
     for ev in events:
         kind = ev.get("type")
         if kind == "message_start":
-            u = _usage_in(ev.get("message", {}).get("usage")) or Usage()
+            u = usage_from_wire(ev.get("message", {}).get("usage")) or Usage()
             usage = Usage(u.input_tokens, u.output_tokens)
         elif kind == "content_block_start":
             block = ev.get("content_block", {})
@@ -449,7 +416,7 @@ def events_from_wire(events: Iterable[Mapping[str, Any]]) -> list[StreamEvent]:
             elif delta.get("type") == "input_json_delta":
                 out.append(ToolCallDelta(block_tool[ev["index"]], arguments=delta["partial_json"]))
         elif kind == "message_delta":
-            finish = _STOP_IN.get(str(ev.get("delta", {}).get("stop_reason")), "stop")
+            finish = FINISH_REASONS.get(str(ev.get("delta", {}).get("stop_reason")), "stop")
             raw = ev.get("usage") or {}
             usage = Usage(
                 int(raw.get("input_tokens") or usage.input_tokens),

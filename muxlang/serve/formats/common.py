@@ -83,13 +83,3 @@ def json_arguments(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value if value is not None else {}, separators=(",", ":"))
-
-
-def arguments_object(text: str) -> Any:
-    """Tool-call arguments as a JSON value (Anthropic's ``input``); ``{}`` when empty."""
-    if not text.strip():
-        return {}
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return {"_raw": text}

@@ -1,8 +1,14 @@
-"""Anthropic messages: ``POST {base}/v1/messages`` (its SSE event sequence with ``stream``)."""
+"""Anthropic messages: ``POST {base}/v1/messages`` (its SSE event sequence with ``stream``).
+
+The public helpers (stop reasons, usage, tool declarations, ``tool_use`` and
+``tool_result`` blocks, merging blocks into alternating turns) are the one
+definition of those Anthropic wire shapes: the gateway's Anthropic format
+(:mod:`muxlang.serve.formats.anthropic`) uses them too.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any
 
 from muxlang.config.models import BackendConfig
@@ -13,6 +19,7 @@ from muxlang.llm import (
     FinishReason,
     StreamEvent,
     TextDelta,
+    Tool,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -24,7 +31,9 @@ from muxlang.runtime.backends.protocols.common import (
     dumps,
     loads_arguments,
     model_of,
+    parameters_schema,
     require_dict,
+    stream_object,
     system_of,
 )
 
@@ -32,7 +41,8 @@ API_VERSION = "2023-06-01"
 #: Anthropic requires max_tokens; used when neither the request nor options give one
 DEFAULT_MAX_TOKENS = 4096
 
-_FINISH: dict[str, FinishReason] = {
+#: Anthropic's ``stop_reason`` words -> the internal finish reasons
+FINISH_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "max_tokens": "length",
@@ -55,42 +65,58 @@ def _auth(api_key: str | None) -> dict[str, str]:
     return headers
 
 
+def tool_to_wire(tool: Tool, input_schema: dict[str, Any]) -> dict[str, Any]:
+    """A tool as a ``tools`` entry: ``{"name", "description", "input_schema"}``."""
+    return {"name": tool.name, "description": tool.description, "input_schema": input_schema}
+
+
+def tool_use_block(call: ToolCall) -> dict[str, Any]:
+    """A tool call as an assistant turn's ``tool_use`` block (``input`` an object)."""
+    return {
+        "type": "tool_use",
+        "id": call.id,
+        "name": call.name,
+        "input": loads_arguments(call.arguments),
+    }
+
+
+def tool_result_block(tool_use_id: str | None, content: str) -> dict[str, Any]:
+    """A tool's answer as a user turn's ``tool_result`` block."""
+    return {"type": "tool_result", "tool_use_id": tool_use_id, "content": content}
+
+
+def add_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
+    """Append blocks as a turn of ``role``, or to the last turn when it has that role
+    (the API wants user and assistant turns to alternate)."""
+    if turns and turns[-1]["role"] == role:
+        turns[-1]["content"].extend(blocks)
+    else:
+        turns.append({"role": role, "content": blocks})
+
+
+def usage_from_wire(data: Any) -> Usage | None:
+    """``usage`` (``input_tokens``, ``output_tokens``) as internal usage."""
+    if not isinstance(data, Mapping):
+        return None
+    return Usage(int(data.get("input_tokens") or 0), int(data.get("output_tokens") or 0))
+
+
 def _messages(request: ChatRequest) -> tuple[list[str], list[dict[str, Any]]]:
     systems: list[str] = []
     out: list[dict[str, Any]] = []
-
-    def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)  # the API wants alternating roles
-        else:
-            out.append({"role": role, "content": blocks})
-
     for m in request.messages:
         if m.role == "system":
             systems.append(m.content)
         elif m.role == "tool":
-            block = {
-                "type": "tool_result",
-                "tool_use_id": m.tool_call_id or "",
-                "content": m.content,
-            }
-            add("user", [block])
+            add_turn(out, "user", [tool_result_block(m.tool_call_id or "", m.content)])
         elif m.role == "assistant":
             blocks: list[dict[str, Any]] = (
                 [{"type": "text", "text": m.content}] if m.content else []
             )
-            blocks += [
-                {
-                    "type": "tool_use",
-                    "id": call.id,
-                    "name": call.name,
-                    "input": loads_arguments(call.arguments),
-                }
-                for call in m.tool_calls
-            ]
-            add("assistant", blocks or [{"type": "text", "text": ""}])
+            blocks += [tool_use_block(call) for call in m.tool_calls]
+            add_turn(out, "assistant", blocks or [{"type": "text", "text": ""}])
         else:
-            add("user", [{"type": "text", "text": m.content}])
+            add_turn(out, "user", [{"type": "text", "text": m.content}])
     return systems, out
 
 
@@ -116,14 +142,7 @@ def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str
     if request.stop:
         body["stop_sequences"] = list(request.stop)
     if request.tools:
-        body["tools"] = [
-            {
-                "name": tool.name,
-                "description": tool.description,
-                "input_schema": dict(tool.parameters) or {"type": "object", "properties": {}},
-            }
-            for tool in request.tools
-        ]
+        body["tools"] = [tool_to_wire(tool, parameters_schema(tool)) for tool in request.tools]
     if request.tool_choice is not None:
         body["tool_choice"] = request.tool_choice
     body.update(request.options)
@@ -132,12 +151,6 @@ def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str
     else:
         body.pop("stream", None)
     return body
-
-
-def _usage(data: Any) -> Usage | None:
-    if not isinstance(data, dict):
-        return None
-    return Usage(int(data.get("input_tokens") or 0), int(data.get("output_tokens") or 0))
 
 
 def _parse(data: Any) -> ChatResponse:
@@ -164,8 +177,8 @@ def _parse(data: Any) -> ChatResponse:
     return ChatResponse(
         text="".join(texts),
         tool_calls=tuple(calls),
-        finish_reason=_FINISH.get(str(reason), "stop"),
-        usage=_usage(body.get("usage")),
+        finish_reason=FINISH_REASONS.get(str(reason), "stop"),
+        usage=usage_from_wire(body.get("usage")),
         model=body.get("model") if isinstance(body.get("model"), str) else None,
     )
 
@@ -194,12 +207,7 @@ class _Decoder:
         self.tool_index: dict[int, int] = {}  # content block index -> tool call index
 
     def feed(self, event: str | None, data: str) -> list[StreamEvent]:
-        try:
-            payload = json.loads(data)
-        except ValueError as exc:
-            raise MalformedResponse(f"a stream event is not JSON: {data[:80]!r}") from exc
-        if not isinstance(payload, dict):
-            raise MalformedResponse("a stream event is not a JSON object")
+        payload = stream_object(data, "a stream event")
         kind = payload.get("type") or event
         if kind == "error":
             raise StreamError(error_message(payload) or "error in stream")
@@ -225,7 +233,7 @@ class _Decoder:
         elif kind == "message_delta":
             reason = (payload.get("delta") or {}).get("stop_reason")
             if reason:
-                self.reason = _FINISH.get(str(reason), "stop")
+                self.reason = FINISH_REASONS.get(str(reason), "stop")
             usage = payload.get("usage") or {}
             if usage.get("output_tokens") is not None:
                 self.output_tokens = int(usage["output_tokens"])
