@@ -340,7 +340,9 @@ class _Builder:
         data = self.root.to_python()
         top = {k: v for k, v in data.items() if k not in CONFIG_KEYS and k != "steps"}
         try:
-            spec = WorkflowFile.model_validate(_prune(WorkflowFile, top)[0])
+            # a broken `[args.NAME]` still declares NAME (no MUX025 for its uses)
+            valid_top, _ = _prune(WorkflowFile, top, fill={("args", "*"): {}})
+            spec = WorkflowFile.model_validate(valid_top)
         except ValidationError:  # not prunable: the workflow's defaults
             spec = WorkflowFile.model_validate({})
         config_data, _ = _prune(

@@ -161,3 +161,20 @@ run = "wc -l {{{{ item | shell_escape }}}}"
 
     assert len(found) == 1
     assert found[0].code in ("MUX003", "MUX010")  # not also MUX024 for `item`
+
+
+def test_a_broken_arg_is_still_declared(tmp_path: Path) -> None:
+    text = """\
+[args]
+base = 1
+other = { default = [1] }
+
+[[steps]]
+name = "a"
+type = "shell"
+run = "echo {{ args.base }} {{ args.other }} {{ args.nope }}"
+"""
+    found = validate_workflow(write(tmp_path, text), tmp_path, environ={"HOME": str(tmp_path)})
+
+    assert [d.code for d in found] == ["MUX003", "MUX003", "MUX025"]
+    assert found[-1].message == "undeclared arg `nope`"
