@@ -363,3 +363,11 @@ def test_test_gen_removes_a_test_file_that_keeps_failing(project: Project) -> No
     assert not (project.root / "test_calc.py").exists()
     assert len(project.prompts("coder")) == 3
     assert "wrong on purpose" in project.prompts("coder")[1]
+
+
+def test_explain_something_that_is_nowhere_fails_clearly(project: Project) -> None:
+    done = project.muxlang("run", "explain", "no_such_symbol_anywhere")
+
+    assert done.returncode == 1
+    assert "no_such_symbol_anywhere: not a file, and git grep finds no match" in done.stderr
+    assert project.prompts("analyzer") == []
