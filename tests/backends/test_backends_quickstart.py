@@ -16,74 +16,23 @@ from muxlang.llm import ChatRequest
 from muxlang.runtime.backends import open_router
 from tests.backends.conftest import FAKE_BIN
 from tests.fakes.llm_server import FakeLLMServer, Reply
+from tests.fixtures import seed
 
-SEED_CONFIG = """\
-# CLI backends (any command that accepts a prompt)
-[backends.claude]
-command = "claude"
-args = ["-p"]
-
-[backends.codex]
-command = "codex"
-args = ["exec", "-q"]
-
-[backends.ollama]
-command = "ollama"
-args = ["run", "llama3"]
-
-# HTTP backends (OpenAI-compatible APIs)
-[backends.openai]
-command = "OPENAI_URL"
-model = "gpt-4"
-api_key = "${OPENAI_API_KEY}"  # from environment
-
-[backends.local]
-command = "LOCAL_URL"
-model = "llama3"
-
-[roles.analyzer]
-description = "Code analysis tasks"
-backends = ["claude", "codex"]
-execution = "parallel"  # first | parallel | fallback
-
-[roles.quick]
-description = "Fast responses"
-backends = ["ollama"]
-execution = "first"
-"""
-
-SEED_WORKFLOW = '''\
-name = "review"
-description = "Review code changes"
-
-[[steps]]
-name = "diff"
-type = "shell"
-run = "git diff HEAD~1"
-
-[[steps]]
-name = "analyze"
-type = "query"
-role = "analyzer"
-prompt = """
-Review these changes for bugs and improvements:
-
-{{ steps.diff.output }}
-"""
-depends_on = ["diff"]
-'''
+#: the quick start's config (backends and roles) with both HTTP backends on the fake upstream
+SEED_URLS = ("https://api.openai.com/v1", "http://localhost:11434/v1")
 
 
 @pytest.fixture
 def quickstart(tmp_path: Path, llm_server: FakeLLMServer) -> tuple[Path, dict[str, str]]:
     home = tmp_path / "home"
     (home / ".config" / "llm-mux").mkdir(parents=True)
-    config = SEED_CONFIG.replace("OPENAI_URL", llm_server.base_url("openai"))
-    config = config.replace("LOCAL_URL", llm_server.base_url("openai"))
+    config = "\n".join((seed.BACKENDS, seed.ROLES))
+    for url in SEED_URLS:
+        config = config.replace(url, llm_server.base_url("openai"))
     (home / ".config" / "llm-mux" / "config.toml").write_text(config)
     root = tmp_path / "project"
     (root / ".llm-mux" / "workflows").mkdir(parents=True)
-    (root / ".llm-mux" / "workflows" / "review.toml").write_text(SEED_WORKFLOW)
+    (root / ".llm-mux" / "workflows" / "review.toml").write_text(seed.REVIEW_WORKFLOW)
     env = {
         "HOME": str(home),
         "PATH": f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}",

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from muxlang.cli import cli
 from muxlang.cli.schema import build_schema
+from tests.fixtures import seed
 
 
 def check(schema: dict[str, Any], instance: Any, root: dict[str, Any] | None = None) -> list[str]:
@@ -76,73 +77,9 @@ def check(schema: dict[str, Any], instance: Any, root: dict[str, Any] | None = N
 
 
 WORKFLOWS = {
-    "quick-start": '''
-name = "review"
-description = "Review code changes"
-
-[[steps]]
-name = "diff"
-type = "shell"
-run = "git diff HEAD~1"
-
-[[steps]]
-name = "analyze"
-type = "query"
-role = "analyzer"
-prompt = """
-Review these changes for bugs and improvements:
-
-{{ steps.diff.output }}
-"""
-depends_on = ["diff"]
-''',
-    "step-types": """
-[[steps]]
-name = "fetch"
-type = "shell"
-run = "gh issue view {{ args.issue }}"
-
-[[steps]]
-name = "analyze"
-type = "query"
-role = "analyzer"
-prompt = "Analyze: {{ steps.fetch.output }}"
-depends_on = ["fetch"]
-
-[[steps]]
-name = "fix"
-type = "apply"
-source = "steps.analyze"
-verify = "cargo test"
-verify_retries = 2
-rollback_on_failure = true
-depends_on = ["analyze"]
-
-[[steps]]
-name = "rust-only"
-type = "shell"
-run = "cargo clippy"
-if = "team == 'rust'"
-
-[[steps]]
-name = "check-files"
-type = "shell"
-run = "wc -l {{ item }}"
-for_each = "steps.list.output | lines"
-""",
-    "parallel-analysis": """
-name = "analyze"
-
-[roles.multi]
-backends = ["claude", "codex", "gemini"]
-execution = "parallel"
-
-[[steps]]
-name = "analyze"
-type = "query"
-role = "multi"
-prompt = "Find bugs in: {{ args.file }}"
-""",
+    "quick-start": seed.REVIEW_WORKFLOW,
+    "step-types": "\n".join((seed.STEP_TYPES, seed.CONDITIONAL, seed.ITERATION)),
+    "parallel-analysis": seed.PARALLEL_WORKFLOW,
 }
 
 CONFIGS = {
@@ -161,27 +98,7 @@ description = "Code analysis tasks"
 backends = ["claude", "codex"]
 execution = "parallel"  # first | parallel | fallback
 """,
-    "backend-options": """
-[backends.example]
-command = "claude"
-args = ["-p"]
-model = "gpt-4"
-api_key = "${ENV_VAR}"
-enabled = true
-timeout = 300
-max_retries = 3
-retry_delay = 1000
-retry_rate_limit = true
-retry_timeout = false
-
-[teams.rust]
-description = "Rust projects"
-detect = ["Cargo.toml"]
-verify = "cargo clippy && cargo test"
-
-[teams.rust.roles.analyzer]
-backends = ["claude", "codex"]
-""",
+    "backend-options": "\n".join((seed.BACKEND_OPTIONS, seed.TEAMS)),
 }
 
 

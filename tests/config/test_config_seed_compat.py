@@ -11,95 +11,18 @@ from click.testing import CliRunner
 from muxlang.cli import cli
 from muxlang.compiler.loader import load_workflow
 from muxlang.config import find_workflow, load_config
-
-SEED_CONFIG = """
-# CLI backends (any command that accepts a prompt)
-[backends.claude]
-command = "claude"
-args = ["-p"]
-
-[backends.codex]
-command = "codex"
-args = ["exec", "-q"]
-
-[backends.ollama]
-command = "ollama"
-args = ["run", "llama3"]
-
-# HTTP backends (OpenAI-compatible APIs)
-[backends.openai]
-command = "https://api.openai.com/v1"
-model = "gpt-4"
-api_key = "${OPENAI_API_KEY}"  # from environment
-
-[backends.local]
-command = "http://localhost:11434/v1"
-model = "llama3"
-
-[roles.analyzer]
-description = "Code analysis tasks"
-backends = ["claude", "codex"]
-execution = "parallel"  # first | parallel | fallback
-
-[roles.quick]
-description = "Fast responses"
-backends = ["ollama"]
-execution = "first"
-
-[teams.rust]
-description = "Rust projects"
-detect = ["Cargo.toml"]
-verify = "cargo clippy && cargo test"
-
-[teams.rust.roles.analyzer]
-backends = ["claude", "codex"]  # override for Rust projects
-"""
-
-SEED_REVIEW = '''
-name = "review"
-description = "Review code changes"
-
-[[steps]]
-name = "diff"
-type = "shell"
-run = "git diff HEAD~1"
-
-[[steps]]
-name = "analyze"
-type = "query"
-role = "analyzer"
-prompt = """
-Review these changes for bugs and improvements:
-
-{{ steps.diff.output }}
-"""
-depends_on = ["diff"]
-'''
-
-PARALLEL = """
-name = "analyze"
-
-[roles.multi]
-backends = ["claude", "codex", "gemini"]
-execution = "parallel"
-
-[[steps]]
-name = "analyze"
-type = "query"
-role = "multi"
-prompt = "Find bugs in: {{ args.file }}"
-"""
+from tests.fixtures import seed
 
 
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Path, Path]:
     home = tmp_path / "home"
     (home / ".config/llm-mux").mkdir(parents=True)
-    (home / ".config/llm-mux/config.toml").write_text(SEED_CONFIG)
+    (home / ".config/llm-mux/config.toml").write_text(seed.CONFIG)
     project = tmp_path / "project"
     (project / ".llm-mux/workflows").mkdir(parents=True)
-    (project / ".llm-mux/workflows/review.toml").write_text(SEED_REVIEW)
-    (project / ".llm-mux/workflows/analyze.toml").write_text(PARALLEL)
+    (project / ".llm-mux/workflows/review.toml").write_text(seed.REVIEW_WORKFLOW)
+    (project / ".llm-mux/workflows/analyze.toml").write_text(seed.PARALLEL_WORKFLOW)
     (project / "Cargo.toml").touch()
     return home, project
 
