@@ -62,6 +62,26 @@ def merged_options(request: ChatRequest, config: BackendConfig) -> dict[str, Any
     return {**config.options, **dict(request.options)}
 
 
+def route_options(
+    body: dict[str, Any],
+    nested: dict[str, Any],
+    names: Mapping[str, str],
+    nested_key: str,
+    options: Mapping[str, Any],
+) -> None:
+    """Merge ``options`` into a body whose sampling settings live in a nested table
+    (Ollama's ``options``, Gemini's ``generationConfig``): a name in ``names`` goes
+    into ``nested`` under its wire name, a ``nested_key`` table is merged into
+    ``nested`` whole, and everything else goes into the body as is."""
+    for key, value in dict(options).items():
+        if key in names:
+            nested[names[key]] = value
+        elif key == nested_key and isinstance(value, dict):
+            nested.update(value)
+        else:
+            body[key] = value
+
+
 def sampling(request: ChatRequest) -> dict[str, Any]:
     """The request's explicit sampling fields, OpenAI-named."""
     out: dict[str, Any] = {}

@@ -25,6 +25,8 @@ from muxlang.runtime.backends.protocols.common import (
     loads_arguments,
     parameters_schema,
     require_dict,
+    route_options,
+    sampling,
     stream_object,
     system_of,
     tool_name_by_id,
@@ -91,23 +93,8 @@ def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str
     if systems:
         body["systemInstruction"] = {"parts": [{"text": "\n\n".join(systems)}]}
     generation: dict[str, Any] = {}
-
-    def merge(options: Any) -> None:
-        for key, value in dict(options).items():
-            if key in _GENERATION:
-                generation[_GENERATION[key]] = value
-            elif key == "generationConfig" and isinstance(value, dict):
-                generation.update(value)
-            else:
-                body[key] = value
-
-    merge(config.options)
-    if request.max_tokens is not None:
-        generation["maxOutputTokens"] = request.max_tokens
-    if request.temperature is not None:
-        generation["temperature"] = request.temperature
-    if request.stop:
-        generation["stopSequences"] = list(request.stop)
+    route_options(body, generation, _GENERATION, "generationConfig", config.options)
+    route_options(body, generation, _GENERATION, "generationConfig", sampling(request))
     if request.tools:
         body["tools"] = [
             {
@@ -121,7 +108,7 @@ def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str
                 ]
             }
         ]
-    merge(request.options)
+    route_options(body, generation, _GENERATION, "generationConfig", request.options)
     if generation:
         body["generationConfig"] = generation
     body.pop("model", None)  # the model is in the URL

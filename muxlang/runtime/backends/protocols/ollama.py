@@ -28,13 +28,15 @@ from muxlang.runtime.backends.protocols.common import (
     model_of,
     parameters_schema,
     require_dict,
+    route_options,
+    sampling,
     stream_object,
     system_of,
 )
 from muxlang.runtime.backends.protocols.openai import tool_to_wire
 
 #: option names that belong in Ollama's ``options`` table (sampling/runtime parameters)
-_RUNTIME = {
+_RUNTIME_NAMES = (
     "temperature",
     "top_p",
     "top_k",
@@ -49,7 +51,9 @@ _RUNTIME = {
     "mirostat",
     "num_gpu",
     "num_thread",
-}
+)
+#: each with its name in that table (OpenAI's ``max_tokens`` is ``num_predict``)
+_RUNTIME = {name: name for name in _RUNTIME_NAMES} | {"max_tokens": "num_predict"}
 
 
 def _url(base: str, model: str | None, stream: bool) -> str:
@@ -79,29 +83,12 @@ def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str
     if model:
         body["model"] = model
     runtime: dict[str, Any] = {}
-
-    def merge(options: Any) -> None:
-        for key, value in dict(options).items():
-            if key == "max_tokens":
-                runtime["num_predict"] = value
-            elif key in _RUNTIME:
-                runtime[key] = value
-            elif key == "options" and isinstance(value, dict):
-                runtime.update(value)
-            else:
-                body[key] = value
-
-    merge(config.options)
-    if request.max_tokens is not None:
-        runtime["num_predict"] = request.max_tokens
-    if request.temperature is not None:
-        runtime["temperature"] = request.temperature
-    if request.stop:
-        runtime["stop"] = list(request.stop)
+    route_options(body, runtime, _RUNTIME, "options", config.options)
+    route_options(body, runtime, _RUNTIME, "options", sampling(request))
     if request.tools:
         # Ollama declares tools the OpenAI way
         body["tools"] = [tool_to_wire(t, parameters_schema(t)) for t in request.tools]
-    merge(request.options)
+    route_options(body, runtime, _RUNTIME, "options", request.options)
     if runtime:
         body["options"] = runtime
     body["stream"] = stream  # Ollama streams unless told not to
