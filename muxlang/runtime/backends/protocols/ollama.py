@@ -25,15 +25,13 @@ from muxlang.runtime.backends.protocols.common import (
     dumps,
     join_url,
     loads_arguments,
-    model_of,
     parameters_schema,
     require_dict,
     route_options,
     sampling,
     stream_object,
-    system_of,
 )
-from muxlang.runtime.backends.protocols.openai import tool_to_wire
+from muxlang.runtime.backends.protocols.openai import chat_body, tool_to_wire
 
 #: option names that belong in Ollama's ``options`` table (sampling/runtime parameters)
 _RUNTIME_NAMES = (
@@ -73,15 +71,7 @@ def _message(m: Message) -> dict[str, Any]:
 
 
 def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
-    messages: list[dict[str, Any]] = []
-    system = system_of(request, config)
-    if system:
-        messages.append({"role": "system", "content": system})
-    messages += [_message(m) for m in request.messages]
-    body: dict[str, Any] = {"messages": messages}
-    model = model_of(request, config)
-    if model:
-        body["model"] = model
+    body = chat_body(request, config, _message)
     runtime: dict[str, Any] = {}
     route_options(body, runtime, _RUNTIME, "options", config.options)
     route_options(body, runtime, _RUNTIME, "options", sampling(request))

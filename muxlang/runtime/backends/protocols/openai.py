@@ -7,7 +7,7 @@ definition of those OpenAI wire shapes: the gateway's OpenAI format
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from muxlang.config.models import BackendConfig
@@ -103,16 +103,25 @@ def _message(message: Message) -> dict[str, Any]:
     return out
 
 
-def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
+def chat_body(
+    request: ChatRequest, config: BackendConfig, message: Callable[[Message], dict[str, Any]]
+) -> dict[str, Any]:
+    """The start of a chat body (OpenAI, Ollama): ``messages``, the system prompt
+    first as a message and then each message as ``message`` writes it, and ``model``."""
     messages: list[dict[str, Any]] = []
     system = system_of(request, config)
     if system:
         messages.append({"role": "system", "content": system})
-    messages += [_message(m) for m in request.messages]
+    messages += [message(m) for m in request.messages]
     body: dict[str, Any] = {"messages": messages}
     model = model_of(request, config)
     if model:
         body["model"] = model
+    return body
+
+
+def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
+    body = chat_body(request, config, _message)
     body.update(config.options)
     body.update(sampling(request))
     if request.tools:
