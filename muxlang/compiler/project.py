@@ -14,10 +14,13 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from muxlang.diagnostics import Diagnostic
 from muxlang.source import Span
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 TargetKind = Literal["workflow", "config"]
 PROJECT_DIRS = (".muxlang", ".llm-mux")
@@ -179,9 +182,9 @@ def validate_config(
         # not a layer of this project: check it as if it were the top layer
         config = ResolvedConfig(
             project_root=root,
-            backends={**config.backends, **layer.backends},
-            roles={**config.roles, **layer.roles},
-            teams={**config.teams, **layer.teams},
+            backends=_on_top(config.backends, layer.backends, {"command": ""}),
+            roles=_on_top(config.roles, layer.roles, {"backends": []}),
+            teams=_on_top(config.teams, layer.teams, {}),
             sources=(*config.sources, path),
         )
         problems = [d for d in problems if not d.is_error]
@@ -191,6 +194,34 @@ def validate_config(
     found.extend(d for d in resolver.check_roles(starts) if Path(d.file).resolve() == resolved)
     found.extend(resolver.check_team_overrides(layer.teams, str(path)))
     return found
+
+
+_M = TypeVar("_M", bound="BaseModel")
+
+
+def _on_top(base: Mapping[str, _M], over: Mapping[str, _M], fill: dict[str, Any]) -> dict[str, _M]:
+    """``over``'s tables on top of ``base``'s, key by key as config layers merge. A
+    layer's table may be partial (``[roles.analyzer] execution = "parallel"``); one
+    that nothing completes gets ``fill`` for its required keys, so that the checks
+    see it (the layer's own problems are reported by its schema check)."""
+    from pydantic import ValidationError
+
+    from muxlang.config import merge
+
+    out = dict(base)
+    for name, entry in over.items():
+        given = entry.model_dump(exclude_unset=True, by_alias=True)
+        prior = out.get(name)
+        data = merge(prior.model_dump(by_alias=True), given) if prior is not None else given
+        model = type(entry)
+        try:
+            out[name] = model.model_validate(data)
+        except ValidationError:
+            try:
+                out[name] = model.model_validate({**fill, **data})
+            except ValidationError:
+                out.pop(name, None)
+    return out
 
 
 def validate(

@@ -178,3 +178,24 @@ run = "echo {{ args.base }} {{ args.other }} {{ args.nope }}"
 
     assert [d.code for d in found] == ["MUX003", "MUX003", "MUX025"]
     assert found[-1].message == "undeclared arg `nope`"
+
+
+def test_a_config_file_checked_on_top_may_hold_partial_tables(tmp_path: Path) -> None:
+    """A config file that is not a layer of the project (or an editor's buffer) is
+    merged on top key by key: a partial role is completed by the layers below."""
+    from muxlang.compiler.project import validate_config
+
+    other = tmp_path / "other" / "config.toml"
+    other.parent.mkdir()
+    other.write_text(
+        '[roles.analyzer]\nexecution = "parallel"\n\n'
+        '[roles.new]\nexecution = "race"\n\n'
+        '[roles.mine]\nbackends = ["analyzer", "new", "ghost"]\n\n'
+        "[backends.claude]\ntimeout = 60\n"
+    )
+
+    found = validate_config(other, tmp_path, environ={"HOME": str(tmp_path)})
+
+    assert [d.message for d in found] == [
+        "role `mine` uses `ghost`, which is neither a backend nor a role"
+    ]
