@@ -36,6 +36,7 @@ from muxlang.llm import (
     ToolCallDelta,
     Usage,
 )
+from muxlang.runtime.backends.protocols.common import sampling
 from muxlang.runtime.backends.protocols.openai import (
     FINISH_REASONS,
     tool_call_delta_from_wire,
@@ -189,13 +190,7 @@ def request_to_wire(request: ChatRequest, *, stream: bool = False) -> dict[str, 
         if m.name is not None:
             out["name"] = m.name
         messages.append(out)
-    body: dict[str, Any] = {"model": request.model, "messages": messages}
-    if request.max_tokens is not None:
-        body["max_tokens"] = request.max_tokens
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.stop:
-        body["stop"] = list(request.stop)
+    body: dict[str, Any] = {"model": request.model, "messages": messages, **sampling(request)}
     if request.tools:
         body["tools"] = [tool_to_wire(t, dict(t.parameters)) for t in request.tools]
     choice = request.tool_choice
