@@ -322,12 +322,19 @@ async def test_secrets_never_appear_in_errors_reprs_or_logs(
 async def test_many_requests_share_a_few_small_pools(
     llm_server: FakeLLMServer, make_config: MakeConfig
 ) -> None:
+    # streamed answers go through the httpx client pools (whole answers through
+    # muxlang.runtime.backends.fasthttp, see tests/perf/test_perf_fasthttp.py)
     llm_server.default = Reply.answer("ok", delay=0.3)
     config = make_config(backends={"b": http_backend(llm_server, "openai")}, max_concurrent=50)
+
+    async def ask(router: Any) -> None:
+        async for _ in router.stream("b", ChatRequest.from_prompt("q")):
+            pass
+
     async with open_router(config, environ={}) as router:
         async with trio.open_nursery() as nursery:
             for _ in range(100):
-                nursery.start_soon(router.complete, "b", ChatRequest.from_prompt("q"))
+                nursery.start_soon(ask, router)
         backend = router.backend("b")
         clients = backend.clients  # type: ignore[attr-defined]
     assert llm_server.request_count == 100

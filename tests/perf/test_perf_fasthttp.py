@@ -117,7 +117,7 @@ async def test_keep_alive_reuses_one_connection(server: Server) -> None:
     client = pool()
     for i in range(5):
         response = await client.post_json(server.url, {"i": i})
-        assert json.loads(response.content)["got"] == {"i": i}
+        assert json.loads(await response.aread())["got"] == {"i": i}
     await client.aclose()
     assert server.connections == 1
 
@@ -152,7 +152,7 @@ async def test_an_idle_connection_the_server_closed_is_not_reused(server: Server
     stream.socket.shutdown(socket.SHUT_RD)
     response = await client.post_json(server.url, {"i": 2})
     await client.aclose()
-    assert json.loads(response.content)["got"] == {"i": 2}
+    assert json.loads(await response.aread())["got"] == {"i": 2}
     assert server.connections == 2
 
 
@@ -192,7 +192,7 @@ async def test_a_cancelled_request_leaves_no_broken_connection(server: Server) -
         await client.post_json(server.url, {"never": 1})
     response = await client.post_json(server.url, {"after": 1})
     await client.aclose()
-    assert json.loads(response.content)["got"] == {"after": 1}
+    assert json.loads(await response.aread())["got"] == {"after": 1}
 
 
 def test_proxy_variables_are_noticed() -> None:
@@ -200,3 +200,69 @@ def test_proxy_variables_are_noticed() -> None:
     assert proxy_configured({"HTTPS_PROXY": "http://proxy:3128"})
     assert proxy_configured({"all_proxy": "socks5://x"})
     assert not proxy_configured({"NO_PROXY": "*"})
+
+
+# --------------------------------------------------------------------------- through the backend
+
+
+def _config(url: str, max_concurrent: int = 8) -> Any:
+    from pathlib import Path
+
+    from muxlang.compiler.plan import ResolvedConfig
+    from muxlang.config.models import BackendConfig, DefaultsConfig
+
+    backend = BackendConfig.model_validate(
+        {"command": url, "protocol": "openai", "model": "m", "api_key": "k", "max_retries": 0}
+    )
+    return ResolvedConfig(
+        project_root=Path("."),
+        defaults=DefaultsConfig.model_validate({"max_concurrent": max_concurrent}),
+        backends={"b": backend},
+    )
+
+
+def _answer(body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any, bytes]:
+    text = body["messages"][-1]["content"].upper()
+    answer = {"choices": [{"message": {"role": "assistant", "content": text}}], "model": "m"}
+    return 200, [("content-type", "application/json")], json.dumps(answer).encode()
+
+
+async def test_whole_answers_reuse_keep_alive_connections(server: Server) -> None:
+    from muxlang.llm import ChatRequest
+    from muxlang.runtime.backends import open_router
+
+    server.handler = _answer
+    url = f"http://127.0.0.1:{server.port}/v1"
+    answers: list[str] = []
+
+    async def ask(router: Any, i: int) -> None:
+        response = await router.complete("b", ChatRequest.from_prompt(f"q{i}"))
+        answers.append(response.text)
+
+    async with open_router(_config(url, max_concurrent=10), environ={}) as router:
+        async with trio.open_nursery() as nursery:
+            for i in range(60):
+                nursery.start_soon(ask, router, i)
+        backend: Any = router.backend("b")
+        opened = backend._fast.opened
+    assert sorted(answers) == sorted(f"Q{i}" for i in range(60))
+    assert server.requests[0]["authorization"] == "Bearer k"
+    assert opened == server.connections
+    assert opened <= 10  # never more connections than requests in flight
+
+
+async def test_a_proxy_in_the_environment_keeps_httpx(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from muxlang.llm import ChatRequest
+    from muxlang.runtime.backends import open_router
+
+    server.handler = _answer
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # would fail if used...
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # ...but httpx honours NO_PROXY
+    async with open_router(_config(f"http://127.0.0.1:{server.port}/v1"), environ={}) as router:
+        response = await router.complete("b", ChatRequest.from_prompt("hi"))
+        backend: Any = router.backend("b")
+        assert backend._fast is None
+        assert backend.clients == 1
+    assert response.text == "HI"
