@@ -282,15 +282,24 @@ class _Reader:
                 )
         return table, list(table.path)
 
-    def std_table(self, root: _Tab, tree: Tree[Token]) -> _Tab:
+    def header(
+        self, root: _Tab, tree: Tree[Token], opener: str, closer: str
+    ) -> tuple[_Tab, KeyPath, str, Span, Span]:
+        """A ``[table]`` or ``[[table]]`` header: the table that holds its last key
+        (walked to, implicit tables made on the way), the full key path, the last
+        key and its span, and the span of the whole header."""
         key_tree = tree.children[1]
         assert isinstance(key_tree, Tree)
         segments = self.keys(key_tree)
         header_span = self.mspan(tree)
-        header = f"table [{_show_key([s[0] for s in segments])}]"
+        header = f"table {opener}{_show_key([s[0] for s in segments])}{closer}"
         parent, path = self.walk_to_parent(root, segments, header)
         name, span, _ = segments[-1]
         path.append(name)
+        return parent, path, name, span, header_span
+
+    def std_table(self, root: _Tab, tree: Tree[Token]) -> _Tab:
+        parent, path, name, span, header_span = self.header(root, tree, "[", "]")
         shown = _show_key(path)
         entry = parent.entries.get(name)
         if entry is None:
@@ -320,14 +329,7 @@ class _Reader:
         )
 
     def array_table(self, root: _Tab, tree: Tree[Token]) -> _Tab:
-        key_tree = tree.children[1]
-        assert isinstance(key_tree, Tree)
-        segments = self.keys(key_tree)
-        header_span = self.mspan(tree)
-        header = f"table [[{_show_key([s[0] for s in segments])}]]"
-        parent, path = self.walk_to_parent(root, segments, header)
-        name, span, _ = segments[-1]
-        path.append(name)
+        parent, path, name, span, header_span = self.header(root, tree, "[[", "]]")
         shown = _show_key(path)
         entry = parent.entries.get(name)
         if entry is None:
