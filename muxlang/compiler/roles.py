@@ -137,6 +137,12 @@ class RoleResolver:
             hint = did_you_mean(name, self.backends) or self._known("backends", self.backends)
         return Diagnostic(file, span, "MUX030", f"unknown backend `{name}`", hint=hint)
 
+    def _entry_hint(self, entry: str) -> str:
+        """The hint for a role entry that is neither a backend nor a role."""
+        return did_you_mean(entry, [*self.backends, *self.roles]) or self._known(
+            "backends", self.backends
+        )
+
     @staticmethod
     def _known(what: str, names: Iterable[str]) -> str:
         listed = sorted(names)
@@ -201,15 +207,12 @@ class RoleResolver:
                 yield from self._visit(entry, path, done, cycles, fallback)
             elif entry not in self.backends:
                 file, span = self.where(role, index) or fallback
-                hint = did_you_mean(entry, [*self.backends, *self.roles]) or self._known(
-                    "backends", self.backends
-                )
                 yield Diagnostic(
                     file,
                     span,
                     "MUX030",
                     f"role `{role}` uses `{entry}`, which is neither a backend nor a role",
-                    hint=hint,
+                    hint=self._entry_hint(entry),
                 )
         path.pop()
         done.add(role)
@@ -228,14 +231,11 @@ class RoleResolver:
                     span = self._locate(file, keys)
                     if span is None:
                         continue
-                    hint = did_you_mean(entry, [*self.backends, *self.roles]) or self._known(
-                        "backends", self.backends
-                    )
                     yield Diagnostic(
                         file,
                         span,
                         "MUX030",
                         f"team `{team_name}` gives role `{role_name}` `{entry}`, "
                         "which is neither a backend nor a role",
-                        hint=hint,
+                        hint=self._entry_hint(entry),
                     )
