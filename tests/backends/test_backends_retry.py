@@ -215,7 +215,11 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
 def test_parse_retry_after_forms() -> None:
     assert parse_retry_after({"Retry-After": "12"}) == 12
     assert parse_retry_after({"retry-after": "1.5"}) == 1.5
-    assert parse_retry_after({"retry-after-ms": "250", "Retry-After": "9"}) == 0.25
+    # both sent: the wait is never shorter than either (SPEC §6), whichever is larger
+    assert parse_retry_after({"retry-after-ms": "250", "Retry-After": "9"}) == 9
+    assert parse_retry_after({"retry-after-ms": "12500", "Retry-After": "9"}) == 12.5
+    assert parse_retry_after({"retry-after-ms": "nope", "Retry-After": "2"}) == 2
+    assert parse_retry_after({"retry-after-ms": "250", "Retry-After": "soon"}) == 0.25
     now = time.time()
     date = email.utils.formatdate(now + 60, usegmt=True)
     assert 59 <= (parse_retry_after({"Retry-After": date}, now=now) or 0) <= 60

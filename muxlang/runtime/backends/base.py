@@ -96,21 +96,37 @@ class Probe:
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds the server asked to wait: ``retry-after-ms``, else ``Retry-After``
-    (seconds or an HTTP date). None when absent or unreadable."""
+    """Seconds the server asked to wait, from ``retry-after-ms`` and ``Retry-After``
+    (seconds or an HTTP date). When both are readable the larger wins: the wait is
+    never shorter than anything the server sent. None when absent or unreadable."""
     lower = {k.lower(): v for k, v in headers.items()}
-    ms = lower.get("retry-after-ms")
-    if ms is not None:
-        try:
-            value = float(ms) / 1000.0
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value) and value >= 0:
-            return value
-    after = lower.get("retry-after")
-    if after is None:
+    waits = [
+        value
+        for value in (
+            _retry_after_ms(lower.get("retry-after-ms")),
+            _retry_after(lower.get("retry-after"), now),
+        )
+        if value is not None
+    ]
+    return max(waits) if waits else None
+
+
+def _retry_after_ms(raw: str | None) -> float | None:
+    """``retry-after-ms`` in seconds, or None when absent or unreadable."""
+    if raw is None:
         return None
-    after = after.strip()
+    try:
+        value = float(raw) / 1000.0
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _retry_after(raw: str | None, now: float | None) -> float | None:
+    """``Retry-After`` (seconds or an HTTP date) in seconds, or None."""
+    if raw is None:
+        return None
+    after = raw.strip()
     try:
         value = float(after)
     except ValueError:
