@@ -372,7 +372,13 @@ class _Run:
             self.scopes[name] = waiting
             release = await self._acquire(name, compiled.step)
         del self.scopes[name]
-        if release is None or waiting.cancelled_caught:
+        # `cancel_called`, not `cancelled_caught`: a failing step gives its slot back
+        # before it marks the run failed, so the acquire here can succeed and the
+        # cancel arrive after it, with no checkpoint left to raise it. Such a step
+        # must not start (a paid LLM call after the run has already failed).
+        if release is None or waiting.cancel_called:
+            if release is not None:
+                release()
             self._skip(name, self.abort or "cancelled")
             self._done(name)
             return
