@@ -274,6 +274,18 @@ class Router:
         reason = found.reason.removeprefix(f"backend `{entry}`: ")
         return BackendError(entry, ErrorKind.CONFIG, reason)
 
+    async def _try_entry(
+        self, entry: str, request: ChatRequest, stack: tuple[str, ...]
+    ) -> _Answer | BackendError:
+        """An entry's answer, or why it gave none: not usable, or failed."""
+        problem = self._unavailable(entry, stack)
+        if problem is not None:
+            return problem
+        try:
+            return await self._run_entry(entry, request, stack)
+        except BackendError as exc:
+            return exc
+
     async def _run_role(self, name: str, request: ChatRequest, stack: tuple[str, ...]) -> _Answer:
         role = self._role(name)
         mode = role.execution
@@ -292,14 +304,10 @@ class Router:
 
         if mode == "fallback":
             for entry in entries:
-                problem = self._unavailable(entry, stack)
-                if problem is not None:
-                    errors.append(problem)
-                    continue
-                try:
-                    return await self._run_entry(entry, request, stack)
-                except BackendError as exc:
-                    errors.append(exc)
+                result = await self._try_entry(entry, request, stack)
+                if isinstance(result, _Answer):
+                    return result
+                errors.append(result)
             raise _role_error(name, mode, errors, "every backend failed")
 
         if mode == "parallel":
@@ -314,14 +322,11 @@ class Router:
         failures: list[BackendError | None] = [None] * len(entries)
 
         async def one(i: int, entry: str) -> None:
-            problem = self._unavailable(entry, stack)
-            if problem is not None:
-                failures[i] = problem
-                return
-            try:
-                answers[i] = await self._run_entry(entry, request, stack)
-            except BackendError as exc:
-                failures[i] = exc
+            result = await self._try_entry(entry, request, stack)
+            if isinstance(result, _Answer):
+                answers[i] = result
+            else:
+                failures[i] = result
 
         async with trio.open_nursery() as nursery:
             for i, entry in enumerate(entries):
@@ -345,17 +350,11 @@ class Router:
         winner: list[_Answer] = []
 
         async def one(i: int, entry: str, cancel: trio.CancelScope) -> None:
-            problem = self._unavailable(entry, stack)
-            if problem is not None:
-                failures[i] = problem
-                return
-            try:
-                answer = await self._run_entry(entry, request, stack)
-            except BackendError as exc:
-                failures[i] = exc
-                return
-            if not winner:
-                winner.append(answer)
+            result = await self._try_entry(entry, request, stack)
+            if not isinstance(result, _Answer):
+                failures[i] = result
+            elif not winner:
+                winner.append(result)
                 cancel.cancel()
 
         async with trio.open_nursery() as nursery:
