@@ -153,8 +153,36 @@ async def _verify(request: ApplyRequest, root: Path) -> _Outcome:
         if result.returncode < 0
         else f"exited with status {result.returncode}"
     )
-    error = f"The verify command `{command}` {status}. Its output:\n{text.rstrip()}"
+    last = _last_line(text)
+    if not last:
+        return _Outcome(False, f"The verify command `{command}` {status} and printed nothing", text)
+    # the first line is what the console and the run summary show: it ends with the
+    # verify's last output line (where test runners put their verdict), the full tail follows
+    error = f"The verify command `{command}` {status}: {last}\nIts output:\n{text.rstrip()}"
     return _Outcome(False, error, text)
+
+
+#: how long the reason on an error's first line may be, in characters
+HEADLINE_LIMIT = 200
+
+
+def _clip(line: str) -> str:
+    return line if len(line) <= HEADLINE_LIMIT else line[: HEADLINE_LIMIT - 1] + "…"
+
+
+def _last_line(text: str) -> str:
+    """The last non-blank line of ``text``, stripped and clipped ("" when none)."""
+    for line in reversed(text.splitlines()):
+        if line.strip():
+            return _clip(line.strip())
+    return ""
+
+
+def _edits_error(exc: ApplyError) -> str:
+    """One line with the first problem, then the other problems (one a line)."""
+    first, _, rest = str(exc).strip().partition("\n")
+    head = f"The edits could not be applied (nothing was written): {first}"
+    return f"{head}\n{rest}" if rest else head
 
 
 async def execute_apply(request: ApplyRequest) -> ApplyResult:
@@ -221,7 +249,7 @@ async def _locked_apply(request: ApplyRequest, lock: TreeLock) -> ApplyResult:
             try:
                 changes = plan_changes(root, parse_edits(output_text))
             except ApplyError as exc:
-                last_error = f"The edits could not be applied (nothing was written):\n{exc}"
+                last_error = _edits_error(exc)
                 outcome = _Outcome(False, last_error)
                 changes = ()
             else:

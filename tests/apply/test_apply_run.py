@@ -381,3 +381,36 @@ async def test_a_broken_retry_template_fails_the_step_cleanly(repo: Path) -> Non
     assert "verify_retry_prompt could not be rendered: undefined name" in (result.error or "")
     assert query.calls == []
     assert snapshot(repo) == before
+
+
+async def test_failed_verify_error_first_line_says_why(repo: Path) -> None:
+    # the console line and the summary show only the first line of the error:
+    # it must carry the reason, not end with a dangling "Its output:"
+    request, _ = make_request(repo, BROKEN, verify=VERIFY)
+    result = await execute_apply(request)
+    assert not result.success
+    first, _, rest = (result.error or "").partition("\n")
+    assert first == (f"The verify command `{VERIFY}` exited with status 1: add(1, 2) printed 2")
+    assert "add(1, 2) printed 2" in rest  # the full output still follows
+
+
+async def test_silent_failed_verify_says_it_printed_nothing(repo: Path) -> None:
+    request, _ = make_request(repo, FIX, verify="exit 4")
+    result = await execute_apply(request)
+    assert result.error == "The verify command `exit 4` exited with status 4 and printed nothing"
+
+
+async def test_bad_edits_error_first_line_names_the_first_problem(repo: Path) -> None:
+    bad = json.dumps(
+        [
+            {"path": "src/app.py", "old": "not there", "new": "x"},
+            {"path": "src/util.py", "old": "nor this", "new": "y"},
+        ]
+    )
+    request, _ = make_request(repo, bad)
+    result = await execute_apply(request)
+    first, _, rest = (result.error or "").partition("\n")
+    assert first.startswith(
+        "The edits could not be applied (nothing was written): edit 1 (src/app.py)"
+    )
+    assert "edit 2 (src/util.py)" in rest
