@@ -19,21 +19,6 @@ from muxlang.config import (
 from muxlang.config.models import BackendConfig, RoleConfig, TeamConfig
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    """A fake home directory; tests pass it through ``environ``, never the real one."""
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    path = tmp_path / "project"
-    (path / ".git").mkdir(parents=True)
-    return path
-
-
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
