@@ -460,12 +460,14 @@ def _same(target: Path, data: bytes, mode: int | None) -> bool:
 class RecoverReport:
     """What :func:`recover_tree` did. ``status``: ``"none"`` (no journal),
     ``"restored"`` (rolled back; ``paths`` lists what changed back) or ``"locked"``
-    (a live run holds the tree: nothing touched)."""
+    (a live run holds the tree: nothing touched). ``removed`` is the part of
+    ``paths`` that the apply had created and the rollback deleted."""
 
     status: str
     paths: tuple[str, ...] = ()
     message: str = ""
     step: str | None = None
+    removed: tuple[str, ...] = ()
 
 
 @contextlib.contextmanager
@@ -503,6 +505,7 @@ def recover_locked(root: Path, lock: TreeLock) -> RecoverReport:
             "none", message="nothing to recover: the interrupted apply wrote nothing"
         )
     paths = rollback(journal)
+    created = {entry.path for entry in journal.entries if not entry.existed}
     if journal.state_dir_created:
         lock.created_state_dir = True  # remove .muxlang/ on release, as the dead run would have
     what = ", ".join(paths) if paths else "no file had changed yet"
@@ -512,4 +515,5 @@ def recover_locked(root: Path, lock: TreeLock) -> RecoverReport:
         tuple(paths),
         f"rolled back an interrupted apply{step} (pid {journal.pid}): {what}",
         journal.step,
+        tuple(path for path in paths if path in created),
     )

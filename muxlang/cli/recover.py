@@ -60,19 +60,39 @@ def recover_command(ctx: click.Context, /, **given: Any) -> None:
         message = f"nothing recovered: {report.message}"
         _emit(opts.output, "locked", [], message, root, failed=True)
         ctx.exit(1)
-    lines = [report.message] + [f"  restored {path}" for path in report.paths]
-    _emit(opts.output, report.status, list(report.paths), "\n".join(lines), root)
+    removed = set(report.removed)
+    lines = [report.message] + [
+        f"  {'removed' if path in removed else 'restored'} {path}" for path in report.paths
+    ]
+    restored = [path for path in report.paths if path not in removed]
+    _emit(
+        opts.output,
+        report.status,
+        restored,
+        "\n".join(lines),
+        root,
+        removed=list(report.removed),
+    )
 
 
 def _emit(
-    mode: str, status: str, paths: list[str], message: str, root: Path, *, failed: bool = False
+    mode: str,
+    status: str,
+    paths: list[str],
+    message: str,
+    root: Path,
+    *,
+    failed: bool = False,
+    removed: list[str] | None = None,
 ) -> None:
     """``--output json``: one object on stdout. Otherwise the message on stderr, as
-    SPEC 7 asks of a recovery (``--quiet`` keeps only failures)."""
+    SPEC 7 asks of a recovery (``--quiet`` keeps only failures). ``paths`` are the
+    files put back, ``removed`` the ones the apply had created."""
     if mode in ("json", "jsonl"):
         document = {
             "status": status,
             "restored": paths,
+            "removed": removed or [],
             "message": message.splitlines()[0] if message else "",
             "root": os.fspath(root),
         }

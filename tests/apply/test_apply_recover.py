@@ -146,3 +146,41 @@ def test_damaged_journal_is_reported_not_guessed(repo: Path) -> None:
     assert "is damaged" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert (journal_dir(repo) / "journal.json").exists()
+
+
+def _crash_after_apply(root: Path) -> None:
+    """Apply a modify and a create, then "die" holding the journal (no rollback)."""
+    from muxlang.apply import FileChange
+    from muxlang.apply.journal import apply_changes
+
+    app = root / "src/app.py"
+    before = app.read_bytes()
+    changes = (
+        FileChange("src/app.py", before, before + b"# LLM\n", app.stat().st_mode & 0o777),
+        FileChange("new/dir/c.py", None, b"C = 1\n", None),
+    )
+    lock = lock_tree(root)
+    apply_changes(root, changes, "apply", lock)
+    os.close(lock.fd)  # the process died: journal and lock file stay behind
+
+
+def test_recover_says_removed_for_a_file_the_apply_created(repo: Path) -> None:
+    before = snapshot(repo)
+    _crash_after_apply(repo)
+    assert (repo / "new/dir/c.py").exists()
+    result = CliRunner().invoke(cli, ["recover", "-C", str(repo)])
+    assert result.exit_code == 0, result.stderr
+    assert "  restored src/app.py" in result.stderr
+    assert "  removed new/dir/c.py" in result.stderr
+    assert "restored new/dir/c.py" not in result.stderr
+    assert snapshot(repo) == before
+
+
+def test_recover_json_lists_removed_files_apart(repo: Path) -> None:
+    _crash_after_apply(repo)
+    result = CliRunner().invoke(cli, ["recover", "-C", str(repo), "--output", "json"])
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["status"] == "restored"
+    assert document["restored"] == ["src/app.py"]
+    assert document["removed"] == ["new/dir/c.py"]
