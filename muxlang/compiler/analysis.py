@@ -423,16 +423,8 @@ def show(expr: t.Expr) -> str:
     return t.to_source(expr)
 
 
-KIND_NAMES: Mapping[str, str] = {
-    "string": "a string",
-    "number": "a number",
-    "bool": "a boolean",
-    "none": "none",
-    "list": "a list",
-    "table": "a table",
-}
-
-
 def a_kind(kind: Kind) -> str:
-    """``"a string"``, ``"a list"``: a kind for a message."""
-    return KIND_NAMES.get(kind, kind)
+    """``"a string"``, ``"a list"``: a kind for a message (the words the filters use)."""
+    from muxlang.template.filters import KIND_ARTICLES
+
+    return KIND_ARTICLES.get(kind, kind)

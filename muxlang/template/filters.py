@@ -114,7 +114,8 @@ def _literal(value: Any) -> str:
     return repr(value)
 
 
-_ARTICLES: Final = {
+#: a value kind with its article, for messages (the compiler's too)
+KIND_ARTICLES: Final = {
     "string": "a string",
     "number": "a number",
     "bool": "a boolean",
@@ -128,7 +129,7 @@ _ARTICLES: Final = {
 def describe_kinds(kinds: frozenset[str] | Sequence[str]) -> str:
     """``{"string", "list"}`` → ``a string or a list``."""
     order = ["string", "number", "bool", "none", "list", "table", "undefined"]
-    names = [_ARTICLES[k] for k in order if k in kinds]
+    names = [KIND_ARTICLES[k] for k in order if k in kinds]
     if len(names) <= 1:
         return "".join(names)
     return ", ".join(names[:-1]) + " or " + names[-1]
@@ -138,7 +139,7 @@ def _show(value: object) -> str:
     kind = kind_of(value)
     if kind in ("none", "undefined"):
         return kind
-    return f"{_ARTICLES[kind]} ({to_json(value) if kind != 'string' else repr(value)[:40]})"
+    return f"{KIND_ARTICLES[kind]} ({to_json(value) if kind != 'string' else repr(value)[:40]})"
 
 
 # ----------------------------------------------------------------------------- the filters
