@@ -134,8 +134,8 @@ def _insert(value: Any, expr: ast.Expr, ctx: Context) -> str:
     )
 
 
-def _text_of(fn: ExprFn, expr: ast.Expr) -> ExprFn:
-    """``fn``'s value as inserted text (for ``~``)."""
+def _text_of(fn: ExprFn, expr: ast.Expr) -> RenderFn:
+    """``fn``'s value as inserted text (for ``{{ }}`` and ``~``)."""
 
     def text(ctx: Context) -> str:
         value = fn(ctx)
@@ -241,24 +241,12 @@ def _node(node: ast.Node) -> RenderFn:
         text = node.text
         return lambda ctx: text
     if isinstance(node, ast.Output):
-        return _output(node.expr)
+        return _text_of(_expr(node.expr), node.expr)
     if isinstance(node, ast.If):
         return _if(node)
     if isinstance(node, ast.For):
         return _for(node)
     raise AssertionError(f"unknown template node {node!r}")  # pragma: no cover
-
-
-def _output(expr: ast.Expr) -> RenderFn:
-    fn = _expr(expr)
-
-    def output(ctx: Context) -> str:
-        value = fn(ctx)
-        if type(value) is str:
-            return value
-        return _insert(value, expr, ctx)
-
-    return output
 
 
 def _if(node: ast.If) -> RenderFn:
