@@ -86,7 +86,7 @@ def run_command(
     try:
         code = _run(workflow, args, opts, dry_run, keep_going, max_concurrent, print_step, no_write)
     except _NotRun as stop:
-        stop.report(workflow, opts.output)
+        stop.report(stop.workflow or workflow, opts.output)
         code = EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C outside the run (loading, printing): nothing to stop
         click.echo("interrupted", err=True)
@@ -95,12 +95,16 @@ def run_command(
 
 
 class _NotRun(Exception):
-    """Something is wrong before the run (exit 2): a message, and diagnostics if any."""
+    """Something is wrong before the run (exit 2): a message, and diagnostics if any;
+    ``workflow`` is the workflow's own name once its file was loaded (else None)."""
 
-    def __init__(self, message: str, diagnostics: Sequence[Diagnostic] = ()) -> None:
+    def __init__(
+        self, message: str, diagnostics: Sequence[Diagnostic] = (), workflow: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.diagnostics = tuple(diagnostics)
+        self.workflow = workflow
 
     def report(self, workflow: str, output: str) -> None:
         """stderr in every mode; with --output json/jsonl also one JSON object on stdout."""
@@ -147,7 +151,8 @@ def _run(
         hint = did_you_mean(print_step, plan.order)
         _usage_error(
             f"--print: no step named {print_step!r} in workflow {plan.workflow.name!r}"
-            + (f" ({hint})" if hint else "")
+            + (f" ({hint})" if hint else ""),
+            workflow=plan.workflow.name,
         )
     limit = max_concurrent or plan.max_concurrent
     if dry_run:
@@ -200,13 +205,19 @@ def _debug_logging() -> None:
     logger.setLevel(logging.DEBUG)
 
 
-def _usage_error(message: str) -> NoReturn:
-    raise _NotRun(message)
+def _usage_error(message: str, *, workflow: str | None = None) -> NoReturn:
+    raise _NotRun(message, workflow=workflow)
 
 
-def _diagnostics_error(diagnostics: Sequence[Diagnostic]) -> NoReturn:
+def _diagnostics_error(
+    diagnostics: Sequence[Diagnostic], *, workflow: str | None = None
+) -> NoReturn:
     count = sum(1 for d in diagnostics if d.is_error)
-    raise _NotRun(f"{count} problem{'s' if count != 1 else ''} found; nothing was run", diagnostics)
+    raise _NotRun(
+        f"{count} problem{'s' if count != 1 else ''} found; nothing was run",
+        diagnostics,
+        workflow,
+    )
 
 
 def _color(stream: Any) -> bool:
@@ -240,26 +251,31 @@ def _prepare(
     if workflow is None or any(d.is_error for d in diagnostics):
         # report every problem at once, as `validate` does: the compiler's checks
         # of the file's valid parts too
+        from muxlang.compiler.loader import load_workflow_partial
         from muxlang.compiler.project import validate_workflow
         from muxlang.diagnostics import Diagnostic
 
         found = validate_workflow(path, root, team=team) or diagnostics
-        _diagnostics_error(sorted(dict.fromkeys(found), key=Diagnostic.sort_key))
+        partial = workflow or load_workflow_partial(path)[0]  # its name, when it has one
+        _diagnostics_error(
+            sorted(dict.fromkeys(found), key=Diagnostic.sort_key),
+            workflow=partial.name if partial is not None else None,
+        )
     overrides = {"defaults": {"max_concurrent": max_concurrent}} if max_concurrent else None
     config, config_diagnostics = load_config(
         root, workflow=workflow, team=team, environ=os.environ, overrides=overrides
     )
     diagnostics = [*diagnostics, *config_diagnostics]
     if any(d.is_error for d in diagnostics):
-        _diagnostics_error(diagnostics)
+        _diagnostics_error(diagnostics, workflow=workflow.name)
     plan, compile_diagnostics = compile_workflow(workflow, config)
     diagnostics = [*diagnostics, *compile_diagnostics]
     if plan is None or any(d.is_error for d in diagnostics):
-        _diagnostics_error(diagnostics)
+        _diagnostics_error(diagnostics, workflow=workflow.name)
     try:
         run_args = resolve_args(workflow, given)
     except ArgsError as exc:
-        _usage_error(str(exc))
+        _usage_error(str(exc), workflow=workflow.name)
     if warn and diagnostics:  # warnings only: they never stop a run
         from muxlang.compiler import report
 
