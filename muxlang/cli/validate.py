@@ -26,6 +26,10 @@ def _use_color(stream: Any) -> bool:
     return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
 
 
+#: the file name diagnostics give text read by ``validate -``
+STDIN_NAME = "<stdin>"
+
+
 @click.command(name="validate")
 @click.argument("targets", nargs=-1, metavar="[WORKFLOW|FILE]...")
 @click.option(
@@ -59,7 +63,8 @@ def validate_command(
     With no argument: every workflow of the project and its config files
       (.muxlang/workflows/*.toml, .llm-mux/workflows/*.toml, config.toml).
     Arguments: workflow names, files (a config.toml is checked as config)
-    or directories.
+    or directories; `-` reads a workflow from stdin (reported as <stdin>,
+    or as --stdin-filename PATH).
 
     Exit status: 0 no errors, 1 errors (or warnings with --strict), 2 usage.
     """
@@ -79,6 +84,11 @@ def validate_command(
         fmt = "json" if options.output == "json" else "text"
     root = find_project_root(Path.cwd(), options.directory)
     stdin_text: str | None = None
+    if "-" in targets and stdin_filename is None:
+        # `validate -`: the workflow's text on stdin, as `ruff check -` reads it
+        if targets != ("-",):
+            raise click.UsageError("`-` (read stdin) takes no other file arguments")
+        stdin_filename = STDIN_NAME
     if stdin_filename is not None:
         if targets not in ((), ("-",)):
             raise click.UsageError("--stdin-filename takes no other file arguments")
