@@ -82,6 +82,24 @@ def _events_end(data: bytes) -> int:
     return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
 
 
+def _check_events(name: str, events: bytes) -> None:
+    """Raise a SERVER error when an event's data is not JSON (nor ``[DONE]``): a
+    client must never get bytes its SDK cannot parse; before the first event this
+    is an ordinary upstream failure (fallback), later an error in the stream."""
+    for event in events.replace(b"\r\n", b"\n").split(b"\n\n"):
+        lines = [line[5:] for line in event.split(b"\n") if line.startswith(b"data:")]
+        data = b"\n".join(line.removeprefix(b" ") for line in lines).strip()
+        if not data or data == b"[DONE]":
+            continue
+        try:
+            json.loads(data)
+        except ValueError:
+            shown = data[:80].decode("utf-8", "replace")
+            raise BackendError(
+                name, ErrorKind.SERVER, f"malformed event stream (not JSON: {shown!r})"
+            ) from None
+
+
 class Passthrough:
     """Relays same-format requests to HTTP backends.
 
@@ -195,9 +213,11 @@ class Passthrough:
                     pending += chunk
                     end = _events_end(pending)
                     if end:
+                        _check_events(name, pending[:end])
                         yield pending[:end]
                         pending = pending[end:]
                 if pending:
+                    _check_events(name, pending)
                     yield pending
         except httpx.HTTPError as exc:
             raise _transport_error(name, exc) from None

@@ -452,3 +452,138 @@ async def test_cli_daemon_is_gone_after_a_race_is_lost(tmp_path: Path) -> None:
         assert wait_gone(mark, 3) == []
     finally:
         kill_all(mark)
+
+
+# --------------------------------------------------------------------------- gateway streams
+
+GATEWAY_FAULTS: dict[str, Callable[[], Reply]] = {
+    "rate_limit": lambda: Reply.rate_limited("slow down"),
+    "server_5xx": lambda: Reply.fail(502, "bad gateway upstream"),
+    "timeout": Reply.hanging,
+    "client_4xx": lambda: Reply.fail(400, "nope"),
+    "malformed": lambda: Reply(body=b"data: {not json\n\n", content_type="text/event-stream"),
+    "html": Reply.wrong_content_type,
+    "wrong_shape": lambda: Reply(
+        body=b'data: {"choices": 1}\n\ndata: [DONE]\n\n', content_type="text/event-stream"
+    ),
+}
+
+
+def gateway_responder(request: RecordedRequest) -> Reply:
+    prompt = request.prompt
+    if request.model == "bad":
+        for name, fault in GATEWAY_FAULTS.items():
+            if prompt.startswith(name):
+                return fault()
+        if prompt.startswith("drop"):
+            return Reply(text="partial answer " * 50, drop_after=400, chunk_delay=0.001)
+        if prompt.startswith("instream"):
+            return Reply(text="half an answer", stream_error="upstream exploded")
+    return Reply(text=f"good says {prompt}")
+
+
+async def stream_openai(client: Any, url: str, prompt: str) -> tuple[str, list[Any]]:
+    payload = {"model": "fb", "stream": True, "messages": [{"role": "user", "content": prompt}]}
+    text, errors = [], []
+    async with client.stream("POST", url + "/v1/chat/completions", json=payload) as response:
+        assert response.status_code == 200, await response.aread()
+        async for line in response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            import json
+
+            chunk = json.loads(line[6:])
+            if "error" in chunk:
+                errors.append(chunk["error"])
+            for choice in chunk.get("choices") or []:
+                text.append((choice.get("delta") or {}).get("content") or "")
+    return "".join(text), errors
+
+
+async def stream_anthropic(client: Any, url: str, prompt: str) -> tuple[str, list[Any]]:
+    import json
+
+    payload = {
+        "model": "fb",
+        "stream": True,
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": prompt}],
+    }
+    text, errors = [], []
+    async with client.stream("POST", url + "/v1/messages", json=payload) as response:
+        assert response.status_code == 200, await response.aread()
+        async for line in response.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line[6:])
+            if event.get("type") == "content_block_delta":
+                text.append(event["delta"].get("text", ""))
+            elif event.get("type") == "error":
+                errors.append(event["error"])
+    return "".join(text), errors
+
+
+@pytest.mark.slow
+async def test_gateway_streams_survive_every_fault(tmp_path: Path) -> None:
+    import httpx
+    from rel_support import subprocess_env
+    from test_reliability_security import start_gateway, stop_gateway
+
+    with FakeLLMServer(default=gateway_responder) as upstream:
+        root = tmp_path / "p"
+        (root / ".git").mkdir(parents=True)
+        (root / ".muxlang").mkdir()
+        (root / ".muxlang" / "config.toml").write_text(
+            f"""
+[serve]
+cooldown = 0
+
+[backends.bad]
+command = "{upstream.url}/v1"
+model = "bad"
+max_retries = 1
+retry_delay = 1
+timeout = 1
+
+[backends.refused]
+command = "http://127.0.0.1:{closed_port()}/v1"
+max_retries = 0
+
+[backends.good]
+command = "{upstream.url}/v1"
+model = "good"
+
+[roles.fb]
+backends = ["refused", "bad", "good"]
+execution = "fallback"
+"""
+        )
+        home = tmp_path / "home"
+        home.mkdir()
+        proc, url = await trio.to_thread.run_sync(lambda: start_gateway(root, subprocess_env(home)))
+        try:
+            async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
+                for fault in GATEWAY_FAULTS:
+                    for stream in (stream_openai, stream_anthropic):
+                        if fault == "wrong_shape" and stream is stream_openai:
+                            continue  # pass-through relays valid JSON as is (docs/reliability.md)
+                        prompt = f"{fault} via {stream.__name__}"
+                        text, errors = await stream(client, url, prompt)
+                        assert errors == [], (prompt, errors)
+                        assert text == f"good says {prompt}", (prompt, text)
+                # after the first byte: reported in the stream, never spliced
+                for prompt in ("drop now", "instream now"):
+                    for stream in (stream_openai, stream_anthropic):
+                        text, errors = await stream(client, url, prompt)
+                        assert errors, (prompt, text)
+                        assert "good says" not in text
+                        bad_answer = (
+                            "partial answer " * 50 if "drop" in prompt else "half an answer"
+                        )
+                        assert bad_answer.startswith(text), text  # a prefix, then the error
+                # and the gateway is still fine
+                text, errors = await stream_openai(client, url, "all well")
+                assert (text, errors) == ("good says all well", [])
+        finally:
+            _out, err = await trio.to_thread.run_sync(lambda: stop_gateway(proc))
+        assert b"Traceback" not in err, err.decode()[-3000:]

@@ -253,7 +253,6 @@ def test_full_disk_mid_apply_restores_the_tree(
         command = "canned"
         """,
     )
-    from muxlang.apply import journal
 
     real_replace = os.replace
     calls = {"n": 0}
@@ -265,7 +264,7 @@ def test_full_disk_mid_apply_restores_the_tree(
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
         real_replace(src, dst, **kw)
 
-    monkeypatch.setattr(journal.os, "replace", failing_replace)
+    monkeypatch.setattr(os, "replace", failing_replace)
     service = ScriptedQueryService({"canned": edits()})
     result = trio.run(lambda: execute(plan, args={}, query=service))
     step = result.steps["write"]
