@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from muxlang.compiler import analysis as a
+from muxlang.compiler import config_checks
 from muxlang.compiler.plan import ResolvedConfig
 from muxlang.compiler.roles import RoleResolver
 from muxlang.diagnostics import Diagnostic, Severity, did_you_mean
@@ -568,6 +569,20 @@ def check_roles_and_backends(ctx: CheckContext) -> Iterator[Diagnostic]:
     yield from resolver.check_roles(starts)
 
 
+def check_role_min_success(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX003: a role in the workflow's own tables whose ``min_success`` is more
+    than the number of its entries (it could never succeed)."""
+    return config_checks.check_min_success(ctx.config, ctx.file, config_checks.locator(ctx.file))
+
+
+def check_team_detect(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX003: a ``detect`` pattern of the workflow's own ``[teams]`` that is not a
+    valid glob."""
+    return config_checks.check_detect_globs(
+        ctx.workflow.config, ctx.file, config_checks.locator(ctx.file)
+    )
+
+
 def check_apply_source(ctx: CheckContext) -> Iterator[Diagnostic]:
     """MUX031: an apply step's ``source`` naming a step that is not a query step."""
     for step in ctx.workflow.steps:
@@ -636,6 +651,8 @@ CHECKS: Sequence[Check] = (
     check_item_scope,
     check_undeclared_args,
     check_roles_and_backends,
+    check_role_min_success,
+    check_team_detect,
     check_apply_source,
     check_shell_injection,
 )

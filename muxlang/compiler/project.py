@@ -168,6 +168,7 @@ def validate_config(
     """Every problem of one config file: as a layer of the project's config when it
     is one, else on top of the other layers; and its roles' nesting (MUX030).
     ``text``, when given, is the file's content (then it is always checked on top)."""
+    from muxlang.compiler import config_checks
     from muxlang.compiler.loader import load_config_file
     from muxlang.compiler.plan import ResolvedConfig
     from muxlang.compiler.roles import RoleResolver
@@ -193,6 +194,9 @@ def validate_config(
     starts = [(name, str(path), Span.point(1, 1)) for name in config.roles]
     found.extend(d for d in resolver.check_roles(starts) if Path(d.file).resolve() == resolved)
     found.extend(resolver.check_team_overrides(layer.teams, str(path)))
+    locate = config_checks.locator(str(path))
+    found.extend(config_checks.check_min_success(config, str(path), locate))
+    found.extend(config_checks.check_detect_globs(layer, str(path), locate))
     return found
 
 
