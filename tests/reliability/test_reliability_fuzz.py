@@ -647,3 +647,88 @@ def test_http_backend_turns_any_answer_into_a_response_or_backend_error(
 
     with time_bound(BOUND, "http backend"):
         trio.run(main)
+
+
+# --------------------------------------------------------------------------- gateway requests
+
+MESSAGE_KEYS = st.sampled_from(
+    ["role", "content", "name", "tool_calls", "tool_call_id", "type", "text", "source", "x"]
+)
+BODY_KEYS = st.sampled_from(
+    [
+        "model",
+        "messages",
+        "stream",
+        "max_tokens",
+        "temperature",
+        "stop",
+        "tools",
+        "tool_choice",
+        "system",
+        "n",
+        "stream_options",
+        "top_p",
+        "metadata",
+        "response_format",
+        "x",
+    ]
+)
+MODELS = st.sampled_from(["b", "r", "nope", "", 3, None, ["b"]])
+
+
+@st.composite
+def gateway_bodies(draw: st.DrawFn) -> Any:
+    """Mostly well-formed requests with one wrong piece, sometimes anything at all."""
+    if draw(st.integers(0, 5)) == 0:
+        return draw(JSONISH)
+    message = {
+        "role": draw(st.sampled_from(["user", "assistant", "system", "tool", "x", 1])),
+        "content": draw(st.one_of(st.text(max_size=10), JSONISH)),
+    }
+    if draw(st.booleans()):
+        message[draw(MESSAGE_KEYS)] = draw(JSONISH)
+    body: dict[str, Any] = {
+        "model": draw(MODELS),
+        "messages": draw(st.one_of(st.just([message]), st.lists(JSONISH, max_size=3), JSONISH)),
+        "max_tokens": draw(st.one_of(st.integers(-5, 100), JSONISH)),
+    }
+    for _ in range(draw(st.integers(0, 3))):
+        body[draw(BODY_KEYS)] = draw(JSONISH)
+    if draw(st.booleans()):
+        body["stream"] = draw(st.sampled_from([True, False, "yes", 1, None]))
+    return body
+
+
+@settings(FUZZ, max_examples=150)
+@given(
+    path=st.sampled_from(["/v1/chat/completions", "/v1/messages"]),
+    body=gateway_bodies(),
+    raw=st.one_of(st.none(), st.binary(max_size=40), st.sampled_from([b"{", b"[]", b"\xff"])),
+)
+def test_gateway_answers_any_request_in_the_client_shape(
+    path: str, body: Any, raw: bytes | None
+) -> None:
+    """Whatever a client sends, the gateway answers a status in its format: never a
+    500, never a traceback, never a half-sent response."""
+    from tests.serve import serve_support  # the in-process ASGI driver, scripted backends
+
+    app, _fakes = serve_support.make_gateway(["b"], {"r": (["b"], "fallback")})
+
+    async def main() -> Any:
+        data = raw if raw is not None else json.dumps(body).encode()
+        return await serve_support.call(app, "POST", path, raw=data)
+
+    with time_bound(BOUND, "gateway request"):
+        result = trio.run(main)
+    assert result.status < 500, (result.status, result.body[:300])
+    if result.status >= 400:
+        error = result.json
+        if path == "/v1/messages":
+            assert error["type"] == "error"
+            assert isinstance(error["error"]["message"], str)
+        else:
+            assert isinstance(error["error"]["message"], str)
+    elif result.headers.get("content-type", "").startswith("text/event-stream"):
+        assert result.events, "an empty stream"
+    else:
+        assert isinstance(result.json, dict)
