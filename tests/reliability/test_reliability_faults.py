@@ -587,3 +587,131 @@ execution = "fallback"
         finally:
             _out, err = await trio.to_thread.run_sync(lambda: stop_gateway(proc))
         assert b"Traceback" not in err, err.decode()[-3000:]
+
+
+# --------------------------------------------------------------------------- stopping for real
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_cli_queries_leaves_nothing(tmp_path: Path) -> None:
+    """`muxlang run` with a race and a for_each of slow CLIs gets SIGINT: exit 130,
+    every CLI process group gone, the report says interrupted."""
+    import json
+    import signal
+    import subprocess
+    import time
+
+    from rel_support import muxlang_argv, subprocess_env
+
+    mark = marker()
+    (tmp_path / ".git").mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    wf = tmp_path / "slow.toml"
+    wf.write_text(
+        f"""
+[backends.slow1]
+command = "fake-llm"
+args = ["--mode", "slow", "--delay", "60"]
+
+[backends.slow2]
+command = "fake-llm"
+args = ["--mode", "stubborn", "--delay", "60"]
+
+[roles.r]
+backends = ["slow1", "slow2"]
+execution = "race"
+
+[[steps]]
+name = "race"
+type = "query"
+role = "r"
+prompt = "{mark} race"
+
+[[steps]]
+name = "each"
+type = "query"
+backend = "slow1"
+for_each = "[1, 2, 3, 4]"
+prompt = "{mark} item {{{{ item }}}}"
+"""
+    )
+    env = subprocess_env(home, MUXLANG_KILL_GRACE="1")
+    proc = subprocess.Popen(
+        muxlang_argv("-C", str(tmp_path), "run", str(wf), "--output", "json"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while len(processes_with(mark)) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(processes_with(mark)) >= 6
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert time.monotonic() - started < 10
+        assert proc.returncode == 130, err.decode()
+        report = json.loads(out)
+        assert report["interrupted"] is True
+        assert report["success"] is False
+        assert processes_with(mark) == [], processes_with(mark)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        kill_all(mark)
+
+
+@pytest.mark.slow
+async def test_gateway_client_disconnect_stops_the_cli(tmp_path: Path) -> None:
+    """A client that goes away mid-stream: the CLI answering it is stopped."""
+    import httpx
+    from rel_support import subprocess_env
+    from test_reliability_security import start_gateway, stop_gateway
+
+    mark = marker()
+    root = tmp_path / "p"
+    (root / ".git").mkdir(parents=True)
+    (root / ".muxlang").mkdir()
+    (root / ".muxlang" / "config.toml").write_text(
+        """
+[backends.talker]
+command = "fake-llm"
+env = { FAKE_LLM_CHUNK_DELAY = "0.3" }
+"""
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    proc, url = await trio.to_thread.run_sync(
+        lambda: start_gateway(root, subprocess_env(home, MUXLANG_KILL_GRACE="1"))
+    )
+    try:
+        words = " ".join(f"w{i}" for i in range(200))
+        payload = {
+            "model": "talker",
+            "stream": True,
+            "messages": [{"role": "user", "content": f"{mark} {words}"}],
+        }
+        async with (
+            httpx.AsyncClient(timeout=30, trust_env=False) as client,
+            client.stream("POST", url + "/v1/chat/completions", json=payload) as response,
+        ):
+            assert response.status_code == 200
+            alive: list[int] = []
+            async for line in response.aiter_lines():
+                if "w1" in line:
+                    alive = processes_with(mark)
+                    break  # leave mid-answer
+        assert alive, "the CLI was not running when the client left"
+        with trio.fail_after(15):
+            while processes_with(mark):
+                await trio.sleep(0.1)
+        # the gateway is fine afterwards
+        async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
+            r = await client.get(url + "/v1/models")
+            assert r.status_code == 200
+    finally:
+        await trio.to_thread.run_sync(lambda: stop_gateway(proc))
+        kill_all(mark)
