@@ -154,6 +154,9 @@ def _run(
             + (f" ({hint})" if hint else ""),
             workflow=plan.workflow.name,
         )
+    if not plan.order and opts.output != "quiet":
+        # validate warns too (MUX004); a run of nothing must not look like work done
+        click.echo(f"note: workflow `{plan.workflow.name}` has no steps: nothing to run", err=True)
     limit = max_concurrent or plan.max_concurrent
     if dry_run:
         _dry_run(plan, run_args, opts.output, limit)

@@ -14,7 +14,7 @@ from functools import cached_property
 from muxlang.compiler import analysis as a
 from muxlang.compiler import config_checks
 from muxlang.compiler.plan import ResolvedConfig
-from muxlang.compiler.roles import RoleResolver
+from muxlang.compiler.roles import RoleResolver, locate
 from muxlang.diagnostics import Diagnostic, Severity, did_you_mean
 from muxlang.source import Span
 from muxlang.template import ast as t
@@ -406,6 +406,25 @@ def check_status_functions(ctx: CheckContext) -> Iterator[Diagnostic]:
 # --------------------------------------------------------------------------- steps
 
 
+def check_has_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """MUX004 (warning): a workflow with no steps — `run` would do nothing and
+    "succeed". A warning, not an error: a workflow being written may be empty."""
+    if ctx.workflow.steps:
+        return
+    span = locate(ctx.file, ("steps",)) or locate(ctx.file, ("name",)) or Span.point(1, 1)
+    yield ctx.diag(
+        span,
+        NO_STEPS_CODE,
+        f"workflow `{ctx.workflow.name}` has no steps",
+        'add a [[steps]] table, e.g. [[steps]] name = "hello" type = "shell" run = "echo hi"',
+        Severity.WARNING,
+    )
+
+
+#: the code of :func:`check_has_steps`'s warning
+NO_STEPS_CODE = "MUX004"
+
+
 def check_duplicate_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
     """MUX020: two steps with one name (reported at the second)."""
     for step in ctx.workflow.steps:
@@ -645,6 +664,7 @@ CHECKS: Sequence[Check] = (
     check_comparison_types,
     check_unknown_names,
     check_status_functions,
+    check_has_steps,
     check_duplicate_steps,
     check_unknown_steps,
     check_step_fields,

@@ -146,8 +146,29 @@ def validate_workflow(
     found.extend(problems)
     if any(d.is_error and d.code != "MUX030" for d in problems):
         return found  # a broken layer: the checks would only repeat it
-    found.extend(d for d in check_workflow(workflow, config) if not _names_unbuilt_step(d, unbuilt))
+    broken_steps = bool(unbuilt) or _steps_broken(path, found)
+    found.extend(
+        d
+        for d in check_workflow(workflow, config)
+        if not _names_unbuilt_step(d, unbuilt) and not (broken_steps and _is_no_steps(d))
+    )
     return found
+
+
+def _is_no_steps(diagnostic: Diagnostic) -> bool:
+    """The warning that a workflow has no steps (``check_has_steps``)."""
+    return not diagnostic.is_error and diagnostic.message.endswith("has no steps")
+
+
+def _steps_broken(path: Path, found: Sequence[Diagnostic]) -> bool:
+    """Whether the loader reported an error inside the file's ``steps`` value: its
+    steps are broken, not missing (no "has no steps" warning on top)."""
+    from muxlang.compiler.roles import locate
+
+    span = locate(path, ("steps",))
+    if span is None:
+        return False
+    return any(d.is_error and span.line <= d.span.line <= span.end_line for d in found)
 
 
 def _names_unbuilt_step(diagnostic: Diagnostic, unbuilt: frozenset[str]) -> bool:
