@@ -34,7 +34,7 @@ from muxlang.llm import BackendError, ChatRequest, Message
 from muxlang.runtime.backends.protocols import adapter_for
 from muxlang.runtime.backends.protocols.common import MalformedResponse, StreamError
 from muxlang.runtime.backends.router import open_router
-from muxlang.template import TemplateError, TemplateSyntaxError, parse_template, render
+from muxlang.template import FILTERS, TemplateError, TemplateSyntaxError, parse_template, render
 
 FUZZ = settings(
     max_examples=250,
@@ -732,3 +732,64 @@ def test_gateway_answers_any_request_in_the_client_shape(
         assert result.events, "an empty stream"
     else:
         assert isinstance(result.json, dict)
+
+
+# ------------------------------------------------------------------ every filter, any value
+
+LITERALS = st.sampled_from(
+    [
+        "none",
+        "true",
+        "0",
+        "-1",
+        "2",
+        "1.5",
+        "''",
+        "'a'",
+        "', '",
+        "[]",
+        "[1, 'a']",
+        "'\\n'",
+        "100000",
+        "x",
+        "xs",
+        "d",
+    ]
+)
+VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@FUZZ
+@given(
+    name=st.sampled_from(sorted(FILTERS)),
+    value=VALUES,
+    args=st.lists(LITERALS, max_size=3),
+    keyword=st.booleans(),
+)
+def test_every_filter_on_any_value_gives_text_or_a_template_error(
+    name: str, value: Any, args: list[str], keyword: bool
+) -> None:
+    params = FILTERS[name].params
+    if keyword and params and args:
+        call = ", ".join(f"{p}={a}" for p, a in zip(params, args, strict=False))
+    else:
+        call = ", ".join(args)
+    source = f"{{{{ v | {name}({call}) }}}}" if call else f"{{{{ v | {name} }}}}"
+    scope = {"v": value, "x": "text", "xs": ["b", "a"], "d": {"k": 1}}
+    with time_bound(BOUND, "filter"):
+        out = outcome(
+            lambda: render(parse_template(source), scope),
+            errors=(TemplateError, TemplateSyntaxError),
+        )
+    if isinstance(out, str):
+        assert "object at 0x" not in out
