@@ -34,6 +34,7 @@ class Server:
     handler: Handler = echo
     connections: int = 0
     requests: list[dict[str, str]] = field(default_factory=list)
+    raw_headers: list[list[tuple[bytes, bytes]]] = field(default_factory=list)
     close_after_each: bool = False
     drop_without_answer: bool = False
     port: int = 0
@@ -66,6 +67,7 @@ class Server:
                 assert request is not None
                 headers = {k.decode(): v.decode() for k, v in request.headers}
                 headers["target"] = request.target.decode()
+                self.raw_headers.append(list(request.headers))
                 self.requests.append(headers)
                 if self.drop_without_answer:
                     await stream.aclose()
@@ -266,3 +268,16 @@ async def test_a_proxy_in_the_environment_keeps_httpx(
         assert backend._fast is None
         assert backend.clients == 1
     assert response.text == "HI"
+
+
+async def test_request_headers_replace_the_pools_own(server: Server) -> None:
+    client = pool(authorization="Bearer pool", **{"x-keep": "1"})
+    response = await client.post(
+        server.url, b'{"a": 1}', {"Authorization": "Bearer request", "x-extra": "2"}
+    )
+    await client.aclose()
+    assert json.loads(await response.aread())["got"] == {"a": 1}
+    sent = server.requests[0]
+    assert [v for k, v in server.raw_headers[0] if k == b"authorization"] == [b"Bearer request"]
+    assert sent["x-keep"] == "1"
+    assert sent["x-extra"] == "2"

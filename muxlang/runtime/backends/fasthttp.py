@@ -93,20 +93,36 @@ class FastPool:
 
     async def post_json(self, url: str, body: Any) -> httpx.Response:
         """POST ``body`` as JSON to ``url``; the answer, body read in full."""
-        origin, target, host = self._parse(url)
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-        headers = [(b"host", host), *self._headers]
-        if b"content-type" not in self._names:
-            headers.append((b"content-type", b"application/json"))
-        if b"accept" not in self._names:
-            headers.append((b"accept", b"*/*"))
-        headers.append((b"content-length", str(len(data)).encode()))
+        return await self.post(url, data)
+
+    async def post(
+        self, url: str, content: bytes, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        """POST ``content`` to ``url`` with the pool's headers, ``headers`` replacing
+        any of the same name; the answer, body read in full."""
+        origin, target, host = self._parse(url)
+        sent = [(b"host", host)]
+        if headers:
+            extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+            names = {k for k, _ in extra}
+            sent += [(k, v) for k, v in self._headers if k.lower() not in names]
+            sent += extra
+        else:
+            names = set()
+            sent += self._headers
+        names |= self._names
+        if b"content-type" not in names:
+            sent.append((b"content-type", b"application/json"))
+        if b"accept" not in names:
+            sent.append((b"accept", b"*/*"))
+        sent.append((b"content-length", str(len(content)).encode()))
         conn = await self._take(origin)
         if conn is None:
             conn = await self._connect(origin)
         done = False
         try:
-            response = await self._exchange(conn, target, headers, data)
+            response = await self._exchange(conn, target, sent, content)
             done = True
         finally:
             if not done:  # cancelled or failed half-way: its state is unknown
