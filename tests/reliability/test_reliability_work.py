@@ -356,3 +356,35 @@ def test_sigkill_leaves_no_temp_file_after_recover(tmp_path: Path) -> None:
     recover(real)
     assert snapshot(root) == before
     assert stray_files(root) == []
+
+
+def test_workflow_timeout_during_verify_rolls_back(tmp_path: Path) -> None:
+    """The run's own `timeout` fires while verify runs: the edits are rolled back,
+    the verify process group is gone, the report says why."""
+    from rel_support import marker, processes_with
+
+    home = tmp_path / "home"
+    home.mkdir()
+    root = tmp_path / "p"
+    make_tree(root)
+    before = snapshot(root)
+    mark = marker()
+    wf = workflow(root, verify=f"sleep 30; : {mark}")
+    text = wf.read_text()
+    wf.write_text("timeout = 2\n" + text)
+    done = subprocess.run(
+        muxlang_argv("-C", str(root), "run", str(wf), "--output", "json"),
+        env=subprocess_env(home, MUXLANG_KILL_GRACE="1"),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr.decode()
+    report = json.loads(done.stdout)
+    assert report["success"] is False
+    assert report["steps"]["write"]["status"] == "failed"
+    assert "timed out" in (report["steps"]["write"]["error"] or "") + (report["error"] or "")
+    assert snapshot(root) == before
+    assert stray_files(root) == []
+    assert not (root / ".muxlang" / "journal").exists()
+    assert processes_with(mark) == []
