@@ -9,6 +9,7 @@ exits 1, unless ``--force``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -67,8 +68,9 @@ def _toml_str(text: str) -> str:
     return f'"{escaped}"'
 
 
-def render_config(found: list[KnownCli]) -> str:
-    """The text of the starter config for the CLIs ``found`` on PATH."""
+def render_config(found: list[KnownCli], user_roles: frozenset[str] = frozenset()) -> str:
+    """The text of the starter config for the CLIs ``found`` on PATH. Roles the
+    user's own config defines (``user_roles``) are left to it, not redefined here."""
     out = [
         "# muxlang configuration for this project, written by `muxlang init`.",
         "# Layers, later wins: built-in defaults < ~/.config/muxlang/config.toml",
@@ -104,7 +106,15 @@ def render_config(found: list[KnownCli]) -> str:
         ("coder", "Writes code and edits", "fallback", names),
         ("quick", "Fast, short answers", "first", list(reversed(names))),
     )
+    kept = [role for role, *_ in roles if role in user_roles]
+    if kept:
+        out += [
+            f"# Roles {', '.join(kept)} come from your user config; they are not redefined here.",
+            "",
+        ]
     for role, description, execution, backends in roles:
+        if role in user_roles:
+            continue
         out += [
             f"[roles.{role}]",
             f"description = {_toml_str(description)}",
@@ -181,32 +191,76 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 @click.command("init")
-@click.option("--force", is_flag=True, help="Overwrite an existing .muxlang/config.toml.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite an existing .muxlang/config.toml (an existing workflow is always kept).",
+)
 @global_options
 @click.pass_context
 def init_command(ctx: click.Context, /, force: bool, **given: Any) -> None:
-    """Write a starter .muxlang/ for this project."""
+    """Write a starter .muxlang/ for this project.
+
+    Writes .muxlang/config.toml and .muxlang/workflows/check.toml at the project
+    root (the nearest ancestor with .muxlang/, .llm-mux/ or .git, or -C DIR).
+    Never overwrites the config without --force, and never overwrites a workflow.
+    """
+    from muxlang.config import find_project_root
+    from muxlang.config.resolve import config_layers
+
     opts = settings(ctx, **given)
-    root = (opts.directory or Path.cwd()).resolve()
+    root = find_project_root(Path.cwd(), opts.directory)
     config_path = root / ".muxlang" / "config.toml"
     workflow_path = root / ".muxlang" / "workflows" / "check.toml"
+    legacy = root / ".llm-mux" / "config.toml"
+
+    def refuse(message: str, code: int) -> None:
+        click.echo(f"muxlang init: {message}", err=True)
+        if opts.output == "json":
+            click.echo(json.dumps({"root": str(root), "written": [], "error": message}))
+        ctx.exit(code)
+
+    by_name = {team.name: team for team in TEAMS}
+    if opts.team is not None and opts.team not in by_name:
+        refuse(f"unknown team {opts.team!r}: init knows {', '.join(by_name)}", 2)
     if config_path.exists() and not force:
-        click.echo(
-            f"muxlang init: {config_path} exists already; nothing written "
-            "(use --force to overwrite it)",
-            err=True,
+        refuse(f"{config_path} exists already; nothing written (use --force to overwrite it)", 1)
+    if legacy.exists() and not config_path.exists() and not force:
+        refuse(
+            f"{legacy} is this project's config, and muxlang reads it as it is; a new "
+            ".muxlang/config.toml would hide it. Nothing written (use --force to write one "
+            "anyway, then move what you need from the llm-mux file into it)",
+            1,
         )
-        ctx.exit(1)
+    layers, _ = config_layers(root)
+    user_roles = frozenset(
+        role for layer in layers if layer.name == "user" for role in layer.data.get("roles", {})
+    )
     found = [cli for cli in KNOWN_CLIS if shutil.which(cli.command)]
-    team = detected_team(root)
+    team = by_name[opts.team] if opts.team else detected_team(root)
     verify = (
         team.verify if team else "echo 'no checks configured: edit .muxlang/workflows/check.toml'"
     )
-    _write_atomic(config_path, render_config(found))
-    if force or not workflow_path.exists():
+    _write_atomic(config_path, render_config(found, user_roles))
+    written, kept = [config_path], []
+    if workflow_path.exists():
+        kept.append(workflow_path)
+    else:
         _write_atomic(workflow_path, CHECK_WORKFLOW.format(verify=_toml_str(verify)))
-    click.echo(f"wrote {config_path.relative_to(root)}", err=True)
-    click.echo(f"wrote {workflow_path.relative_to(root)}", err=True)
+        written.append(workflow_path)
+    summary = {
+        "root": str(root),
+        "written": [str(path.relative_to(root)) for path in written],
+        "kept": [str(path.relative_to(root)) for path in kept],
+        "backends": [cli.name for cli in found],
+        "team": team.name if team else None,
+    }
+    for path in written:
+        click.echo(f"wrote {path.relative_to(root)}", err=True)
+    for path in kept:
+        click.echo(
+            f"kept {path.relative_to(root)} (it exists; init never overwrites a workflow)", err=True
+        )
     click.echo(
         "backends found on PATH: "
         + (", ".join(c.name for c in found) or "none")
@@ -214,3 +268,5 @@ def init_command(ctx: click.Context, /, force: bool, **given: Any) -> None:
         err=True,
     )
     click.echo("next: `muxlang doctor` checks the backends, `muxlang run check` runs", err=True)
+    if opts.output == "json":
+        click.echo(json.dumps(summary))

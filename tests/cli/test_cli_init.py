@@ -118,3 +118,82 @@ def test_init_detects_the_team_the_config_would_detect(tmp_path: Path, fake_path
     assert teams.returncode == 0, teams.stderr
     active = [team["name"] for team in json.loads(teams.stdout) if team["active"]]
     assert active == ["node"]
+
+
+def test_init_from_a_subdirectory_writes_at_the_project_root(
+    tmp_path: Path, fake_path: str
+) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "Cargo.toml").write_text("[package]\nname = 'x'\n")
+    sub = tmp_path / "src" / "deep"
+    sub.mkdir(parents=True)
+
+    result = muxlang("init", cwd=sub, path=fake_path)
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / ".muxlang" / "config.toml").exists()
+    assert not (sub / ".muxlang").exists()
+    assert "team: rust" in result.stderr
+
+
+def test_init_never_overwrites_a_workflow_even_with_force(tmp_path: Path, fake_path: str) -> None:
+    workflow = tmp_path / ".muxlang" / "workflows" / "check.toml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text("# my precious workflow\n")
+
+    first = muxlang("init", cwd=tmp_path, path=fake_path)
+    forced = muxlang("init", "--force", cwd=tmp_path, path=fake_path)
+
+    assert first.returncode == 0, first.stderr
+    assert forced.returncode == 0, forced.stderr
+    assert workflow.read_text() == "# my precious workflow\n"
+    for result in (first, forced):
+        assert "kept .muxlang/workflows/check.toml" in result.stderr
+        assert "wrote .muxlang/workflows/check.toml" not in result.stderr
+
+
+def test_init_does_not_hide_an_llm_mux_config(tmp_path: Path, fake_path: str) -> None:
+    legacy = tmp_path / ".llm-mux" / "config.toml"
+    legacy.parent.mkdir()
+    legacy.write_text('[backends.mine]\ncommand = "mine"\n[roles.analyzer]\nbackends = ["mine"]\n')
+
+    refused = muxlang("init", cwd=tmp_path, path=fake_path)
+
+    assert refused.returncode == 1
+    assert "would hide it" in refused.stderr
+    assert not (tmp_path / ".muxlang").exists()
+    forced = muxlang("init", "--force", cwd=tmp_path, path=fake_path)
+    assert forced.returncode == 0, forced.stderr
+    assert (tmp_path / ".muxlang" / "config.toml").exists()
+
+
+def test_init_team_option_and_json_output(tmp_path: Path, fake_path: str) -> None:
+    unknown = muxlang("init", "--team", "cobol", cwd=tmp_path, path=fake_path)
+    assert unknown.returncode == 2
+    assert "unknown team 'cobol'" in unknown.stderr
+    assert not (tmp_path / ".muxlang").exists()
+
+    result = muxlang("--output", "json", "init", "--team", "go", cwd=tmp_path, path=fake_path)
+
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["team"] == "go"
+    assert summary["written"] == [".muxlang/config.toml", ".muxlang/workflows/check.toml"]
+    assert summary["backends"] == ["claude", "ollama"]
+    workflow = tomllib.loads((tmp_path / ".muxlang" / "workflows" / "check.toml").read_text())
+    assert workflow["steps"][0]["run"] == "go vet ./... && go test ./..."
+
+
+def test_init_leaves_roles_the_user_config_defines_to_it(tmp_path: Path, fake_path: str) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    user = project / ".xdg" / "muxlang" / "config.toml"  # the helper's XDG_CONFIG_HOME
+    user.parent.mkdir(parents=True)
+    user.write_text('[roles.analyzer]\nbackends = ["claude"]\nexecution = "parallel"\n')
+
+    result = muxlang("init", cwd=project, path=fake_path)
+
+    assert result.returncode == 0, result.stderr
+    config = tomllib.loads((project / ".muxlang" / "config.toml").read_text())
+    assert "analyzer" not in config["roles"]
+    assert set(config["roles"]) == {"coder", "quick"}
