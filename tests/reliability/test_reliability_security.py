@@ -190,8 +190,18 @@ args = ["--mode", "fail"]
 env = {{ FAKE_LLM_STDERR = "auth failed for ${{CLI_TOKEN}}", SOME_TOKEN = "${{CLI_TOKEN}}" }}
 max_retries = 0
 
+[backends.urlkey]
+command = "http://127.0.0.1:9/v1beta?key=${{CANARY_API_KEY}}"
+protocol = "gemini"
+model = "m"
+max_retries = 0
+
+[backends.userinfo]
+command = "http://me:${{CANARY_API_KEY}}@127.0.0.1:9/v1"
+max_retries = 0
+
 [roles.all]
-backends = ["api", "claude_api", "cli"]
+backends = ["api", "claude_api", "cli", "urlkey", "userinfo"]
 execution = "parallel"
 """
     )
@@ -568,3 +578,39 @@ def test_no_environment_dump_in_debug(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert_no_canary("run --debug", done.stdout, done.stderr)
     assert os.environ.get("OPENAI_API_KEY") != CANARY
+
+
+def test_gateway_keys_are_never_echoed(tmp_path: Path, leaky_server: FakeLLMServer) -> None:
+    """`[serve] api_keys`: wrong, missing, almost-right keys get a 401 that names no key."""
+    root = tmp_path / "p"
+    home = tmp_path / "home"
+    home.mkdir()
+    secret_project(root, leaky_server.url)
+    with (root / ".muxlang" / "config.toml").open("a") as f:
+        f.write('\n[serve]\napi_keys = ["${GATEWAY_KEY_X}"]\n')
+    gateway_key = "gw-canary-5a5a5a5a5a"
+    env = {**canary_env(home), "GATEWAY_KEY_X": gateway_key}
+    proc, url = start_gateway(root, env, "--debug")
+    seen: list[bytes] = []
+    try:
+        with httpx.Client(timeout=30) as client:
+            for headers in (
+                {},
+                {"Authorization": "Bearer wrong"},
+                {"x-api-key": gateway_key[:-1]},
+                {"Authorization": f"Bearer {gateway_key}"},
+            ):
+                body = {
+                    "model": "api",
+                    "max_tokens": 5,
+                    "messages": [{"role": "user", "content": "x"}],
+                }
+                for path in ("/v1/chat/completions", "/v1/messages"):
+                    r = client.post(url + path, json=body, headers=headers)
+                    seen.append(r.content)
+                    assert (r.status_code == 401) == ("Bearer gw-" not in str(headers))
+    finally:
+        out, err = stop_gateway(proc)
+    for data in (*seen, out, err):
+        assert gateway_key[:-1].encode() not in data
+    assert_no_canary("gateway with api_keys", *seen, out, err)
