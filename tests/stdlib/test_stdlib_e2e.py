@@ -371,3 +371,12 @@ def test_explain_something_that_is_nowhere_fails_clearly(project: Project) -> No
     assert done.returncode == 1
     assert "no_such_symbol_anywhere: not a file, and git grep finds no match" in done.stderr
     assert project.prompts("analyzer") == []
+
+
+def test_explain_an_empty_target_asks_for_a_file_or_a_symbol(project: Project) -> None:
+    done = project.muxlang("run", "explain", "target=")
+
+    assert done.returncode == 1
+    assert "explain: give a file path or a symbol" in done.stderr
+    assert ": not a file" not in done.stderr
+    assert project.prompts("analyzer") == []
