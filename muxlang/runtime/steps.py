@@ -75,7 +75,7 @@ class Executor:
             result = await process.run(["sh", "-c", command], cwd=cwd, env=env)
         except process.SpawnError as exc:
             return Outcome({"exit_code": None, "stderr": ""}, str(exc))
-        stdout = result.stdout.decode("utf-8", errors="replace").rstrip("\r\n")
+        stdout = _text_of(result.stdout)
         stderr = result.stderr.decode("utf-8", errors="replace").rstrip("\r\n")
         fields = {"output": stdout, "exit_code": result.returncode, "stderr": stderr}
         if result.returncode == 0:
@@ -153,6 +153,11 @@ class Executor:
         shown = (
             f"{result.output}\n\n{result.diff}" if self.no_write and result.diff else result.output
         )
+        if verify is None and result.success and result.files and not self.no_write:
+            shown += (
+                "\nno verify command: the edits were applied unchecked "
+                "(set `verify` on the step, or a team's `verify`)"
+            )
         fields = {
             "output": shown.rstrip("\n"),
             "files": list(result.files),
@@ -209,3 +214,13 @@ def stderr_tail(stderr: str) -> str:
     if len(tail) > STDERR_TAIL_CHARS:
         tail = "…" + tail[-STDERR_TAIL_CHARS:]
     return tail
+
+
+def _text_of(output: bytes | bytearray) -> str:
+    """``output.decode("utf-8", "replace").rstrip("\r\n")`` without a copy of a big
+    output: the newlines are dropped from the bytes (a UTF-8 sequence never holds
+    one) and the rest is decoded in place."""
+    end = len(output)
+    while end and output[end - 1] in (10, 13):
+        end -= 1
+    return str(memoryview(output)[:end], "utf-8", "replace")

@@ -72,3 +72,24 @@ def test_without_no_write_the_same_workflow_writes(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "return 2" in (root / "app.py").read_text()
     assert (root / "verified").exists()
+
+
+def test_an_apply_without_any_verify_says_it_was_unchecked(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    workflow = root / "wf.toml"
+    workflow.write_text(workflow.read_text().replace('verify = "touch verified"\n', ""))
+
+    result = CliRunner().invoke(cli, ["-C", str(root), "run", "wf.toml"])
+
+    assert result.exit_code == 0, result.output
+    assert "return 2" in (root / "app.py").read_text()
+    assert "no verify command: the edits were applied unchecked" in result.stdout
+
+
+def test_an_apply_with_verify_does_not_warn(tmp_path: Path) -> None:
+    root = project(tmp_path)
+
+    result = CliRunner().invoke(cli, ["-C", str(root), "run", "wf.toml"])
+
+    assert result.exit_code == 0, result.output
+    assert "unchecked" not in result.stdout
