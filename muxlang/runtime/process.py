@@ -32,7 +32,8 @@ _POLL = 0.02
 @dataclass(frozen=True, slots=True)
 class ProcessResult:
     returncode: int
-    stdout: bytes
+    #: as read (a bytearray: not copied into bytes, which would double a big output)
+    stdout: bytes | bytearray
     stderr: bytes
 
 
@@ -62,6 +63,9 @@ async def run(
     """
     if grace is None:
         grace = kill_grace()
+    problem = _nul_problem(argv, env)
+    if problem is not None:
+        raise SpawnError(problem)
     try:
         proc = await trio.lowlevel.open_process(
             list(argv),
@@ -127,7 +131,7 @@ async def run(
                     await stream.aclose()
     returncode = proc.returncode
     assert returncode is not None
-    return ProcessResult(returncode, bytes(stdout), bytes(stderr))
+    return ProcessResult(returncode, stdout, bytes(stderr))
 
 
 def kill_grace() -> float:
@@ -185,6 +189,26 @@ def _group_alive(pgid: int) -> bool:
         if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
             return True
     return False
+
+
+def _nul_problem(argv: Sequence[str], env: Mapping[str, str] | None) -> str | None:
+    """Why ``argv``/``env`` cannot reach a program: the OS ends strings at a NUL byte
+    (binary output put into a command line or an ``env`` value)."""
+    program = argv[0] if argv else "<nothing>"
+    for name, value in (env or {}).items():
+        if "\0" in name or "\0" in value:
+            return (
+                f"environment variable {name.replace(chr(0), '')!r} contains a NUL byte, "
+                f"which cannot be passed to {program} (is it binary data?)"
+            )
+    for index, arg in enumerate(argv):
+        if "\0" in arg:
+            what = "the command" if index == 0 else f"argument {index} of {program}"
+            return (
+                f"{what} contains a NUL byte, which cannot be passed on a command line "
+                '(is it binary data? pass it through a file, or prompt_via = "stdin")'
+            )
+    return None
 
 
 def _spawn_message(argv: Sequence[str], cwd: str | Path | None, exc: OSError) -> str:

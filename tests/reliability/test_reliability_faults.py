@@ -715,3 +715,58 @@ env = { FAKE_LLM_CHUNK_DELAY = "0.3" }
     finally:
         await trio.to_thread.run_sync(lambda: stop_gateway(proc))
         kill_all(mark)
+
+
+async def test_binary_output_passed_on_is_a_clear_error(tmp_path: Path) -> None:
+    """Output with a NUL byte reaching an env value, a shell command or a CLI prompt:
+    the OS cannot pass it; the step says so (not 'internal error: ValueError')."""
+    body = """
+        [backends.f]
+        command = "fake-llm"
+
+        [backends.f_stdin]
+        command = "fake-llm"
+        prompt_via = "stdin"
+
+        [[steps]]
+        name = "bin"
+        type = "shell"
+        run = "printf 'a\\\\000b'"
+
+        [[steps]]
+        name = "env"
+        type = "shell"
+        run = 'echo "$X"'
+        env = { X = "{{ steps.bin.output }}" }
+        continue_on_error = true
+
+        [[steps]]
+        name = "cmd"
+        type = "shell"
+        run = "echo {{ steps.bin.output | shell_escape }}"
+        continue_on_error = true
+
+        [[steps]]
+        name = "ask"
+        type = "query"
+        backend = "f"
+        prompt = "{{ steps.bin.output }}"
+        continue_on_error = true
+
+        [[steps]]
+        name = "ask_stdin"
+        type = "query"
+        backend = "f_stdin"
+        prompt = "{{ steps.bin.output }}"
+    """
+    result = await run_plan(plan_from_toml(tmp_path, body))
+    steps = result.steps
+    assert steps["bin"]["output"] == "a\0b"
+    assert "environment variable 'X' contains a NUL byte" in steps["env"]["error"]
+    assert "contains a NUL byte" in steps["cmd"]["error"]
+    assert "contains a NUL byte" in steps["ask"]["error"]
+    assert "prompt_via" in steps["ask"]["error"]
+    for name in ("env", "cmd", "ask"):
+        assert "internal error" not in steps[name]["error"]
+    assert steps["ask_stdin"]["status"] == "success"  # stdin takes any bytes
+    assert steps["ask_stdin"]["output"] == "a\0b"
