@@ -190,8 +190,25 @@ def _print_result(result: RunResult, output: str) -> None:
     elif output in ("console", "quiet") and result.final_step is not None:
         record = result.steps[result.final_step]
         if record["status"] == "success" and record["output"]:
-            click.echo(str(record["output"]))
+            _echo_large(str(record["output"]))
     sys.stdout.flush()
+
+
+_SLICE = 1 << 20
+
+
+def _echo_large(text: str) -> None:
+    """``click.echo(text)``, in slices that end after a newline (so an ANSI
+    sequence is never cut): a 50 MB output is not copied twice more, once with
+    its newline appended and once encoded (docs/performance.md)."""
+    start = 0
+    while len(text) - start > _SLICE:
+        end = text.find("\n", start + _SLICE)
+        if end < 0:
+            break
+        click.echo(text[start : end + 1], nl=False)
+        start = end + 1
+    click.echo(text[start:] if start else text)
 
 
 # --------------------------------------------------------------------------- before running
