@@ -5,10 +5,14 @@ HTTP backends: every ``${VAR}`` they need is set, and the base URL answers an
 authenticated GET of its model list (3 s at most) without rejecting the key.
 Also shown: the project root, the detected team and the config files read.
 
-Exit status: 0 when every backend used by a role is usable; 1 when one is not
-(each problem is named on stderr, e.g. "backend `openai`: environment variable
-OPENAI_API_KEY is not set"); 2 for a config error. Disabled backends are shown,
-never counted as problems. Secrets are never printed.
+Exit status: 0 when every role and backend the project uses is usable; 1 when
+one is not (each problem is named on stderr, e.g. "backend `openai`: environment
+variable OPENAI_API_KEY is not set"); 2 for a config error. The project uses a
+role when its user or project config file defines it or one of its workflows
+names it (directly, or through a role that nests it), and a backend when such a
+role reaches it or a workflow step names it (``backend = "x"``). Built-in
+defaults nobody uses, and backends nothing uses, are only warnings. Disabled
+backends are shown, never counted as problems. Secrets are never printed.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ class BackendReport:
     status: str  # "ok" | "disabled" | "unusable"
     detail: str = ""
     problems: list[str] = field(default_factory=list)
-    used_by: list[str] = field(default_factory=list)
+    used_by: list[str] = field(default_factory=list)  # roles reaching it
+    used_by_workflows: list[str] = field(default_factory=list)  # steps naming it directly
+    used: bool = True  # by the project (see the module's docstring)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,7 +56,18 @@ class BackendReport:
             "detail": self.detail,
             "problems": self.problems,
             "used_by": self.used_by,
+            "used_by_workflows": self.used_by_workflows,
+            "used": self.used,
         }
+
+
+@dataclass
+class ProjectUsage:
+    """What the project itself uses: roles its config files define or its workflows
+    name, and, per backend a workflow step names directly, those workflows."""
+
+    roles: set[str] = field(default_factory=set)
+    step_backends: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -87,14 +104,17 @@ async def diagnose(
     cli_timeout: float = CLI_TIMEOUT,
     http_timeout: float = HTTP_TIMEOUT,
     configured: set[str] | None = None,
+    usage: ProjectUsage | None = None,
 ) -> Report:
     """Probe every backend of a resolved config (concurrently) and judge the roles.
 
-    Problems (exit 1): a role that cannot run (no usable backend; fewer than
-    ``min_success`` for parallel), and an unusable backend a role uses — except a
-    built-in default backend (not in ``configured``, the names the user's files
-    define) whose roles still have other usable backends: that is a warning.
-    ``configured=None`` treats every backend as configured by the user."""
+    Problems (exit 1): a role the project uses that cannot run (no usable backend;
+    fewer than ``min_success`` for parallel), an unusable backend a workflow step
+    names, and an unusable backend a used role reaches — except a built-in default
+    backend (not in ``configured``, the names the user's files define) whose used
+    roles still have other usable backends: that is a warning. Roles and backends
+    the project does not use are warnings only. ``configured=None`` treats every
+    backend as configured by the user, ``usage=None`` every role as used."""
     import trio
 
     from muxlang.llm import BackendError
@@ -104,13 +124,19 @@ async def diagnose(
     problems: list[str] = []
     roles: list[dict[str, Any]] = []
     leaves_of: dict[str, tuple[str, ...]] = {}
+    used_roles = set(config.roles) if usage is None else _role_closure(config, usage.roles)
+    step_backends = {} if usage is None else usage.step_backends
+    warnings: list[str] = []
     async with open_router(config, environ=environ) as router:
         used: dict[str, list[str]] = {}
         for role_name in config.roles:
             try:
                 resolved = router.resolve(role_name, "role")
             except BackendError as exc:
-                problems.append(f"role `{role_name}`: {exc.message}")
+                if role_name in used_roles:
+                    problems.append(f"role `{role_name}`: {exc.message}")
+                else:
+                    warnings.append(f"role `{role_name}`: {exc.message}{UNUSED_ROLE}")
                 continue
             leaves_of[role_name] = resolved.backends
             for leaf in resolved.backends:
@@ -120,6 +146,7 @@ async def diagnose(
                     "name": role_name,
                     "execution": resolved.execution,
                     "backends": list(resolved.entries),
+                    "used": role_name in used_roles,
                 }
             )
 
@@ -132,6 +159,7 @@ async def diagnose(
                 "ok",
                 used_by=used.get(name, []),
             )
+            report.used_by_workflows = list(step_backends.get(name, []))
             reports[name] = report
             if not raw.enabled:
                 report.status = "disabled"
@@ -158,30 +186,36 @@ async def diagnose(
                 nursery.start_soon(check, name)
 
     builtin_only = set() if configured is None else set(config.backends) - set(configured)
-    warnings: list[str] = []
     for role in roles:
         name = role["name"]
+        found = problems if role["used"] else warnings
+        suffix = "" if role["used"] else UNUSED_ROLE
         leaves = leaves_of[name]
         for b in leaves:
             if b not in config.backends:
-                problems.append(f"role `{name}`: unknown backend `{b}`")
+                found.append(f"role `{name}`: unknown backend `{b}`{suffix}")
         usable = [b for b in leaves if b in reports and reports[b].status == "ok"]
         needed = config.roles[name].min_success if role["execution"] == "parallel" else 1
         role["usable"] = len(usable) >= needed
         if not role["usable"]:
             what = f"{len(usable)} of {len(leaves)} backends usable, {needed} needed"
-            problems.append(f"role `{name}` ({role['execution']}) cannot run: {what}")
+            found.append(f"role `{name}` ({role['execution']}) cannot run: {what}{suffix}")
     ordered = [reports[name] for name in config.backends]
+    used_role_names = {role["name"] for role in roles if role["used"]}
     for report in ordered:
-        if not report.used_by or report.status != "unusable":
+        users = [r for r in roles if r["name"] in report.used_by and r["name"] in used_role_names]
+        report.used = bool(users or report.used_by_workflows)
+        if report.status != "unusable":
             continue
-        if report.name in builtin_only and all(
-            role["usable"] and role["execution"] != "parallel"
-            for role in roles
-            if role["name"] in report.used_by
+        if report.used_by_workflows:
+            problems.extend(report.problems)  # a step asks it by name: nothing to fall back on
+        elif not report.used:
+            warnings.extend(p + UNUSED_BACKEND for p in report.problems)
+        elif report.name in builtin_only and all(
+            role["usable"] and role["execution"] != "parallel" for role in users
         ):
             # a built-in default nobody configured: its roles still have others
-            warnings.extend(report.problems)
+            warnings.extend(p + " (its roles use other backends)" for p in report.problems)
         else:
             problems.extend(report.problems)
     return Report(
@@ -193,6 +227,74 @@ async def diagnose(
         problems=problems,
         warnings=warnings,
     )
+
+
+UNUSED_ROLE = " (no config file or workflow of the project uses it)"
+UNUSED_BACKEND = " (no role or workflow the project uses needs it)"
+
+
+def _role_closure(config: Any, starts: set[str]) -> set[str]:
+    """``starts`` and every role they nest (an entry that is a role, not a backend)."""
+    found: set[str] = set()
+    todo = [name for name in starts if name in config.roles]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        for entry in config.roles[name].backends:
+            if entry not in config.backends and entry in config.roles:
+                todo.append(entry)
+    return found
+
+
+def project_usage(root: Path, config: Any, layers: Sequence[Any]) -> ProjectUsage:
+    """What the project uses: the roles its user/project config files define (the
+    active team's overrides too), and the roles and backends the steps of its
+    workflows (``.muxlang/workflows``, ``.llm-mux/workflows``) name — also through
+    a workflow's own ``[roles]``. A workflow that does not load adds what it can."""
+    from muxlang.compiler.loader import load_workflow_partial
+    from muxlang.compiler.project import project_targets
+    from muxlang.workflow import QueryStep
+
+    usage = ProjectUsage()
+    for layer in layers:
+        if layer.path is None or layer.name not in ("user", "project"):
+            continue
+        usage.roles.update(layer.data.get("roles") or {})
+        if config.team:
+            team = (layer.data.get("teams") or {}).get(config.team) or {}
+            usage.roles.update(team.get("roles") or {})
+    for target in project_targets(root):
+        if target.kind != "workflow":
+            continue
+        try:
+            workflow = load_workflow_partial(target.path)[0]
+        except Exception:  # a broken workflow is validate's business, not doctor's
+            continue
+        if workflow is None:
+            continue
+        local = workflow.config.roles
+        names: list[tuple[str, bool]] = []  # (name, named as a role)
+        for step in workflow.steps:
+            if isinstance(step, QueryStep):
+                if step.role is not None:
+                    names.append((step.role.name, True))
+                if step.backend is not None:
+                    names.append((step.backend.name, False))
+        seen: set[str] = set()
+        while names:
+            name, as_role = names.pop()
+            if as_role and name in local and name not in seen:
+                seen.add(name)  # the workflow's own role: what it lists is used
+                names.extend(
+                    (entry, entry not in config.backends) for entry in local[name].backends
+                )
+            elif as_role:
+                usage.roles.add(name)
+            elif workflow.name not in usage.step_backends.setdefault(name, []):
+                usage.step_backends[name].append(workflow.name)
+    return usage
 
 
 # --------------------------------------------------------------------------- output
@@ -217,7 +319,7 @@ def _rows(report: Report) -> list[tuple[str, ...]]:
                 b.kind,
                 b.status,
                 detail or b.detail,
-                ", ".join(b.used_by) or "-",
+                ", ".join([*b.used_by, *(f"workflow {w}" for w in b.used_by_workflows)]) or "-",
             )
         )
     return rows
@@ -254,11 +356,11 @@ def _print_console(report: Report) -> None:
         click.echo("")
         click.echo(_plain_table(columns, rows) if rows else "no backends configured")
     for warning in report.warnings:
-        click.echo(f"warning: {warning} (its roles use other backends)", err=True)
+        click.echo(f"warning: {warning}", err=True)
     for problem in report.problems:
         click.echo(f"error: {problem}", err=True)
     if report.ok:
-        click.echo("every backend the roles use is ready", err=True)
+        click.echo("every backend the project uses is ready", err=True)
 
 
 @click.command("doctor")
@@ -287,7 +389,8 @@ def doctor_command(ctx: click.Context, /, **given: Any) -> None:
         if layer.path is not None
         for name in layer.data.get("backends") or {}
     }
-    report = trio.run(partial(diagnose, config, configured=configured))
+    usage = project_usage(root, config, layers)
+    report = trio.run(partial(diagnose, config, configured=configured, usage=usage))
     if opts.output == "json":
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         for problem in report.problems:
