@@ -40,11 +40,7 @@ def serve_command(ctx: click.Context, /, host: str, port: int, **given: Any) -> 
     from muxlang.serve.server import ServeError, run_server
 
     options = settings(ctx, **given)
-    logging.basicConfig(
-        level=logging.DEBUG if options.debug else logging.WARNING,
-        format="muxlang serve: %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(debug=bool(options.debug))
     root = find_project_root(Path.cwd(), options.directory)
     config, diagnostics = load_config(root, team=options.team, environ=os.environ)
     errors = [d for d in diagnostics if d.is_error]
@@ -66,6 +62,20 @@ def serve_command(ctx: click.Context, /, host: str, port: int, **given: Any) -> 
             ctx.exit(130)
         raise
     ctx.exit(status)
+
+
+def configure_logging(*, debug: bool) -> None:
+    """Warnings from everyone on stderr; with ``debug``, muxlang's own debug records too.
+
+    Only the ``muxlang`` loggers go down to DEBUG: the root stays at WARNING, so
+    httpx/httpcore/hypercorn connection chatter never floods ``--debug``.
+    """
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="muxlang serve: %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("muxlang").setLevel(logging.DEBUG if debug else logging.NOTSET)
 
 
 def _find(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:

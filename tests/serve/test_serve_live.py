@@ -562,3 +562,62 @@ def test_config_errors_stop_the_start_with_positions(tmp_path: Path) -> None:
     assert "config.toml:2:1" in done.stderr
     assert "api_kyes" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def start_serve(root: Path, env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:
+    """A gateway started with ``args``; its ``listening on`` line (whatever its form)."""
+    proc = subprocess.Popen(
+        [*MUXLANG, "-C", str(root), "serve", "--port", "0", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    seen: list[str] = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "listening on" in line:
+            return proc, line.rstrip("\n")
+    proc.kill()
+    raise AssertionError("the gateway did not start:\n" + "".join(seen))
+
+
+def stop_serve(proc: subprocess.Popen[str]) -> str:
+    """SIGTERM; the rest of its stderr."""
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=10)[1]
+
+
+def test_the_address_is_shown_as_the_user_asked_for_it(
+    tmp_path: Path, upstream: FakeLLMServer, limited: FakeLLMServer
+) -> None:
+    write_project(tmp_path / "p", upstream, limited)
+    proc, line = start_serve(tmp_path / "p", clean_env(tmp_path), "--host", "localhost")
+    stop_serve(proc)
+    # the name the user gave, then the address it resolved to
+    assert re.search(r"listening on http://localhost:\d+ \((127\.0\.0\.1|::1)\)$", line), line
+
+
+def test_debug_logs_muxlang_records_not_the_http_clients(
+    tmp_path: Path, upstream: FakeLLMServer, limited: FakeLLMServer
+) -> None:
+    write_project(tmp_path / "p", upstream, limited)
+    proc, line = start_serve(tmp_path / "p", clean_env(tmp_path), "--debug")
+    try:
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+        assert match, line
+        upstream.reset()
+        upstream.default = Reply(text="hi")
+        reply = httpx.post(
+            match.group(1) + "/v1/chat/completions",
+            json={"model": "up-openai", "messages": USER},
+            timeout=20,
+        )
+        assert reply.status_code == 200
+    finally:
+        err = stop_serve(proc)
+    assert "model=up-openai -> up-openai" in err  # muxlang's own debug record
+    # the pass-through's httpx client connected upstream: none of its chatter shows
+    assert "httpcore" not in err
+    assert "connect_tcp" not in err
