@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import trio
@@ -190,6 +191,17 @@ async def serve_app(
         task_status.started(url)
 
 
+def listening_url(host: str, url: str) -> str:
+    """The bound ``url`` as the user asked for it: ``http://localhost:8317 (127.0.0.1)``
+    for ``--host localhost``; just ``url`` when the asked host is the bound address."""
+    bound = urlsplit(url)
+    asked = host.strip().strip("[]")
+    if not asked or bound.hostname is None or asked.lower() == bound.hostname.lower():
+        return url
+    shown = f"[{asked}]" if ":" in asked else asked
+    return f"{bound.scheme}://{shown}:{bound.port} ({bound.hostname})"
+
+
 async def _signals(stop: trio.Event, got: list[int]) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
@@ -213,7 +225,9 @@ async def run_server(
     got: list[int] = []
 
     def listening(url: str) -> None:
-        print(f"muxlang serve: listening on {url}", file=sys.stderr, flush=True)
+        print(
+            f"muxlang serve: listening on {listening_url(host, url)}", file=sys.stderr, flush=True
+        )
 
     gateway = open_gateway(config, environ=environ, loopback_only=is_loopback(host))
     async with gateway as app, trio.open_nursery() as nursery:
