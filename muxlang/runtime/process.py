@@ -13,6 +13,7 @@ Shell steps, CLI backends and apply's ``verify`` all run through :func:`run`;
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import subprocess
@@ -77,7 +78,7 @@ async def run(
             start_new_session=True,
         )
     except OSError as exc:
-        raise SpawnError(_spawn_message(argv, cwd, exc)) from exc
+        raise SpawnError(_spawn_message(argv, cwd, exc, env)) from exc
 
     stdout = bytearray()
     stderr = bytearray()
@@ -211,8 +212,12 @@ def _nul_problem(argv: Sequence[str], env: Mapping[str, str] | None) -> str | No
     return None
 
 
-def _spawn_message(argv: Sequence[str], cwd: str | Path | None, exc: OSError) -> str:
+def _spawn_message(
+    argv: Sequence[str], cwd: str | Path | None, exc: OSError, env: Mapping[str, str] | None = None
+) -> str:
     program = argv[0] if argv else "<nothing>"
+    if exc.errno == errno.E2BIG:
+        return _too_big_message(argv, env)
     if isinstance(exc, FileNotFoundError):
         if cwd is not None and not Path(cwd).is_dir():
             return f"working directory {os.fspath(cwd)!r} does not exist"
@@ -220,3 +225,15 @@ def _spawn_message(argv: Sequence[str], cwd: str | Path | None, exc: OSError) ->
     if isinstance(exc, PermissionError):
         return f"permission denied running {program}"
     return f"could not start {program}: {exc.strerror or exc}"
+
+
+def _too_big_message(argv: Sequence[str], env: Mapping[str, str] | None) -> str:
+    """E2BIG: name the biggest argument or variable (Linux caps each at 128 KiB)."""
+    sizes = [(len(a.encode()), f"argument {i} of {argv[0]}") for i, a in enumerate(argv) if i]
+    sizes += [(len(v.encode()), f"environment variable {k}") for k, v in (env or {}).items()]
+    largest, what = max(sizes, default=(0, "the command line"))
+    return (
+        f"the command line and environment are too big for the operating system "
+        f"(the largest is {what}, {largest:,} bytes; one argument or variable can hold "
+        "at most 128 KiB): pass big values through a file or stdin"
+    )

@@ -87,6 +87,8 @@ class Executor:
         if step.cwd is None:
             return root
         rendered = self._render("cwd", step.cwd, values)
+        if "\0" in rendered:
+            raise StepError(f"cwd {rendered!r} contains a NUL byte")
         target = (root / rendered).resolve()
         if not target.is_relative_to(root):
             raise StepError(f"cwd {rendered!r} is outside the project root {str(root)!r}")

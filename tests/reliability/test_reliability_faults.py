@@ -770,3 +770,47 @@ async def test_binary_output_passed_on_is_a_clear_error(tmp_path: Path) -> None:
         assert "internal error" not in steps[name]["error"]
     assert steps["ask_stdin"]["status"] == "success"  # stdin takes any bytes
     assert steps["ask_stdin"]["output"] == "a\0b"
+
+
+async def test_values_too_big_for_the_os_are_named(tmp_path: Path) -> None:
+    """A 200 kB output put into an env value or a command line: the error names the
+    variable or argument and its size (Linux caps each at 128 KiB); a NUL in cwd too."""
+    body = """
+        [[steps]]
+        name = "big"
+        type = "shell"
+        run = "head -c 200000 /dev/zero | tr '\\\\000' x"
+
+        [[steps]]
+        name = "nul"
+        type = "shell"
+        run = "printf 'a\\\\000b'"
+
+        [[steps]]
+        name = "huge_env"
+        type = "shell"
+        run = "echo ok"
+        env = { BIG_VALUE = "{{ steps.big.output }}" }
+        continue_on_error = true
+
+        [[steps]]
+        name = "huge_arg"
+        type = "shell"
+        run = "echo {{ steps.big.output }} | wc -c"
+        continue_on_error = true
+
+        [[steps]]
+        name = "nul_cwd"
+        type = "shell"
+        run = "pwd"
+        cwd = "{{ steps.nul.output }}"
+        continue_on_error = true
+    """
+    result = await run_plan(plan_from_toml(tmp_path, body))
+    steps = result.steps
+    assert len(steps["big"]["output"]) == 200_000
+    assert "environment variable BIG_VALUE, 200,000 bytes" in steps["huge_env"]["error"]
+    assert "argument 2 of sh" in steps["huge_arg"]["error"]
+    assert "128 KiB" in steps["huge_arg"]["error"]
+    assert "NUL byte" in steps["nul_cwd"]["error"]
+    assert "internal error" not in steps["nul_cwd"]["error"]
