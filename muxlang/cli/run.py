@@ -161,7 +161,7 @@ def _run(
     if dry_run:
         _dry_run(plan, run_args, opts.output, limit)
         return 0
-    _recover(plan.config.project_root, opts.output)
+    _recover(plan.config.project_root, opts.output, plan.workflow.name)
     result, signum = _execute(
         plan,
         run_args,
@@ -324,14 +324,17 @@ def _dry_run(plan: Plan, run_args: Mapping[str, Any], output: str, limit: int) -
     sys.stdout.write(format_preview(plan, steps, max_concurrent=limit))
 
 
-def _recover(root: Path, output: str) -> None:
+def _recover(root: Path, output: str, workflow: str | None = None) -> None:
     """Roll back what a killed run left half-applied, and say so on stderr."""
     from muxlang.apply import recover
 
     try:
         restored = recover(root)
     except Exception as exc:  # a journal we cannot read must not be ignored silently
-        _usage_error(f"cannot roll back an interrupted apply: {exc} (see `muxlang recover`)")
+        _usage_error(
+            f"cannot roll back an interrupted apply: {exc} (see `muxlang recover`)",
+            workflow=workflow,
+        )
     if restored:
         paths = ", ".join(restored[:10]) + (" …" if len(restored) > 10 else "")
         click.echo(

@@ -157,7 +157,13 @@ def validate_workflow(
 
 def _is_no_steps(diagnostic: Diagnostic) -> bool:
     """The warning that a workflow has no steps (``check_has_steps``)."""
-    return not diagnostic.is_error and diagnostic.message.endswith("has no steps")
+    from muxlang.compiler.checks import NO_STEPS_CODE
+
+    return (
+        diagnostic.code == NO_STEPS_CODE
+        and not diagnostic.is_error
+        and diagnostic.message.endswith("has no steps")
+    )
 
 
 def _steps_broken(path: Path, found: Sequence[Diagnostic]) -> bool:
