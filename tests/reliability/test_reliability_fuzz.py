@@ -793,3 +793,100 @@ def test_every_filter_on_any_value_gives_text_or_a_template_error(
         )
     if isinstance(out, str):
         assert "object at 0x" not in out
+
+
+# --------------------------------------------------------------------------- the runtime, any answer
+
+RUNTIME_WORKFLOW = """
+[backends.llm]
+command = "llm"
+
+[[steps]]
+name = "q"
+type = "query"
+backend = "llm"
+prompt = "anything"
+
+[[steps]]
+name = "each"
+type = "shell"
+for_each = "steps.q.output | lines | nonblank"
+max_parallel = 4
+fail_fast = false
+run = "printf '%s' {{ item | shell_escape }}"
+continue_on_error = true
+
+[[steps]]
+name = "parsed"
+type = "query"
+backend = "llm"
+prompt = "{{ steps.q.output | from_json | json }}"
+continue_on_error = true
+
+[[steps]]
+name = "via_env"
+type = "shell"
+run = 'printf "%s" "$ANSWER"'
+env = { ANSWER = "{{ steps.q.output }}" }
+continue_on_error = true
+
+[[steps]]
+name = "cond"
+type = "shell"
+if = "steps.q.output | trim == '' or 'x' in steps.q.output"
+run = "echo {{ steps.q.output | length }}"
+continue_on_error = true
+
+[[steps]]
+name = "edit"
+type = "apply"
+source = "q"
+continue_on_error = true
+"""
+
+ANSWERS = st.one_of(
+    st.text(max_size=60),
+    st.lists(st.text(alphabet="ab x\n\t'\"$`\\", max_size=8), max_size=5).map("\n".join),
+    JSONISH.map(json.dumps),
+    st.sampled_from(
+        [
+            '{"path": "new.txt", "content": "hi"}',
+            "```json\n[1, 2]\n```",
+            "\0",
+            "a\0b",
+            "x" * 5000,
+            '{"path": "../x", "content": "no"}',
+            "\r\n\r\n",
+            "1e400",
+            "NaN",
+        ]
+    ),
+)
+
+
+@settings(FUZZ, max_examples=80)
+@given(answer=ANSWERS)
+def test_runtime_reports_any_answer_truly(tmp_path_factory: Any, answer: str) -> None:
+    """Whatever the backend answers, every step ends in a true state with a clear
+    reason — never 'internal error' — and a value passed through env arrives intact."""
+    from muxlang.runtime import execute
+    from muxlang.runtime.scripted import ScriptedQueryService
+    from rel_support import plan_from_toml
+
+    root = tmp_path_factory.mktemp("rt")
+    plan = plan_from_toml(root, RUNTIME_WORKFLOW)
+    service = ScriptedQueryService(
+        default=lambda request: answer if request.prompt_text == "anything" else "ok"
+    )
+    with time_bound(30, "run"):
+        result = trio.run(lambda: execute(plan, args={}, query=service))
+    for name, record in result.steps.items():
+        assert record["status"] in ("success", "failed", "skipped"), (name, record)
+        error = record["error"] or ""
+        assert "internal error" not in error, (name, error)
+        if record["status"] == "failed":
+            assert error, name
+    env_step = result.steps["via_env"]
+    if "\0" not in answer:
+        assert env_step["status"] == "success", env_step["error"]
+        assert env_step["output"] == answer.rstrip("\r\n")  # trailing newlines (LF, CRLF) go
