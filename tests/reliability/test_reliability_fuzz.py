@@ -795,7 +795,7 @@ def test_every_filter_on_any_value_gives_text_or_a_template_error(
         assert "object at 0x" not in out
 
 
-# --------------------------------------------------------------------------- the runtime, any answer
+# ------------------------------------------------------------------ the runtime, any answer
 
 RUNTIME_WORKFLOW = """
 [backends.llm]
@@ -869,9 +869,10 @@ ANSWERS = st.one_of(
 def test_runtime_reports_any_answer_truly(tmp_path_factory: Any, answer: str) -> None:
     """Whatever the backend answers, every step ends in a true state with a clear
     reason — never 'internal error' — and a value passed through env arrives intact."""
+    from rel_support import plan_from_toml
+
     from muxlang.runtime import execute
     from muxlang.runtime.scripted import ScriptedQueryService
-    from rel_support import plan_from_toml
 
     root = tmp_path_factory.mktemp("rt")
     plan = plan_from_toml(root, RUNTIME_WORKFLOW)
