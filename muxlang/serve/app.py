@@ -24,9 +24,9 @@ from typing import Any
 
 import trio
 
-from muxlang.serve.formats import WireError
+from muxlang.serve.formats import WireError, openai
 from muxlang.serve.gateway import FORMATS, Format, Gateway, Streamed, Whole
-from muxlang.serve.routing import RouteError, retry_after_header
+from muxlang.serve.routing import RouteError, UnknownModel, retry_after_header
 
 log = logging.getLogger("muxlang.serve")
 
@@ -214,7 +214,9 @@ class GatewayApp:
             wanted = path.rstrip("/").rsplit("/models/", 1)[-1]
             models = [m for m in models if m["id"] == wanted]
             if not models:
-                await self._error(send, fmt, 404, f"model `{wanted}` is not a role or backend")
+                await self._unknown_model(
+                    send, fmt, UnknownModel(wanted, self.gateway.router.names())
+                )
                 return
         if fmt == "anthropic":
             data = [
@@ -275,6 +277,8 @@ class GatewayApp:
                 answer = await self.gateway.answer(fmt, body, nursery, headers)
             except WireError as exc:
                 await self._error(send, fmt, 400, str(exc))
+            except UnknownModel as exc:
+                await self._unknown_model(send, fmt, exc)
             except RouteError as exc:
                 extra = retry_after_header(exc.retry_after) if exc.status == 429 else {}
                 await self._error(send, fmt, exc.status, exc.message, extra)
@@ -343,6 +347,14 @@ class GatewayApp:
 
     async def _json(self, send: Send, status: int, data: Any) -> None:
         await self._respond(send, status, "application/json", json.dumps(data).encode())
+
+    async def _unknown_model(self, send: Send, fmt: Format, exc: UnknownModel) -> None:
+        """404 as each API says it: OpenAI's ``model_not_found`` (its own words), Anthropic's
+        ``not_found_error`` (with the names muxlang knows)."""
+        if fmt == "openai":
+            await self._json(send, 404, openai.model_not_found(self.redact(exc.model)))
+        else:
+            await self._error(send, fmt, 404, exc.message)
 
     async def _error(
         self,

@@ -52,6 +52,7 @@ class UnknownModel(RouteError):
     def __init__(self, model: str, known: list[str]) -> None:
         hint = f"; known models: {', '.join(known)}" if known else ""
         super().__init__(404, f"model `{model}` is not a muxlang role or backend{hint}")
+        self.model = model
 
 
 class AllCooling(RouteError):

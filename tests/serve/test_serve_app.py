@@ -40,23 +40,35 @@ async def test_models_lists_roles_and_backends_in_both_shapes() -> None:
     assert one.json["id"] == "duo"
     missing = await call(app, "GET", "/v1/models/nope")
     assert missing.status == 404
-    assert missing.json["error"]["type"] == "not_found_error"
+    assert missing.json["error"]["code"] == "model_not_found"
+    gone = await call(app, "GET", "/v1/models/nope", headers={"anthropic-version": "2023-06-01"})
+    assert gone.status == 404
+    assert gone.json["error"]["type"] == "not_found_error"
 
 
 async def test_unknown_model_is_a_404_in_the_clients_shape() -> None:
     app, _ = make_gateway(["a"], {"duo": (["a"], "first")})
     o = await call(app, "POST", CHAT, {"model": "gpt-9", "messages": USER})
     assert o.status == 404
-    assert set(o.json["error"]) == {"message", "type", "param", "code"}
-    assert "gpt-9" in o.json["error"]["message"]
-    assert "known models: a, duo" in o.json["error"]["message"]
+    # exactly what OpenAI answers, so SDKs and tools that match on the code work
+    assert o.json == {
+        "error": {
+            "message": "The model `gpt-9` does not exist or you do not have access to it.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "model_not_found",
+        }
+    }
     a = await call(
         app, "POST", "/v1/messages", {"model": "gpt-9", "max_tokens": 5, "messages": USER}
     )
     assert a.status == 404
     assert a.json == {
         "type": "error",
-        "error": {"type": "not_found_error", "message": o.json["error"]["message"]},
+        "error": {
+            "type": "not_found_error",
+            "message": "model `gpt-9` is not a muxlang role or backend; known models: a, duo",
+        },
     }
 
 

@@ -351,8 +351,9 @@ def test_a_client_hanging_up_stops_the_cli_process(gateway: str) -> None:
 def test_openai_sdk_sees_unknown_models_and_mid_stream_errors(
     oa: openai.OpenAI, upstream: FakeLLMServer
 ) -> None:
-    with pytest.raises(openai.NotFoundError, match="not a muxlang role or backend"):
+    with pytest.raises(openai.NotFoundError, match="`gpt-9` does not exist") as missing:
         oa.chat.completions.create(model="gpt-9", messages=USER)
+    assert missing.value.code == "model_not_found"
     upstream.script(Reply(text="one two three four five six", stream_error="upstream fell over"))
     stream = oa.chat.completions.create(model="flaky", messages=USER, stream=True)
     got: list[str] = []

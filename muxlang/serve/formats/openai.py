@@ -280,6 +280,19 @@ def error_body(status: int, message: str, code: str | None = None) -> dict[str, 
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
+def model_not_found(model: str) -> dict[str, Any]:
+    """The 404 body OpenAI itself sends for an unknown ``model`` (SDKs and tools match on
+    ``code == "model_not_found"``)."""
+    return {
+        "error": {
+            "message": f"The model `{model}` does not exist or you do not have access to it.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "model_not_found",
+        }
+    }
+
+
 # --------------------------------------------------------------------------- streams
 
 
