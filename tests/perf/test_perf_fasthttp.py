@@ -43,7 +43,7 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1/chat/completions?x=1"
 
-    async def serve(self, stream: trio.SocketStream) -> None:
+    async def serve(self, stream: trio.abc.Stream) -> None:
         self.connections += 1
         conn = h11.Connection(h11.SERVER)
         try:
@@ -281,3 +281,50 @@ async def test_request_headers_replace_the_pools_own(server: Server) -> None:
     assert [v for k, v in server.raw_headers[0] if k == b"authorization"] == [b"Bearer request"]
     assert sent["x-keep"] == "1"
     assert sent["x-extra"] == "2"
+
+
+async def test_https_with_keep_alive(tmp_path: Any, nursery: trio.Nursery) -> None:
+    import shutil
+    import ssl
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    srv = Server()
+    listeners = await nursery.start(
+        partial(
+            trio.serve_ssl_over_tcp,
+            srv.serve,
+            0,
+            server_context,
+            host="127.0.0.1",
+            https_compatible=True,
+        )
+    )
+    port = listeners[0].transport_listener.socket.getsockname()[1]
+    client = FastPool(
+        headers={}, ssl_context=ssl.create_default_context(cafile=str(cert)), connect_timeout=5
+    )
+    for i in range(3):
+        response = await client.post_json(f"https://localhost:{port}/v1/x", {"i": i})
+        assert json.loads(await response.aread())["got"] == {"i": i}
+    assert srv.connections == 1
+    assert srv.requests[0]["host"] == f"localhost:{port}"
+    # a certificate the client does not trust is a connection error, as with httpx
+    untrusting = FastPool(headers={}, ssl_context=ssl.create_default_context(), connect_timeout=5)
+    with pytest.raises(httpx.ConnectError):
+        await untrusting.post_json(f"https://localhost:{port}/v1/x", {})
+    await client.aclose()
