@@ -56,7 +56,7 @@ class Server:
                         data = await stream.receive_some(65536)
                         if not data:
                             return
-                        conn.receive_data(data)
+                        conn.receive_data(bytes(data))
                         continue
                     if isinstance(event, h11.Request):
                         request = event
