@@ -328,3 +328,26 @@ async def test_a_loopback_gateway_answers_only_loopback_host_names(host: str, st
     app, _ = make_gateway(["a"], loopback_only=True)
     result = await call(app, "GET", "/v1/models", headers={"host": host})
     assert result.status == status
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "needle"),
+    [
+        ("/v1/messages", {"model": "an", "messages": USER}, "`max_tokens` is required"),
+        ("/v1/messages", {"model": "an", "max_tokens": -5, "messages": USER}, "got -5"),
+        (CHAT, {"model": "oa", "max_tokens": -5, "messages": USER}, "got -5"),
+        (CHAT, {"model": "oa", "max_completion_tokens": 0, "messages": USER}, "got 0"),
+    ],
+)
+async def test_token_limits_are_checked_before_any_pass_through(
+    upstream: FakeLLMServer, path: str, body: dict[str, Any], needle: str
+) -> None:
+    app = passthrough_app(upstream)
+    result = await call(app, "POST", path, body)
+    assert result.status == 400
+    error = result.json["error"]
+    assert error["type"] == "invalid_request_error"
+    assert needle in error["message"]
+    if path == "/v1/messages":
+        assert result.json["type"] == "error"  # Anthropic's shape
+    assert upstream.requests == []  # never forwarded

@@ -171,14 +171,53 @@ def test_openai_text_parts_and_new_token_field_are_read() -> None:
         (openai, {"model": "m", "messages": [{"role": "tool", "content": "x"}]}, "tool_call_id"),
         (
             anthropic,
-            {"model": "m", "messages": [{"role": "user", "content": [{"type": "image"}]}]},
+            {
+                "model": "m",
+                "max_tokens": 9,
+                "messages": [{"role": "user", "content": [{"type": "image"}]}],
+            },
             "'image' is not supported",
         ),
-        (anthropic, {"model": "m", "messages": [{"role": "system", "content": "x"}]}, "role"),
+        (
+            anthropic,
+            {"model": "m", "max_tokens": 9, "messages": [{"role": "system", "content": "x"}]},
+            "role",
+        ),
         (
             anthropic,
             {"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": "9"},
-            "`max_tokens` must be an integer",
+            '`max_tokens` must be a positive integer, got "9"',
+        ),
+        # as the Messages API: max_tokens is required and at least 1
+        (anthropic, {"model": "m", "messages": [{"role": "user", "content": "x"}]}, "required"),
+        (
+            anthropic,
+            {"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": -5},
+            "`max_tokens` must be a positive integer, got -5",
+        ),
+        (
+            anthropic,
+            {"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0},
+            "positive integer",
+        ),
+        (
+            openai,
+            {"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": -5},
+            "`max_tokens` must be a positive integer",
+        ),
+        (
+            openai,
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": "x"}],
+                "max_completion_tokens": 0,
+            },
+            "`max_completion_tokens` must be a positive integer",
+        ),
+        (
+            openai,
+            {"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 2.5},
+            "`max_tokens` must be a positive integer",
         ),
     ],
 )

@@ -52,7 +52,7 @@ from muxlang.serve.formats.common import (
     need_mapping,
     new_id,
     opt_float,
-    opt_int,
+    positive_int,
     sse,
     stop_list,
 )
@@ -144,6 +144,10 @@ def _tool_choice_in(value: Any) -> Any:
 
 def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     """A Messages request body as the internal request (``model`` kept as is)."""
+    # as the Messages API: required, at least 1 (checked first: pass-through needs it too)
+    if body.get("max_tokens") is None:
+        raise WireError("`max_tokens` is required: the most tokens to generate, at least 1")
+    max_tokens = positive_int(body, "max_tokens")
     raw_messages = need_list(body.get("messages"), "`messages`")
     if not raw_messages:
         raise WireError("`messages` must not be empty")
@@ -172,7 +176,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
         messages=tuple(messages),
         system=_block_text(system, "`system`") if system is not None else None,
         model=body.get("model") if isinstance(body.get("model"), str) else None,
-        max_tokens=opt_int(body, "max_tokens"),
+        max_tokens=max_tokens,
         temperature=opt_float(body, "temperature"),
         stop=stop_list(body.get("stop_sequences"), "stop_sequences"),
         tools=tuple(tools),

@@ -50,12 +50,16 @@ def need_list(value: Any, what: str) -> list[Any]:
     return value
 
 
-def opt_int(body: Mapping[str, Any], key: str) -> int | None:
+def positive_int(body: Mapping[str, Any], key: str) -> int | None:
+    """``body[key]`` when it is a positive integer, ``None`` when absent; else a WireError
+    (token limits: the APIs refuse 0 and negatives, so the gateway does too)."""
     value = body.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise WireError(f"`{key}` must be an integer")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        shown = json.dumps(value)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise WireError(f"`{key}` must be a positive integer, got {shown}")
     return value
 
 

@@ -51,7 +51,7 @@ from muxlang.serve.formats.common import (
     need_mapping,
     new_id,
     opt_float,
-    opt_int,
+    positive_int,
     sse,
     stop_list,
 )
@@ -105,6 +105,9 @@ def _tool_choice_in(value: Any) -> Any:
 
 def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     """A Chat Completions request body as the internal request (``model`` kept as is)."""
+    # checked first: a pass-through must not forward a limit the API refuses
+    limits = [positive_int(body, key) for key in ("max_completion_tokens", "max_tokens")]
+    max_tokens = next((limit for limit in limits if limit is not None), None)
     messages_raw = need_list(body.get("messages"), "`messages`")
     if not messages_raw:
         raise WireError("`messages` must not be empty")
@@ -159,9 +162,6 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     top_p = opt_float(body, "top_p")
     if top_p is not None:
         options["top_p"] = top_p
-    max_tokens = opt_int(body, "max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = opt_int(body, "max_tokens")
     return ChatRequest(
         messages=tuple(messages),
         system="\n\n".join(system) if system else None,
