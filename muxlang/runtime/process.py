@@ -39,7 +39,12 @@ class ProcessResult:
 
 
 class SpawnError(Exception):
-    """The program could not be started (not found, not executable, bad cwd)."""
+    """The program could not be started (not found, not executable, bad cwd).
+    ``errno`` is the OS error's number (``errno.E2BIG``: arguments too big), or None."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 OnChunk = Callable[[bytes | bytearray], Awaitable[None]]
@@ -78,7 +83,7 @@ async def run(
             start_new_session=True,
         )
     except OSError as exc:
-        raise SpawnError(_spawn_message(argv, cwd, exc, env)) from exc
+        raise SpawnError(_spawn_message(argv, cwd, exc, env), exc.errno) from exc
 
     stdout = bytearray()
     stderr = bytearray()

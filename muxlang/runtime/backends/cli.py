@@ -10,6 +10,7 @@ timeout, Ctrl-C) stops the program's whole process group.
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import re
 import shutil
@@ -175,7 +176,7 @@ class CliBackend:
                 )
         except process.SpawnError as exc:
             message = str(exc)
-            if config.prompt_via == "arg" and "too long" in message.lower():
+            if config.prompt_via == "arg" and exc.errno == errno.E2BIG:
                 size = len(argv[-1].encode())
                 message += (
                     f" (the prompt is {size} bytes, too long for one argument;"
