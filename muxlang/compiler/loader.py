@@ -92,11 +92,30 @@ def parse_document(path: Path, text: str | None = None) -> tuple[Document | None
         return None, [Diagnostic(str(path), span, "MUX001", message)]
 
 
-def load_config_file(
-    path: Path, text: str | None = None
-) -> tuple[ConfigFile | None, dict[tuple[str, ...], Span], list[Diagnostic]]:
+ConfigLayer = tuple[ConfigFile | None, dict[tuple[str, ...], Span], list[Diagnostic]]
+
+#: (path, text) -> the loaded layer: `validate` of many workflows reads the same
+#: config files once per workflow, and parses them once
+_config_cache: dict[tuple[str, str], ConfigLayer] = {}
+
+
+def load_config_file(path: Path, text: str | None = None) -> ConfigLayer:
     """A ``config.toml`` layer: its tables (partial: required keys are checked after
     the layers are merged), the header span of each table, and its problems."""
+    source, problems = _read(path, text)
+    if source is None:
+        return None, {}, problems
+    key = (str(path), source)
+    found = _config_cache.get(key)
+    if found is None:
+        if len(_config_cache) >= 64:
+            _config_cache.clear()
+        found = _config_cache[key] = _load_config_text(path, source)
+    config, spans, problems = found
+    return config, dict(spans), list(problems)  # the model is frozen; the rest copied
+
+
+def _load_config_text(path: Path, text: str) -> ConfigLayer:
     doc, problems = parse_document(path, text)
     if doc is None:
         return None, {}, problems

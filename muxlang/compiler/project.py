@@ -171,6 +171,8 @@ def _steps_broken(path: Path, found: Sequence[Diagnostic]) -> bool:
     steps are broken, not missing (no "has no steps" warning on top)."""
     from muxlang.compiler.roles import locate
 
+    if not any(d.is_error for d in found):
+        return False  # nothing to place: no need to read the file again
     span = locate(path, ("steps",))
     if span is None:
         return False
