@@ -37,7 +37,7 @@ from muxlang.llm import (
     Usage,
 )
 from muxlang.runtime.backends.router import parallel_output
-from muxlang.serve.formats import WireError, anthropic, openai
+from muxlang.serve.formats import Untranslatable, WireError, anthropic, openai
 from muxlang.serve.routing import Cooldowns, Failed, RouteError, Router, status_for
 from muxlang.serve.upstream import BackendSource, Relay, RetryFn, no_retry
 
@@ -256,6 +256,20 @@ class Gateway:
 
     # ------------------------------------------------------------------ answering
 
+    def _relayed(self, name: str, fmt: Format) -> bool:
+        """Whether backend ``name`` gets a ``fmt`` client's body untouched (pass-through)."""
+        cfg = self.config.backends[name]
+        return self.passthrough is not None and cfg.is_http and cfg.protocol == fmt
+
+    def _passes_through(self, target: str, fmt: Format, seen: tuple[str, ...] = ()) -> bool:
+        """Whether some backend ``target`` can route to takes the body by pass-through."""
+        if target in self.config.backends:
+            return self._relayed(target, fmt)
+        role = self.config.roles.get(target)
+        if role is None or target in seen or role.execution == "parallel":
+            return False  # a parallel role's answers are always translated
+        return any(self._passes_through(e, fmt, (*seen, target)) for e in role.backends)
+
     async def answer(
         self,
         fmt: Format,
@@ -269,7 +283,15 @@ class Gateway:
         if not isinstance(model, str) or not model:
             raise RouteError(400, "`model` is required: name a muxlang role or backend")
         kind = self.router.kind(model)  # raises UnknownModel (404)
-        request = replace(wire.request_from_wire(body), model=None)
+        # a valid body the internal type cannot carry (`n` > 1, images ...) is refused
+        # only when no backend it can reach takes it untouched (pass-through)
+        untranslatable: Untranslatable | None = None
+        try:
+            request = replace(wire.request_from_wire(body), model=None)
+        except Untranslatable as exc:
+            if not self._passes_through(model, fmt):
+                raise
+            untranslatable, request = exc, ChatRequest(messages=())
         stream = body.get("stream") or False
         if not isinstance(stream, bool):
             raise WireError("`stream` must be true or false")
@@ -284,8 +306,14 @@ class Gateway:
         sent = headers or {}
 
         def relayed(name: str) -> bool:
-            cfg = self.config.backends[name]
-            return relay is not None and cfg.is_http and cfg.protocol == fmt
+            return relay is not None and self._relayed(name, fmt)
+
+        def translated(name: str, cfg: BackendConfig) -> ChatRequest:
+            """The request for a backend that needs translation (a CLIENT error when the
+            body has what only pass-through carries: the next entry may take it)."""
+            if untranslatable is not None:
+                raise BackendError(name, ErrorKind.CLIENT, str(untranslatable), status=400)
+            return for_backend(request, cfg)
 
         if not stream:
 
@@ -295,8 +323,8 @@ class Gateway:
                     return await self.retry(
                         name, cfg, lambda: relay.complete(name, fmt, body, sent)
                     )
+                mine = translated(name, cfg)
                 backend = self.backends.backend(name)
-                mine = for_backend(request, cfg)
                 return await self.retry(name, cfg, lambda: backend.complete(mine))
 
             async def nothing(_: Any) -> None:
@@ -315,8 +343,8 @@ class Gateway:
             if relay is not None and relayed(name):
                 produce = lambda: relay.stream(name, fmt, body, sent)  # noqa: E731
             else:
+                mine = translated(name, cfg)
                 backend = self.backends.backend(name)
-                mine = for_backend(request, cfg)
                 produce = lambda: backend.stream(mine)  # noqa: E731
             return await self.retry(name, cfg, lambda: _start_pump(nursery, name, produce))
 

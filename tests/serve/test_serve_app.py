@@ -351,3 +351,42 @@ async def test_token_limits_are_checked_before_any_pass_through(
     if path == "/v1/messages":
         assert result.json["type"] == "error"  # Anthropic's shape
     assert upstream.requests == []  # never forwarded
+
+
+IMAGE = [
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        ],
+    }
+]
+
+
+@pytest.mark.parametrize("extra", [{"n": 2}, {"messages": IMAGE}], ids=["n", "image"])
+@pytest.mark.parametrize("model", ["oa", "chain"])
+async def test_what_only_pass_through_carries_is_forwarded_untouched(
+    upstream: FakeLLMServer, model: str, extra: dict[str, Any]
+) -> None:
+    app = passthrough_app(upstream)
+    body = {"model": model, "messages": USER, **extra}
+    result = await call(app, "POST", CHAT, body)
+    assert result.status == 200, result.body
+    assert result.headers["x-muxlang-backend"] == "oa"
+    assert upstream.requests[0].json == {**body, "model": "gpt-up"}
+
+
+async def test_what_only_pass_through_carries_is_refused_by_a_translated_backend(
+    upstream: FakeLLMServer,
+) -> None:
+    app = passthrough_app(upstream)
+    direct = await call(app, "POST", CHAT, {"model": "local", "messages": USER, "n": 2})
+    assert direct.status == 400
+    assert "`n` other than 1" in direct.json["error"]["message"]
+    # the pass-through entry of a role is rate limited: the next one cannot take it
+    upstream.script(Reply.rate_limited())
+    fell = await call(app, "POST", CHAT, {"model": "chain", "messages": USER, "n": 2})
+    assert fell.status == 400
+    assert "local: `n` other than 1" in fell.json["error"]["message"]
+    assert len(upstream.requests) == 1

@@ -17,3 +17,11 @@ from __future__ import annotations
 
 class WireError(ValueError):
     """A request body that is not valid for its format (answered with HTTP 400)."""
+
+
+class Untranslatable(WireError):
+    """A valid request the internal type cannot carry (``n`` > 1, image parts ...).
+
+    Pass-through forwards such a body untouched; only a backend that needs the
+    translation refuses it (HTTP 400).
+    """

@@ -6,7 +6,8 @@ Mapping decisions (also in docs/gateway.md):
 - A user turn's ``tool_result`` blocks become ``tool`` messages (in order,
   before the turn's text blocks, each of which becomes a ``user`` message); an assistant
   turn's ``tool_use`` blocks become its ``tool_calls`` (``input`` as JSON text).
-- Image and document blocks are refused with a 400; ``thinking`` blocks are dropped.
+- Image and document blocks are :class:`Untranslatable` (forwarded on pass-through,
+  a 400 for a backend that needs translation); ``thinking`` blocks are dropped.
 - ``stop_sequences`` ⇄ ``stop``; ``top_p`` travels in ``options``; ``top_k`` and
   ``metadata`` are dropped when translating (kept on pass-through).
 - ``tool_choice``: auto ⇄ "auto", any ⇄ "required", none ⇄ "none", tool ⇄ {"name"}.
@@ -45,7 +46,7 @@ from muxlang.runtime.backends.protocols.anthropic import (
     tool_use_block,
     usage_from_wire,
 )
-from muxlang.serve.formats import WireError
+from muxlang.serve.formats import Untranslatable, WireError
 from muxlang.serve.formats.common import (
     json_arguments,
     need_list,
@@ -72,7 +73,9 @@ def _block_text(content: Any, where: str) -> str:
     for block in need_list(content, where):
         block = need_mapping(block, where)
         if block.get("type") != "text":
-            raise WireError(f"{where}: block of type {block.get('type')!r} is not supported here")
+            raise Untranslatable(
+                f"{where}: block of type {block.get('type')!r} is not supported here"
+            )
         parts.append(str(block.get("text", "")))
     return "\n".join(parts)
 
@@ -112,7 +115,7 @@ def _turn(role: Any, content: Any, where: str) -> list[Message]:
         elif kind in ("thinking", "redacted_thinking"):
             continue
         else:
-            raise WireError(
+            raise Untranslatable(
                 f"{where}.content[{j}]: block of type {kind!r} is not supported "
                 "(only text and tools reach muxlang backends)"
             )

@@ -5,9 +5,10 @@ Mapping decisions (also in docs/gateway.md):
 - Leading ``system``/``developer`` messages become ``ChatRequest.system`` (joined
   by a blank line); later ones stay in ``messages`` with role ``system``.
 - Content given as a list of parts keeps its text parts (joined by a newline);
-  other parts (images, audio) are refused with a 400.
+  other parts (images, audio) are :class:`Untranslatable` (forwarded on
+  pass-through, a 400 for a backend that needs translation).
 - ``max_completion_tokens`` is read like ``max_tokens``; ``top_p`` travels in
-  ``options``; ``n`` other than 1 is refused.
+  ``options``; ``n`` other than 1 is :class:`Untranslatable` too.
 - ``tool_choice`` internally is ``"auto" | "none" | "required" | {"name": NAME}``.
 - Finish reasons are the same words; an internal ``"error"`` finish becomes an
   error chunk in a stream.
@@ -44,7 +45,7 @@ from muxlang.runtime.backends.protocols.openai import (
     tool_to_wire,
     usage_from_wire,
 )
-from muxlang.serve.formats import WireError
+from muxlang.serve.formats import Untranslatable, WireError
 from muxlang.serve.formats.common import (
     json_arguments,
     need_list,
@@ -68,7 +69,7 @@ def _text(content: Any, where: str) -> str:
     for part in need_list(content, f"{where}.content"):
         part = need_mapping(part, f"{where}.content[]")
         if part.get("type") not in ("text", "input_text", "output_text"):
-            raise WireError(
+            raise Untranslatable(
                 f"{where}: content part of type {part.get('type')!r} is not supported "
                 "(only text reaches muxlang backends)"
             )
@@ -113,7 +114,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
         raise WireError("`messages` must not be empty")
     n = body.get("n")
     if n not in (None, 1):
-        raise WireError("`n` other than 1 is not supported")
+        raise Untranslatable("`n` other than 1 is only supported by pass-through backends")
     system: list[str] = []
     messages: list[Message] = []
     for i, raw in enumerate(messages_raw):
