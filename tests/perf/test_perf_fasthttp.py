@@ -328,3 +328,13 @@ async def test_https_with_keep_alive(tmp_path: Any, nursery: trio.Nursery) -> No
     with pytest.raises(httpx.ConnectError):
         await untrusting.post_json(f"https://localhost:{port}/v1/x", {})
     await client.aclose()
+
+
+async def test_connections_are_capped(server: Server) -> None:
+    client = FastPool(headers={}, ssl_context=None, connect_timeout=5, max_connections=3)
+    async with trio.open_nursery() as nursery:
+        for i in range(12):
+            nursery.start_soon(client.post_json, server.url, {"i": i})
+    await client.aclose()
+    assert len(server.requests) == 12
+    assert server.connections <= 3

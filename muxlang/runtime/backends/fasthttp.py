@@ -80,7 +80,10 @@ class FastPool:
         headers: Mapping[str, str],
         ssl_context: ssl.SSLContext | None,
         connect_timeout: float,
+        max_connections: int = 320,
     ) -> None:
+        #: requests in flight at once (each holds one connection); more wait their turn
+        self._slots = trio.CapacityLimiter(max_connections)
         self._headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         self._names = {k.lower() for k, _ in self._headers}
         self._ssl = ssl_context
@@ -117,6 +120,16 @@ class FastPool:
         if b"accept" not in names:
             sent.append((b"accept", b"*/*"))
         sent.append((b"content-length", str(len(content)).encode()))
+        async with self._slots:
+            return await self._request(origin, target, sent, content)
+
+    async def _request(
+        self,
+        origin: tuple[str, str, int],
+        target: bytes,
+        sent: list[tuple[bytes, bytes]],
+        content: bytes,
+    ) -> httpx.Response:
         conn = await self._take(origin)
         if conn is None:
             conn = await self._connect(origin)
