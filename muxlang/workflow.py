@@ -137,6 +137,11 @@ class Workflow:
     #: header span of every table of the workflow's config tables, by key path
     #: (``("backends", "claude")``): where to report a key missing after the merge
     config_spans: Mapping[tuple[str, ...], Span] = field(default_factory=dict)
+    #: name -> the first step of that name (a lookup must not scan every step)
+    _by_name: Mapping[str, AnyStep] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {s.name: s for s in reversed(self.steps)})
 
     def step(self, name: str) -> AnyStep | None:
-        return next((s for s in self.steps if s.name == name), None)
+        return self._by_name.get(name)
