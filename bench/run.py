@@ -116,6 +116,18 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "-",
             )
         )
+        sc = v.get("scaling", {})
+        if sc:
+            sizes = sorted(int(k.rsplit("_", 1)[1]) for k in sc if k.startswith("cpu_us"))
+            rows.append(
+                (
+                    f"validate, per step at {sizes[0]} / {sizes[-1]} steps",
+                    f"{sc[f'cpu_us_per_step_{sizes[0]}']:.0f} / "
+                    f"{sc[f'cpu_us_per_step_{sizes[-1]}']:.0f} us CPU (x{sc['growth']:.2f})",
+                    "-",
+                    "-",
+                )
+            )
     t = results.get("template", {})
     for name in ("prompt", "loop", "text"):
         if name in t:

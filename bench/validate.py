@@ -131,8 +131,34 @@ def measure(quick: bool) -> dict[str, Any]:
     out["validate_200_files"]["ms_per_file_over_floor"] = round(
         (times["validate_200_files"].best - floor.best) / 200 * 1000, 2
     )
+    out["scaling"] = scaling(quick)
     out["target"] = "validate 50 steps <= 1.25x the floor"
     out["met"] = out["validate_50_steps"]["ratio_best_wall"] <= 1.25
+    return out
+
+
+def scaling(quick: bool) -> dict[str, Any]:
+    """CPU per step of loading and checking one workflow (in this process, warm) at
+    250 and 2,000 steps: the ratio shows whether per-step work grows with the plan."""
+    import time
+
+    from muxlang.compiler.project import validate_workflow
+
+    out: dict[str, Any] = {}
+    sizes = (250, 1000) if quick else (250, 2000)
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            [path] = project(Path(tmp), 1, n)
+            validate_workflow(Path(path), Path(tmp))  # warm: imports, grammars, caches
+            best = float("inf")
+            for _ in range(3):
+                start = time.process_time()
+                found = validate_workflow(Path(path), Path(tmp))
+                best = min(best, time.process_time() - start)
+            assert not [d for d in found if d.is_error], found
+        out[f"cpu_us_per_step_{n}"] = round(best / n * 1e6, 1)
+    small, large = (out[f"cpu_us_per_step_{n}"] for n in sizes)
+    out["growth"] = round(large / small, 2)
     return out
 
 
