@@ -26,7 +26,8 @@ import trio
 
 from muxlang.serve.formats import WireError, openai
 from muxlang.serve.gateway import FORMATS, Format, Gateway, Streamed, Whole
-from muxlang.serve.routing import RouteError, UnknownModel, retry_after_header
+from muxlang.serve.passthrough import UpstreamError
+from muxlang.serve.routing import Failed, RouteError, UnknownModel, retry_after_header
 
 log = logging.getLogger("muxlang.serve")
 
@@ -72,6 +73,21 @@ def _loopback_host(host: str) -> bool:
     elif name.count(":") == 1:
         name = name.split(":", 1)[0]
     return name in _LOOPBACK_NAMES or name.startswith("127.") or name.endswith(".localhost")
+
+
+def _relayable(exc: RouteError) -> UpstreamError | None:
+    """The pass-through upstream 4xx that ended a request, when its body can be relayed
+    as it is (a JSON object: the client's SDK reads it in its own error shape)."""
+    if not isinstance(exc, Failed):
+        return None
+    last = exc.errors[-1]
+    if not isinstance(last, UpstreamError) or not 400 <= (last.status or 0) < 500:
+        return None
+    try:
+        parsed = json.loads(last.body)
+    except ValueError:
+        return None
+    return last if isinstance(parsed, dict) else None
 
 
 def _is_json(content_type: str) -> bool:
@@ -281,7 +297,11 @@ class GatewayApp:
                 await self._unknown_model(send, fmt, exc)
             except RouteError as exc:
                 extra = retry_after_header(exc.retry_after) if exc.status == 429 else {}
-                await self._error(send, fmt, exc.status, exc.message, extra)
+                upstream = _relayable(exc)
+                if upstream is not None:
+                    await self._relay_error(send, upstream, extra)
+                else:
+                    await self._error(send, fmt, exc.status, exc.message, extra)
             except Exception:  # a bug: the client still gets an answer in its shape
                 log.exception("internal error answering %s model=%s", fmt, body.get("model"))
                 await self._error(send, fmt, 500, "internal error in the muxlang gateway")
@@ -355,6 +375,17 @@ class GatewayApp:
             await self._json(send, 404, openai.model_not_found(self.redact(exc.model)))
         else:
             await self._error(send, fmt, 404, exc.message)
+
+    async def _relay_error(
+        self, send: Send, error: UpstreamError, headers: Mapping[str, str]
+    ) -> None:
+        """A pass-through upstream's own 4xx, status and body as it sent them."""
+        status = error.status or 400
+        if status == 429:
+            log.warning("%s %s: %s", status, error.backend, error.message)
+        tagged = {**headers, "x-muxlang-backend": error.backend}
+        body = self._redact_bytes(error.body)
+        await self._respond(send, status, error.content_type, body, tagged)
 
     async def _error(
         self,

@@ -44,14 +44,39 @@ def error_message(raw: bytes) -> str:
     return json.dumps(data)[:500]
 
 
+class UpstreamError(BackendError):
+    """An upstream's non-2xx answer on pass-through, with its own body and content type.
+
+    When it is a request's final error and a 4xx, the gateway relays that body and
+    status to the client as they are (secrets redacted), since client and upstream
+    speak the same protocol.
+    """
+
+    def __init__(
+        self,
+        backend: str,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int,
+        retry_after: float | None,
+        body: bytes,
+        content_type: str,
+    ) -> None:
+        super().__init__(backend, kind, message, status=status, retry_after=retry_after)
+        self.body = body
+        self.content_type = content_type
+
+
 def http_error(
     name: str,
     status: int,
     headers: Mapping[str, str],
     raw: bytes,
     secrets: Iterable[str] = (),
-) -> BackendError:
-    """Classify an upstream's non-2xx answer (SPEC section 6); ``secrets`` are redacted."""
+) -> UpstreamError:
+    """Classify an upstream's non-2xx answer (SPEC section 6); ``secrets`` are redacted
+    from the message (the caller redacts the relayed body)."""
     if status == 429:
         kind = ErrorKind.RATE_LIMIT
     elif status == 408:
@@ -60,12 +85,14 @@ def http_error(
         kind = ErrorKind.SERVER
     else:
         kind = ErrorKind.CLIENT
-    return BackendError(
+    return UpstreamError(
         name,
         kind,
         redact(f"HTTP {status}: {error_message(raw)}", secrets),
         status=status,
         retry_after=parse_retry_after(headers),
+        body=raw,
+        content_type=headers.get("content-type", "application/json"),
     )
 
 

@@ -390,3 +390,73 @@ async def test_what_only_pass_through_carries_is_refused_by_a_translated_backend
     assert fell.status == 400
     assert "local: `n` other than 1" in fell.json["error"]["message"]
     assert len(upstream.requests) == 1
+
+
+OA_ERROR = (
+    b'{\n  "error": {\n    "message": "Invalid value for \'temperature\': 7",\n'
+    b'    "type": "invalid_request_error",\n    "param": "temperature",\n'
+    b'    "code": "invalid_value"\n  }\n}\n'
+)
+AN_ERROR = (
+    b'{"type":"error","error":{"type":"invalid_request_error",'
+    b'"message":"temperature: Input should be less than or equal to 1"}}'
+)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("path", "model", "raw", "status"),
+    [
+        (CHAT, "oa", OA_ERROR, 400),
+        (CHAT, "oa", OA_ERROR, 422),
+        ("/v1/messages", "an", AN_ERROR, 400),
+    ],
+)
+async def test_a_pass_through_upstream_4xx_is_relayed_as_it_is(
+    upstream: FakeLLMServer, path: str, model: str, raw: bytes, status: int, stream: bool
+) -> None:
+    app = passthrough_app(upstream)
+    upstream.script(Reply(status=status, body=raw, content_type="application/json"))
+    body = {"model": model, "max_tokens": 5, "messages": USER, "temperature": 7, "stream": stream}
+    result = await call(app, "POST", path, body)
+    assert result.status == status
+    assert result.body == raw  # the upstream's own error, byte for byte
+    assert result.headers["content-type"] == "application/json"
+    assert result.headers["x-muxlang-backend"] == model
+
+
+async def test_a_relayed_upstream_error_never_echoes_a_secret(upstream: FakeLLMServer) -> None:
+    app = passthrough_app(upstream)
+    raw = b'{"error": {"message": "key sk-very-secret-1234 is revoked", "type": "x"}}'
+    upstream.script(Reply(status=403, body=raw, content_type="application/json"))
+    result = await call(app, "POST", CHAT, {"model": "oa", "messages": USER})
+    assert result.status == 403
+    assert result.json == {"error": {"message": "key *** is revoked", "type": "x"}}
+
+
+@pytest.mark.parametrize(
+    ("reply", "status"),
+    [
+        # not JSON (a proxy's page): no SDK could read it, so it is said in our words
+        (Reply(status=404, body=b"<html>Not Found</html>", content_type="text/html"), 404),
+        # upstream trouble stays the gateway's 502 (fallback and cooldown semantics)
+        (Reply.fail(500, "boom"), 502),
+    ],
+)
+async def test_upstream_errors_that_are_not_relayed(
+    upstream: FakeLLMServer, reply: Reply, status: int
+) -> None:
+    app = passthrough_app(upstream)
+    upstream.script(reply)
+    result = await call(app, "POST", CHAT, {"model": "oa", "messages": USER})
+    assert result.status == status
+    assert result.json["error"]["message"].startswith("`oa` failed: oa: HTTP")
+
+
+async def test_a_relayed_rate_limit_keeps_its_retry_after(upstream: FakeLLMServer) -> None:
+    app = passthrough_app(upstream)
+    upstream.script(Reply.rate_limited("Rate limit reached for gpt-up", retry_after="7"))
+    result = await call(app, "POST", CHAT, {"model": "oa", "messages": USER})
+    assert result.status == 429
+    assert result.headers["retry-after"] == "7"
+    assert result.json["error"]["message"] == "Rate limit reached for gpt-up"
