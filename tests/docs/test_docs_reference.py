@@ -161,7 +161,8 @@ def test_pre_commit_hook_named_in_the_docs_is_shipped() -> None:
 
 
 def test_relative_links_between_pages_resolve() -> None:
-    for path in DOCS.glob("*.md"):
+    # the README is the first page users read: its links into docs/ must work too
+    for path in [*DOCS.glob("*.md"), DOCS.parent / "README.md"]:
         for target, anchor in re.findall(r"\]\(([\w./-]+\.md)(?:#([\w-]+))?\)", path.read_text()):
             linked = (path.parent / target).resolve()
             assert linked.is_file(), f"{path.name} links to missing {target}"
