@@ -388,3 +388,45 @@ def test_workflow_timeout_during_verify_rolls_back(tmp_path: Path) -> None:
     assert stray_files(root) == []
     assert not (root / ".muxlang" / "journal").exists()
     assert processes_with(mark) == []
+
+
+def test_recover_never_touches_a_live_run(
+    tmp_path: Path, trees: tuple[Path, Path, dict[str, str], dict[str, str]]
+) -> None:
+    """`muxlang recover` (and another `run`'s start-up recovery) while a run is in its
+    verify: the live run's journal is left alone, and the run completes."""
+    _ref, home, _before, after = trees
+    root = tmp_path / "live"
+    make_tree(root)
+    wf = workflow(root, verify="sleep 2")
+    noop = root / "noop.toml"
+    noop.write_text('[[steps]]\nname = "noop"\ntype = "shell"\nrun = "true"\n')
+    first = start_run(root, home, wf)
+    try:
+        assert wait_for_journal(root, first)
+        time.sleep(0.5)
+        rec = subprocess.run(
+            muxlang_argv("-C", str(root), "recover"),
+            env=subprocess_env(home),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        other = subprocess.run(
+            muxlang_argv("-C", str(root), "run", str(noop)),
+            env=subprocess_env(home),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        _out, err = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert b"Traceback" not in rec.stderr + other.stderr
+    assert b"rolled back" not in rec.stdout + rec.stderr + other.stderr
+    assert other.returncode == 0, other.stderr.decode()
+    assert first.returncode == 0, err.decode()
+    assert snapshot(root) == after
+    assert stray_files(root) == []
