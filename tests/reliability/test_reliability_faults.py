@@ -479,6 +479,8 @@ def gateway_responder(request: RecordedRequest) -> Reply:
             return Reply(text="partial answer " * 50, drop_after=400, chunk_delay=0.001)
         if prompt.startswith("instream"):
             return Reply(text="half an answer", stream_error="upstream exploded")
+        if prompt.startswith("bytewise"):
+            return Reply(text=f"slow but whole: {prompt}", byte_by_byte=True, chunk_delay=0.001)
     return Reply(text=f"good says {prompt}")
 
 
@@ -581,6 +583,11 @@ execution = "fallback"
                             "partial answer " * 50 if "drop" in prompt else "half an answer"
                         )
                         assert bad_answer.startswith(text), text  # a prefix, then the error
+                # an answer trickling in one byte at a time arrives whole, in both formats
+                for stream in (stream_openai, stream_anthropic):
+                    prompt = f"bytewise {stream.__name__}"
+                    text, errors = await stream(client, url, prompt)
+                    assert (text, errors) == (f"slow but whole: {prompt}", [])
                 # and the gateway is still fine
                 text, errors = await stream_openai(client, url, "all well")
                 assert (text, errors) == ("good says all well", [])
