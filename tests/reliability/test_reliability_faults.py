@@ -821,3 +821,89 @@ async def test_values_too_big_for_the_os_are_named(tmp_path: Path) -> None:
     assert "128 KiB" in steps["huge_arg"]["error"]
     assert "NUL byte" in steps["nul_cwd"]["error"]
     assert "internal error" not in steps["nul_cwd"]["error"]
+
+
+BIG = ("0123456789abcdef" * 64 + "\n") * 20_000  # ~20 MB
+
+
+async def test_enormous_cli_answer_is_taken_whole(tmp_path: Path) -> None:
+    script = tmp_path / "big-llm"
+    script.write_text(f"#!/bin/sh\nhead -c {len(BIG)} /dev/zero | tr '\\000' x\n")
+    script.chmod(0o755)
+    body = f"""
+        [backends.big]
+        command = "{script}"
+
+        [[steps]]
+        name = "ask"
+        type = "query"
+        backend = "big"
+        prompt = "everything"
+    """
+    result = await run_plan(plan_from_toml(tmp_path, body))
+    assert result.steps["ask"]["status"] == "success", result.steps["ask"]["error"]
+    assert len(result.steps["ask"]["output"]) == len(BIG)
+
+
+@pytest.mark.slow
+async def test_enormous_answer_through_the_gateway(tmp_path: Path) -> None:
+    import httpx
+    from rel_support import subprocess_env
+    from test_reliability_security import start_gateway, stop_gateway
+
+    def respond(request: RecordedRequest) -> Reply:
+        return Reply(text=BIG, chunks=(BIG[: len(BIG) // 2], BIG[len(BIG) // 2 :]))
+
+    with FakeLLMServer(default=respond, record=False) as upstream:
+        root = tmp_path / "p"
+        (root / ".git").mkdir(parents=True)
+        (root / ".muxlang").mkdir()
+        (root / ".muxlang" / "config.toml").write_text(
+            f'[backends.up]\ncommand = "{upstream.url}/v1"\nmodel = "m"\ntimeout = 120\n'
+        )
+        home = tmp_path / "home"
+        home.mkdir()
+        proc, url = await trio.to_thread.run_sync(lambda: start_gateway(root, subprocess_env(home)))
+        try:
+            async with httpx.AsyncClient(timeout=120, trust_env=False) as client:
+                messages = [{"role": "user", "content": "all of it"}]
+                r = await client.post(
+                    url + "/v1/chat/completions", json={"model": "up", "messages": messages}
+                )
+                assert r.status_code == 200
+                assert r.json()["choices"][0]["message"]["content"] == BIG
+                r = await client.post(
+                    url + "/v1/messages",
+                    json={"model": "up", "max_tokens": 10, "messages": messages},
+                )
+                assert r.status_code == 200
+                assert r.json()["content"][0]["text"] == BIG
+                text, errors = await stream_anthropic_model(client, url, "up", "all of it")
+                assert errors == []
+                assert text == BIG
+        finally:
+            await trio.to_thread.run_sync(lambda: stop_gateway(proc))
+
+
+async def stream_anthropic_model(
+    client: Any, url: str, model: str, prompt: str
+) -> tuple[str, list[Any]]:
+    import json
+
+    payload = {
+        "model": model,
+        "stream": True,
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": prompt}],
+    }
+    text, errors = [], []
+    async with client.stream("POST", url + "/v1/messages", json=payload) as response:
+        assert response.status_code == 200, await response.aread()
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                event = json.loads(line[6:])
+                if event.get("type") == "content_block_delta":
+                    text.append(event["delta"].get("text", ""))
+                elif event.get("type") == "error":
+                    errors.append(event["error"])
+    return "".join(text), errors
