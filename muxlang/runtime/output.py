@@ -89,7 +89,16 @@ def json_default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=json_default)
+    """Standard JSON: a NaN or infinite float anywhere (a for_each item from
+    ``from_json``, a TOML ``nan``) is written as ``null``, never as ``NaN``."""
+    try:
+        return json.dumps(value, ensure_ascii=False, default=json_default, allow_nan=False)
+    except ValueError as exc:
+        if "JSON compliant" not in str(exc):
+            raise
+        from muxlang.template.values import finite
+
+        return json.dumps(finite(value), ensure_ascii=False, default=json_default)
 
 
 class PlainReporter(NullReporter):

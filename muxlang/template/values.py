@@ -8,6 +8,7 @@ key. No attribute of a Python object is ever reachable from a template.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, final
@@ -101,11 +102,40 @@ def _json_default(value: object) -> Any:
 
 
 def to_json(value: object) -> str:
-    """Compact JSON (``["a","b"]``), non-ASCII characters kept as they are."""
+    """Compact JSON (``["a","b"]``), non-ASCII characters kept as they are.
+
+    NaN and the infinities (TOML allows them, ``from_json`` of ``1e400`` makes one)
+    are written as ``null``, as JavaScript's ``JSON.stringify`` does: the output is
+    always standard JSON.
+    """
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        try:
+            return json.dumps(
+                value,
+                ensure_ascii=False,
+                separators=(",", ":"),
+                default=_json_default,
+                allow_nan=False,
+            )
+        except ValueError as exc:
+            if "JSON compliant" not in str(exc):
+                raise
+            return json.dumps(
+                finite(value), ensure_ascii=False, separators=(",", ":"), default=_json_default
+            )
     except RecursionError:
         raise ValueError("the value is nested too deeply to write as JSON") from None
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (at any depth) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: finite(v) for k, v in value.items()}
+    return value
 
 
 def to_text(value: object) -> str:

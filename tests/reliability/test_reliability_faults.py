@@ -907,3 +907,67 @@ async def stream_anthropic_model(
                 elif event.get("type") == "error":
                     errors.append(event["error"])
     return "".join(text), errors
+
+
+def strict_json(text: str) -> Any:
+    """Parse as standard JSON (RFC 8259): NaN and Infinity are errors, as in jq or JS."""
+    import json
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_run_output_is_standard_json_even_with_nan(tmp_path: Path) -> None:
+    """from_json of NaN / 1e400 and a TOML `nan` make non-finite floats; --output json
+    and jsonl, and the `json` filter, still write standard JSON (null, as JS does)."""
+    import subprocess
+
+    from rel_support import muxlang_argv, subprocess_env
+
+    (tmp_path / ".git").mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    wf = tmp_path / "nan.toml"
+    wf.write_text(
+        """
+[args.limit]
+default = nan
+
+[[steps]]
+name = "src"
+type = "shell"
+run = "echo '[NaN, 1e400, -Infinity, 1.5]'"
+
+[[steps]]
+name = "each"
+type = "shell"
+for_each = "steps.src.output | from_json"
+run = "echo {{ [item, args.limit] | json }}"
+"""
+    )
+    for mode in ("json", "jsonl"):
+        done = subprocess.run(
+            muxlang_argv("-C", str(tmp_path), "run", str(wf), "--output", mode),
+            env=subprocess_env(home),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        lines = done.stdout.decode().splitlines() if mode == "jsonl" else [done.stdout.decode()]
+        documents = [strict_json(line) for line in lines if line.strip()]
+        assert documents
+    done = subprocess.run(
+        muxlang_argv("-C", str(tmp_path), "run", str(wf), "--output", "json"),
+        env=subprocess_env(home),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    report = strict_json(done.stdout.decode())
+    outputs = [r["output"] for r in report["steps"]["each"]["results"]]
+    assert outputs == ["[null,null]", "[null,null]", "[null,null]", "[1.5,null]"]
+    for text in outputs:
+        strict_json(text)
