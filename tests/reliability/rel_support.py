@@ -118,7 +118,9 @@ def stray_files(root: Path) -> list[str]:
 
 
 def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
-    """A clean environment for ``muxlang`` subprocesses: fake CLIs first on PATH, own HOME."""
+    """A clean environment for ``muxlang`` subprocesses: fake CLIs first on PATH, own
+    HOME, and a private TMPDIR (``HOME/tmp``) so a test can check nothing is left there."""
+    (home / "tmp").mkdir(parents=True, exist_ok=True)
     env = {
         "PATH": f"{FAKE_BIN}{os.pathsep}{Path(PYTHON).parent}{os.pathsep}/usr/bin:/bin",
         "HOME": str(home),
@@ -126,7 +128,7 @@ def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "NO_COLOR": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
-        "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
+        "TMPDIR": str(home / "tmp"),
     }
     env.update(extra)
     return env

@@ -664,6 +664,7 @@ prompt = "{mark} item {{{{ item }}}}"
         assert report["interrupted"] is True
         assert report["success"] is False
         assert processes_with(mark) == [], processes_with(mark)
+        assert list((home / "tmp").iterdir()) == []
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -190,6 +190,7 @@ def test_apply_killed_at_random_points_is_restored(
         assert stray_files(root) == [], stray_files(root)
         assert not (root / ".muxlang" / "journal").exists()
     assert "restored" in outcomes or "rolled back by the run" in outcomes, outcomes
+    assert list((home / "tmp").iterdir()) == []  # nothing left in TMPDIR either
 
 
 def test_two_runs_on_one_tree_one_waits_clearly(
