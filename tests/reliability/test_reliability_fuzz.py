@@ -891,3 +891,85 @@ def test_runtime_reports_any_answer_truly(tmp_path_factory: Any, answer: str) ->
     if "\0" not in answer:
         assert env_step["status"] == "success", env_step["error"]
         assert env_step["output"] == answer.rstrip("\r\n")  # trailing newlines (LF, CRLF) go
+
+
+# ------------------------------------------------------------------ config files, every command
+
+CONFIG_TEXT = """
+[defaults]
+max_concurrent = 4
+
+[serve]
+api_keys = ["${GATEWAY_KEY:-k}"]
+max_body_bytes = 1000
+
+[backends.cli]
+command = "fake-llm"
+args = ["-p"]
+prompt_via = "stdin"
+env = { NO_COLOR = "1" }
+timeout = 30
+
+[backends.api]
+command = "http://127.0.0.1:9/v1"
+protocol = "anthropic"
+model = "m"
+api_key = "${SOME_API_KEY}"
+options = { temperature = 0.2 }
+retry_delay = 10
+
+[roles.analyzer]
+description = "analysis"
+backends = ["cli", "api"]
+execution = "parallel"
+min_success = 1
+
+[roles.nested]
+backends = ["analyzer", "cli"]
+
+[teams.py]
+detect = ["*.py", "pyproject.toml"]
+verify = "true"
+[teams.py.roles.analyzer]
+backends = ["cli"]
+"""
+
+
+@settings(FUZZ, max_examples=40)
+@given(
+    text=mutated(st.just(CONFIG_TEXT)),
+    command=st.sampled_from(
+        [
+            ["validate"],
+            ["backends", "--output", "json"],
+            ["roles"],
+            ["teams", "--output", "json"],
+            ["workflows"],
+            ["schema", "config"],
+            ["doctor", "--output", "json"],
+        ]
+    ),
+)
+def test_mutated_config_never_tracebacks_any_command(
+    tmp_path_factory: Any, text: str, command: list[str]
+) -> None:
+    root = tmp_path_factory.mktemp("cfg")
+    (root / ".muxlang").mkdir()
+    (root / ".muxlang" / "config.toml").write_bytes(text.encode("utf-8", "surrogatepass"))
+    (root / "x.py").write_text("")
+    with time_bound(BOUND * 2, " ".join(command)):
+        result = CliRunner().invoke(cli, ["-C", str(root), *command])
+    assert result.exit_code in (0, 1, 2), (result.output, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+    assert "Traceback" not in result.output
+
+
+def test_the_unmutated_config_is_accepted_by_every_command(tmp_path: Path) -> None:
+    """The fuzzed config's starting point is valid: the fuzz starts from real input."""
+    (tmp_path / ".muxlang").mkdir()
+    (tmp_path / ".muxlang" / "config.toml").write_text(CONFIG_TEXT)
+    for command in (["validate"], ["backends", "--output", "json"], ["roles"], ["teams"]):
+        result = CliRunner().invoke(cli, ["-C", str(tmp_path), *command])
+        assert result.exit_code == 0, (command, result.output)
+    result = CliRunner().invoke(cli, ["-C", str(tmp_path), "roles", "--output", "json"])
+    assert "analyzer" in result.output
