@@ -973,3 +973,30 @@ def test_the_unmutated_config_is_accepted_by_every_command(tmp_path: Path) -> No
         assert result.exit_code == 0, (command, result.output)
     result = CliRunner().invoke(cli, ["-C", str(tmp_path), "roles", "--output", "json"])
     assert "analyzer" in result.output
+
+
+@settings(FUZZ, max_examples=40)
+@given(
+    text=workflows(),
+    command=st.sampled_from(
+        [
+            ["run", "--dry-run"],
+            ["run", "--dry-run", "--output", "json"],
+            ["graph", "--format", "mermaid"],
+            ["graph", "--format", "dot"],
+            ["graph", "--format", "json"],
+        ]
+    ),
+)
+def test_dry_run_and_graph_of_valid_workflows_succeed(
+    tmp_path_factory: Any, text: str, command: list[str]
+) -> None:
+    root = tmp_path_factory.mktemp("dry")
+    (root / ".git").mkdir()
+    path = root / "gen.toml"
+    path.write_text(text)
+    with time_bound(BOUND * 2, " ".join(command)):
+        result = CliRunner().invoke(cli, ["-C", str(root), command[0], str(path), *command[1:]])
+    assert result.exit_code == 0, (text, result.output, result.exception)
+    if "json" in command:
+        json.loads(result.stdout)
