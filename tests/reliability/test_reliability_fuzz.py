@@ -1000,3 +1000,54 @@ def test_dry_run_and_graph_of_valid_workflows_succeed(
     assert result.exit_code == 0, (text, result.output, result.exception)
     if "json" in command:
         json.loads(result.stdout)
+
+
+# ------------------------------------------------------------------ edits against a real tree
+
+FILE_LINES = st.lists(st.sampled_from(["a", "b", "c", "", "  x", "é", "a b", "\t"]), max_size=8)
+
+
+@st.composite
+def diffs_for(draw: st.DrawFn, lines: list[str]) -> str:
+    """A unified diff for ``lines`` (of file a.txt): often right, often slightly wrong."""
+    start = draw(st.integers(0, max(0, len(lines))))
+    count = draw(st.integers(0, len(lines) - start)) if lines else 0
+    old = lines[start : start + count]
+    new = draw(st.lists(st.sampled_from(["a", "new", "", "b"]), max_size=3))
+    body = [" " + line if draw(st.booleans()) else "-" + line for line in old]
+    body += ["+" + line for line in new]
+    minus = sum(1 for b in body if not b.startswith("+"))
+    plus = sum(1 for b in body if not b.startswith("-"))
+    a_start = start + 1 + draw(st.sampled_from([0, 0, 0, 1, -1, 5]))
+    a_count = minus + draw(st.sampled_from([0, 0, 0, 1, -1]))
+    header = draw(
+        st.sampled_from(["--- a/a.txt\n+++ b/a.txt\n", "--- a.txt\n+++ a.txt\n", "+++ b/a.txt\n"])
+    )
+    hunk = f"@@ -{a_start},{a_count} +{a_start},{plus} @@\n"
+    if draw(st.booleans()):
+        body.append(draw(st.sampled_from(["\\ No newline at end of file", " zzz", "-zzz", ""])))
+    return header + hunk + "\n".join(body) + "\n"
+
+
+@FUZZ
+@given(data=st.data(), lines=FILE_LINES, newline=st.booleans())
+def test_diffs_against_a_real_file_check_cleanly(
+    tmp_path_factory: Any, data: st.DataObject, lines: list[str], newline: bool
+) -> None:
+    """Any diff for a real file: changes to write, or an apply error naming the edit."""
+    from muxlang.apply.changes import plan_changes
+    from muxlang.apply.errors import ApplyError
+
+    root = tmp_path_factory.mktemp("diff")
+    content = "\n".join(lines) + ("\n" if newline and lines else "")
+    (root / "a.txt").write_text(content)
+    diff = data.draw(diffs_for(lines))
+    with time_bound(BOUND, "diff check"):
+        result = outcome(lambda: plan_changes(root, parse_edits(diff)), errors=(ApplyError,))
+    if isinstance(result, ApplyError):
+        assert str(result)
+    else:
+        for change in result:
+            assert change.path == "a.txt"
+            assert isinstance(change.after, bytes | None)
+    assert (root / "a.txt").read_text() == content  # checking never writes
