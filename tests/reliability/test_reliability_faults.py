@@ -411,7 +411,10 @@ async def test_setsid_escapes_the_group_as_documented(tmp_path: Path) -> None:
         [[steps]]
         name = "escape"
         type = "shell"
-        run = "setsid sh -c 'sleep 30; : {mark}' >/dev/null 2>&1 < /dev/null & sleep 0.5; echo ok"
+        run = '''
+        setsid sh -c 'touch escaped; sleep 30; : {mark}' >/dev/null 2>&1 < /dev/null &
+        while [ ! -e escaped ]; do sleep 0.02; done
+        echo ok'''
     """
     try:
         result = await run_plan(plan_from_toml(tmp_path, body))
