@@ -199,7 +199,7 @@ def test_two_runs_on_one_tree_one_waits_clearly(
     _ref, home, _before, after = trees
     root = tmp_path / "shared"
     make_tree(root)
-    wf = workflow(root, verify="sleep 2")
+    wf = workflow(root, verify="sleep 5")
     first = start_run(root, home, wf)
     try:
         assert wait_for_journal(root, first)
@@ -399,7 +399,7 @@ def test_recover_never_touches_a_live_run(
     _ref, home, _before, after = trees
     root = tmp_path / "live"
     make_tree(root)
-    wf = workflow(root, verify="sleep 2")
+    wf = workflow(root, verify="sleep 5")
     noop = root / "noop.toml"
     noop.write_text('[[steps]]\nname = "noop"\ntype = "shell"\nrun = "true"\n')
     first = start_run(root, home, wf)
