@@ -193,7 +193,7 @@ def test_apply_killed_at_random_points_is_restored(
     assert list((home / "tmp").iterdir()) == []  # nothing left in TMPDIR either
 
 
-def test_two_runs_on_one_tree_one_waits_clearly(
+def test_two_runs_on_one_tree_the_second_is_refused_clearly(
     tmp_path: Path, trees: tuple[Path, Path, dict[str, str], dict[str, str]]
 ) -> None:
     _ref, home, _before, after = trees
