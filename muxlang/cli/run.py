@@ -198,16 +198,21 @@ _SLICE = 1 << 20
 
 
 def _echo_large(text: str) -> None:
-    """``click.echo(text)``, in slices that end after a newline (so an ANSI
-    sequence is never cut): a 50 MB output is not copied twice more, once with
-    its newline appended and once encoded (docs/performance.md)."""
+    """``click.echo(text)``, in slices: a 50 MB output is not copied twice more,
+    once with its newline appended and once encoded (docs/performance.md). With
+    an escape character in the text, slices end after a newline, so that an ANSI
+    sequence click may strip is never cut in two."""
+    plain = "\x1b" not in text
     start = 0
     while len(text) - start > _SLICE:
-        end = text.find("\n", start + _SLICE)
-        if end < 0:
-            break
-        click.echo(text[start : end + 1], nl=False)
-        start = end + 1
+        if plain:
+            end = start + _SLICE
+        else:
+            end = text.find("\n", start + _SLICE) + 1
+            if end == 0:
+                break
+        click.echo(text[start:end], nl=False)
+        start = end
     click.echo(text[start:] if start else text)
 
 

@@ -31,7 +31,9 @@ def test_text_of_is_decode_then_rstrip(parts: list[bytes]) -> None:
     [
         "",
         "short",
-        "a" * 1000,  # no newline at all: printed in one piece
+        "a" * 1000,  # no newline at all
+        "\x1b[1m" + "b" * 1000 + "\x1b[0m",  # no newline and escapes: one piece
+        "é" * 300 + "\n" + "€" * 300,
         "\n".join(f"line {i} \x1b[31mred\x1b[0m" for i in range(200)),
         "x" * 100 + "\n" + "y" * 10,
         "\n" * 300,
