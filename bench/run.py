@@ -8,7 +8,8 @@ Each benchmark runs in its own process (bench/<name>.py), so one cannot warm or
 load the next; each reports its figures as ratios against an anchor measured in
 the same run. Prints a table and writes bench/results.json (with the machine:
 CPU, cores, Python and library versions, date, load average), which
-docs/performance.md quotes. ``--output PATH`` writes elsewhere.
+docs/performance.md quotes. ``--output PATH`` writes elsewhere; with ``--only``
+an existing file keeps its other benchmarks and lists the partial update.
 """
 
 from __future__ import annotations
@@ -250,6 +251,14 @@ def main() -> None:
         results[name].setdefault("bench_seconds", round(time.perf_counter() - start, 1))
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["total_seconds"] = round(time.perf_counter() - began, 1)
+    if options.only and options.output.exists():
+        # a partial run updates its benchmarks in the file and says so
+        merged = json.loads(options.output.read_text())
+        merged.setdefault("partial_updates", []).append(
+            {"benchmarks": chosen, "machine": results["machine"]}
+        )
+        merged.update({name: results[name] for name in chosen})
+        results = merged
     print(table(results))
     options.output.write_text(json.dumps(results, indent=2) + "\n")
     shown = (
