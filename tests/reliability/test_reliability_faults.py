@@ -975,3 +975,43 @@ run = "echo {{ [item, args.limit] | json }}"
     assert outputs == ["[null,null]", "[null,null]", "[null,null]", "[1.5,null]"]
     for text in outputs:
         strict_json(text)
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic", "gemini", "ollama"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_body_not_matching_its_content_encoding(
+    tmp_path: Path, server: FakeLLMServer, protocol: str, stream: bool
+) -> None:
+    """`Content-Encoding: gzip` over a body that is not gzip: a server error that says
+    so (streamed too — it used to be 'unexpected error: DecodingError(...)')."""
+    from muxlang.compiler.plan import ResolvedConfig
+    from muxlang.config.models import BackendConfig
+    from muxlang.llm import BackendError, ChatRequest, ErrorKind
+
+    ctype = {"ollama": "application/x-ndjson"}.get(protocol, "text/event-stream")
+    if not stream:
+        ctype = "application/json"
+    server.reset()
+    server.default = Reply(
+        body=b"\x1f\x8b not gzip at all", headers={"Content-Encoding": "gzip"}, content_type=ctype
+    )
+    base = server.url + ("/v1" if protocol == "openai" else "")
+    config = ResolvedConfig(
+        project_root=tmp_path,
+        backends={
+            "b": BackendConfig.model_validate(
+                {"command": base, "protocol": protocol, "model": "m", "max_retries": 0}
+            )
+        },
+    )
+    request = ChatRequest.from_prompt("hi")
+    async with open_router(config, environ={}) as router:
+        with pytest.raises(BackendError) as caught:
+            if stream:
+                async for _event in router.stream("b", request, kind="backend"):
+                    pass
+            else:
+                await router.complete("b", request, kind="backend")
+    assert caught.value.kind is ErrorKind.SERVER
+    assert "undecodable" in caught.value.message
+    assert "unexpected error" not in caught.value.message

@@ -447,6 +447,10 @@ class HttpBackend:
             ) from exc
         except httpx.TimeoutException as exc:
             raise self._timeout(url) from exc
+        except httpx.DecodingError as exc:  # e.g. a Content-Encoding the body does not match
+            raise self._error(
+                ErrorKind.SERVER, f"undecodable stream from {self._where(url)}: {_reason(exc)}"
+            ) from exc
         except (httpx.TransportError, httpx.StreamError) as exc:
             raise self._error(
                 ErrorKind.CONNECTION,
