@@ -314,6 +314,22 @@ def read_journal(root: Path) -> Journal | None:
     for e in entries:
         if e.existed and (not e.backup or "/" in e.backup or e.backup.startswith(".")):
             raise JournalError(f"the journal {path} is damaged (backup of {e.path}: {e.backup!r})")
+    # a journal is data on disk (it could even be committed to a repository): every
+    # path it names must be one an apply could have written, inside the root
+    made = [e.path for e in entries if not e.existed]
+    for rel in (*(e.path for e in entries), *dirs):
+        try:
+            resolve_inside(real_root, rel)
+        except (PathProblem, OSError) as exc:
+            raise JournalError(
+                f"the journal {path} is damaged ({rel!r}: the path {exc}); nothing was touched"
+            ) from None
+    for rel in dirs:
+        if not any(p.startswith(rel.rstrip("/") + "/") for p in made):
+            raise JournalError(
+                f"the journal {path} is damaged (directory {rel!r} holds no file the apply "
+                "created); nothing was touched"
+            )
     return Journal(real_root, entries, dirs, pid, step, created)
 
 
@@ -415,6 +431,8 @@ def _rollback(journal: Journal) -> list[str]:
         directory = real_root / rel
         if directory.is_symlink() or not directory.is_dir():
             continue
+        if _escapes(real_root, directory) or Path(os.path.realpath(directory)) == real_root:
+            continue  # never remove anything outside the tree, nor the tree itself
         # it did not exist before the step: whatever is in it appeared during the step
         shutil.rmtree(directory, ignore_errors=True)
     remove_journal(real_root)

@@ -614,3 +614,82 @@ def test_gateway_keys_are_never_echoed(tmp_path: Path, leaky_server: FakeLLMServ
     for data in (*seen, out, err):
         assert gateway_key[:-1].encode() not in data
     assert_no_canary("gateway with api_keys", *seen, out, err)
+
+
+# --------------------------------------------------------------------------- crafted journals
+
+CRAFTED = [
+    {"files": [], "dirs": ["../victim"]},
+    {"files": [], "dirs": ["/VICTIM"]},
+    {"files": [], "dirs": ["."]},
+    {"files": [], "dirs": [""]},
+    {"files": [], "dirs": ["src"]},
+    {"files": [], "dirs": ["linkdir"]},
+    {"files": [{"path": "../victim/data.txt", "existed": False}], "dirs": []},
+    {"files": [{"path": "/VICTIM/data.txt", "existed": False}], "dirs": []},
+    {"files": [{"path": "linkdir/data.txt", "existed": False}], "dirs": []},
+    {"files": [{"path": "../victim/data.txt", "existed": True, "backup": "0.orig"}], "dirs": []},
+    {"files": [{"path": ".git/config", "existed": True, "backup": "0.orig"}], "dirs": []},
+    {
+        "files": [{"path": "src/new/a.txt", "existed": False}, {"path": "../x", "existed": False}],
+        "dirs": ["src/new"],
+    },
+]
+
+
+@pytest.mark.parametrize("crafted", CRAFTED)
+def test_a_crafted_journal_never_touches_anything(tmp_path: Path, crafted: dict[str, Any]) -> None:
+    """`.muxlang/` can be committed to a repository, so a journal is untrusted data:
+    one naming paths outside the tree (or a directory no apply created) is refused
+    as damaged by `muxlang recover` and by every `muxlang run`, touching nothing.
+    (It used to `rmtree` any directory it named, e.g. `../victim`.)"""
+    root = tmp_path / "proj"
+    victim = tmp_path / "victim"
+    (root / ".git").mkdir(parents=True)
+    (root / ".git" / "config").write_text("[core]\n")
+    (root / "src").mkdir()
+    (root / "src" / "keep.txt").write_text("mine\n")
+    victim.mkdir()
+    (victim / "data.txt").write_text("precious\n")
+    (root / "linkdir").symlink_to(victim)
+    files = root / ".muxlang" / "journal" / "files"
+    files.mkdir(parents=True)
+    (files / "0.orig").write_text("overwritten!\n")
+    document: dict[str, Any] = {
+        "version": 1,
+        "pid": 999_999_999,
+        "step": "write",
+        "files": [{"mode": None, "backup": None, **f} for f in crafted["files"]],
+        "dirs": [d.replace("/VICTIM", str(victim)) for d in crafted["dirs"]],
+        "state_dir_created": False,
+    }
+    for f in document["files"]:
+        f["path"] = f["path"].replace("/VICTIM", str(victim))
+    (root / ".muxlang" / "journal" / "journal.json").write_text(json.dumps(document))
+    before_root = tree_hash(root, skip=(".muxlang",))
+    before_victim = tree_hash(victim)
+    home = tmp_path / "home"
+    home.mkdir()
+    rec = subprocess.run(
+        muxlang_argv("-C", str(root), "recover"),
+        env=subprocess_env(home),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert rec.returncode == 1, rec.stderr.decode()
+    assert b"damaged" in rec.stdout + rec.stderr
+    wf = root / "noop.toml"
+    wf.write_text('[[steps]]\nname = "a"\ntype = "shell"\nrun = "true"\n')
+    run = subprocess.run(
+        muxlang_argv("-C", str(root), "run", str(wf)),
+        env=subprocess_env(home),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    wf.unlink()
+    assert run.returncode == 2, run.stderr.decode()
+    assert b"Traceback" not in rec.stderr + run.stderr
+    assert tree_hash(victim) == before_victim
+    assert tree_hash(root, skip=(".muxlang",)) == before_root
