@@ -61,6 +61,23 @@ _VERSION = 1
 AFTER_WRITE_HOOK: Callable[[str, int], None] | None = None
 
 
+def state_dir_problem(real_root: Path) -> str | None:
+    """Why muxlang must not keep its journal or lock under ``real_root`` (None: fine).
+
+    ``.muxlang/`` can be committed to a repository, so it may be a symlink pointing
+    anywhere; following it would write the lock there and let rollback remove a
+    directory named ``journal`` outside the project.
+    """
+    state = real_root / STATE_DIR
+    for path in (state, state / JOURNAL_DIR, state / LOCK_FILE):
+        if path.is_symlink():
+            return (
+                f"{path} is a symbolic link; muxlang keeps its apply journal and lock only "
+                "in a real directory inside the project (remove the link)"
+            )
+    return None
+
+
 def journal_dir(root: Path) -> Path:
     return Path(os.path.realpath(root)) / STATE_DIR / JOURNAL_DIR
 
@@ -151,6 +168,9 @@ def lock_tree(root: Path) -> TreeLock:
     """
     real_root = Path(os.path.realpath(root))
     state = real_root / STATE_DIR
+    problem = state_dir_problem(real_root)
+    if problem is not None:
+        raise LockedError(problem, None)
     created = False
     if not state.exists():
         try:
@@ -335,6 +355,8 @@ def read_journal(root: Path) -> Journal | None:
 
 def remove_journal(root: Path) -> None:
     jdir = journal_dir(root)
+    if state_dir_problem(jdir.parent.parent) is not None:
+        return  # never follow a symlinked state directory
     shutil.rmtree(jdir, ignore_errors=True)
     _fsync_dir(jdir.parent)
 
@@ -503,6 +525,13 @@ def recover_tree(root: Path) -> RecoverReport:
     Raises :class:`JournalError` for a damaged journal.
     """
     jdir = journal_dir(root)
+    problem = state_dir_problem(jdir.parent.parent)
+    if problem is not None:
+        # muxlang never wrote there (lock_tree refuses it): touch nothing, but do not
+        # ignore a journal someone put behind the link either
+        if (jdir / "journal.json").exists():
+            raise JournalError(problem)
+        return RecoverReport("none", message="nothing to recover: no interrupted apply")
     if not jdir.exists():
         return RecoverReport("none", message="nothing to recover: no interrupted apply")
     try:

@@ -693,3 +693,75 @@ def test_a_crafted_journal_never_touches_anything(tmp_path: Path, crafted: dict[
     assert b"Traceback" not in rec.stderr + run.stderr
     assert tree_hash(victim) == before_victim
     assert tree_hash(root, skip=(".muxlang",)) == before_root
+
+
+@pytest.mark.parametrize("layout", ["state_dir", "journal_dir", "lock_file"])
+def test_a_symlinked_state_directory_is_never_followed(tmp_path: Path, layout: str) -> None:
+    """A repository can commit `.muxlang` (or `.muxlang/journal`, `.muxlang/apply.lock`)
+    as a symlink. Following it let the start-up recovery of *any* run remove a
+    directory named `journal` next to the project. Now: runs work, recovery
+    touches nothing, and an apply refuses with a clear message."""
+    outside = tmp_path / "outside"
+    (outside / "journal").mkdir(parents=True)
+    (outside / "journal" / "day1.txt").write_text("my diary\n")
+    (outside / "lockfile").write_text("not a lock\n")
+    root = tmp_path / "outside" / "proj"
+    (root / ".git").mkdir(parents=True)
+    (root / "a.txt").write_text("old\n")
+    if layout == "state_dir":
+        (root / ".muxlang").symlink_to("..")
+    elif layout == "journal_dir":
+        (root / ".muxlang").mkdir()
+        (root / ".muxlang" / "journal").symlink_to(outside / "journal")
+    else:
+        (root / ".muxlang").mkdir()
+        (root / ".muxlang" / "apply.lock").symlink_to(outside / "lockfile")
+    before = tree_hash(outside, skip=())
+    home = tmp_path / "home"
+    home.mkdir()
+    env = subprocess_env(home)
+
+    def muxlang(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            muxlang_argv("-C", str(root), *args),
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert b"Traceback" not in muxlang("recover").stderr
+    assert tree_hash(outside, skip=()) == before
+    (root / "noop.toml").write_text('[[steps]]\nname = "a"\ntype = "shell"\nrun = "true"\n')
+    noop = muxlang("run", str(root / "noop.toml"))
+    assert noop.returncode == 0, noop.stderr.decode()
+    answer = tmp_path / "edits.json"
+    answer.write_text(json.dumps({"path": "a.txt", "content": "new\n"}))
+    (root / "fix.toml").write_text(
+        f"""
+[backends.canned]
+command = "sh"
+args = ["-c", "cat {answer}"]
+prompt_via = "stdin"
+
+[[steps]]
+name = "fix"
+type = "query"
+backend = "canned"
+prompt = "fix"
+
+[[steps]]
+name = "write"
+type = "apply"
+source = "fix"
+"""
+    )
+    fix = muxlang("run", str(root / "fix.toml"), "--output", "json")
+    report = json.loads(fix.stdout)
+    assert report["steps"]["write"]["status"] == "failed"
+    assert "symbolic link" in report["steps"]["write"]["error"]
+    assert (root / "a.txt").read_text() == "old\n"
+    after = tree_hash(outside, skip=())
+    for key in ("proj/noop.toml", "proj/fix.toml"):
+        after.pop(key, None)
+    assert after == before
