@@ -765,3 +765,46 @@ source = "fix"
     for key in ("proj/noop.toml", "proj/fix.toml"):
         after.pop(key, None)
     assert after == before
+
+
+def test_inspection_commands_execute_nothing(tmp_path: Path) -> None:
+    """validate, graph, schema and the listings never run a configured program
+    (docs/reliability.md says so; `doctor` and `run` do, by design)."""
+    root = tmp_path / "p"
+    (root / ".git").mkdir(parents=True)
+    (root / ".muxlang").mkdir()
+    trap = root / "trap.sh"
+    ran = tmp_path / "ran"
+    trap.write_text(f"#!/bin/sh\ntouch {ran}\necho trapped\n")
+    trap.chmod(0o755)
+    (root / ".muxlang" / "config.toml").write_text(
+        f'[backends.t]\ncommand = "{trap}"\n\n[roles.r]\nbackends = ["t"]\n\n'
+        '[teams.x]\ndetect = ["*.sh"]\nverify = "touch ' + str(ran) + '"\n'
+    )
+    wf = root / "wf.toml"
+    wf.write_text(
+        '[[steps]]\nname = "a"\ntype = "query"\nrole = "r"\nprompt = "hi"\n\n'
+        f'[[steps]]\nname = "b"\ntype = "shell"\nrun = "touch {ran}"\n'
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    for command in (
+        ["validate"],
+        ["validate", str(wf), "--format", "sarif"],
+        ["graph", str(wf)],
+        ["schema"],
+        ["backends"],
+        ["roles", "--output", "json"],
+        ["teams"],
+        ["workflows"],
+        ["run", str(wf), "--dry-run"],
+    ):
+        done = subprocess.run(
+            muxlang_argv("-C", str(root), *command),
+            env=subprocess_env(home),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert b"Traceback" not in done.stderr, command
+        assert not ran.exists(), f"{command} executed a configured program"
