@@ -338,3 +338,30 @@ async def test_connections_are_capped(server: Server) -> None:
     await client.aclose()
     assert len(server.requests) == 12
     assert server.connections <= 3
+
+
+async def test_an_answer_sent_before_the_body_was_read_is_returned(nursery: trio.Nursery) -> None:
+    async def refuse(stream: trio.abc.Stream) -> None:
+        conn = h11.Connection(h11.SERVER)
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(bytes(await stream.receive_some(65536)))
+                continue
+            if isinstance(event, h11.Request):
+                break
+        payload = b'{"error": {"message": "request too large"}}'
+        headers = [("content-type", "application/json"), ("content-length", str(len(payload)))]
+        out = conn.send(h11.Response(status_code=413, headers=[*headers, ("connection", "close")]))
+        await stream.send_all(out + conn.send(h11.Data(data=payload)))
+        await trio.sleep(0.2)  # let the answer arrive before the reset
+        await stream.aclose()  # the rest of the body unread
+
+    listeners = await nursery.start(partial(trio.serve_tcp, refuse, 0, host="127.0.0.1"))
+    port = listeners[0].socket.getsockname()[1]
+    client = pool()
+    # the write fails (the server closed with 16 MB unread), the answer was there
+    response = await client.post(f"http://127.0.0.1:{port}/v1", b"x" * (16 << 20))
+    await client.aclose()
+    assert response.status_code == 413
+    assert b"too large" in await response.aread()

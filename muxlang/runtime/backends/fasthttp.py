@@ -47,11 +47,13 @@ def proxy_configured(environ: Mapping[str, str] = os.environ) -> bool:
 
 
 class _Connection:
-    __slots__ = ("h11", "stream")
+    __slots__ = ("broken", "h11", "stream")
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.h11 = h11.Connection(h11.CLIENT)
+        #: a write failed: never reuse, whatever h11's state says
+        self.broken = False
 
     def socket(self) -> Any:
         """The trio socket under the stream (under TLS too), or None."""
@@ -176,7 +178,8 @@ class FastPool:
 
     async def _give_back(self, origin: tuple[str, str, int], conn: _Connection) -> None:
         state = conn.h11
-        if state.our_state is h11.DONE and state.their_state is h11.DONE and not self._closed:
+        done = state.our_state is h11.DONE and state.their_state is h11.DONE
+        if done and not conn.broken and not self._closed:
             state.start_next_cycle()
             conns = self._idle.setdefault(origin, [])
             if len(conns) < _MAX_IDLE:
@@ -217,10 +220,14 @@ class FastPool:
         state = conn.h11
         out = state.send(h11.Request(method=b"POST", target=target, headers=headers))
         out += state.send(h11.Data(data=data)) + state.send(h11.EndOfMessage())
+        write_error: httpx.WriteError | None = None
         try:
             await conn.stream.send_all(out)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            raise httpx.WriteError(str(exc) or "the connection was closed") from exc
+            # a server may answer (413, 400) and close before reading the whole
+            # body: its answer says more than the failed write, as with httpcore
+            write_error = httpx.WriteError(str(exc) or "the connection was closed")
+            conn.broken = True
         response: h11.Response | None = None
         chunks: list[bytes] = []
         while True:
@@ -228,7 +235,7 @@ class FastPool:
                 event = await _next_event(conn)
             except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 if response is None:
-                    raise
+                    raise write_error or exc from None
                 # the head arrived, the body did not: as with httpx, the failure
                 # shows when the body is read ("dropped mid-answer")
                 return _response(response, _Failing(exc))
