@@ -23,7 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,31 +118,6 @@ class Timing:
         return out
 
 
-def time_process(
-    argv: Sequence[str], runs: int, *, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> Timing:
-    """Run ``argv`` ``runs`` times (after one warm-up run); wall and CPU time of each."""
-    walls: list[float] = []
-    cpus: list[float] = []
-    for i in range(runs + 1):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        done = subprocess.run(
-            list(argv), cwd=cwd, env=env, capture_output=True, text=True, check=False
-        )
-        wall = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if done.returncode not in (0, 1):
-            raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr}")
-        if i == 0:
-            continue  # warm-up: .pyc files, the grammar cache, the page cache
-        walls.append(wall)
-        cpus.append(
-            (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-        )
-    return Timing(tuple(walls), tuple(cpus))
-
-
 def interleaved(
     commands: Mapping[str, Sequence[str]],
     runs: int,
@@ -174,16 +149,6 @@ def _once(argv: Sequence[str], cwd: Path | None, env: dict[str, str] | None) -> 
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode})")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return Timing((wall,), (cpu,))
-
-
-def time_call(fn: Callable[[], object], runs: int) -> Timing:
-    """Wall time of ``fn()`` ``runs`` times, in this process."""
-    walls = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        walls.append(time.perf_counter() - start)
-    return Timing(tuple(walls))
 
 
 def peak_rss_mb(
