@@ -1015,3 +1015,31 @@ async def test_body_not_matching_its_content_encoding(
     assert caught.value.kind is ErrorKind.SERVER
     assert "undecodable" in caught.value.message
     assert "unexpected error" not in caught.value.message
+
+
+async def test_cli_backend_that_leaves_a_daemon_behind(tmp_path: Path) -> None:
+    """A CLI answers and exits 0 but leaves a child in its group: the answer counts,
+    the child is stopped before the step is reported."""
+    mark = marker()
+    script = tmp_path / "leaky-llm"
+    script.write_text(
+        f"#!/bin/sh\nnohup sh -c 'sleep 300; : {mark}' >/dev/null 2>&1 &\necho \"answer: $1\"\n"
+    )
+    script.chmod(0o755)
+    body = f"""
+        [backends.leaky]
+        command = "{script}"
+
+        [[steps]]
+        name = "ask"
+        type = "query"
+        backend = "leaky"
+        prompt = "hello"
+    """
+    try:
+        result = await run_plan(plan_from_toml(tmp_path, body))
+        assert result.steps["ask"]["status"] == "success", result.steps["ask"]["error"]
+        assert result.steps["ask"]["output"] == "answer: hello"
+        assert processes_with(mark) == []
+    finally:
+        kill_all(mark)
