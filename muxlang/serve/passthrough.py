@@ -15,14 +15,12 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import httpx
-import trio
 
 from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.models import BackendConfig
 from muxlang.llm import BackendError, ErrorKind
 from muxlang.runtime.backends.base import parse_retry_after, redact
-from muxlang.runtime.backends.fasthttp import FastPool, proxy_configured
-from muxlang.runtime.backends.http import CONNECTIONS_PER_CLIENT, ClientPool, _shared_ssl
+from muxlang.runtime.backends.http import CONNECTIONS_PER_CLIENT, ClientPool
 
 ANTHROPIC_VERSION = "2023-06-01"
 _FORWARDED = ("anthropic-version", "anthropic-beta", "openai-organization", "openai-project")
@@ -147,30 +145,11 @@ class Passthrough:
         self._expand = expand  # (name, BackendConfig) -> BackendConfig, raises BackendError
         self._transport = transport
         self._ready: dict[str, tuple[BackendConfig, ClientPool]] = {}
-        #: whole answers go through fasthttp (as the backends' do) unless a test
-        #: transport or a proxy is configured
-        self._fast: dict[str, FastPool] | None = (
-            {} if transport is None and not proxy_configured() else None
-        )
         self._secrets: dict[str, list[str]] = {}
 
     async def aclose(self) -> None:
         for _, pool in self._ready.values():
             await pool.aclose()
-        for fast in (self._fast or {}).values():
-            await fast.aclose()
-
-    def _fast_pool(self, name: str, cfg: BackendConfig) -> FastPool | None:
-        if self._fast is None:
-            return None
-        fast = self._fast.get(name)
-        if fast is None:
-            fast = self._fast[name] = FastPool(
-                headers={"user-agent": "muxlang"},
-                ssl_context=_shared_ssl(),
-                connect_timeout=min(cfg.timeout, 30.0),
-            )
-        return fast
 
     def _backend(self, name: str) -> tuple[BackendConfig, ClientPool]:
         """The expanded config (the environment is read once) and the backend's client pool."""
@@ -219,26 +198,14 @@ class Passthrough:
     ) -> tuple[int, str, bytes]:
         """One upstream call; ``(status, content type, body)`` of a 2xx answer."""
         pool, url, headers, data = self._prepare(name, fmt, body, client_headers)
-        cfg = self._ready[name][0]
-        fast = self._fast_pool(name, cfg)
-        if fast is not None:
-            try:
-                with trio.fail_after(cfg.timeout):
-                    response = await fast.post(url, data, headers)
-                    content = await response.aread()
-            except trio.TooSlowError:
-                raise BackendError(name, ErrorKind.TIMEOUT, "timed out") from None
-            except httpx.HTTPError as exc:
-                raise _transport_error(name, exc) from None
-        else:
-            slot = pool.acquire()
-            try:
-                response = await pool.client(slot).post(url, content=data, headers=headers)
-            except httpx.HTTPError as exc:
-                raise _transport_error(name, exc) from None
-            finally:
-                pool.release(slot)
-            content = response.content
+        slot = pool.acquire()
+        try:
+            response = await pool.client(slot).post(url, content=data, headers=headers)
+        except httpx.HTTPError as exc:
+            raise _transport_error(name, exc) from None
+        finally:
+            pool.release(slot)
+        content = response.content
         if not 200 <= response.status_code < 300:
             raise http_error(
                 name, response.status_code, response.headers, content, self._secrets[name]

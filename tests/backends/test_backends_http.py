@@ -322,8 +322,6 @@ async def test_secrets_never_appear_in_errors_reprs_or_logs(
 async def test_many_requests_share_a_few_small_pools(
     llm_server: FakeLLMServer, make_config: MakeConfig
 ) -> None:
-    # streamed answers go through the httpx client pools (whole answers through
-    # muxlang.runtime.backends.fasthttp, see tests/perf/test_perf_fasthttp.py)
     llm_server.default = Reply.answer("ok", delay=0.3)
     config = make_config(backends={"b": http_backend(llm_server, "openai")}, max_concurrent=50)
 

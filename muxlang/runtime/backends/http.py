@@ -32,7 +32,6 @@ from muxlang.llm import (
     StreamEvent,
 )
 from muxlang.runtime.backends.base import Prepared, Probe, channel_stream, parse_retry_after
-from muxlang.runtime.backends.fasthttp import FastPool, proxy_configured
 from muxlang.runtime.backends.protocols import (
     Adapter,
     MalformedResponse,
@@ -114,9 +113,6 @@ class HttpBackend:
         self.timeout = prepared.raw.timeout
         self._pool = ClientPool(self._new_client)
         self._urls: dict[str, httpx.URL] = {}
-        #: non-streaming requests without a test transport or a proxy (see .fasthttp)
-        self._fast: FastPool | None = None
-        self._use_fast = transport is None and not proxy_configured()
 
     def __repr__(self) -> str:
         return f"HttpBackend(name={self.name!r}, protocol={self.protocol!r})"
@@ -141,26 +137,6 @@ class HttpBackend:
 
     async def aclose(self) -> None:
         await self._pool.aclose()
-        if self._fast is not None:
-            await self._fast.aclose()
-
-    def _fast_pool(self) -> FastPool | None:
-        """The lean HTTP/1.1 path for whole (non-streamed) answers, when usable."""
-        if not self._use_fast:
-            return None
-        if self._fast is None:
-            config = self._prepared.config
-            assert config is not None
-            headers = {
-                "User-Agent": "muxlang",
-                **self._adapter.auth(config.api_key),
-                **config.headers,
-            }
-            connect = min(CONNECT_TIMEOUT, self.timeout)
-            self._fast = FastPool(
-                headers=headers, ssl_context=_shared_ssl(), connect_timeout=connect
-            )
-        return self._fast
 
     @property
     def clients(self) -> int:
@@ -239,19 +215,17 @@ class HttpBackend:
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         url, body = self._request_parts(request, stream=False)
-        fast = self._fast_pool()
-        index = self._pool.acquire() if fast is None else -1
+        index = self._pool.acquire()
         try:
             with trio.move_on_after(self.timeout) as scope:
-                response = await self._send(index, url, body, fast)
+                response = await self._send(index, url, body)
                 try:
                     await self._check(response, url)
                     raw = await self._read(response, url)
                 finally:
                     await response.aclose()
         finally:
-            if fast is None:
-                self._pool.release(index)
+            self._pool.release(index)
         if scope.cancelled_caught:
             raise self._timeout(url)
         data = self._decode_json(raw, response, url)
@@ -299,14 +273,10 @@ class HttpBackend:
             ErrorKind.TIMEOUT, f"no answer from {self._where(url)} within {self.timeout:g} s"
         )
 
-    async def _send(
-        self, index: int, url: str, body: dict[str, Any], fast: FastPool | None = None
-    ) -> httpx.Response:
+    async def _send(self, index: int, url: str, body: dict[str, Any]) -> httpx.Response:
         if log.isEnabledFor(logging.DEBUG):  # _where parses the URL: not on every request
             log.debug("backend %s: POST %s", self.name, self._where(url))
         try:
-            if fast is not None:  # the same exceptions as httpx, translated below
-                return await fast.post_json(url, body)
             client = self._pool.client(index)
             parsed = self._urls.get(url)
             if parsed is None:  # parsed once per distinct URL, not on every request
