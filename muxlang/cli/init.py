@@ -134,6 +134,14 @@ def render_config(found: list[KnownCli], user_roles: frozenset[str] = frozenset(
     return "\n".join(out)
 
 
+#: what a run writes under .muxlang/: never to be committed (a journal from a
+#: repository would be obeyed by the next run's recovery)
+GITIGNORE = """\
+# written by `muxlang init`: muxlang's run-time state, not configuration
+journal/
+apply.lock
+"""
+
 CHECK_WORKFLOW = """\
 # Run the project's checks; when they fail, ask the `analyzer` role why.
 #   muxlang run check
@@ -243,6 +251,10 @@ def init_command(ctx: click.Context, /, force: bool, **given: Any) -> None:
     )
     _write_atomic(config_path, render_config(found, user_roles))
     written, kept = [config_path], []
+    ignore_path = root / ".muxlang" / ".gitignore"
+    if not ignore_path.exists():  # run-time state must never be committed (docs/reliability.md)
+        _write_atomic(ignore_path, GITIGNORE)
+        written.append(ignore_path)
     if workflow_path.exists():
         kept.append(workflow_path)
     else:

@@ -178,7 +178,11 @@ def test_init_team_option_and_json_output(tmp_path: Path, fake_path: str) -> Non
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["team"] == "go"
-    assert summary["written"] == [".muxlang/config.toml", ".muxlang/workflows/check.toml"]
+    assert summary["written"] == [
+        ".muxlang/config.toml",
+        ".muxlang/.gitignore",
+        ".muxlang/workflows/check.toml",
+    ]
     assert summary["backends"] == ["claude", "ollama"]
     workflow = tomllib.loads((tmp_path / ".muxlang" / "workflows" / "check.toml").read_text())
     assert workflow["steps"][0]["run"] == "go vet ./... && go test ./..."
@@ -197,3 +201,12 @@ def test_init_leaves_roles_the_user_config_defines_to_it(tmp_path: Path, fake_pa
     config = tomllib.loads((project / ".muxlang" / "config.toml").read_text())
     assert "analyzer" not in config["roles"]
     assert set(config["roles"]) == {"coder", "quick"}
+
+
+def test_init_keeps_run_state_out_of_git(tmp_path: Path, fake_path: str) -> None:
+    result = muxlang("init", cwd=tmp_path, path=fake_path)
+
+    assert result.returncode == 0, result.stderr
+    ignored = (tmp_path / ".muxlang" / ".gitignore").read_text().split()
+    assert "journal/" in ignored
+    assert "apply.lock" in ignored
