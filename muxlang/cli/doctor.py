@@ -11,12 +11,14 @@ variable OPENAI_API_KEY is not set"); 2 for a config error. The project uses a
 role when its user or project config file defines it or one of its workflows
 names it (directly, or through a role that nests it), and a backend when such a
 role reaches it or a workflow step names it (``backend = "x"``). Built-in
-defaults nobody uses, and backends nothing uses, are only warnings. Disabled
+defaults nobody uses, and backends nothing uses, are only warnings. Backends
+defined only in a workflow's own ``[backends]`` are probed as well. Disabled
 backends are shown, never counted as problems. Secrets are never printed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -68,6 +70,8 @@ class ProjectUsage:
 
     roles: set[str] = field(default_factory=set)
     step_backends: dict[str, list[str]] = field(default_factory=dict)
+    #: backends only a workflow's own ``[backends]`` defines, resolved (first wins)
+    workflow_backends: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -252,7 +256,9 @@ def project_usage(root: Path, config: Any, layers: Sequence[Any]) -> ProjectUsag
     """What the project uses: the roles its user/project config files define (the
     active team's overrides too), and the roles and backends the steps of its
     workflows (``.muxlang/workflows``, ``.llm-mux/workflows``) name — also through
-    a workflow's own ``[roles]``. A workflow that does not load adds what it can."""
+    a workflow's own ``[roles]``. A workflow that does not load adds what it can.
+    Backends defined only in a workflow's own ``[backends]`` are collected (merged
+    over the project's layers) so doctor probes them too."""
     from muxlang.compiler.loader import load_workflow_partial
     from muxlang.compiler.project import project_targets
     from muxlang.workflow import QueryStep
@@ -274,6 +280,14 @@ def project_usage(root: Path, config: Any, layers: Sequence[Any]) -> ProjectUsag
             continue
         if workflow is None:
             continue
+        own_backends = workflow.config.backends
+        if any(name not in config.backends for name in own_backends):
+            from muxlang.config import load_config
+
+            merged, _ = load_config(root, workflow=workflow, team=config.team)
+            for name in own_backends:
+                if name not in config.backends and name in merged.backends:
+                    usage.workflow_backends.setdefault(name, merged.backends[name])
         local = workflow.config.roles
         names: list[tuple[str, bool]] = []  # (name, named as a role)
         for step in workflow.steps:
@@ -288,7 +302,8 @@ def project_usage(root: Path, config: Any, layers: Sequence[Any]) -> ProjectUsag
             if as_role and name in local and name not in seen:
                 seen.add(name)  # the workflow's own role: what it lists is used
                 names.extend(
-                    (entry, entry not in config.backends) for entry in local[name].backends
+                    (entry, entry not in config.backends and entry not in own_backends)
+                    for entry in local[name].backends
                 )
             elif as_role:
                 usage.roles.add(name)
@@ -390,6 +405,11 @@ def doctor_command(ctx: click.Context, /, **given: Any) -> None:
         for name in layer.data.get("backends") or {}
     }
     usage = project_usage(root, config, layers)
+    if usage.workflow_backends:  # probe what only a workflow defines, as configured
+        config = dataclasses.replace(
+            config, backends={**config.backends, **usage.workflow_backends}
+        )
+        configured |= set(usage.workflow_backends)
     report = trio.run(partial(diagnose, config, configured=configured, usage=usage))
     if opts.output == "json":
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))

@@ -143,3 +143,24 @@ def test_unused_builtin_backend_with_a_usable_role_still_warns_only(tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert "warning: backend `gemini`" in result.stderr
     assert "error" not in result.stderr
+
+
+def test_a_backend_only_a_workflow_defines_is_probed(tmp_path: Path) -> None:
+    missing = '[backends.local]\ncommand = "no-such-llm-cli-xyz"\n' + query("local", "backend")
+    root = project(tmp_path, ECHO_ONLY, review=missing)
+    result = doctor(root, "--output", "json")
+    assert result.exit_code == 1, result.output
+    assert "error: backend `local`: command `no-such-llm-cli-xyz` not found" in result.stderr
+    backends = {b["name"]: b for b in json.loads(result.stdout)["backends"]}
+    assert backends["local"]["status"] == "unusable"
+    assert backends["local"]["used_by_workflows"] == ["review"]
+
+
+def test_a_workflow_backend_reached_through_its_own_role_is_probed(tmp_path: Path) -> None:
+    text = '[backends.here]\ncommand = "echo"\n\n[roles.own]\nbackends = ["here"]\n'
+    root = project(tmp_path, ECHO_ONLY, review=text + query("own"))
+    result = doctor(root)
+    assert result.exit_code == 0, result.output
+    [row] = [line for line in result.stdout.splitlines() if line.startswith("here ")]
+    assert " ok " in row
+    assert "workflow review" in row
