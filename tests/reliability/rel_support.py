@@ -18,6 +18,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import trio
+
+from muxlang.runtime import execute
+from muxlang.runtime.scripted import ScriptedQueryService
+
 REPO = Path(__file__).resolve().parents[2]
 FAKE_BIN = REPO / "tests" / "fakes" / "bin"
 PYTHON = sys.executable
@@ -163,6 +168,36 @@ def plan_from_toml(
     assert plan is not None, more
     assert not [d for d in more if d.is_error], more
     return plan
+
+
+CANNED_APPLY = """
+[backends.canned]
+command = "canned"
+
+[[steps]]
+name = "fix"
+type = "query"
+backend = "canned"
+prompt = "fix"
+
+[[steps]]
+name = "write"
+type = "apply"
+source = "fix"
+"""
+
+
+def canned_apply_plan(root: Path) -> Any:
+    """A plan (written to ``root/wf.toml``) whose query ``fix`` on the backend
+    ``canned`` feeds the apply step ``write``: script its answer with
+    :func:`apply_canned`."""
+    return plan_from_toml(root, CANNED_APPLY)
+
+
+def apply_canned(plan: Any, edits: str) -> Any:
+    """Run ``plan`` with the scripted answer ``edits`` for the backend ``canned``."""
+    service = ScriptedQueryService({"canned": edits})
+    return trio.run(lambda: execute(plan, args={}, query=service))
 
 
 def rss_kib(pid: int) -> int:

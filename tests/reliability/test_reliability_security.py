@@ -19,11 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
-import trio
-from rel_support import muxlang_argv, outcome, plan_from_toml, subprocess_env, tree_hash
+from rel_support import (
+    apply_canned,
+    canned_apply_plan,
+    muxlang_argv,
+    outcome,
+    subprocess_env,
+    tree_hash,
+)
 
-from muxlang.runtime import execute
-from muxlang.runtime.scripted import ScriptedQueryService
 from muxlang.template import (
     UNDEFINED,
     TemplateError,
@@ -403,27 +407,6 @@ def test_docs_show_the_env_pattern() -> None:
 # --------------------------------------------------------------------------- path escapes
 
 
-def apply_plan(root: Path) -> Any:
-    return plan_from_toml(
-        root,
-        """
-        [backends.canned]
-        command = "canned"
-
-        [[steps]]
-        name = "fix"
-        type = "query"
-        backend = "canned"
-        prompt = "fix"
-
-        [[steps]]
-        name = "write"
-        type = "apply"
-        source = "fix"
-        """,
-    )
-
-
 def escape_tree(tmp_path: Path) -> tuple[Path, Path]:
     root = tmp_path / "proj"
     outside = tmp_path / "outside"
@@ -462,10 +445,9 @@ def test_apply_refuses_every_path_escape(tmp_path: Path, edit: str) -> None:
     edits = f'[{{"path": "src/ok.txt", "content": "changed"}}, {edit}]'
     if edit.startswith("---"):
         edits = edit
-    plan = apply_plan(root)
+    plan = canned_apply_plan(root)
     before_in, before_out = tree_hash(root), tree_hash(outside)
-    service = ScriptedQueryService({"canned": edits})
-    result = trio.run(lambda: execute(plan, args={}, query=service))
+    result = apply_canned(plan, edits)
     step = result.steps["write"]
     assert step["status"] == "failed", step
     assert step["error"]
@@ -500,8 +482,7 @@ def test_a_symlink_planted_during_the_apply_is_not_followed(
             {"path": "src/sub/b.txt", "content": "pwned"},
         ]
     )
-    service = ScriptedQueryService({"canned": edits})
-    result = trio.run(lambda: execute(apply_plan(root), args={}, query=service))
+    result = apply_canned(canned_apply_plan(root), edits)
     assert result.steps["write"]["status"] == "failed"
     assert tree_hash(outside) == before_out
     assert (root / "src" / "ok.txt").read_text() == "ok\n"

@@ -20,15 +20,13 @@ from typing import Any
 
 import pytest
 from rel_support import (
+    apply_canned,
+    canned_apply_plan,
     muxlang_argv,
-    plan_from_toml,
     stray_files,
     subprocess_env,
     tree_hash,
 )
-
-from muxlang.runtime import execute
-from muxlang.runtime.scripted import ScriptedQueryService
 
 FILES = 40
 SIZE = 30_000
@@ -231,29 +229,10 @@ def test_full_disk_mid_apply_restores_the_tree(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The 10th file write fails with ENOSPC: every earlier write is rolled back."""
-    import trio
-
     root = tmp_path / "p"
     make_tree(root)
     before = snapshot(root)
-    plan = plan_from_toml(
-        root,
-        """
-        [[steps]]
-        name = "fix"
-        type = "query"
-        backend = "canned"
-        prompt = "fix"
-
-        [[steps]]
-        name = "write"
-        type = "apply"
-        source = "fix"
-
-        [backends.canned]
-        command = "canned"
-        """,
-    )
+    plan = canned_apply_plan(root)
 
     real_replace = os.replace
     calls = {"n": 0}
@@ -266,8 +245,7 @@ def test_full_disk_mid_apply_restores_the_tree(
         real_replace(src, dst, **kw)
 
     monkeypatch.setattr(os, "replace", failing_replace)
-    service = ScriptedQueryService({"canned": edits()})
-    result = trio.run(lambda: execute(plan, args={}, query=service))
+    result = apply_canned(plan, edits())
     step = result.steps["write"]
     assert step["status"] == "failed"
     assert "No space left on device" in step["error"]
@@ -281,29 +259,10 @@ def test_full_disk_while_journaling_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The journal itself cannot be written: no project file is touched."""
-    import trio
-
     root = tmp_path / "p"
     make_tree(root)
     before = snapshot(root)
-    plan = plan_from_toml(
-        root,
-        """
-        [backends.canned]
-        command = "canned"
-
-        [[steps]]
-        name = "fix"
-        type = "query"
-        backend = "canned"
-        prompt = "fix"
-
-        [[steps]]
-        name = "write"
-        type = "apply"
-        source = "fix"
-        """,
-    )
+    plan = canned_apply_plan(root)
     import builtins
 
     real_open = builtins.open
@@ -326,8 +285,7 @@ def test_full_disk_while_journaling_writes_nothing(
         return real_write(fd, data)
 
     monkeypatch.setattr(os, "write", failing_write)
-    service = ScriptedQueryService({"canned": edits()})
-    result = trio.run(lambda: execute(plan, args={}, query=service))
+    result = apply_canned(plan, edits())
     monkeypatch.undo()
     step = result.steps["write"]
     assert step["status"] == "failed"
