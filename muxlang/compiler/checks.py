@@ -163,17 +163,19 @@ def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
             continue
         filled = set(params.names[:given])
         bad = False
-        for key, value in node.kwargs:
+        for index, (key, value) in enumerate(node.kwargs):
+            # the keyword's name when the parser recorded it, else its value
+            where = node.kwarg_spans[index] if index < len(node.kwarg_spans) else value.span
             if key not in params.names:
                 yield ctx.diag(
-                    value.span,
+                    where,
                     "MUX012",
                     f"`{node.name}` has no argument `{key}`",
                     did_you_mean(key, params.names) or usage,
                 )
                 bad = True
             elif key in filled:
-                yield ctx.diag(value.span, "MUX012", f"`{node.name}` got argument `{key}` twice")
+                yield ctx.diag(where, "MUX012", f"`{node.name}` got argument `{key}` twice")
                 bad = True
             filled.add(key)
         if bad:

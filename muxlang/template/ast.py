@@ -111,6 +111,9 @@ class Filter:
     kwargs: tuple[tuple[str, Expr], ...]
     span: Span
     name_span: Span
+    #: the span of each keyword's NAME, parallel to ``kwargs`` (empty when the node
+    #: was built by hand: fall back to the value's span)
+    kwarg_spans: tuple[Span, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

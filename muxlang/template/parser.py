@@ -397,9 +397,11 @@ class _Builder:
 
     def _arguments(
         self, items: Sequence[Any]
-    ) -> tuple[tuple[ast.Expr, ...], tuple[tuple[str, ast.Expr], ...]]:
+    ) -> tuple[tuple[ast.Expr, ...], tuple[tuple[str, ast.Expr], ...], tuple[Span, ...]]:
+        """Positional arguments, keyword arguments, and the span of each keyword's name."""
         args: list[ast.Expr] = []
         kwargs: list[tuple[str, ast.Expr]] = []
+        kwarg_spans: list[Span] = []
         for item in items:
             if isinstance(item, Tree) and item.data == "kwarg":
                 name_tok = item.children[0]
@@ -409,6 +411,7 @@ class _Builder:
                         f"argument `{name_tok.value}` is given twice", self.span_of(name_tok)
                     )
                 kwargs.append((name_tok.value, self.expr(item.children[1])))
+                kwarg_spans.append(self.span_of(name_tok))
             else:
                 if kwargs:
                     raise TemplateSyntaxError(
@@ -416,19 +419,22 @@ class _Builder:
                         self.span_of(item),
                     )
                 args.append(self.expr(item))
-        return tuple(args), tuple(kwargs)
+        return tuple(args), tuple(kwargs), tuple(kwarg_spans)
 
     def x_filter(self, ch: Sequence[Any], span: Span) -> ast.Expr:
         operand = self.expr(ch[0])
         name_tok: Token = ch[1]
         args: tuple[ast.Expr, ...] = ()
         kwargs: tuple[tuple[str, ast.Expr], ...] = ()
+        kwarg_spans: tuple[Span, ...] = ()
         if len(ch) > 2:
-            args, kwargs = self._arguments(ch[2].children)
-        return ast.Filter(operand, name_tok.value, args, kwargs, span, self.span_of(name_tok))
+            args, kwargs, kwarg_spans = self._arguments(ch[2].children)
+        return ast.Filter(
+            operand, name_tok.value, args, kwargs, span, self.span_of(name_tok), kwarg_spans
+        )
 
     def x_call(self, ch: Sequence[Any], span: Span) -> ast.Expr:
-        args, kwargs = self._arguments(ch[1:])
+        args, kwargs, _ = self._arguments(ch[1:])
         if kwargs:
             raise TemplateSyntaxError(
                 f"`{ch[0].value}()` takes no keyword arguments", self.span_of(ch[0])

@@ -26,7 +26,9 @@ from muxlang.compiler.build import compile_workflow
 from muxlang.compiler.checks import CheckContext
 from muxlang.config.models import RoleConfig
 from muxlang.diagnostics import Severity
+from muxlang.source import Span
 from muxlang.template import ast as t
+from muxlang.template import parse_expression
 from muxlang.workflow import Arg, Ref
 
 
@@ -395,6 +397,23 @@ def test_filter_argument_count_and_keywords():
     assert diags[0].span == too_many.args[0].span
     assert diags[2].span == unknown.kwargs[0][1].span
     assert diags[1].hint == "usage: `replace(old, new, count=none)`"
+
+
+def test_unknown_or_repeated_keyword_points_at_its_name_not_its_value():
+    # a parsed node records where each keyword's NAME is: MUX012 underlines it
+    node = parse_expression("xs | join(separator=',') | replace('a', 'b', old='c')")
+    assert isinstance(node, t.Filter)
+    inner = node.operand
+    assert isinstance(inner, t.Filter)
+    assert inner.kwarg_spans == (Span(1, 11, 1, 20),)  # `separator`
+    assert node.kwarg_spans == (Span(1, 46, 1, 49),)  # `old`
+    wf = workflow(query("q", tpl(node)))
+    diags = sorted(run(checks.check_filter_arguments, wf), key=lambda d: d.span.column)
+    assert [d.message for d in diags] == [
+        "`join` has no argument `separator`",
+        "`replace` got argument `old` twice",
+    ]
+    assert [d.span for d in diags] == [inner.kwarg_spans[0], node.kwarg_spans[0]]
 
 
 def test_filter_input_kind_mismatch():
