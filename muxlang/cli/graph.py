@@ -1,8 +1,9 @@
 """``muxlang graph WORKFLOW``: print the step graph as Mermaid, dot or JSON.
 
-The workflow is checked first, exactly as ``muxlang validate`` would; with an
-error nothing is drawn, the diagnostics go to stderr and the exit status is 2
-(as for ``muxlang run``). Warnings are printed and the graph drawn.
+The workflow is checked first, exactly as ``muxlang validate`` would (with schema
+errors, the same full set of problems validate reports); with an error nothing is
+drawn, the diagnostics go to stderr and the exit status is 2 (as for ``muxlang
+run``). Warnings are printed and the graph drawn.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def graph_command(ctx: click.Context, /, workflow: str, fmt: str, **given: Any) 
     from muxlang.compiler.build import compile_workflow
     from muxlang.compiler.draw import draw
     from muxlang.compiler.loader import load_workflow
-    from muxlang.compiler.project import display_path
+    from muxlang.compiler.project import Target, display_path, validate
     from muxlang.config import WorkflowNotFoundError, find_project_root, find_workflow, load_config
 
     options = settings(ctx, **given)
@@ -51,6 +52,10 @@ def graph_command(ctx: click.Context, /, workflow: str, fmt: str, **given: Any) 
         found.extend(problems)
         plan, checked = compile_workflow(loaded, config)
         found.extend(checked)
+    else:
+        # schema errors: report everything validate would (the loader's problems and
+        # the checks of the valid rest), not only the loader's
+        found = validate([Target(path, "workflow")], root, team=options.team).diagnostics
     if found:
         sys.stderr.write(report.render_text(found, color=sys.stderr.isatty()))
     if plan is None or any(d.is_error for d in found):

@@ -366,3 +366,18 @@ def test_pre_commit_hook_passes_clean_and_fails_broken_files(tmp_path: Path) -> 
     assert broken.returncode == 1, broken.stdout + broken.stderr
     assert "Failed" in broken.stdout
     assert ".muxlang/workflows/bad.toml:12:29: error[MUX021]" in broken.stdout
+
+
+def test_graph_with_schema_errors_reports_what_validate_reports(project: Path) -> None:
+    # a schema error (MUX003) and, in the valid rest, an unknown step (MUX021)
+    write(
+        project, "bad.toml", BROKEN.replace('run = "git diff"', 'run = "git diff"\ntimeout = "2x"')
+    )
+    graph = invoke("graph", "bad")
+    assert graph.exit_code == 2
+    assert graph.stdout == ""
+    assert "error[MUX003]" in graph.stderr
+    assert "error[MUX021]" in graph.stderr
+    validate = invoke("validate", "bad")
+    assert validate.exit_code == 1
+    assert graph.stderr == validate.stdout + validate.stderr
