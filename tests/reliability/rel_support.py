@@ -170,6 +170,18 @@ def plan_from_toml(
     return plan
 
 
+def gateway_project(tmp_path: Path, config: str) -> tuple[Path, Path]:
+    """A project ``tmp_path/p`` (a git root) with ``config`` as its
+    ``.muxlang/config.toml``, and an empty ``tmp_path/home``: (root, home)."""
+    root = tmp_path / "p"
+    (root / ".git").mkdir(parents=True)
+    (root / ".muxlang").mkdir()
+    (root / ".muxlang" / "config.toml").write_text(config)
+    home = tmp_path / "home"
+    home.mkdir()
+    return root, home
+
+
 CANNED_APPLY = """
 [backends.canned]
 command = "canned"

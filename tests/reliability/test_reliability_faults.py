@@ -531,14 +531,12 @@ async def stream_anthropic(client: Any, url: str, prompt: str) -> tuple[str, lis
 @pytest.mark.slow
 async def test_gateway_streams_survive_every_fault(tmp_path: Path) -> None:
     import httpx
-    from rel_support import subprocess_env
+    from rel_support import gateway_project, subprocess_env
     from test_reliability_security import start_gateway, stop_gateway
 
     with FakeLLMServer(default=gateway_responder) as upstream:
-        root = tmp_path / "p"
-        (root / ".git").mkdir(parents=True)
-        (root / ".muxlang").mkdir()
-        (root / ".muxlang" / "config.toml").write_text(
+        root, home = gateway_project(
+            tmp_path,
             f"""
 [serve]
 cooldown = 0
@@ -561,10 +559,8 @@ model = "good"
 [roles.fb]
 backends = ["refused", "bad", "good"]
 execution = "fallback"
-"""
+""",
         )
-        home = tmp_path / "home"
-        home.mkdir()
         proc, url = await trio.to_thread.run_sync(lambda: start_gateway(root, subprocess_env(home)))
         try:
             async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
@@ -679,22 +675,18 @@ prompt = "{mark} item {{{{ item }}}}"
 async def test_gateway_client_disconnect_stops_the_cli(tmp_path: Path) -> None:
     """A client that goes away mid-stream: the CLI answering it is stopped."""
     import httpx
-    from rel_support import subprocess_env
+    from rel_support import gateway_project, subprocess_env
     from test_reliability_security import start_gateway, stop_gateway
 
     mark = marker()
-    root = tmp_path / "p"
-    (root / ".git").mkdir(parents=True)
-    (root / ".muxlang").mkdir()
-    (root / ".muxlang" / "config.toml").write_text(
+    root, home = gateway_project(
+        tmp_path,
         """
 [backends.talker]
 command = "fake-llm"
 env = { FAKE_LLM_CHUNK_DELAY = "0.3" }
-"""
+""",
     )
-    home = tmp_path / "home"
-    home.mkdir()
     proc, url = await trio.to_thread.run_sync(
         lambda: start_gateway(root, subprocess_env(home, MUXLANG_KILL_GRACE="1"))
     )
@@ -852,21 +844,16 @@ async def test_enormous_cli_answer_is_taken_whole(tmp_path: Path) -> None:
 @pytest.mark.slow
 async def test_enormous_answer_through_the_gateway(tmp_path: Path) -> None:
     import httpx
-    from rel_support import subprocess_env
+    from rel_support import gateway_project, subprocess_env
     from test_reliability_security import start_gateway, stop_gateway
 
     def respond(request: RecordedRequest) -> Reply:
         return Reply(text=BIG, chunks=(BIG[: len(BIG) // 2], BIG[len(BIG) // 2 :]))
 
     with FakeLLMServer(default=respond, record=False) as upstream:
-        root = tmp_path / "p"
-        (root / ".git").mkdir(parents=True)
-        (root / ".muxlang").mkdir()
-        (root / ".muxlang" / "config.toml").write_text(
-            f'[backends.up]\ncommand = "{upstream.url}/v1"\nmodel = "m"\ntimeout = 120\n'
+        root, home = gateway_project(
+            tmp_path, f'[backends.up]\ncommand = "{upstream.url}/v1"\nmodel = "m"\ntimeout = 120\n'
         )
-        home = tmp_path / "home"
-        home.mkdir()
         proc, url = await trio.to_thread.run_sync(lambda: start_gateway(root, subprocess_env(home)))
         try:
             async with httpx.AsyncClient(timeout=120, trust_env=False) as client:

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
-from rel_support import muxlang_argv, subprocess_env
+from rel_support import gateway_project, muxlang_argv, subprocess_env
 from test_reliability_security import start_gateway, stop_gateway
 
 from tests.fakes.llm_server import FakeLLMServer, RecordedRequest, Reply
@@ -126,10 +126,8 @@ async def test_gateway_holds_two_hundred_streaming_clients(tmp_path: Path) -> No
     clients = 200
     hold = 30.0 if SOAK else 4.0
     with FakeLLMServer(default=responder, record=False) as upstream:
-        root = tmp_path / "p"
-        (root / ".git").mkdir(parents=True)
-        (root / ".muxlang").mkdir()
-        (root / ".muxlang" / "config.toml").write_text(
+        root, home = gateway_project(
+            tmp_path,
             f"""
 [defaults]
 max_concurrent = 256
@@ -138,10 +136,8 @@ max_concurrent = 256
 command = "{upstream.url}/v1"
 model = "m"
 max_retries = 0
-"""
+""",
         )
-        home = tmp_path / "home"
-        home.mkdir()
         proc, url = await trio.to_thread.run_sync(lambda: start_gateway(root, subprocess_env(home)))
         completed = 0
         failures: list[str] = []
