@@ -12,7 +12,7 @@ import pytest
 import trio
 from runtime_helpers import apply_step, make_plan, query
 
-from muxlang.runtime import execute
+from muxlang.runtime import RunResult, execute
 from muxlang.runtime.scripted import Reply, ScriptedQueryService
 
 
@@ -80,18 +80,25 @@ async def test_apply_runs_alone(
     assert record["output"] == "1 file changed"
 
 
-async def test_real_apply_edits_a_file(tmp_path: Path) -> None:
-    pytest.importorskip("muxlang.apply")
-    target = tmp_path / "greet.txt"
+async def fix_greeting(root: Path, prompt: str, verify: str) -> tuple[Path, RunResult]:
+    """A real apply run: ``greet.txt`` says "hello wrold", the query ``fix`` (asked
+    ``prompt``) answers the edit that corrects it, and the apply step verifies with
+    ``verify``. Returns the file and the run's result."""
+    target = root / "greet.txt"
     target.write_text("hello wrold\n")
     edit = json.dumps({"path": "greet.txt", "old": "wrold", "new": "world"})
     service = ScriptedQueryService({"fix": edit})
     plan = make_plan(
-        tmp_path,
-        [query("fix", "fix it"), apply_step("apply", "fix", verify="grep -q world greet.txt")],
+        root,
+        [query("fix", prompt), apply_step("apply", "fix", verify=verify)],
         {"apply": ["fix"]},
     )
-    result = await execute(plan, args={}, query=service)
+    return target, await execute(plan, args={}, query=service)
+
+
+async def test_real_apply_edits_a_file(tmp_path: Path) -> None:
+    pytest.importorskip("muxlang.apply")
+    target, result = await fix_greeting(tmp_path, "fix it", "grep -q world greet.txt")
     assert result.success, result.error
     assert target.read_text() == "hello world\n"
     assert result.steps["apply"]["files"] == ["greet.txt"]
@@ -99,16 +106,7 @@ async def test_real_apply_edits_a_file(tmp_path: Path) -> None:
 
 async def test_real_apply_failing_verify_rolls_back(tmp_path: Path) -> None:
     pytest.importorskip("muxlang.apply")
-    target = tmp_path / "greet.txt"
-    target.write_text("hello wrold\n")
-    edit = json.dumps({"path": "greet.txt", "old": "wrold", "new": "world"})
-    service = ScriptedQueryService({"fix": edit})
-    plan = make_plan(
-        tmp_path,
-        [query("fix", "fix"), apply_step("apply", "fix", verify="echo nope >&2; exit 1")],
-        {"apply": ["fix"]},
-    )
-    result = await execute(plan, args={}, query=service)
+    target, result = await fix_greeting(tmp_path, "fix", "echo nope >&2; exit 1")
     assert not result.success
     assert result.steps["apply"]["status"] == "failed"
     assert target.read_text() == "hello wrold\n"
