@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -52,12 +53,31 @@ def start(root: Path, mark: str, *extra: str, stubborn: bool = True) -> subproce
             """
         )
     )
+    return launch(root, *extra)
+
+
+def launch(root: Path, *extra: str) -> subprocess.Popen[str]:
+    """``muxlang run wf.toml`` in ``root``, its output captured as text."""
     return subprocess.Popen(
         [*MUXLANG, "-C", str(root), "run", "wf.toml", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def signal_when(
+    proc: subprocess.Popen[str], sig: signal.Signals, ready: Callable[[], None]
+) -> tuple[str, str]:
+    """Once ``ready()`` returns, send ``sig`` to the run and collect its output;
+    the run is killed if it is still alive after that."""
+    try:
+        ready()
+        proc.send_signal(sig)
+        return proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def wait_for(mark: str, count: int) -> None:
@@ -71,14 +91,12 @@ def wait_for(mark: str, count: int) -> None:
 def test_sigint_stops_everything_and_exits_130(tmp_path: Path) -> None:
     mark = marker()
     proc = start(tmp_path, mark)
-    try:
+
+    def ready() -> None:
         wait_for(mark, 4)
         time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+
+    _, stderr = signal_when(proc, signal.SIGINT, ready)
     assert proc.returncode == 130, stderr
     assert processes_with(mark) == [], "processes outlived the run"
     assert "interrupted" in stderr
@@ -93,13 +111,7 @@ def test_sigint_json_output_still_one_object(tmp_path: Path) -> None:
 
     mark = marker()
     proc = start(tmp_path, mark, "--output", "json", stubborn=False)
-    try:
-        wait_for(mark, 4)
-        os.kill(proc.pid, signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    stdout, stderr = signal_when(proc, signal.SIGINT, lambda: wait_for(mark, 4))
     assert proc.returncode == 130, stderr
     doc = json.loads(stdout)
     assert doc["interrupted"] is True
@@ -151,20 +163,13 @@ def wait_for_edit(target: Path) -> None:
 def test_sigint_during_apply_rolls_back(tmp_path: Path) -> None:
     mark = marker()
     target = apply_workflow(tmp_path, mark)
-    proc = subprocess.Popen(
-        [*MUXLANG, "-C", str(tmp_path), "run", "wf.toml"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    proc = launch(tmp_path)
+
+    def ready() -> None:
         wait_for(mark, 1)
         wait_for_edit(target)
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+
+    _, stderr = signal_when(proc, signal.SIGINT, ready)
     assert proc.returncode == 130, stderr
     assert target.read_text() == "hello wrold\n"
     assert processes_with(mark) == []
@@ -210,12 +215,6 @@ def test_next_run_recovers_what_a_killed_run_left(tmp_path: Path) -> None:
 def test_sigterm_cleans_up_and_exits_143(tmp_path: Path) -> None:
     mark = marker()
     proc = start(tmp_path, mark, stubborn=False)
-    try:
-        wait_for(mark, 4)
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    _, stderr = signal_when(proc, signal.SIGTERM, lambda: wait_for(mark, 4))
     assert proc.returncode == 143, stderr
     assert processes_with(mark) == []
