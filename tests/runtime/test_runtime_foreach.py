@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import trio
 from runtime_helpers import plan_from_toml
 
+from muxlang.compiler.plan import Plan
 from muxlang.llm import ChatRequest, ErrorKind
-from muxlang.runtime import execute
+from muxlang.runtime import RunResult, execute
 from muxlang.runtime.scripted import Reply, ScriptedQueryService
 
 BACKENDS = """
@@ -25,6 +27,15 @@ def answer(request: ChatRequest) -> Reply:
     return Reply(prompt.upper(), delay=10)
 
 
+async def run_answered(
+    plan: Plan, args: dict[str, Any] | None = None
+) -> tuple[ScriptedQueryService, RunResult]:
+    """Run ``plan`` with the backend ``llm`` answered by :func:`answer`; the service
+    is returned too, for the calls it recorded."""
+    service = ScriptedQueryService({"llm": answer})
+    return service, await execute(plan, args=args or {}, query=service)
+
+
 async def test_max_parallel_limits_items(autojump_clock: trio.abc.Clock, tmp_path: Path) -> None:
     plan = plan_from_toml(
         tmp_path,
@@ -39,9 +50,8 @@ async def test_max_parallel_limits_items(autojump_clock: trio.abc.Clock, tmp_pat
         prompt = "{{ item }}{{ loop.index }}"
         """,
     )
-    service = ScriptedQueryService({"llm": answer})
     start = trio.current_time()
-    result = await execute(plan, args={}, query=service)
+    service, result = await run_answered(plan)
     assert result.success, result.error
     assert service.max_in_flight == 2
     assert trio.current_time() - start == 30
@@ -65,8 +75,7 @@ async def test_items_share_max_concurrent(autojump_clock: trio.abc.Clock, tmp_pa
         prompt = "{{ item }}"
         """,
     )
-    service = ScriptedQueryService({"llm": answer})
-    result = await execute(plan, args={}, query=service)
+    service, result = await run_answered(plan)
     assert result.success
     assert service.max_in_flight == 3
 
@@ -85,9 +94,8 @@ async def test_fail_fast_cancels_the_rest(autojump_clock: trio.abc.Clock, tmp_pa
         prompt = "{{ item }}"
         """,
     )
-    service = ScriptedQueryService({"llm": answer})
     start = trio.current_time()
-    result = await execute(plan, args={}, query=service)
+    service, result = await run_answered(plan)
     assert trio.current_time() - start == 1
     record = result.steps["each"]
     assert record["status"] == "failed"
@@ -121,8 +129,7 @@ async def test_no_fail_fast_runs_every_item(autojump_clock: trio.abc.Clock, tmp_
         prompt = "{{ steps.each.results | length }} {{ steps.each.status }}"
         """,
     )
-    service = ScriptedQueryService({"llm": answer})
-    result = await execute(plan, args={}, query=service)
+    _, result = await run_answered(plan)
     assert result.success
     record = result.steps["each"]
     assert [r["status"] for r in record["results"]] == ["success", "failed", "success", "failed"]
@@ -157,8 +164,7 @@ async def test_per_item_if_and_step_level_if(
         prompt = "n{{ item }}"
         """,
     )
-    service = ScriptedQueryService({"llm": answer})
-    result = await execute(plan, args={"run": "yes"}, query=service)
+    _, result = await run_answered(plan, {"run": "yes"})
     per_item = result.steps["per-item"]
     assert [r["status"] for r in per_item["results"]] == [
         "skipped",
@@ -188,8 +194,7 @@ async def test_step_timeout_covers_all_items(
         prompt = "{{ item }}"
         """,
     )
-    service = ScriptedQueryService({"llm": answer})
-    result = await execute(plan, args={}, query=service)
+    _, result = await run_answered(plan)
     record = result.steps["each"]
     assert record["status"] == "failed"
     assert "timed out after 25 s" in record["error"]
@@ -213,8 +218,7 @@ async def test_max_parallel_one_runs_items_in_order(
         """,
     )
     for _ in range(5):
-        service = ScriptedQueryService({"llm": answer})
-        result = await execute(plan, args={}, query=service)
+        service, result = await run_answered(plan)
         assert result.success
         assert [c.request.prompt_text for c in service.calls] == list("qwertyu")
 
@@ -233,8 +237,7 @@ async def test_if_reading_loop_is_per_item(autojump_clock: trio.abc.Clock, tmp_p
         prompt = "{{ item }}"
         """,
     )
-    service = ScriptedQueryService({"llm": answer})
-    result = await execute(plan, args={}, query=service)
+    _, result = await run_answered(plan)
     assert result.success, result.error
     assert [r["status"] for r in result.steps["each"]["results"]] == [
         "skipped",
