@@ -11,6 +11,7 @@ import hashlib
 import os
 import random
 import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -141,6 +142,25 @@ def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
 
 def muxlang_argv(*args: str) -> list[str]:
     return [PYTHON, "-m", "muxlang", *args]
+
+
+def run_muxlang(
+    root: Path,
+    *args: str,
+    env: Mapping[str, str],
+    timeout: float = 60,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """``muxlang -C root ARGS`` as a subprocess to its end (within ``timeout``),
+    its output captured; a non-zero exit is for the test to check."""
+    return subprocess.run(
+        muxlang_argv("-C", str(root), *args),
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def write_workflow(root: Path, body: str, name: str = "wf.toml") -> Path:

@@ -913,9 +913,8 @@ def strict_json(text: str) -> Any:
 def test_run_output_is_standard_json_even_with_nan(tmp_path: Path) -> None:
     """from_json of NaN / 1e400 and a TOML `nan` make non-finite floats; --output json
     and jsonl, and the `json` filter, still write standard JSON (null, as JS does)."""
-    import subprocess
 
-    from rel_support import muxlang_argv, subprocess_env
+    from rel_support import run_muxlang, subprocess_env
 
     (tmp_path / ".git").mkdir()
     home = tmp_path / "home"
@@ -939,24 +938,12 @@ run = "echo {{ [item, args.limit] | json }}"
 """
     )
     for mode in ("json", "jsonl"):
-        done = subprocess.run(
-            muxlang_argv("-C", str(tmp_path), "run", str(wf), "--output", mode),
-            env=subprocess_env(home),
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_muxlang(tmp_path, "run", str(wf), "--output", mode, env=subprocess_env(home))
         assert done.returncode == 0, done.stderr.decode()
         lines = done.stdout.decode().splitlines() if mode == "jsonl" else [done.stdout.decode()]
         documents = [strict_json(line) for line in lines if line.strip()]
         assert documents
-    done = subprocess.run(
-        muxlang_argv("-C", str(tmp_path), "run", str(wf), "--output", "json"),
-        env=subprocess_env(home),
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_muxlang(tmp_path, "run", str(wf), "--output", "json", env=subprocess_env(home))
     report = strict_json(done.stdout.decode())
     outputs = [r["output"] for r in report["steps"]["each"]["results"]]
     assert outputs == ["[null,null]", "[null,null]", "[null,null]", "[1.5,null]"]

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
-from rel_support import gateway_project, muxlang_argv, subprocess_env
+from rel_support import gateway_project, muxlang_argv, run_muxlang, subprocess_env
 from test_reliability_security import start_gateway, stop_gateway
 
 from tests.fakes.llm_server import FakeLLMServer, RecordedRequest, Reply
@@ -206,12 +206,8 @@ run = "echo one"
 """
     )
     started = time.monotonic()
-    done = subprocess.run(
-        muxlang_argv("-C", str(tmp_path), "run", str(wf), "--output", "json"),
-        env=subprocess_env(home),
-        capture_output=True,
-        timeout=120,
-        check=False,
+    done = run_muxlang(
+        tmp_path, "run", str(wf), "--output", "json", env=subprocess_env(home), timeout=120
     )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     report = json.loads(done.stdout)

@@ -24,6 +24,7 @@ from rel_support import (
     canned_apply_plan,
     muxlang_argv,
     outcome,
+    run_muxlang,
     subprocess_env,
     tree_hash,
 )
@@ -267,14 +268,7 @@ def test_secrets_never_printed_by_any_command(tmp_path: Path, leaky_server: Fake
     ]
     seen_failure = False
     for command in commands:
-        done = subprocess.run(
-            muxlang_argv("-C", str(root), *command),
-            cwd=root,
-            env=env,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_muxlang(root, *command, env=env, cwd=root)
         assert_no_canary(" ".join(command), done.stdout, done.stderr)
         assert b"Traceback" not in done.stderr, done.stderr.decode()
         if command[:2] == ["run", str(wf)] and b"Incorrect API key" in done.stdout + done.stderr:
@@ -359,13 +353,7 @@ def test_gateway_never_shows_secrets(tmp_path: Path, leaky_server: FakeLLMServer
 def validate_json(root: Path, body: str, home: Path) -> list[dict[str, Any]]:
     wf = root / "inj.toml"
     wf.write_text(body)
-    done = subprocess.run(
-        muxlang_argv("-C", str(root), "validate", "--format", "json", str(wf)),
-        env=subprocess_env(home),
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_muxlang(root, "validate", "--format", "json", str(wf), env=subprocess_env(home))
     result: list[dict[str, Any]] = json.loads(done.stdout)
     return result
 
@@ -496,12 +484,8 @@ def test_serve_refuses_non_loopback_without_keys(tmp_path: Path) -> None:
     home.mkdir()
     (tmp_path / ".git").mkdir()
     for host in ("0.0.0.0", "::", "192.0.2.1"):
-        done = subprocess.run(
-            muxlang_argv("-C", str(tmp_path), "serve", "--host", host, "--port", "0"),
-            env=subprocess_env(home),
-            capture_output=True,
-            timeout=30,
-            check=False,
+        done = run_muxlang(
+            tmp_path, "serve", "--host", host, "--port", "0", env=subprocess_env(home), timeout=30
         )
         assert done.returncode == 2, (host, done.stderr)
         assert b"api_keys" in done.stderr
@@ -549,13 +533,7 @@ def test_no_environment_dump_in_debug(tmp_path: Path) -> None:
     wf = tmp_path / "env.toml"
     wf.write_text('[[steps]]\nname = "a"\ntype = "shell"\nrun = "true"\n')
     env = {**canary_env(home), "OPENAI_API_KEY": CANARY}
-    done = subprocess.run(
-        muxlang_argv("-C", str(tmp_path), "run", str(wf), "--debug", "--output", "jsonl"),
-        env=env,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_muxlang(tmp_path, "run", str(wf), "--debug", "--output", "jsonl", env=env)
     assert done.returncode == 0, done.stderr
     assert_no_canary("run --debug", done.stdout, done.stderr)
     assert os.environ.get("OPENAI_API_KEY") != CANARY
@@ -651,24 +629,12 @@ def test_a_crafted_journal_never_touches_anything(tmp_path: Path, crafted: dict[
     before_victim = tree_hash(victim)
     home = tmp_path / "home"
     home.mkdir()
-    rec = subprocess.run(
-        muxlang_argv("-C", str(root), "recover"),
-        env=subprocess_env(home),
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    rec = run_muxlang(root, "recover", env=subprocess_env(home))
     assert rec.returncode == 1, rec.stderr.decode()
     assert b"damaged" in rec.stdout + rec.stderr
     wf = root / "noop.toml"
     wf.write_text('[[steps]]\nname = "a"\ntype = "shell"\nrun = "true"\n')
-    run = subprocess.run(
-        muxlang_argv("-C", str(root), "run", str(wf)),
-        env=subprocess_env(home),
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    run = run_muxlang(root, "run", str(wf), env=subprocess_env(home))
     wf.unlink()
     assert run.returncode == 2, run.stderr.decode()
     assert b"Traceback" not in rec.stderr + run.stderr
@@ -703,13 +669,7 @@ def test_a_symlinked_state_directory_is_never_followed(tmp_path: Path, layout: s
     env = subprocess_env(home)
 
     def muxlang(*args: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            muxlang_argv("-C", str(root), *args),
-            env=env,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        return run_muxlang(root, *args, env=env)
 
     assert b"Traceback" not in muxlang("recover").stderr
     assert tree_hash(outside, skip=()) == before
@@ -780,12 +740,6 @@ def test_inspection_commands_execute_nothing(tmp_path: Path) -> None:
         ["workflows"],
         ["run", str(wf), "--dry-run"],
     ):
-        done = subprocess.run(
-            muxlang_argv("-C", str(root), *command),
-            env=subprocess_env(home),
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_muxlang(root, *command, env=subprocess_env(home))
         assert b"Traceback" not in done.stderr, command
         assert not ran.exists(), f"{command} executed a configured program"

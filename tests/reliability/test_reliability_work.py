@@ -23,6 +23,7 @@ from rel_support import (
     apply_canned,
     canned_apply_plan,
     muxlang_argv,
+    run_muxlang,
     stray_files,
     subprocess_env,
     tree_hash,
@@ -115,12 +116,8 @@ def trees(tmp_path: Path) -> tuple[Path, Path, dict[str, str], dict[str, str]]:
     make_tree(ref)
     wf = workflow(ref)
     before = snapshot(ref)
-    done = subprocess.run(
-        muxlang_argv("-C", str(ref), "run", str(wf), "--output", "json"),
-        env=subprocess_env(home),
-        capture_output=True,
-        timeout=120,
-        check=False,
+    done = run_muxlang(
+        ref, "run", str(wf), "--output", "json", env=subprocess_env(home), timeout=120
     )
     assert done.returncode == 0, done.stderr.decode()
     after = snapshot(ref)
@@ -161,24 +158,12 @@ def test_apply_killed_at_random_points_is_restored(
             outcomes.append("rolled back by the run")
         # the next run, or `muxlang recover`, restores whatever is left
         if attempt % 2:
-            rec = subprocess.run(
-                muxlang_argv("-C", str(root), "recover"),
-                env=subprocess_env(home),
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
+            rec = run_muxlang(root, "recover", env=subprocess_env(home))
             assert rec.returncode == 0, rec.stderr.decode()
         else:
             noop = root / "noop.toml"
             noop.write_text('[[steps]]\nname = "noop"\ntype = "shell"\nrun = "true"\n')
-            rec = subprocess.run(
-                muxlang_argv("-C", str(root), "run", str(noop)),
-                env=subprocess_env(home),
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
+            rec = run_muxlang(root, "run", str(noop), env=subprocess_env(home))
             assert rec.returncode == 0, rec.stderr.decode()
         state = snapshot(root)
         assert state in (before, after), f"half-applied tree after {sig!r} (exit {code})"
@@ -202,13 +187,7 @@ def test_two_runs_on_one_tree_the_second_is_refused_clearly(
     try:
         assert wait_for_journal(root, first)
         time.sleep(0.3)  # the first run is now in its verify, holding the lock
-        second = subprocess.run(
-            muxlang_argv("-C", str(root), "run", str(wf), "--output", "json"),
-            env=subprocess_env(home),
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        second = run_muxlang(root, "run", str(wf), "--output", "json", env=subprocess_env(home))
         _out, err = first.communicate(timeout=60)
     finally:
         if first.poll() is None:
@@ -331,12 +310,8 @@ def test_workflow_timeout_during_verify_rolls_back(tmp_path: Path) -> None:
     wf = workflow(root, verify=f"sleep 30; : {mark}")
     text = wf.read_text()
     wf.write_text("timeout = 2\n" + text)
-    done = subprocess.run(
-        muxlang_argv("-C", str(root), "run", str(wf), "--output", "json"),
-        env=subprocess_env(home, MUXLANG_KILL_GRACE="1"),
-        capture_output=True,
-        timeout=60,
-        check=False,
+    done = run_muxlang(
+        root, "run", str(wf), "--output", "json", env=subprocess_env(home, MUXLANG_KILL_GRACE="1")
     )
     assert done.returncode == 1, done.stderr.decode()
     report = json.loads(done.stdout)
@@ -364,20 +339,8 @@ def test_recover_never_touches_a_live_run(
     try:
         assert wait_for_journal(root, first)
         time.sleep(0.5)
-        rec = subprocess.run(
-            muxlang_argv("-C", str(root), "recover"),
-            env=subprocess_env(home),
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        other = subprocess.run(
-            muxlang_argv("-C", str(root), "run", str(noop)),
-            env=subprocess_env(home),
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        rec = run_muxlang(root, "recover", env=subprocess_env(home))
+        other = run_muxlang(root, "run", str(noop), env=subprocess_env(home))
         _out, err = first.communicate(timeout=60)
     finally:
         if first.poll() is None:
