@@ -8,6 +8,7 @@ no temp file or journal is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -15,6 +16,7 @@ import random
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,14 +90,23 @@ def snapshot(root: Path) -> dict[str, str]:
     return tree_hash(root, skip=(".muxlang", ".git", "apply.toml", "noop.toml", "wf.toml"))
 
 
-def start_run(root: Path, home: Path, wf: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+@contextlib.contextmanager
+def background_run(root: Path, home: Path, wf: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``muxlang run WF --output json`` started in the background; killed (and
+    reaped) if it is still alive when the block ends."""
+    proc = subprocess.Popen(
         muxlang_argv("-C", str(root), "run", str(wf), "--output", "json"),
         cwd=root,
         env=subprocess_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def wait_for_journal(root: Path, proc: subprocess.Popen[bytes], timeout: float = 20) -> bool:
@@ -138,17 +149,12 @@ def test_apply_killed_at_random_points_is_restored(
         make_tree(root)
         wf = workflow(root, verify="sleep 0.3")
         assert snapshot(root) == before
-        proc = start_run(root, home, wf)
-        try:
+        with background_run(root, home, wf) as proc:
             running = wait_for_journal(root, proc)
             if running:
                 time.sleep(rng.uniform(0, 1.2))
                 proc.send_signal(sig)
             _out, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
         code = proc.returncode
         if sig != signal.SIGKILL and code in (130, 143) and b"stopping running steps" in err:
             # a stop during the run rolls back by itself: nothing left to recover
@@ -183,16 +189,11 @@ def test_two_runs_on_one_tree_the_second_is_refused_clearly(
     root = tmp_path / "shared"
     make_tree(root)
     wf = workflow(root, verify="sleep 5")
-    first = start_run(root, home, wf)
-    try:
+    with background_run(root, home, wf) as first:
         assert wait_for_journal(root, first)
         time.sleep(0.3)  # the first run is now in its verify, holding the lock
         second = run_muxlang(root, "run", str(wf), "--output", "json", env=subprocess_env(home))
         _out, err = first.communicate(timeout=60)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
     assert first.returncode == 0, err.decode()
     assert second.returncode == 1
     report = json.loads(second.stdout)
@@ -335,17 +336,12 @@ def test_recover_never_touches_a_live_run(
     wf = workflow(root, verify="sleep 5")
     noop = root / "noop.toml"
     noop.write_text('[[steps]]\nname = "noop"\ntype = "shell"\nrun = "true"\n')
-    first = start_run(root, home, wf)
-    try:
+    with background_run(root, home, wf) as first:
         assert wait_for_journal(root, first)
         time.sleep(0.5)
         rec = run_muxlang(root, "recover", env=subprocess_env(home))
         other = run_muxlang(root, "run", str(noop), env=subprocess_env(home))
         _out, err = first.communicate(timeout=60)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
     assert b"Traceback" not in rec.stderr + other.stderr
     assert b"rolled back" not in rec.stdout + rec.stderr + other.stderr
     assert other.returncode == 0, other.stderr.decode()
