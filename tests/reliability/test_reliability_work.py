@@ -86,6 +86,14 @@ source = "fix"
     return path
 
 
+def noop_workflow(root: Path) -> Path:
+    """``root/noop.toml``: one shell step that does nothing (a run only for its start-up
+    recovery)."""
+    noop = root / "noop.toml"
+    noop.write_text('[[steps]]\nname = "noop"\ntype = "shell"\nrun = "true"\n')
+    return noop
+
+
 def snapshot(root: Path) -> dict[str, str]:
     return tree_hash(root, skip=(".muxlang", ".git", "apply.toml", "noop.toml", "wf.toml"))
 
@@ -167,8 +175,7 @@ def test_apply_killed_at_random_points_is_restored(
             rec = run_muxlang(root, "recover", env=subprocess_env(home))
             assert rec.returncode == 0, rec.stderr.decode()
         else:
-            noop = root / "noop.toml"
-            noop.write_text('[[steps]]\nname = "noop"\ntype = "shell"\nrun = "true"\n')
+            noop = noop_workflow(root)
             rec = run_muxlang(root, "run", str(noop), env=subprocess_env(home))
             assert rec.returncode == 0, rec.stderr.decode()
         state = snapshot(root)
@@ -334,8 +341,7 @@ def test_recover_never_touches_a_live_run(
     root = tmp_path / "live"
     make_tree(root)
     wf = workflow(root, verify="sleep 5")
-    noop = root / "noop.toml"
-    noop.write_text('[[steps]]\nname = "noop"\ntype = "shell"\nrun = "true"\n')
+    noop = noop_workflow(root)
     with background_run(root, home, wf) as first:
         assert wait_for_journal(root, first)
         time.sleep(0.5)
