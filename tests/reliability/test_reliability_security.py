@@ -171,6 +171,16 @@ def leaky_server() -> Iterator[FakeLLMServer]:
         yield server
 
 
+@pytest.fixture
+def secret_tree(tmp_path: Path, leaky_server: FakeLLMServer) -> tuple[Path, Path, Path]:
+    """(root, home, workflow): the secret project in ``tmp_path/p`` in front of the
+    leaky upstream, and an empty HOME."""
+    root = tmp_path / "p"
+    home = tmp_path / "home"
+    home.mkdir()
+    return root, home, secret_project(root, leaky_server.url)
+
+
 def secret_project(root: Path, url: str) -> Path:
     (root / ".git").mkdir(parents=True, exist_ok=True)
     (root / ".muxlang").mkdir(exist_ok=True)
@@ -246,11 +256,10 @@ def canary_env(home: Path) -> dict[str, str]:
     )
 
 
-def test_secrets_never_printed_by_any_command(tmp_path: Path, leaky_server: FakeLLMServer) -> None:
-    root = tmp_path / "p"
-    home = tmp_path / "home"
-    home.mkdir()
-    wf = secret_project(root, leaky_server.url)
+def test_secrets_never_printed_by_any_command(
+    secret_tree: tuple[Path, Path, Path], leaky_server: FakeLLMServer
+) -> None:
+    root, home, wf = secret_tree
     env = canary_env(home)
     commands = [
         ["run", str(wf), "--debug", "--output", "json"],
@@ -319,11 +328,8 @@ def stop_gateway(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
         return proc.communicate()
 
 
-def test_gateway_never_shows_secrets(tmp_path: Path, leaky_server: FakeLLMServer) -> None:
-    root = tmp_path / "p"
-    home = tmp_path / "home"
-    home.mkdir()
-    secret_project(root, leaky_server.url)
+def test_gateway_never_shows_secrets(secret_tree: tuple[Path, Path, Path]) -> None:
+    root, home, _wf = secret_tree
     proc, url = start_gateway(root, canary_env(home), "--debug")
     bodies: list[bytes] = []
     try:
@@ -492,11 +498,8 @@ def test_serve_refuses_non_loopback_without_keys(tmp_path: Path) -> None:
         assert b"Traceback" not in done.stderr
 
 
-def test_serve_rejects_oversized_bodies(tmp_path: Path, leaky_server: FakeLLMServer) -> None:
-    root = tmp_path / "p"
-    home = tmp_path / "home"
-    home.mkdir()
-    secret_project(root, leaky_server.url)
+def test_serve_rejects_oversized_bodies(secret_tree: tuple[Path, Path, Path]) -> None:
+    root, home, _wf = secret_tree
     with (root / ".muxlang" / "config.toml").open("a") as f:
         f.write("\n[serve]\nmax_body_bytes = 4096\n")
     proc, url = start_gateway(root, canary_env(home))
@@ -539,12 +542,9 @@ def test_no_environment_dump_in_debug(tmp_path: Path) -> None:
     assert os.environ.get("OPENAI_API_KEY") != CANARY
 
 
-def test_gateway_keys_are_never_echoed(tmp_path: Path, leaky_server: FakeLLMServer) -> None:
+def test_gateway_keys_are_never_echoed(secret_tree: tuple[Path, Path, Path]) -> None:
     """`[serve] api_keys`: wrong, missing, almost-right keys get a 401 that names no key."""
-    root = tmp_path / "p"
-    home = tmp_path / "home"
-    home.mkdir()
-    secret_project(root, leaky_server.url)
+    root, home, _wf = secret_tree
     with (root / ".muxlang" / "config.toml").open("a") as f:
         f.write('\n[serve]\napi_keys = ["${GATEWAY_KEY_X}"]\n')
     gateway_key = "gw-canary-5a5a5a5a5a"
