@@ -80,11 +80,16 @@ def signal_when(
             proc.kill()
 
 
-def wait_for(mark: str, count: int) -> None:
+def poll_until(done: Callable[[], bool], failure: str) -> None:
+    """Poll ``done`` every 50 ms; fail with ``failure`` if it is not true within 20 s."""
     deadline = time.monotonic() + 20
-    while len(processes_with(mark)) < count:
-        assert time.monotonic() < deadline, "the workflow's processes never started"
+    while not done():
+        assert time.monotonic() < deadline, failure
         time.sleep(0.05)
+
+
+def wait_for(mark: str, count: int) -> None:
+    poll_until(lambda: len(processes_with(mark)) >= count, "the workflow's processes never started")
 
 
 @pytest.mark.slow
@@ -153,10 +158,7 @@ def apply_workflow(root: Path, mark: str) -> Path:
 
 
 def wait_for_edit(target: Path) -> None:
-    deadline = time.monotonic() + 20
-    while target.read_text() != "hello world\n":
-        assert time.monotonic() < deadline, "the edit was never applied"
-        time.sleep(0.05)
+    poll_until(lambda: target.read_text() == "hello world\n", "the edit was never applied")
 
 
 @pytest.mark.slow
