@@ -54,8 +54,10 @@ from muxlang.serve.formats.common import (
     new_id,
     opt_float,
     positive_int,
+    sampling_options,
     sse,
     stop_list,
+    tool_in,
 )
 
 _STOP_OUT: dict[str, str] = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
@@ -162,19 +164,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     tools: list[Tool] = []
     for i, raw in enumerate(need_list(body.get("tools") or [], "`tools`")):
         tool = need_mapping(raw, f"tools[{i}]")
-        if not isinstance(tool.get("name"), str):
-            raise WireError(f"tools[{i}] needs a `name`")
-        tools.append(
-            Tool(
-                name=tool["name"],
-                description=str(tool.get("description") or ""),
-                parameters=dict(need_mapping(tool.get("input_schema") or {}, "input_schema")),
-            )
-        )
-    options: dict[str, Any] = {}
-    top_p = opt_float(body, "top_p")
-    if top_p is not None:
-        options["top_p"] = top_p
+        tools.append(tool_in(tool, f"tools[{i}]", "input_schema"))
     return ChatRequest(
         messages=tuple(messages),
         system=_block_text(system, "`system`") if system is not None else None,
@@ -184,7 +174,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
         stop=stop_list(body.get("stop_sequences"), "stop_sequences"),
         tools=tuple(tools),
         tool_choice=_tool_choice_in(body.get("tool_choice")),
-        options=options,
+        options=sampling_options(body),
     )
 
 

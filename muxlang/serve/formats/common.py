@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from muxlang.llm import Tool
 from muxlang.serve.formats import WireError
 
 
@@ -87,3 +88,22 @@ def json_arguments(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value if value is not None else {}, separators=(",", ":"))
+
+
+def tool_in(spec: Mapping[str, Any], where: str, schema_key: str) -> Tool:
+    """A client's tool declaration (``name``, ``description``, a JSON Schema under
+    ``schema_key``), checked, as the internal :class:`~muxlang.llm.Tool`."""
+    if not isinstance(spec.get("name"), str):
+        raise WireError(f"{where} needs a `name`")
+    return Tool(
+        name=spec["name"],
+        description=str(spec.get("description") or ""),
+        parameters=dict(need_mapping(spec.get(schema_key) or {}, schema_key)),
+    )
+
+
+def sampling_options(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Sampling settings the internal request has no field for (``top_p``): they
+    travel in ``options``."""
+    top_p = opt_float(body, "top_p")
+    return {"top_p": top_p} if top_p is not None else {}

@@ -53,8 +53,10 @@ from muxlang.serve.formats.common import (
     new_id,
     opt_float,
     positive_int,
+    sampling_options,
     sse,
     stop_list,
+    tool_in,
 )
 
 # --------------------------------------------------------------------------- requests
@@ -150,19 +152,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     for i, raw in enumerate(need_list(body.get("tools") or [], "`tools`")):
         tool = need_mapping(raw, f"tools[{i}]")
         fn = need_mapping(tool.get("function"), f"tools[{i}].function")
-        if not isinstance(fn.get("name"), str):
-            raise WireError(f"tools[{i}].function needs a `name`")
-        tools.append(
-            Tool(
-                name=fn["name"],
-                description=str(fn.get("description") or ""),
-                parameters=dict(need_mapping(fn.get("parameters") or {}, "parameters")),
-            )
-        )
-    options: dict[str, Any] = {}
-    top_p = opt_float(body, "top_p")
-    if top_p is not None:
-        options["top_p"] = top_p
+        tools.append(tool_in(fn, f"tools[{i}].function", "parameters"))
     return ChatRequest(
         messages=tuple(messages),
         system="\n\n".join(system) if system else None,
@@ -172,7 +162,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
         stop=stop_list(body.get("stop"), "stop"),
         tools=tuple(tools),
         tool_choice=_tool_choice_in(body.get("tool_choice")),
-        options=options,
+        options=sampling_options(body),
     )
 
 
