@@ -64,19 +64,6 @@ class Diagnostic:
         return (self.file, self.span.line, self.span.column, self.code)
 
 
-class DiagnosticError(Exception):
-    """Raised by a stage that cannot go on; carries everything it found."""
-
-    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
-        self.diagnostics = tuple(diagnostics)
-        first = self.diagnostics[0] if self.diagnostics else None
-        super().__init__(
-            f"{first.file}:{first.span.line}:{first.span.column}: {first.message}"
-            if first
-            else "invalid input"
-        )
-
-
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A "did you mean" hint for a misspelt name, or None when nothing is close."""
     close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)

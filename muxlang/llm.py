@@ -121,7 +121,6 @@ class ErrorKind(enum.StrEnum):
     TIMEOUT = "timeout"
     CLIENT = "client"  # 4xx other than 408/429: the request is wrong, never retried
     CONFIG = "config"  # missing ${VAR}, CLI not on PATH, disabled: never retried
-    CANCELLED = "cancelled"
 
 
 class BackendError(Exception):

@@ -143,16 +143,6 @@ class TreeLock:
                 os.rmdir(self.path.parent)  # only if we created it and it is empty
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _read_pid(path: Path) -> int | None:
     try:
         text = path.read_text(encoding="utf-8", errors="replace").strip()

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from muxlang.cli.options import global_options, settings
+from muxlang.compiler.draw import GRAPH_FORMATS
 
 
 @click.command(name="graph")
@@ -22,7 +23,7 @@ from muxlang.cli.options import global_options, settings
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["mermaid", "dot", "json"]),
+    type=click.Choice(GRAPH_FORMATS),
     default="mermaid",
     show_default=True,
     help="Mermaid flowchart, Graphviz dot, or JSON (nodes and edges).",

@@ -21,7 +21,6 @@ from typing import Literal
 from muxlang.diagnostics import did_you_mean
 
 PROJECT_DIRS = (".muxlang", ".llm-mux")
-ROOT_MARKERS = (".muxlang", ".llm-mux", ".git")
 
 WorkflowSource = Literal["project", "user", "stdlib"]
 
@@ -37,7 +36,7 @@ def find_project_root(start: Path | None = None, directory: Path | None = None) 
         return Path(directory).resolve()
     here = Path(start if start is not None else Path.cwd()).resolve()
     for candidate in (here, *here.parents):
-        if (candidate / ".muxlang").is_dir() or (candidate / ".llm-mux").is_dir():
+        if any((candidate / name).is_dir() for name in PROJECT_DIRS):
             return candidate
         if (candidate / ".git").exists():
             return candidate

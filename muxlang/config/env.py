@@ -30,11 +30,6 @@ class EnvVarError(ValueError):
         )
 
 
-def variables(text: str) -> list[str]:
-    """The variable names referenced in ``text``."""
-    return [m.group(1) for m in _REFERENCE.finditer(text) if m.group(1)]
-
-
 def expand(text: str, environ: Mapping[str, str], *, backend: str = "?", key: str = "?") -> str:
     """Expand the references in one string.
 

@@ -57,11 +57,6 @@ def system_of(request: ChatRequest, config: BackendConfig) -> str | None:
     return request.system if request.system is not None else config.system
 
 
-def merged_options(request: ChatRequest, config: BackendConfig) -> dict[str, Any]:
-    """Backend ``options``, then the request's own (the more specific wins)."""
-    return {**config.options, **dict(request.options)}
-
-
 def route_options(
     body: dict[str, Any],
     nested: dict[str, Any],
@@ -149,14 +144,3 @@ def tool_name_by_id(messages: tuple[Any, ...]) -> Mapping[str, str]:
             assert isinstance(call, ToolCall)
             names[call.id] = call.name
     return names
-
-
-def text_of(value: Any) -> str:
-    """Text of a content that may be a string or a list of parts with ``text``."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "".join(
-            str(p.get("text", "")) for p in value if isinstance(p, dict) and p.get("text")
-        )
-    return ""
