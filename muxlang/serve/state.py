@@ -128,6 +128,17 @@ class State(Protocol):
         ...
 
 
+def open_state(url: str | None) -> State:
+    """The state ``[serve] state`` names: None or ``"memory"`` for this process's own,
+    a ``redis://`` (``rediss://``, ``unix://``) URL for Redis shared by replicas.
+    Raises ValueError for a URL redis cannot use."""
+    if url is None or url == "memory":
+        return MemoryState()
+    from muxlang.serve.redis_state import RedisState
+
+    return RedisState(url)
+
+
 @dataclass
 class _Counter:
     period: int | str
