@@ -17,6 +17,8 @@ from typing import Literal as TypingLiteral
 
 from muxlang.source import Span
 from muxlang.template import ast as t
+from muxlang.template.loop import LOOP_FIELDS as _LOOP_FIELDS
+from muxlang.template.values import kind_of
 from muxlang.workflow import AnyStep, ApplyStep, ShellStep, Workflow
 
 #: Static kinds of template values (the ``accepts``/``returns`` vocabulary of filters).
@@ -41,18 +43,14 @@ COMMON_FIELDS: Mapping[str, Kind | None] = {
 }
 TYPE_FIELDS: Mapping[str, Mapping[str, Kind | None]] = {
     "shell": {"exit_code": "number", "stderr": "string"},
-    "query": {"outputs": "table", "backend": "string"},
+    # usage: {input_tokens, output_tokens}; cost: USD when the backend has a `price`, else none
+    "query": {"outputs": "table", "backend": "string", "usage": "table", "cost": None},
     # what the runtime records for an apply step (docs/apply.md)
     "apply": {"files": "list", "diff": "string", "attempts": "number", "verify_output": "string"},
 }
 FOR_EACH_FIELDS: Mapping[str, Kind | None] = {"results": "list"}
-LOOP_FIELDS: Mapping[str, Kind | None] = {
-    "index": "number",
-    "index0": "number",
-    "length": "number",
-    "first": "bool",
-    "last": "bool",
-}
+#: the fields of ``loop`` (one table for validate, run and ``{% for %}``)
+LOOP_FIELDS: Mapping[str, Kind | None] = _LOOP_FIELDS
 
 
 def step_fields(step: AnyStep) -> dict[str, Kind | None]:
@@ -265,19 +263,9 @@ class TypeEnv:
 
 
 def kind_of_value(value: object) -> Kind | None:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "list"
-    if isinstance(value, dict):
-        return "table"
-    return None
+    """The kind of a literal (:func:`muxlang.template.kind_of`; None for no value)."""
+    kind = kind_of(value)
+    return None if kind == "undefined" else kind
 
 
 def _filter_returns(name: str) -> Kind | None:

@@ -13,6 +13,7 @@ from functools import cached_property
 
 from muxlang.compiler import analysis as a
 from muxlang.compiler import config_checks
+from muxlang.compiler.loop_checks import check_loop_fields
 from muxlang.compiler.plan import ResolvedConfig
 from muxlang.compiler.roles import RoleResolver, locate
 from muxlang.diagnostics import Diagnostic, Severity, did_you_mean
@@ -671,6 +672,7 @@ CHECKS: Sequence[Check] = (
     check_unknown_steps,
     check_step_fields,
     check_item_scope,
+    check_loop_fields,
     check_undeclared_args,
     check_roles_and_backends,
     check_role_min_success,

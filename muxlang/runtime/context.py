@@ -15,6 +15,7 @@ from typing import Any
 
 from muxlang import template as engine
 from muxlang.template import ast
+from muxlang.template.loop import loop_table
 from muxlang.workflow import ExprField, TemplateField
 
 
@@ -31,14 +32,8 @@ class Status:
 
 
 def loop_values(index0: int, length: int) -> dict[str, Any]:
-    """The ``loop`` table of a for_each item (as in Jinja, plus ``index0``)."""
-    return {
-        "index": index0 + 1,
-        "index0": index0,
-        "length": length,
-        "first": index0 == 0,
-        "last": index0 == length - 1,
-    }
+    """The ``loop`` table of a for_each item (:mod:`muxlang.template.loop`)."""
+    return loop_table(index0, length)
 
 
 def render(key: str, field: TemplateField, values: Mapping[str, Any], *, path: str = "") -> str:

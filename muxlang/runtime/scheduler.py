@@ -34,6 +34,8 @@ from muxlang.runtime.context import (
 )
 from muxlang.runtime.events import NullReporter, Reporter
 from muxlang.runtime.steps import Executor, Outcome
+from muxlang.template.filters import KIND_ARTICLES
+from muxlang.template.values import kind_of
 from muxlang.workflow import AnyStep, ApplyStep, QueryStep, ShellStep
 
 Record = dict[str, Any]
@@ -646,18 +648,9 @@ def _as_items(value: Any) -> list[Any]:
             "`for_each` must give a list, not a string: split text into lines with "
             "`| lines`, or parse a JSON list with `| from_json`"
         )
-    kind = "a table" if isinstance(value, dict) else f"{_kind(value)}"
-    raise StepError(f"`for_each` must give a list, not {kind}")
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return "an undefined value" if type(value).__name__.lower().startswith("undef") else "a value"
+    kind = kind_of(value)
+    what = "an undefined value" if kind == "undefined" else KIND_ARTICLES[kind]
+    raise StepError(f"`for_each` must give a list, not {what}")
 
 
 def _items_outcome(step: AnyStep, results: list[Record], state: _ItemsState) -> Outcome:

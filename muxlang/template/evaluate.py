@@ -18,6 +18,7 @@ from muxlang.diagnostics import did_you_mean
 from muxlang.template import ast
 from muxlang.template.errors import TemplateError
 from muxlang.template.filters import FILTERS, FilterError, FilterSpec, describe_kinds
+from muxlang.template.loop import LOOP_FIELDS, loop_builder
 from muxlang.template.values import UNDEFINED, Scope, kind_of, to_json
 
 __all__ = [
@@ -269,18 +270,6 @@ def _if(node: ast.If) -> RenderFn:
     return if_many
 
 
-#: what each ``loop`` key is, from ``i`` (0-based), ``count`` and ``last`` (= count - 1)
-_LOOP_KEYS: Final = {
-    "index": "i + 1",
-    "index0": "i",
-    "length": "count",
-    "first": "i == 0",
-    "last": "i == last",
-    "revindex": "count - i",
-    "revindex0": "last - i",
-}
-
-
 def _loop_keys(node: ast.For) -> tuple[str, ...]:
     """The ``loop.X`` keys the body reads (all of them if it uses ``loop`` otherwise)."""
     used: set[str] = set()
@@ -301,14 +290,8 @@ def _loop_keys(node: ast.For) -> tuple[str, ...]:
     for body in bodies:
         for top in ast.expressions(body):
             if uses_whole_loop(top):
-                return tuple(_LOOP_KEYS)
-    return tuple(k for k in _LOOP_KEYS if k in used)
-
-
-def _loop_builder(keys: tuple[str, ...]) -> Callable[[int, int, int], dict[str, Any]]:
-    """A function building the ``loop`` table with just ``keys`` (generated once)."""
-    items = ", ".join(f"{k!r}: {_LOOP_KEYS[k]}" for k in keys)
-    return eval(f"lambda i, count, last: {{{items}}}")  # type: ignore[no-any-return]
+                return tuple(LOOP_FIELDS)
+    return tuple(k for k in LOOP_FIELDS if k in used)
 
 
 def _for(node: ast.For) -> RenderFn:
@@ -318,7 +301,7 @@ def _for(node: ast.For) -> RenderFn:
     var = node.var
     expr = node.iterable
     keys = _loop_keys(node)
-    make_loop = _loop_builder(keys)
+    make_loop = loop_builder(keys)
 
     def for_loop(ctx: Context) -> str:
         items = iterable(ctx)
