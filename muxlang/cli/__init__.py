@@ -8,6 +8,7 @@ accepted before the command name or after it; see :mod:`muxlang.cli.options`.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 from typing import Any
@@ -45,14 +46,42 @@ class LazyGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = click.utils.make_str(args[0]) if args else ""
+        if args and name not in COMMANDS and not name.startswith("-"):
+            ctx.fail(unknown_command_message(name, ctx))
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
 
+def unknown_command_message(name: str, ctx: click.Context) -> str:
+    """ "No such command", with what the user probably meant: a workflow of that name
+    (``muxlang explain`` -> ``muxlang run explain``) or a command spelt nearly so."""
+    from muxlang.config.discovery import find_project_root, list_workflows
+
+    message = f"No such command '{name}'."
+    try:
+        directory = ctx.params.get("directory")
+        root = find_project_root(directory=directory)
+        workflows = {entry.name for entry in list_workflows(root)}
+    except (OSError, ValueError):  # an unreadable tree only costs the hint
+        workflows = set()
+    if name in workflows:
+        return f"{message} '{name}' is a workflow: run it with `muxlang run {name}`."
+    candidates = {command: f"`{command}`" for command in COMMANDS}
+    candidates.update({w: f"`run {w}` (a workflow)" for w in workflows if w not in COMMANDS})
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f"{message} Did you mean {candidates[close[0]]}?" if close else message
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="muxlang", prog_name="muxlang")
+@click.version_option(None, "-V", "--version", package_name="muxlang", prog_name="muxlang")
 @global_options
 def cli(**_: Any) -> None:
     """muxlang: declarative workflows for LLM work."""

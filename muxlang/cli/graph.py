@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from muxlang.cli.options import global_options, settings
+from muxlang.cli.options import global_options, settings, use_color
 from muxlang.compiler.draw import GRAPH_FORMATS
 
 
@@ -58,7 +58,7 @@ def graph_command(ctx: click.Context, /, workflow: str, fmt: str, **given: Any) 
         # the checks of the valid rest), not only the loader's
         found = validate([Target(path, "workflow")], root, team=options.team).diagnostics
     if found:
-        sys.stderr.write(report.render_text(found, color=sys.stderr.isatty()))
+        sys.stderr.write(report.render_text(found, color=use_color(sys.stderr)))
     if plan is None or any(d.is_error for d in found):
         click.echo(report.summary(found), err=True)
         ctx.exit(2)

@@ -9,6 +9,7 @@ result with :func:`settings`.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,6 +54,17 @@ _OPTIONS: list[tuple[str, Callable[[F], F]]] = [
     ("debug", click.option("--debug", is_flag=True, default=None, help="Print debug detail.")),
     ("quiet", click.option("--quiet", is_flag=True, default=None, help="Print less.")),
 ]
+
+
+def use_color(stream: Any) -> bool:
+    """Colour on ``stream``: never with ``NO_COLOR``, always with ``FORCE_COLOR``
+    (as CI logs want), else on a terminal that is not ``TERM=dumb``."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
 
 
 def global_options(func: F) -> F:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import click
 
-from muxlang.cli.options import Settings, global_options, settings
+from muxlang.cli.options import Settings, global_options, settings, use_color
 
 if TYPE_CHECKING:
     from muxlang.compiler.plan import Plan
@@ -54,6 +54,11 @@ EXIT_TERMINATED = 143
     help="Steps and backend calls in flight at once.",
 )
 @click.option(
+    "--no-record",
+    is_flag=True,
+    help="Keep no record of this run in .muxlang/runs.db (see `muxlang runs`).",
+)
+@click.option(
     "--print",
     "print_step",
     metavar="STEP",
@@ -72,6 +77,7 @@ def run_command(
     keep_going: bool,
     max_concurrent: int | None,
     print_step: str | None,
+    no_record: bool,
     **given: Any,
 ) -> None:
     """Run WORKFLOW (a name or a .toml path).
@@ -84,7 +90,17 @@ def run_command(
     if opts.debug:
         _debug_logging()
     try:
-        code = _run(workflow, args, opts, dry_run, keep_going, max_concurrent, print_step, no_write)
+        code = _run(
+            workflow,
+            args,
+            opts,
+            dry_run,
+            keep_going,
+            max_concurrent,
+            print_step,
+            no_write,
+            record=not no_record,
+        )
     except _NotRun as stop:
         stop.report(stop.workflow or workflow, opts.output)
         code = EXIT_USAGE
@@ -111,7 +127,7 @@ class _NotRun(Exception):
         if self.diagnostics:
             from muxlang.compiler import report
 
-            sys.stderr.write(report.render_text(self.diagnostics, color=_color(sys.stderr)))
+            sys.stderr.write(report.render_text(self.diagnostics, color=use_color(sys.stderr)))
         click.echo(f"error: {self.message}", err=True)
         if output in ("json", "jsonl"):
             from muxlang.compiler.report import to_json
@@ -140,6 +156,8 @@ def _run(
     max_concurrent: int | None,
     print_step: str | None,
     no_write: bool = False,
+    *,
+    record: bool = True,
 ) -> int:
     """The command's work; returns the exit status."""
     plan, run_args = _prepare(
@@ -171,6 +189,7 @@ def _run(
         print_step=print_step,
         debug=opts.debug,
         no_write=no_write,
+        record=record,
     )
     try:
         _print_result(result, opts.output)
@@ -245,13 +264,6 @@ def _diagnostics_error(
     )
 
 
-def _color(stream: Any) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
-
-
 def _prepare(
     name: str,
     given: Sequence[str],
@@ -304,7 +316,7 @@ def _prepare(
     if warn and diagnostics:  # warnings only: they never stop a run
         from muxlang.compiler import report
 
-        sys.stderr.write(report.render_text(diagnostics, color=_color(sys.stderr)))
+        sys.stderr.write(report.render_text(diagnostics, color=use_color(sys.stderr)))
     return plan, run_args
 
 
@@ -331,15 +343,16 @@ def _dry_run(plan: Plan, run_args: Mapping[str, Any], output: str, limit: int) -
 
 def _recover(root: Path, output: str, workflow: str | None = None) -> None:
     """Roll back what a killed run left half-applied, and say so on stderr."""
-    from muxlang.apply import recover
+    from muxlang.apply import recover_tree
 
     try:
-        restored = recover(root)
+        report = recover_tree(root)
     except Exception as exc:  # a journal we cannot read must not be ignored silently
         _usage_error(
             f"cannot roll back an interrupted apply: {exc} (see `muxlang recover`)",
             workflow=workflow,
         )
+    restored = report.paths
     if restored:
         paths = ", ".join(restored[:10]) + (" …" if len(restored) > 10 else "")
         click.echo(
@@ -347,6 +360,8 @@ def _recover(root: Path, output: str, workflow: str | None = None) -> None:
             f"an interrupted run had changed: {paths}",
             err=True,
         )
+    for line in report.kept:  # changed after muxlang wrote them: left as they are
+        click.echo(f"recovered: {line}", err=True)
 
 
 # --------------------------------------------------------------------------- running
@@ -378,15 +393,21 @@ def _execute(
     print_step: str | None,
     debug: bool,
     no_write: bool = False,
+    record: bool = True,
 ) -> tuple[RunResult, int | None]:
     import trio
 
+    from muxlang.runtime import trace
     from muxlang.runtime.scheduler import execute
 
     reporter = _reporter(output)
+    run_trace: trace.Trace | None = None
+    if record:
+        reporter, run_trace = _recording(plan, run_args, reporter)
     received: list[int] = []
 
     async def main() -> RunResult:
+        trace.install(run_trace)
         interrupt = trio.Event()
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
 
@@ -424,6 +445,26 @@ def _execute(
 
     result = trio.run(main)
     return result, (received[0] if received else None)
+
+
+def _recording(
+    plan: Plan, run_args: Mapping[str, Any], reporter: Reporter
+) -> tuple[Reporter, Any]:
+    """``reporter`` wrapped so that the run is recorded (SPEC section 10)."""
+    from muxlang.records.recorder import Recorder
+    from muxlang.records.secrets import secret_values
+    from muxlang.records.store import default_path
+    from muxlang.runtime.trace import Trace
+
+    run_trace = Trace()
+    recorder = Recorder(
+        reporter,
+        default_path(plan.config.project_root),
+        args=run_args,
+        secrets=secret_values(plan.config.backends, os.environ),
+        trace=run_trace,
+    )
+    return recorder, run_trace
 
 
 @asynccontextmanager

@@ -7,24 +7,13 @@ never imports trio, httpx or rich.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from muxlang.cli.options import global_options, settings
-
-
-def _use_color(stream: Any) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
-
+from muxlang.cli.options import global_options, settings, use_color
 
 #: the file name diagnostics give text read by ``validate -``
 STDIN_NAME = "<stdin>"
@@ -116,7 +105,7 @@ def validate_command(
             def read(path: str) -> str | None:
                 return given_text if path in names else report.read_source(path)
 
-        out.write(report.render_text(diagnostics, color=_use_color(out), read=read))
+        out.write(report.render_text(diagnostics, color=use_color(out), read=read))
         out.flush()
         if options.output != "quiet":
             click.echo(report.summary(diagnostics, result.files), err=True)

@@ -1,0 +1,91 @@
+"""The first hour of a new user (issue 22): what the command line says when they
+guess a command, ask for the version, or pipe its output into a CI log."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import muxlang
+
+MUXLANG = [sys.executable, "-m", "muxlang"]
+
+
+def muxlang_cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    skip = ("MUXLANG_", "FORCE_COLOR", "NO_COLOR")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
+    environ.update(XDG_CONFIG_HOME=str(cwd / ".config"), **env)
+    return subprocess.run(
+        [*MUXLANG, *args], cwd=cwd, env=environ, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / ".git").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_version_flag(project: Path, flag: str) -> None:
+    done = muxlang_cli(project, flag)
+    assert done.returncode == 0
+    assert done.stdout == f"muxlang, version {muxlang.__version__}\n"
+
+
+def test_a_workflow_name_used_as_a_command_suggests_run(project: Path) -> None:
+    done = muxlang_cli(project, "explain")
+    assert done.returncode == 2
+    assert (
+        "No such command 'explain'. 'explain' is a workflow: run it with `muxlang run explain`."
+        in done.stderr
+    )
+
+
+def test_a_project_workflow_used_as_a_command_suggests_run(project: Path) -> None:
+    (project / ".muxlang" / "workflows").mkdir(parents=True)
+    (project / ".muxlang" / "workflows" / "lint-all.toml").write_text(
+        '[[steps]]\nname = "a"\ntype = "shell"\nrun = "true"\n'
+    )
+    done = muxlang_cli(project, "lint-all")
+    assert "`muxlang run lint-all`" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("typed", "suggestion"),
+    [("valdate", "Did you mean `validate`?"), ("revew", "Did you mean `run review` (a workflow)?")],
+)
+def test_a_misspelt_command_gets_a_did_you_mean(project: Path, typed: str, suggestion: str) -> None:
+    done = muxlang_cli(project, typed)
+    assert done.returncode == 2
+    assert f"No such command '{typed}'. {suggestion}" in done.stderr
+
+
+def test_nothing_close_is_just_no_such_command(project: Path) -> None:
+    done = muxlang_cli(project, "xyzzy")
+    assert done.returncode == 2
+    assert "Error: No such command 'xyzzy'.\n" in done.stderr
+
+
+BROKEN = '[[steps]]\nname = "a"\ntype = "shel"\nrun = "true"\n'
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "graph"])
+def test_force_color_colours_diagnostics_in_a_pipe(project: Path, command: str) -> None:
+    (project / "broken.toml").write_text(BROKEN)
+    plain = muxlang_cli(project, command, "broken.toml")
+    forced = muxlang_cli(project, command, "broken.toml", FORCE_COLOR="1")
+    both = forced.stdout + forced.stderr
+    assert "\x1b[" not in plain.stdout + plain.stderr
+    assert "\x1b[" in both
+    assert "`type` must be one of shell, query, apply" in both
+
+
+def test_no_color_wins_over_force_color(project: Path) -> None:
+    (project / "broken.toml").write_text(BROKEN)
+    done = muxlang_cli(project, "run", "broken.toml", FORCE_COLOR="1", NO_COLOR="1")
+    assert "\x1b[" not in done.stderr
