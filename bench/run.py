@@ -85,6 +85,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "gateway": _script("gateway_compare"),
     "gateway_protocols": _gateway_protocols,
     "memory": _script("memory"),
+    "toml_memory": _script("toml_memory"),
 }
 
 
@@ -209,6 +210,18 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"{f['copies_of_output']:.1f}x the output)",
                 "-",
                 "-",
+            )
+        )
+    tm = results.get("toml_memory", {})
+    if "shapes" in tm:
+        shapes = tm["shapes"]
+        rows.append(
+            (
+                f"TOML reader, {tm['string_mb']:.0f} MB string: peak memory",
+                f"{tm['worst_plain']:.1f} B per input byte (worst of 4 string forms; "
+                f"1 escape in 4 chars: {shapes['escape_dense']['peak_bytes_per_byte']:.0f})",
+                f"<= {tm['target_bytes_per_byte']:.0f} B/B",
+                verdict(tm.get("met")),
             )
         )
     for name, value in results.items():
