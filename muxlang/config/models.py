@@ -54,6 +54,13 @@ class DefaultsConfig(_Model):
     max_concurrent: int = Field(8, ge=1, description="Steps and backend calls in flight at once.")
 
 
+class Price(_Model):
+    """A backend's price in USD per million tokens."""
+
+    input: float = Field(ge=0, description="USD per million input (prompt) tokens.")
+    output: float = Field(ge=0, description="USD per million output (completion) tokens.")
+
+
 class BackendConfig(_Model):
     """A CLI backend (``command`` is a program) or an HTTP backend (``command`` is a URL)."""
 
@@ -81,6 +88,11 @@ class BackendConfig(_Model):
     retry_delay: int = Field(1000, ge=0, description="Base of the exponential backoff, in ms.")
     retry_rate_limit: bool = Field(True, description="Retry when rate limited (HTTP 429).")
     retry_timeout: bool = Field(False, description="Retry when a call times out.")
+    price: Price | None = Field(
+        None,
+        description="USD per million tokens, { input = 3.0, output = 15.0 }: the cost "
+        "counted for usage and [serve.keys.*] max_cost.",
+    )
 
     @property
     def is_http(self) -> bool:
@@ -119,6 +131,20 @@ class TeamConfig(_Model):
     roles: dict[str, RoleOverride] = Field(default_factory=dict)
 
 
+class ServeKey(_Model):
+    """``[serve.keys.NAME]``: a client key and its limits (none given: unlimited)."""
+
+    key: str = Field(description='The key clients send, usually "${VAR}".')
+    models: list[str] | None = Field(
+        None, description="Model names (roles, backends) this key may use; default: all."
+    )
+    rpm: int | None = Field(None, ge=1, description="Requests per minute.")
+    tpm: int | None = Field(None, ge=1, description="Tokens (input + output) per minute.")
+    max_cost: float | None = Field(
+        None, ge=0, description="USD per calendar month (UTC), from the backends' price."
+    )
+
+
 class ServeConfig(_Model):
     """``[serve]``: the gateway (``muxlang serve``)."""
 
@@ -132,6 +158,16 @@ class ServeConfig(_Model):
     )
     cooldown: float = Field(
         30, ge=0, description="Seconds a backend is skipped after a rate limit or server error."
+    )
+    state: str | None = Field(
+        None,
+        pattern=r"^(memory|(redis|rediss|unix)://\S+)$",
+        description='Where cooldowns, rate limits and usage live: "memory" (the default: '
+        'this process) or "redis://HOST:PORT/DB", shared by every replica naming it.',
+    )
+    keys: dict[str, ServeKey] = Field(
+        default_factory=dict,
+        description="Named client keys, each with its own limits ([serve.keys.NAME]).",
     )
 
 

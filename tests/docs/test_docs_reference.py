@@ -108,6 +108,8 @@ EXPECTED = {
             models.RoleOverride,
             models.TeamConfig,
             models.ServeConfig,
+            models.ServeKey,
+            models.Price,
         )
     },
 }
