@@ -5,16 +5,21 @@ Layout under the project root::
     .muxlang/apply.lock             pid of the run applying edits (flock-held)
     .muxlang/journal/journal.json   what is about to change (the commit point)
     .muxlang/journal/files/N.orig   original bytes of each file about to change
+    .muxlang/.made-by-muxlang       muxlang created ``.muxlang/`` (so it may remove it)
 
 Order of operations (:func:`apply_changes`): the original bytes are written and
-fsynced, then ``journal.json`` (atomically, fsynced) — only then is the first
-user file touched, each one atomically (temp file in the same directory, fsync,
-rename, fsync of the directory). A journal directory without ``journal.json``
-means nothing was written yet. :func:`rollback` restores every journaled file
-byte for byte (and its mode), removes the files and directories the step
-created, leaves every other file alone, never runs git, and is idempotent: a
-rollback killed half-way is finished by the next one. After a successful step
-or a rollback the journal is removed.
+fsynced (with the original's permissions), then ``journal.json`` (atomically,
+fsynced; it holds the SHA-256 of every file's new bytes) — only then is the
+first user file touched, each one atomically (temp file in the same directory,
+fsync, rename, fsync of the directory). A journal directory without
+``journal.json`` means nothing was written yet, so removing a journal unlinks
+``journal.json`` first. :func:`rollback` puts back a journaled file only while
+it still holds exactly the bytes muxlang wrote (else the user's version stays
+and the original is saved beside it as ``FILE.muxlang-backup``), removes the
+files and the now-empty directories the step created, leaves every other file
+alone, never runs git, and is idempotent: a rollback killed half-way is
+finished by the next one. After a successful step or a rollback the journal is
+removed.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import contextlib
 import errno
 import fcntl
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -40,8 +46,10 @@ from muxlang.apply.errors import JournalError, LockedError
 
 __all__ = [
     "AFTER_WRITE_HOOK",
+    "BACKUP_SUFFIX",
     "Journal",
     "RecoverReport",
+    "RolledBack",
     "TreeLock",
     "apply_changes",
     "atomic_write",
@@ -54,7 +62,14 @@ __all__ = [
 STATE_DIR = ".muxlang"
 JOURNAL_DIR = "journal"
 LOCK_FILE = "apply.lock"
+#: present in ``.muxlang/`` when muxlang created the directory: it removes it again
+#: once nothing else is in it (any run may, so a killed or racing run leaves none)
+MADE_MARKER = ".made-by-muxlang"
+#: where rollback keeps muxlang's copy of an original it did not put back
+BACKUP_SUFFIX = ".muxlang-backup"
 _VERSION = 1
+#: ``written`` of a journal entry whose change deletes the file
+_ABSENT = "absent"
 
 #: called after each file written by :func:`apply_changes` with (path, count so far).
 #: Tests set it in a child process to die between two writes; never set in production.
@@ -138,9 +153,51 @@ class TreeLock:
         with contextlib.suppress(OSError):
             os.close(self.fd)
         self.fd = -1
-        if self.created_state_dir:
-            with contextlib.suppress(OSError):
-                os.rmdir(self.path.parent)  # only if we created it and it is empty
+        _tidy_state_dir(self.path.parent)
+
+
+def _tidy_state_dir(state: Path) -> None:
+    """Remove ``.muxlang/`` when muxlang made it and nothing but its marker is left.
+
+    Any run does this, not only the one that made it: a run killed while journaling,
+    or the loser of two runs racing to create the directory, leaves none behind.
+    ``.muxlang/`` holding anything else (a config, another run's lock) stays.
+    """
+    try:
+        names = os.listdir(state)
+    except OSError:
+        return
+    if names != [MADE_MARKER] or state_dir_problem(state.parent) is not None:
+        return
+    # another run may take the lock in between: its lock file makes rmdir fail
+    # (ENOTEMPTY) and the marker is put back, so the directory stays marked
+    marker = state / MADE_MARKER
+    with contextlib.suppress(OSError):
+        os.unlink(marker)
+    try:
+        os.rmdir(state)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        return
+    _fsync_dir(state.parent)
+
+
+def _make_state_dir(real_root: Path, state: Path) -> bool:
+    """Create ``.muxlang/`` with its marker (True), or find it there (False)."""
+    if state.exists():
+        return False
+    try:
+        state.mkdir()
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise LockedError(f"cannot create {state}: {exc.strerror or exc}", None) from exc
+    with contextlib.suppress(OSError):
+        os.close(os.open(state / MADE_MARKER, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        _fsync_dir(state)
+    _fsync_dir(real_root)  # the journal inside it must survive a power cut
+    return True
 
 
 def _read_pid(path: Path) -> int | None:
@@ -161,20 +218,15 @@ def lock_tree(root: Path) -> TreeLock:
     problem = state_dir_problem(real_root)
     if problem is not None:
         raise LockedError(problem, None)
-    created = False
-    if not state.exists():
-        try:
-            state.mkdir()
-            created = True
-            _fsync_dir(real_root)  # the journal inside it must survive a power cut
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise LockedError(f"cannot create {state}: {exc.strerror or exc}", None) from exc
     path = state / LOCK_FILE
+    created = False
     for _ in range(20):
+        # a racing run may remove an empty .muxlang/ it made between our mkdir and open
+        created = _make_state_dir(real_root, state) or created
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:
+            continue
         except OSError as exc:
             raise LockedError(f"cannot open {path}: {exc.strerror or exc}", None) from exc
         try:
@@ -214,6 +266,9 @@ class JournalEntry:
     existed: bool
     mode: int | None
     backup: str | None  # file name under files/
+    #: SHA-256 (hex) of the bytes the apply writes, ``"absent"`` when it deletes the
+    #: file, None in a journal from before muxlang kept it (then restored as before)
+    written: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,19 +320,18 @@ def _write_journal(
     state_dir_created: bool,
 ) -> Journal:
     files = jdir / "files"
-    files.mkdir(parents=True)
+    jdir.mkdir(mode=0o700, parents=True)
+    files.mkdir(mode=0o700)
     entries: list[JournalEntry] = []
     dirs: list[str] = []
     for n, change in enumerate(changes):
+        written = _ABSENT if change.after is None else _digest(change.after)
         if change.before is not None:
             backup = f"{n}.orig"
-            with open(files / backup, "wb") as f:
-                f.write(change.before)
-                f.flush()
-                os.fsync(f.fileno())
-            entries.append(JournalEntry(change.path, True, change.mode, backup))
+            _write_private(files / backup, change.before, change.mode)
+            entries.append(JournalEntry(change.path, True, change.mode, backup, written))
         else:
-            entries.append(JournalEntry(change.path, False, None, None))
+            entries.append(JournalEntry(change.path, False, None, None, written))
             for d in _missing_dirs(real_root, change.path):
                 if d not in dirs:
                     dirs.append(d)
@@ -289,15 +343,43 @@ def _write_journal(
         "step": step,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "files": [
-            {"path": e.path, "existed": e.existed, "mode": e.mode, "backup": e.backup}
+            {
+                "path": e.path,
+                "existed": e.existed,
+                "mode": e.mode,
+                "backup": e.backup,
+                "written": e.written,
+            }
             for e in entries
         ],
         "dirs": list(dirs),
         "state_dir_created": state_dir_created,
     }
-    atomic_write(jdir / "journal.json", json.dumps(document, indent=2).encode(), 0o644)
+    atomic_write(jdir / "journal.json", json.dumps(document, indent=2).encode(), 0o600)
     _fsync_dir(jdir.parent)
     return journal
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _copy_mode(mode: int | None) -> int:
+    """Permissions for a copy of a file with ``mode``: never more open to group and
+    others than the original (the owner can always read and write its copy)."""
+    if mode is None:
+        return 0o600
+    return (mode & 0o077) | 0o600
+
+
+def _write_private(path: Path, data: bytes, mode: int | None) -> None:
+    """Create ``path`` (it must not exist) with ``data``, fsynced, no wider than ``mode``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), _copy_mode(mode))
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def read_journal(root: Path) -> Journal | None:
@@ -312,7 +394,13 @@ def read_journal(root: Path) -> Journal | None:
         if document.get("version") != _VERSION:
             raise JournalError(f"{path}: unknown journal version {document.get('version')!r}")
         entries = tuple(
-            JournalEntry(str(e["path"]), bool(e["existed"]), e.get("mode"), e.get("backup"))
+            JournalEntry(
+                str(e["path"]),
+                bool(e["existed"]),
+                e.get("mode"),
+                e.get("backup"),
+                _written(e.get("written")),
+            )
             for e in document["files"]
         )
         dirs = tuple(str(d) for d in document.get("dirs", []))
@@ -343,10 +431,30 @@ def read_journal(root: Path) -> Journal | None:
     return Journal(real_root, entries, dirs, pid, step, created)
 
 
+def _written(value: object) -> str | None:
+    if value is None:
+        return None
+    if value == _ABSENT or (
+        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    ):
+        return str(value)
+    raise ValueError(f"bad written hash {value!r}")
+
+
 def remove_journal(root: Path) -> None:
+    """Remove the journal: ``journal.json`` first (fsynced), so a kill part-way through
+    leaves a journal that means "nothing to roll back", never a partial one."""
     jdir = journal_dir(root)
     if state_dir_problem(jdir.parent.parent) is not None:
         return  # never follow a symlinked state directory
+    try:
+        os.unlink(jdir / "journal.json")
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return  # the journal stays whole, for `muxlang recover`
+    else:
+        _fsync_dir(jdir)
     shutil.rmtree(jdir, ignore_errors=True)
     _fsync_dir(jdir.parent)
 
@@ -391,9 +499,20 @@ def _target(real_root: Path, rel: str) -> Path:
 # --------------------------------------------------------------------------- rollback
 
 
+@dataclass(frozen=True, slots=True)
+class RolledBack:
+    """What :func:`rollback` did: ``restored`` the paths put back (or, for files the
+    apply created, removed); ``kept`` one line per file or directory left as it is
+    because someone changed it after muxlang wrote it (for the user to read)."""
+
+    restored: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+
+
 @trio.lowlevel.enable_ki_protection
-def rollback(journal: Journal) -> list[str]:
-    """Put back every journaled file, remove created ones; the restored paths.
+def rollback(journal: Journal) -> RolledBack:
+    """Put back every journaled file that still holds what the apply wrote, remove
+    the files it created; what was done.
 
     Raises :class:`JournalError` (the journal stays, for ``muxlang recover``) when
     a file cannot be restored."""
@@ -407,10 +526,11 @@ def rollback(journal: Journal) -> list[str]:
         ) from exc
 
 
-def _rollback(journal: Journal) -> list[str]:
+def _rollback(journal: Journal) -> RolledBack:
     real_root = journal.root
     files = journal_dir(real_root) / "files"
     restored: list[str] = []
+    kept: list[str] = []
     for entry in journal.entries:
         target = real_root / entry.path
         # the path was checked before writing; refuse to follow a symlink planted since
@@ -427,10 +547,25 @@ def _rollback(journal: Journal) -> list[str]:
                 ) from exc
             if _same(target, original, entry.mode):
                 continue
+            if not _holds(target, entry.written) and not _same(target, original, None):
+                backup = _keep_beside(real_root, entry.path, original, entry.mode)
+                kept.append(
+                    f"kept {entry.path}: it changed after muxlang wrote it, so your version "
+                    f"stays; the original from before the apply is in {backup}"
+                )
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(target, original, entry.mode)
             restored.append(entry.path)
         else:
+            if not os.path.lexists(target):
+                continue
+            if not _holds(target, entry.written):
+                kept.append(
+                    f"kept {entry.path}: the apply created it, but it changed after muxlang "
+                    "wrote it, so your version stays"
+                )
+                continue
             try:
                 target.unlink()
             except FileNotFoundError:
@@ -439,16 +574,59 @@ def _rollback(journal: Journal) -> list[str]:
                 continue
             _fsync_dir(target.parent)
             restored.append(entry.path)
+    left: set[str] = set()
     for rel in reversed(journal.dirs):
         directory = real_root / rel
         if directory.is_symlink() or not directory.is_dir():
             continue
         if _escapes(real_root, directory) or Path(os.path.realpath(directory)) == real_root:
             continue  # never remove anything outside the tree, nor the tree itself
-        # it did not exist before the step: whatever is in it appeared during the step
-        shutil.rmtree(directory, ignore_errors=True)
+        try:
+            os.rmdir(directory)  # only when empty: what is in it now, the apply did not write
+        except OSError:
+            left.add(rel)
+            with contextlib.suppress(OSError):
+                if any(rel + "/" + name not in left for name in os.listdir(directory)):
+                    kept.append(
+                        f"kept directory {rel}/: the apply created it, but it holds files "
+                        "the apply did not write"
+                    )
+            continue
+        _fsync_dir(directory.parent)
     remove_journal(real_root)
-    return restored
+    return RolledBack(tuple(restored), tuple(kept))
+
+
+def _holds(target: Path, written: str | None) -> bool:
+    """Whether ``target`` is exactly what the apply left there (None: not recorded)."""
+    if written is None:
+        return True  # a journal from before muxlang recorded it: restore, as it did then
+    if written == _ABSENT:
+        return not os.path.lexists(target)
+    try:
+        if not stat.S_ISREG(target.lstat().st_mode):
+            return False
+        return _digest(target.read_bytes()) == written
+    except OSError:
+        return False
+
+
+def _keep_beside(real_root: Path, rel: str, original: bytes, mode: int | None) -> str:
+    """Save ``original`` next to ``rel`` as ``rel.muxlang-backup`` (``.2``, ``.3`` … when
+    taken by something else); the relative path used. Idempotent."""
+    target = real_root / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        name = f"{target.name}{BACKUP_SUFFIX}" + (f".{n}" if n > 1 else "")
+        candidate = target.parent / name
+        if not os.path.lexists(candidate):
+            atomic_write(candidate, original, _copy_mode(mode))
+            break
+        if _same(candidate, original, None):
+            break
+        n += 1
+    return candidate.relative_to(real_root).as_posix()
 
 
 def _remove_temp_files(target: Path) -> None:
@@ -491,13 +669,15 @@ class RecoverReport:
     """What :func:`recover_tree` did. ``status``: ``"none"`` (no journal),
     ``"restored"`` (rolled back; ``paths`` lists what changed back) or ``"locked"``
     (a live run holds the tree: nothing touched). ``removed`` is the part of
-    ``paths`` that the apply had created and the rollback deleted."""
+    ``paths`` that the apply had created and the rollback deleted; ``kept`` says, one
+    line each, what was left as it is because it changed after muxlang wrote it."""
 
     status: str
     paths: tuple[str, ...] = ()
     message: str = ""
     step: str | None = None
     removed: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
 
 
 @contextlib.contextmanager
@@ -523,6 +703,7 @@ def recover_tree(root: Path) -> RecoverReport:
             raise JournalError(problem)
         return RecoverReport("none", message="nothing to recover: no interrupted apply")
     if not jdir.exists():
+        _tidy_stale_lock(jdir.parent)
         return RecoverReport("none", message="nothing to recover: no interrupted apply")
     try:
         lock = lock_tree(root)
@@ -541,16 +722,34 @@ def recover_locked(root: Path, lock: TreeLock) -> RecoverReport:
         return RecoverReport(
             "none", message="nothing to recover: the interrupted apply wrote nothing"
         )
-    paths = rollback(journal)
+    done = rollback(journal)
+    paths = done.restored
     created = {entry.path for entry in journal.entries if not entry.existed}
     if journal.state_dir_created:
-        lock.created_state_dir = True  # remove .muxlang/ on release, as the dead run would have
+        lock.created_state_dir = True
     what = ", ".join(paths) if paths else "no file had changed yet"
+    if done.kept:
+        what += f" ({len(done.kept)} left as you changed them)"
     step = f" of step {journal.step!r}" if journal.step else ""
     return RecoverReport(
         "restored",
-        tuple(paths),
+        paths,
         f"rolled back an interrupted apply{step} (pid {journal.pid}): {what}",
         journal.step,
         tuple(path for path in paths if path in created),
+        done.kept,
     )
+
+
+def _tidy_stale_lock(state: Path) -> None:
+    """A run killed after taking the lock but before journaling left only its lock
+    file (and muxlang's marker) in ``.muxlang/``: take the lock over and let go of it,
+    which removes both and the directory muxlang made. A live run's lock stays."""
+    try:
+        names = set(os.listdir(state))
+    except OSError:
+        return
+    if LOCK_FILE not in names or not names <= {LOCK_FILE, MADE_MARKER}:
+        return
+    with contextlib.suppress(LockedError):
+        lock_tree(state.parent).release()

@@ -7,6 +7,7 @@ contract is in docs/architecture.md and docs/apply.md).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -296,11 +297,13 @@ async def _locked_apply(request: ApplyRequest, lock: TreeLock) -> ApplyResult:
                 if out_of_retries and not step.rollback_on_failure:
                     remove_journal(root)  # the user asked to keep the failed edits
                 else:
-                    rollback(journal)
+                    notes.extend(rollback(journal).kept)
                 journal = None
             if out_of_retries:
                 kept = written and not step.rollback_on_failure
-                return _failure(request, attempts, last_error, last_verify, last_changes, kept)
+                return _failure(
+                    request, attempts, last_error, last_verify, last_changes, kept, notes
+                )
             try:
                 prompt = render(original, last_error)
             except Exception as exc:  # the user's verify_retry_prompt template failed
@@ -331,7 +334,9 @@ async def _locked_apply(request: ApplyRequest, lock: TreeLock) -> ApplyResult:
         except BaseException:
             if journal is not None:
                 with trio.CancelScope(shield=True):
-                    rollback(journal)
+                    left = rollback(journal).kept
+                for line in left:  # the step is being stopped: this is the only place left
+                    sys.stderr.write(f"muxlang: rollback of step {step.name!r}: {line}\n")
             raise
 
 
@@ -342,6 +347,7 @@ def _failure(
     verify_output: str,
     changes: tuple[FileChange, ...],
     kept: bool,
+    notes: list[str] | None = None,
 ) -> ApplyResult:
     tries = f" after {attempts} attempts" if attempts > 1 else ""
     if kept:
@@ -352,9 +358,14 @@ def _failure(
         state = "no file was changed"
         files = ()
         diff = ""
+    # files a rollback left because they changed after muxlang wrote them: the user
+    # must hear of them (the error is what the console and the summary show)
+    left = [note for note in notes or () if note.startswith("kept ")]
+    if left:
+        error = "\n".join([error, *left])
     return ApplyResult(
         False,
-        f"apply failed{tries}; {state}",
+        "\n".join([f"apply failed{tries}; {state}", *left]),
         error,
         files,
         diff,

@@ -61,9 +61,11 @@ def recover_command(ctx: click.Context, /, **given: Any) -> None:
         _emit(opts.output, "locked", [], message, root, failed=True)
         ctx.exit(1)
     removed = set(report.removed)
-    lines = [report.message] + [
-        f"  {'removed' if path in removed else 'restored'} {path}" for path in report.paths
-    ]
+    lines = (
+        [report.message]
+        + [f"  {'removed' if path in removed else 'restored'} {path}" for path in report.paths]
+        + [f"  {line}" for line in report.kept]
+    )
     restored = [path for path in report.paths if path not in removed]
     _emit(
         opts.output,
@@ -72,6 +74,7 @@ def recover_command(ctx: click.Context, /, **given: Any) -> None:
         "\n".join(lines),
         root,
         removed=list(report.removed),
+        kept=list(report.kept),
     )
 
 
@@ -84,15 +87,18 @@ def _emit(
     *,
     failed: bool = False,
     removed: list[str] | None = None,
+    kept: list[str] | None = None,
 ) -> None:
     """``--output json``: one object on stdout. Otherwise the message on stderr, as
     SPEC 7 asks of a recovery (``--quiet`` keeps only failures). ``paths`` are the
-    files put back, ``removed`` the ones the apply had created."""
+    files put back, ``removed`` the ones the apply had created, ``kept`` one line per
+    file left as the user changed it (muxlang's copy of the original beside it)."""
     if mode in ("json", "jsonl"):
         document = {
             "status": status,
             "restored": paths,
             "removed": removed or [],
+            "kept": kept or [],
             "message": message.splitlines()[0] if message else "",
             "root": os.fspath(root),
         }
