@@ -2,45 +2,25 @@
 
 A diagnostic names a file, a span, a severity, a stable code (``MUX001`` ...),
 a message and, where one helps, a hint. Renderers (text, json, github, sarif)
-live in :mod:`muxlang.compiler.report`; this module holds only the data and the
-code table, so that every stage can import it cheaply.
+live in :mod:`muxlang.compiler.report`; this module holds only the data; what
+each code means is in :mod:`muxlang.rules`. Every stage can import both cheaply.
 """
 
 from __future__ import annotations
 
 import difflib
-import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from muxlang.rules import RULES, Severity
 from muxlang.source import Span
 
-
-class Severity(enum.StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
+__all__ = ["CODES", "Diagnostic", "Severity", "did_you_mean"]
 
 
-#: Every stable code and its one-line summary (SPEC section 5).
-CODES: dict[str, str] = {
-    "MUX001": "TOML syntax error",
-    "MUX002": "unknown key",
-    "MUX003": "wrong type for a key, or a value outside its fixed set",
-    "MUX004": "missing required key",
-    "MUX010": "template or expression syntax error",
-    "MUX011": "unknown filter",
-    "MUX012": "wrong arguments to a filter",
-    "MUX013": "type error known before running",
-    "MUX020": "duplicate step name",
-    "MUX021": "unknown step referenced",
-    "MUX022": "dependency cycle",
-    "MUX023": "unknown step field",
-    "MUX024": "`item` or `loop` outside a for_each step",
-    "MUX025": "undeclared arg",
-    "MUX030": "unknown role or backend",
-    "MUX031": "apply `source` is not a query step",
-    "MUX040": "another step's output reaches a shell `run` without `shell_escape`",
-}
+#: Every stable code and its one-line summary, from the rule table
+#: (:mod:`muxlang.rules`: one :class:`~muxlang.rules.Rule` object per code).
+CODES: dict[str, str] = {code: rule.summary for code, rule in RULES.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +31,9 @@ class Diagnostic:
     message: str
     severity: Severity = Severity.ERROR
     hint: str | None = None
+    #: the name the diagnostic is about (the unknown step of a MUX021), for
+    #: callers that filter findings: never match on the message text
+    subject: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.code not in CODES:

@@ -1,4 +1,4 @@
-"""MUX003 checks of config tables that their schema cannot express: a role's
+"""MUX006 checks of config tables that their schema cannot express: a role's
 ``min_success`` above the number of its entries, and a team's ``detect`` pattern
 that can never match (see docs/validation.md).
 
@@ -50,7 +50,7 @@ def _min_success(
     yield Diagnostic(
         file,
         span,
-        "MUX003",
+        "MUX006",
         f"`min_success` is {value} but {what} lists {_backends(entries)}",
         hint=f"a parallel role can get at most {entries} answer"
         f"{'s' if entries != 1 else ''}: lower `min_success` to {entries} or less, "
@@ -59,7 +59,7 @@ def _min_success(
 
 
 def check_min_success(config: ResolvedConfig, file: str, locate: Locate) -> Iterator[Diagnostic]:
-    """MUX003: a role (or a team's override of one) whose ``min_success`` is more
+    """MUX006: a role (or a team's override of one) whose ``min_success`` is more
     than the number of entries in its ``backends``: it could never succeed."""
     active = config.teams.get(config.team) if config.team else None
     for name, role in config.roles.items():
@@ -125,7 +125,7 @@ def _unclosed_class(pattern: str) -> bool:
 
 
 def check_detect_globs(layer: ConfigFile, file: str, locate: Locate) -> Iterator[Diagnostic]:
-    """MUX003: a team's ``detect`` pattern that is not a valid glob relative to the
+    """MUX006: a team's ``detect`` pattern that is not a valid glob relative to the
     project root (empty, absolute, leaving the root, an unclosed ``[``): team
     detection would silently never match it."""
     for team_name, team in layer.teams.items():
@@ -139,7 +139,7 @@ def check_detect_globs(layer: ConfigFile, file: str, locate: Locate) -> Iterator
             yield Diagnostic(
                 file,
                 span,
-                "MUX003",
+                "MUX006",
                 f"`detect` pattern `{pattern}` of team `{team_name}` is not a valid glob: "
                 f"{problem}",
                 hint='patterns are globs relative to the project root, e.g. "Cargo.toml" '

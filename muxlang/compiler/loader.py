@@ -223,7 +223,7 @@ class _Builder:
                 later = backend if _after(backend.span, role.span) else role
                 self.diag(
                     later.span,
-                    "MUX003",
+                    "MUX007",
                     f"{label} has both `role` and `backend`: give exactly one",
                     hint="a role already names its backends",
                 )

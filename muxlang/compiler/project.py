@@ -156,14 +156,10 @@ def validate_workflow(
 
 
 def _is_no_steps(diagnostic: Diagnostic) -> bool:
-    """The warning that a workflow has no steps (``check_has_steps``)."""
+    """The warning that a workflow has no steps (``check_has_steps``): its own code."""
     from muxlang.compiler.checks import NO_STEPS_CODE
 
-    return (
-        diagnostic.code == NO_STEPS_CODE
-        and not diagnostic.is_error
-        and diagnostic.message.endswith("has no steps")
-    )
+    return diagnostic.code == NO_STEPS_CODE
 
 
 def _steps_broken(path: Path, found: Sequence[Diagnostic]) -> bool:
@@ -181,9 +177,7 @@ def _steps_broken(path: Path, found: Sequence[Diagnostic]) -> bool:
 
 def _names_unbuilt_step(diagnostic: Diagnostic, unbuilt: frozenset[str]) -> bool:
     """A MUX021 about a step the loader left out for its own errors: not unknown."""
-    return diagnostic.code == "MUX021" and any(
-        diagnostic.message.startswith(f"unknown step `{name}`") for name in unbuilt
-    )
+    return diagnostic.code == "MUX021" and diagnostic.subject in unbuilt
 
 
 def validate_config(

@@ -308,15 +308,17 @@ class SchemaChecker:
         span = type_node.span if type_node is not None else table.span
         tags_list = _allowed_values(error.get("ctx"), "expected_tags")
         got = describe_value(type_node)
+        # a word outside the set is MUX005; a list or number is the wrong type
+        code = "MUX005"
         if isinstance(type_node, String):
             got = _quote(type_node.value)
             hint = did_you_mean(type_node.value, tags_list)
         else:
-            hint = None
+            code, hint = "MUX003", None
         return [
             self.diag(
                 span,
-                "MUX003",
+                code,
                 f"`type` must be one of {', '.join(tags_list)}; got {got}",
                 hint,
             )
@@ -407,7 +409,7 @@ class SchemaChecker:
             hint = did_you_mean(value, allowed) if value is not None else None
             return self.diag(
                 span,
-                "MUX003",
+                "MUX005",
                 f"{label} must be one of {', '.join(allowed)}; got {shown}",
                 hint,
             )
@@ -417,12 +419,12 @@ class SchemaChecker:
             ):
                 return self.diag(
                     span,
-                    "MUX003",
+                    "MUX006",
                     f"{label} must be a step name (letters, digits and `_`, with inner "
                     f'hyphens such as "check-files"); got {got}',
                 )
             return self.diag(
-                span, "MUX003", f"{label} must match `{ctx.get('pattern', '')}`; got {got}"
+                span, "MUX006", f"{label} must match `{ctx.get('pattern', '')}`; got {got}"
             )
         bounds = {
             "greater_than": "greater than {gt}",
@@ -432,10 +434,10 @@ class SchemaChecker:
         }
         if kind in bounds:
             return self.diag(
-                span, "MUX003", f"{label} must be {bounds[kind].format(**ctx)}; got {got}"
+                span, "MUX006", f"{label} must be {bounds[kind].format(**ctx)}; got {got}"
             )
         if kind == "value_error":
-            return self.diag(span, "MUX003", f"{label}: {ctx.get('error', error['msg'])}")
+            return self.diag(span, "MUX006", f"{label}: {ctx.get('error', error['msg'])}")
         return self.diag(span, "MUX003", f"{label}: {error['msg']}; got {got}")
 
     def diag(self, span: Span, code: str, message: str, hint: str | None = None) -> Diagnostic:

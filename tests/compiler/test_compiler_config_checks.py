@@ -1,4 +1,4 @@
-"""MUX003 for `min_success` above a role's entries and for `detect` patterns that
+"""MUX006 for `min_success` above a role's entries and for `detect` patterns that
 are not globs: in a config file and in a workflow's own tables, at the value."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def mux003(found) -> list[tuple[int, int, str]]:
-    return [(d.span.line, d.span.column, d.message) for d in found if d.code == "MUX003"]
+    return [(d.span.line, d.span.column, d.message) for d in found if d.code == "MUX006"]
 
 
 @pytest.mark.parametrize(

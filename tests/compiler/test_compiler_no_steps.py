@@ -1,4 +1,4 @@
-"""A workflow with no steps: `validate` warns (MUX004, a warning), once and only
+"""A workflow with no steps: `validate` warns (MUX008, a warning), once and only
 when the file really has no steps (not when its steps are broken)."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def check(tmp_path: Path, environ: dict[str, str], text: str):
 )
 def test_no_steps_is_a_warning(tmp_path: Path, environ, text: str, where) -> None:
     [d] = check(tmp_path, environ, text)
-    assert d.code == "MUX004"
+    assert d.code == "MUX008"
     assert d.severity is Severity.WARNING
     name = "empty" if "empty" in text else "wf"
     assert d.message == f"workflow `{name}` has no steps"
@@ -54,7 +54,7 @@ def test_no_steps_is_a_warning(tmp_path: Path, environ, text: str, where) -> Non
 def test_broken_steps_are_not_called_missing(tmp_path: Path, environ, text: str) -> None:
     found = check(tmp_path, environ, text)
     assert found
-    assert all(d.code != "MUX004" for d in found)
+    assert all(d.code != "MUX008" for d in found)
 
 
 def test_validate_exits_0_but_strict_fails(tmp_path: Path, monkeypatch) -> None:
@@ -66,6 +66,6 @@ def test_validate_exits_0_but_strict_fails(tmp_path: Path, monkeypatch) -> None:
     runner = CliRunner()
     plain = runner.invoke(cli, ["validate", "wf.toml"], catch_exceptions=False)
     assert plain.exit_code == 0
-    assert "warning[MUX004]: workflow `empty` has no steps" in plain.stdout
+    assert "warning[MUX008]: workflow `empty` has no steps" in plain.stdout
     strict = runner.invoke(cli, ["validate", "--strict", "wf.toml"], catch_exceptions=False)
     assert strict.exit_code == 1

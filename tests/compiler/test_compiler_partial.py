@@ -43,7 +43,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_load_workflow_still_gives_none_on_errors(tmp_path: Path) -> None:
     workflow, found = load_workflow(write(tmp_path, TEXT))
     assert workflow is None
-    assert {d.code for d in found} == {"MUX003"}
+    assert {d.code for d in found} == {"MUX003", "MUX005", "MUX006"}
 
 
 def test_partial_workflow_keeps_every_valid_part(tmp_path: Path) -> None:
@@ -62,7 +62,8 @@ def test_partial_workflow_keeps_every_valid_part(tmp_path: Path) -> None:
     assert ask.backend is not None
     assert ask.backend.name == "claude"
     assert unbuilt == frozenset({"gone"})
-    assert sorted(d.code for d in found) == ["MUX003"] * 5
+    # wrong types; the `type` word outside its set; a step name that is not a name
+    assert sorted(d.code for d in found) == [*["MUX003"] * 3, "MUX005", "MUX006"]
 
 
 def test_validate_reports_schema_and_semantic_problems_together(tmp_path: Path) -> None:
@@ -73,7 +74,8 @@ def test_validate_reports_schema_and_semantic_problems_together(tmp_path: Path) 
     found = validate_workflow(write(tmp_path, text), tmp_path, environ={"HOME": str(tmp_path)})
 
     codes = sorted(d.code for d in found)
-    assert codes.count("MUX003") == 5
+    assert codes.count("MUX003") == 3
+    assert codes.count("MUX005") == codes.count("MUX006") == 1
     unknown = [d.message for d in found if d.code == "MUX021"]
     assert unknown == ["unknown step `nope` in `run`"]  # `gone` stays known
 
@@ -140,7 +142,8 @@ def test_a_step_whose_type_is_not_a_type_name_is_left_out(tmp_path: Path, kind: 
     assert workflow is not None
     assert [s.name for s in workflow.steps] == ["next"]
     assert unbuilt == frozenset({"odd"})
-    assert [d.code for d in found] == ["MUX003"]
+    # a word outside the set of types is MUX005; any other value the wrong type
+    assert [d.code for d in found] == ["MUX005" if kind == '"nope"' else "MUX003"]
 
 
 @pytest.mark.parametrize("for_each", ['"steps.list.output | "', "5"])

@@ -57,7 +57,7 @@ prompt = "{% for f in steps.a.output | lines %}{{ f }}{% endfor %}{{ f }} {{ loo
 """,
     )
     _, found, _ = check(text, tmp_path)
-    assert found == [("MUX013", 10, 70), ("MUX024", 10, 78)]
+    assert found == [("MUX026", 10, 70), ("MUX024", 10, 78)]
 
 
 def test_index_syntax_and_hyphenated_names_are_references(tmp_path: Path) -> None:
@@ -147,7 +147,7 @@ def test_verify_is_a_shell_command_for_mux040(tmp_path: Path) -> None:
 name = "apply"
 type = "apply"
 source = "fix"
-verify = "make test {{ steps.fix.output }}"
+verify = "make test {{ steps.fix.output | raw }}"
 """,
     )
     _, found, _ = check(text, tmp_path)

@@ -245,7 +245,7 @@ def test_broken_config_exits_2_with_positions(project: Path, home: Path) -> None
     )
     code, _, err = run(["backends", "-C", str(project)], home)
     assert code == 2
-    assert f"{path}:3:13: error[MUX003]" in err
+    assert f"{path}:3:13: error[MUX005]" in err
     assert "did you mean `parallel`?" in err
 
 

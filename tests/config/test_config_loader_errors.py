@@ -128,7 +128,7 @@ CASES = [
     (
         "execution-literal",
         '[roles.r]\nbackends = ["a"]\nexecution = "paralel"\n',
-        "MUX003",
+        "MUX005",
         3,
         13,
         ["`execution` must be one of first, fallback, parallel, race", '"paralel"'],
@@ -136,7 +136,7 @@ CASES = [
     (
         "protocol-literal",
         '[backends.b]\ncommand = "https://x"\nprotocol = "opneai"\n',
-        "MUX003",
+        "MUX005",
         3,
         12,
         ["`protocol` must be one of openai, anthropic, gemini, ollama"],
@@ -144,7 +144,7 @@ CASES = [
     (
         "prompt-via-literal",
         '[backends.b]\ncommand = "x"\nprompt_via = "pipe"\n',
-        "MUX003",
+        "MUX005",
         3,
         14,
         ["`prompt_via` must be one of arg, stdin"],
@@ -152,7 +152,7 @@ CASES = [
     (
         "step-type-invalid",
         '[[steps]]\nname = "diff"\ntype = "shel"\nrun = "x"\n',
-        "MUX003",
+        "MUX005",
         3,
         8,
         ["`type` must be one of shell, query, apply", '"shel"'],
@@ -160,7 +160,7 @@ CASES = [
     (
         "step-name-pattern",
         '[[steps]]\nname = "bad name"\ntype = "shell"\nrun = "x"\n',
-        "MUX003",
+        "MUX006",
         2,
         8,
         ["step name", '"bad name"'],
@@ -200,7 +200,7 @@ CASES = [
     (
         "minimum",
         "max_concurrent = 0\n" + SHELL,
-        "MUX003",
+        "MUX006",
         1,
         18,
         ["at least 1"],
@@ -248,7 +248,7 @@ CASES = [
     (
         "query-with-both",
         '[[steps]]\nname = "ask"\ntype = "query"\nprompt = "hi"\nrole = "a"\nbackend = "b"\n',
-        "MUX003",
+        "MUX007",
         6,
         11,
         ["both `role` and `backend`"],

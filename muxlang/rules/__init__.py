@@ -1,0 +1,59 @@
+"""Every diagnostic code as a :class:`Rule` object: one meaning per code.
+
+A rule lives in the group module of its concern (``files``, ``templates``,
+``steps``, ``config``, ``safety``). To add one: append a :class:`Rule` to a
+group's ``RULES`` (or add a group module and one line to :data:`GROUPS`); the
+code then exists for :class:`~muxlang.diagnostics.Diagnostic`, ``muxlang rule``,
+SARIF output, ``--select``/``--ignore`` and the language server.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from muxlang.rules import config, files, safety, steps, templates
+from muxlang.rules.rule import DOCS_URL, Rule, Severity
+
+__all__ = ["DOCS_URL", "GROUPS", "RULES", "Rule", "Severity", "code_pattern", "selected"]
+
+#: the group modules, each a tuple ``RULES`` of its rules
+GROUPS = (files, templates, steps, config, safety)
+
+
+def _collect() -> dict[str, Rule]:
+    found: dict[str, Rule] = {}
+    names: set[str] = set()
+    for group in GROUPS:
+        for rule in group.RULES:
+            if rule.code in found or rule.name in names:
+                raise ValueError(f"rule {rule.code} ({rule.name}) is defined twice")
+            found[rule.code] = rule
+            names.add(rule.name)
+    return dict(sorted(found.items()))
+
+
+#: every rule, by code, in code order
+RULES: Mapping[str, Rule] = _collect()
+
+_CODE_PREFIX = re.compile(r"MUX\d{0,3}")
+
+
+def code_pattern(text: str) -> str | None:
+    """``text`` as a code or a code prefix (``MUX04``, ``mux`` ...), upper-cased;
+    None when it is neither or when no rule has that prefix."""
+    pattern = text.strip().upper()
+    if not _CODE_PREFIX.fullmatch(pattern):
+        return None
+    if not any(code.startswith(pattern) for code in RULES):
+        return None
+    return pattern
+
+
+def selected(code: str, select: Sequence[str] = (), ignore: Sequence[str] = ()) -> bool:
+    """Whether ``code`` is reported under ``--select``/``--ignore`` prefixes (as in
+    ruff: with no ``select`` every code is; the longer matching prefix wins, and
+    on a tie ``ignore`` does)."""
+    chosen = max((len(p) for p in select if code.startswith(p)), default=-1) if select else 0
+    dropped = max((len(p) for p in ignore if code.startswith(p)), default=-1)
+    return chosen >= 0 and chosen > dropped
