@@ -3,7 +3,9 @@
 Positional values fill the declared ``[args]`` in declaration order; ``name=value``
 sets one by name. Unknown names, too many positional values and missing required
 args are errors (exit 2 before anything runs). A workflow that declares no
-``[args]`` accepts any ``name=value``.
+``[args]`` accepts any ``name=value``; declared or not, every arg it reads
+outside ``default(...)`` and ``is defined`` must have a value before anything
+runs (:mod:`muxlang.compiler.arg_reads`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from muxlang.compiler.arg_reads import arg_reads
 from muxlang.diagnostics import did_you_mean
 from muxlang.workflow import Workflow
 
@@ -72,6 +75,16 @@ def resolve_args(workflow: Workflow, given: Sequence[str]) -> dict[str, Any]:
         raise ArgsError(
             f"missing required argument{'s' if len(missing) > 1 else ''} for workflow "
             f"{workflow.name!r}: {described}; pass {missing[0].name}=VALUE"
+        )
+    unset = {name: span for name, span in arg_reads(workflow).items() if name not in values}
+    if unset:
+        where = ", ".join(
+            f"{name} ({workflow.path}:{span.line}:{span.column})" for name, span in unset.items()
+        )
+        first = next(iter(unset))
+        raise ArgsError(
+            f"workflow {workflow.name!r} reads argument{'s' if len(unset) > 1 else ''} "
+            f"with no value: {where}; pass {first}=VALUE (nothing was run)"
         )
     return values
 

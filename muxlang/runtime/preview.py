@@ -63,7 +63,7 @@ def preview(
         "steps": records,
         "args": dict(args),
         "env": dict(environ),
-        "team": plan.config.team,
+        "team": plan.config.team or "",  # "" when no team is detected, as in llm-mux
         "workflow": {"name": plan.workflow.name, "description": plan.workflow.description},
     }
     shown: list[PreviewStep] = []

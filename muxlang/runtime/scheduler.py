@@ -213,7 +213,7 @@ class _Run:
             "steps": self.records,
             "args": dict(args),
             "env": dict(environ),
-            "team": plan.config.team,
+            "team": plan.config.team or "",  # "" when no team is detected, as in llm-mux
             "workflow": {
                 "name": plan.workflow.name,
                 "description": plan.workflow.description,

@@ -3,6 +3,7 @@ guess a command, ask for the version, or pipe its output into a CI log."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -89,3 +90,57 @@ def test_no_color_wins_over_force_color(project: Path) -> None:
     (project / "broken.toml").write_text(BROKEN)
     done = muxlang_cli(project, "run", "broken.toml", FORCE_COLOR="1", NO_COLOR="1")
     assert "\x1b[" not in done.stderr
+
+
+def test_team_is_empty_when_no_team_is_detected(project: Path) -> None:
+    (project / "w.toml").write_text(
+        '[[steps]]\nname = "t"\ntype = "shell"\nrun = "echo team=[{{ team }}]"\n'
+        '[[steps]]\nname = "when"\ntype = "shell"\nif = "team"\nrun = "echo never"\n'
+    )
+    assert muxlang_cli(project, "validate", "w.toml").returncode == 0
+    done = muxlang_cli(project, "run", "w.toml", "--output", "json", "--no-record")
+    assert done.returncode == 0, done.stderr
+    steps = json.loads(done.stdout)["steps"]
+    assert steps["t"]["output"] == "team=[]"
+    assert steps["when"]["status"] == "skipped"
+
+
+UNDECLARED = """
+[[steps]]
+name = "side"
+type = "shell"
+run = "touch side-effect"
+
+[[steps]]
+name = "use"
+type = "shell"
+depends_on = ["side"]
+run = '''echo {{ args.file }} {{ args.opt | default('x') }}
+{%- if args.more is defined %}{{ args.more }}{% endif %}'''
+
+[[steps]]
+name = "guarded"
+type = "shell"
+if = "args.flag is defined and args.flag == 'on'"
+run = "echo {{ args.flag }}"
+"""
+
+
+def test_an_unset_arg_the_workflow_reads_stops_the_run_before_anything_starts(
+    project: Path,
+) -> None:
+    (project / "w.toml").write_text(UNDECLARED)
+    done = muxlang_cli(project, "run", "w.toml")
+    assert done.returncode == 2
+    assert "reads argument with no value: file (" in done.stderr
+    assert "w.toml:11:" in done.stderr  # where it is read
+    assert "pass file=VALUE" in done.stderr
+    assert not (project / "side-effect").exists()  # the earlier step never ran
+
+
+def test_reads_through_default_and_is_defined_need_no_value(project: Path) -> None:
+    (project / "w.toml").write_text(UNDECLARED)
+    done = muxlang_cli(project, "run", "w.toml", "file=a.txt", "--print", "use", "--no-record")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "a.txt x\n"
+    assert (project / "side-effect").exists()
