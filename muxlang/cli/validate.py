@@ -81,7 +81,8 @@ def validate_command(
     if stdin_filename is not None:
         if targets not in ((), ("-",)):
             raise click.UsageError("--stdin-filename takes no other file arguments")
-        stdin_text = sys.stdin.read()
+        # bytes as sent: a text-mode read would turn a lone CR into a line break
+        stdin_text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
         path = Path(stdin_filename)
         chosen = [Target(path, kind_of(path), stdin_text)]
     else:

@@ -59,20 +59,28 @@ T = TypeVar("T")
 
 
 def _read(path: Path, text: str | None) -> tuple[str | None, list[Diagnostic]]:
+    """The file's text as it is on disk (no newline translation: a lone CR stays one,
+    and TOML rejects it), or the MUX001 that says why it cannot be had. A file that
+    resolves outside its project is refused unread (:func:`discovery.read_file`)."""
+    from muxlang.config.discovery import RefusedFileError, read_file
+    from muxlang.toml import TOMLDecodeError, decode
+
     if text is not None:
         return text, []
     try:
-        return path.read_text(encoding="utf-8"), []
-    except UnicodeDecodeError as exc:
-        return None, [
-            Diagnostic(str(path), Span.point(1, 1), "MUX001", f"not UTF-8 text: {exc.reason}")
-        ]
+        data = read_file(path)
+    except RefusedFileError as exc:
+        return None, [Diagnostic(str(path), Span.point(1, 1), "MUX001", str(exc))]
     except OSError as exc:
         return None, [
             Diagnostic(
                 str(path), Span.point(1, 1), "MUX001", f"cannot read file: {exc.strerror or exc}"
             )
         ]
+    try:
+        return decode(data), []
+    except TOMLDecodeError as exc:
+        return None, [Diagnostic(str(path), Span.point(exc.line, exc.column), "MUX001", exc.msg)]
 
 
 def parse_document(path: Path, text: str | None = None) -> tuple[Document | None, list[Diagnostic]]:

@@ -29,9 +29,13 @@ GITHUB_ANNOTATION_LIMIT = 10
 
 
 def read_source(path: str) -> str | None:
-    """The text of ``path``, or None when it cannot be read."""
+    """The text of ``path`` as the loader saw it (no newline translation), or None
+    when it cannot be read or must not be (a file that resolves outside its
+    project is never shown, not even one line of it)."""
+    from muxlang.config.discovery import read_file
+
     try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
+        return read_file(path).decode("utf-8", errors="replace")
     except OSError:
         return None
 
@@ -110,7 +114,8 @@ def format_diagnostic(
     lines = [head]
     text = read(d.file)
     if text is not None:
-        source_lines = text.splitlines()
+        # line breaks as TOML (and the positions) count them: only LF, CRLF
+        source_lines = [line.removesuffix("\r") for line in text.split("\n")]
         if span.line == len(source_lines) + 1:
             source_lines.append("")  # at the end of the file, after its last line break
         if 1 <= span.line <= len(source_lines):

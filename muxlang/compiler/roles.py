@@ -44,10 +44,11 @@ def source_texts(texts: Mapping[str, str]) -> Iterator[None]:
 def read_document(path: str | Path) -> object | None:
     """The positioned TOML document of ``path`` (its root table), or None."""
     try:
+        from muxlang.config.discovery import read_file
         from muxlang.toml import parse
 
         given = _TEXTS.get(str(path))
-        text = given if given is not None else Path(path).read_text(encoding="utf-8")
+        text = given if given is not None else read_file(path).decode("utf-8")
         return parse(text, str(path)).root
     except Exception:  # unreadable or broken: the loader reports that itself
         return None

@@ -8,11 +8,19 @@
 - Project config: ``.muxlang/config.toml``, else ``.llm-mux/config.toml``.
 - Workflows by name: project ``.muxlang/workflows``, ``.llm-mux/workflows``, the
   user's ``muxlang/workflows``, ``llm-mux/workflows``, then the bundled stdlib.
+
+Every workflow and config file is read through :func:`read_file`: a file inside
+a project (the nearest ancestor holding ``.muxlang/``, ``.llm-mux/`` or
+``.git``) that resolves outside that project (a committed symlink to
+``/proc/self/environ`` or ``~/.aws/credentials``) is refused, never read. The
+user's own files (``$XDG_CONFIG_HOME``, ``$MUXLANG_CONFIG``) and the bundled
+stdlib are the user's, and a file outside every project is read as named.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +49,81 @@ def find_project_root(start: Path | None = None, directory: Path | None = None) 
         if (candidate / ".git").exists():
             return candidate
     return here
+
+
+class RefusedFileError(OSError):
+    """A file muxlang will not read: it resolves outside its project, or is not a
+    regular file. The message names the file and says why."""
+
+
+def _project_of(path: str) -> str | None:
+    """The nearest ancestor directory of ``path`` (absolute, lexical) holding a
+    project marker, or None."""
+    here = os.path.dirname(path)
+    while True:
+        if any(os.path.isdir(os.path.join(here, name)) for name in PROJECT_DIRS) or (
+            os.path.lexists(os.path.join(here, ".git"))
+        ):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def _users_own(path: str, environ: Mapping[str, str]) -> bool:
+    """The user's own config and workflows, and the bundled stdlib: never refused."""
+    override = environ.get("MUXLANG_CONFIG", "")
+    if override and path == os.path.abspath(os.path.expanduser(override)):
+        return True
+    own = (str(config_home(environ)), str(stdlib_dir()))
+    return any(_inside(path, os.path.abspath(d)) for d in own)
+
+
+def refusal(path: Path | str, environ: Mapping[str, str] = os.environ) -> str | None:
+    """Why ``path`` must not be read (it lies in a project but resolves outside
+    it), or None when it may be."""
+    absolute = os.path.abspath(path)
+    if _users_own(absolute, environ):
+        return None
+    root = _project_of(absolute)
+    if root is None:
+        return None
+    real, real_root = os.path.realpath(absolute), os.path.realpath(root)
+    if _inside(real, real_root):
+        return None
+    return (
+        f"refused to read {path}: it resolves to {real}, outside the project root {root} "
+        "(muxlang never reads a file a repository links to outside itself)"
+    )
+
+
+def read_file(path: Path | str, environ: Mapping[str, str] = os.environ) -> bytes:
+    """The bytes of a workflow or config file, read only when :func:`refusal` allows
+    it and it is a regular file. Raises :class:`RefusedFileError` (or another
+    ``OSError`` when it cannot be read)."""
+    reason = refusal(path, environ)
+    if reason is not None:
+        raise RefusedFileError(reason)
+    real = os.path.realpath(path)
+    # O_NONBLOCK: a FIFO must not hang the open; O_NOFOLLOW: no link swapped in since
+    fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        if not stat.S_ISREG(info.st_mode):
+            raise RefusedFileError(f"refused to read {path}: not a regular file")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def config_home(environ: Mapping[str, str] = os.environ) -> Path:
