@@ -28,8 +28,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "teams": ("muxlang.cli.listing", "List configured teams and the detected one."),
     "doctor": ("muxlang.cli.doctor", "Check that every backend can be used."),
     "schema": ("muxlang.cli.schema", "Print the JSON Schema of workflow or config files."),
+    "rule": ("muxlang.cli.rule", "Explain a diagnostic code, or list them all."),
     "init": ("muxlang.cli.init", "Write a starter .muxlang/ for this project."),
     "recover": ("muxlang.cli.recover", "Roll back an apply that a killed run left half-done."),
+    "runs": ("muxlang.cli.runs", "List recorded runs (and prune old ones)."),
+    "show": ("muxlang.cli.show", "Show a recorded run, or one step of it in full."),
     "serve": ("muxlang.cli.serve", "Serve roles behind OpenAI- and Anthropic-compatible APIs."),
 }
 

@@ -140,6 +140,8 @@ GITIGNORE = """\
 # written by `muxlang init`: muxlang's run-time state, not configuration
 journal/
 apply.lock
+runs.db
+runs.db-*
 """
 
 CHECK_WORKFLOW = """\

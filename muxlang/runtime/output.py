@@ -54,6 +54,62 @@ def step_line(name: str, record: Mapping[str, Any], reason: str | None) -> str:
     return line
 
 
+#: lines of a failed step's stdout and stderr the console shows
+TAIL_LINES = 20
+
+
+def _tail(text: str, limit: int = TAIL_LINES) -> tuple[list[str], int]:
+    lines = text.rstrip("\n").splitlines()
+    return lines[-limit:], len(lines)
+
+
+def failure_detail(name: str, record: Mapping[str, Any], run_id: str | None) -> str:
+    """What the console adds under a failed step: the last lines of its stdout and
+    stderr, and the command that shows all of it (when the run is recorded)."""
+    parts: list[str] = []
+    error = str(record.get("error") or "")
+    for label, key in (("stdout", "output"), ("stderr", "stderr")):
+        text = str(record.get(key) or "")
+        if not text.strip():
+            continue
+        lines, total = _tail(text)
+        if key == "stderr" and total <= len(error.splitlines()) and text.strip() in error:
+            continue  # the error message already holds all of it
+        more = f", last {len(lines)} of {total} lines" if total > len(lines) else ""
+        parts.append(f"    {label}{more}:")
+        parts.extend(f"    │ {line}" for line in lines)
+    if run_id is not None:
+        parts.append(f"    the rest: muxlang show {run_id} {name}")
+    return "\n".join(parts)
+
+
+def usage_totals(result: RunResult) -> tuple[int, int, float | None]:
+    """The run's input and output tokens and cost (None when no step had a price)."""
+    inputs = outputs = 0
+    cost: float | None = None
+    for name in result.order:
+        record = result.steps[name]
+        usage = record.get("usage")
+        if isinstance(usage, Mapping):
+            inputs += int(usage.get("input_tokens") or 0)
+            outputs += int(usage.get("output_tokens") or 0)
+        value = record.get("cost")
+        if isinstance(value, int | float):
+            cost = (cost or 0.0) + value
+    return inputs, outputs, cost
+
+
+def usage_line(result: RunResult) -> str | None:
+    """``tokens: 1,200 in / 340 out, $0.0087`` (None when nothing was used)."""
+    inputs, outputs, cost = usage_totals(result)
+    if not inputs and not outputs and cost is None:
+        return None
+    line = f"tokens: {inputs:,} in / {outputs:,} out"
+    if cost is not None:
+        line += f", ${cost:.4f}" if cost < 1 else f", ${cost:.2f}"
+    return line
+
+
 def summary_line(result: RunResult) -> str:
     """The last line of a run on stderr."""
     took = format_ms(result.duration_ms)
@@ -107,10 +163,32 @@ class PlainReporter(NullReporter):
     def __init__(self, stream: IO[str], *, verbose: bool = True) -> None:
         self.stream = stream
         self.verbose = verbose
+        #: the run's id in the history, once it is recorded (set by the recorder)
+        self.run_id: str | None = None
+        self.total = 0
+        self.done = 0
+        self.start = time.monotonic()
+
+    def run_started(self, plan: Plan) -> None:
+        self.total = len(plan.order)
+        self.start = time.monotonic()
+        if self.verbose and self.total:
+            recorded = f" (run {self.run_id})" if self.run_id else ""
+            self._write(f"▸ {plan.workflow.name}: {self.total} steps{recorded}")
+
+    def step_started(self, name: str) -> None:
+        if self.verbose:
+            elapsed = format_ms(round((time.monotonic() - self.start) * 1000))
+            self._write(f"▸ {name} started [{self.done}/{self.total} done, {elapsed}]")
 
     def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        self.done += 1
         if self.verbose:
             self._write(step_line(name, record, reason))
+            if record.get("status") == "failed":
+                detail = failure_detail(name, record, self.run_id)
+                if detail:
+                    self._write(detail)
 
     def run_finished(self, result: RunResult) -> None:
         if self.verbose or not result.success:
@@ -118,6 +196,12 @@ class PlainReporter(NullReporter):
                 for name in result.order:
                     if result.steps[name]["status"] == "failed":
                         self._write(step_line(name, result.steps[name], None))
+                        detail = failure_detail(name, result.steps[name], self.run_id)
+                        if detail:
+                            self._write(detail)
+            usage = usage_line(result)
+            if usage and self.verbose:
+                self._write(usage)
             self._write(summary_line(result))
 
     def backend_retry(self, error: BackendError, attempt: int, delay: float) -> None:
@@ -178,6 +262,9 @@ class LiveReporter(NullReporter):
         from rich.live import Live
 
         self.console = console
+        self.run_id: str | None = None
+        self.workflow = ""
+        self.start = time.monotonic()
         self.states: dict[str, str] = {}
         self.started: dict[str, float] = {}
         self.lines: dict[str, str] = {}
@@ -187,6 +274,8 @@ class LiveReporter(NullReporter):
         )
 
     def run_started(self, plan: Plan) -> None:
+        self.workflow = plan.workflow.name
+        self.start = time.monotonic()
         for name in plan.order:
             self.states[name] = "pending"
             self.lines[name] = f"{SYMBOLS['pending']} {name}"
@@ -199,6 +288,10 @@ class LiveReporter(NullReporter):
     def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
         self.states[name] = str(record["status"])
         self.lines[name] = step_line(name, record, reason)
+        if record.get("status") == "failed":
+            detail = failure_detail(name, record, self.run_id)
+            if detail:
+                self.lines[name] += "\n" + detail
 
     def item_finished(self, name: str, done: int, total: int) -> None:
         self.progress[name] = f", {done}/{total} items"
@@ -209,6 +302,9 @@ class LiveReporter(NullReporter):
     def run_finished(self, result: RunResult) -> None:
         self.live.update(self._render(final=True), refresh=True)
         self.live.stop()
+        usage = usage_line(result)
+        if usage:
+            self.console.print(usage, highlight=False, markup=False)
         self.console.print(summary_line(result), highlight=False, markup=False)
 
     def _render(self, final: bool = False) -> RenderableType:
@@ -219,6 +315,14 @@ class LiveReporter(NullReporter):
         table = Table.grid(padding=(0, 1))
         styles = {"success": "green", "failed": "red", "skipped": "dim", "pending": "dim"}
         now = time.monotonic()  # wall clock: rich refreshes from its own thread
+        if not final:
+            done = sum(1 for s in self.states.values() if s not in ("pending", "running"))
+            recorded = f" · run {self.run_id}" if self.run_id else ""
+            header = (
+                f"{self.workflow}: {done}/{len(self.states)} steps done · "
+                f"{now - self.start:.1f} s{recorded}"
+            )
+            table.add_row(Text("▸", style="bold"), Text(header, style="bold"))
         for name, state in list(self.states.items()):
             if state == "running" and not final:
                 elapsed = now - self.started.get(name, now)

@@ -1,0 +1,739 @@
+"""The run store: ``.muxlang/runs.db`` (SQLite through the standard library).
+
+One database per project, in WAL mode with a busy timeout, so that two runs at
+once both record and ``muxlang runs`` reads while a run writes. A run is one
+row of ``runs``; each step (and each for_each item, ``item >= 0``) is one row
+of ``steps``, committed when it ends. Texts of any size are kept whole: short
+ones as TEXT, long ones zlib-compressed as BLOB (read back transparently).
+
+Every method may raise :class:`StoreError` (a locked, corrupt or unwritable
+database); callers that run workflows catch it and go on unrecorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import time
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+#: texts longer than this are stored zlib-compressed
+COMPRESS_OVER = 4096
+BUSY_TIMEOUT_MS = 2000
+DB_NAME = "runs.db"
+ENV_VAR = "MUXLANG_RUNS_DB"
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    path TEXT NOT NULL DEFAULT '',
+    file_hash TEXT NOT NULL DEFAULT '',
+    args TEXT NOT NULL DEFAULT '{}',
+    team TEXT,
+    version TEXT NOT NULL DEFAULT '',
+    started REAL NOT NULL,
+    ended REAL,
+    status TEXT NOT NULL,
+    pid INTEGER,
+    pid_token TEXT,
+    error TEXT,
+    final_step TEXT,
+    plan TEXT NOT NULL DEFAULT '{}',
+    resumed_from TEXT,
+    steps_ok INTEGER NOT NULL DEFAULT 0,
+    steps_failed INTEGER NOT NULL DEFAULT 0,
+    steps_skipped INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost REAL
+);
+CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started);
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow, started);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    item INTEGER NOT NULL DEFAULT -1,
+    seq INTEGER NOT NULL DEFAULT 0,
+    kind TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    started REAL,
+    ended REAL,
+    duration_ms INTEGER NOT NULL DEFAULT 0,
+    command TEXT,
+    prompt TEXT,
+    system TEXT,
+    output,
+    stderr,
+    exit_code INTEGER,
+    backend TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost REAL,
+    error TEXT,
+    origin TEXT NOT NULL DEFAULT 'run',
+    reason TEXT,
+    fingerprint TEXT,
+    item_value TEXT,
+    fields,
+    PRIMARY KEY (run_id, name, item)
+);
+CREATE TABLE IF NOT EXISTS cache (
+    key TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    backend TEXT,
+    output,
+    fields
+);
+"""
+
+
+class StoreError(Exception):
+    """The store cannot be used (locked, corrupt, unwritable, from a newer muxlang)."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def default_path(project_root: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """``$MUXLANG_RUNS_DB``, else ``ROOT/.muxlang/runs.db``."""
+    env = os.environ if environ is None else environ
+    given = env.get(ENV_VAR)
+    if given:
+        return Path(given).expanduser()
+    return project_root / ".muxlang" / DB_NAME
+
+
+def new_id(now: float | None = None) -> str:
+    """12 characters: milliseconds since 1970 in Crockford base32 (so ids sort by
+    start time), then 3 random characters (so two runs in one millisecond differ)."""
+    ms = int((time.time() if now is None else now) * 1000)
+    digits = []
+    for _ in range(9):
+        ms, rest = divmod(ms, 32)
+        digits.append(_CROCKFORD[rest])
+    tail = "".join(secrets.choice(_CROCKFORD) for _ in range(3))
+    return "".join(reversed(digits)) + tail
+
+
+def pack(text: str | None) -> str | bytes | None:
+    """A text as stored: itself, or zlib-compressed bytes when long."""
+    if text is None or len(text) <= COMPRESS_OVER:
+        return text
+    return zlib.compress(text.encode("utf-8", "surrogatepass"), 6)
+
+
+def unpack(value: Any) -> str | None:
+    """The inverse of :func:`pack`."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return zlib.decompress(value).decode("utf-8", "surrogatepass")
+    return str(value)
+
+
+def process_token(pid: int) -> str | None:
+    """What identifies a live process beyond its pid (its start time, on Linux), so
+    that a recycled pid does not make a dead run look alive."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    # the command name is in parentheses and may hold spaces: fields follow the last ")"
+    fields = stat.rpartition(b")")[2].split()
+    return fields[19].decode() if len(fields) > 19 else None
+
+
+def process_alive(pid: int | None, token: str | None) -> bool:
+    """Whether the process that wrote a ``running`` run still exists."""
+    if not pid:
+        return False
+    if os.path.isdir("/proc/self"):
+        current = process_token(pid)
+        return current is not None and (token is None or current == token)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass
+class RunRow:
+    id: str
+    workflow: str
+    path: str
+    file_hash: str
+    args: dict[str, Any]
+    team: str | None
+    version: str
+    started: float
+    ended: float | None
+    status: str
+    error: str | None
+    final_step: str | None
+    plan: dict[str, Any]
+    resumed_from: str | None
+    steps_ok: int
+    steps_failed: int
+    steps_skipped: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.ended is None:
+            return None
+        return max(0, round((self.ended - self.started) * 1000))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflow": self.workflow,
+            "path": self.path,
+            "file_hash": self.file_hash,
+            "args": self.args,
+            "team": self.team,
+            "version": self.version,
+            "status": self.status,
+            "started": _iso(self.started),
+            "ended": _iso(self.ended) if self.ended is not None else None,
+            "duration_ms": self.duration_ms,
+            "error": self.error,
+            "resumed_from": self.resumed_from,
+            "steps": {
+                "success": self.steps_ok,
+                "failed": self.steps_failed,
+                "skipped": self.steps_skipped,
+            },
+            "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens},
+            "cost": self.cost,
+        }
+
+
+@dataclass
+class StepRow:
+    """One recorded step (``item == -1``) or for_each item (``item >= 0``)."""
+
+    name: str
+    status: str
+    item: int = -1
+    kind: str = ""
+    started: float | None = None
+    ended: float | None = None
+    duration_ms: int = 0
+    command: str | None = None
+    prompt: str | None = None
+    system: str | None = None
+    output: str | None = None
+    stderr: str | None = None
+    exit_code: int | None = None
+    backend: str | None = None
+    attempts: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float | None = None
+    error: str | None = None
+    #: ``run`` (it ran), ``cache`` (a cached answer), ``reused`` (an earlier run's result)
+    origin: str = "run"
+    #: why a step was skipped, or why it ran again on resume
+    reason: str | None = None
+    fingerprint: str | None = None
+    item_value: Any = None
+    #: the rest of the step's record (``outputs``, ``files``, ``diff``, ...)
+    fields: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "status": self.status,
+            "kind": self.kind,
+            "started": _iso(self.started) if self.started is not None else None,
+            "ended": _iso(self.ended) if self.ended is not None else None,
+            "duration_ms": self.duration_ms,
+            "command": self.command,
+            "prompt": self.prompt,
+            "system": self.system,
+            "output": self.output,
+            "stderr": self.stderr,
+            "exit_code": self.exit_code,
+            "backend": self.backend,
+            "attempts": self.attempts,
+            "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens},
+            "cost": self.cost,
+            "error": self.error,
+            "origin": self.origin,
+            "reason": self.reason,
+        }
+        if self.item >= 0:
+            data["item"] = self.item_value
+            data["index"] = self.item
+        return data
+
+
+def _iso(seconds: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+
+
+_RUN_COLUMNS = (
+    "id, workflow, path, file_hash, args, team, version, started, ended, status, pid, "
+    "pid_token, error, final_step, plan, resumed_from, steps_ok, steps_failed, steps_skipped, "
+    "input_tokens, output_tokens, cost"
+)
+_LIST_COLUMNS = _RUN_COLUMNS.replace("plan,", "'{}',")
+_STEP_COLUMN_COUNT = 25
+_MARKS = ", ".join(["?"] * (_STEP_COLUMN_COUNT + 1))
+_STEP_COLUMNS = (
+    "name, item, seq, kind, status, started, ended, duration_ms, command, prompt, system, "
+    "output, stderr, exit_code, backend, attempts, input_tokens, output_tokens, cost, error, "
+    "origin, reason, fingerprint, item_value, fields"
+)
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class Store:
+    """An open run database. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.path = path
+        try:
+            if create and not path.parent.is_dir():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if path.parent.name == ".muxlang":  # ours: keep the records out of git
+                    from muxlang.records.files import GITIGNORE, write_atomic
+
+                    write_atomic(path.parent / ".gitignore", GITIGNORE.encode())
+            if not create and not path.exists():
+                raise StoreError(f"no run records at {path}")
+            self.db = sqlite3.connect(
+                str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open {path}: {exc}") from exc
+        try:
+            with self._errors():
+                self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                _check_version(path, version)
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                self.db.execute("PRAGMA foreign_keys = ON")
+                if version < SCHEMA_VERSION:
+                    self.db.executescript(
+                        "BEGIN IMMEDIATE;"
+                        + _SCHEMA
+                        + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                    )
+        except BaseException:
+            self.db.close()
+            raise
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with suppress(sqlite3.Error):
+            self.db.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except StoreError:
+            raise
+        except (sqlite3.Error, OSError, zlib.error, ValueError) as exc:
+            if self.db.in_transaction:
+                with suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+    # ------------------------------------------------------------------ writing
+
+    def start_run(
+        self,
+        *,
+        workflow: str,
+        path: str = "",
+        file_hash: str = "",
+        args: Mapping[str, Any] | None = None,
+        team: str | None = None,
+        version: str = "",
+        plan: Mapping[str, Any] | None = None,
+        resumed_from: str | None = None,
+        started: float | None = None,
+    ) -> str:
+        """Insert a ``running`` run owned by this process; returns its id."""
+        started = time.time() if started is None else started
+        pid = os.getpid()
+        with self._errors():
+            for _ in range(5):
+                run_id = new_id(started)
+                try:
+                    self.db.execute(
+                        "INSERT INTO runs (id, workflow, path, file_hash, args, team, version, "
+                        "started, status, pid, pid_token, plan, resumed_from) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                        (
+                            run_id,
+                            workflow,
+                            path,
+                            file_hash,
+                            _dumps(dict(args or {})),
+                            team,
+                            version,
+                            started,
+                            pid,
+                            process_token(pid),
+                            _dumps(dict(plan or {})),
+                            resumed_from,
+                        ),
+                    )
+                except sqlite3.IntegrityError:
+                    continue
+                return run_id
+        raise StoreError("could not make a unique run id")
+
+    def save_steps(self, run_id: str, rows: Sequence[StepRow]) -> None:
+        """Write a step and its items in one transaction (replacing earlier rows)."""
+        with self._errors():
+            self.db.execute("BEGIN IMMEDIATE")
+            for row in rows:
+                self.db.execute(
+                    f"INSERT OR REPLACE INTO steps (run_id, {_STEP_COLUMNS}) VALUES ({_MARKS})",
+                    (
+                        run_id,
+                        row.name,
+                        row.item,
+                        row.seq,
+                        row.kind,
+                        row.status,
+                        row.started,
+                        row.ended,
+                        row.duration_ms,
+                        pack(row.command),
+                        pack(row.prompt),
+                        pack(row.system),
+                        pack(row.output),
+                        pack(row.stderr),
+                        row.exit_code,
+                        row.backend,
+                        row.attempts,
+                        row.input_tokens,
+                        row.output_tokens,
+                        row.cost,
+                        row.error,
+                        row.origin,
+                        row.reason,
+                        row.fingerprint,
+                        None if row.item < 0 else _dumps(row.item_value),
+                        pack(_dumps(row.fields)) if row.fields else None,
+                    ),
+                )
+            step = next((r for r in rows if r.item < 0), None)
+            if step is not None:
+                column = {"success": "steps_ok", "failed": "steps_failed"}.get(
+                    step.status, "steps_skipped"
+                )
+                self.db.execute(
+                    f"UPDATE runs SET {column} = {column} + 1, "
+                    "input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
+                    "cost = CASE WHEN ? IS NULL THEN cost ELSE coalesce(cost, 0) + ? END "
+                    "WHERE id = ?",
+                    (step.input_tokens, step.output_tokens, step.cost, step.cost, run_id),
+                )
+            self.db.execute("COMMIT")
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        error: str | None = None,
+        final_step: str | None = None,
+        ended: float | None = None,
+    ) -> None:
+        with self._errors():
+            self.db.execute(
+                "UPDATE runs SET status = ?, error = ?, final_step = ?, ended = ? WHERE id = ?",
+                (status, error, final_step, time.time() if ended is None else ended, run_id),
+            )
+
+    # ------------------------------------------------------------------ reading
+
+    def _run_row(self, row: Sequence[Any]) -> RunRow:
+        (
+            run_id,
+            workflow,
+            path,
+            file_hash,
+            args,
+            team,
+            version,
+            started,
+            ended,
+            status,
+            pid,
+            pid_token,
+            error,
+            final_step,
+            plan,
+            resumed_from,
+            ok,
+            failed,
+            skipped,
+            input_tokens,
+            output_tokens,
+            cost,
+        ) = row
+        if status == "running" and not process_alive(pid, pid_token):
+            status = "interrupted"
+        return RunRow(
+            id=run_id,
+            workflow=workflow,
+            path=path,
+            file_hash=file_hash,
+            args=json.loads(args or "{}"),
+            team=team,
+            version=version,
+            started=started,
+            ended=ended,
+            status=status,
+            error=error,
+            final_step=final_step,
+            plan=json.loads(plan or "{}"),
+            resumed_from=resumed_from,
+            steps_ok=ok,
+            steps_failed=failed,
+            steps_skipped=skipped,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost=cost,
+        )
+
+    def runs(self, *, workflow: str | None = None, limit: int | None = None) -> list[RunRow]:
+        """Runs, newest first (without their plans)."""
+        query = f"SELECT {_LIST_COLUMNS} FROM runs"
+        params: list[Any] = []
+        if workflow is not None:
+            query += " WHERE workflow = ?"
+            params.append(workflow)
+        query += " ORDER BY started DESC, id DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+        with self._errors():
+            return [self._run_row(r) for r in self.db.execute(query, params)]
+
+    def run(self, ref: str = "last") -> RunRow | None:
+        """The run named ``ref``: ``last``, an id, or an unambiguous id prefix.
+
+        Raises :class:`LookupError` when a prefix matches several runs."""
+        with self._errors():
+            if ref == "last":
+                rows = self.db.execute(
+                    f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY started DESC, id DESC LIMIT 1"
+                ).fetchall()
+            else:
+                rows = self.db.execute(
+                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
+                    (ref.lower(), ref.lower() + "\U0010ffff"),
+                ).fetchall()
+            if len(rows) > 1 and rows[0][0] != ref.lower():
+                ids = ", ".join(r[0] for r in rows)
+                raise LookupError(f"run id {ref!r} is ambiguous: {ids}, ...")
+            return self._run_row(rows[0]) if rows else None
+
+    def count(self) -> int:
+        """How many runs are recorded."""
+        with self._errors():
+            return int(self.db.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    def latest(self, workflow: str, statuses: Sequence[str]) -> RunRow | None:
+        """The newest run of ``workflow`` whose status (as read now) is in ``statuses``."""
+        for row in self.runs(workflow=workflow, limit=200):
+            if row.status in statuses:
+                return self.run(row.id)
+        return None
+
+    def steps(self, run_id: str, *, items: bool = True) -> list[StepRow]:
+        """A run's step rows in the order they were recorded (items after their step)."""
+        query = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ?"
+        if not items:
+            query += " AND item = -1"
+        query += " ORDER BY seq, name, item"
+        with self._errors():
+            return [_step_row(r) for r in self.db.execute(query, (run_id,))]
+
+    # ------------------------------------------------------------------ pruning
+
+    def prune(self, *, keep: int | None = None, older_than: float | None = None) -> int:
+        """Delete runs beyond the newest ``keep`` and/or started more than
+        ``older_than`` seconds ago (never one still running); returns how many."""
+        doomed: set[str] = set()
+        with self._errors():
+            if keep is not None:
+                doomed.update(
+                    r[0]
+                    for r in self.db.execute(
+                        "SELECT id FROM runs ORDER BY started DESC, id DESC LIMIT -1 OFFSET ?",
+                        (keep,),
+                    )
+                )
+            if older_than is not None:
+                cutoff = time.time() - older_than
+                doomed.update(
+                    r[0]
+                    for r in self.db.execute("SELECT id FROM runs WHERE started < ?", (cutoff,))
+                )
+            running = {
+                r[0]
+                for r in self.db.execute(
+                    "SELECT id, pid, pid_token FROM runs WHERE status = 'running'"
+                )
+                if process_alive(r[1], r[2])
+            }
+            doomed -= running
+            if not doomed:
+                return 0
+            self.db.execute("BEGIN IMMEDIATE")
+            ids = sorted(doomed)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                self.db.execute(f"DELETE FROM steps WHERE run_id IN ({marks})", chunk)
+                self.db.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
+            self.db.execute("COMMIT")
+            # deleted rows (and any secret they held) must not linger in free pages or the WAL
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.db.execute("VACUUM")
+            return len(ids)
+
+    # ------------------------------------------------------------------ cache
+
+    def cache_get(
+        self, key: str, max_age: float | None
+    ) -> tuple[str, str | None, dict[str, Any]] | None:
+        """A cached answer (output, backend, other fields), or None when absent or older
+        than ``max_age`` seconds (None: no age limit)."""
+        with self._errors():
+            row = self.db.execute(
+                "SELECT created, backend, output, fields FROM cache WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        created, backend, output, fields = row
+        if max_age is not None and time.time() - created > max_age:
+            return None
+        with self._errors():
+            return unpack(output) or "", backend, json.loads(unpack(fields) or "{}")
+
+    def cache_put(
+        self, key: str, output: str, backend: str | None, fields: Mapping[str, Any]
+    ) -> None:
+        with self._errors():
+            self.db.execute(
+                "INSERT OR REPLACE INTO cache (key, created, backend, output, fields) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key, time.time(), backend, pack(output), pack(_dumps(dict(fields)))),
+            )
+
+
+def _check_version(path: Path, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer muxlang (schema {version}); upgrade muxlang to read it"
+        )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    return None
+
+
+def _step_row(row: Sequence[Any]) -> StepRow:
+    (
+        name,
+        item,
+        seq,
+        kind,
+        status,
+        started,
+        ended,
+        duration,
+        command,
+        prompt,
+        system,
+        output,
+        stderr,
+        exit_code,
+        backend,
+        attempts,
+        input_tokens,
+        output_tokens,
+        cost,
+        error,
+        origin,
+        reason,
+        fingerprint,
+        item_value,
+        fields,
+    ) = row
+    return StepRow(
+        name=name,
+        item=item,
+        seq=seq,
+        kind=kind,
+        status=status,
+        started=started,
+        ended=ended,
+        duration_ms=duration,
+        command=unpack(command),
+        prompt=unpack(prompt),
+        system=unpack(system),
+        output=unpack(output),
+        stderr=unpack(stderr),
+        exit_code=exit_code,
+        backend=backend,
+        attempts=attempts,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost=cost,
+        error=error,
+        origin=origin,
+        reason=reason,
+        fingerprint=fingerprint,
+        item_value=json.loads(item_value) if item_value is not None else None,
+        fields=json.loads(unpack(fields) or "{}"),
+    )
