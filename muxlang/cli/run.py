@@ -472,9 +472,9 @@ async def _query_service(
     plan: Plan, max_concurrent: int, on_retry: Any
 ) -> AsyncIterator[QueryService]:
     """The backends' router, opened only when the workflow asks a backend."""
-    from muxlang.workflow import ApplyStep, QueryStep
+    from muxlang.steps import step_kind
 
-    needed = any(isinstance(s.step, QueryStep | ApplyStep) for s in plan.steps())
+    needed = any(step_kind(s.step).asks_backends for s in plan.steps())
     if not needed:
         yield _Unavailable("this workflow has no query step")
         return

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from typing import Literal as TypingLiteral
 
 from muxlang.source import Span
+from muxlang.steps import REGISTRY as STEP_KINDS
+from muxlang.steps import step_kind
 from muxlang.template import ast as t
 from muxlang.template.loop import LOOP_FIELDS as _LOOP_FIELDS
 from muxlang.template.values import kind_of
-from muxlang.workflow import AnyStep, ApplyStep, ShellStep, Workflow
+from muxlang.workflow import AnyStep, Workflow
 
 #: Static kinds of template values (the ``accepts``/``returns`` vocabulary of filters).
 Kind = str  # "string" | "number" | "bool" | "none" | "list" | "table"
@@ -41,12 +43,9 @@ COMMON_FIELDS: Mapping[str, Kind | None] = {
     "error": None,  # a string, or none when the step did not fail
     "duration_ms": "number",
 }
+#: the fields each step type adds, from the step types' registry (:mod:`muxlang.steps`)
 TYPE_FIELDS: Mapping[str, Mapping[str, Kind | None]] = {
-    "shell": {"exit_code": "number", "stderr": "string"},
-    # usage: {input_tokens, output_tokens}; cost: USD when the backend has a `price`, else none
-    "query": {"outputs": "table", "backend": "string", "usage": "table", "cost": None},
-    # what the runtime records for an apply step (docs/apply.md)
-    "apply": {"files": "list", "diff": "string", "attempts": "number", "verify_output": "string"},
+    name: kind.fields for name, kind in STEP_KINDS.items()
 }
 FOR_EACH_FIELDS: Mapping[str, Kind | None] = {"results": "list"}
 #: the fields of ``loop`` (one table for validate, run and ``{% for %}``)
@@ -56,7 +55,7 @@ LOOP_FIELDS: Mapping[str, Kind | None] = _LOOP_FIELDS
 def step_fields(step: AnyStep) -> dict[str, Kind | None]:
     """The fields ``steps.NAME.FIELD`` may name for ``step``, with their kinds."""
     fields = dict(COMMON_FIELDS)
-    fields.update(TYPE_FIELDS[step.type])
+    fields.update(step_kind(step).fields)
     if step.for_each is not None:
         fields.update(FOR_EACH_FIELDS)
     return fields
@@ -97,11 +96,7 @@ class Site:
 
 def shell_fields(step: AnyStep) -> frozenset[str]:
     """The template keys of ``step`` that become a shell command line."""
-    if isinstance(step, ShellStep):
-        return frozenset({"run", "cwd"})
-    if isinstance(step, ApplyStep):
-        return frozenset({"verify"})
-    return frozenset()
+    return step_kind(step).shell_fields
 
 
 def children(expr: t.Expr) -> tuple[t.Expr, ...]:

@@ -18,9 +18,11 @@ from muxlang.compiler.plan import ResolvedConfig
 from muxlang.compiler.roles import RoleResolver, locate
 from muxlang.diagnostics import Diagnostic, Severity, did_you_mean
 from muxlang.source import Span
+from muxlang.steps import REGISTRY as STEP_KINDS
+from muxlang.steps import step_kind
 from muxlang.template import ast as t
 from muxlang.template.filters import FilterSpec
-from muxlang.workflow import AnyStep, ApplyStep, QueryStep, Workflow
+from muxlang.workflow import AnyStep, QueryStep, Workflow
 
 
 @dataclass
@@ -363,7 +365,7 @@ def _names_at(site: a.Site) -> frozenset[str]:
 
 
 def check_unknown_names(ctx: CheckContext) -> Iterator[Diagnostic]:
-    """MUX026: a name no template scope has (``stpes.diff.output``)."""
+    """MUX013: a name no template scope has (``stpes.diff.output``)."""
     for site in ctx.sites:
         known = _names_at(site)
         for node in ctx.names(site):
@@ -371,7 +373,7 @@ def check_unknown_names(ctx: CheckContext) -> Iterator[Diagnostic]:
                 continue  # item/loop outside a for_each step is MUX024's
             yield ctx.diag(
                 node.span,
-                "MUX026",
+                "MUX013",
                 f"unknown name `{node.name}`",
                 did_you_mean(node.name, known)
                 or "templates know " + ", ".join(f"`{n}`" for n in sorted(known)),
@@ -410,7 +412,7 @@ def check_status_functions(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 
 def check_has_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
-    """MUX008 (warning): a workflow with no steps — `run` would do nothing and
+    """MUX004 (warning): a workflow with no steps — `run` would do nothing and
     "succeed". A warning, not an error: a workflow being written may be empty."""
     if ctx.workflow.steps:
         return
@@ -425,7 +427,7 @@ def check_has_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 
 #: the code of :func:`check_has_steps`'s warning
-NO_STEPS_CODE = "MUX008"
+NO_STEPS_CODE = "MUX004"
 
 
 def check_duplicate_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
@@ -442,13 +444,16 @@ def check_duplicate_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 
 def _unknown_step(ctx: CheckContext, name: str, span: Span, where: str) -> Diagnostic:
-    hint = did_you_mean(name, ctx.steps) or (
-        "the steps are " + ", ".join(f"`{n}`" for n in ctx.steps)
-        if ctx.steps
-        else "the workflow has no steps"
-    )
-    return Diagnostic(
-        ctx.file, span, "MUX021", f"unknown step `{name}` in {where}", hint=hint, subject=name
+    return ctx.diag(
+        span,
+        "MUX021",
+        f"unknown step `{name}` in {where}",
+        did_you_mean(name, ctx.steps)
+        or (
+            "the steps are " + ", ".join(f"`{n}`" for n in ctx.steps)
+            if ctx.steps
+            else "the workflow has no steps"
+        ),
     )
 
 
@@ -458,8 +463,9 @@ def check_unknown_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
         for ref in step.depends_on:
             if ref.name not in ctx.steps:
                 yield _unknown_step(ctx, ref.name, ref.span, f"`depends_on` of `{step.name}`")
-        if isinstance(step, ApplyStep) and step.source.name not in ctx.steps:
-            yield _unknown_step(ctx, step.source.name, step.source.span, "`source`")
+        for ref in step_kind(step).refs(step):
+            if ref.name not in ctx.steps:
+                yield _unknown_step(ctx, ref.name, ref.span, "`source`")
     for site, found in ctx.refs():
         if found.name not in ctx.steps:
             yield _unknown_step(ctx, found.name, found.span, f"`{site.field}`")
@@ -602,21 +608,11 @@ def check_team_detect(ctx: CheckContext) -> Iterator[Diagnostic]:
     )
 
 
-def check_apply_source(ctx: CheckContext) -> Iterator[Diagnostic]:
-    """MUX031: an apply step's ``source`` naming a step that is not a query step."""
-    for step in ctx.workflow.steps:
-        if not isinstance(step, ApplyStep):
-            continue
-        source = ctx.steps.get(step.source.name)
-        if source is None or isinstance(source, QueryStep):
-            continue
-        yield ctx.diag(
-            step.source.span,
-            "MUX031",
-            f"`source` must name a query step, but `{source.name}` is a {source.type} step",
-            "apply takes the edits an LLM proposed: point `source` at the query step "
-            "that asked for them",
-        )
+def check_step_types(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """The checks of each step type's own module (:mod:`muxlang.steps`)."""
+    for kind in STEP_KINDS.values():
+        for check in kind.checks:
+            yield from check(ctx)
 
 
 # --------------------------------------------------------------------------- safety
@@ -674,7 +670,7 @@ CHECKS: Sequence[Check] = (
     check_roles_and_backends,
     check_role_min_success,
     check_team_detect,
-    check_apply_source,
+    check_step_types,
     check_shell_injection,
 )
 

@@ -6,17 +6,15 @@ from __future__ import annotations
 import json
 
 from muxlang.compiler.plan import Plan
-from muxlang.workflow import AnyStep, QueryStep
+from muxlang.steps import step_kind
+from muxlang.steps.base import detail_label
+from muxlang.workflow import AnyStep
 
 GRAPH_FORMATS = ("mermaid", "dot", "json")
 
 
 def _detail(step: AnyStep) -> str:
-    parts: list[str] = [step.type]
-    if isinstance(step, QueryStep):
-        target = step.role or step.backend
-        if target is not None:
-            parts[0] += f": {target.name}"
+    parts: list[str] = [detail_label(step_kind(step), step)]
     if step.for_each is not None:
         parts.append("for_each")
     if step.if_ is not None:
@@ -32,12 +30,11 @@ def _edges(plan: Plan) -> list[tuple[str, str]]:
 def to_mermaid(plan: Plan) -> str:
     """A Mermaid flowchart: shell steps as boxes, queries rounded, applies as hexagons."""
     ids = {name: f"s{i}" for i, name in enumerate(plan.order)}
-    shapes = {"shell": ('["', '"]'), "query": ('("', '")'), "apply": ('{{"', '"}}')}
     lines = ["flowchart TD"]
     for name in plan.order:
         step = plan.step(name).step
         label = f"{name}<br/><small>{_detail(step)}</small>".replace('"', "#quot;")
-        left, right = shapes[step.type]
+        left, right = step_kind(step).shapes.mermaid
         lines.append(f"    {ids[name]}{left}{label}{right}")
     lines.extend(f"    {ids[a]} --> {ids[b]}" for a, b in _edges(plan))
     return "\n".join(lines) + "\n"
@@ -49,12 +46,12 @@ def _dot_string(text: str) -> str:
 
 def to_dot(plan: Plan) -> str:
     """A Graphviz digraph."""
-    shapes = {"shell": "box", "query": "ellipse", "apply": "hexagon"}
     lines = [f"digraph {_dot_string(plan.workflow.name)} {{", "    rankdir=TB;"]
     for name in plan.order:
         step = plan.step(name).step
         label = _dot_string(f"{name}\n{_detail(step)}").replace("\n", "\\n")
-        lines.append(f"    {_dot_string(name)} [shape={shapes[step.type]}, label={label}];")
+        shape = step_kind(step).shapes.dot
+        lines.append(f"    {_dot_string(name)} [shape={shape}, label={label}];")
     lines.extend(f"    {_dot_string(a)} -> {_dot_string(b)};" for a, b in _edges(plan))
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -71,9 +68,7 @@ def to_json(plan: Plan) -> str:
             "type": step.type,
             "depends_on": list(compiled.dependencies),
         }
-        if isinstance(step, QueryStep):
-            node["role"] = step.role.name if step.role else None
-            node["backend"] = step.backend.name if step.backend else None
+        node.update(step_kind(step).graph_json(step))
         node["for_each"] = step.for_each.source if step.for_each is not None else None
         node["if"] = step.if_.source if step.if_ is not None else None
         nodes.append(node)

@@ -10,8 +10,9 @@ from muxlang.compiler import analysis as a
 from muxlang.compiler.plan import CompiledStep, Plan, ResolvedConfig
 from muxlang.diagnostics import Diagnostic
 from muxlang.source import Span
+from muxlang.steps import step_kind
 from muxlang.template import ast as t
-from muxlang.workflow import ApplyStep, Workflow
+from muxlang.workflow import Workflow
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -36,8 +37,8 @@ def dependencies(workflow: Workflow, sites: tuple[a.Site, ...] | None = None) ->
     for step in workflow.steps:
         for ref in step.depends_on:
             add(step.name, ref.name, ref.span)
-        if isinstance(step, ApplyStep):
-            add(step.name, step.source.name, step.source.span)
+        for ref in step_kind(step).refs(step):
+            add(step.name, ref.name, ref.span)
     for site in sites if sites is not None else a.sites(workflow):
         for found in a.step_refs(site.expr, site.bound):
             add(site.step.name, found.name, found.span)

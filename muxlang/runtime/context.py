@@ -14,13 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from muxlang import template as engine
+from muxlang.steps.base import StepError as StepError
 from muxlang.template import ast
 from muxlang.template.loop import loop_table
 from muxlang.workflow import ExprField, TemplateField
-
-
-class StepError(Exception):
-    """A step failed for a reason the user should read (not a bug)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ from typing import Any
 from muxlang.compiler.plan import Plan
 from muxlang.runtime.context import StepError, references_name, render
 from muxlang.runtime.scheduler import format_seconds, new_record
-from muxlang.workflow import ApplyStep, QueryStep, ShellStep, TemplateField
+from muxlang.steps import step_kind
+from muxlang.workflow import TemplateField
 
 _RUNTIME_NAMES = ("steps", "item", "loop")
 _OWN_LINE = ("if", "for_each", "verify (team)")
@@ -63,22 +64,14 @@ def preview(
         "steps": records,
         "args": dict(args),
         "env": dict(environ),
-        "team": plan.config.team or "",  # "" when no team is detected, as in llm-mux
+        "team": plan.config.team,
         "workflow": {"name": plan.workflow.name, "description": plan.workflow.description},
     }
     shown: list[PreviewStep] = []
     for index, compiled in enumerate(plan.steps(), start=1):
         step = compiled.step
-        details: list[tuple[str, str]] = []
-        if isinstance(step, QueryStep):
-            if step.role is not None:
-                details.append(("role", step.role.name))
-            if step.backend is not None:
-                details.append(("backend", step.backend.name))
-        if isinstance(step, ApplyStep):
-            details.append(("source", step.source.name))
-            if step.verify is None and plan.config.team_verify:
-                details.append(("verify (team)", plan.config.team_verify))
+        kind = step_kind(step)
+        details: list[tuple[str, str]] = list(kind.details(step, plan.config))
         if step.if_ is not None:
             details.append(("if", step.if_.source))
         if step.for_each is not None:
@@ -90,17 +83,7 @@ def preview(
         if step.continue_on_error:
             details.append(("continue_on_error", "true"))
         fields: list[PreviewField] = []
-        templates: list[tuple[str, TemplateField]] = []
-        if isinstance(step, ShellStep):
-            templates.append(("run", step.run))
-            if step.cwd is not None:
-                templates.append(("cwd", step.cwd))
-        elif isinstance(step, QueryStep):
-            if step.system is not None:
-                templates.append(("system", step.system))
-            templates.append(("prompt", step.prompt))
-        elif step.verify is not None:
-            templates.append(("verify", step.verify))
+        templates: list[tuple[str, TemplateField]] = list(kind.previewed(step))
         templates.extend((f"env.{key}", value) for key, value in step.env)
         for key, field in templates:
             fields.append(_render_field(key, field, values, plan.workflow.path))

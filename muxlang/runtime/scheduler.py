@@ -34,9 +34,10 @@ from muxlang.runtime.context import (
 )
 from muxlang.runtime.events import NullReporter, Reporter
 from muxlang.runtime.steps import Executor, Outcome
+from muxlang.steps import step_kind
 from muxlang.template.filters import KIND_ARTICLES
 from muxlang.template.values import kind_of
-from muxlang.workflow import AnyStep, ApplyStep, QueryStep, ShellStep
+from muxlang.workflow import AnyStep
 
 Record = dict[str, Any]
 
@@ -92,11 +93,7 @@ def new_record(step: AnyStep) -> Record:
 
 
 def _type_fields(step: AnyStep) -> Record:
-    if isinstance(step, ShellStep):
-        return {"exit_code": None, "stderr": ""}
-    if isinstance(step, QueryStep):
-        return {"outputs": {}, "backend": None}
-    return {"files": [], "diff": "", "attempts": 0, "verify_output": ""}
+    return step_kind(step).defaults()
 
 
 def duration_ms(seconds: float) -> int:
@@ -213,7 +210,7 @@ class _Run:
             "steps": self.records,
             "args": dict(args),
             "env": dict(environ),
-            "team": plan.config.team or "",  # "" when no team is detected, as in llm-mux
+            "team": plan.config.team,
             "workflow": {
                 "name": plan.workflow.name,
                 "description": plan.workflow.description,
@@ -390,7 +387,7 @@ class _Run:
 
     async def _acquire(self, name: str, step: AnyStep) -> Callable[[], None]:
         """Take what ``step`` needs to run; returns how to give it back."""
-        if isinstance(step, ApplyStep):
+        if step_kind(step).exclusive:
             await self.gate.acquire_exclusive()
             return self.gate.release_exclusive
         await self.gate.acquire_shared()
@@ -656,10 +653,7 @@ def _as_items(value: Any) -> list[Any]:
 def _items_outcome(step: AnyStep, results: list[Record], state: _ItemsState) -> Outcome:
     ran = [r for r in results if r["status"] != "skipped"]
     fields: Record = {"output": "\n".join(str(r["output"]) for r in ran), "results": results}
-    if isinstance(step, ShellStep):
-        codes = [r["exit_code"] for r in ran if r.get("exit_code")]
-        fields["exit_code"] = codes[0] if codes else (0 if ran else None)
-        fields["stderr"] = "\n".join(r["stderr"] for r in ran if r.get("stderr"))
+    fields.update(step_kind(step).combine_items(ran))
     if not state.failed:
         return Outcome(fields)
     first = state.failed[0]

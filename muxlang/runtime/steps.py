@@ -1,4 +1,5 @@
-"""How each step type runs once: shell, query, apply.
+"""How each step type runs once: shell, query, apply (the runtime's side of the
+:class:`~muxlang.steps.base.StepRunner` that each step type's ``run`` hook calls).
 
 Each executor renders the step's templates with the values it is given, does
 the work, and returns an :class:`Outcome`: the type's record fields (SPEC
@@ -18,18 +19,12 @@ from typing import Any, Literal
 from muxlang.llm import BackendError, ChatRequest, QueryService
 from muxlang.runtime import process
 from muxlang.runtime.context import StepError, render
+from muxlang.steps import step_kind
+from muxlang.steps.base import Outcome as Outcome
 from muxlang.workflow import AnyStep, ApplyStep, QueryStep, ShellStep
 
 STDERR_TAIL_LINES = 10
 STDERR_TAIL_CHARS = 2000
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What one execution left: record fields, and ``error`` when it failed."""
-
-    fields: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,17 +52,13 @@ class Executor:
     async def run(self, step: AnyStep, values: Mapping[str, Any], *, item: bool = False) -> Outcome:
         """Run ``step`` once with ``values`` in scope."""
         try:
-            if isinstance(step, ShellStep):
-                return await self._shell(step, values)
-            if isinstance(step, QueryStep):
-                return await self._query(step, values, item=item)
-            return await self._apply(step, values)
+            return await step_kind(step).run(step, values, self, item)
         except StepError as exc:
             return Outcome(error=str(exc))
 
     # ------------------------------------------------------------------ shell
 
-    async def _shell(self, step: ShellStep, values: Mapping[str, Any]) -> Outcome:
+    async def run_shell(self, step: ShellStep, values: Mapping[str, Any]) -> Outcome:
         command = self._render("run", step.run, values)
         cwd = self._cwd(step, values)
         env = self._env(step, values)
@@ -104,7 +95,7 @@ class Executor:
 
     # ------------------------------------------------------------------ query
 
-    async def _query(self, step: QueryStep, values: Mapping[str, Any], *, item: bool) -> Outcome:
+    async def run_query(self, step: QueryStep, values: Mapping[str, Any], *, item: bool) -> Outcome:
         prompt = self._render("prompt", step.prompt, values)
         system = self._render("system", step.system, values) if step.system else None
         request = ChatRequest.from_prompt(prompt, system, options=dict(step.options))
@@ -121,7 +112,7 @@ class Executor:
 
     # ------------------------------------------------------------------ apply
 
-    async def _apply(self, step: ApplyStep, values: Mapping[str, Any]) -> Outcome:
+    async def run_apply(self, step: ApplyStep, values: Mapping[str, Any]) -> Outcome:
         from muxlang.apply import ApplyRequest, execute_apply  # only runs that apply pay for it
 
         sent = self.requests.get(step.source.name)

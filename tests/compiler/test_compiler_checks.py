@@ -27,6 +27,7 @@ from muxlang.compiler.checks import CheckContext
 from muxlang.config.models import RoleConfig
 from muxlang.diagnostics import Severity
 from muxlang.source import Span
+from muxlang.steps.apply import check_apply_source
 from muxlang.template import ast as t
 from muxlang.template import parse_expression
 from muxlang.workflow import Arg, Ref
@@ -232,7 +233,7 @@ def test_role_given_as_backend_gets_a_hint():
 
 def test_apply_source_must_be_a_query_step():
     wf = workflow(shell("diff"), query("fix"), apply("ok", "fix"), apply("bad", "diff"))
-    [d] = run(checks.check_apply_source, wf)
+    [d] = run(check_apply_source, wf)
     assert d.code == "MUX031"
     assert "shell step" in d.message
 
@@ -268,7 +269,7 @@ def test_unknown_root_name_has_did_you_mean():
     expr = path("stpes.a.output")
     wf = workflow(shell("a"), query("b", tpl(expr)))
     [d] = run(checks.check_unknown_names, wf)
-    assert d.code == "MUX026"
+    assert d.code == "MUX013"
     assert d.hint == "did you mean `steps`?"
 
 

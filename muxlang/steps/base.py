@@ -1,0 +1,121 @@
+"""What a step type is: one :class:`StepKind` per type, registered in
+:data:`muxlang.steps.REGISTRY`.
+
+A step type's module (``muxlang/steps/shell.py``, ``query.py``, ``apply.py``)
+holds everything the rest of muxlang needs to know about that type: the
+fields its record has (for ``steps.X.FIELD`` checks and the record a run
+starts from), which of its templates become shell text (MUX040), the other
+steps it reads besides its templates (graph edges, MUX021), its own static
+checks, what ``--dry-run`` shows of it, how ``graph`` draws it, and how it
+runs. The compiler, the runtime, ``--dry-run`` and ``graph`` ask the registry
+instead of testing the step's class.
+
+Layers: this package sits with the compiler (it imports the workflow AST and
+the template engine, never the runtime). How a type runs is a hook that the
+runtime calls with a :class:`StepRunner` (the runtime's side: rendering,
+subprocesses, backends, apply), so no step module imports the runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from muxlang.workflow import AnyStep, Ref, TemplateField
+
+if TYPE_CHECKING:
+    from muxlang.compiler.checks import CheckContext
+    from muxlang.compiler.plan import ResolvedConfig
+    from muxlang.diagnostics import Diagnostic
+
+#: a kind of template value (``"string"``, ``"number"``, ``"table"``...; None: unknown)
+Kind = str | None
+
+
+class StepError(Exception):
+    """A step failed for a reason the user should read (not a bug)."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one execution left: record fields, and ``error`` when it failed."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+class StepRunner(Protocol):
+    """What the runtime offers a step type's ``run`` hook (implemented by
+    :class:`muxlang.runtime.steps.Executor`)."""
+
+    async def run_shell(self, step: Any, values: Mapping[str, Any]) -> Outcome: ...
+
+    async def run_query(self, step: Any, values: Mapping[str, Any], *, item: bool) -> Outcome: ...
+
+    async def run_apply(self, step: Any, values: Mapping[str, Any]) -> Outcome: ...
+
+
+RunHook = Callable[[Any, Mapping[str, Any], StepRunner, bool], Awaitable[Outcome]]
+StepCheck = Callable[["CheckContext"], Iterable["Diagnostic"]]
+
+
+def _no_refs(step: Any) -> tuple[Ref, ...]:
+    return ()
+
+
+def _no_combined(results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {}
+
+
+def _no_details(step: Any, config: ResolvedConfig | None) -> tuple[tuple[str, str], ...]:
+    return ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shapes:
+    """How ``muxlang graph`` draws a type: Mermaid's brackets and dot's shape."""
+
+    mermaid: tuple[str, str]
+    dot: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepKind:
+    """One step type (see the module doc)."""
+
+    #: the ``type`` written in the file
+    name: str
+    #: the AST class (:mod:`muxlang.workflow`)
+    node: type
+    #: the record fields this type adds to every step's (``output``, ``status``...),
+    #: with their kinds, and the values a record starts from
+    fields: Mapping[str, Kind]
+    defaults: Callable[[], dict[str, Any]]
+    #: template keys whose text becomes a shell command line (MUX040)
+    shell_fields: frozenset[str] = frozenset()
+    #: the step runs alone: nothing else runs beside it (apply)
+    exclusive: bool = False
+    #: the step asks LLM backends (``run`` opens the backends only when one does)
+    asks_backends: bool = False
+    #: steps it reads besides its templates (apply's ``source``): graph edges, MUX021
+    refs: Callable[[Any], tuple[Ref, ...]] = _no_refs
+    #: ``role analyzer``, ``source fix``: what ``--dry-run`` and ``graph`` show
+    details: Callable[[Any, ResolvedConfig | None], tuple[tuple[str, str], ...]] = _no_details
+    #: the templates ``--dry-run`` renders, in the order it shows them
+    previewed: Callable[[Any], tuple[tuple[str, TemplateField], ...]]
+    shapes: Shapes
+    #: the keys ``graph --format json`` adds to the step's node
+    graph_json: Callable[[Any], dict[str, Any]] = lambda step: {}
+    #: the type's own static checks
+    checks: tuple[StepCheck, ...] = ()
+    #: how one execution (or one for_each item, ``item`` True) runs
+    run: RunHook
+    #: a for_each step's own fields from its items' records (those that ran)
+    combine_items: Callable[[list[dict[str, Any]]], dict[str, Any]] = _no_combined
+
+
+def detail_label(kind: StepKind, step: AnyStep) -> str:
+    """``query: analyzer``: the type and its main target, for drawings."""
+    main = [value for key, value in kind.details(step, None) if key in ("role", "backend")]
+    return f"{kind.name}: {main[0]}" if main else kind.name
