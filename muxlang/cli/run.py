@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 import click
 
 from muxlang.cli.options import Settings, global_options, settings, use_color
+from muxlang.cli.workflow_help import RunCommand, complete_arg, complete_workflow
 
 if TYPE_CHECKING:
     from muxlang.compiler.plan import Plan
@@ -34,9 +35,9 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 
-@click.command("run")
-@click.argument("workflow")
-@click.argument("args", nargs=-1, metavar="[ARG]...")
+@click.command("run", cls=RunCommand)
+@click.argument("workflow", shell_complete=complete_workflow)
+@click.argument("args", nargs=-1, metavar="[ARG]...", shell_complete=complete_arg)
 @click.option(
     "--dry-run", is_flag=True, help="Print the plan with what it can render; run nothing."
 )

@@ -144,3 +144,50 @@ def test_reads_through_default_and_is_defined_need_no_value(project: Path) -> No
     assert done.returncode == 0, done.stderr
     assert done.stdout == "a.txt x\n"
     assert (project / "side-effect").exists()
+
+
+def test_run_help_with_a_workflow_lists_its_args(project: Path) -> None:
+    done = muxlang_cli(project, "run", "fix", "--help")
+    assert done.returncode == 0
+    assert "Usage: muxlang run" in done.stdout
+    assert "Workflow fix: " in done.stdout
+    assert "file=VALUE" in done.stdout
+    assert "(required)" in done.stdout
+    assert "problem=VALUE" in done.stdout
+
+
+def test_run_help_without_a_workflow_is_the_commands_help(project: Path) -> None:
+    done = muxlang_cli(project, "run", "--help")
+    assert done.returncode == 0
+    assert "Workflow " not in done.stdout
+
+
+def complete(project: Path, words: str) -> list[str]:
+    done = muxlang_cli(
+        project,
+        _MUXLANG_COMPLETE="bash_complete",
+        COMP_WORDS=words,
+        COMP_CWORD=str(len(words.split(" ")) - 1),
+    )
+    assert done.returncode == 0, done.stderr
+    return [line.split(",", 1)[1] for line in done.stdout.splitlines()]
+
+
+def test_shell_completion_of_workflow_names_and_their_args(project: Path) -> None:
+    (project / ".muxlang" / "workflows").mkdir(parents=True)
+    (project / ".muxlang" / "workflows" / "release.toml").write_text(
+        '[args.tag]\n[args.notes]\ndefault = ""\n'
+        '[[steps]]\nname = "a"\ntype = "shell"\nrun = "echo {{ args.tag }}"\n'
+    )
+    assert complete(project, "muxlang run re") == ["release", "review"]
+    assert complete(project, "muxlang run release ") == ["tag=", "notes="]
+    assert complete(project, "muxlang run release tag=v1 ") == ["notes="]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_documented_completion_scripts_are_produced(project: Path, shell: str) -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "getting-started.md").read_text()
+    assert f"_MUXLANG_COMPLETE={shell}_source muxlang" in page
+    done = muxlang_cli(project, _MUXLANG_COMPLETE=f"{shell}_source")
+    assert done.returncode == 0
+    assert "_MUXLANG_COMPLETE" in done.stdout
