@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -36,9 +37,16 @@ from muxlang.llm import (
     TextDelta,
     Usage,
 )
-from muxlang.runtime.backends.router import parallel_output
+from muxlang.runtime.backends import (
+    Cooldowns,
+    CooldownStore,
+    Engine,
+    Routed,
+    events_of,
+    parallel_output,
+)
 from muxlang.serve.formats import Untranslatable, WireError, anthropic, openai
-from muxlang.serve.routing import Cooldowns, Failed, RouteError, Router, status_for
+from muxlang.serve.routing import RouteError, UnknownModel, route_error, status_for
 from muxlang.serve.upstream import BackendSource, Relay, RetryFn, no_retry
 
 log = logging.getLogger("muxlang.serve")
@@ -217,17 +225,23 @@ class Gateway:
         retry: RetryFn = no_retry,
         passthrough: Relay | None = None,
         cooldown: float | None = None,
+        state: CooldownStore | None = None,
+        now: Callable[[], float] | None = None,
     ) -> None:
+        """``state`` keeps the cooldowns (``muxlang.serve.state``; default: this process's
+        own, on trio's clock) and ``now`` is the clock its times are in."""
         self.config = config
         self.backends = backends
         self.retry = retry
         self.passthrough = passthrough
         seconds = config.serve.cooldown if cooldown is None else cooldown
-        self.router = Router(
-            roles=config.roles,
-            backends=config.backends,
-            available=self._why_unavailable,
-            cooldowns=Cooldowns(seconds),
+        if state is None:
+            from muxlang.serve.state import MemoryState
+
+            state, now = MemoryState(now=trio.current_time), trio.current_time
+        self.cooldowns = Cooldowns(state, now or time.time, seconds=seconds)
+        self.engine = Engine(
+            config.roles, config.backends, self._why_unavailable, policy=self.cooldowns
         )
 
     # ------------------------------------------------------------------ models
@@ -282,7 +296,9 @@ class Gateway:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise RouteError(400, "`model` is required: name a muxlang role or backend")
-        kind = self.router.kind(model)  # raises UnknownModel (404)
+        kind = self.engine.kind(model)
+        if kind is None:
+            raise UnknownModel(model, self.engine.names())
         # a valid body the internal type cannot carry (`n` > 1, images ...) is refused
         # only when no backend it can reach takes it untouched (pass-through)
         untranslatable: Untranslatable | None = None
@@ -330,7 +346,8 @@ class Gateway:
             async def nothing(_: Any) -> None:
                 return None
 
-            name, result = await self.router.route(model, complete, nothing)
+            routed = await self._route(model, complete, nothing, request)
+            name, result = routed.backend, routed.value
             tag = {"x-muxlang-backend": name}
             if isinstance(result, ChatResponse):
                 return Whole(json.dumps(wire.response_to_wire(result, model)).encode(), tag)
@@ -348,14 +365,15 @@ class Gateway:
                 produce = lambda: backend.stream(mine)  # noqa: E731
             return await self.retry(name, cfg, lambda: _start_pump(nursery, name, produce))
 
-        name, pump = await self.router.route(model, open_stream, _discard)
+        streamed = await self._route(model, open_stream, _discard, request, nursery)
+        name, pump = streamed.backend, streamed.value
         tag = {"x-muxlang-backend": name}
         if isinstance(pump.first, bytes):
-            return Streamed(pump.first, self._relay_rest(fmt, model, pump), tag)
+            return Streamed(pump.first, self._relay_rest(fmt, model, name, pump), tag)
         encoder = self._encoder(fmt, model, include_usage)
         first = encoder.start() + encoder.event(pump.first)
         done = isinstance(pump.first, Finish)
-        return Streamed(first, self._encode_rest(encoder, pump, done), tag)
+        return Streamed(first, self._encode_rest(encoder, model, name, pump, done), tag)
 
     @staticmethod
     def _encoder(fmt: Format, model: str, include_usage: bool) -> Any:
@@ -363,7 +381,10 @@ class Gateway:
             return openai.StreamEncoder(model, include_usage=include_usage)
         return anthropic.StreamEncoder(model)
 
-    async def _encode_rest(self, encoder: Any, pump: _Pump, done: bool) -> AsyncIterator[bytes]:
+    async def _encode_rest(
+        self, encoder: Any, model: str, name: str, pump: _Pump, done: bool
+    ) -> AsyncIterator[bytes]:
+        failed = False
         try:
             while not done:
                 out = bytearray()
@@ -372,9 +393,9 @@ class Gateway:
                         out += encoder.event(Finish("stop"))
                         done = True
                     elif isinstance(item, BackendError):
-                        self._failed_mid_stream(item)
+                        await self._failed_mid_stream(item, model)
                         out += encoder.error(f"{item.backend}: {item.message}", status_for(item))
-                        done = True
+                        done = failed = True
                     else:
                         out += encoder.event(item)
                         done = isinstance(item, Finish)
@@ -382,11 +403,16 @@ class Gateway:
                         break
                 yield bytes(out)
             yield encoder.end()
+            if not failed:
+                await self.engine.succeeded(name)
         finally:
             await pump.aclose()
 
-    async def _relay_rest(self, fmt: Format, model: str, pump: _Pump) -> AsyncIterator[bytes]:
+    async def _relay_rest(
+        self, fmt: Format, model: str, name: str, pump: _Pump
+    ) -> AsyncIterator[bytes]:
         encoder = self._encoder(fmt, model, False)
+        failed = False
         try:
             done = False
             while not done:
@@ -395,21 +421,23 @@ class Gateway:
                     if item is _END:
                         done = True
                     elif isinstance(item, BackendError):
-                        self._failed_mid_stream(item)
+                        await self._failed_mid_stream(item, model)
                         out += encoder.error(f"{item.backend}: {item.message}", status_for(item))
-                        done = True
+                        done = failed = True
                     else:
                         out += item
                     if done:
                         break
                 yield bytes(out)
+            if not failed:
+                await self.engine.succeeded(name)
         finally:
             await pump.aclose()
 
-    def _failed_mid_stream(self, error: BackendError) -> None:
-        """Reported in the stream by the caller; the backend cools down as for any failure."""
+    async def _failed_mid_stream(self, error: BackendError, model: str) -> None:
+        """Reported in the stream by the caller; counts towards a cooldown as any failure."""
         log.warning("backend %s failed mid-stream: %s", error.backend, error.message)
-        self.router.cooldowns.failed(error)
+        await self.engine.failed_later(error, model)
 
     # ------------------------------------------------------------------ parallel roles
 
@@ -430,49 +458,61 @@ class Gateway:
 
         return Streamed(first, rest(), tag)
 
-    async def _parallel_response(self, role_name: str, request: ChatRequest) -> ChatResponse:
+    async def _parallel_response(
+        self, role_name: str, request: ChatRequest, stack: tuple[str, ...] = ()
+    ) -> ChatResponse:
         """All entries at once; ``=== NAME ===`` blocks in role order (SPEC section 3)."""
-        role = self.config.roles[role_name]
-        answers: dict[str, ChatResponse] = {}
-        errors: list[BackendError] = []
-        route_errors: list[RouteError] = []
 
-        async def one(entry: str) -> None:
-            try:
-                if self.router.is_role(entry) and self.config.roles[entry].execution == "parallel":
-                    answers[entry] = await self._parallel_response(entry, request)
-                    return
+        async def complete(name: str) -> ChatResponse:
+            backend = self.backends.backend(name)
+            cfg = self.config.backends[name]
+            mine = for_backend(request, cfg)
+            return await self.retry(name, cfg, lambda: backend.complete(mine))
 
-                async def complete(name: str) -> ChatResponse:
-                    backend = self.backends.backend(name)
-                    cfg = self.config.backends[name]
-                    mine = for_backend(request, cfg)
-                    return await self.retry(name, cfg, lambda: backend.complete(mine))
+        async def whole(role: str, inner: tuple[str, ...]) -> Routed[ChatResponse]:
+            response = await self._parallel_response(role, request, inner)
+            return Routed(response.backend or role, role, response)
 
-                async def nothing(_: Any) -> None:
-                    return None
-
-                _, answers[entry] = await self.router.route(entry, complete, nothing)
-            except BackendError as exc:
-                errors.append(exc)
-            except Failed as exc:
-                errors.extend(exc.errors)
-            except RouteError as exc:
-                route_errors.append(exc)
-
-        async with trio.open_nursery() as nursery:
-            for entry in role.backends:
-                nursery.start_soon(one, entry)
-        if len(answers) < role.min_success:
-            if errors:
-                raise Failed(role_name, errors)
-            if route_errors:
-                raise route_errors[-1]
-            raise RouteError(502, f"`{role_name}`: fewer than {role.min_success} answers")
-        ordered = [(e, answers[e]) for e in role.backends if e in answers]
-        text = parallel_output({e: r.text for e, r in ordered})
+        try:
+            answers = await self.engine.parallel(
+                role_name, (*stack, role_name), complete, whole=whole
+            )
+        except BackendError as exc:
+            raise route_error(role_name, exc) from None
+        text = parallel_output({a.entry: a.value.text for a in answers})
         usage = Usage(
-            sum(r.usage.input_tokens for _, r in ordered if r.usage),
-            sum(r.usage.output_tokens for _, r in ordered if r.usage),
+            sum(a.value.usage.input_tokens for a in answers if a.value.usage),
+            sum(a.value.usage.output_tokens for a in answers if a.value.usage),
         )
-        return ChatResponse(text=text, usage=usage, backend=ordered[0][0])
+        return ChatResponse(text=text, usage=usage, backend=answers[0].backend)
+
+    async def _route(
+        self,
+        model: str,
+        attempt: Callable[[str], Any],
+        discard: Callable[[Any], Any],
+        request: ChatRequest,
+        nursery: trio.Nursery | None = None,
+    ) -> Routed[Any]:
+        """The engine's answer for ``model``; a nested parallel role answers whole. A
+        stream (``nursery`` given) is a success for the cooldowns only once it ended."""
+
+        async def whole(role: str, stack: tuple[str, ...]) -> Routed[Any]:
+            response = await self._parallel_response(role, request, stack[:-1])
+            backend = response.backend or role
+            if nursery is None:
+                return Routed(backend, role, response)
+            events = events_of(response)
+
+            async def replay() -> AsyncIterator[Any]:
+                for event in events:
+                    yield event
+
+            return Routed(backend, role, await _start_pump(nursery, backend, replay))
+
+        try:
+            return await self.engine.route(
+                model, attempt, discard=discard, whole=whole, settles=nursery is None
+            )
+        except BackendError as exc:
+            raise route_error(model, exc) from None

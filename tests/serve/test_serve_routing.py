@@ -54,17 +54,18 @@ async def test_cooldown_lasts_as_long_as_the_server_asked(clock: object) -> None
 
 
 async def test_every_backend_cooling_is_a_429_with_retry_after(clock: object) -> None:
-    app, fakes = make_gateway(["a", "b"], {"duo": (["a", "b"], "fallback")}, cooldown=30)
+    roles = {"ab": (["a", "c"], "fallback"), "bc": (["b", "c"], "fallback")}
+    app, fakes = make_gateway(["a", "b", "c"], {**roles, "duo": (["a", "b"], "fallback")})
     fakes["a"].script.append(rate_limited("a"))
-    fakes["b"].script.append(BackendError("b", ErrorKind.SERVER, "HTTP 503: busy", status=503))
-    failed = await call(app, "POST", CHAT, chat("duo"))
-    assert failed.status == 502  # the last error was a server error
-    assert "a: HTTP 429: slow down" in failed.json["error"]["message"]
-    assert "b: HTTP 503: busy" in failed.json["error"]["message"]
+    fakes["b"].script.append(rate_limited("b", retry_after=40))
+    # each 429 cools its backend at once (c could still serve those requests)
+    assert (await call(app, "POST", CHAT, chat("ab"))).headers["x-muxlang-backend"] == "c"
+    assert (await call(app, "POST", CHAT, chat("bc"))).headers["x-muxlang-backend"] == "c"
     await trio.sleep(10)
     cooling = await call(app, "POST", "/v1/messages", msg("duo"))
     assert cooling.status == 429
     assert cooling.headers["retry-after"] == "20"
+    assert cooling.headers["x-muxlang-backend"] == "a"  # usable again soonest
     assert cooling.json["type"] == "error"
     assert cooling.json["error"]["type"] == "rate_limit_error"
     assert len(fakes["a"].requests) == len(fakes["b"].requests) == 1
@@ -208,39 +209,87 @@ async def test_a_client_going_away_cancels_the_backend(clock: object) -> None:
     assert b"never" not in result.body
 
 
-async def test_a_backend_named_directly_cools_down_too(clock: object) -> None:
+async def test_a_backend_named_directly_is_never_cooled_down(clock: object) -> None:
     app, fakes = make_gateway(["a"], cooldown=30)
     fakes["a"].script.append(BackendError("a", ErrorKind.SERVER, "HTTP 500: oops", status=500))
-    failed = await call(app, "POST", "/v1/messages", msg("a"))
-    assert failed.status == 502
-    assert failed.json["error"] == {"type": "api_error", "message": "`a` failed: a: HTTP 500: oops"}
-    cooling = await call(app, "POST", CHAT, chat("a"))
-    assert cooling.status == 429
-    assert cooling.headers["retry-after"] == "30"
-    assert "retry in 30 s" in cooling.json["error"]["message"]
-    assert len(fakes["a"].requests) == 1
+    fakes["a"].script.append(BackendError("a", ErrorKind.SERVER, "HTTP 500: oops", status=500))
+    fakes["a"].script.append(BackendError("a", ErrorKind.SERVER, "HTTP 500: oops", status=500))
+    fakes["a"].script.append(rate_limited("a", retry_after=60))
+    for _ in range(3):
+        failed = await call(app, "POST", "/v1/messages", msg("a"))
+        assert failed.status == 502
+        assert failed.json["error"] == {
+            "type": "api_error",
+            "message": "`a` failed: a: HTTP 500: oops",
+        }
+    assert (await call(app, "POST", CHAT, chat("a"))).status == 429
+    # the only backend that can serve a request is always tried: no 429 of our own
+    assert (await call(app, "POST", CHAT, chat("a"))).status == 200
+    assert len(fakes["a"].requests) == 5
     fakes["a"].ok = False
-    await trio.sleep(30)
     unusable = await call(app, "POST", CHAT, chat("a"))
     assert unusable.status == 503
     assert "not on PATH" in unusable.json["error"]["message"]
 
 
-async def test_a_backend_failing_mid_stream_cools_down(clock: object) -> None:
+async def test_a_backend_failing_mid_stream_counts_towards_its_cooldown(clock: object) -> None:
     app, fakes = make_gateway(["a", "b"], {"duo": (["a", "b"], "fallback")})
-    fakes["a"].script.append(
-        [TextDelta("partial"), BackendError("a", ErrorKind.SERVER, "HTTP 500: boom")]
-    )
-    broken = await call(app, "POST", CHAT, chat("duo", stream=True))
-    assert broken.data[-2]["error"]["message"] == "a: HTTP 500: boom"
+    for _ in range(3):
+        fakes["a"].script.append(
+            [TextDelta("partial"), BackendError("a", ErrorKind.SERVER, "HTTP 500: boom")]
+        )
+    for _ in range(3):
+        broken = await call(app, "POST", CHAT, chat("duo", stream=True))
+        assert broken.data[-2]["error"]["message"] == "a: HTTP 500: boom"
     assert (await call(app, "POST", CHAT, chat("duo"))).headers["x-muxlang-backend"] == "b"
 
 
+async def test_server_errors_cool_after_three_within_a_minute(clock: object) -> None:
+    app, fakes = make_gateway(["a", "b"], {"duo": (["a", "b"], "fallback")}, cooldown=30)
+
+    def boom() -> BackendError:
+        return BackendError("a", ErrorKind.SERVER, "HTTP 502: boom", status=502)
+
+    async def served_by() -> str:
+        return (await call(app, "POST", CHAT, chat("duo"))).headers["x-muxlang-backend"]
+
+    fakes["a"].script += [boom(), boom()]
+    assert [await served_by(), await served_by()] == ["b", "b"]
+    await trio.sleep(61)  # those two are forgotten
+    fakes["a"].script += [boom(), boom()]
+    assert [await served_by(), await served_by()] == ["b", "b"]
+    assert await served_by() == "a"  # two within the window: a is still in use
+    fakes["a"].script += [boom(), boom(), boom()]
+    assert [await served_by() for _ in range(3)] == ["b", "b", "b"]
+    assert len(fakes["a"].requests) == 8
+    assert await served_by() == "b"  # the third failure within 60 s cooled a
+    assert len(fakes["a"].requests) == 8
+    await trio.sleep(31)
+    assert await served_by() == "a"
+
+
+async def test_the_last_backend_able_to_serve_is_never_cooled(clock: object) -> None:
+    app, fakes = make_gateway(["a", "b"], {"duo": (["a", "b"], "fallback")}, cooldown=30)
+    fakes["a"].script.append(rate_limited("a"))
+    fakes["b"].script.append(rate_limited("b"))
+    failed = await call(app, "POST", CHAT, chat("duo"))
+    assert failed.status == 429  # a cooled; b was the last one left, so it was not
+    again = await call(app, "POST", CHAT, chat("duo"))
+    assert again.status == 200
+    assert again.headers["x-muxlang-backend"] == "b"
+    assert len(fakes["a"].requests) == 1
+
+
 async def test_first_mode_skips_a_nested_role_that_is_all_cooling(clock: object) -> None:
-    roles = {"inner": (["a"], "first"), "outer": (["inner", "b", "c"], "first")}
+    roles = {
+        "inner": (["a"], "first"),
+        "outer": (["inner", "b", "c"], "first"),
+        "ab": (["a", "b"], "fallback"),
+    }
     app, fakes = make_gateway(["a", "b", "c"], roles)
     fakes["a"].script.append(rate_limited("a"))
-    assert (await call(app, "POST", CHAT, chat("inner"))).status == 429
+    assert (await call(app, "POST", CHAT, chat("ab"))).headers["x-muxlang-backend"] == "b"
+    assert (await call(app, "POST", CHAT, chat("inner"))).status == 429  # a is cooling
     assert (await call(app, "POST", CHAT, chat("outer"))).headers["x-muxlang-backend"] == "b"
     fakes["b"].script.append(rate_limited("b"))
     failed = await call(app, "POST", CHAT, chat("outer"))

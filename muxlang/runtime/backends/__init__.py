@@ -5,24 +5,54 @@
 fallback only before the first), ``backend(name)`` (single attempts),
 ``resolve(target)`` and ``availability(target)``. :func:`with_retries` is the one
 retry loop, for callers that drive single attempts themselves (the gateway).
+:class:`Engine` is the one role engine both use; :class:`Cooldowns` its policy
+that ``muxlang serve`` turns on.
 """
 
 from __future__ import annotations
 
 from muxlang.runtime.backends.base import parse_retry_after, redact
 from muxlang.runtime.backends.cli import RATE_LIMIT_WORDING, CliBackend
-from muxlang.runtime.backends.http import HttpBackend
+from muxlang.runtime.backends.cooldown import Cooldowns, CooldownStore
+from muxlang.runtime.backends.engine import (
+    Cooling,
+    Engine,
+    Policy,
+    RoleFailed,
+    Routed,
+    Unusable,
+    leaves,
+)
+from muxlang.runtime.backends.http import CONNECTIONS_PER_CLIENT, ClientPool, HttpBackend
 from muxlang.runtime.backends.retry import backoff, is_retryable, with_retries
-from muxlang.runtime.backends.router import Resolution, Router, open_router, parallel_output
+from muxlang.runtime.backends.router import (
+    Resolution,
+    Router,
+    events_of,
+    open_router,
+    parallel_output,
+)
 
 __all__ = [
+    "CONNECTIONS_PER_CLIENT",
     "RATE_LIMIT_WORDING",
     "CliBackend",
+    "ClientPool",
+    "CooldownStore",
+    "Cooldowns",
+    "Cooling",
+    "Engine",
     "HttpBackend",
+    "Policy",
     "Resolution",
+    "RoleFailed",
+    "Routed",
     "Router",
+    "Unusable",
     "backoff",
+    "events_of",
     "is_retryable",
+    "leaves",
     "open_router",
     "parallel_output",
     "parse_retry_after",

@@ -1,12 +1,9 @@
-"""Roles over backends: the :class:`Router`, muxlang's :class:`~muxlang.llm.QueryService`.
+"""Backends of one configuration: the :class:`Router`, muxlang's :class:`~muxlang.llm.QueryService`.
 
-A role's entries are backend or role names (roles nest). Execution modes:
-
-- ``first``: the first enabled, available entry; no failover.
-- ``fallback``: each entry in order until one succeeds.
-- ``parallel``: all at once; succeeds with ``min_success`` answers.
-- ``race``: all at once; the first success wins and the others are cancelled
-  (a losing CLI's process group is stopped).
+Roles are run by the one role engine (:mod:`.engine`, shared with ``muxlang
+serve``): first / fallback / race there; a parallel role's ``=== NAME ===``
+answer is built here. A race's losers are cancelled (a losing CLI's process
+group is stopped).
 
 Every backend call goes through the retry loop (:mod:`.retry`) and holds one
 slot of ``defaults.max_concurrent`` while an attempt is in flight (not while
@@ -16,16 +13,15 @@ waiting to retry).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Literal
 
 import httpx
 import trio
 
 from muxlang.compiler.plan import ResolvedConfig
-from muxlang.config.models import BackendConfig, Execution, RoleConfig
+from muxlang.config.models import BackendConfig, Execution
 from muxlang.llm import (
     Availability,
     Backend,
@@ -42,10 +38,9 @@ from muxlang.llm import (
 )
 from muxlang.runtime.backends.base import Prepared, prepare
 from muxlang.runtime.backends.cli import CliBackend
+from muxlang.runtime.backends.engine import Engine, Kind, Routed
 from muxlang.runtime.backends.http import HttpBackend
 from muxlang.runtime.backends.retry import OnRetry, next_delay, wait_before_retry, with_retries
-
-Kind = Literal["role", "backend"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +87,7 @@ class Router:
         self._on_retry = on_retry
         self._prepared: dict[str, Prepared] = {}
         self._backends: dict[str, CliBackend | HttpBackend] = {}
+        self.engine = Engine(config.roles, config.backends, self._why_unavailable)
 
     # ------------------------------------------------------------------ backends
 
@@ -148,23 +144,9 @@ class Router:
             return "role"
         return None
 
-    def _entry_is_role(self, entry: str, stack: Sequence[str]) -> bool:
-        """Whether a role's entry names a role: a name that is a backend means the
-        backend (backends are the leaves; a built-in role never hijacks a user's
-        backend), only names that are not backends refer to roles. A role reached
-        again while being resolved is a cycle (the compiler rejects it as MUX030)."""
-        if entry in self.config.backends or entry not in self.config.roles:
-            return False
-        if entry in stack:
-            cycle = " → ".join([*stack[stack.index(entry) :], entry])
-            raise BackendError(entry, ErrorKind.CONFIG, f"role cycle: {cycle}")
-        return True
-
-    def _role(self, name: str) -> RoleConfig:
-        role = self.config.roles.get(name)
-        if role is None:
-            raise BackendError(name, ErrorKind.CONFIG, f"unknown role `{name}`")
-        return role
+    def _why_unavailable(self, name: str) -> str | None:
+        found = self._backend(name).availability()
+        return None if found.ok else found.reason or "unavailable"
 
     def resolve(self, target: str, kind: Kind | None = None) -> Resolution:
         """What ``target`` names; for roles, every backend it can reach in role order."""
@@ -174,18 +156,9 @@ class Router:
             return Resolution(target, "backend", backends=(target,))
         if kind != "role":
             raise BackendError(target, ErrorKind.CONFIG, f"unknown role or backend `{target}`")
-        role = self._role(target)
-        leaves: list[str] = []
-
-        def walk(name: str, stack: tuple[str, ...]) -> None:
-            for entry in self._role(name).backends:
-                if self._entry_is_role(entry, stack):
-                    walk(entry, (*stack, entry))
-                elif entry not in leaves:
-                    leaves.append(entry)
-
-        walk(target, (target,))
-        return Resolution(target, "role", role.execution, tuple(role.backends), tuple(leaves))
+        role = self.engine.role(target)
+        leaves = self.engine.leaves(target)
+        return Resolution(target, "role", role.execution, tuple(role.backends), leaves)
 
     # ------------------------------------------------------------------ availability
 
@@ -199,7 +172,7 @@ class Router:
 
     def _role_availability(self, role: str, stack: tuple[str, ...]) -> Availability:
         reasons: list[str] = []
-        for inner in self._role(role).backends:
+        for inner in self.engine.role(role).backends:
             found = self._entry_availability(inner, stack)
             if found.ok:
                 return found
@@ -207,7 +180,7 @@ class Router:
         return Availability(False, f"role `{role}`: " + ("; ".join(reasons) or "no backends"))
 
     def _entry_availability(self, entry: str, stack: tuple[str, ...]) -> Availability:
-        if self._entry_is_role(entry, stack):
+        if self.engine.is_role(entry, stack):
             return self._role_availability(entry, (*stack, entry))
         return self._backend_availability(entry)
 
@@ -236,11 +209,19 @@ class Router:
         return answer.response
 
     async def _answer(self, target: str, request: ChatRequest, kind: Kind | None) -> _Answer:
-        if kind == "backend":
-            return await self._run_backend(target, request)
-        if kind == "role":
-            return await self._run_role(target, request, (target,))
-        raise BackendError(target, ErrorKind.CONFIG, f"unknown role or backend `{target}`")
+        async def attempt(name: str) -> _Answer:
+            response = await self._call(name, request)
+            return _Answer(response, {name: response.text}, name)
+
+        async def whole(role: str, stack: tuple[str, ...]) -> Routed[_Answer]:
+            answers = await self.engine.parallel(role, stack, attempt, whole=whole)
+            return _parallel_answer(role, answers)
+
+        routed = await self.engine.route(target, attempt, kind=kind, whole=whole)
+        answer = routed.value
+        if routed.entry not in (routed.backend, target):  # a nested role's, under its entry's name
+            return _Answer(answer.response, {routed.entry: answer.response.text}, answer.backend)
+        return answer
 
     async def _call(self, name: str, request: ChatRequest) -> ChatResponse:
         backend = self._backend(name)
@@ -255,116 +236,6 @@ class Router:
     def _retry_config(self, name: str) -> BackendConfig:
         return self.prepared(name).raw
 
-    async def _run_backend(self, name: str, request: ChatRequest) -> _Answer:
-        response = await self._call(name, request)
-        return _Answer(response, {name: response.text}, name)
-
-    async def _run_entry(self, entry: str, request: ChatRequest, stack: tuple[str, ...]) -> _Answer:
-        if self._entry_is_role(entry, stack):
-            inner = await self._run_role(entry, request, (*stack, entry))
-            return _Answer(inner.response, {entry: inner.response.text}, inner.backend)
-        if entry not in self.config.backends:
-            raise BackendError(entry, ErrorKind.CONFIG, f"unknown backend `{entry}`")
-        return await self._run_backend(entry, request)
-
-    def _unavailable(self, entry: str, stack: tuple[str, ...]) -> BackendError | None:
-        found = self._entry_availability(entry, stack)
-        if found.ok:
-            return None
-        reason = found.reason.removeprefix(f"backend `{entry}`: ")
-        return BackendError(entry, ErrorKind.CONFIG, reason)
-
-    async def _try_entry(
-        self, entry: str, request: ChatRequest, stack: tuple[str, ...]
-    ) -> _Answer | BackendError:
-        """An entry's answer, or why it gave none: not usable, or failed."""
-        problem = self._unavailable(entry, stack)
-        if problem is not None:
-            return problem
-        try:
-            return await self._run_entry(entry, request, stack)
-        except BackendError as exc:
-            return exc
-
-    async def _run_role(self, name: str, request: ChatRequest, stack: tuple[str, ...]) -> _Answer:
-        role = self._role(name)
-        mode = role.execution
-        entries = list(role.backends)
-        if not entries:
-            raise BackendError(name, ErrorKind.CONFIG, f"role `{name}` lists no backends")
-        errors: list[BackendError] = []
-
-        if mode == "first":
-            for entry in entries:
-                problem = self._unavailable(entry, stack)
-                if problem is None:
-                    return await self._run_entry(entry, request, stack)
-                errors.append(problem)
-            raise _role_error(name, mode, errors, "no backend can be used")
-
-        if mode == "fallback":
-            for entry in entries:
-                result = await self._try_entry(entry, request, stack)
-                if isinstance(result, _Answer):
-                    return result
-                errors.append(result)
-            raise _role_error(name, mode, errors, "every backend failed")
-
-        if mode == "parallel":
-            return await self._parallel(name, role, request, stack)
-        return await self._race(name, entries, request, stack)
-
-    async def _parallel(
-        self, name: str, role: RoleConfig, request: ChatRequest, stack: tuple[str, ...]
-    ) -> _Answer:
-        entries = list(role.backends)
-        answers: list[_Answer | None] = [None] * len(entries)
-        failures: list[BackendError | None] = [None] * len(entries)
-
-        async def one(i: int, entry: str) -> None:
-            result = await self._try_entry(entry, request, stack)
-            if isinstance(result, _Answer):
-                answers[i] = result
-            else:
-                failures[i] = result
-
-        async with trio.open_nursery() as nursery:
-            for i, entry in enumerate(entries):
-                nursery.start_soon(one, i, entry)
-
-        outputs = {e: a.response.text for e, a in zip(entries, answers, strict=True) if a}
-        if len(outputs) < role.min_success:
-            errors = [f for f in failures if f is not None]
-            summary = f"{len(outputs)} of {len(entries)} answered, {role.min_success} needed"
-            raise _role_error(name, "parallel", errors, summary)
-        first = next(a for a in answers if a is not None)
-        usage = _sum_usage([a.response.usage for a in answers if a is not None])
-        text = parallel_output(outputs)
-        response = ChatResponse(text=text, usage=usage, backend=first.backend)
-        return _Answer(response, outputs, first.backend)
-
-    async def _race(
-        self, name: str, entries: list[str], request: ChatRequest, stack: tuple[str, ...]
-    ) -> _Answer:
-        failures: list[BackendError | None] = [None] * len(entries)
-        winner: list[_Answer] = []
-
-        async def one(i: int, entry: str, cancel: trio.CancelScope) -> None:
-            result = await self._try_entry(entry, request, stack)
-            if not isinstance(result, _Answer):
-                failures[i] = result
-            elif not winner:
-                winner.append(result)
-                cancel.cancel()
-
-        async with trio.open_nursery() as nursery:
-            for i, entry in enumerate(entries):
-                nursery.start_soon(one, i, entry, nursery.cancel_scope)
-        if winner:
-            return winner[0]
-        errors = [f for f in failures if f is not None]
-        raise _role_error(name, "race", errors, "every backend failed")
-
     # ------------------------------------------------------------------ streaming
 
     async def stream(
@@ -373,65 +244,29 @@ class Router:
         """The answer as events. Retries and fallback happen only before the first
         event; an error after it is raised, never spliced with another answer.
         ``parallel`` and ``race`` roles answer whole (one text event, then Finish)."""
-        kind = kind or self.kind(target)
-        if kind == "backend":
-            source = self._stream_backend(target, request)
-        elif kind == "role":
-            source = self._stream_role(target, request, (target,))
-        else:
-            raise BackendError(target, ErrorKind.CONFIG, f"unknown role or backend `{target}`")
-        async with aclosing(source) as events:
-            async for event in events:
-                yield event
 
-    async def _stream_entry(
-        self, entry: str, request: ChatRequest, stack: tuple[str, ...]
-    ) -> AsyncGenerator[StreamEvent, None]:
-        if self._entry_is_role(entry, stack):
-            source = self._stream_role(entry, request, (*stack, entry))
-        elif entry in self.config.backends:
-            source = self._stream_backend(entry, request)
-        else:
-            raise BackendError(entry, ErrorKind.CONFIG, f"unknown backend `{entry}`")
-        async with aclosing(source) as events:
-            async for event in events:
-                yield event
+        async def whole(role: str, stack: tuple[str, ...]) -> Routed[Started]:
+            answer = await self._answer(role, request, "role")
+            return Routed(answer.backend or role, role, Started(events_of(answer.response)))
 
-    async def _stream_role(
-        self, name: str, request: ChatRequest, stack: tuple[str, ...]
-    ) -> AsyncGenerator[StreamEvent, None]:
-        role = self._role(name)
-        if role.execution in ("parallel", "race"):
-            answer = await self._run_role(name, request, stack)
-            for event in _events_of(answer.response):
+        routed = await self.engine.route(
+            target,
+            lambda name: self._start_stream(name, request),
+            kind=kind,
+            discard=Started.aclose,
+            whole=whole,
+            whole_modes=("parallel", "race"),
+        )
+        started = routed.value
+        try:
+            async for event in started:
                 yield event
-            return
-        errors: list[BackendError] = []
-        for entry in role.backends:
-            problem = self._unavailable(entry, stack)
-            if problem is not None:
-                errors.append(problem)
-                continue
-            async with aclosing(self._stream_entry(entry, request, stack)) as events:
-                try:
-                    first = await events.__anext__()
-                except StopAsyncIteration:
-                    return
-                except BackendError as exc:
-                    if role.execution == "first":
-                        raise
-                    errors.append(exc)
-                    continue
-                yield first
-                async for event in events:
-                    yield event
-                return
-        summary = "no backend can be used" if role.execution == "first" else "every backend failed"
-        raise _role_error(name, role.execution, errors, summary)
+        finally:
+            await started.aclose()
 
-    async def _stream_backend(
-        self, name: str, request: ChatRequest
-    ) -> AsyncGenerator[StreamEvent, None]:
+    async def _start_stream(self, name: str, request: ChatRequest) -> Started:
+        """Backend ``name``'s stream once its first event is there (retried before it).
+        Holds a slot of ``max_concurrent`` until the stream is closed."""
         backend = self._backend(name)
         config = self._retry_config(name)
         token = object()
@@ -447,7 +282,7 @@ class Router:
                     raise
             except StopAsyncIteration:
                 self._limiter.release_on_behalf_of(token)
-                return
+                return Started([])
             except BackendError as error:
                 self._limiter.release_on_behalf_of(token)
                 delay = next_delay(error, config, attempt)
@@ -459,14 +294,46 @@ class Router:
             except BaseException:
                 self._limiter.release_on_behalf_of(token)
                 raise
-            break
-        try:
-            yield first
-            async for event in events:
+            return Started([first], events, lambda: self._limiter.release_on_behalf_of(token))
+
+
+class Started:
+    """A stream whose first events are known; iterating yields them, then the rest."""
+
+    def __init__(
+        self,
+        head: list[StreamEvent],
+        rest: AsyncIterator[StreamEvent] | None = None,
+        release: Callable[[], None] | None = None,
+    ) -> None:
+        self._head = head
+        self._rest = rest
+        self._release = release
+
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        for event in self._head:
+            yield event
+        if self._rest is not None:
+            async for event in self._rest:
                 yield event
+
+    async def aclose(self) -> None:
+        release, self._release = self._release, None
+        try:
+            if self._rest is not None:
+                await _aclose(self._rest)
         finally:
-            self._limiter.release_on_behalf_of(token)
-            await _aclose(events)
+            if release is not None:
+                release()
+
+
+def _parallel_answer(role: str, answers: list[Routed[_Answer]]) -> Routed[_Answer]:
+    """``=== ENTRY ===`` blocks in role order; usage summed; the first answer's backend."""
+    outputs = {a.entry: a.value.response.text for a in answers}
+    first = answers[0]
+    usage = _sum_usage([a.value.response.usage for a in answers])
+    response = ChatResponse(text=parallel_output(outputs), usage=usage, backend=first.value.backend)
+    return Routed(first.backend, role, _Answer(response, outputs, first.value.backend))
 
 
 async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
@@ -476,7 +343,7 @@ async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
             await close()
 
 
-def _events_of(response: ChatResponse) -> list[StreamEvent]:
+def events_of(response: ChatResponse) -> list[StreamEvent]:
     events: list[StreamEvent] = []
     if response.text:
         events.append(TextDelta(response.text))
@@ -491,26 +358,6 @@ def _sum_usage(usages: list[Usage | None]) -> Usage | None:
     if not known:
         return None
     return Usage(sum(u.input_tokens for u in known), sum(u.output_tokens for u in known))
-
-
-def _role_error(name: str, mode: str, errors: list[BackendError], summary: str) -> BackendError:
-    """One error for a failed role, saying what each backend said."""
-    lines = [f"role `{name}` ({mode}): {summary}"]
-    for error in errors:
-        detail = error.message.replace("\n", "\n    ")
-        lines.append(f"  - {error.backend}: {detail}")
-    kinds = {e.kind for e in errors}
-    kind = kinds.pop() if len(kinds) == 1 else ErrorKind.SERVER
-    hints = [e.retry_after for e in errors if e.retry_after is not None]
-    statuses = {e.status for e in errors}
-    return BackendError(
-        name,
-        kind,
-        "\n".join(lines),
-        status=statuses.pop() if len(statuses) == 1 else None,
-        retry_after=min(hints) if hints and kind is ErrorKind.RATE_LIMIT else None,
-        attempts=sum(e.attempts for e in errors),
-    )
 
 
 @asynccontextmanager
