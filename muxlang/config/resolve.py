@@ -11,9 +11,10 @@ reported in the last layer that wrote the incomplete table.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import glob
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,13 +132,68 @@ def detect_team(teams: Mapping[str, TeamConfig], root: Path) -> str | None:
     return None
 
 
-def _matches(root: Path, pattern: str) -> bool:
+#: how many directory entries one ``detect`` glob may look at; past it the glob
+#: counts as not matching (a huge or hostile tree cannot stall validate or run)
+DETECT_ENTRY_LIMIT = 50_000
+
+
+def _matches(root: Path, pattern: str, limit: int = DETECT_ENTRY_LIMIT) -> bool:
+    """Whether ``pattern`` (a glob relative to ``root``; ``**`` is any number of
+    directories) matches anything. Symlinked directories are never entered (a
+    repository's symlink loop would make the walk endless), names starting with
+    ``.`` match only a pattern part starting with ``.`` (as in ``glob``), and the
+    walk looks at no more than ``limit`` directory entries."""
     if not pattern or Path(pattern).is_absolute() or ".." in Path(pattern).parts:
         return False
     if not glob.has_magic(pattern):
         return (root / pattern).exists()
-    found: Iterator[str] = glob.iglob(pattern, root_dir=root, recursive=True)
-    return next(found, None) is not None
+    parts = [part for part in pattern.split("/") if part not in ("", ".")]
+    budget = limit
+    todo: list[tuple[str, int]] = [(str(root), 0)]
+    seen: set[tuple[str, int]] = set()
+    while todo:
+        directory, index = todo.pop()
+        if index == len(parts):
+            return True
+        if (directory, index) in seen:
+            continue
+        seen.add((directory, index))
+        part = parts[index]
+        last = index == len(parts) - 1
+        if not glob.has_magic(part):
+            path = os.path.join(directory, part)
+            if last:
+                if os.path.lexists(path):
+                    return True
+            elif os.path.isdir(path) and not os.path.islink(path):
+                todo.append((path, index + 1))
+            continue
+        if part == "**":
+            todo.append((directory, index + 1))  # zero directories
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        budget -= len(entries)
+        if budget < 0:
+            return False
+        for entry in entries:
+            if entry.name.startswith(".") and not part.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if part == "**":
+                if is_dir:
+                    todo.append((entry.path, index))
+                continue
+            if fnmatch.fnmatchcase(entry.name, part):
+                if last:
+                    return True
+                if is_dir:
+                    todo.append((entry.path, index + 1))
+    return False
 
 
 def apply_team(roles: Mapping[str, RoleConfig], team: TeamConfig) -> dict[str, RoleConfig]:
