@@ -7,6 +7,7 @@ Small and hand-written (no web framework). Endpoints:
 - ``GET /v1/models`` and ``GET /v1/models/{id}`` — roles and backends as models,
   in OpenAI's list shape, or Anthropic's when the request carries ``anthropic-version``
 - ``GET /health`` — ``{"status": "ok"}``
+- ``GET /metrics`` — Prometheus text (:mod:`muxlang.serve.metrics`)
 
 The same paths without ``/v1`` are accepted. Errors use the shape of the
 client's format: OpenAI ``{"error": {...}}`` on OpenAI paths, Anthropic
@@ -16,7 +17,6 @@ the request carries ``anthropic-version``).
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
@@ -26,8 +26,12 @@ import trio
 
 from muxlang.serve.formats import WireError, openai
 from muxlang.serve.gateway import FORMATS, Format, Gateway, Streamed, Whole
+from muxlang.serve.limits import ClientKey, KeyRing, cost_of, refusal_message
+from muxlang.serve.meter import Meter, metering
+from muxlang.serve.metrics import CONTENT_TYPE, MeteredState, Metrics
 from muxlang.serve.passthrough import UpstreamError
 from muxlang.serve.routing import Failed, RouteError, UnknownModel, retry_after_header
+from muxlang.serve.state import MemoryState, State
 
 log = logging.getLogger("muxlang.serve")
 
@@ -59,6 +63,8 @@ def _route(path: str) -> str | None:
         return "model"
     if path in ("/health", "/healthz"):
         return "health"
+    if path == "/metrics":
+        return "metrics"
     return None
 
 
@@ -95,6 +101,13 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
+class _Seen:
+    """What the response of a request said: status and answering backend."""
+
+    status: int = 0
+    backend: str = ""
+
+
 class GatewayApp:
     """ASGI 3 application around a :class:`~muxlang.serve.gateway.Gateway`."""
 
@@ -106,13 +119,21 @@ class GatewayApp:
         max_body_bytes: int = 10 * 1024 * 1024,
         secrets: Iterable[str] = (),
         loopback_only: bool = False,
+        keys: KeyRing | None = None,
+        state: State | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        """``keys`` (default: ``api_keys``, unlimited) identify clients and their limits,
+        counted in ``state`` (default: in memory); ``metrics`` is served on /metrics."""
         self.gateway = gateway
         self.loopback_only = loopback_only
         self.api_keys = [k.encode() for k in api_keys if k]
         self.max_body_bytes = max_body_bytes
         # longest first, so a secret containing another is redacted whole
         self._secrets = sorted({s for s in (*secrets, *api_keys) if len(s) >= 4}, key=len)[::-1]
+        self.keys = keys or KeyRing(tuple(ClientKey(None, k) for k in self.api_keys))
+        self.metrics = metrics or Metrics()
+        self.state: State = state or MeteredState(MemoryState(), self.metrics)
 
     # ------------------------------------------------------------------ ASGI entry
 
@@ -143,11 +164,18 @@ class GatewayApp:
         if route == "health":
             await self._json(send, 200, {"status": "ok"})
             return
+        if route == "metrics":
+            if method != "GET":
+                await self._error(send, fmt, 405, f"{method} is not allowed here; use GET")
+                return
+            await self._respond(send, 200, CONTENT_TYPE, self.metrics.render())
+            return
         if route in ("models", "model"):
             if method != "GET":
                 await self._error(send, fmt, 405, f"{method} is not allowed here; use GET")
                 return
-            await self._models(send, fmt, scope["path"] if route == "model" else None)
+            allowed = self.keys.identify(headers) if self.keys.required else None
+            await self._models(send, fmt, scope["path"] if route == "model" else None, allowed)
             return
         if method != "POST":
             await self._error(send, fmt, 405, f"{method} is not allowed here; use POST")
@@ -189,19 +217,7 @@ class GatewayApp:
                 return
 
     def _authorized(self, headers: Mapping[str, str]) -> bool:
-        if not self.api_keys:
-            return True
-        given: list[str] = []
-        auth = headers.get("authorization", "")
-        if auth[:7].lower() == "bearer ":
-            given.append(auth[7:].strip())
-        if "x-api-key" in headers:
-            given.append(headers["x-api-key"].strip())
-        ok = False
-        for candidate in given:
-            for key in self.api_keys:
-                ok |= hmac.compare_digest(candidate.encode(), key)
-        return ok
+        return not self.keys.required or self.keys.identify(headers) is not None
 
     async def _read_body(self, receive: Receive, headers: Mapping[str, str]) -> bytes:
         length = headers.get("content-length")
@@ -224,14 +240,18 @@ class GatewayApp:
             text = text.replace(secret, "***")
         return text
 
-    async def _models(self, send: Send, fmt: Format, path: str | None) -> None:
+    async def _models(
+        self, send: Send, fmt: Format, path: str | None, client: ClientKey | None = None
+    ) -> None:
         models = self.gateway.models()
+        if client is not None:
+            models = [m for m in models if client.allows(m["id"])]
         if path is not None:
             wanted = path.rstrip("/").rsplit("/models/", 1)[-1]
             models = [m for m in models if m["id"] == wanted]
             if not models:
                 await self._unknown_model(
-                    send, fmt, UnknownModel(wanted, self.gateway.engine.names())
+                    send, fmt, UnknownModel(wanted, self.gateway.router.names())
                 )
                 return
         if fmt == "anthropic":
@@ -280,6 +300,85 @@ class GatewayApp:
         body: dict[str, Any],
         headers: Mapping[str, str],
     ) -> None:
+        """One chat request (any format) with its key's limits, usage and metrics."""
+        client = self.keys.identify(headers) if self.keys.required else None
+        asked = body.get("model")
+        model = asked if isinstance(asked, str) and self._known(asked) else "unknown"
+        started = trio.current_time()
+        seen = _Seen()
+
+        async def tracked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen.status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == b"x-muxlang-backend":
+                        seen.backend = value.decode("latin-1")
+            await send(message)
+
+        with metering() as meter:
+            try:
+                if await self._within_limits(tracked, fmt, asked, client):
+                    await self._answer(tracked, receive, fmt, body, headers)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await self._account(model, client, meter, seen, started)
+
+    def _known(self, model: str) -> bool:
+        config = self.gateway.config
+        return model in config.backends or model in config.roles
+
+    async def _within_limits(
+        self, send: Send, fmt: Format, model: Any, client: ClientKey | None
+    ) -> bool:
+        """Whether ``client`` may ask for ``model`` now (else the 403 / 429 is sent)."""
+        if client is None or client.name is None:
+            return True
+        if isinstance(model, str) and not client.allows(model):
+            allowed = ", ".join(sorted(client.models or ())) or "none"
+            await self._error(
+                send,
+                fmt,
+                403,
+                f"key `{client.name}` may not use model `{model}`; it may use: {allowed}",
+            )
+            return False
+        if not client.limits.any:
+            return True
+        refusal = await self.state.admit(client.name, client.limits)
+        if refusal is None:
+            return True
+        await self._error(
+            send,
+            fmt,
+            429,
+            refusal_message(client, refusal),
+            retry_after_header(refusal.retry_after),
+        )
+        return False
+
+    async def _account(
+        self, model: str, client: ClientKey | None, meter: Meter, seen: _Seen, started: float
+    ) -> None:
+        """After an answer: metrics, and the key's tokens and cost."""
+        status = seen.status or 499  # the client went away before an answer started
+        self.metrics.answered(model, seen.backend, status, trio.current_time() - started)
+        for backend, usage in meter.used:
+            self.metrics.used(model, backend, usage)
+        if client is None or client.name is None or not meter.used:
+            return
+        backends = self.gateway.config.backends
+        tokens = sum(u.input_tokens + u.output_tokens for _, u in meter.used)
+        cost = sum(cost_of(backends.get(b), u) for b, u in meter.used)
+        await self.state.add_usage(client.name, tokens, cost)
+
+    async def _answer(
+        self,
+        send: Send,
+        receive: Receive,
+        fmt: Format,
+        body: dict[str, Any],
+        headers: Mapping[str, str],
+    ) -> None:
         async with trio.open_nursery() as nursery:
 
             async def watch() -> None:
@@ -297,7 +396,6 @@ class GatewayApp:
                 await self._unknown_model(send, fmt, exc)
             except RouteError as exc:
                 extra = retry_after_header(exc.retry_after) if exc.status == 429 else {}
-                extra["x-muxlang-backend"] = exc.backend
                 upstream = _relayable(exc)
                 if upstream is not None:
                     await self._relay_error(send, upstream, extra)
@@ -401,6 +499,4 @@ class GatewayApp:
             log.warning("%s %s", status, message)
         body = FORMATS[fmt].error_body(status, message)
         data = json.dumps(body).encode()
-        # every answer names its backend; `none` when no backend was concerned
-        tagged = {"x-muxlang-backend": "none", **(headers or {})}
-        await self._respond(send, status, "application/json", data, tagged)
+        await self._respond(send, status, "application/json", data, headers)

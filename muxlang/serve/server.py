@@ -23,7 +23,10 @@ from muxlang.config.models import BackendConfig
 from muxlang.llm import BackendError, ErrorKind
 from muxlang.serve.app import GatewayApp
 from muxlang.serve.gateway import Gateway
+from muxlang.serve.limits import KeyRing, key_ring
+from muxlang.serve.meter import MeteredBackends, MeteredRelay
 from muxlang.serve.passthrough import Passthrough
+from muxlang.serve.state import State, open_state
 from muxlang.serve.upstream import RetryFn
 
 DEFAULT_HOST = "127.0.0.1"
@@ -60,6 +63,42 @@ def gateway_keys(config: ResolvedConfig, environ: Mapping[str, str]) -> list[str
         if value.strip():
             keys.append(value.strip())
     return keys
+
+
+def client_keys(config: ResolvedConfig, environ: Mapping[str, str]) -> KeyRing:
+    """``api_keys`` and ``[serve.keys.NAME]``, ``${VAR}`` expanded."""
+    from muxlang.config.env import EnvVarError, expand
+
+    def expand_key(value: str, name: str) -> str:
+        try:
+            return expand(value, environ, backend="serve", key=f"keys.{name}.key")
+        except EnvVarError as exc:
+            raise ServeError(
+                f"[serve.keys.{name}] key: environment variable {exc.variable} is not set"
+            ) from None
+
+    try:
+        return key_ring(config.serve, gateway_keys(config, environ), expand_key)
+    except ValueError as exc:
+        raise ServeError(str(exc)) from None
+
+
+def shared_state(config: ResolvedConfig, environ: Mapping[str, str]) -> tuple[State, str | None]:
+    """``[serve] state`` opened (no connection yet), and the URL's password (a secret)."""
+    from muxlang.config.env import EnvVarError, expand
+
+    raw = config.serve.state
+    if raw is None:
+        return open_state(None), None
+    try:
+        url = expand(raw, environ, backend="serve", key="state")
+    except EnvVarError as exc:
+        raise ServeError(f"[serve] state: environment variable {exc.variable} is not set") from None
+    password = urlsplit(url).password
+    try:
+        return open_state(url), password
+    except ValueError as exc:
+        raise ServeError(f"[serve] state: {exc}") from None
 
 
 def check_bind(host: str, keys: list[str]) -> None:
@@ -117,24 +156,45 @@ async def open_gateway(
 ) -> AsyncIterator[GatewayApp]:
     """The ASGI app with the backends' router open for as long as the block runs."""
     from muxlang.runtime.backends import open_router
+    from muxlang.serve.metrics import MeteredState, Metrics
 
     keys = gateway_keys(config, environ)
-    async with open_router(config, environ=environ, transport=transport) as router:
-        passthrough = Passthrough(config, _expander(environ), transport=transport)
-        try:
-            gateway = Gateway(
-                config, router, retry=retry or _default_retry(), passthrough=passthrough
-            )
-            yield GatewayApp(
-                gateway,
-                api_keys=keys,
-                max_body_bytes=config.serve.max_body_bytes,
-                secrets=backend_secrets(config, environ),
-                loopback_only=loopback_only,
-            )
-        finally:
-            with trio.CancelScope(shield=True):
-                await passthrough.aclose()
+    ring = client_keys(config, environ)
+    inner, password = shared_state(config, environ)
+    metrics = Metrics()
+    state = MeteredState(inner, metrics)
+    secrets = backend_secrets(config, environ) + [k.secret.decode() for k in ring.keys]
+    if password:
+        secrets.append(password)
+    try:
+        ping = getattr(inner, "ping", None)
+        if ping is not None:
+            await ping()  # logs once when Redis is not there yet; serving goes on
+        async with open_router(config, environ=environ, transport=transport) as router:
+            passthrough = Passthrough(config, _expander(environ), transport=transport)
+            try:
+                gateway = Gateway(
+                    config,
+                    MeteredBackends(router),
+                    retry=retry or _default_retry(),
+                    passthrough=MeteredRelay(passthrough),
+                )
+                yield GatewayApp(
+                    gateway,
+                    api_keys=keys,
+                    max_body_bytes=config.serve.max_body_bytes,
+                    secrets=secrets,
+                    loopback_only=loopback_only,
+                    keys=ring,
+                    state=state,
+                    metrics=metrics,
+                )
+            finally:
+                with trio.CancelScope(shield=True):
+                    await passthrough.aclose()
+    finally:
+        with trio.CancelScope(shield=True):
+            await state.aclose()
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -219,7 +279,7 @@ async def run_server(
 ) -> int:
     """``muxlang serve``: returns the exit status (0 after SIGTERM, 130 after Ctrl-C)."""
     keys = gateway_keys(config, environ)
-    check_bind(host, keys)
+    check_bind(host, keys or [key.key for key in config.serve.keys.values()])
     sock = bind_socket(host, port)
     stop = trio.Event()
     got: list[int] = []

@@ -1,0 +1,97 @@
+"""Real ``muxlang serve`` processes for the limits, metrics and replica tests.
+
+Each :class:`Replica` runs ``python -m muxlang -C ROOT serve --port 0`` and keeps
+what it writes on stderr (its log) for the test to read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+MUXLANG = [sys.executable, "-m", "muxlang"]
+UPSTREAM_KEY = "sk-upstream-secret-4321"
+
+
+def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """The test's environment without the user's keys, proxies or muxlang settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MUXLANG", "OPENAI", "ANTH"))}
+    env.update(
+        HOME=str(tmp / "home"),
+        XDG_CONFIG_HOME=str(tmp / "xdg"),
+        FAKE_UPSTREAM_KEY=UPSTREAM_KEY,
+        NO_PROXY="127.0.0.1,localhost",
+        **extra,
+    )
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        env.pop(proxy, None)
+    return env
+
+
+def write_project(root: Path, config: str) -> Path:
+    (root / ".muxlang").mkdir(parents=True, exist_ok=True)
+    (root / ".muxlang" / "config.toml").write_text(config, encoding="utf-8")
+    return root
+
+
+class Replica:
+    """One ``muxlang serve`` process on a free loopback port."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [*MUXLANG, "-C", str(root), "serve", "--port", "0"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._listening = threading.Event()
+        self.url = ""
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self._listening.wait(30):
+            self.proc.kill()
+            raise AssertionError("the gateway did not start:\n" + self.log)
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            match = re.search(r"muxlang serve: listening on (http://127\.0\.0\.1:\d+)", line)
+            if match:
+                self.url = match.group(1)
+                self._listening.set()
+        self._listening.set()
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def count(self, text: str) -> int:
+        """Log lines containing ``text``."""
+        return sum(text in line for line in self.lines)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def wait_for(predicate: object, timeout: float = 15.0) -> None:
+    """Poll ``predicate()`` until true (for log lines written by another process)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.02)
