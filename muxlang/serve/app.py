@@ -251,7 +251,7 @@ class GatewayApp:
             models = [m for m in models if m["id"] == wanted]
             if not models:
                 await self._unknown_model(
-                    send, fmt, UnknownModel(wanted, self.gateway.router.names())
+                    send, fmt, UnknownModel(wanted, self.gateway.engine.names())
                 )
                 return
         if fmt == "anthropic":
@@ -396,6 +396,7 @@ class GatewayApp:
                 await self._unknown_model(send, fmt, exc)
             except RouteError as exc:
                 extra = retry_after_header(exc.retry_after) if exc.status == 429 else {}
+                extra["x-muxlang-backend"] = exc.backend
                 upstream = _relayable(exc)
                 if upstream is not None:
                     await self._relay_error(send, upstream, extra)
@@ -499,4 +500,6 @@ class GatewayApp:
             log.warning("%s %s", status, message)
         body = FORMATS[fmt].error_body(status, message)
         data = json.dumps(body).encode()
-        await self._respond(send, status, "application/json", data, headers)
+        # every answer names its backend; `none` when no backend was concerned
+        tagged = {"x-muxlang-backend": "none", **(headers or {})}
+        await self._respond(send, status, "application/json", data, tagged)

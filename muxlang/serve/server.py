@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -178,6 +179,8 @@ async def open_gateway(
                     MeteredBackends(router),
                     retry=retry or _default_retry(),
                     passthrough=MeteredRelay(passthrough),
+                    state=state,
+                    now=time.time,
                 )
                 yield GatewayApp(
                     gateway,
