@@ -30,12 +30,14 @@ from typing import Any
 import networkx as nx
 import trio
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/fakes: the scripted service
+
 from muxlang.compiler.plan import CompiledStep, Plan, ResolvedConfig
 from muxlang.runtime import execute
-from muxlang.runtime.scripted import ScriptedQueryService
 from muxlang.source import Span
 from muxlang.template.ast import Template, Text
 from muxlang.workflow import QueryStep, Ref, TemplateField, Workflow
+from tests.fakes.scripted import ScriptedQueryService
 
 SPAN = Span(1, 1, 1, 2)
 PROMPT = TemplateField("ping", Template((Text("ping", SPAN),), SPAN, "ping"), SPAN)

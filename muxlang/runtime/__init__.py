@@ -3,8 +3,8 @@
 ``execute(plan, args=..., query=..., reporter=...)`` schedules every step with
 structured concurrency (:mod:`muxlang.runtime.scheduler`); shell, query and apply
 steps run in :mod:`muxlang.runtime.steps`; subprocesses go through
-:mod:`muxlang.runtime.process`; :mod:`muxlang.runtime.scripted` is an in-process
-query service for tests.
+:mod:`muxlang.runtime.process`. (An in-process scripted query service for tests
+is ``tests/fakes/scripted.py``.)
 
 Names are imported lazily, so ``import muxlang.runtime.process`` or
 ``muxlang.runtime.backends`` (the gateway) does not load the scheduler and the

@@ -26,7 +26,7 @@ from rel_support import plan_from_toml, rss_kib
 
 from muxlang.llm import ChatRequest
 from muxlang.runtime import execute
-from muxlang.runtime.scripted import ScriptedQueryService
+from tests.fakes.scripted import ScriptedQueryService
 
 
 def foreach_body(n: int) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from muxlang.runtime import execute
-from muxlang.runtime.scripted import ScriptedQueryService
+from tests.fakes.scripted import ScriptedQueryService
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_BIN = REPO / "tests" / "fakes" / "bin"

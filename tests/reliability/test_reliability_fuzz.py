@@ -872,7 +872,7 @@ def test_runtime_reports_any_answer_truly(tmp_path_factory: Any, answer: str) ->
     from rel_support import plan_from_toml
 
     from muxlang.runtime import execute
-    from muxlang.runtime.scripted import ScriptedQueryService
+    from tests.fakes.scripted import ScriptedQueryService
 
     root = tmp_path_factory.mktemp("rt")
     plan = plan_from_toml(root, RUNTIME_WORKFLOW)

@@ -13,7 +13,7 @@ import trio
 from runtime_helpers import apply_step, make_plan, query
 
 from muxlang.runtime import RunResult, execute
-from muxlang.runtime.scripted import Reply, ScriptedQueryService
+from tests.fakes.scripted import Reply, ScriptedQueryService
 
 
 async def test_apply_runs_alone(

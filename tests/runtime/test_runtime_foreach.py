@@ -11,7 +11,7 @@ from runtime_helpers import plan_from_toml
 from muxlang.compiler.plan import Plan
 from muxlang.llm import ChatRequest, ErrorKind
 from muxlang.runtime import RunResult, execute
-from muxlang.runtime.scripted import Reply, ScriptedQueryService
+from tests.fakes.scripted import Reply, ScriptedQueryService
 
 BACKENDS = """
 [backends.llm]

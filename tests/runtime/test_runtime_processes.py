@@ -11,7 +11,7 @@ import trio
 from runtime_helpers import make_plan, shell
 
 from muxlang.runtime import execute
-from muxlang.runtime.scripted import ScriptedQueryService
+from tests.fakes.scripted import ScriptedQueryService
 
 
 def marker() -> str:

@@ -13,7 +13,7 @@ from runtime_helpers import make_plan, query
 from muxlang.llm import ChatRequest, ErrorKind
 from muxlang.runtime import RunResult, execute
 from muxlang.runtime.events import NullReporter
-from muxlang.runtime.scripted import Reply, ScriptedQueryService
+from tests.fakes.scripted import Reply, ScriptedQueryService
 
 
 @st.composite

@@ -13,8 +13,8 @@ from runtime_helpers import make_plan, query, shell
 
 from muxlang.llm import ErrorKind
 from muxlang.runtime import execute
-from muxlang.runtime.events import RecordingReporter
-from muxlang.runtime.scripted import Reply, ScriptedQueryService
+from tests.fakes.reporting import RecordingReporter
+from tests.fakes.scripted import Reply, ScriptedQueryService
 
 NO_QUERY = ScriptedQueryService()
 

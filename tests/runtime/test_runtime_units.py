@@ -12,8 +12,8 @@ from runtime_helpers import SPAN, make_plan, query, shell
 from muxlang.llm import BackendError, ChatRequest, ErrorKind
 from muxlang.runtime import ArgsError, execute, resolve_args
 from muxlang.runtime.output import LiveReporter, format_ms, step_line
-from muxlang.runtime.scripted import Reply, ScriptedQueryService
 from muxlang.workflow import Arg, Workflow
+from tests.fakes.scripted import Reply, ScriptedQueryService
 
 
 def workflow(*args: Arg) -> Workflow:

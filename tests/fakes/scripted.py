@@ -1,4 +1,5 @@
-"""A scripted, in-process :class:`~muxlang.llm.QueryService` for tests and demos.
+"""A scripted, in-process :class:`~muxlang.llm.QueryService` for tests and benchmarks
+(a test double: it lives beside the tests, not in the shipped package).
 
 It answers by role or backend name from a script, never touches the network,
 and waits with :func:`trio.sleep` so that ``trio.testing.MockClock`` makes delays
