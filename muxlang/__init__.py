@@ -5,4 +5,4 @@ way: ``muxlang.toml`` and ``muxlang.template`` (syntax) → ``muxlang.compiler``
 (checks and the plan) → ``muxlang.runtime`` (execution). See docs/architecture.md.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
