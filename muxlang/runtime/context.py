@@ -17,6 +17,7 @@ from muxlang import template as engine
 from muxlang.steps.base import StepError as StepError
 from muxlang.template import ast
 from muxlang.template.loop import loop_table
+from muxlang.template.shell import SHELL_FIELDS, render_shell
 from muxlang.workflow import ExprField, TemplateField
 
 
@@ -33,13 +34,30 @@ def loop_values(index0: int, length: int) -> dict[str, Any]:
     return loop_table(index0, length)
 
 
-def render(key: str, field: TemplateField, values: Mapping[str, Any], *, path: str = "") -> str:
-    """Render a template field; errors become a :class:`StepError` naming ``key``."""
+#: the template keys whose text is a shell command: each insertion is quoted for
+#: its place in it (SPEC section 11, muxlang/template/shell.py)
+SHELL_KEYS = SHELL_FIELDS
+
+
+def render(
+    key: str,
+    field: TemplateField,
+    values: Mapping[str, Any],
+    *,
+    path: str = "",
+    shell: bool | None = None,
+) -> str:
+    """Render a template field; errors become a :class:`StepError` naming ``key``.
+
+    ``shell`` (by default: ``key`` is in :data:`SHELL_KEYS`) quotes every
+    insertion for the shell context it stands in."""
     template = field.template
     if template.is_constant:
         return "".join(node.text for node in template.body if isinstance(node, ast.Text))
 
     try:
+        if key in SHELL_KEYS if shell is None else shell:
+            return render_shell(template, _scope(values, None))
         return str(engine.render(template, _scope(values, None)))
     except engine.TemplateError as exc:
         raise StepError(_where(key, exc, field.span.line, path)) from exc

@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from muxlang.diagnostics import did_you_mean
+from muxlang.template.marks import RawText, ShellQuoted
 from muxlang.template.values import UNDEFINED, Undefined, Value, kind_of, to_json, to_text
 
 __all__ = ["FILTERS", "FilterError", "FilterSpec", "describe_kinds"]
@@ -216,13 +217,27 @@ def from_json(value: str) -> Value:
 
 def shell_escape(value: str | int | float | bool | list[Value]) -> str:
     """Quote for POSIX sh as Python's ``shlex.quote`` does (``''`` for an empty
-    string). A list becomes its items, each quoted, separated by spaces."""
+    string). A list becomes its items, each quoted, separated by spaces. In
+    ``run`` and ``verify`` the result is never quoted again: elsewhere than an
+    unquoted place the original text is quoted for that place instead."""
     if isinstance(value, list):
         try:
-            return " ".join(shlex.quote(to_text(item)) for item in value)
+            texts = [to_text(item) for item in value]
         except ValueError as exc:
             raise FilterError(f"cannot quote the list: {exc}") from None
-    return shlex.quote(to_text(value))
+        return ShellQuoted(" ".join(shlex.quote(text) for text in texts), " ".join(texts))
+    text = to_text(value)
+    return ShellQuoted(shlex.quote(text), text)
+
+
+def raw(value: str | int | float | bool | list[Value] | dict[str, Value]) -> str:
+    """Insert into ``run`` or ``verify`` as it is, unquoted: the text is shell
+    code, on purpose (every other insertion there is quoted for its place).
+    Outside shell commands it changes nothing."""
+    try:
+        return RawText(to_text(value))
+    except ValueError as exc:
+        raise FilterError(str(exc)) from None
 
 
 def default(value: Value, v: Value = "") -> Value:
@@ -431,6 +446,7 @@ FILTERS: Final[Mapping[str, FilterSpec]] = MappingProxyType(
             _spec(json_),
             _spec(from_json),
             _spec(shell_escape),
+            _spec(raw),
             _spec(default, accepts_undefined=True),
             _spec(upper),
             _spec(lower),

@@ -36,7 +36,7 @@ WARNS = (
 [[steps]]
 name = "show"
 type = "shell"
-run = "echo {{ steps.analyze.output }}"
+run = "echo {{ steps.analyze.output | raw }}"
 """
 )
 

@@ -23,6 +23,7 @@ SPEC_FILTERS = {
     "trim", "lines", "nonblank", "join", "json", "from_json", "shell_escape", "default",
     "upper", "lower", "length", "first", "last", "sort", "unique", "reverse",
     "replace", "split", "indent", "truncate", "basename", "dirname",
+    "raw",  # SPEC section 11
 }  # fmt: skip
 
 
