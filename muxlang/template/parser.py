@@ -19,7 +19,7 @@ import lark
 from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
-from muxlang._cache import lark_cache_file
+from muxlang._cache import load_lark
 from muxlang.diagnostics import did_you_mean
 from muxlang.source import LineIndex, Locator, Span
 from muxlang.template import ast
@@ -39,7 +39,8 @@ _TAG_NAMES: Final = ("if", "elif", "else", "endif", "for", "endfor", "raw", "end
 def grammar() -> lark.Lark:
     """The Lark parser for both start symbols, built once."""
     text = resources.files("muxlang").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return lark.Lark(
+    return load_lark(
+        "template-grammar",
         text,
         start=["template", "expression"],
         parser="lalr",
@@ -50,7 +51,6 @@ def grammar() -> lark.Lark:
         strict=False,
         propagate_positions=True,
         maybe_placeholders=False,
-        cache=lark_cache_file("template-grammar"),
     )
 
 

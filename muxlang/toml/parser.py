@@ -17,7 +17,7 @@ from typing import Any
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from muxlang._cache import lark_cache_file
+from muxlang._cache import load_lark
 from muxlang.source import LineIndex, Span
 from muxlang.toml.errors import TOMLDecodeError
 from muxlang.toml.nodes import Array, Document, Entry, Key, Node, Scalar, String, Table
@@ -33,19 +33,20 @@ _parser: Lark | None = None
 
 
 def get_parser() -> Lark:
-    """The TOML grammar, built once per process (and cached on disk by Lark)."""
+    """The TOML grammar, built once per process (its tables cached on disk, see
+    :mod:`muxlang._cache`)."""
     global _parser
     if _parser is None:
         with _lock:
             if _parser is None:
                 with open(_GRAMMAR, encoding="utf-8") as fh:
                     grammar = fh.read()
-                _parser = Lark(
+                _parser = load_lark(
+                    "toml-grammar",
                     grammar,
                     parser="lalr",
                     lexer="contextual",
                     maybe_placeholders=False,
-                    cache=lark_cache_file("toml-grammar"),
                 )
     return _parser
 

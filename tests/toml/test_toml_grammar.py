@@ -6,9 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from muxlang._cache import lark_cache_file
+from muxlang._cache import cache_dir, load_lark
 from muxlang.toml import parser
 
 
@@ -16,21 +14,21 @@ def test_parser_is_a_singleton() -> None:
     assert parser.get_parser() is parser.get_parser()
 
 
-def test_cache_lives_in_xdg_cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    where = lark_cache_file("toml-grammar")
-    assert isinstance(where, str)
-    assert Path(where).parent == tmp_path / "muxlang"
+def test_cache_lives_in_xdg_cache_home(tmp_path: Path) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    assert cache_dir(env) == str(tmp_path / "muxlang")
+    load_lark("probe", 'start: "a"', env, parser="lalr")
     assert (tmp_path / "muxlang").stat().st_mode & 0o077 == 0
+    [stored] = (tmp_path / "muxlang").iterdir()
+    assert stored.stat().st_mode & 0o777 == 0o600
 
 
-def test_no_cache_when_the_directory_cannot_be_made(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_no_cache_when_the_directory_cannot_be_made(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
-    assert lark_cache_file("toml-grammar") is False
+    env = {"XDG_CACHE_HOME": str(blocker)}
+    grammar = load_lark("probe", 'start: "a"', env, parser="lalr")
+    assert grammar.parse("a") is not None
 
 
 def test_a_fresh_process_writes_then_reuses_the_cache(tmp_path: Path) -> None:
