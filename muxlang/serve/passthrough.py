@@ -19,8 +19,15 @@ import httpx
 from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.models import BackendConfig
 from muxlang.llm import BackendError, ErrorKind
-from muxlang.runtime.backends.base import parse_retry_after, redact
-from muxlang.runtime.backends.http import CONNECTIONS_PER_CLIENT, ClientPool
+from muxlang.runtime.backends import (
+    CONNECTIONS_PER_CLIENT,
+    ClientPool,
+    Phase,
+    parse_retry_after,
+    redact,
+    sse,
+    transport_error,
+)
 
 ANTHROPIC_VERSION = "2023-06-01"
 _FORWARDED = ("anthropic-version", "anthropic-beta", "openai-organization", "openai-project")
@@ -96,34 +103,23 @@ def http_error(
     )
 
 
-def _transport_error(name: str, exc: httpx.HTTPError) -> BackendError:
-    if isinstance(exc, httpx.TimeoutException):
-        return BackendError(name, ErrorKind.TIMEOUT, "timed out")
-    detail = str(exc) or type(exc).__name__
-    return BackendError(name, ErrorKind.CONNECTION, f"connection failed: {detail}")
-
-
-def _events_end(data: bytes) -> int:
-    """Length of the complete events at the start of ``data`` (0 when none is complete)."""
-    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
-    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+def _transport_error(name: str, exc: httpx.HTTPError, timeout: float, phase: Phase) -> BackendError:
+    return transport_error(name, exc, f"backend `{name}`", timeout, phase)
 
 
 def _check_events(name: str, events: bytes) -> None:
     """Raise a SERVER error when an event's data is not JSON (nor ``[DONE]``): a
     client must never get bytes its SDK cannot parse; before the first event this
     is an ordinary upstream failure (fallback), later an error in the stream."""
-    for event in events.replace(b"\r\n", b"\n").split(b"\n\n"):
-        lines = [line[5:] for line in event.split(b"\n") if line.startswith(b"data:")]
-        data = b"\n".join(line.removeprefix(b" ") for line in lines).strip()
-        if not data or data == b"[DONE]":
+    for _, data in sse.decode(events):
+        data = data.strip()
+        if not data or data == "[DONE]":
             continue
         try:
             json.loads(data)
         except ValueError:
-            shown = data[:80].decode("utf-8", "replace")
             raise BackendError(
-                name, ErrorKind.SERVER, f"malformed event stream (not JSON: {shown!r})"
+                name, ErrorKind.SERVER, f"malformed event stream (not JSON: {data[:80]!r})"
             ) from None
 
 
@@ -169,6 +165,9 @@ class Passthrough:
             self._secrets[name] = [s for s in (cfg.api_key, *cfg.headers.values()) if s]
         return ready
 
+    def _timeout(self, name: str) -> float:
+        return self._backend(name)[0].timeout
+
     def _prepare(
         self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
     ) -> tuple[ClientPool, str, dict[str, str], bytes]:
@@ -202,7 +201,7 @@ class Passthrough:
         try:
             response = await pool.client(slot).post(url, content=data, headers=headers)
         except httpx.HTTPError as exc:
-            raise _transport_error(name, exc) from None
+            raise _transport_error(name, exc, self._timeout(name), "send") from None
         finally:
             pool.release(slot)
         content = response.content
@@ -239,7 +238,7 @@ class Passthrough:
                 pending = b""
                 async for chunk in response.aiter_bytes():
                     pending += chunk
-                    end = _events_end(pending)
+                    end = sse.complete_length(pending)
                     if end:
                         _check_events(name, pending[:end])
                         yield pending[:end]
@@ -248,6 +247,6 @@ class Passthrough:
                     _check_events(name, pending)
                     yield pending
         except httpx.HTTPError as exc:
-            raise _transport_error(name, exc) from None
+            raise _transport_error(name, exc, self._timeout(name), "stream") from None
         finally:
             pool.release(slot)

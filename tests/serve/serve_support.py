@@ -25,8 +25,8 @@ from muxlang.llm import (
     ToolCallDelta,
     Usage,
 )
+from muxlang.runtime.backends.sse import decode as parse_sse
 from muxlang.serve.app import GatewayApp
-from muxlang.serve.formats.common import parse_sse
 from muxlang.serve.gateway import Gateway
 
 #: one scripted call: an error raised before anything, or events (an error among

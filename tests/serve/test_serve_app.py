@@ -247,7 +247,9 @@ async def test_a_dropped_passthrough_stream_ends_with_an_error_event(
     assert result.status == 200
     assert result.headers["x-muxlang-backend"] == "oa"
     assert "error" in result.data[-1]
-    assert result.data[-1]["error"]["message"].startswith("oa: connection failed")
+    assert result.data[-1]["error"]["message"].startswith(
+        "oa: connection to backend `oa` dropped mid-stream"
+    )
 
 
 async def test_upstream_secrets_never_reach_the_client(upstream: FakeLLMServer) -> None:

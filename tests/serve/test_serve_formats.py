@@ -22,8 +22,8 @@ from muxlang.llm import (
     ToolCallDelta,
     Usage,
 )
+from muxlang.runtime.backends.sse import decode as parse_sse
 from muxlang.serve.formats import WireError, anthropic, openai
-from muxlang.serve.formats.common import parse_sse
 from muxlang.serve.gateway import tool_choice_for
 
 WEATHER = {

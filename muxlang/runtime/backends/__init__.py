@@ -11,6 +11,7 @@ that ``muxlang serve`` turns on.
 
 from __future__ import annotations
 
+from muxlang.runtime.backends import sse
 from muxlang.runtime.backends.base import parse_retry_after, redact
 from muxlang.runtime.backends.cli import RATE_LIMIT_WORDING, CliBackend
 from muxlang.runtime.backends.cooldown import Cooldowns, CooldownStore
@@ -23,7 +24,13 @@ from muxlang.runtime.backends.engine import (
     Unusable,
     leaves,
 )
-from muxlang.runtime.backends.http import CONNECTIONS_PER_CLIENT, ClientPool, HttpBackend
+from muxlang.runtime.backends.http import (
+    CONNECTIONS_PER_CLIENT,
+    ClientPool,
+    HttpBackend,
+    Phase,
+    transport_error,
+)
 from muxlang.runtime.backends.retry import backoff, is_retryable, with_retries
 from muxlang.runtime.backends.router import (
     Resolution,
@@ -43,6 +50,7 @@ __all__ = [
     "Cooling",
     "Engine",
     "HttpBackend",
+    "Phase",
     "Policy",
     "Resolution",
     "RoleFailed",
@@ -57,5 +65,7 @@ __all__ = [
     "parallel_output",
     "parse_retry_after",
     "redact",
+    "sse",
+    "transport_error",
     "with_retries",
 ]

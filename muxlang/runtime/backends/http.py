@@ -17,7 +17,7 @@ import logging
 import math
 import ssl
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import trio
@@ -31,6 +31,7 @@ from muxlang.llm import (
     ErrorKind,
     StreamEvent,
 )
+from muxlang.runtime.backends import sse
 from muxlang.runtime.backends.base import Prepared, Probe, channel_stream, parse_retry_after
 from muxlang.runtime.backends.protocols import (
     Adapter,
@@ -103,8 +104,12 @@ class HttpBackend:
         *,
         nursery: trio.Nursery,
         transport: httpx.AsyncBaseTransport | None = None,
+        hide_urls: bool = False,
     ) -> None:
         self.name = prepared.name
+        #: messages name the backend instead of its URL (the gateway's clients must
+        #: never learn internal upstream addresses)
+        self._hide_urls = hide_urls
         self._prepared = prepared
         self._nursery = nursery
         self._transport = transport
@@ -155,7 +160,10 @@ class HttpBackend:
         return BackendError(self.name, kind, self._prepared.redact(message), **kw)
 
     def _where(self, url: str) -> str:
-        """The URL for messages: no query string, no user info."""
+        """The URL for messages: no query string, no user info (or only the backend's
+        name, when URLs are hidden)."""
+        if self._hide_urls:
+            return f"backend `{self.name}`"
         parsed = httpx.URL(url)
         return str(parsed.copy_with(query=None, userinfo=b""))
 
@@ -285,35 +293,19 @@ class HttpBackend:
                 parsed = self._urls[url] = httpx.URL(url)
             request = client.build_request("POST", parsed, json=body)
             return await client.send(request, stream=True)
-        except httpx.ConnectTimeout as exc:
-            raise self._error(
-                ErrorKind.CONNECTION, f"cannot connect to {self._where(url)}: timed out"
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise self._timeout(url) from exc
-        except httpx.ConnectError as exc:
-            raise self._error(
-                ErrorKind.CONNECTION, f"cannot connect to {self._where(url)}: {_reason(exc)}"
-            ) from exc
-        except (httpx.TransportError, httpx.StreamError) as exc:
-            raise self._error(
-                ErrorKind.CONNECTION, f"connection to {self._where(url)} failed: {_reason(exc)}"
-            ) from exc
+        except httpx.HTTPError as exc:
+            raise self._translate(exc, url, "send") from exc
 
     async def _read(self, response: httpx.Response, url: str) -> bytes:
         try:
             return await response.aread()
-        except httpx.TimeoutException as exc:
-            raise self._timeout(url) from exc
-        except httpx.DecodingError as exc:
-            raise self._error(
-                ErrorKind.SERVER, f"undecodable answer from {self._where(url)}: {_reason(exc)}"
-            ) from exc
-        except (httpx.TransportError, httpx.StreamError) as exc:
-            raise self._error(
-                ErrorKind.CONNECTION,
-                f"connection to {self._where(url)} dropped mid-answer: {_reason(exc)}",
-            ) from exc
+        except httpx.HTTPError as exc:
+            raise self._translate(exc, url, "read") from exc
+
+    def _translate(self, exc: httpx.HTTPError, url: str, phase: Phase) -> BackendError:
+        error = transport_error(self.name, exc, self._where(url), self.timeout, phase)
+        error.message = self._prepared.redact(error.message)
+        return error
 
     async def _check(self, response: httpx.Response, url: str) -> None:
         """Raise the classified error for a non-2xx status."""
@@ -378,29 +370,21 @@ class HttpBackend:
         self, response: httpx.Response, url: str, emit: Callable[[StreamEvent], Any]
     ) -> None:
         decoder = self._adapter.decoder()
-        sse = self._adapter.stream_format == "sse"
-        event: str | None = None
-        data: list[str] = []
+        events = sse.Decoder() if self._adapter.stream_format == "sse" else None
         try:
             async for line in _lines(response, self.timeout):
-                if not sse:
+                if events is None:
                     if line.strip():
                         for item in decoder.feed(None, line):
                             await emit(item)
                     continue
-                if line == "":
-                    if data:
-                        for item in decoder.feed(event, "\n".join(data)):
-                            await emit(item)
-                    event, data = None, []
-                elif line.startswith(":"):
-                    continue
-                elif line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].removeprefix(" "))
-            if data:
-                for item in decoder.feed(event, "\n".join(data)):
+                found = events.line(line)
+                if found is not None:
+                    for item in decoder.feed(*found):
+                        await emit(item)
+            found = events.close() if events is not None else None
+            if found is not None:
+                for item in decoder.feed(*found):
                     await emit(item)
             for item in decoder.close():
                 await emit(item)
@@ -415,17 +399,8 @@ class HttpBackend:
             raise self._error(
                 ErrorKind.SERVER, f"malformed stream from {self._where(url)}: {exc}"
             ) from exc
-        except httpx.TimeoutException as exc:
-            raise self._timeout(url) from exc
-        except httpx.DecodingError as exc:  # e.g. a Content-Encoding the body does not match
-            raise self._error(
-                ErrorKind.SERVER, f"undecodable stream from {self._where(url)}: {_reason(exc)}"
-            ) from exc
-        except (httpx.TransportError, httpx.StreamError) as exc:
-            raise self._error(
-                ErrorKind.CONNECTION,
-                f"connection to {self._where(url)} dropped mid-stream: {_reason(exc)}",
-            ) from exc
+        except httpx.HTTPError as exc:
+            raise self._translate(exc, url, "stream") from exc
 
 
 class _IdleTimeout(Exception):
@@ -444,6 +419,34 @@ async def _lines(response: httpx.Response, idle: float) -> AsyncIterator[str]:
         if scope.cancelled_caught:
             raise _IdleTimeout
         yield line
+
+
+Phase = Literal["send", "read", "stream"]
+_BROKEN = {"send": "failed", "read": "dropped mid-answer", "stream": "dropped mid-stream"}
+_BODY = {"send": "answer", "read": "answer", "stream": "stream"}
+
+
+def transport_error(
+    name: str, exc: httpx.HTTPError, where: str, timeout: float, phase: Phase
+) -> BackendError:
+    """The one translation of an httpx exception into a :class:`BackendError` (HTTP
+    backends and the gateway's pass-through): ``where`` names the upstream, ``phase``
+    says whether the request was being sent or its answer / stream read."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return BackendError(name, ErrorKind.CONNECTION, f"cannot connect to {where}: timed out")
+    if isinstance(exc, httpx.TimeoutException):
+        return BackendError(name, ErrorKind.TIMEOUT, f"no answer from {where} within {timeout:g} s")
+    if isinstance(exc, httpx.ConnectError):
+        return BackendError(
+            name, ErrorKind.CONNECTION, f"cannot connect to {where}: {_reason(exc)}"
+        )
+    if isinstance(exc, httpx.DecodingError):  # e.g. a Content-Encoding the body does not match
+        return BackendError(
+            name, ErrorKind.SERVER, f"undecodable {_BODY[phase]} from {where}: {_reason(exc)}"
+        )
+    return BackendError(
+        name, ErrorKind.CONNECTION, f"connection to {where} {_BROKEN[phase]}: {_reason(exc)}"
+    )
 
 
 def _reason(exc: Exception) -> str:

@@ -78,8 +78,10 @@ class Router:
         transport: httpx.AsyncBaseTransport | None = None,
         max_concurrent: int | None = None,
         on_retry: OnRetry | None = None,
+        hide_urls: bool = False,
     ) -> None:
         self.config = config
+        self._hide_urls = hide_urls
         self._nursery = nursery
         self._environ = dict(environ)
         self._transport = transport
@@ -110,7 +112,12 @@ class Router:
         if found is None:
             prepared = self.prepared(name)
             if prepared.raw.is_http:
-                found = HttpBackend(prepared, nursery=self._nursery, transport=self._transport)
+                found = HttpBackend(
+                    prepared,
+                    nursery=self._nursery,
+                    transport=self._transport,
+                    hide_urls=self._hide_urls,
+                )
             else:
                 found = CliBackend(
                     prepared,
@@ -368,11 +375,13 @@ async def open_router(
     transport: httpx.AsyncBaseTransport | None = None,
     max_concurrent: int | None = None,
     on_retry: OnRetry | None = None,
+    hide_urls: bool = False,
 ) -> AsyncIterator[Router]:
     """The :class:`Router` for ``config``, with its HTTP clients open for the block.
 
     ``transport`` replaces the network for HTTP backends (tests); ``max_concurrent``
-    overrides ``defaults.max_concurrent`` (backend calls in flight at once)."""
+    overrides ``defaults.max_concurrent`` (backend calls in flight at once);
+    ``hide_urls`` makes errors name backends instead of their URLs (the gateway)."""
     # The body's own exception is re-raised after the nursery closed, so callers
     # see a BackendError (or Cancelled) as is, not wrapped in an ExceptionGroup.
     raised: BaseException | None = None
@@ -384,6 +393,7 @@ async def open_router(
             transport=transport,
             max_concurrent=max_concurrent,
             on_retry=on_retry,
+            hide_urls=hide_urls,
         )
         try:
             yield router

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from muxlang.llm import Tool
+from muxlang.runtime.backends.sse import encode
 from muxlang.serve.formats import WireError
 
 
@@ -17,26 +18,8 @@ def new_id(prefix: str) -> str:
 
 
 def sse(data: Any, event: str | None = None) -> bytes:
-    """One server-sent event: ``event:`` line (optional), ``data:`` line, blank line."""
-    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
-    head = f"event: {event}\n" if event else ""
-    return f"{head}data: {payload}\n\n".encode()
-
-
-def parse_sse(raw: bytes) -> list[tuple[str | None, str]]:
-    """Split an SSE byte stream into ``(event, data)`` pairs (for tests and the bench)."""
-    out: list[tuple[str | None, str]] = []
-    for block in raw.decode().replace("\r\n", "\n").split("\n\n"):
-        event: str | None = None
-        data: list[str] = []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].lstrip(" "))
-        if data:
-            out.append((event, "\n".join(data)))
-    return out
+    """One server-sent event (the backends' one encoder, :mod:`muxlang.runtime.backends.sse`)."""
+    return encode(data, event)
 
 
 def need_mapping(value: Any, what: str) -> Mapping[str, Any]:
