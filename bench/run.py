@@ -86,6 +86,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "gateway_protocols": _gateway_protocols,
     "memory": _script("memory"),
     "toml_memory": _script("toml_memory"),
+    "diff_match": _script("diff_match"),
 }
 
 
@@ -222,6 +223,18 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"1 escape in 4 chars: {shapes['escape_dense']['peak_bytes_per_byte']:.0f})",
                 f"<= {tm['target_bytes_per_byte']:.0f} B/B",
                 verdict(tm.get("met")),
+            )
+        )
+    dm = results.get("diff_match", {})
+    if "cases" in dm:
+        cases = dm["cases"]
+        rows.append(
+            (
+                f"apply: {dm['hunk_lines']:,}-line hunk vs {dm['file_lines']:,}-line file",
+                f"{cases['no_match']['seconds']:.2f} s no match, "
+                f"{cases['match']['seconds']:.2f} s match",
+                f"< {dm['target_s']:.0f} s",
+                verdict(dm.get("met")),
             )
         )
     for name, value in results.items():
