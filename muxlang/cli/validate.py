@@ -15,6 +15,24 @@ import click
 
 from muxlang.cli.options import global_options, settings, use_color
 
+
+def _code_patterns(given: tuple[str, ...], option: str) -> tuple[str, ...]:
+    """``--select MUX02,MUX040 --select MUX1`` as code prefixes; a usage error
+    (exit 2) for anything that is not a code or a prefix of one."""
+    from muxlang.rules import code_pattern
+
+    patterns: list[str] = []
+    for part in (p for text in given for p in text.split(",") if p.strip()):
+        pattern = code_pattern(part)
+        if pattern is None:
+            raise click.BadParameter(
+                f"`{part.strip()}` is not a code or a prefix of codes (`muxlang rule` lists them)",
+                param_hint=option,
+            )
+        patterns.append(pattern)
+    return tuple(patterns)
+
+
 #: the file name diagnostics give text read by ``validate -``
 STDIN_NAME = "<stdin>"
 
@@ -30,6 +48,20 @@ STDIN_NAME = "<stdin>"
 )
 @click.option("--strict", is_flag=True, help="Fail (exit 1) on warnings too.")
 @click.option(
+    "--select",
+    "select",
+    multiple=True,
+    metavar="CODES",
+    help="Report only these codes or prefixes (MUX02,MUX040); repeatable.",
+)
+@click.option(
+    "--ignore",
+    "ignore",
+    multiple=True,
+    metavar="CODES",
+    help="Never report these codes or prefixes (MUX040); repeatable.",
+)
+@click.option(
     "--stdin-filename",
     metavar="PATH",
     default=None,
@@ -43,6 +75,8 @@ def validate_command(
     targets: tuple[str, ...],
     fmt: str | None,
     strict: bool,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
     stdin_filename: str | None,
     **given: Any,
 ) -> None:
@@ -69,6 +103,8 @@ def validate_command(
     from muxlang.config import find_project_root
 
     options = settings(ctx, **given)
+    chosen_codes = _code_patterns(select, "--select")
+    dropped = _code_patterns(ignore, "--ignore")
     if fmt is None:
         fmt = "json" if options.output == "json" else "text"
     root = find_project_root(Path.cwd(), options.directory)
@@ -95,6 +131,10 @@ def validate_command(
         click.echo(f"No workflows or config files found in {root}.", err=True)
         ctx.exit(0)
     result = validate(chosen, root, team=options.team)
+    if chosen_codes or dropped:
+        from muxlang.rules import selected
+
+        result = result.keep(lambda d: selected(d.code, chosen_codes, dropped))
     diagnostics = result.diagnostics
     out = sys.stdout
     if fmt == "text":

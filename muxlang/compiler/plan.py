@@ -20,6 +20,7 @@ from muxlang.config.models import (
     RoleConfig,
     ServeConfig,
     TeamConfig,
+    ValidateConfig,
 )
 from muxlang.workflow import AnyStep, Workflow
 
@@ -42,6 +43,8 @@ class ResolvedConfig:
     sources: tuple[Path, ...] = ()
     #: the ``[serve]`` table (gateway); ``${VAR}`` in api_keys still unexpanded
     serve: ServeConfig = field(default_factory=ServeConfig)  # type: ignore[arg-type]
+    #: the ``[validate]`` table: codes ignored project-wide
+    validate_: ValidateConfig = field(default_factory=ValidateConfig)
 
     @property
     def team_verify(self) -> str | None:

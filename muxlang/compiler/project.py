@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -122,6 +122,10 @@ class Validation:
     def warnings(self) -> int:
         return sum(1 for d in self.diagnostics if not d.is_error)
 
+    def keep(self, wanted: Callable[[Diagnostic], bool]) -> Validation:
+        """The same validation with only the diagnostics ``wanted`` accepts."""
+        return Validation([d for d in self.diagnostics if wanted(d)], self.files)
+
 
 def validate_workflow(
     path: Path,
@@ -141,18 +145,34 @@ def validate_workflow(
     # compiler's checks report the rest of the file in the same run
     workflow, found, unbuilt = load_workflow_partial(path, text)
     if workflow is None:
-        return found
+        return silenced(found, path, text)
     config, problems = load_config(root, workflow=workflow, team=team, environ=environ)
     found.extend(problems)
     if any(d.is_error and d.code != "MUX030" for d in problems):
-        return found  # a broken layer: the checks would only repeat it
+        # a broken layer: the checks would only repeat it
+        return silenced(found, path, text, config.validate_.ignore)
     broken_steps = bool(unbuilt) or _steps_broken(path, found)
     found.extend(
         d
         for d in check_workflow(workflow, config)
         if not _names_unbuilt_step(d, unbuilt) and not (broken_steps and _is_no_steps(d))
     )
-    return found
+    return silenced(found, path, text, config.validate_.ignore)
+
+
+def silenced(
+    found: Sequence[Diagnostic], path: Path, text: str | None, ignore: Sequence[str] = ()
+) -> list[Diagnostic]:
+    """``found`` without what ``# muxlang: ignore[...]`` comments and the config's
+    ``[validate] ignore`` silence (:mod:`muxlang.compiler.suppress`). ``text`` is
+    ``path``'s content when an editor gave it."""
+    from muxlang.compiler.report import read_source
+    from muxlang.compiler.suppress import suppress
+
+    def text_of(file: str) -> str | None:
+        return text if text is not None and file == str(path) else read_source(file)
+
+    return suppress(found, text_of=text_of, ignore=ignore)
 
 
 def _is_no_steps(diagnostic: Diagnostic) -> bool:
@@ -199,7 +219,7 @@ def validate_config(
 
     layer, _, found = load_config_file(path, text)
     if layer is None:
-        return found
+        return silenced(found, path, text)
     config, problems = load_config(root, team=team, environ=environ)
     resolved = path.resolve()
     if text is not None or resolved not in {Path(s).resolve() for s in config.sources}:
@@ -220,7 +240,7 @@ def validate_config(
     locate = config_checks.locator(str(path))
     found.extend(config_checks.check_min_success(config, str(path), locate))
     found.extend(config_checks.check_detect_globs(layer, str(path), locate))
-    return found
+    return silenced(found, path, text, (*config.validate_.ignore, *layer.validate_.ignore))
 
 
 _M = TypeVar("_M", bound="BaseModel")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from muxlang.diagnostics import CODES, Diagnostic, Severity
+from muxlang.rules import RULES, Rule
 
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -228,21 +229,35 @@ def _artifact(file: str) -> dict[str, str]:
     return {"uri": quote(path.as_posix()), "uriBaseId": "%SRCROOT%"}
 
 
+def _sarif_rule(rule: Rule) -> dict[str, object]:
+    """A ``reportingDescriptor``: GitHub code scanning wants ``help`` on every
+    rule and shows ``name``, so the name says what is wrong."""
+    text = (
+        f"{rule.explanation}\n\nBad:\n{rule.bad}\nFixed:\n{rule.fixed}\n"
+        f"Silence one finding with `# muxlang: ignore[{rule.code}]`."
+    )
+    markdown = (
+        f"{rule.explanation}\n\n**Bad**\n\n```toml\n{rule.bad}```\n\n"
+        f"**Fixed**\n\n```toml\n{rule.fixed}```\n\n"
+        f"Silence one finding with `# muxlang: ignore[{rule.code}]` on its line or the "
+        f"line above; see [{rule.code}]({rule.help_uri})."
+    )
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.explanation},
+        "help": {"text": text, "markdown": markdown},
+        "defaultConfiguration": {"level": str(rule.severity)},
+        "helpUri": rule.help_uri,
+    }
+
+
 def sarif_log(diagnostics: Sequence[Diagnostic], version: str | None = None) -> dict[str, object]:
     """A SARIF 2.1.0 log: one run, a rule for every code, one result per diagnostic."""
     codes = sorted(CODES)
     index = {code: i for i, code in enumerate(codes)}
-    rules = [
-        {
-            "id": code,
-            "name": code,
-            "shortDescription": {"text": CODES[code]},
-            "fullDescription": {"text": CODES[code]},
-            "defaultConfiguration": {"level": "warning" if code.startswith("MUX04") else "error"},
-            "helpUri": f"https://github.com/muxlang/muxlang/blob/main/docs/validation.md#{code.lower()}",
-        }
-        for code in codes
-    ]
+    rules = [_sarif_rule(RULES[code]) for code in codes]
     results = []
     for d in diagnostics:
         message = d.message + (f"\nhint: {d.hint}" if d.hint else "")

@@ -171,6 +171,19 @@ class ServeConfig(_Model):
     )
 
 
+#: a diagnostic code or a prefix of codes (``MUX040``, ``MUX04``)
+CodePattern = Annotated[str, Field(pattern=r"^MUX[0-9]{0,3}$")]
+
+
+class ValidateConfig(_Model):
+    """``[validate]``: what ``muxlang validate`` (and the language server) reports."""
+
+    ignore: list[CodePattern] = Field(
+        default_factory=list,
+        description='Codes or code prefixes never reported here, e.g. ["MUX040"].',
+    )
+
+
 class ConfigFile(_Model):
     """``config.toml``: user and project layers, and the same tables in a workflow."""
 
@@ -179,6 +192,11 @@ class ConfigFile(_Model):
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
     roles: dict[str, RoleConfig] = Field(default_factory=dict)
     teams: dict[str, TeamConfig] = Field(default_factory=dict)
+    validate_: ValidateConfig = Field(
+        default_factory=ValidateConfig,
+        alias="validate",
+        description="How `muxlang validate` reports: codes to ignore project-wide.",
+    )
 
 
 # --------------------------------------------------------------------------- workflows

@@ -110,6 +110,7 @@ EXPECTED = {
             models.ServeConfig,
             models.ServeKey,
             models.Price,
+            models.ValidateConfig,
         )
     },
 }
