@@ -6,7 +6,7 @@ counters are the replica's own: Prometheus sums replicas itself.
 
 | metric | labels | what |
 |---|---|---|
-| ``muxlang_requests_total`` | model, backend, status | answered requests (backend ``""``: none) |
+| ``muxlang_requests_total`` | model, backend, status | answered requests (backend ``none``: none) |
 | ``muxlang_request_duration_seconds`` | model | from the request to the end of its answer |
 | ``muxlang_tokens_total`` | model, backend, direction (in/out) | tokens the backends reported |
 | ``muxlang_cost_usd_total`` | key | USD by backend ``price``, per named key |
