@@ -179,6 +179,8 @@ class QueryResult:
     outputs: Mapping[str, str]
     backend: str | None
     usage: Usage | None = None
+    #: USD, from the answering backends' ``price`` (None when none has one)
+    cost: float | None = None
 
 
 class QueryService(Protocol):

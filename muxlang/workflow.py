@@ -88,6 +88,8 @@ class QueryStep(Step):
     backend: Ref | None = None
     system: TemplateField | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: ``cache``: True/False, a maximum age (``"7d"``), or None (the [defaults] decide)
+    cache: bool | str | None = None
 
     def templates(self) -> tuple[tuple[str, TemplateField], ...]:
         own = [("prompt", self.prompt)] + ([("system", self.system)] if self.system else [])
@@ -129,6 +131,9 @@ class Workflow:
     timeout: float | None = None
     max_concurrent: int | None = None
     continue_on_error: bool = False
+    #: budgets of a run (SPEC section 10): tokens, and USD from backends' price
+    max_tokens: int | None = None
+    max_cost: float | None = None
     args: tuple[Arg, ...] = ()
     steps: tuple[AnyStep, ...] = ()
     #: the workflow's own [defaults]/[backends]/[roles]/[teams] tables (a config layer)

@@ -2,7 +2,7 @@
 
 Everything that can be wrong before a step runs (unknown workflow, invalid
 file, unknown argument) exits 2 with a message and runs nothing. Then the run:
-exit 0 when it succeeded, 1 when it failed, 130 on Ctrl-C (143 on SIGTERM),
+exit 0 when it succeeded, 1 when it failed, 130 on Ctrl-C (143 on SIGTERM or SIGHUP),
 after every process was stopped and any apply in progress rolled back.
 """
 
@@ -59,6 +59,10 @@ EXIT_TERMINATED = 143
     is_flag=True,
     help="Keep no record of this run in .muxlang/runs.db (see `muxlang runs`).",
 )
+@click.option("--no-cache", is_flag=True, help="Ignore cached answers (and cache nothing).")
+@click.option(
+    "--refresh-cache", is_flag=True, help="Ask again where a step caches, and replace the cache."
+)
 @click.option(
     "--print",
     "print_step",
@@ -79,6 +83,8 @@ def run_command(
     max_concurrent: int | None,
     print_step: str | None,
     no_record: bool,
+    no_cache: bool,
+    refresh_cache: bool,
     **given: Any,
 ) -> None:
     """Run WORKFLOW (a name or a .toml path).
@@ -101,6 +107,7 @@ def run_command(
             print_step,
             no_write,
             record=not no_record,
+            cache="off" if no_cache else "refresh" if refresh_cache else "use",
         )
     except _NotRun as stop:
         stop.report(stop.workflow or workflow, opts.output)
@@ -159,6 +166,7 @@ def _run(
     no_write: bool = False,
     *,
     record: bool = True,
+    cache: str = "use",
 ) -> int:
     """The command's work; returns the exit status."""
     plan, run_args = _prepare(
@@ -191,13 +199,15 @@ def _run(
         debug=opts.debug,
         no_write=no_write,
         record=record,
+        cache=cache,
     )
     try:
         _print_result(result, opts.output)
     except BrokenPipeError:  # `muxlang run x | head -1`: not an error of the run
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if result.interrupted:
-        return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
+        # SIGHUP (terminal closed, SSH dropped) is a SIGTERM: same stop, same status
+        return EXIT_TERMINATED if signum in (signal.SIGTERM, signal.SIGHUP) else EXIT_INTERRUPTED
     return 0 if result.success else EXIT_FAILED
 
 
@@ -395,6 +405,7 @@ def _execute(
     debug: bool,
     no_write: bool = False,
     record: bool = True,
+    cache: str = "use",
 ) -> tuple[RunResult, int | None]:
     import trio
 
@@ -402,22 +413,25 @@ def _execute(
     from muxlang.runtime.scheduler import execute
 
     reporter = _reporter(output)
-    run_trace: trace.Trace | None = None
+    run_trace = trace.Trace()
+    if hasattr(reporter, "trace"):
+        reporter.trace = run_trace
     if record:
-        reporter, run_trace = _recording(plan, run_args, reporter)
+        reporter = _recording(plan, run_args, reporter, run_trace)
     received: list[int] = []
 
     async def main() -> RunResult:
         trace.install(run_trace)
         interrupt = trio.Event()
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
 
             async def watch() -> None:
                 async for signum in signals:
                     received.append(signum)
                     if not interrupt.is_set():
                         interrupt.set()
-                        if output != "jsonl":
+                        # after a SIGHUP the terminal may be gone: writing to it fails
+                        if output != "jsonl" and signum != signal.SIGHUP:
                             click.echo(
                                 "\ninterrupted: stopping running steps (Ctrl-C again does not "
                                 "hurry it: processes get 5 s to exit)",
@@ -427,7 +441,8 @@ def _execute(
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(watch)
                 on_retry = getattr(reporter, "backend_retry", None)
-                async with _query_service(plan, max_concurrent, on_retry) as query:
+                async with _query_service(plan, max_concurrent, on_retry) as router:
+                    query = _accounting(plan, router, cache)
                     result = await execute(
                         plan,
                         args=run_args,
@@ -448,24 +463,51 @@ def _execute(
     return result, (received[0] if received else None)
 
 
+def _accounting(plan: Plan, router: QueryService, cache: str) -> QueryService:
+    """The router with budgets, usage/cost and the answer cache around it."""
+    from muxlang.runtime.accounting import Accounting, Budget
+    from muxlang.workflow import QueryStep
+
+    budget = Budget(max_tokens=plan.workflow.max_tokens, max_cost=plan.workflow.max_cost)
+    caching = cache != "off" and (
+        plan.config.defaults.cache not in (None, False)
+        or any(isinstance(s.step, QueryStep) and s.step.cache for s in plan.steps())
+    )
+    store = None
+    warned: list[bool] = []
+
+    def broken(exc: Exception) -> None:
+        if not warned:
+            warned.append(True)
+            click.echo(f"warning: the answer cache cannot be used: {exc}", err=True)
+
+    if caching:
+        from muxlang.records.store import Store, StoreError, default_path
+
+        try:
+            store = Store(default_path(plan.config.project_root))
+        except StoreError as exc:
+            broken(exc)
+    return Accounting(
+        router, plan, budget, cache=store, refresh=cache == "refresh", on_cache_error=broken
+    )
+
+
 def _recording(
-    plan: Plan, run_args: Mapping[str, Any], reporter: Reporter
-) -> tuple[Reporter, Any]:
+    plan: Plan, run_args: Mapping[str, Any], reporter: Reporter, run_trace: Any
+) -> Reporter:
     """``reporter`` wrapped so that the run is recorded (SPEC section 10)."""
     from muxlang.records.recorder import Recorder
     from muxlang.records.secrets import secret_values
     from muxlang.records.store import default_path
-    from muxlang.runtime.trace import Trace
 
-    run_trace = Trace()
-    recorder = Recorder(
+    return Recorder(
         reporter,
         default_path(plan.config.project_root),
         args=run_args,
         secrets=secret_values(plan.config.backends, os.environ),
         trace=run_trace,
     )
-    return recorder, run_trace
 
 
 @asynccontextmanager

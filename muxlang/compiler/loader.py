@@ -199,6 +199,8 @@ class _Builder:
             timeout=_seconds(spec.timeout),
             max_concurrent=spec.max_concurrent,
             continue_on_error=spec.continue_on_error,
+            max_tokens=spec.max_tokens,
+            max_cost=spec.max_cost,
             args=self._args(spec),
             steps=tuple(step for step in steps if step is not None),
             config=config,
@@ -346,6 +348,7 @@ class _Builder:
                 backend=_ref(table.get("backend")),
                 system=templates.get("system"),
                 options=query.options,
+                cache=query.cache,
             )
         apply = ApplyStepSpec.model_validate(data)
         source = table.get("source")
@@ -395,6 +398,8 @@ class _Builder:
             timeout=_seconds(spec.timeout),
             max_concurrent=spec.max_concurrent,
             continue_on_error=spec.continue_on_error,
+            max_tokens=spec.max_tokens,
+            max_cost=spec.max_cost,
             args=self._args(spec),
             steps=tuple(steps),
             config=config,

@@ -50,8 +50,17 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------- config
 
 
+#: how long a cached answer is good for: ``true`` (forever) or an age such as ``"7d"``
+CacheSetting = bool | Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(s|m|h|d|w)\s*$")]
+
+
 class DefaultsConfig(_Model):
     max_concurrent: int = Field(8, ge=1, description="Steps and backend calls in flight at once.")
+    cache: CacheSetting | None = Field(
+        None,
+        description='Cache every query step\'s answers: true, or a maximum age such as "7d" '
+        "(docs/history.md).",
+    )
 
 
 class Price(_Model):
@@ -238,6 +247,10 @@ class QueryStepSpec(_StepBase):
     backend: str | None = None
     system: str | None = Field(None, description="System prompt (template).")
     options: dict[str, Any] = Field(default_factory=dict)
+    cache: CacheSetting | None = Field(
+        None,
+        description='Reuse an earlier identical answer: true, false, or a maximum age such as "7d".',
+    )
 
 
 class ApplyStepSpec(_StepBase):
@@ -260,5 +273,14 @@ class WorkflowFile(ConfigFile):
     timeout: Duration | None = Field(None, description="Seconds for the whole run.")
     max_concurrent: int | None = Field(None, ge=1)
     continue_on_error: bool = False
+    max_tokens: int | None = Field(
+        None, ge=0, description="Token budget of a run: once spent, no backend call starts."
+    )
+    max_cost: float | None = Field(
+        None,
+        ge=0,
+        description="USD budget of a run (from backends' price): once spent, no "
+        "backend call starts.",
+    )
     args: dict[str, ArgSpec] = Field(default_factory=dict)
     steps: list[StepSpec] = Field(default_factory=list)

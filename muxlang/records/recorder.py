@@ -207,7 +207,7 @@ class Recorder:
         started: float | None,
         ended: float | None,
     ) -> StepRow:
-        sent = self.trace.take(name, index) if self.trace is not None else {}
+        sent = self.trace.get(name, index) if self.trace is not None else {}
         if started is None and isinstance(sent.get("started"), float):
             started = sent["started"]
             ended = started + int(record.get("duration_ms") or 0) / 1000

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from muxlang.compiler.plan import Plan
     from muxlang.llm import BackendError
     from muxlang.runtime.scheduler import RunResult
+    from muxlang.runtime.trace import Trace
 
 SYMBOLS = {"success": "✓", "failed": "✗", "skipped": "-", "pending": "·", "running": "▸"}
 
@@ -38,13 +39,17 @@ def format_ms(ms: int) -> str:
     return f"{minutes} m {rest} s"
 
 
-def step_line(name: str, record: Mapping[str, Any], reason: str | None) -> str:
-    """One line (and an indented tail) describing a finished step."""
+def step_line(
+    name: str, record: Mapping[str, Any], reason: str | None, origin: str | None = None
+) -> str:
+    """One line (and an indented tail) describing a finished step; ``origin`` is
+    ``cached`` or ``reused`` when the step's result was not made by this run."""
     status = str(record["status"])
     symbol = SYMBOLS.get(status, "?")
     if status == "skipped":
         return f"{symbol} {name} skipped" + (f" ({reason})" if reason else "")
-    line = f"{symbol} {name} ({format_ms(int(record['duration_ms']))})"
+    took = format_ms(int(record["duration_ms"]))
+    line = f"{symbol} {name} ({origin}, {took})" if origin else f"{symbol} {name} ({took})"
     error = record.get("error")
     if status == "failed" and error:
         first, _, rest = str(error).partition("\n")
@@ -157,6 +162,14 @@ def dumps(value: Any) -> str:
         return json.dumps(finite(value), ensure_ascii=False, default=json_default)
 
 
+def origin_of(run_trace: Trace | None, name: str) -> str | None:
+    """``cached`` / ``reused`` when the trace says the step's result came from there."""
+    if run_trace is None:
+        return None
+    origin = run_trace.get(name).get("origin")
+    return {"cache": "cached", "reused": "reused"}.get(str(origin)) if origin else None
+
+
 class PlainReporter(NullReporter):
     """A line per finished step on ``stream`` (stderr), then a summary."""
 
@@ -165,6 +178,8 @@ class PlainReporter(NullReporter):
         self.verbose = verbose
         #: the run's id in the history, once it is recorded (set by the recorder)
         self.run_id: str | None = None
+        #: what steps sent and where results came from (set by the run command)
+        self.trace: Trace | None = None
         self.total = 0
         self.done = 0
         self.start = time.monotonic()
@@ -184,7 +199,7 @@ class PlainReporter(NullReporter):
     def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
         self.done += 1
         if self.verbose:
-            self._write(step_line(name, record, reason))
+            self._write(step_line(name, record, reason, origin_of(self.trace, name)))
             if record.get("status") == "failed":
                 detail = failure_detail(name, record, self.run_id)
                 if detail:
@@ -263,6 +278,7 @@ class LiveReporter(NullReporter):
 
         self.console = console
         self.run_id: str | None = None
+        self.trace: Trace | None = None
         self.workflow = ""
         self.start = time.monotonic()
         self.states: dict[str, str] = {}
@@ -287,7 +303,7 @@ class LiveReporter(NullReporter):
 
     def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
         self.states[name] = str(record["status"])
-        self.lines[name] = step_line(name, record, reason)
+        self.lines[name] = step_line(name, record, reason, origin_of(self.trace, name))
         if record.get("status") == "failed":
             detail = failure_detail(name, record, self.run_id)
             if detail:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from muxlang.llm import BackendError, ChatRequest, QueryService
-from muxlang.runtime import process
+from muxlang.llm import BackendError, ChatRequest, QueryService, Usage
+from muxlang.runtime import process, trace
 from muxlang.runtime.context import StepError, render
 from muxlang.steps import step_kind
 from muxlang.steps.base import Outcome as Outcome
@@ -60,6 +60,7 @@ class Executor:
 
     async def run_shell(self, step: ShellStep, values: Mapping[str, Any]) -> Outcome:
         command = self._render("run", step.run, values)
+        trace.note(step.name, values, command=command)
         cwd = self._cwd(step, values)
         env = self._env(step, values)
         try:
@@ -100,6 +101,7 @@ class Executor:
         system = self._render("system", step.system, values) if step.system else None
         request = ChatRequest.from_prompt(prompt, system, options=dict(step.options))
         target, kind = _target(step)
+        trace.note(step.name, values, prompt=prompt, system=system, target=target)
         if not item:
             self.requests[step.name] = SentRequest(request, target, kind)
         try:
@@ -107,7 +109,13 @@ class Executor:
         except BackendError as exc:
             return Outcome({"outputs": {}, "backend": None}, str(exc))
         return Outcome(
-            {"output": result.output, "outputs": dict(result.outputs), "backend": result.backend}
+            {
+                "output": result.output,
+                "outputs": dict(result.outputs),
+                "backend": result.backend,
+                "usage": usage_fields(result.usage),
+                "cost": result.cost,
+            }
         )
 
     # ------------------------------------------------------------------ apply
@@ -177,6 +185,13 @@ class Executor:
 
     def _render(self, key: str, template: Any, values: Mapping[str, Any]) -> str:
         return render(key, template, values, path=self.workflow_path)
+
+
+def usage_fields(usage: Usage | None) -> dict[str, int]:
+    """``steps.X.usage``: the tokens a query used (zeros when the backend said nothing)."""
+    if usage is None:
+        return {"input_tokens": 0, "output_tokens": 0}
+    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
 
 
 def _target(step: QueryStep) -> tuple[str, Literal["role", "backend"]]:

@@ -23,12 +23,28 @@ class Trace:
     def __init__(self) -> None:
         self.sent: dict[Key, dict[str, Any]] = {}
 
-    def take(self, step: str, index: int = -1) -> dict[str, Any]:
-        """What ``step`` (item ``index``) sent, removed from the trace."""
-        return self.sent.pop((step, index), {})
+    def get(self, step: str, index: int = -1) -> dict[str, Any]:
+        """What ``step`` (item ``index``) sent (empty when nothing was noted)."""
+        return self.sent.get((step, index), {})
+
+    def mark(self, key: Key, **fields: Any) -> None:
+        """Add facts about a step found after it rendered (``origin="cache"``, ...)."""
+        self.sent.setdefault(key, {"started": time.time()}).update(fields)
 
 
 _current: ContextVar[Trace | None] = ContextVar("muxlang_trace", default=None)
+#: the step (and item) whose task this is, once it noted what it sent
+_step: ContextVar[Key | None] = ContextVar("muxlang_step", default=None)
+
+
+def current_trace() -> Trace | None:
+    return _current.get()
+
+
+def current_step() -> Key | None:
+    """The step (and item index) running in this task, as the last :func:`note` said;
+    a query service uses it to find the step's settings (``cache``)."""
+    return _step.get()
 
 
 def install(trace: Trace | None) -> None:
@@ -47,8 +63,10 @@ def item_index(values: Mapping[str, Any]) -> int:
 
 def note(step: str, values: Mapping[str, Any], **fields: Any) -> None:
     """Record what ``step`` sent (``command``, ``prompt``, ``system``, ``target``)."""
+    key = (step, item_index(values))
+    _step.set(key)
     trace = _current.get()
     if trace is None:
         return
-    entry = trace.sent.setdefault((step, item_index(values)), {"started": time.time()})
+    entry = trace.sent.setdefault(key, {"started": time.time()})
     entry.update(fields)

@@ -1,0 +1,209 @@
+"""Token usage, cost, budgets and the answer cache, through the real CLI against a
+fake OpenAI-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import mux, mux_json, write
+
+from tests.fakes.llm_server import FakeLLMServer, Reply
+
+
+def _backend(server: FakeLLMServer, price: bool = True) -> str:
+    text = f"""\
+[backends.fake]
+command = "{server.url}/v1"
+protocol = "openai"
+model = "m1"
+max_retries = 0
+"""
+    if price:
+        text += "price = { input = 3.0, output = 15.0 }\n"
+    return text
+
+
+def test_usage_and_cost_reach_templates_json_console_and_history(
+    project: Path, llm: FakeLLMServer
+) -> None:
+    llm.script(Reply.answer("hello there", usage=(1000, 200)))
+    write(
+        project,
+        'name = "usage"\n'
+        + _backend(llm)
+        + """
+[[steps]]
+name = "ask"
+type = "query"
+backend = "fake"
+prompt = "hi"
+
+[[steps]]
+name = "report"
+type = "shell"
+run = "echo in=$IN out=$OUT cost=$COST"
+env.IN = "{{ steps.ask.usage.input_tokens }}"
+env.OUT = "{{ steps.ask.usage.output_tokens }}"
+env.COST = "{{ steps.ask.cost }}"
+""",
+    )
+    assert mux(project, "validate", "wf.toml").returncode == 0
+    done = mux(project, "run", "wf.toml")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "in=1000 out=200 cost=0.006\n"
+    assert "tokens: 1,000 in / 200 out, $0.0060" in done.stderr
+    llm.script(Reply.answer("hello there", usage=(1000, 200)))
+    data = json.loads(mux(project, "run", "wf.toml", "--output", "json").stdout)
+    assert data["steps"]["ask"]["usage"] == {"input_tokens": 1000, "output_tokens": 200}
+    assert data["steps"]["ask"]["cost"] == 0.006
+    run = mux_json(project, "runs")[0]
+    assert run["usage"] == {"input_tokens": 1000, "output_tokens": 200}
+    assert run["cost"] == 0.006
+    assert "1,200" in mux(project, "runs").stdout
+    ask = mux_json(project, "show", "last", "ask")
+    assert ask["usage"] == {"input_tokens": 1000, "output_tokens": 200}
+    assert ask["backend"] == "fake"
+    assert ask["prompt"] == "hi"
+
+
+def test_no_price_means_no_cost_and_zero_usage_when_unreported(
+    project: Path, llm: FakeLLMServer
+) -> None:
+    write(
+        project,
+        'name = "free"\n'
+        + _backend(llm, price=False)
+        + """
+[[steps]]
+name = "ask"
+type = "shell"
+run = "echo none"
+""",
+    )
+    data = json.loads(mux(project, "run", "wf.toml", "--output", "json").stdout)
+    assert "usage" not in data["steps"]["ask"]  # a shell step has no usage
+    llm.script(Reply.answer("x y", usage=(4, 2)))
+    write(
+        project,
+        'name = "free"\n'
+        + _backend(llm, price=False)
+        + '[[steps]]\nname = "ask"\ntype = "query"\nbackend = "fake"\nprompt = "p"\n',
+    )
+    data = json.loads(mux(project, "run", "wf.toml", "--output", "json").stdout)
+    assert data["steps"]["ask"]["usage"] == {"input_tokens": 4, "output_tokens": 2}
+    assert data["steps"]["ask"]["cost"] is None
+
+
+def test_max_tokens_stops_further_calls_naming_the_budget(
+    project: Path, llm: FakeLLMServer
+) -> None:
+    llm.default = lambda request: Reply.answer("ok", usage=(1000, 200))
+    write(
+        project,
+        'name = "budget"\nmax_tokens = 1500\n'
+        + _backend(llm)
+        + "".join(
+            f'[[steps]]\nname = "q{i}"\ntype = "query"\nbackend = "fake"\nprompt = "p{i}"\n'
+            + (f'depends_on = ["q{i - 1}"]\n' if i else "")
+            for i in range(3)
+        ),
+    )
+    done = mux(project, "run", "wf.toml")
+    assert done.returncode == 1
+    assert "max_tokens = 1500" in done.stderr
+    assert "no further backend call starts" in done.stderr
+    assert len(llm.requests) == 2
+
+
+def test_max_cost_stops_further_calls(project: Path, llm: FakeLLMServer) -> None:
+    llm.default = lambda request: Reply.answer("ok", usage=(1000, 200))  # $0.006 a call
+    write(
+        project,
+        'name = "budget"\nmax_cost = 0.01\n'
+        + _backend(llm)
+        + "".join(
+            f'[[steps]]\nname = "q{i}"\ntype = "query"\nbackend = "fake"\nprompt = "p{i}"\n'
+            + (f'depends_on = ["q{i - 1}"]\n' if i else "")
+            for i in range(4)
+        ),
+    )
+    done = mux(project, "run", "wf.toml")
+    assert done.returncode == 1
+    assert "max_cost = 0.01 USD" in done.stderr
+    assert len(llm.requests) == 2
+
+
+CACHED = """
+[[steps]]
+name = "ask"
+type = "query"
+backend = "fake"
+prompt = "what is {{ args.x }}?"
+cache = true
+
+[args.x]
+default = "one"
+"""
+
+
+def test_a_cached_answer_asks_no_backend(project: Path, llm: FakeLLMServer) -> None:
+    write(project, 'name = "cached"\n' + _backend(llm) + CACHED)
+    llm.script(Reply.answer("first answer"), Reply.answer("second answer"))
+    first = mux(project, "run", "wf.toml")
+    assert first.stdout == "first answer\n"
+    again = mux(project, "run", "wf.toml")
+    assert again.returncode == 0
+    assert again.stdout == "first answer\n"
+    assert "✓ ask (cached," in again.stderr
+    assert len(llm.requests) == 1
+    assert mux_json(project, "show", "last", "ask")["origin"] == "cache"
+    # another prompt is another question
+    other = mux(project, "run", "wf.toml", "x=two")
+    assert other.stdout == "second answer\n"
+    assert len(llm.requests) == 2
+
+
+def test_no_cache_and_refresh_cache(project: Path, llm: FakeLLMServer) -> None:
+    write(project, 'name = "cached"\n' + _backend(llm) + CACHED)
+    llm.script(Reply.answer("a1"), Reply.answer("a2"), Reply.answer("a3"))
+    assert mux(project, "run", "wf.toml").stdout == "a1\n"
+    assert mux(project, "run", "wf.toml", "--no-cache").stdout == "a2\n"
+    assert mux(project, "run", "wf.toml").stdout == "a1\n"  # --no-cache replaced nothing
+    assert mux(project, "run", "wf.toml", "--refresh-cache").stdout == "a3\n"
+    assert mux(project, "run", "wf.toml").stdout == "a3\n"
+    assert len(llm.requests) == 3
+
+
+def test_errors_are_never_cached(project: Path, llm: FakeLLMServer) -> None:
+    write(project, 'name = "cached"\n' + _backend(llm) + CACHED)
+    llm.script(Reply.fail(400, "bad request"), Reply.answer("fine"))
+    assert mux(project, "run", "wf.toml").returncode == 1
+    second = mux(project, "run", "wf.toml")
+    assert second.returncode == 0
+    assert second.stdout == "fine\n"
+    assert len(llm.requests) == 2
+
+
+def test_defaults_cache_with_an_age_and_a_bad_age(project: Path, llm: FakeLLMServer) -> None:
+    write(
+        project,
+        'name = "cached"\n[defaults]\ncache = "7d"\n'
+        + _backend(llm)
+        + '[[steps]]\nname = "ask"\ntype = "query"\nbackend = "fake"\nprompt = "p"\n',
+    )
+    llm.script(Reply.answer("kept"))
+    assert mux(project, "run", "wf.toml").stdout == "kept\n"
+    assert mux(project, "run", "wf.toml").stdout == "kept\n"
+    assert len(llm.requests) == 1
+    write(
+        project,
+        'name = "cached"\n'
+        + _backend(llm)
+        + '[[steps]]\nname = "ask"\ntype = "query"\nbackend = "fake"\nprompt = "p"\n'
+        'cache = "soon"\n',
+        "bad.toml",
+    )
+    bad = mux(project, "validate", "bad.toml")
+    assert bad.returncode == 1
+    assert "bad.toml:" in bad.stdout + bad.stderr
