@@ -31,6 +31,7 @@ from typing import Any
 import click
 
 from muxlang.cli.options import Settings, global_options, settings
+from muxlang.redaction import mask_url
 
 CLI_TIMEOUT = 5.0
 HTTP_TIMEOUT = 3.0
@@ -159,7 +160,7 @@ async def diagnose(
             report = BackendReport(
                 name,
                 "http" if raw.is_http else "cli",
-                raw.command,
+                mask_url(raw.command),  # credentials written in a URL are never shown
                 "ok",
                 used_by=used.get(name, []),
             )

@@ -4,7 +4,9 @@ Each prints a table: a rich table when stdout is a terminal, plain aligned
 columns otherwise (for pipes and scripts), or with ``--output json`` a JSON
 list of objects. Config values are shown as written: an ``api_key`` of
 ``${OPENAI_API_KEY}`` is printed like that, never expanded, and a key written
-literally in a file is masked.
+literally in a file is masked, as are credentials inside a URL
+(``https://user:pass@host/v1?key=...``) and secret-looking ``args``
+(:mod:`muxlang.redaction`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import click
 
 from muxlang.cli.options import Settings, global_options, settings
 from muxlang.diagnostics import Diagnostic
+from muxlang.redaction import MASK, mask_args, mask_url
 
 _REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-[^}]*)?\}")
 
@@ -123,7 +126,7 @@ def shown_secret(value: str | None) -> str | None:
     """An api key as written when it only references variables, else masked."""
     if value is None:
         return None
-    return value if _REFERENCE.fullmatch(value) or not value else "****"
+    return value if _REFERENCE.fullmatch(value) or not value else MASK
 
 
 # --------------------------------------------------------------------------- commands
@@ -160,17 +163,20 @@ def backends_command(ctx: click.Context, /, **given: Any) -> None:
     records = []
     for name, backend in config.backends.items():
         kind = "http" if backend.is_http else "cli"
+        # credentials written in the file (in a URL, in args) are masked
+        command = mask_url(backend.command)
+        args = mask_args(backend.args)
         detail = (
             f"{backend.protocol} {backend.model or ''}".strip()
             if backend.is_http
-            else " ".join(backend.args)
+            else " ".join(args)
         )
         source = _source(layers, "backends", name)
         rows.append(
             (
                 name,
                 kind,
-                backend.command,
+                command,
                 detail,
                 "yes" if backend.enabled else "no",
                 source,
@@ -180,8 +186,8 @@ def backends_command(ctx: click.Context, /, **given: Any) -> None:
             {
                 "name": name,
                 "kind": kind,
-                "command": backend.command,
-                "args": list(backend.args),
+                "command": command,
+                "args": args,
                 "protocol": backend.protocol if backend.is_http else None,
                 "model": backend.model,
                 "api_key": shown_secret(backend.api_key),

@@ -14,7 +14,7 @@ import errno
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from muxlang.llm import (
     StreamEvent,
     TextDelta,
 )
+from muxlang.redaction import redact
 from muxlang.runtime import process
 from muxlang.runtime.backends.base import Prepared, Probe, channel_stream
 
@@ -43,9 +44,10 @@ _TAIL_LINES = 12
 _TAIL_CHARS = 800
 
 
-def stderr_tail(stderr: bytes) -> str:
-    """The last lines of stderr, for error messages."""
-    text = stderr.decode("utf-8", "replace").strip()
+def stderr_tail(stderr: bytes, secrets: Iterable[str] = ()) -> str:
+    """The last lines of stderr, for error messages: ``secrets`` are redacted from
+    the whole text *before* it is cut, so no part of a key survives the cut."""
+    text = redact(stderr.decode("utf-8", "replace"), secrets).strip()
     lines = text.splitlines()[-_TAIL_LINES:]
     tail = "\n".join(lines)
     return tail[-_TAIL_CHARS:]
@@ -188,7 +190,7 @@ class CliBackend:
                 ErrorKind.TIMEOUT, f"`{config.command}` gave no answer within {self.timeout:g} s"
             )
         if result.returncode != 0:
-            tail = stderr_tail(result.stderr)
+            tail = stderr_tail(result.stderr, self._prepared.secrets)
             how = (
                 f"was killed by signal {-result.returncode}"
                 if result.returncode < 0
