@@ -46,6 +46,15 @@ class ExprField:
 StepType = Literal["shell", "query", "apply"]
 
 
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """``repeat = { until = "EXPR", max_iterations = N }``; ``span`` is the table's."""
+
+    until: ExprField
+    max_iterations: int
+    span: Span
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Step:
     """Fields every step has. ``spans`` maps each key written in the file to the
@@ -64,6 +73,7 @@ class Step:
     continue_on_error: bool = False
     timeout: float | None = None
     env: tuple[tuple[str, TemplateField], ...] = ()
+    repeat: Repeat | None = None
     spans: Mapping[str, Span] = field(default_factory=dict)
 
     def templates(self) -> tuple[tuple[str, TemplateField], ...]:

@@ -48,6 +48,7 @@ TYPE_FIELDS: Mapping[str, Mapping[str, Kind | None]] = {
     name: kind.fields for name, kind in STEP_KINDS.items()
 }
 FOR_EACH_FIELDS: Mapping[str, Kind | None] = {"results": "list"}
+REPEAT_FIELDS: Mapping[str, Kind | None] = {"iterations": "list"}
 #: the fields of ``loop`` (one table for validate, run and ``{% for %}``)
 LOOP_FIELDS: Mapping[str, Kind | None] = _LOOP_FIELDS
 
@@ -58,10 +59,12 @@ def step_fields(step: AnyStep) -> dict[str, Kind | None]:
     fields.update(step_kind(step).fields)
     if step.for_each is not None:
         fields.update(FOR_EACH_FIELDS)
+    if step.repeat is not None:
+        fields.update(REPEAT_FIELDS)
     return fields
 
 
-SiteRole = TypingLiteral["output", "if_tag", "for_tag", "if", "for_each"]
+SiteRole = TypingLiteral["output", "if_tag", "for_tag", "if", "for_each", "until"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +93,9 @@ class Site:
 
     @property
     def item_available(self) -> bool:
-        """``item`` and ``loop`` (of the step's for_each) are in scope here."""
-        return self.step.for_each is not None and self.role != "for_each"
+        """``item`` and ``loop`` (of the step's for_each) are in scope here (not in
+        ``repeat.until``, where ``loop`` is the iteration: a bound name there)."""
+        return self.step.for_each is not None and self.role not in ("for_each", "until")
 
 
 def shell_fields(step: AnyStep) -> frozenset[str]:
@@ -180,6 +184,9 @@ def sites(workflow: Workflow) -> Iterator[Site]:
                 item_tainted = frozenset({"item"})
         if step.if_ is not None:
             yield Site(step, index, "if", "if", step.if_.expr)
+        if step.repeat is not None:
+            until = step.repeat.until.expr
+            yield Site(step, index, "repeat.until", "until", until, frozenset({"loop"}))
         for field, value in step.templates():
             yield from _template_sites(
                 workflow, step, index, field, value.template.body, frozenset(), item_tainted

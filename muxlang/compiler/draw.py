@@ -19,6 +19,8 @@ def _detail(step: AnyStep) -> str:
         parts.append("for_each")
     if step.if_ is not None:
         parts.append("if")
+    if step.repeat is not None:
+        parts.append(f"repeat ≤{step.repeat.max_iterations}")
     return ", ".join(parts)
 
 
@@ -71,6 +73,12 @@ def to_json(plan: Plan) -> str:
         node.update(step_kind(step).graph_json(step))
         node["for_each"] = step.for_each.source if step.for_each is not None else None
         node["if"] = step.if_.source if step.if_ is not None else None
+        repeat = step.repeat
+        node["repeat"] = (
+            {"until": repeat.until.source, "max_iterations": repeat.max_iterations}
+            if repeat is not None
+            else None
+        )
         nodes.append(node)
     data = {
         "workflow": plan.workflow.name,

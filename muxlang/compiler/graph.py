@@ -41,6 +41,8 @@ def dependencies(workflow: Workflow, sites: tuple[a.Site, ...] | None = None) ->
             add(step.name, ref.name, ref.span)
     for site in sites if sites is not None else a.sites(workflow):
         for found in a.step_refs(site.expr, site.bound):
+            if site.role == "until" and found.name == site.step.name:
+                continue  # `until` reads the step's own iteration: no dependency
             add(site.step.name, found.name, found.span)
     return deps
 

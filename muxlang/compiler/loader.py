@@ -47,6 +47,7 @@ from muxlang.workflow import (
     ExprField,
     QueryStep,
     Ref,
+    Repeat,
     ShellStep,
     TemplateField,
     Workflow,
@@ -293,6 +294,12 @@ class _Builder:
                 expr = self._expression(node)
                 if expr is not None:
                     exprs[key] = expr
+        repeat_node = table.get("repeat")
+        until_node = repeat_node.get("until") if isinstance(repeat_node, Table) else None
+        if isinstance(until_node, String):
+            until = self._expression(until_node)
+            if until is not None:
+                exprs["repeat.until"] = until
         self.parsed.append(_Parsed(table, templates, tuple(env), exprs))
         if len(self.problems) != before or any(d.is_error for d in self.problems):
             return None  # the workflow is not built: templates were only checked
@@ -328,6 +335,7 @@ class _Builder:
             "if_": exprs.get("if"),
             "for_each": exprs.get("for_each"),
             "env": env,
+            "repeat": _repeat(table, data, exprs),
             "spans": {key: entry.value.span for key, entry in table.entries.items()},
         }
         if kind == "shell":
@@ -420,7 +428,14 @@ class _Builder:
         if not re.match(STEP_NAME_PATTERN, name):
             return None
         model = _STEP_SPECS[kind]
-        valid, missing = _prune(model, data, fill={("run",): "", ("prompt",): ""})
+        # a bad `repeat` count still leaves a repeating step (its errors are reported)
+        fill = {
+            ("run",): "",
+            ("prompt",): "",
+            ("repeat", "max_iterations"): 1,
+            ("repeat", "until"): "",
+        }
+        valid, missing = _prune(model, data, fill=fill)
         if missing:
             return None  # e.g. an apply step without `source`
         templates = dict(parsed.templates)
@@ -432,7 +447,7 @@ class _Builder:
                 del templates[key]
                 if key in ("run", "prompt"):
                     templates[key] = self._empty_template(table)
-        exprs = {k: v for k, v in parsed.exprs.items() if k in valid}
+        exprs = {k: v for k, v in parsed.exprs.items() if k.partition(".")[0] in valid}
         node = table.get("for_each")
         if node is not None and "for_each" not in exprs:
             # a for_each that is broken is still a for_each: `item` is no error here
@@ -634,6 +649,18 @@ def _common_values(spec: ShellStepSpec | QueryStepSpec | ApplyStepSpec) -> dict[
 def _seconds(value: float | str | None) -> float | None:
     """A validated Duration (the model's validator already made it seconds)."""
     return None if value is None else float(value)
+
+
+def _repeat(table: Table, data: Mapping[str, Any], exprs: Mapping[str, ExprField]) -> Repeat | None:
+    """The step's ``repeat``, when it is valid (its table and its parsed ``until``)."""
+    node, given = table.get("repeat"), data.get("repeat")
+    until = exprs.get("repeat.until")
+    if not isinstance(node, Table) or not isinstance(given, Mapping) or until is None:
+        return None
+    count = given.get("max_iterations")
+    if not isinstance(count, int) or isinstance(count, bool):
+        return None
+    return Repeat(until, count, node.span)
 
 
 def _string(node: Node | None) -> str | None:

@@ -220,6 +220,18 @@ class ArgSpec(_Model):
     )
 
 
+class RepeatSpec(_Model):
+    """``repeat``: run the step again until ``until`` is true after an iteration."""
+
+    until: str = Field(
+        description="Expression checked after each iteration; it sees `steps.X` of that "
+        "iteration and `loop.index` (the iteration, from 1)."
+    )
+    max_iterations: int = Field(
+        ge=1, le=1000, description="At most this many iterations (1 to 1000); required."
+    )
+
+
 class _StepBase(_Model):
     name: StepName = Field(description='Step name: letters, digits, "_", inner hyphens.')
     depends_on: list[StepName] = Field(default_factory=list)
@@ -230,6 +242,11 @@ class _StepBase(_Model):
     continue_on_error: bool = False
     timeout: Duration | None = Field(None, description='Seconds, or "500ms", "2m", ...')
     env: dict[str, str] = Field(default_factory=dict, description="Templates, given to commands.")
+    repeat: RepeatSpec | None = Field(
+        None,
+        description="Run again until `until` is true, at most `max_iterations` times "
+        "(docs/language.md#repeat).",
+    )
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 

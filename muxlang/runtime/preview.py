@@ -20,7 +20,7 @@ from muxlang.steps import step_kind
 from muxlang.workflow import TemplateField
 
 _RUNTIME_NAMES = ("steps", "item", "loop")
-_OWN_LINE = ("if", "for_each", "verify (team)")
+_OWN_LINE = ("if", "for_each", "repeat", "verify (team)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,9 @@ def preview(
             details.append(("for_each", step.for_each.source))
             if step.max_parallel:
                 details.append(("max_parallel", str(step.max_parallel)))
+        if step.repeat is not None:
+            count = step.repeat.max_iterations
+            details.append(("repeat", f"until {step.repeat.until.source}, at most {count} times"))
         if step.timeout is not None:
             details.append(("timeout", format_seconds(step.timeout)))
         if step.continue_on_error:

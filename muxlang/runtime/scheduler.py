@@ -33,6 +33,7 @@ from muxlang.runtime.context import (
     truthy,
 )
 from muxlang.runtime.events import NullReporter, Reporter
+from muxlang.runtime.repeat import run_repeat
 from muxlang.runtime.steps import Executor, Outcome
 from muxlang.steps import step_kind
 from muxlang.template.filters import KIND_ARTICLES
@@ -89,6 +90,8 @@ def new_record(step: AnyStep) -> Record:
     record.update(_type_fields(step))
     if step.for_each is not None:
         record["results"] = []
+    if step.repeat is not None:
+        record["iterations"] = []
     return record
 
 
@@ -447,15 +450,29 @@ class _Run:
 
     async def _execute(self, compiled: CompiledStep) -> Outcome:
         try:
-            if compiled.step.for_each is not None:
-                return await self._for_each(compiled)
-            return await self.executor.run(compiled.step, self.values)
+            step = compiled.step
+            if step.repeat is not None:
+                return await run_repeat(
+                    step,
+                    lambda: self._once(compiled),
+                    self.records[step.name],
+                    self.values,
+                    fresh=lambda: new_record(step),
+                    path=self.plan.workflow.path,
+                )
+            return await self._once(compiled)
         except StepError as exc:
             return Outcome(error=str(exc))
         except Exception as exc:  # a bug: fail the step, keep the run's bookkeeping intact
             if self.debug:
                 traceback.print_exc()
             return Outcome(error=_internal(exc))
+
+    async def _once(self, compiled: CompiledStep) -> Outcome:
+        """One execution of the step: all its for_each items, or the step itself."""
+        if compiled.step.for_each is not None:
+            return await self._for_each(compiled)
+        return await self.executor.run(compiled.step, self.values)
 
     def _skip_reason(self, compiled: CompiledStep) -> str | None:
         """Why the step must not run, or None when it runs (its ``if`` may be per item).

@@ -111,6 +111,7 @@ EXPECTED = {
             models.ServeKey,
             models.Price,
             models.ValidateConfig,
+            models.RepeatSpec,
         )
     },
 }
