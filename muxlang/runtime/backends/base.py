@@ -6,16 +6,18 @@ import email.utils
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import trio
 
 from muxlang.config.models import BackendConfig
 from muxlang.llm import BackendError, ErrorKind, StreamEvent
+from muxlang.redaction import SECRET_NAME, redact_cut
+from muxlang.redaction import redact as redact  # re-exported: muxlang.runtime.backends.redact
 
 #: names of variables whose values are treated as secrets wherever they end up
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|AUTH|CREDENTIAL", re.IGNORECASE)
+_SECRET_NAME = SECRET_NAME
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 #: shortest value worth redacting (shorter ones would shred ordinary messages)
 _MIN_SECRET = 4
@@ -34,6 +36,10 @@ class Prepared:
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
+
+    def redact_cut(self, text: str, limit: int, *, keep: str = "head") -> str:
+        """Redacted first, then cut (a cut key would no longer match)."""
+        return redact_cut(text, self.secrets, limit, keep=keep)
 
     @property
     def problem_message(self) -> str:
@@ -73,14 +79,6 @@ def _secret_values(
             if environ.get(var):
                 found.add(environ[var])
     return tuple(sorted((s for s in found if len(s) >= _MIN_SECRET), key=len, reverse=True))
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value replaced by ``***``."""
-    for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, "***")
-    return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -329,7 +329,7 @@ class HttpBackend:
     def _server_message(self, raw: bytes) -> str:
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested absurdly deep
             data = None
         message = self._adapter.error_message(data) if data is not None else None
         if message is None:
@@ -337,8 +337,9 @@ class HttpBackend:
             if text.startswith("<"):  # an HTML error page says nothing useful
                 return ""
             message = text
-        message = " ".join(message.split())
-        return message[:_ERROR_SNIPPET] + ("…" if len(message) > _ERROR_SNIPPET else "")
+        # redacted before it is cut: a key echoed late in a long body would otherwise
+        # be cut in two, and its first half no longer matches the secret
+        return self._prepared.redact_cut(" ".join(message.split()), _ERROR_SNIPPET)
 
     def _decode_json(self, raw: bytes, response: httpx.Response, url: str) -> Any:
         ctype = response.headers.get("content-type", "")
@@ -355,6 +356,10 @@ class HttpBackend:
             raise self._error(
                 ErrorKind.SERVER, f"malformed JSON from {self._where(url)}: {exc}"
             ) from exc
+        except RecursionError:  # a normal backend error: a fallback role goes on
+            raise self._error(
+                ErrorKind.SERVER, f"malformed JSON from {self._where(url)}: nested too deeply"
+            ) from None
 
     def _check_stream_type(self, response: httpx.Response, url: str) -> None:
         ctype = response.headers.get("content-type", "").lower()

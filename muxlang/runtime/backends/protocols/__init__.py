@@ -22,7 +22,18 @@ from muxlang.runtime.backends.protocols.common import (
 )
 
 #: what a well-typed JSON value of the wrong shape makes an adapter raise
-_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError)
+#: what a parser of upstream data may raise on an answer of the wrong shape; a
+#: RecursionError is an answer nested absurdly deep (JSON 100,000 levels down):
+#: a malformed answer like any other, so a fallback role tries its next backend
+_SHAPE_ERRORS = (
+    TypeError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    ValueError,
+    OverflowError,
+    RecursionError,
+)
 
 
 @functools.cache

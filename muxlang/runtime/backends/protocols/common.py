@@ -110,7 +110,7 @@ def loads_arguments(arguments: str) -> Any:
         return {}
     try:
         return json.loads(arguments)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested absurdly deep
         return {"_raw": arguments}
 
 
@@ -125,6 +125,8 @@ def stream_object(data: str, what: str) -> dict[str, Any]:
         value = json.loads(data)
     except ValueError as exc:
         raise MalformedResponse(f"{what} is not JSON: {data[:80]!r}") from exc
+    except RecursionError:
+        raise MalformedResponse(f"{what} is JSON nested too deeply") from None
     if not isinstance(value, dict):
         raise MalformedResponse(f"{what} is not a JSON object")
     return value
