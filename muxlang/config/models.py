@@ -13,33 +13,64 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 STEP_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*$"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
+def _seconds(value: float | str) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(
+            f'invalid duration {value!r}: use seconds (30) or a string such as "500ms", '
+            '"30s", "2m", "1h"'
+        )
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
 def parse_duration(value: float | str) -> float:
     """Seconds from a number of seconds or a string such as ``"500ms"``, ``"2m"``."""
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError(
-                f'invalid duration {value!r}: use seconds (30) or a string such as "500ms", '
-                '"30s", "2m", "1h"'
-            )
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    seconds = _seconds(value)
     if seconds <= 0:
         raise ValueError("a timeout must be greater than zero")
     return seconds
 
 
+def parse_duration_ms(value: int | str) -> int:
+    """Milliseconds from a number of milliseconds or a duration string (``"2s"``)."""
+    millis = value if isinstance(value, int) else round(_seconds(value) * 1000)
+    if millis < 0:
+        raise ValueError("a delay cannot be negative")
+    return millis
+
+
+_DURATION_TEXT = Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$")]
+
+#: seconds: a number, or a string with a unit ("500ms", "30s", "2m", "1h"); the same
+#: form is accepted by every key that is a time (step, workflow and backend timeouts,
+#: [serve] cooldown)
 Duration = Annotated[
     float | Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$")],
     AfterValidator(parse_duration),
+    PlainSerializer(lambda value: _seconds(value), return_type=float),
+]
+
+#: milliseconds: a whole number of ms, or a string with a unit ("250ms", "2s")
+DurationMs = Annotated[
+    int | _DURATION_TEXT,
+    AfterValidator(parse_duration_ms),
+    PlainSerializer(lambda value: parse_duration_ms(value), return_type=int),
+]
+
+#: seconds, zero allowed (a cooldown of 0 turns cooldowns off)
+DurationOrZero = Annotated[
+    float | _DURATION_TEXT,
+    AfterValidator(_seconds),
+    PlainSerializer(lambda value: _seconds(value), return_type=float),
 ]
 
 
@@ -92,9 +123,13 @@ class BackendConfig(_Model):
     )
     system: str | None = Field(None, description="System prompt sent with every request.")
     enabled: bool = Field(True, description="Disabled backends are never used.")
-    timeout: float = Field(300, gt=0, description="Seconds before a call times out.")
+    timeout: Duration = Field(
+        300.0, description='Seconds before a call times out, or "500ms", "30s", "2m", ...'
+    )
     max_retries: int = Field(3, ge=0, description="Retry attempts after the first call.")
-    retry_delay: int = Field(1000, ge=0, description="Base of the exponential backoff, in ms.")
+    retry_delay: DurationMs = Field(
+        1000, description='Base of the exponential backoff: milliseconds, or "250ms", "2s", ...'
+    )
     retry_rate_limit: bool = Field(True, description="Retry when rate limited (HTTP 429).")
     retry_timeout: bool = Field(False, description="Retry when a call times out.")
     price: Price | None = Field(
@@ -165,8 +200,10 @@ class ServeConfig(_Model):
     max_body_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="Largest request body accepted (413 beyond)."
     )
-    cooldown: float = Field(
-        30, ge=0, description="Seconds a backend is skipped after a rate limit or server error."
+    cooldown: DurationOrZero = Field(
+        30.0,
+        description="Seconds a backend is skipped after a rate limit or server error "
+        '(or "90s", "2m", ...; 0 turns cooldowns off).',
     )
     state: str | None = Field(
         None,
@@ -265,6 +302,12 @@ class QueryStepSpec(_StepBase):
     system: str | None = Field(None, description="System prompt (template).")
     options: dict[str, Any] = Field(default_factory=dict)
     cache: CacheSetting | None = Field(
+    retries: int = Field(
+        0, ge=0, le=100, description="Run a failed step again, up to this many times (llm-mux)."
+    )
+    retry_delay: DurationMs = Field(
+        1000, description='Milliseconds between a failure and the next try, or "2s", ...'
+    )
         None,
         description='Reuse an earlier identical answer: true, false, or a maximum age such as "7d".',
     )

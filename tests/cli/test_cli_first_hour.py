@@ -191,3 +191,46 @@ def test_documented_completion_scripts_are_produced(project: Path, shell: str) -
     done = muxlang_cli(project, _MUXLANG_COMPLETE=f"{shell}_source")
     assert done.returncode == 0
     assert "_MUXLANG_COMPLETE" in done.stdout
+
+
+DURATIONS = """
+[defaults]
+max_concurrent = 2
+[backends.b]
+command = "echo"
+timeout = {timeout}
+retry_delay = {delay}
+[serve]
+cooldown = "2m"
+[[steps]]
+name = "a"
+type = "shell"
+timeout = "5m"
+run = "true"
+"""
+
+
+@pytest.mark.parametrize(
+    ("timeout", "delay"), [('"30s"', '"250ms"'), ("30", "250"), ('"1.5m"', '"2s"'), ("0.5", "0")]
+)
+def test_every_time_key_takes_the_same_durations(project: Path, timeout: str, delay: str) -> None:
+    (project / "w.toml").write_text(DURATIONS.format(timeout=timeout, delay=delay))
+    done = muxlang_cli(project, "validate", "w.toml")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_bad_backend_duration_says_what_it_takes(project: Path) -> None:
+    (project / "w.toml").write_text(DURATIONS.format(timeout='"30 parsecs"', delay="1"))
+    done = muxlang_cli(project, "validate", "w.toml")
+    assert done.returncode == 1
+    assert (
+        "w.toml:6:11: error[MUX003]: `timeout` must be a number of seconds or a duration"
+        in done.stdout
+    )
+
+
+def test_durations_reach_the_backend_in_their_unit() -> None:
+    from muxlang.config.models import BackendConfig
+
+    backend = BackendConfig.model_validate({"command": "x", "timeout": "1.5m", "retry_delay": "2s"})
+    assert (backend.timeout, backend.retry_delay) == (90.0, 2000)

@@ -182,12 +182,12 @@ CASES = [
         ["`timeout` must be a number of seconds or a duration", "boolean true"],
     ),
     (
-        "backend-timeout-is-seconds-only",
-        '[backends.b]\ncommand = "x"\ntimeout = "5m"\n',
+        "backend-timeout-takes-durations-like-a-step",
+        '[backends.b]\ncommand = "x"\ntimeout = "5 minutes"\n',
         "MUX003",
         3,
         11,
-        ["`timeout` must be a number;", 'string "5m"'],
+        ["`timeout` must be a number of seconds or a duration", 'string "5 minutes"'],
     ),
     (
         "table-value-type",
