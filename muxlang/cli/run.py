@@ -59,6 +59,16 @@ EXIT_TERMINATED = 143
     is_flag=True,
     help="Keep no record of this run in .muxlang/runs.db (see `muxlang runs`).",
 )
+@click.option(
+    "--resume",
+    "resume",
+    is_flag=False,
+    flag_value="latest",
+    default=None,
+    metavar="[RUN]",
+    help="Reuse what an earlier run (default: this workflow's newest failed or interrupted "
+    "one) did, where its inputs are unchanged; run the rest.",
+)
 @click.option("--no-cache", is_flag=True, help="Ignore cached answers (and cache nothing).")
 @click.option(
     "--refresh-cache", is_flag=True, help="Ask again where a step caches, and replace the cache."
@@ -85,6 +95,7 @@ def run_command(
     no_record: bool,
     no_cache: bool,
     refresh_cache: bool,
+    resume: str | None,
     **given: Any,
 ) -> None:
     """Run WORKFLOW (a name or a .toml path).
@@ -108,6 +119,7 @@ def run_command(
             no_write,
             record=not no_record,
             cache="off" if no_cache else "refresh" if refresh_cache else "use",
+            resume=resume,
         )
     except _NotRun as stop:
         stop.report(stop.workflow or workflow, opts.output)
@@ -167,6 +179,7 @@ def _run(
     *,
     record: bool = True,
     cache: str = "use",
+    resume: str | None = None,
 ) -> int:
     """The command's work; returns the exit status."""
     plan, run_args = _prepare(
@@ -189,6 +202,7 @@ def _run(
         _dry_run(plan, run_args, opts.output, limit)
         return 0
     _recover(plan.config.project_root, opts.output, plan.workflow.name)
+    earlier = _earlier_run(plan, resume) if resume is not None else None
     result, signum = _execute(
         plan,
         run_args,
@@ -200,6 +214,7 @@ def _run(
         no_write=no_write,
         record=record,
         cache=cache,
+        earlier=earlier,
     )
     try:
         _print_result(result, opts.output)
@@ -406,6 +421,7 @@ def _execute(
     no_write: bool = False,
     record: bool = True,
     cache: str = "use",
+    earlier: tuple[str, list[Any]] | None = None,
 ) -> tuple[RunResult, int | None]:
     import trio
 
@@ -416,8 +432,17 @@ def _execute(
     run_trace = trace.Trace()
     if hasattr(reporter, "trace"):
         reporter.trace = run_trace
+    if earlier is not None:
+        from muxlang.records.resume import Resume
+
+        on_rerun = getattr(reporter, "step_rerun", None)
+        run_trace.reuse = Resume(
+            plan, earlier[1], on_rerun=on_rerun if on_rerun is not None else lambda n, r: None
+        )
     if record:
-        reporter = _recording(plan, run_args, reporter, run_trace)
+        reporter = _recording(
+            plan, run_args, reporter, run_trace, earlier[0] if earlier is not None else None
+        )
     received: list[int] = []
 
     async def main() -> RunResult:
@@ -493,8 +518,44 @@ def _accounting(plan: Plan, router: QueryService, cache: str) -> QueryService:
     )
 
 
+def _earlier_run(plan: Plan, ref: str) -> tuple[str, list[Any]]:
+    """``--resume [RUN]``: the run to resume (its id and step rows), or exit 2."""
+    from muxlang.records.store import Store, StoreError, default_path
+
+    name = plan.workflow.name
+    try:
+        with Store(default_path(plan.config.project_root), create=False) as store:
+            if ref == "latest":
+                found = store.latest(name, ("failed", "interrupted"))
+                if found is None:
+                    _usage_error(
+                        f"--resume: no failed or interrupted run of {name!r} is recorded "
+                        "(see `muxlang runs`)",
+                        workflow=name,
+                    )
+            else:
+                try:
+                    found = store.run(ref)
+                except LookupError as exc:
+                    _usage_error(f"--resume: {exc}", workflow=name)
+                if found is None:
+                    _usage_error(f"--resume: no run {ref!r} is recorded", workflow=name)
+                if found.workflow != name:
+                    _usage_error(
+                        f"--resume: run {found.id} is of workflow {found.workflow!r}, not {name!r}",
+                        workflow=name,
+                    )
+            return found.id, store.steps(found.id)
+    except StoreError as exc:
+        _usage_error(f"--resume: {exc}", workflow=name)
+
+
 def _recording(
-    plan: Plan, run_args: Mapping[str, Any], reporter: Reporter, run_trace: Any
+    plan: Plan,
+    run_args: Mapping[str, Any],
+    reporter: Reporter,
+    run_trace: Any,
+    resumed_from: str | None = None,
 ) -> Reporter:
     """``reporter`` wrapped so that the run is recorded (SPEC section 10)."""
     from muxlang.records.recorder import Recorder
@@ -507,6 +568,7 @@ def _recording(
         args=run_args,
         secrets=secret_values(plan.config.backends, os.environ),
         trace=run_trace,
+        resumed_from=resumed_from,
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -86,7 +86,6 @@ class Recorder:
         trace: Trace | None = None,
         stderr: IO[str] | None = None,
         resumed_from: str | None = None,
-        fingerprint: Callable[[str], str | None] | None = None,
     ) -> None:
         self.inner = inner
         self.path = path
@@ -95,7 +94,9 @@ class Recorder:
         self.trace = trace
         self.stderr = stderr if stderr is not None else sys.stderr
         self.resumed_from = resumed_from
-        self.fingerprint = fingerprint
+        #: each step's definition/backends hash, for a later --resume
+        self.fingerprints: dict[str, str] = {}
+        self.root: Path | None = None
         self.store: Store | None = None
         self.run_id: str | None = None
         self.started: dict[str, float] = {}
@@ -126,8 +127,12 @@ class Recorder:
     # ------------------------------------------------------------------ events
 
     def run_started(self, plan: Plan) -> None:
+        from muxlang.records.resume import fingerprints
+
         summary = plan_summary(plan)
         self.types = summary["types"]
+        self.root = plan.config.project_root
+        self.fingerprints = fingerprints(plan)
         try:
             self.store = Store(self.path)
             self.run_id = self.store.start_run(
@@ -188,8 +193,13 @@ class Recorder:
         now = time.time()
         started = self.started.get(name)
         step = self._row(name, -1, record, started, now)
-        step.reason = reason
-        step.fingerprint = self.fingerprint(name) if self.fingerprint else None
+        rerun = self.trace.get(name).get("rerun") if self.trace is not None else None
+        step.reason = reason or (f"ran again: {rerun}" if rerun else None)
+        step.fingerprint = self.fingerprints.get(name)
+        if step.kind == "apply" and step.status == "success" and self.root is not None:
+            from muxlang.records.resume import file_hashes
+
+            step.fields["file_hashes"] = file_hashes(self.root, record.get("files"))
         rows = [step]
         for index, item in enumerate(record.get("results") or ()):
             if not isinstance(item, Mapping):
@@ -218,6 +228,9 @@ class Recorder:
         if not attempts and record.get("status") in ("success", "failed") and index < 0:
             attempts = 1
         fields = {k: v for k, v in record.items() if k not in _COLUMNS}
+        origin = str(sent.get("origin") or "run")
+        if origin != "run":  # nothing was spent by this run
+            usage = {}
         return StepRow(
             name=name,
             item=index,
@@ -237,9 +250,11 @@ class Recorder:
             attempts=int(attempts) if isinstance(attempts, int) else 0,
             input_tokens=_int(usage.get("input_tokens")) if isinstance(usage, Mapping) else 0,
             output_tokens=_int(usage.get("output_tokens")) if isinstance(usage, Mapping) else 0,
-            cost=record.get("cost") if isinstance(record.get("cost"), int | float) else None,
+            cost=record.get("cost")
+            if isinstance(record.get("cost"), int | float) and origin == "run"
+            else None,
             error=_redacted(record.get("error"), secrets),
-            origin=str(sent.get("origin") or record.get("origin") or "run"),
+            origin=origin,
             fields=redact_value(fields, secrets),
         )
 

@@ -142,6 +142,11 @@ def retry_line(error: BackendError, attempt: int, delay: float) -> str:
     )
 
 
+def rerun_line(name: str, reason: str) -> str:
+    """``↻ tests runs again: failed before`` (``--resume``)."""
+    return f"↻ {name} runs again: {reason}"
+
+
 def json_default(value: Any) -> Any:
     """Whatever is not plain JSON (tuples, the undefined value) in run records."""
     if isinstance(value, tuple | set | frozenset):
@@ -223,6 +228,11 @@ class PlainReporter(NullReporter):
         """A backend call failed and will be retried (console mode shows it)."""
         if self.verbose:
             self._write(retry_line(error, attempt, delay))
+
+    def step_rerun(self, name: str, reason: str) -> None:
+        """``--resume``: ``name`` runs again, and why."""
+        if self.verbose:
+            self._write(rerun_line(name, reason))
 
     def _write(self, text: str) -> None:
         self.stream.write(text + "\n")
@@ -314,6 +324,9 @@ class LiveReporter(NullReporter):
 
     def backend_retry(self, error: BackendError, attempt: int, delay: float) -> None:
         self.console.print(retry_line(error, attempt, delay), highlight=False, markup=False)
+
+    def step_rerun(self, name: str, reason: str) -> None:
+        self.console.print(rerun_line(name, reason), highlight=False, markup=False)
 
     def run_finished(self, result: RunResult) -> None:
         self.live.update(self._render(final=True), refresh=True)

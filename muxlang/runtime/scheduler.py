@@ -24,6 +24,7 @@ import trio
 
 from muxlang.compiler.plan import CompiledStep, Plan
 from muxlang.llm import QueryService
+from muxlang.runtime import trace
 from muxlang.runtime.context import (
     Status,
     StepError,
@@ -449,6 +450,10 @@ class _Run:
             self._done(name)
 
     async def _execute(self, compiled: CompiledStep) -> Outcome:
+        reused = trace.reused(compiled, self.values)  # --resume: the earlier result
+        if reused is not None:
+            await trio.lowlevel.checkpoint()
+            return reused  # type: ignore[no-any-return]
         try:
             step = compiled.step
             if step.repeat is not None:

@@ -9,7 +9,7 @@ Without an installed trace, :func:`note` does nothing and costs one lookup.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -22,6 +22,9 @@ class Trace:
 
     def __init__(self) -> None:
         self.sent: dict[Key, dict[str, Any]] = {}
+        #: ``--resume``: called before a step runs with its compiled step and the
+        #: run's values; returns the earlier outcome to reuse, or None to run it
+        self.reuse: Callable[[Any, Mapping[str, Any]], Any] | None = None
 
     def get(self, step: str, index: int = -1) -> dict[str, Any]:
         """What ``step`` (item ``index``) sent (empty when nothing was noted)."""
@@ -45,6 +48,17 @@ def current_step() -> Key | None:
     """The step (and item index) running in this task, as the last :func:`note` said;
     a query service uses it to find the step's settings (``cache``)."""
     return _step.get()
+
+
+def reused(compiled: Any, values: Mapping[str, Any]) -> Any:
+    """The earlier outcome of a step when the run resumes and may reuse it (else None)."""
+    trace = _current.get()
+    if trace is None or trace.reuse is None:
+        return None
+    outcome = trace.reuse(compiled, values)
+    if outcome is not None:
+        trace.mark((compiled.name, -1), origin="reused")
+    return outcome
 
 
 def install(trace: Trace | None) -> None:
