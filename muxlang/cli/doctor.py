@@ -31,6 +31,7 @@ from typing import Any
 import click
 
 from muxlang.cli.options import Settings, global_options, settings
+from muxlang.config.discovery import ConfigFileStatus
 from muxlang.redaction import mask_url
 
 CLI_TIMEOUT = 5.0
@@ -84,6 +85,9 @@ class Report:
     roles: list[dict[str, Any]]
     problems: list[str]
     warnings: list[str] = field(default_factory=list)
+    #: config files that exist but are not read, and why (a muxlang file hides the
+    #: llm-mux one of its layer; MUXLANG_CONFIG replaces the user layer)
+    ignored_config_files: list[ConfigFileStatus] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -95,6 +99,7 @@ class Report:
             "project_root": str(self.project_root),
             "team": self.team,
             "config_files": [str(p) for p in self.config_files],
+            "ignored_config_files": [f.to_json() for f in self.ignored_config_files],
             "backends": [b.to_json() for b in self.backends],
             "roles": self.roles,
             "problems": self.problems,
@@ -347,6 +352,7 @@ def _print_console(report: Report) -> None:
         f"project root: {report.project_root}",
         f"team: {report.team or 'none'}",
         f"config files: {files}",
+        *(f"ignored: {f.path} ({f.why})" for f in report.ignored_config_files),
     ]
     columns = ("backend", "kind", "status", "detail", "used by")
     rows = _rows(report)
@@ -387,6 +393,7 @@ def doctor_command(ctx: click.Context, /, **given: Any) -> None:
     import trio
 
     from muxlang.config import config_layers, find_project_root, load_config
+    from muxlang.config.discovery import config_files_status
 
     opts: Settings = settings(ctx, **given)
     root = find_project_root(None, opts.directory)
@@ -412,6 +419,7 @@ def doctor_command(ctx: click.Context, /, **given: Any) -> None:
         )
         configured |= set(usage.workflow_backends)
     report = trio.run(partial(diagnose, config, configured=configured, usage=usage))
+    report.ignored_config_files = [f for f in config_files_status(root) if not f.read]
     if opts.output == "json":
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         for problem in report.problems:

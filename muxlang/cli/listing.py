@@ -205,6 +205,22 @@ def backends_command(ctx: click.Context, /, **given: Any) -> None:
         records,
         "no backends configured",
     )
+    _say_config_files(opts)
+
+
+def _say_config_files(opts: Settings) -> None:
+    """On stderr (stdout stays a table or JSON): the config files read, and those
+    that exist but are ignored, with why."""
+    from muxlang.config.discovery import config_files_status
+
+    if opts.output == "quiet":
+        return
+    found = config_files_status(_project(opts))
+    read = ", ".join(str(f.path) for f in found if f.read) or "none (built-in defaults)"
+    click.echo(f"config files: {read}", err=True)
+    for f in found:
+        if not f.read:
+            click.echo(f"ignored: {f.path} ({f.why})", err=True)
 
 
 @click.command("roles")

@@ -163,6 +163,51 @@ def project_config_path(root: Path) -> Path | None:
     return next((p for p in project_config_candidates(root) if p.is_file()), None)
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigFileStatus:
+    """One config file muxlang looked for: whether it is read, and why not."""
+
+    layer: Literal["user", "project"]
+    path: Path
+    read: bool
+    #: why the file is not read (None when it is)
+    why: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"layer": self.layer, "path": str(self.path), "read": self.read, "why": self.why}
+
+
+def config_files_status(
+    root: Path, environ: Mapping[str, str] = os.environ
+) -> list[ConfigFileStatus]:
+    """Every config file that exists (or is named by ``$MUXLANG_CONFIG``), read or
+    ignored, with the reason: one file per layer is read, muxlang's own before the
+    llm-mux one, and ``$MUXLANG_CONFIG`` replaces the user layer."""
+    found: list[ConfigFileStatus] = []
+    layers: tuple[tuple[Literal["user", "project"], tuple[Path, ...]], ...] = (
+        ("user", user_config_candidates(environ)),
+        ("project", project_config_candidates(root)),
+    )
+    for layer, candidates in layers:
+        chosen = user_config_path(environ) if layer == "user" else project_config_path(root)
+        for path in candidates:
+            if path == chosen:
+                found.append(ConfigFileStatus(layer, path, True))
+            elif path.is_file() and chosen is not None:
+                why = (
+                    f"{chosen} is read instead: one {layer} config file is read, muxlang's "
+                    "own before llm-mux's; copy what you still need into it"
+                )
+                found.append(ConfigFileStatus(layer, path, False, why))
+        if layer == "user" and environ.get("MUXLANG_CONFIG"):
+            home = config_home(environ)
+            for path in (home / "muxlang" / "config.toml", home / "llm-mux" / "config.toml"):
+                if path.is_file() and path != chosen:
+                    why = "MUXLANG_CONFIG replaces the user config layer"
+                    found.append(ConfigFileStatus("user", path, False, why))
+    return found
+
+
 def stdlib_dir() -> Path:
     """The bundled workflows: ``muxlang/_stdlib`` in a wheel, the repository's
     ``stdlib/`` beside the package in a source checkout."""

@@ -234,3 +234,50 @@ def test_durations_reach_the_backend_in_their_unit() -> None:
 
     backend = BackendConfig.model_validate({"command": "x", "timeout": "1.5m", "retry_delay": "2s"})
     assert (backend.timeout, backend.retry_delay) == (90.0, 2000)
+
+
+def two_user_configs(project: Path) -> Path:
+    home = project / ".config"
+    for tool, backend in (("muxlang", "mine"), ("llm-mux", "old")):
+        (home / tool).mkdir(parents=True)
+        (home / tool / "config.toml").write_text(f'[backends.{backend}]\ncommand = "echo"\n')
+    return home
+
+
+def test_backends_and_doctor_say_which_config_files_are_ignored_and_why(project: Path) -> None:
+    home = two_user_configs(project)
+    listing = muxlang_cli(project, "backends")
+    assert listing.returncode == 0, listing.stderr
+    assert f"config files: {home}/muxlang/config.toml" in listing.stderr
+    assert (
+        f"ignored: {home}/llm-mux/config.toml ({home}/muxlang/config.toml is read instead: "
+        "one user config file is read, muxlang's own before llm-mux's" in listing.stderr
+    )
+    assert "old" not in listing.stdout.split()
+
+    doctor = muxlang_cli(project, "doctor", "--output", "json")
+    ignored = json.loads(doctor.stdout)["ignored_config_files"]
+    assert ignored == [
+        {
+            "layer": "user",
+            "path": f"{home}/llm-mux/config.toml",
+            "read": False,
+            "why": f"{home}/muxlang/config.toml is read instead: one user config file is "
+            "read, muxlang's own before llm-mux's; copy what you still need into it",
+        }
+    ]
+    text = muxlang_cli(project, "doctor")
+    assert f"ignored: {home}/llm-mux/config.toml (" in text.stdout
+
+
+def test_muxlang_config_replaces_the_user_layer_and_says_so(project: Path) -> None:
+    home = two_user_configs(project)
+    chosen = home / "llm-mux" / "config.toml"
+    done = muxlang_cli(project, "backends", "--output", "json", MUXLANG_CONFIG=str(chosen))
+    assert f"config files: {chosen}" in done.stderr
+    assert (
+        f"ignored: {home}/muxlang/config.toml (MUXLANG_CONFIG replaces the user config layer)"
+        in done.stderr
+    )
+    assert f"ignored: {chosen}" not in done.stderr
+    assert "old" in [backend["name"] for backend in json.loads(done.stdout)]
