@@ -1,8 +1,9 @@
 """CLI backends: any program that takes a prompt and prints an answer.
 
 argv is ``command + args + [prompt]`` (or the prompt on stdin with
-``prompt_via = "stdin"``); the environment is the caller's plus the backend's
-``env``; the answer is stdout with trailing newlines removed. Every process runs
+``prompt_via = "stdin"``; a prompt beginning with ``-`` is passed with a leading
+space, so that it is never read as an option); the environment is the caller's
+plus the backend's ``env``; the answer is stdout with trailing newlines removed. Every process runs
 through :func:`muxlang.runtime.process.run`, so cancelling a call (a race lost, a
 timeout, Ctrl-C) stops the program's whole process group.
 """
@@ -51,6 +52,16 @@ def stderr_tail(stderr: bytes, secrets: Iterable[str] = ()) -> str:
     lines = text.splitlines()[-_TAIL_LINES:]
     tail = "\n".join(lines)
     return tail[-_TAIL_CHARS:]
+
+
+def prompt_argument(prompt: str) -> str:
+    """The prompt as the last argv item, in a form no option parser reads as an
+    option: one that begins with ``-`` (``--dangerously-skip-permissions`` sent by
+    a gateway client) gets a leading space. Option parsers (getopt, argparse,
+    commander, clap, yargs, cobra) take only arguments whose first character is
+    ``-`` as options, and a model reads the space as nothing. (``--`` before the
+    prompt is not used: a program that does not know it would see it as text.)"""
+    return " " + prompt if prompt.startswith("-") else prompt
 
 
 class CliBackend:
@@ -128,7 +139,7 @@ class CliBackend:
         argv = [program, *config.args]
         if config.prompt_via == "stdin":
             return argv, prompt.encode()
-        return [*argv, prompt], None
+        return [*argv, prompt_argument(prompt)], None
 
     async def probe(self, timeout: float = 5.0) -> Probe:
         """A real check for ``doctor``: the program is found and runs ``--version``."""
