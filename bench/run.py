@@ -84,6 +84,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "fanout": _script("fanout"),
     "gateway": _script("gateway_compare"),
     "gateway_protocols": _gateway_protocols,
+    "gateway_state": _script("gateway_state"),
     "memory": _script("memory"),
     "toml_memory": _script("toml_memory"),
     "diff_match": _script("diff_match"),
@@ -190,6 +191,21 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     f"(direct {g['targets']['direct']['c32']['rps']:.0f})",
                     "ahead of LiteLLM" if name == "muxlang" else "-",
                     "-",
+                )
+            )
+    gs = results.get("gateway_state", {})
+    if "state_calls" in gs:
+        calls = gs["state_calls"]
+        for name, label in (("no_key", "no key"), ("with_key", "a key with limits")):
+            suffix = "+key" if name == "with_key" else ""
+            rows.append(
+                (
+                    f"gateway state in Redis vs memory, {label}",
+                    f"+{calls['added_waited_p50_ms'][name]:.2f} ms p50 per request "
+                    f"(Redis {calls['redis' + suffix]['waited_p50_ms']:.2f} ms, "
+                    f"p99 {calls['redis' + suffix]['waited_p99_ms']:.2f} ms)",
+                    "< 0.5 ms p50",
+                    verdict(calls["added_waited_p50_ms"][name] < 0.5),
                 )
             )
     m = results.get("memory", {})

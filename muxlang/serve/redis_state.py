@@ -3,7 +3,10 @@
 redis-py's async client runs on asyncio, not trio, so this uses the synchronous
 client from worker threads (``trio.to_thread.run_sync``, at most
 :data:`MAX_THREADS` at once). Every operation is one round trip: a Lua script
-(``EVALSHA``) or a pipeline.
+(``EVALSHA``) or a pipeline. A request waits for one round trip per state call
+it makes (a key's limit check, each backend's cooldown read); a success's
+clear is skipped when the read just before found nothing to clear, and the
+usage is counted after the answer was sent.
 
 Keys (all under ``muxlang:``, all with a TTL, so nothing grows without bound):
 
@@ -131,6 +134,9 @@ class RedisState:
         self._down = False
         self._retry_at = 0.0
         self._probing = False
+        # backends whose last read found neither a cooldown nor failures: a success
+        # then has nothing to clear, which saves the request a round trip
+        self._clean: set[str] = set()
 
     @property
     def shared(self) -> bool:
@@ -185,9 +191,20 @@ class RedisState:
     # ------------------------------------------------------------------ cooldowns
 
     async def cooldown_until(self, backend: str) -> float | None:
-        ok, raw = await self._run(lambda: self._client.get(f"muxlang:cool:{backend}"))
-        if not ok:
+        def op() -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.get(f"muxlang:cool:{backend}")
+            pipe.exists(f"muxlang:fail:{backend}")
+            return pipe.execute()
+
+        ok, got = await self._run(op)
+        if not ok or got is None:
             return await self.local.cooldown_until(backend)
+        raw, failures = got
+        if raw is None and not failures:
+            self._clean.add(backend)
+        else:
+            self._clean.discard(backend)
         if raw is None:
             return None
         until = float(raw)
@@ -196,6 +213,7 @@ class RedisState:
     async def cool(self, backend: str, seconds: float) -> None:
         if seconds <= 0:
             return
+        self._clean.discard(backend)
         until = self.now() + seconds
         ttl_ms = max(1, math.ceil(seconds * 1000))
         ok, _ = await self._run(
@@ -205,6 +223,7 @@ class RedisState:
             await self.local.cool(backend, seconds)
 
     async def note_failure(self, backend: str, window_s: float) -> int:
+        self._clean.discard(backend)
         now = self.now()
         key = f"muxlang:fail:{backend}"
         member = f"{now!r}:{os.urandom(6).hex()}"
@@ -223,11 +242,15 @@ class RedisState:
         return count
 
     async def clear(self, backend: str) -> None:
+        if backend in self._clean and not self._down:
+            return  # read clean just before this request: nothing to clear
         ok, _ = await self._run(
             lambda: self._client.delete(f"muxlang:cool:{backend}", f"muxlang:fail:{backend}")
         )
         if not ok:
             await self.local.clear(backend)
+        else:
+            self._clean.add(backend)
 
     # ------------------------------------------------------------------ keys
 
