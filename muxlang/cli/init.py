@@ -262,6 +262,11 @@ def init_command(ctx: click.Context, /, force: bool, **given: Any) -> None:
     else:
         _write_atomic(workflow_path, CHECK_WORKFLOW.format(verify=_toml_str(verify)))
         written.append(workflow_path)
+    from muxlang.cli.editor_setup import write_editor_files
+
+    # editors find the schemas with no setup (docs/editors.md); nothing overwritten
+    editor_written, editor_kept = write_editor_files(root, _write_atomic)
+    written.extend(editor_written)
     summary = {
         "root": str(root),
         "written": [str(path.relative_to(root)) for path in written],
@@ -274,6 +279,12 @@ def init_command(ctx: click.Context, /, force: bool, **given: Any) -> None:
     for path in kept:
         click.echo(
             f"kept {path.relative_to(root)} (it exists; init never overwrites a workflow)", err=True
+        )
+    for path in editor_kept:
+        click.echo(
+            f"kept {path.relative_to(root)} (it exists): see docs/editors.md to point "
+            "editors at muxlang's schemas",
+            err=True,
         )
     click.echo(
         "backends found on PATH: "

@@ -18,6 +18,8 @@ import click
 from muxlang.cli.options import global_options
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
+#: where ``schemas/*.schema.json`` of the repository are served from
+SCHEMA_BASE = "https://raw.githubusercontent.com/muxlang/muxlang/main/schemas"
 
 _TITLES = {
     "workflow": "muxlang workflow",
@@ -32,7 +34,7 @@ def build_schema(kind: str = "workflow") -> dict[str, Any]:
     model = WorkflowFile if kind == "workflow" else ConfigFile
     raw = model.model_json_schema(by_alias=True, mode="validation")
     definitions = raw.pop("$defs", {})
-    schema: dict[str, Any] = {"$schema": DRAFT_07, **_convert(raw)}
+    schema: dict[str, Any] = _convert(raw)
     schema["title"] = _TITLES[kind]
     schema["description"] = (
         "A muxlang workflow: steps (shell, query, apply) and optional config tables."
@@ -45,7 +47,53 @@ def build_schema(kind: str = "workflow") -> dict[str, Any]:
             name: _convert(_optional(body) if name in partial else body)
             for name, body in definitions.items()
         }
-    return schema
+    steps = schema.get("properties", {}).get("steps")
+    if steps is not None and "oneOf" in steps.get("items", {}):
+        steps["items"] = _discriminated(steps["items"]["oneOf"], schema["definitions"])
+    return {"$schema": DRAFT_07, "$id": schema_id(kind), **schema}
+
+
+def schema_id(kind: str) -> str:
+    """Where the published schema lives (the ``$id``; docs/editors.md)."""
+    return f"{SCHEMA_BASE}/{kind}.schema.json"
+
+
+def _discriminated(members: list[Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    """Step types as ``if``/``then`` on ``type`` rather than a bare ``oneOf``: a
+    validator then checks a step against its own type only, so a misspelt key
+    gets one message naming it (not one "not valid under any" per type). A step
+    kind without a ``type`` (``uses``) is told apart by the key it requires."""
+    branches: list[dict[str, Any]] = []
+    tags: list[str] = []
+    keys: list[str] = []
+    for member in members:
+        ref = member["$ref"]
+        body = definitions[ref.rsplit("/", 1)[-1]]
+        tag = body.get("properties", {}).get("type", {}).get("const")
+        if isinstance(tag, str):
+            tags.append(tag)
+            condition: dict[str, Any] = {
+                "properties": {"type": {"const": tag, "description": f"A {tag} step."}},
+                "required": ["type"],
+            }
+        else:
+            key = next(k for k in body.get("required", []) if k != "name")
+            keys.append(key)
+            condition = {"required": [key], "not": {"required": ["type"]}}
+        branches.append({"if": condition, "then": {"$ref": ref}})
+    kinds = ", ".join(tags) + "".join(f"; or no `type` and `{key}`" for key in keys)
+    items: dict[str, Any] = {
+        "type": "object",
+        "description": f"A step ([[steps]]): its `type` ({kinds}) says which keys it takes.",
+        "required": ["name"] if keys else ["name", "type"],
+        "properties": {
+            "type": {"enum": tags, "description": "The step type: " + ", ".join(tags) + "."}
+        },
+        "allOf": branches,
+    }
+    if keys:
+        items["anyOf"] = [{"required": ["type"]}, *({"required": [key]} for key in keys)]
+    return items
 
 
 def _config_definitions() -> set[str]:

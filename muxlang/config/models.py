@@ -147,7 +147,9 @@ Execution = Literal["first", "fallback", "parallel", "race"]
 
 
 class RoleConfig(_Model):
-    description: str | None = None
+    description: str | None = Field(
+        None, description="What the role is for (shown by `muxlang roles`)."
+    )
     backends: list[str] = Field(description="Backend or role names, in order.")
     execution: Execution = Field(
         "first",
@@ -160,19 +162,21 @@ class RoleConfig(_Model):
 class RoleOverride(_Model):
     """A team's change to a role: only the fields given replace the role's."""
 
-    description: str | None = None
-    backends: list[str] | None = None
-    execution: Execution | None = None
-    min_success: int | None = Field(None, ge=1)
+    description: str | None = Field(None, description="Replaces the role's description.")
+    backends: list[str] | None = Field(None, description="Replaces the role's backends.")
+    execution: Execution | None = Field(None, description="Replaces the role's execution.")
+    min_success: int | None = Field(None, ge=1, description="Replaces the role's min_success.")
 
 
 class TeamConfig(_Model):
-    description: str | None = None
+    description: str | None = Field(None, description="What kind of project the team is for.")
     detect: list[str] = Field(
         default_factory=list, description="Glob patterns relative to the project root."
     )
     verify: str | None = Field(None, description="Default verify command for apply steps.")
-    roles: dict[str, RoleOverride] = Field(default_factory=dict)
+    roles: dict[str, RoleOverride] = Field(
+        default_factory=dict, description="Changes to roles while this team is active."
+    )
 
 
 class ServeKey(_Model):
@@ -233,11 +237,21 @@ class ValidateConfig(_Model):
 class ConfigFile(_Model):
     """``config.toml``: user and project layers, and the same tables in a workflow."""
 
-    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)  # type: ignore[arg-type]
-    serve: ServeConfig = Field(default_factory=ServeConfig)  # type: ignore[arg-type]
-    backends: dict[str, BackendConfig] = Field(default_factory=dict)
-    roles: dict[str, RoleConfig] = Field(default_factory=dict)
-    teams: dict[str, TeamConfig] = Field(default_factory=dict)
+    defaults: DefaultsConfig = Field(  # type: ignore[arg-type]
+        default_factory=DefaultsConfig, description="Defaults for every run."
+    )
+    serve: ServeConfig = Field(  # type: ignore[arg-type]
+        default_factory=ServeConfig, description="The gateway (`muxlang serve`)."
+    )
+    backends: dict[str, BackendConfig] = Field(
+        default_factory=dict, description="The LLMs muxlang can call, by name."
+    )
+    roles: dict[str, RoleConfig] = Field(
+        default_factory=dict, description="Named groups of backends with an execution mode."
+    )
+    teams: dict[str, TeamConfig] = Field(
+        default_factory=dict, description="Kinds of project, detected by files; they adjust roles."
+    )
     validate_: ValidateConfig = Field(
         default_factory=ValidateConfig,
         alias="validate",
@@ -251,7 +265,7 @@ StepName = Annotated[str, Field(pattern=STEP_NAME_PATTERN)]
 
 
 class ArgSpec(_Model):
-    description: str | None = None
+    description: str | None = Field(None, description="What the argument is for.")
     default: str | int | float | bool | None = Field(
         None, description="An arg with no default is required."
     )
@@ -271,13 +285,24 @@ class RepeatSpec(_Model):
 
 class _StepBase(_Model):
     name: StepName = Field(description='Step name: letters, digits, "_", inner hyphens.')
-    depends_on: list[StepName] = Field(default_factory=list)
+    depends_on: list[StepName] = Field(
+        default_factory=list,
+        description="Steps that must finish first (besides those its templates mention).",
+    )
     if_: str | None = Field(None, alias="if", description="Expression; the step runs when true.")
     for_each: str | None = Field(None, description="Expression giving a list to iterate over.")
     max_parallel: int | None = Field(None, ge=1, description="for_each items at once.")
     fail_fast: bool = Field(True, description="for_each: the first failing item cancels the rest.")
-    continue_on_error: bool = False
+    continue_on_error: bool = Field(
+        False, description="A failure of this step does not fail the run or skip dependents."
+    )
     timeout: Duration | None = Field(None, description='Seconds, or "500ms", "2m", ...')
+    retries: int = Field(
+        0, ge=0, le=100, description="Run a failed step again, up to this many times (llm-mux)."
+    )
+    retry_delay: DurationMs = Field(
+        1000, description='Milliseconds between a failure and the next try, or "2s", ...'
+    )
     env: dict[str, str] = Field(default_factory=dict, description="Templates, given to commands.")
     repeat: RepeatSpec | None = Field(
         None,
@@ -289,39 +314,41 @@ class _StepBase(_Model):
 
 
 class ShellStepSpec(_StepBase):
-    type: Literal["shell"]
+    type: Literal["shell"] = Field(description="shell: run a command with sh -c.")
     run: str = Field(description="Shell command (template), run with sh -c.")
     cwd: str | None = Field(None, description="Working directory (template), inside the project.")
 
 
 class QueryStepSpec(_StepBase):
-    type: Literal["query"]
+    type: Literal["query"] = Field(description="query: ask a role or a backend.")
     prompt: str = Field(description="Prompt (template).")
-    role: str | None = None
-    backend: str | None = None
+    role: str | None = Field(None, description="The role to ask (give a role or a backend).")
+    backend: str | None = Field(
+        None, description="The backend to ask directly (give a role or a backend)."
+    )
     system: str | None = Field(None, description="System prompt (template).")
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Merged into the request body (temperature, ...)."
+    )
     cache: CacheSetting | None = Field(
-    retries: int = Field(
-        0, ge=0, le=100, description="Run a failed step again, up to this many times (llm-mux)."
-    )
-    retry_delay: DurationMs = Field(
-        1000, description='Milliseconds between a failure and the next try, or "2s", ...'
-    )
         None,
         description='Reuse an earlier identical answer: true, false, or a maximum age such as "7d".',
     )
 
 
 class ApplyStepSpec(_StepBase):
-    type: Literal["apply"]
+    type: Literal["apply"] = Field(description="apply: apply the edits a query step proposed.")
     source: str = Field(description='The query step whose edits to apply: "fix" or "steps.fix".')
     verify: str | None = Field(None, description="Command run after the edits (template).")
-    verify_retries: int = Field(0, ge=0)
+    verify_retries: int = Field(
+        0, ge=0, description="Times to re-ask the source step when verify fails."
+    )
     verify_retry_prompt: str | None = Field(
         None, description="Template for the re-ask; sees `original` and `error`."
     )
-    rollback_on_failure: bool = True
+    rollback_on_failure: bool = Field(
+        True, description="Restore the files when verify still fails after the retries."
+    )
 
 
 StepSpec = Annotated[ShellStepSpec | QueryStepSpec | ApplyStepSpec, Field(discriminator="type")]
@@ -329,10 +356,14 @@ StepSpec = Annotated[ShellStepSpec | QueryStepSpec | ApplyStepSpec, Field(discri
 
 class WorkflowFile(ConfigFile):
     name: str | None = Field(None, description="Defaults to the file's stem.")
-    description: str | None = None
+    description: str | None = Field(None, description="Shown by `muxlang workflows`.")
     timeout: Duration | None = Field(None, description="Seconds for the whole run.")
-    max_concurrent: int | None = Field(None, ge=1)
-    continue_on_error: bool = False
+    max_concurrent: int | None = Field(
+        None, ge=1, description="Steps and backend calls in flight at once."
+    )
+    continue_on_error: bool = Field(
+        False, description="As if every step had continue_on_error = true."
+    )
     max_tokens: int | None = Field(
         None, ge=0, description="Token budget of a run: once spent, no backend call starts."
     )
@@ -342,5 +373,9 @@ class WorkflowFile(ConfigFile):
         description="USD budget of a run (from backends' price): once spent, no "
         "backend call starts.",
     )
-    args: dict[str, ArgSpec] = Field(default_factory=dict)
-    steps: list[StepSpec] = Field(default_factory=list)
+    args: dict[str, ArgSpec] = Field(
+        default_factory=dict, description="The arguments `muxlang run` takes ([args.NAME])."
+    )
+    steps: list[StepSpec] = Field(
+        default_factory=list, description="The steps ([[steps]]); each has a `type`."
+    )

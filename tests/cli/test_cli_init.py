@@ -182,6 +182,9 @@ def test_init_team_option_and_json_output(tmp_path: Path, fake_path: str) -> Non
         ".muxlang/config.toml",
         ".muxlang/.gitignore",
         ".muxlang/workflows/check.toml",
+        ".muxlang/workflow.schema.json",
+        ".muxlang/config.schema.json",
+        ".taplo.toml",
     ]
     assert summary["backends"] == ["claude", "ollama"]
     workflow = tomllib.loads((tmp_path / ".muxlang" / "workflows" / "check.toml").read_text())

@@ -69,6 +69,12 @@ def check(schema: dict[str, Any], instance: Any, root: dict[str, Any] | None = N
             errors += check(schema["items"], item, root)
     if "anyOf" in schema and all(check(s, instance, root) for s in schema["anyOf"]):
         errors.append(f"{instance!r} matches none of anyOf")
+    for member in schema.get("allOf", []):
+        if "if" in member:  # if/then/else: the branch the `if` picks
+            branch = member.get("then" if not check(member["if"], instance, root) else "else")
+            errors += check(branch, instance, root) if branch is not None else []
+        else:
+            errors += check(member, instance, root)
     if "oneOf" in schema:
         matching = [s for s in schema["oneOf"] if not check(s, instance, root)]
         if len(matching) != 1:
@@ -107,12 +113,18 @@ def test_schema_is_draft_07_with_definitions_and_descriptions() -> None:
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
     assert "$defs" not in json.dumps(schema)
     assert "definitions" in schema
-    step_union = schema["properties"]["steps"]["items"]["oneOf"]
-    assert [s["$ref"] for s in step_union] == [
+    # step types discriminated on `type` with if/then (not a bare oneOf)
+    steps = schema["properties"]["steps"]["items"]
+    assert steps["properties"]["type"]["enum"][:3] == ["shell", "query", "apply"]
+    assert [s["then"]["$ref"] for s in steps["allOf"]][:3] == [
         "#/definitions/ShellStepSpec",
         "#/definitions/QueryStepSpec",
         "#/definitions/ApplyStepSpec",
     ]
+    assert steps["allOf"][0]["if"] == {
+        "properties": {"type": {"const": "shell", "description": "A shell step."}},
+        "required": ["type"],
+    }
     shell = schema["definitions"]["ShellStepSpec"]
     assert shell["properties"]["type"]["const"] == "shell"
     assert "description" in shell["properties"]["run"]
