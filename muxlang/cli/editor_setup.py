@@ -39,16 +39,18 @@ def write_editor_files(
 
     written: list[Path] = []
     kept: list[Path] = []
-    files = {
-        WORKFLOW_SCHEMA: lambda: json.dumps(build_schema("workflow"), indent=2) + "\n",
-        CONFIG_SCHEMA: lambda: json.dumps(build_schema("config"), indent=2) + "\n",
-        TAPLO: lambda: TAPLO_RULES,
-    }
-    for name, render in files.items():
+
+    def render(name: str) -> str:
+        if name == TAPLO:
+            return TAPLO_RULES
+        kind = "workflow" if name == WORKFLOW_SCHEMA else "config"
+        return json.dumps(build_schema(kind), indent=2) + "\n"
+
+    for name in (WORKFLOW_SCHEMA, CONFIG_SCHEMA, TAPLO):
         path = root / name
         if path.exists() or path.is_symlink():
             kept.append(path)
             continue
-        write(path, render())
+        write(path, render(name))
         written.append(path)
     return written, kept
