@@ -96,6 +96,11 @@ def _relayable(exc: RouteError) -> UpstreamError | None:
     return last if isinstance(parsed, dict) else None
 
 
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON: refused (never forwarded upstream)."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or media.endswith("+json")
@@ -196,7 +201,10 @@ class GatewayApp:
         except ClientGone:
             return
         try:
-            body = json.loads(raw)
+            body = json.loads(raw, parse_constant=_no_constant)
+        except RecursionError:  # nested deeper than any real request
+            await self._error(send, fmt, 400, "request body is not valid JSON: nested too deeply")
+            return
         except ValueError as exc:
             await self._error(send, fmt, 400, f"request body is not valid JSON: {exc}")
             return

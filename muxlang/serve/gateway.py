@@ -35,6 +35,7 @@ from muxlang.llm import (
     ErrorKind,
     Finish,
     TextDelta,
+    ToolCallDelta,
     Usage,
 )
 from muxlang.runtime.backends import (
@@ -207,11 +208,39 @@ def tool_choice_for(protocol: str | None, choice: Any) -> Any:
 
 
 def for_backend(request: ChatRequest, config: BackendConfig) -> ChatRequest:
-    """``request`` as backend ``config`` takes it (today: its ``tool_choice``)."""
+    """``request`` as backend ``config`` takes it (today: its ``tool_choice``, which is
+    never sent without tools: Anthropic refuses that)."""
     if request.tool_choice is None:
         return request
+    if not request.tools:
+        return replace(request, tool_choice=None)
     protocol = config.protocol if config.is_http else None
     return replace(request, tool_choice=tool_choice_for(protocol, request.tool_choice))
+
+
+class _ToolEnding:
+    """Wraps a format's stream encoder: an answer that called tools ends as
+    ``tool_calls`` even when the upstream said ``stop`` (agent loops wait for it)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.tools = False
+
+    def start(self) -> bytes:
+        return bytes(self.inner.start())
+
+    def event(self, event: Any) -> bytes:
+        if isinstance(event, ToolCallDelta):
+            self.tools = True
+        elif isinstance(event, Finish) and self.tools and event.reason == "stop":
+            event = Finish("tool_calls", event.usage)
+        return bytes(self.inner.event(event))
+
+    def error(self, message: str, status: int = 502) -> bytes:
+        return bytes(self.inner.error(message, status))
+
+    def end(self) -> bytes:
+        return bytes(self.inner.end())
 
 
 class Gateway:
@@ -350,6 +379,8 @@ class Gateway:
             name, result = routed.backend, routed.value
             tag = {"x-muxlang-backend": name}
             if isinstance(result, ChatResponse):
+                if result.tool_calls and result.finish_reason == "stop":
+                    result = replace(result, finish_reason="tool_calls")
                 return Whole(json.dumps(wire.response_to_wire(result, model)).encode(), tag)
             status, content_type, raw = result
             return Whole(raw, tag, status, content_type)
@@ -370,7 +401,7 @@ class Gateway:
         tag = {"x-muxlang-backend": name}
         if isinstance(pump.first, bytes):
             return Streamed(pump.first, self._relay_rest(fmt, model, name, pump), tag)
-        encoder = self._encoder(fmt, model, include_usage)
+        encoder = _ToolEnding(self._encoder(fmt, model, include_usage))
         first = encoder.start() + encoder.event(pump.first)
         done = isinstance(pump.first, Finish)
         return Streamed(first, self._encode_rest(encoder, model, name, pump, done), tag)

@@ -18,7 +18,7 @@ import httpx
 
 from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.models import BackendConfig
-from muxlang.llm import BackendError, ErrorKind
+from muxlang.llm import BackendError, ErrorKind, Finish, FinishReason, TextDelta, ToolCallDelta
 from muxlang.runtime.backends import (
     CONNECTIONS_PER_CLIENT,
     ClientPool,
@@ -28,6 +28,7 @@ from muxlang.runtime.backends import (
     sse,
     transport_error,
 )
+from muxlang.serve.formats import WireError, anthropic, openai
 
 ANTHROPIC_VERSION = "2023-06-01"
 _FORWARDED = ("anthropic-version", "anthropic-beta", "openai-organization", "openai-project")
@@ -123,6 +124,25 @@ def _check_events(name: str, events: bytes) -> None:
             ) from None
 
 
+def _as_stream(name: str, fmt: str, body: Mapping[str, Any], raw: bytes) -> bytes:
+    """An upstream's whole JSON answer as the event stream the client asked for."""
+    wire = openai if fmt == "openai" else anthropic
+    try:
+        data = json.loads(raw)
+        answer = wire.response_from_wire(data if isinstance(data, dict) else {})
+    except (ValueError, WireError, IndexError, KeyError, TypeError) as exc:
+        raise BackendError(name, ErrorKind.SERVER, f"malformed answer: {exc}") from None
+    model = str(body.get("model") or "")
+    encoder = openai.StreamEncoder(model) if fmt == "openai" else anthropic.StreamEncoder(model)
+    out = encoder.start()
+    if answer.text:
+        out += encoder.event(TextDelta(answer.text))
+    for i, call in enumerate(answer.tool_calls):
+        out += encoder.event(ToolCallDelta(i, id=call.id, name=call.name, arguments=call.arguments))
+    reason: FinishReason | None = "tool_calls" if answer.tool_calls else answer.finish_reason
+    return out + encoder.event(Finish(reason, answer.usage)) + encoder.end()
+
+
 class Passthrough:
     """Relays same-format requests to HTTP backends.
 
@@ -182,7 +202,8 @@ class Passthrough:
             if cfg.api_key:
                 headers["authorization"] = f"Bearer {cfg.api_key}"
         else:
-            url = base + "/v1/messages"
+            # a base URL given with its /v1 (as for `muxlang run`) is not doubled
+            url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
             headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
             if cfg.api_key:
                 headers["x-api-key"] = cfg.api_key
@@ -229,6 +250,10 @@ class Passthrough:
                         name, response.status_code, response.headers, raw, self._secrets[name]
                     )
                 content_type = response.headers.get("content-type", "")
+                if "json" in content_type:
+                    # the whole answer to a streaming request: relayed as its stream
+                    yield _as_stream(name, fmt, body, await response.aread())
+                    return
                 if "text/event-stream" not in content_type:
                     raise BackendError(
                         name, ErrorKind.SERVER, f"expected an event stream, got {content_type!r}"

@@ -171,7 +171,9 @@ async def open_gateway(
         ping = getattr(inner, "ping", None)
         if ping is not None:
             await ping()  # logs once when Redis is not there yet; serving goes on
-        async with open_router(config, environ=environ, transport=transport) as router:
+        async with open_router(
+            config, environ=environ, transport=transport, hide_urls=True
+        ) as router:
             passthrough = Passthrough(config, _expander(environ), transport=transport)
             try:
                 gateway = Gateway(

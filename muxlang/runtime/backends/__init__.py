@@ -12,7 +12,7 @@ that ``muxlang serve`` turns on.
 from __future__ import annotations
 
 from muxlang.runtime.backends import sse
-from muxlang.runtime.backends.base import parse_retry_after, redact
+from muxlang.runtime.backends.base import events_of, parse_retry_after, redact
 from muxlang.runtime.backends.cli import RATE_LIMIT_WORDING, CliBackend
 from muxlang.runtime.backends.cooldown import Cooldowns, CooldownStore
 from muxlang.runtime.backends.engine import (
@@ -35,7 +35,6 @@ from muxlang.runtime.backends.retry import backoff, is_retryable, with_retries
 from muxlang.runtime.backends.router import (
     Resolution,
     Router,
-    events_of,
     open_router,
     parallel_output,
 )

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 import trio
 
 from muxlang.config.models import BackendConfig
-from muxlang.llm import BackendError, ErrorKind, StreamEvent
+from muxlang.llm import (
+    BackendError,
+    ChatResponse,
+    ErrorKind,
+    Finish,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+)
 from muxlang.redaction import SECRET_NAME, redact_cut
 from muxlang.redaction import redact as redact  # re-exported: muxlang.runtime.backends.redact
 
@@ -138,6 +146,17 @@ def _retry_after(raw: str | None, now: float | None) -> float | None:
 
 
 # --------------------------------------------------------------------------- streaming glue
+
+
+def events_of(response: ChatResponse) -> list[StreamEvent]:
+    """A whole answer as the events a stream of it would have been."""
+    events: list[StreamEvent] = []
+    if response.text:
+        events.append(TextDelta(response.text))
+    for i, call in enumerate(response.tool_calls):
+        events.append(ToolCallDelta(i, id=call.id, name=call.name, arguments=call.arguments))
+    events.append(Finish(response.finish_reason, response.usage))
+    return events
 
 
 class _Failure:

@@ -32,7 +32,13 @@ from muxlang.llm import (
     StreamEvent,
 )
 from muxlang.runtime.backends import sse
-from muxlang.runtime.backends.base import Prepared, Probe, channel_stream, parse_retry_after
+from muxlang.runtime.backends.base import (
+    Prepared,
+    Probe,
+    channel_stream,
+    events_of,
+    parse_retry_after,
+)
 from muxlang.runtime.backends.protocols import (
     Adapter,
     MalformedResponse,
@@ -236,13 +242,7 @@ class HttpBackend:
             self._pool.release(index)
         if scope.cancelled_caught:
             raise self._timeout(url)
-        data = self._decode_json(raw, response, url)
-        try:
-            answer = self._adapter.parse(data)
-        except MalformedResponse as exc:
-            where = self._where(url)
-            raise self._error(ErrorKind.SERVER, f"malformed answer from {where}: {exc}") from exc
-        assert isinstance(answer, ChatResponse)
+        answer = self._parse(raw, response, url)
         return ChatResponse(
             text=answer.text,
             tool_calls=answer.tool_calls,
@@ -262,6 +262,14 @@ class HttpBackend:
                     response = await self._send(index, url, body)
                     try:
                         await self._check(response, url)
+                        if self._whole_answer(response):
+                            # a server that answered a stream request with the whole JSON
+                            # answer: relayed as the stream it stands for
+                            for event in events_of(
+                                self._parse(await self._read(response, url), response, url)
+                            ):
+                                await emit(event)
+                            return
                         self._check_stream_type(response, url)
                         scope.deadline = math.inf
                         await self._pump(response, url, emit)
@@ -360,6 +368,22 @@ class HttpBackend:
             raise self._error(
                 ErrorKind.SERVER, f"malformed JSON from {self._where(url)}: nested too deeply"
             ) from None
+
+    def _parse(self, raw: bytes, response: httpx.Response, url: str) -> ChatResponse:
+        data = self._decode_json(raw, response, url)
+        try:
+            answer = self._adapter.parse(data)
+        except MalformedResponse as exc:
+            where = self._where(url)
+            raise self._error(ErrorKind.SERVER, f"malformed answer from {where}: {exc}") from exc
+        assert isinstance(answer, ChatResponse)
+        return answer
+
+    def _whole_answer(self, response: httpx.Response) -> bool:
+        """Whether an SSE protocol's server sent plain JSON instead of a stream."""
+        if self._adapter.stream_format != "sse":
+            return False
+        return "json" in response.headers.get("content-type", "").lower()
 
     def _check_stream_type(self, response: httpx.Response, url: str) -> None:
         ctype = response.headers.get("content-type", "").lower()

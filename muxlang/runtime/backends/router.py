@@ -29,14 +29,11 @@ from muxlang.llm import (
     ChatRequest,
     ChatResponse,
     ErrorKind,
-    Finish,
     QueryResult,
     StreamEvent,
-    TextDelta,
-    ToolCallDelta,
     Usage,
 )
-from muxlang.runtime.backends.base import Prepared, prepare
+from muxlang.runtime.backends.base import Prepared, events_of, prepare
 from muxlang.runtime.backends.cli import CliBackend
 from muxlang.runtime.backends.engine import Engine, Kind, Routed
 from muxlang.runtime.backends.http import HttpBackend
@@ -348,16 +345,6 @@ async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
     if close is not None:
         with trio.CancelScope(shield=True):
             await close()
-
-
-def events_of(response: ChatResponse) -> list[StreamEvent]:
-    events: list[StreamEvent] = []
-    if response.text:
-        events.append(TextDelta(response.text))
-    for i, call in enumerate(response.tool_calls):
-        events.append(ToolCallDelta(i, id=call.id, name=call.name, arguments=call.arguments))
-    events.append(Finish(response.finish_reason, response.usage))
-    return events
 
 
 def _sum_usage(usages: list[Usage | None]) -> Usage | None:

@@ -1,0 +1,191 @@
+"""Gateway bugs of issue 18 / 14: tool-call endings, tool_choice without tools, NaN and
+deep bodies, Anthropic /v1 base URLs, whole JSON answers to streaming requests,
+upstream URLs in errors, x-muxlang-backend on errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from serve_support import call, make_gateway
+
+from muxlang.compiler.plan import ResolvedConfig
+from muxlang.config.models import BackendConfig
+from muxlang.llm import Finish, ToolCallDelta, Usage
+from muxlang.serve.server import open_gateway
+from tests.fakes.llm_server import FakeLLMServer, Reply, fake_llm_server
+
+CHAT = "/v1/chat/completions"
+MESSAGES = "/v1/messages"
+USER = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeLLMServer]:
+    with fake_llm_server() as server:
+        yield server
+
+
+def _calls_a_tool() -> list[object]:
+    return [ToolCallDelta(0, id="t1", name="f", arguments="{}"), Finish("stop", Usage(2, 1))]
+
+
+async def test_tool_calls_end_as_tool_calls_even_when_the_upstream_said_stop() -> None:
+    app, fakes = make_gateway(["a"])
+    fakes["a"].default = _calls_a_tool()  # type: ignore[assignment]
+    whole = await call(app, "POST", CHAT, {"model": "a", "messages": USER})
+    assert whole.json["choices"][0]["finish_reason"] == "tool_calls"
+    streamed = await call(app, "POST", CHAT, {"model": "a", "messages": USER, "stream": True})
+    finishes = [c["choices"][0]["finish_reason"] for c in streamed.data[:-1] if c["choices"]]
+    assert finishes[-1] == "tool_calls"
+    body = {"model": "a", "max_tokens": 10, "messages": USER}
+    anthropic = await call(app, "POST", MESSAGES, body)
+    assert anthropic.json["stop_reason"] == "tool_use"
+    events = await call(app, "POST", MESSAGES, {**body, "stream": True})
+    deltas = [d for e, d in events.events if e == "message_delta"]
+    assert json.loads(deltas[-1])["delta"]["stop_reason"] == "tool_use"
+
+
+async def test_tool_choice_is_not_sent_without_tools() -> None:
+    app, fakes = make_gateway(["a"])
+    answer = await call(
+        app,
+        "POST",
+        MESSAGES,
+        {"model": "a", "max_tokens": 5, "messages": USER, "tool_choice": {"type": "auto"}},
+    )
+    assert answer.status == 200
+    assert fakes["a"].requests[-1].tool_choice is None
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+async def test_nan_in_a_request_is_a_400_in_the_clients_shape(constant: str) -> None:
+    app, fakes = make_gateway(["a"])
+    messages = '[{"role": "user", "content": "x"}]'
+    raw = f'{{"model": "a", "temperature": {constant}, "messages": {messages}}}'.encode()
+    openai = await call(app, "POST", CHAT, raw=raw)
+    assert openai.status == 400
+    assert constant.lstrip("-") in openai.json["error"]["message"]
+    assert openai.json["error"]["type"] == "invalid_request_error"
+    anthropic = await call(app, "POST", MESSAGES, raw=raw)
+    assert anthropic.status == 400
+    assert anthropic.json["type"] == "error"
+    assert fakes["a"].requests == []  # never forwarded
+
+
+async def test_a_body_nested_100k_deep_is_a_400_in_the_clients_shape() -> None:
+    app, fakes = make_gateway(["a"])
+    raw = b'{"model": "a", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    openai = await call(app, "POST", CHAT, raw=raw)
+    assert openai.status == 400
+    assert "nested too deeply" in openai.json["error"]["message"]
+    assert openai.headers["x-muxlang-backend"] == "none"
+    anthropic = await call(app, "POST", MESSAGES, raw=raw)
+    assert anthropic.status == 400
+    assert anthropic.json["error"]["type"] == "invalid_request_error"
+    assert fakes["a"].requests == []
+
+
+def _config(**backends: BackendConfig) -> ResolvedConfig:
+    return ResolvedConfig(project_root=Path("."), backends=backends)
+
+
+async def test_an_anthropic_backend_given_with_v1_is_not_reached_at_v1_v1(
+    upstream: FakeLLMServer,
+) -> None:
+    base = upstream.base_url("anthropic") + "/v1"
+    config = _config(an=BackendConfig(command=base, protocol="anthropic", max_retries=0))
+    upstream.reset()
+    async with open_gateway(config, environ={}) as app:
+        body = {"model": "an", "max_tokens": 5, "messages": USER}
+        answer = await call(app, "POST", MESSAGES, body, {"host": "127.0.0.1"})
+    assert answer.status == 200, answer.body
+    assert [r.path for r in upstream.requests] == ["/v1/messages"]
+
+
+WHOLE = {
+    "openai": {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "whole answer"},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+    },
+    "anthropic": {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "m",
+        "content": [{"type": "text", "text": "whole answer"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 1, "output_tokens": 2},
+    },
+}
+
+
+def _whole(request: object) -> Reply:
+    """The upstream's whole JSON answer whatever the request asked (stream or not)."""
+    protocol = "anthropic" if "/messages" in getattr(request, "path", "") else "openai"
+    return Reply(json=WHOLE[protocol])
+
+
+@pytest.mark.parametrize(("path", "protocol"), [(CHAT, "openai"), (MESSAGES, "anthropic")])
+async def test_a_whole_json_answer_to_a_stream_request_is_relayed_as_a_stream(
+    upstream: FakeLLMServer, path: str, protocol: str
+) -> None:
+    """Pass-through (client format = upstream's) and translation (the other format)."""
+    config = _config(
+        up=BackendConfig(command=upstream.base_url(protocol), protocol=protocol, max_retries=0),
+        other=BackendConfig(
+            command=upstream.base_url("openai" if protocol == "anthropic" else "anthropic"),
+            protocol="openai" if protocol == "anthropic" else "anthropic",
+            max_retries=0,
+        ),
+    )
+    for model in ("up", "other"):
+        upstream.reset()
+        upstream.default = _whole
+        async with open_gateway(config, environ={}) as app:
+            body = {"model": model, "max_tokens": 5, "messages": USER, "stream": True}
+            first = await call(app, "POST", path, body, {"host": "127.0.0.1"})
+            again = await call(app, "POST", path, body, {"host": "127.0.0.1"})
+        for answer in (first, again):  # and the backend did not cool down
+            assert answer.status == 200, answer.body
+            assert answer.headers["content-type"].startswith("text/event-stream")
+            text = "".join(
+                (d["choices"][0]["delta"].get("content") or "")
+                if path == CHAT
+                else d.get("delta", {}).get("text", "")
+                for d in answer.data
+                if d != "[DONE]" and (path != CHAT or d.get("choices"))
+            )
+            assert text == "whole answer"
+
+
+async def test_errors_name_the_backend_never_its_url(upstream: FakeLLMServer) -> None:
+    config = _config(
+        up=BackendConfig(command=upstream.base_url("openai"), protocol="openai", max_retries=0)
+    )
+    upstream.reset()
+    upstream.default = lambda request: Reply.fail(500, "exploded")
+    async with open_gateway(config, environ={}) as app:
+        # anthropic client to an openai backend: the translated path (HttpBackend)
+        body = {"model": "up", "max_tokens": 5, "messages": USER}
+        failed = await call(app, "POST", MESSAGES, body, {"host": "127.0.0.1"})
+    assert failed.status == 502
+    message = failed.json["error"]["message"]
+    assert "exploded" in message
+    assert "backend `up`" in message
+    assert "http://" not in message
+    assert "127.0.0.1" not in message
+    assert failed.headers["x-muxlang-backend"] == "up"
