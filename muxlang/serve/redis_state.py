@@ -19,8 +19,8 @@ Keys (all under ``muxlang:``, all with a TTL, so nothing grows without bound):
 
 When Redis cannot be reached (or answers with an error) the replica serves on its
 own :class:`~muxlang.serve.state.MemoryState`, logs that once, and tries Redis
-again after :data:`RETRY_S` seconds (one request tries; the others stay local);
-it logs once more when Redis is back. No request fails because of Redis.
+again every :data:`RETRY_S` seconds from a background task (no request waits for
+it); it logs once more when Redis is back. No request fails because of Redis.
 The redis exceptions are translated here and nowhere else.
 """
 
@@ -146,28 +146,35 @@ class RedisState:
     # ------------------------------------------------------------------ one boundary
 
     async def _run(self, op: Callable[[], T]) -> tuple[bool, T | None]:
-        """``(True, result)`` from Redis, or ``(False, None)`` when Redis is away."""
-        probing = False
+        """``(True, result)`` from Redis, or ``(False, None)`` when Redis is away (then
+        no request waits for it: a background task tries it again now and then)."""
         if self._down:
-            if self._probing or trio.current_time() < self._retry_at:
-                return False, None
-            self._probing = probing = True
+            if not self._probing and trio.current_time() >= self._retry_at:
+                self._probing = True
+                trio.lowlevel.spawn_system_task(self._probe)
+            return False, None
         try:
             result = await trio.to_thread.run_sync(op, limiter=self._limiter)
         except redis.RedisError as exc:
             self._went_down(exc)
             return False, None
-        finally:
-            if probing:
-                self._probing = False
-        if self._down:
-            self._down = False
-            log.warning(
-                "shared state: Redis at %s is reachable again; cooldowns and limits are "
-                "shared with the other replicas again",
-                self.where,
-            )
         return True, result
+
+    async def _probe(self) -> None:
+        """Ping Redis once, off any request; share again when it answers."""
+        try:
+            await trio.to_thread.run_sync(self._client.ping, limiter=self._limiter)
+        except redis.RedisError:
+            self._retry_at = trio.current_time() + self.retry_s
+            return
+        finally:
+            self._probing = False
+        self._down = False
+        log.warning(
+            "shared state: Redis at %s is reachable again; cooldowns and limits are "
+            "shared with the other replicas again",
+            self.where,
+        )
 
     def _went_down(self, exc: redis.RedisError) -> None:
         self._retry_at = trio.current_time() + self.retry_s
