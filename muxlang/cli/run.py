@@ -8,6 +8,7 @@ after every process was stopped and any apply in progress rolled back.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
@@ -224,6 +225,15 @@ def _run(
         # SIGHUP (terminal closed, SSH dropped) is a SIGTERM: same stop, same status
         return EXIT_TERMINATED if signum in (signal.SIGTERM, signal.SIGHUP) else EXIT_INTERRUPTED
     return 0 if result.success else EXIT_FAILED
+
+
+def hung_up(terminals: list[int]) -> None:
+    """After SIGHUP the terminal is gone and every write to it fails (EIO), which
+    would crash the stop half-way: ``terminals`` (those of stdout and stderr that
+    were a terminal when the run began) now go to /dev/null."""
+    for fd in terminals:
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
 
 
 def _print_result(result: RunResult, output: str) -> None:
@@ -448,11 +458,15 @@ def _execute(
     async def main() -> RunResult:
         trace.install(run_trace)
         interrupt = trio.Event()
+        # (a hung-up terminal no longer says it is one: ask before)
+        terminals = [fd for fd in (1, 2) if os.isatty(fd)]
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
 
             async def watch() -> None:
                 async for signum in signals:
                     received.append(signum)
+                    if signum == signal.SIGHUP:
+                        hung_up(terminals)
                     if not interrupt.is_set():
                         interrupt.set()
                         # after a SIGHUP the terminal may be gone: writing to it fails

@@ -1,6 +1,6 @@
 """``muxlang serve``: the gateway (SPEC section 9, docs/gateway.md).
 
-Exit status: 0 after SIGTERM, 130 after Ctrl-C, 2 when it cannot start (config
+Exit status: 0 after SIGTERM or SIGHUP, 130 after Ctrl-C, 2 when it cannot start (config
 errors, a non-loopback address without ``[serve] api_keys``, the port in use).
 """
 

@@ -6,6 +6,19 @@ then SIGKILL after a grace period; when the child exits normally, whatever it
 left running in its group is stopped the same way. stdout and stderr are read
 as they come, so a child printing 50 MB never blocks on a full pipe.
 
+A command can leave the group (coreutils ``timeout`` makes its own, ``setsid``
+its own session). So on Linux muxlang is a child subreaper
+(``prctl(PR_SET_CHILD_SUBREAPER)``): what a step leaves behind becomes muxlang's
+child instead of init's. Every child gets a token in its environment
+(``MUXLANG_PROCESS_TOKEN``), inherited by all it starts; once the step's group
+is stopped, any child of muxlang carrying the step's token (or in the step's
+session), with everything under it, is stopped the same way (SIGTERM, grace,
+SIGKILL) and reaped — see :func:`_sweep`. Elsewhere only the group is stopped.
+
+Output is bounded: more than :func:`output_limit` bytes on stdout stops the
+command and raises :class:`OutputTooLarge`; of stderr only the last bytes
+within the limit are kept.
+
 Shell steps, CLI backends and apply's ``verify`` all run through :func:`run`;
 ``OSError`` from spawning is translated here into :class:`SpawnError`.
 """
@@ -13,10 +26,14 @@ Shell steps, CLI backends and apply's ``verify`` all run through :func:`run`;
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
+import itertools
 import os
+import secrets
 import signal
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +43,20 @@ import trio
 GRACE_SECONDS = 5.0
 #: internal, for tests: another grace period in seconds (the default stays 5 s)
 GRACE_ENV = "MUXLANG_KILL_GRACE"
+#: the environment variable that marks every process a step started
+TOKEN_ENV = "MUXLANG_PROCESS_TOKEN"
+#: how much a command may print on stdout by default (``[defaults] max_output``)
+DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024
+#: the limit in force for commands started from this context (the runtime sets it
+#: from the configuration for a run; ``serve`` likewise)
+OUTPUT_LIMIT: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "muxlang_output_limit", default=DEFAULT_MAX_OUTPUT
+)
 _CHUNK = 1 << 16
 _POLL = 0.02
+_PR_SET_CHILD_SUBREAPER = 36
+_tokens = itertools.count(1)
+_subreaper: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +76,31 @@ class SpawnError(Exception):
         self.errno = errno
 
 
+class OutputTooLarge(SpawnError):
+    """The command printed more than the output limit on stdout; it was stopped."""
+
+    def __init__(self, program: str, limit: int) -> None:
+        super().__init__(
+            f"{program} printed more than {format_size(limit)} on stdout, the output limit "
+            "([defaults] max_output); it was stopped. Raise max_output, or write big "
+            "output to a file"
+        )
+        self.limit = limit
+
+
+def format_size(size: int) -> str:
+    """``10485760`` -> ``10 MiB`` (exact units when they fit, else bytes)."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size:,} bytes"
+
+
+def output_limit() -> int:
+    """The stdout limit for commands started now (see :data:`OUTPUT_LIMIT`)."""
+    return OUTPUT_LIMIT.get()
+
+
 OnChunk = Callable[[bytes | bytearray], Awaitable[None]]
 
 
@@ -59,19 +113,28 @@ async def run(
     grace: float | None = None,
     on_stdout: OnChunk | None = None,
     keep_stdout: bool = True,
+    max_output: int | None = None,
 ) -> ProcessResult:
     """Run ``argv`` to completion in its own process group.
 
     ``on_stdout`` sees each chunk of stdout as it arrives (for streaming); with
     ``keep_stdout=False`` stdout is not accumulated. Cancelling the calling scope
     stops the whole group (SIGTERM, ``grace`` seconds, SIGKILL) before returning;
-    ``grace`` defaults to :func:`kill_grace`.
+    ``grace`` defaults to :func:`kill_grace`. Whatever the command started that
+    left its group is stopped too (see the module's docstring). More than
+    ``max_output`` bytes on stdout (default :func:`output_limit`) stop the command
+    and raise :class:`OutputTooLarge`.
     """
     if grace is None:
         grace = kill_grace()
+    limit = output_limit() if max_output is None else max_output
     problem = _nul_problem(argv, env)
     if problem is not None:
         raise SpawnError(problem)
+    token = f"{os.getpid()}.{next(_tokens)}.{secrets.token_hex(4)}"
+    child_env = dict(os.environ if env is None else env)
+    child_env[TOKEN_ENV] = token
+    sweeping = _become_subreaper()
     try:
         proc = await trio.lowlevel.open_process(
             list(argv),
@@ -79,7 +142,7 @@ async def run(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=os.fspath(cwd) if cwd is not None else None,
-            env=dict(env) if env is not None else None,
+            env=child_env,
             start_new_session=True,
         )
     except OSError as exc:
@@ -90,9 +153,17 @@ async def run(
     assert proc.stdout is not None
     assert proc.stderr is not None
     out_stream, err_stream = proc.stdout, proc.stderr
+    flooded = False
 
     async def pump_stdout() -> None:
+        nonlocal flooded
+        total = 0
         while chunk := await out_stream.receive_some(_CHUNK):
+            total += len(chunk)
+            if total > limit:
+                flooded = True
+                _killpg(proc.pid, signal.SIGKILL)  # a flood: no grace, stop it now
+                return
             if keep_stdout:
                 stdout.extend(chunk)
             if on_stdout is not None:
@@ -101,6 +172,8 @@ async def run(
     async def pump_stderr() -> None:
         while chunk := await err_stream.receive_some(_CHUNK):
             stderr.extend(chunk)
+            if len(stderr) > 2 * limit:
+                del stderr[: len(stderr) - limit]  # keep the tail, where errors are
 
     async def feed_stdin() -> None:
         assert proc.stdin is not None
@@ -132,11 +205,17 @@ async def run(
     finally:
         with trio.CancelScope(shield=True):
             await _stop_group(proc, grace)
+            if sweeping:
+                await _sweep(token, proc.pid, grace)
             for stream in (proc.stdin, proc.stdout, proc.stderr):
                 if stream is not None:
                     await stream.aclose()
     returncode = proc.returncode
     assert returncode is not None
+    if flooded:
+        raise OutputTooLarge(argv[0] if argv else "the command", limit)
+    if len(stderr) > limit:
+        del stderr[: len(stderr) - limit]
     return ProcessResult(returncode, stdout, bytes(stderr))
 
 
@@ -166,6 +245,134 @@ async def _stop_group(proc: trio.Process, grace: float) -> None:
         return
     _killpg(pgid, signal.SIGKILL)
     await proc.wait()
+
+
+# --------------------------------------------------------------------------- escaped processes
+
+
+def _become_subreaper() -> bool:
+    """Make muxlang the child subreaper of what it starts (Linux); False elsewhere."""
+    global _subreaper
+    if _subreaper is None:
+        _subreaper = False
+        if sys.platform == "linux" and os.path.isdir("/proc/self/task"):
+            import ctypes
+
+            with contextlib.suppress(OSError, AttributeError):
+                libc = ctypes.CDLL(None, use_errno=True)
+                _subreaper = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    return _subreaper
+
+
+def _children() -> set[int]:
+    """muxlang's own child processes (every thread's)."""
+    found: set[int] = set()
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return found
+    for task in tasks:
+        with (
+            contextlib.suppress(OSError, ValueError),
+            open(f"/proc/self/task/{task}/children", "rb") as f,
+        ):
+            found.update(int(pid) for pid in f.read().split())
+    return found
+
+
+def _stat(pid: int) -> tuple[bytes, int, int] | None:
+    """(state, parent pid, session id) of ``pid``, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()
+    try:
+        return fields[0], int(fields[1]), int(fields[3])
+    except (IndexError, ValueError):
+        return None
+
+
+def _has_token(pid: int, token: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return token in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def _escaped(token: str, session: int) -> list[int]:
+    """Live processes the step (``token``, leader ``session``) left: every child of
+    muxlang that carries the step's token or is in its session, and all below it."""
+    marked = f"{TOKEN_ENV}={token}".encode()
+    roots = []
+    for pid in _children():
+        info = _stat(pid)
+        if info is None or info[0] in (b"Z", b"X"):
+            continue
+        if info[2] == session or _has_token(pid, marked):
+            roots.append(pid)
+    if not roots:
+        return []
+    below: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            info = _stat(int(entry))
+            if info is not None and info[0] not in (b"Z", b"X"):
+                below.setdefault(info[1], []).append(int(entry))
+    found, todo = [], list(roots)
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(below.get(pid, ()))
+    return found
+
+
+def _reap(pids: set[int]) -> None:
+    """Collect the exit status of those of ``pids`` that became muxlang's children
+    and died (so no zombie stays); never touches another child."""
+    for pid in list(pids):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue  # not (or no longer) our child: its own parent reaps it
+        if done:
+            pids.discard(pid)
+
+
+async def _sweep(token: str, session: int, grace: float) -> None:
+    """Stop what a finished or stopped step left outside its group: SIGTERM, up to
+    ``grace`` seconds, then SIGKILL; and reap it."""
+    found = _escaped(token, session)
+    if not found:
+        return
+    seen = set(found)
+    for pid in found:
+        _kill(pid, signal.SIGTERM)
+    with trio.move_on_after(grace):
+        while found:
+            await trio.sleep(_POLL)
+            _reap(seen)
+            found = _escaped(token, session)
+            seen.update(found)
+            for pid in found:
+                _kill(pid, signal.SIGTERM)  # newly orphaned ones, and stubborn ones again
+    for _ in range(50):
+        found = _escaped(token, session)
+        if not found:
+            break
+        seen.update(found)
+        for pid in found:
+            _kill(pid, signal.SIGKILL)
+        await trio.sleep(_POLL)
+        _reap(seen)
+    _reap(seen)
+
+
+def _kill(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
 
 
 def _killpg(pgid: int, sig: signal.Signals) -> None:

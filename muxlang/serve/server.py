@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
@@ -268,9 +269,15 @@ def listening_url(host: str, url: str) -> str:
 
 
 async def _signals(stop: trio.Event, got: list[int]) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # SIGHUP (terminal closed, SSH dropped) stops the gateway as SIGTERM does
+    terminals = [fd for fd in (1, 2) if os.isatty(fd)]  # a hung-up one no longer says so
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async for signum in signals:
             got.append(signum)
+            if signum == signal.SIGHUP:  # the terminal is gone: writing to it fails (EIO)
+                for fd in terminals:
+                    with contextlib.suppress(OSError):
+                        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
             stop.set()
             return
 
@@ -299,5 +306,6 @@ async def run_server(
         nursery.start_soon(_signals, stop, got)
         await serve_app(app, sock, on_listening=listening, shutdown=stop.wait)
         nursery.cancel_scope.cancel()
-    print("muxlang serve: stopped", file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError):  # after a SIGHUP the terminal may be gone
+        print("muxlang serve: stopped", file=sys.stderr, flush=True)
     return 130 if got and got[0] == signal.SIGINT else 0
