@@ -341,13 +341,12 @@ class GatewayApp:
         """Whether ``client`` may ask for ``model`` now (else the 403 / 429 is sent)."""
         if client is None or client.name is None:
             return True
-        if isinstance(model, str) and not client.allows(model):
-            allowed = ", ".join(sorted(client.models or ())) or "none"
+        if client.models is not None and not (isinstance(model, str) and client.allows(model)):
+            # fail closed: a request whose model is not a name this key lists is refused
+            allowed = ", ".join(sorted(client.models)) or "none"
+            asked = f"model `{model}`" if isinstance(model, str) else "a request without `model`"
             await self._error(
-                send,
-                fmt,
-                403,
-                f"key `{client.name}` may not use model `{model}`; it may use: {allowed}",
+                send, fmt, 403, f"key `{client.name}` may not use {asked}; it may use: {allowed}"
             )
             return False
         if not client.limits.any:
