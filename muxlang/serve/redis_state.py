@@ -95,6 +95,8 @@ _REFUSED = {1: "max_cost", 2: "tpm", 3: "rpm"}
 def where(url: str) -> str:
     """``url`` without its user name and password, for logs."""
     parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
     host = parts.hostname or "localhost"
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}{parts.path}"

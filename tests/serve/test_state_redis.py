@@ -164,6 +164,7 @@ async def test_a_redis_that_never_answered_is_no_failure(
 def test_logs_never_show_the_password() -> None:
     assert where("redis://:s3cret-pass@redis.internal:6380/2") == "redis://redis.internal:6380/2"
     assert where("rediss://user:pw@host/0") == "rediss://host/0"
+    assert where("unix://:pw@/run/redis/redis.sock?db=1") == "unix:///run/redis/redis.sock"
 
 
 def test_open_state_picks_the_implementation(server: RedisServer) -> None:
