@@ -47,7 +47,13 @@ class Diagnostic:
         return (self.file, self.span.line, self.span.column, self.code)
 
 
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice ``word`` is most likely a misspelling of, or None when nothing is close."""
+    close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A "did you mean" hint for a misspelt name, or None when nothing is close."""
-    close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
+    close = closest(word, choices)
+    return f"did you mean `{close}`?" if close else None

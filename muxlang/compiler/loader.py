@@ -37,7 +37,7 @@ from muxlang.config.models import (
     WorkflowFile,
 )
 from muxlang.config.validation import partial_model, table_spans, validate
-from muxlang.diagnostics import Diagnostic
+from muxlang.diagnostics import Diagnostic, closest
 from muxlang.source import Span
 from muxlang.toml.nodes import Array, Document, Node, String, Table
 from muxlang.workflow import (
@@ -224,7 +224,11 @@ class _Builder:
             role, backend = table.get("role"), table.get("backend")
             name = _string(table.get("name"))
             label = f"query step `{name}`" if name else "query step"
-            if role is None and backend is None:
+            misspelt = any(
+                closest(key, ("role", "backend")) and key not in ("role", "backend")
+                for key in table.entries
+            )
+            if role is None and backend is None and not misspelt:  # `rol`: MUX002 says it
                 self.diag(
                     table.span,
                     "MUX004",

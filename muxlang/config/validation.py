@@ -25,7 +25,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from muxlang.diagnostics import Diagnostic, did_you_mean
+from muxlang.diagnostics import Diagnostic, closest, did_you_mean
 from muxlang.source import Span
 from muxlang.toml.nodes import Array, Key, Node, Scalar, String, Table
 
@@ -277,7 +277,11 @@ class SchemaChecker:
             kind = error["type"]
             if kind in ("extra_forbidden", "missing", "union_tag_not_found", "union_tag_invalid"):
                 out.extend(self._single(error, where))
+        errors = list(errors)
+        misspelt = self._misspelt_keys(errors)
             else:
+            if error["type"] == "missing" and tuple(error["loc"]) in misspelt:
+                continue  # `promt` already says "did you mean `prompt`": no second error
                 groups.setdefault(where.path, []).append((error, where))
         for group in groups.values():
             out.append(self._value_error(group))
@@ -288,6 +292,22 @@ class SchemaChecker:
     def _single(self, error: Mapping[str, Any], where: Located) -> list[Diagnostic]:
         kind = error["type"]
         loc = tuple(error["loc"])
+    def _misspelt_keys(self, errors: Sequence[Mapping[str, Any]]) -> set[tuple[str | int, ...]]:
+        """Where a missing key is only misspelt: an unknown key of the same table
+        whose "did you mean" names it (``loc`` of the missing key)."""
+        found: set[tuple[str | int, ...]] = set()
+        for error in errors:
+            if error["type"] != "extra_forbidden":
+                continue
+            loc = tuple(error["loc"])
+            container = type_at(self.model, loc[:-1])
+            if not _is_model(container):
+                continue
+            close = closest(str(loc[-1]), model_keys(container))
+            if close:
+                found.add((*loc[:-1], close))
+        return found
+
         if kind == "extra_forbidden":
             return [self._unknown_key(loc, where)]
         if kind == "missing":

@@ -281,3 +281,27 @@ def test_muxlang_config_replaces_the_user_layer_and_says_so(project: Path) -> No
     )
     assert f"ignored: {chosen}" not in done.stderr
     assert "old" in [backend["name"] for backend in json.loads(done.stdout)]
+
+
+@pytest.mark.parametrize(
+    ("step", "typo", "meant"),
+    [
+        ('type = "query"\nbackend = "claude"\npromt = "hi"', "promt", "prompt"),
+        ('type = "shell"\nrn = "true"', "rn", "run"),
+        ('type = "query"\nprompt = "hi"\nbakend = "claude"', "bakend", "backend"),
+        ('type = "query"\nprompt = "hi"\nrol = "analyzer"', "rol", "role"),
+    ],
+)
+def test_one_typo_is_one_error(project: Path, step: str, typo: str, meant: str) -> None:
+    (project / "w.toml").write_text(f'[[steps]]\nname = "a"\n{step}\n')
+    done = muxlang_cli(project, "validate", "w.toml", "--format", "json")
+    found = json.loads(done.stdout)
+    assert [(d["code"], d["message"], d["hint"]) for d in found] == [
+        ("MUX002", f"unknown key `{typo}` in step `a`", f"did you mean `{meant}`?")
+    ]
+
+
+def test_a_missing_key_with_no_near_miss_is_still_reported(project: Path) -> None:
+    (project / "w.toml").write_text('[[steps]]\nname = "a"\ntype = "query"\nbackend = "claude"\n')
+    found = json.loads(muxlang_cli(project, "validate", "w.toml", "--format", "json").stdout)
+    assert [d["code"] for d in found] == ["MUX004"]
