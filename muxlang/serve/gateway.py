@@ -16,7 +16,6 @@ point of no return for fallback.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
@@ -35,7 +34,6 @@ from muxlang.llm import (
     ErrorKind,
     Finish,
     TextDelta,
-    ToolCallDelta,
     Usage,
 )
 from muxlang.runtime.backends import (
@@ -47,6 +45,7 @@ from muxlang.runtime.backends import (
     parallel_output,
 )
 from muxlang.serve.formats import Untranslatable, WireError, anthropic, openai
+from muxlang.serve.pump import END, Pump, ToolEnding, batch, discard_pump, start_pump
 from muxlang.serve.routing import RouteError, UnknownModel, route_error, status_for
 from muxlang.serve.upstream import BackendSource, Relay, RetryFn, no_retry
 
@@ -79,115 +78,6 @@ class Streamed:
 Answer = Whole | Streamed
 
 
-class _Pump:
-    """A backend answer being produced in its own task; items arrive on ``receive``."""
-
-    def __init__(
-        self, first: Any, receive: trio.MemoryReceiveChannel[Any], scope: trio.CancelScope
-    ):
-        self.first = first
-        self.receive = receive
-        self.scope = scope
-
-    async def aclose(self) -> None:
-        self.scope.cancel()
-        await self.receive.aclose()
-
-
-_END = object()
-#: seconds a stream write waits for more events of the same answer
-BATCH_WINDOW = 0.002
-
-
-async def _start_pump(
-    nursery: trio.Nursery, name: str, produce: Callable[[], AsyncIterator[Any]]
-) -> _Pump:
-    """Start ``produce`` in ``nursery``; return once its first item is there.
-
-    A :class:`BackendError` before the first item is raised here (so the caller
-    can retry or fall back); after it, it arrives on the channel as an item.
-    """
-    send, receive = trio.open_memory_channel[Any](16)
-    scope = trio.CancelScope()
-
-    async def run() -> None:
-        with scope:
-            async with send:
-                last: Any = _END
-                events = produce()
-                try:
-                    async for item in events:
-                        await send.send(item)
-                except BackendError as exc:
-                    last = exc
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return  # nobody listens any more
-                except Exception as exc:  # a bug must not take the request down uncleanly
-                    log.exception("backend %s failed unexpectedly", name)
-                    last = BackendError(name, ErrorKind.SERVER, f"unexpected {type(exc).__name__}")
-                finally:
-                    # close the backend's stream now (it stops its process or request),
-                    # not whenever the garbage collector gets to it
-                    close = getattr(events, "aclose", None)
-                    if close is not None:
-                        await close()
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await send.send(last)
-
-    nursery.start_soon(run)
-    try:
-        first = await receive.receive()
-    except trio.EndOfChannel:
-        first = _END
-    except BaseException:
-        scope.cancel()
-        raise
-    if isinstance(first, BackendError):
-        scope.cancel()
-        raise first
-    if first is _END:
-        raise BackendError(name, ErrorKind.SERVER, "the backend ended without an answer")
-    return _Pump(first, receive, scope)
-
-
-async def _batch(pump: _Pump) -> list[Any]:
-    """The next item, and what else arrives within :data:`BATCH_WINDOW` (one write for all).
-
-    A fast upstream's events then leave in a few writes instead of one each (a
-    write to a socket costs far more than encoding an event); a slow one's are
-    delayed by at most the window. The end of the answer is never waited for.
-    """
-    try:
-        items = [await pump.receive.receive()]
-    except trio.EndOfChannel:
-        return [_END]
-    deadline = trio.current_time() + BATCH_WINDOW
-    while not _final(items[-1]):
-        try:
-            items.append(pump.receive.receive_nowait())
-            continue
-        except trio.EndOfChannel:
-            break
-        except trio.WouldBlock:
-            pass
-        with trio.move_on_at(deadline):
-            try:
-                items.append(await pump.receive.receive())
-            except trio.EndOfChannel:
-                break
-            continue
-        break
-    return items
-
-
-def _final(item: Any) -> bool:
-    return item is _END or isinstance(item, Finish | BackendError)
-
-
-async def _discard(pump: _Pump) -> None:
-    await pump.aclose()
-
-
 def tool_choice_for(protocol: str | None, choice: Any) -> Any:
     """The protocol-neutral ``tool_choice`` in the wire form of ``protocol``.
 
@@ -218,31 +108,6 @@ def for_backend(request: ChatRequest, config: BackendConfig) -> ChatRequest:
     return replace(request, tool_choice=tool_choice_for(protocol, request.tool_choice))
 
 
-class _ToolEnding:
-    """Wraps a format's stream encoder: an answer that called tools ends as
-    ``tool_calls`` even when the upstream said ``stop`` (agent loops wait for it)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.tools = False
-
-    def start(self) -> bytes:
-        return bytes(self.inner.start())
-
-    def event(self, event: Any) -> bytes:
-        if isinstance(event, ToolCallDelta):
-            self.tools = True
-        elif isinstance(event, Finish) and self.tools and event.reason == "stop":
-            event = Finish("tool_calls", event.usage)
-        return bytes(self.inner.event(event))
-
-    def error(self, message: str, status: int = 502) -> bytes:
-        return bytes(self.inner.error(message, status))
-
-    def end(self) -> bytes:
-        return bytes(self.inner.end())
-
-
 class Gateway:
     """Answers chat requests in the openai and anthropic formats from roles and backends."""
 
@@ -263,7 +128,7 @@ class Gateway:
         self.backends = backends
         self.retry = retry
         self.passthrough = passthrough
-        seconds = config.serve.cooldown if cooldown is None else cooldown
+        seconds = float(config.serve.cooldown) if cooldown is None else cooldown
         if state is None:
             from muxlang.serve.state import MemoryState
 
@@ -385,7 +250,7 @@ class Gateway:
             status, content_type, raw = result
             return Whole(raw, tag, status, content_type)
 
-        async def open_stream(name: str) -> _Pump:
+        async def open_stream(name: str) -> Pump:
             cfg = self.config.backends[name]
             produce: Callable[[], AsyncIterator[Any]]
             if relay is not None and relayed(name):
@@ -394,14 +259,14 @@ class Gateway:
                 mine = translated(name, cfg)
                 backend = self.backends.backend(name)
                 produce = lambda: backend.stream(mine)  # noqa: E731
-            return await self.retry(name, cfg, lambda: _start_pump(nursery, name, produce))
+            return await self.retry(name, cfg, lambda: start_pump(nursery, name, produce))
 
-        streamed = await self._route(model, open_stream, _discard, request, nursery)
+        streamed = await self._route(model, open_stream, discard_pump, request, nursery)
         name, pump = streamed.backend, streamed.value
         tag = {"x-muxlang-backend": name}
         if isinstance(pump.first, bytes):
             return Streamed(pump.first, self._relay_rest(fmt, model, name, pump), tag)
-        encoder = _ToolEnding(self._encoder(fmt, model, include_usage))
+        encoder = ToolEnding(self._encoder(fmt, model, include_usage))
         first = encoder.start() + encoder.event(pump.first)
         done = isinstance(pump.first, Finish)
         return Streamed(first, self._encode_rest(encoder, model, name, pump, done), tag)
@@ -413,14 +278,14 @@ class Gateway:
         return anthropic.StreamEncoder(model)
 
     async def _encode_rest(
-        self, encoder: Any, model: str, name: str, pump: _Pump, done: bool
+        self, encoder: Any, model: str, name: str, pump: Pump, done: bool
     ) -> AsyncIterator[bytes]:
         failed = False
         try:
             while not done:
                 out = bytearray()
-                for item in await _batch(pump):
-                    if item is _END:
+                for item in await batch(pump):
+                    if item is END:
                         out += encoder.event(Finish("stop"))
                         done = True
                     elif isinstance(item, BackendError):
@@ -440,7 +305,7 @@ class Gateway:
             await pump.aclose()
 
     async def _relay_rest(
-        self, fmt: Format, model: str, name: str, pump: _Pump
+        self, fmt: Format, model: str, name: str, pump: Pump
     ) -> AsyncIterator[bytes]:
         encoder = self._encoder(fmt, model, False)
         failed = False
@@ -448,8 +313,8 @@ class Gateway:
             done = False
             while not done:
                 out = bytearray()
-                for item in await _batch(pump):
-                    if item is _END:
+                for item in await batch(pump):
+                    if item is END:
                         done = True
                     elif isinstance(item, BackendError):
                         await self._failed_mid_stream(item, model)
@@ -539,7 +404,7 @@ class Gateway:
                 for event in events:
                     yield event
 
-            return Routed(backend, role, await _start_pump(nursery, backend, replay))
+            return Routed(backend, role, await start_pump(nursery, backend, replay))
 
         try:
             return await self.engine.route(
