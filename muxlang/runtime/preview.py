@@ -33,6 +33,8 @@ class PreviewField:
     note: str | None = None
 
 
+    #: the run-time values it reads (``steps``, ``item``, ``loop``): shown as written
+    reads: tuple[str, ...] = ()
 @dataclass(frozen=True, slots=True)
 class PreviewStep:
     index: int
@@ -106,8 +108,9 @@ def preview(
 def _render_field(
     key: str, field: TemplateField, values: Mapping[str, Any], path: str
 ) -> PreviewField:
-    if any(references_name(field.template, name) for name in _RUNTIME_NAMES):
-        return PreviewField(key, field.source, rendered=False)
+    reads = tuple(name for name in _RUNTIME_NAMES if references_name(field.template, name))
+    if reads:
+        return PreviewField(key, field.source, rendered=False, reads=reads)
     try:
         return PreviewField(key, render(key, field, values, path=path), rendered=True)
     except StepError as exc:
@@ -132,7 +135,7 @@ def format_preview(plan: Plan, steps: list[PreviewStep], *, max_concurrent: int)
         for field in step.fields:
             label = f"   {field.key}: "
             body = field.text.splitlines() or [""]
-            suffix = "" if field.rendered else "  [template]"
+            suffix = "" if field.rendered else f"  {_as_written(field)}"
             lines.append(label + body[0] + (suffix if len(body) == 1 else ""))
             pad = " " * len(label)
             lines.extend(pad + line for line in body[1:])
@@ -141,3 +144,14 @@ def format_preview(plan: Plan, steps: list[PreviewStep], *, max_concurrent: int)
             if field.note:
                 lines.append(f"{pad}(not rendered: {field.note})")
     return "\n".join(lines) + "\n"
+_READS = {"steps": "other steps' results", "item": "the for_each item", "loop": "`loop`"}
+
+
+def _as_written(field: PreviewField) -> str:
+    """Why a field is shown as written instead of rendered."""
+    if not field.reads:
+        return "[shown as written]"
+    what = " and ".join(_READS[name] for name in field.reads)
+    return f"[shown as written: it reads {what}, known only when the step runs]"
+
+

@@ -305,3 +305,20 @@ def test_a_missing_key_with_no_near_miss_is_still_reported(project: Path) -> Non
     (project / "w.toml").write_text('[[steps]]\nname = "a"\ntype = "query"\nbackend = "claude"\n')
     found = json.loads(muxlang_cli(project, "validate", "w.toml", "--format", "json").stdout)
     assert [d["code"] for d in found] == ["MUX004"]
+
+
+def test_dry_run_says_why_a_template_is_shown_as_written(project: Path) -> None:
+    (project / "w.toml").write_text(
+        '[[steps]]\nname = "a"\ntype = "shell"\nrun = "echo hi"\n'
+        '[[steps]]\nname = "b"\ntype = "shell"\nrun = "echo {{ steps.a.output }}"\n'
+        '[[steps]]\nname = "c"\ntype = "shell"\nfor_each = "[1, 2]"\nrun = "echo {{ item }}"\n'
+    )
+    done = muxlang_cli(project, "run", "w.toml", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "[template]" not in done.stdout
+    assert (
+        "run: echo {{ steps.a.output }}  [shown as written: it reads other steps' results, "
+        "known only when the step runs]" in done.stdout
+    )
+    assert "run: echo {{ item }}  [shown as written: it reads the for_each item," in done.stdout
+    assert "run: echo hi\n" in done.stdout
