@@ -91,7 +91,8 @@ def render_config(found: list[KnownCli], user_roles: frozenset[str] = frozenset(
             "",
         ]
     out += [
-        "# An HTTP backend: `command` is the API's base URL.",
+        "# An HTTP backend: `command` is the API's base URL; the key comes from the",
+        "# OPENAI_API_KEY environment variable (export OPENAI_API_KEY=... before a run).",
         "[backends.openai]",
         'command = "https://api.openai.com/v1"',
         'protocol = "openai"',
@@ -292,6 +293,19 @@ def init_command(ctx: click.Context, /, force: bool, **given: Any) -> None:
         + f"; team: {team.name if team else 'none detected'}",
         err=True,
     )
-    click.echo("next: `muxlang doctor` checks the backends, `muxlang run check` runs", err=True)
+    if not found:
+        click.echo(
+            "no LLM command-line tool ("
+            + ", ".join(cli.command for cli in KNOWN_CLIS)
+            + ") is on PATH, so every role points at the `openai` HTTP backend: set "
+            "OPENAI_API_KEY (export "
+            "OPENAI_API_KEY=...), or install one of those tools and run `muxlang init --force`.",
+            err=True,
+        )
+    click.echo(
+        "next: `muxlang doctor` checks that the backends can answer; `muxlang run check` "
+        "runs the project's checks (.muxlang/workflows/check.toml).",
+        err=True,
+    )
     if opts.output == "json":
         click.echo(json.dumps(summary))

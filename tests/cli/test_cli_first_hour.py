@@ -322,3 +322,31 @@ def test_dry_run_says_why_a_template_is_shown_as_written(project: Path) -> None:
     )
     assert "run: echo {{ item }}  [shown as written: it reads the for_each item," in done.stdout
     assert "run: echo hi\n" in done.stdout
+
+
+def test_init_with_no_cli_tools_says_which_variable_to_set(project: Path) -> None:
+    done = muxlang_cli(project, "init", PATH="/nonexistent")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert any(
+        line.startswith("no LLM command-line tool (claude, codex, gemini, ollama) is on PATH")
+        and "set OPENAI_API_KEY" in line
+        for line in lines
+    )
+    # the closing line is a whole sentence, not cut off
+    assert lines[-1] == (
+        "next: `muxlang doctor` checks that the backends can answer; `muxlang run check` "
+        "runs the project's checks (.muxlang/workflows/check.toml)."
+    )
+    config = (project / ".muxlang" / "config.toml").read_text()
+    assert "# OPENAI_API_KEY environment variable" in config
+
+
+def test_init_with_a_cli_tool_does_not_ask_for_a_key(project: Path, tmp_path: Path) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "claude").write_text("#!/bin/sh\necho hi\n")
+    (tools / "claude").chmod(0o755)
+    done = muxlang_cli(project, "init", PATH=f"{tools}:/usr/bin:/bin")
+    assert done.returncode == 0, done.stderr
+    assert "OPENAI_API_KEY" not in done.stderr
