@@ -236,7 +236,7 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             (
                 f"TOML reader, {tm['string_mb']:.0f} MB string: peak memory",
                 f"{tm['worst_plain']:.1f} B per input byte (worst of 4 string forms; "
-                f"1 escape in 4 chars: {shapes['escape_dense']['peak_bytes_per_byte']:.0f})",
+                f"1 escape in 4 chars: {shapes['escape_dense']['peak_bytes_per_byte']:.1f})",
                 f"<= {tm['target_bytes_per_byte']:.0f} B/B",
                 verdict(tm.get("met")),
             )

@@ -2,9 +2,11 @@
 
 One document holding a single 10 MB string value, in each of TOML's four string
 forms, plus a 1 MB string that is one escape in four characters (the densest
-case for the position map a string keeps: reported, not held to the target). Each is parsed with
-``muxlang.toml.parse`` (what ``muxlang validate`` does) with tracemalloc on; the
-figure is the peak of traced allocations divided by the document's length.
+case for the position map a string keeps; 1 MB because tracemalloc makes its
+many small allocations slow to trace). All five are held to the target. Each
+is parsed with ``muxlang.toml.parse`` (what ``muxlang validate`` does) with
+tracemalloc on; the figure is the peak of traced allocations divided by the
+document's length.
 The grammar is built before measuring, so Lark's own tables are not counted.
 
 Target (issue 20): at most 20 bytes per byte of input for a 10 MB string.
@@ -69,7 +71,8 @@ def measure(quick: bool) -> dict[str, Any]:
     out["worst_plain"] = max(
         shapes[name]["peak_bytes_per_byte"] for name in shapes if name != "escape_dense"
     )
-    out["met"] = out["worst_plain"] <= TARGET_BYTES_PER_BYTE
+    worst = max(shape["peak_bytes_per_byte"] for shape in shapes.values())
+    out["met"] = worst <= TARGET_BYTES_PER_BYTE
     return out
 
 

@@ -11,10 +11,12 @@ can report positions in the file's own lines and columns.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from muxlang.source import LineIndex, Locator, Span
+from muxlang.toml.values import Pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,29 +42,34 @@ class Scalar:
 class String:
     """A string value and the map from its decoded characters to file offsets.
 
-    ``runs`` is a sorted tuple of ``(decoded_offset, file_offset)`` pairs: from
+    ``runs`` is a sorted sequence of ``(decoded_offset, file_offset)`` pairs (a
+    tuple, or the reader's compact :class:`~muxlang.toml.values.Pairs`): from
     each run's decoded offset on, characters map linearly to the file until the
     next run starts. Escapes and the newline trimmed after ``\"\"\"`` start new runs.
     """
 
     value: str
     span: Span
-    runs: tuple[tuple[int, int], ...]
+    runs: Sequence[tuple[int, int]]
     lines: LineIndex = field(repr=False, compare=False)
     #: ``(decoded_index, file_end)`` for each decoded character that an escape
     #: sequence (or a ``\r\n`` read as ``\n``) produced: the file offset just
     #: past that sequence, so a region ending on it ends after the whole escape.
-    escapes: tuple[tuple[int, int], ...] = field(default=(), repr=False, compare=False)
+    escapes: Sequence[tuple[int, int]] = field(default=(), repr=False, compare=False)
 
     def to_python(self) -> str:
         return self.value
 
     def file_offset(self, index: int) -> int:
         """The file offset of decoded character ``index`` (``len(value)`` allowed)."""
-        if not self.runs:
+        runs = self.runs
+        if not runs:
             return 0
-        i = bisect.bisect_right(self.runs, (index, float("inf"))) - 1
-        decoded, file = self.runs[max(i, 0)]
+        if isinstance(runs, Pairs):  # the reader's own: search the offsets directly
+            i = bisect.bisect_right(runs.decoded, index) - 1
+        else:
+            i = bisect.bisect_right(runs, (index, float("inf"))) - 1
+        decoded, file = runs[max(i, 0)]
         return file + (index - decoded)
 
     def locator(self) -> Locator:

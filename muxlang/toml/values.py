@@ -9,8 +9,10 @@ characters, which the parser turns into a positioned ``TOMLDecodeError``.
 from __future__ import annotations
 
 import re
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import Any, overload
 
 
 class ValueFault(Exception):
@@ -26,9 +28,58 @@ class ValueFault(Exception):
 # ---------------------------------------------------------------------------
 # strings
 
+
+class Pairs(Sequence[tuple[int, int]]):
+    """A sorted sequence of ``(decoded, file)`` offset pairs kept in two machine
+    arrays: a string with an escape in every few characters holds one or two
+    pairs per escape, and tuples of ints would cost ~120 bytes each (the reader
+    would need ~110 bytes of memory per byte of such a string; this ~25)."""
+
+    __slots__ = ("decoded", "file")
+
+    def __init__(self, pairs: Iterable[tuple[int, int]] = ()) -> None:
+        self.decoded = array("q")
+        self.file = array("q")
+        for d, f in pairs:
+            self.decoded.append(d)
+            self.file.append(f)
+
+    def append(self, decoded: int, file: int) -> None:
+        self.decoded.append(decoded)
+        self.file.append(file)
+
+    def __len__(self) -> int:
+        return len(self.decoded)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[int, int]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[int, int]]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return tuple(zip(self.decoded[index], self.file[index], strict=True))
+        return self.decoded[index], self.file[index]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return zip(self.decoded, self.file, strict=True)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Pairs):
+            return self.decoded == other.decoded and self.file == other.file
+        if isinstance(other, Sequence):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Pairs({list(self)!r})"
+
+
 #: Decoded string, runs (decoded offset -> file offset), escapes (decoded index
 #: -> file offset just past the escape sequence that produced it).
-Decoded = tuple[str, tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]
+Decoded = tuple[str, Pairs, Pairs]
 
 _SIMPLE_ESCAPES = {
     "b": "\b",
@@ -66,48 +117,62 @@ def _trim_first_newline(body: str) -> int:
 class _Builder:
     """Collects decoded text and the map back to the file."""
 
-    __slots__ = ("chunks", "escapes", "length", "runs")
+    __slots__ = ("blocks", "chunks", "escapes", "length", "runs")
+
+    #: pieces of text held before they are joined into one block: a list of
+    #: many small strings costs ~60 bytes per piece, a joined block 1 per char
+    _JOIN_EVERY = 1024
 
     def __init__(self) -> None:
+        self.blocks: list[str] = []
         self.chunks: list[str] = []
-        self.runs: list[tuple[int, int]] = []
-        self.escapes: list[tuple[int, int]] = []
+        self.runs = Pairs()
+        self.escapes = Pairs()
         self.length = 0
+
+    def _add(self, s: str) -> None:
+        self.chunks.append(s)
+        if len(self.chunks) >= self._JOIN_EVERY:
+            self.blocks.append("".join(self.chunks))
+            self.chunks.clear()
+        self.length += len(s)
+
+    def _run(self, file_offset: int) -> None:
+        """A run starting at the current decoded offset; one already starting
+        there is superseded (replaced in place: no second copy of the map)."""
+        runs = self.runs
+        if runs and runs.decoded[-1] == self.length:
+            runs.file[-1] = file_offset
+        else:
+            runs.append(self.length, file_offset)
 
     def text(self, s: str, file_offset: int) -> None:
         if not s:
             return
         if not self.runs or self._mapped_end() != file_offset:
-            self.runs.append((self.length, file_offset))
-        self.chunks.append(s)
-        self.length += len(s)
+            self._run(file_offset)
+        self._add(s)
 
     def escape(self, s: str, file_start: int, file_end: int) -> None:
-        self.runs.append((self.length, file_start))
-        self.escapes.append((self.length, file_end))
-        self.chunks.append(s)
-        self.length += len(s)
+        self._run(file_start)
+        self.escapes.append(self.length, file_end)
+        self._add(s)
         # the next character starts a new run wherever it is
-        self.runs.append((self.length, file_end))
+        self._run(file_end)
 
     def _mapped_end(self) -> int:
-        decoded, file = self.runs[-1]
-        return file + (self.length - decoded)
+        return self.runs.file[-1] + (self.length - self.runs.decoded[-1])
 
     def result(self, end_offset: int) -> Decoded:
-        runs = self.runs or [(0, end_offset)]
-        # drop runs that a later run at the same decoded offset supersedes
-        cleaned: list[tuple[int, int]] = []
-        for run in runs:
-            if cleaned and cleaned[-1][0] == run[0]:
-                cleaned[-1] = run
-            else:
-                cleaned.append(run)
-        if cleaned[-1][0] == self.length and self.length:
-            cleaned[-1] = (self.length, end_offset)
+        runs = self.runs
+        if not runs:
+            runs.append(0, end_offset)
+        if runs.decoded[-1] == self.length and self.length:
+            runs.file[-1] = end_offset
         else:
-            cleaned.append((self.length, end_offset))
-        return "".join(self.chunks), tuple(cleaned), tuple(self.escapes)
+            runs.append(self.length, end_offset)
+        self.blocks.append("".join(self.chunks))
+        return "".join(self.blocks), runs, self.escapes
 
 
 def _escape(body: str, i: int, base: int, multiline: bool) -> tuple[str | None, int]:
