@@ -30,7 +30,7 @@ from muxlang.compiler.draw import GRAPH_FORMATS
 )
 @global_options
 @click.pass_context
-def graph_command(ctx: click.Context, /, workflow: str, fmt: str, **given: Any) -> None:
+def graph_command(ctx: click.Context, /, workflow: str, fmt: str | None, **given: Any) -> None:
     """Print a workflow's step graph (edges run from a step to the steps that need it)."""
     from muxlang.compiler import report
     from muxlang.compiler.build import compile_workflow
@@ -62,4 +62,6 @@ def graph_command(ctx: click.Context, /, workflow: str, fmt: str, **given: Any) 
     if plan is None or any(d.is_error for d in found):
         click.echo(report.summary(found), err=True)
         ctx.exit(2)
+    if fmt is None:
+        fmt = "text" if sys.stdout.isatty() else "mermaid"
     sys.stdout.write(draw(plan, fmt))

@@ -10,7 +10,7 @@ from muxlang.steps import step_kind
 from muxlang.steps.base import detail_label
 from muxlang.workflow import AnyStep
 
-GRAPH_FORMATS = ("mermaid", "dot", "json")
+GRAPH_FORMATS = ("text", "mermaid", "dot", "json")
 
 
 def _detail(step: AnyStep) -> str:
@@ -86,8 +86,35 @@ def to_json(plan: Plan) -> str:
         "edges": [{"from": a, "to": b} for a, b in _edges(plan)],
         "order": list(plan.order),
     }
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_text(plan: Plan) -> str:
+    """For a terminal: one line per step in run order, as a tree (``uses`` steps hold
+    the called workflow's steps), each with what it waits for::
+
+        review: 2 steps
+        ├─ diff (shell)
+        └─ analyze (query, role analyzer)  ← diff
+    """
+    count = len(plan.order)
+    lines = [f"{plan.workflow.name}: {count} step{'s' if count != 1 else ''}"]
+    _text(plan, "", lines)
+    return "\n".join(lines) + "\n"
+
+
+def _text(plan: Plan, indent: str, lines: list[str]) -> None:
+    for index, name in enumerate(plan.order):
+        last = index == len(plan.order) - 1
+        compiled = plan.step(name)
+        line = f"{indent}{'└─' if last else '├─'} {name} ({_detail(compiled.step)})"
+        if compiled.dependencies:
+            line += "  ← " + ", ".join(compiled.dependencies)
+        lines.append(line)
+        called = plan.calls.get(name)
+        if called is not None:
+            _text(called, indent + ("   " if last else "│  "), lines)
 
 
 def draw(plan: Plan, fmt: str) -> str:
-    return {"mermaid": to_mermaid, "dot": to_dot, "json": to_json}[fmt](plan)
+    drawers = {"text": to_text, "mermaid": to_mermaid, "dot": to_dot, "json": to_json}
+    return drawers[fmt](plan)

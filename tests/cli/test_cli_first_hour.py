@@ -350,3 +350,60 @@ def test_init_with_a_cli_tool_does_not_ask_for_a_key(project: Path, tmp_path: Pa
     done = muxlang_cli(project, "init", PATH=f"{tools}:/usr/bin:/bin")
     assert done.returncode == 0, done.stderr
     assert "OPENAI_API_KEY" not in done.stderr
+
+
+GRAPHED = """
+[[steps]]
+name = "diff"
+type = "shell"
+run = "git diff"
+
+[[steps]]
+name = "lint"
+type = "shell"
+run = "true"
+
+[[steps]]
+name = "review"
+type = "shell"
+run = "echo {{ steps.diff.output }} {{ steps.lint.output }}"
+"""
+
+TREE = """g: 3 steps
+├─ diff (shell)
+├─ lint (shell)
+└─ review (shell)  ← diff, lint
+"""
+
+
+def test_graph_text_is_a_tree_for_a_terminal(project: Path) -> None:
+    (project / "g.toml").write_text(GRAPHED)
+    done = muxlang_cli(project, "graph", "g.toml", "--format", "text")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == TREE
+    piped = muxlang_cli(project, "graph", "g.toml")
+    assert piped.stdout.startswith("flowchart TD\n")  # scripts keep getting mermaid
+
+
+def test_graph_defaults_to_text_on_a_terminal(project: Path) -> None:
+    import pty
+
+    (project / "g.toml").write_text(GRAPHED)
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MUXLANG_")}
+    with subprocess.Popen(
+        [*MUXLANG, "graph", "g.toml"], cwd=project, env=env, stdout=follower, stderr=follower
+    ) as proc:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed: the command is done
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=60) == 0
+    os.close(leader)
+    assert b"".join(chunks).decode().replace("\r\n", "\n") == TREE
