@@ -142,6 +142,8 @@ async def _verify(request: ApplyRequest, root: Path) -> _Outcome:
     assert command is not None
     try:
         result = await process.run(["sh", "-c", command], cwd=root, env=dict(request.env))
+    except process.OutputTooLarge as exc:
+        return _Outcome(False, f"The verify command `{command}` was stopped: {exc}")
     except process.SpawnError as exc:
         return _Outcome(False, f"the verify command could not be started: {exc}")
     out = result.stdout.decode("utf-8", "replace")

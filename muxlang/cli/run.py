@@ -435,7 +435,8 @@ def _execute(
 ) -> tuple[RunResult, int | None]:
     import trio
 
-    from muxlang.runtime import trace
+    from muxlang.config.models import parse_size
+    from muxlang.runtime import process, trace
     from muxlang.runtime.scheduler import execute
 
     reporter = _reporter(output)
@@ -457,6 +458,8 @@ def _execute(
 
     async def main() -> RunResult:
         trace.install(run_trace)
+        # every command this run starts is held to [defaults] max_output
+        process.OUTPUT_LIMIT.set(parse_size(plan.config.defaults.max_output))
         interrupt = trio.Event()
         # (a hung-up terminal no longer says it is one: ask before)
         terminals = [fd for fd in (1, 2) if os.isatty(fd)]

@@ -89,8 +89,15 @@ class OutputTooLarge(SpawnError):
 
 
 def format_size(size: int) -> str:
-    """``10485760`` -> ``10 MiB`` (exact units when they fit, else bytes)."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+    """``67108864`` -> ``64 MiB``, ``10000000`` -> ``10 MB`` (a unit when it is exact)."""
+    for unit, scale in (
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("GB", 10**9),
+        ("MB", 10**6),
+        ("kB", 10**3),
+    ):
         if size >= scale and size % scale == 0:
             return f"{size // scale} {unit}"
     return f"{size:,} bytes"
@@ -213,7 +220,8 @@ async def run(
     returncode = proc.returncode
     assert returncode is not None
     if flooded:
-        raise OutputTooLarge(argv[0] if argv else "the command", limit)
+        shell = len(argv) > 1 and argv[1] == "-c" and Path(argv[0]).name in ("sh", "bash")
+        raise OutputTooLarge("the command" if shell else f"`{argv[0]}`", limit)
     if len(stderr) > limit:
         del stderr[: len(stderr) - limit]
     return ProcessResult(returncode, stdout, bytes(stderr))

@@ -21,8 +21,9 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from muxlang.compiler.plan import ResolvedConfig
-from muxlang.config.models import BackendConfig
+from muxlang.config.models import BackendConfig, parse_size
 from muxlang.llm import BackendError, ErrorKind
+from muxlang.runtime import process
 from muxlang.serve.app import GatewayApp
 from muxlang.serve.gateway import Gateway
 from muxlang.serve.limits import KeyRing, key_ring
@@ -290,6 +291,8 @@ async def run_server(
     environ: Mapping[str, str] = os.environ,
 ) -> int:
     """``muxlang serve``: returns the exit status (0 after SIGTERM, 130 after Ctrl-C)."""
+    # every CLI backend the gateway starts is held to [defaults] max_output
+    process.OUTPUT_LIMIT.set(parse_size(config.defaults.max_output))
     keys = gateway_keys(config, environ)
     check_bind(host, keys or [key.key for key in config.serve.keys.values()])
     sock = bind_socket(host, port)
