@@ -24,9 +24,9 @@ from muxlang.compiler.draw import GRAPH_FORMATS
     "--format",
     "fmt",
     type=click.Choice(GRAPH_FORMATS),
-    default="mermaid",
-    show_default=True,
-    help="Mermaid flowchart, Graphviz dot, or JSON (nodes and edges).",
+    default=None,
+    help="text (a tree, the default on a terminal), mermaid (the default in a pipe), "
+    "Graphviz dot, or JSON (nodes and edges).",
 )
 @global_options
 @click.pass_context
