@@ -74,6 +74,37 @@ DurationOrZero = Annotated[
 ]
 
 
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9}
+_SIZE_UNITS |= {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from a number of bytes or a string such as ``"10MB"`` or ``"64MiB"``
+    (kB, MB, GB are powers of 1000; KiB, MiB, GiB of 1024)."""
+    if isinstance(value, int):
+        size = value
+    else:
+        match = _SIZE.match(value)
+        if not match:
+            raise ValueError(
+                f'invalid size {value!r}: use bytes (1048576) or a string such as "10MB" or '
+                '"64MiB"'
+            )
+        size = int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
+    if size < 1:
+        raise ValueError("a size must be at least 1 byte")
+    return size
+
+
+#: bytes: a whole number, or a string with a unit ("500kB", "10MB", "64MiB", "1GiB")
+ByteSize = Annotated[
+    int | Annotated[str, Field(pattern=r"(?i)^\s*\d+\s*([kmg]i?b|b)?\s*$")],
+    AfterValidator(parse_size),
+    PlainSerializer(lambda value: parse_size(value), return_type=int),
+]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -87,6 +118,11 @@ CacheSetting = bool | Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(s|m|h|d|
 
 class DefaultsConfig(_Model):
     max_concurrent: int = Field(8, ge=1, description="Steps and backend calls in flight at once.")
+    max_output: ByteSize = Field(
+        64 * 1024 * 1024,
+        description='The most a command may print on stdout (shell steps, CLI backends, verify): '
+        'bytes, or "10MB", "64MiB". Over it, the command is stopped and the step fails.',
+    )
     cache: CacheSetting | None = Field(
         None,
         description='Cache every query step\'s answers: true, or a maximum age such as "7d" '

@@ -415,6 +415,13 @@ class SchemaChecker:
             )
             if duration and "value_error" not in kinds:
                 return self.diag(span, "MUX003", f"{label} must be {_DURATION_HINT}; got {got}")
+            if any("[kmg]i?b" in p for p in patterns) and "value_error" not in kinds:
+                return self.diag(
+                    span,
+                    "MUX003",
+                    f'{label} must be a size: bytes (1048576) or a string such as "10MB" or '
+                    f'"64MiB"; got {got}',
+                )
             expected = _join_or([_EXPECTED[e["type"]] for e, _ in group if e["type"] in _EXPECTED])
             if len(group) > 1 and expected:
                 return self.diag(span, "MUX003", f"{label} must be {expected}; got {got}")
