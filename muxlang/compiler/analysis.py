@@ -42,8 +42,9 @@ COMMON_FIELDS: Mapping[str, Kind | None] = {
     "status": "string",
     "error": None,  # a string, or none when the step did not fail
     "duration_ms": "number",
+    "failed": "bool",  # as in llm-mux: the status is "failed"
 }
-#: the fields each step type adds, from the step types' registry (:mod:`muxlang.steps`)
+#: the fields each step type adds, from the step types' registry
 TYPE_FIELDS: Mapping[str, Mapping[str, Kind | None]] = {
     name: kind.fields for name, kind in STEP_KINDS.items()
 }
@@ -293,6 +294,8 @@ def infer(expr: t.Expr, env: TypeEnv) -> Kind | None:
         return None
     if isinstance(expr, t.Attr | t.Index):
         return _infer_access(expr, env)
+    if isinstance(expr, t.Call) and expr.name == "now":
+        return "string"  # the current time as RFC 3339 text
     if isinstance(expr, t.Not | t.Compare | t.IsDefined | t.Call):
         return "bool"
     if isinstance(expr, t.Concat):

@@ -39,12 +39,14 @@ KIND = StepKind(
     name="query",
     node=QueryStep,
     # usage: {input_tokens, output_tokens}; cost: USD when the backend has a `price`, else none
-    fields={"outputs": "table", "backend": "string", "usage": "table", "cost": None},
+    # data: the answer parsed by `output_schema` (none without one)
+    fields={"outputs": "table", "backend": "string", "usage": "table", "cost": None, "data": None},
     defaults=lambda: {
         "outputs": {},
         "backend": None,
         "usage": {"input_tokens": 0, "output_tokens": 0},
         "cost": None,
+        "data": None,
     },
     asks_backends=True,
     details=_details,

@@ -19,7 +19,7 @@ from muxlang.template import ast
 from muxlang.template.errors import TemplateError
 from muxlang.template.filters import FILTERS, FilterError, FilterSpec, describe_kinds
 from muxlang.template.loop import LOOP_FIELDS, loop_builder
-from muxlang.template.values import UNDEFINED, Scope, kind_of, to_json
+from muxlang.template.values import UNDEFINED, NamedTable, Scope, kind_of, now, to_json
 
 __all__ = [
     "compile_expression",
@@ -122,6 +122,8 @@ def _insert(value: Any, expr: ast.Expr, ctx: Context) -> str:
         raise TemplateError(_undefined_message(expr, ctx), expr.span, _HINT_MISSING)
     if value is None:
         raise TemplateError(f"`{ast.to_source(expr)}` is none", expr.span, _HINT_MISSING)
+    if isinstance(value, NamedTable):
+        return value.text
     if isinstance(value, str):
         return str.__str__(value)
     if isinstance(value, bool):
@@ -626,6 +628,9 @@ def _input_check(spec: FilterSpec, expr: ast.Filter) -> Callable[[Any, Context],
 def _call(expr: ast.Call) -> ExprFn:
     args = tuple(_expr(a) for a in expr.args)
     name = expr.name
+
+    if name == "now":
+        return lambda ctx: now()
 
     def call(ctx: Context) -> Any:
         functions = ctx.get(_FUNCTIONS)

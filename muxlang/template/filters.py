@@ -22,12 +22,21 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
 from muxlang.diagnostics import did_you_mean
 from muxlang.template.marks import RawText, ShellQuoted
-from muxlang.template.values import UNDEFINED, Undefined, Value, kind_of, to_json, to_text
+from muxlang.template.values import (
+    UNDEFINED,
+    Undefined,
+    Value,
+    kind_of,
+    now,
+    to_json,
+    to_text,
+)
 
 __all__ = ["FILTERS", "FilterError", "FilterSpec", "describe_kinds"]
 
@@ -240,6 +249,32 @@ def raw(value: str | int | float | bool | list[Value] | dict[str, Value]) -> str
         raise FilterError(str(exc)) from None
 
 
+def strftime(value: str, format: str) -> str:
+    """Format a time (RFC 3339 text such as ``now()`` gives, or the word
+    ``"now"``) with C ``strftime`` codes, as llm-mux does: ``%Y-%m-%d %H:%M``."""
+    text = now() if value == "now" else value
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise FilterError(
+            f'{value!r} is not a time: give RFC 3339 text such as 2026-02-14T12:34:56Z, or "now"'
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(format)
+
+
+def truncate_chars(value: str, limit: int) -> str:
+    """Cut a text to ``limit`` characters and mark the cut with a line
+    ``[truncated]``, as llm-mux does; a text that fits is kept whole."""
+    limit = int(limit)
+    if limit < 0:
+        raise FilterError("`limit` must not be negative")
+    if len(value) <= limit:
+        return value
+    return value[:limit] + "\n[truncated]"
+
+
 def default(value: Value, v: Value = "") -> Value:
     """``v`` when the input is undefined, none or ``""``; otherwise the input."""
     if value is UNDEFINED or value is None or value == "":
@@ -447,6 +482,8 @@ FILTERS: Final[Mapping[str, FilterSpec]] = MappingProxyType(
             _spec(from_json),
             _spec(shell_escape),
             _spec(raw),
+            _spec(strftime),
+            _spec(truncate_chars),
             _spec(default, accepts_undefined=True),
             _spec(upper),
             _spec(lower),

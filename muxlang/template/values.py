@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final, final
 
 __all__ = [
@@ -153,6 +154,8 @@ def to_text(value: object) -> str:
         return "true" if value else "false"
     if typ is int or typ is float:
         return str(value)
+    if isinstance(value, NamedTable):
+        return value.text
     if value is None:
         raise ValueError("none cannot be inserted")
     if value is UNDEFINED:
@@ -169,6 +172,23 @@ def to_text(value: object) -> str:
         except (TypeError, ValueError) as exc:
             raise ValueError(str(exc)) from None
     raise ValueError(f"a {type(value).__name__} is not a template value")
+
+
+def now() -> str:
+    """The current time in UTC as RFC 3339 text (``2026-12-04T18:44:36Z``): the
+    value of ``now()``, which the ``strftime`` filter formats."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class NamedTable(dict[str, Any]):
+    """A table that inserts as a text of its own: ``workflow`` is
+    ``{name, description}``, and ``{{ workflow }}`` inserts its name (as in llm-mux)."""
+
+    text: str
+
+    def __init__(self, items: Mapping[str, Any], text: str) -> None:
+        super().__init__(items)
+        self.text = text
 
 
 @dataclass(frozen=True, slots=True)

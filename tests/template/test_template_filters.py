@@ -24,6 +24,7 @@ SPEC_FILTERS = {
     "upper", "lower", "length", "first", "last", "sort", "unique", "reverse",
     "replace", "split", "indent", "truncate", "basename", "dirname",
     "raw",  # SPEC section 11
+    "strftime", "truncate_chars",  # SPEC section 12 (llm-mux's filters)
 }  # fmt: skip
 
 
