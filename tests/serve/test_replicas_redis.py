@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.llm_server import FakeLLMServer, Reply, fake_llm_server
 from tests.serve.redis_support import RedisServer, redis_server
@@ -101,6 +103,16 @@ def ask(replica: Replica, model: str, key: str = ADMIN) -> str:
     return reply.headers["x-muxlang-backend"]
 
 
+def state_up(replica: Replica) -> float:
+    """``muxlang_shared_state_up`` on the replica's /metrics."""
+    scraped = httpx.get(replica.url + "/metrics", headers={"x-api-key": ADMIN})
+    for family in text_string_to_metric_families(scraped.text):
+        for sample in family.samples:
+            if sample.name == "muxlang_shared_state_up":
+                return sample.value
+    raise AssertionError("no muxlang_shared_state_up")
+
+
 def test_a_429_seen_by_one_replica_cools_the_backend_for_the_other(
     replicas: tuple[Replica, Replica],
     redis: RedisServer,
@@ -155,6 +167,7 @@ def test_replicas_keep_serving_when_redis_goes_away_and_say_so_once(
         for replica in (a, b):
             assert replica.count(UNREACHABLE) == 1, replica.log
             assert DOWN in replica.log
+            assert state_up(replica) == 0
         # a key's limits still hold, counted by each replica alone meanwhile
         with pytest.raises(openai.RateLimitError):
             for _ in range(4):
@@ -171,5 +184,6 @@ def test_replicas_keep_serving_when_redis_goes_away_and_say_so_once(
         assert replica.count(UNREACHABLE) == 1
         assert replica.count(BACK) == 1
         assert "Traceback" not in replica.log
+        assert state_up(replica) == 1
     ask(b, "up-openai", TEAM)  # counted in Redis again
     assert redis.client().keys("muxlang:rpm:*:team")
