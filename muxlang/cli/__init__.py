@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("muxlang.cli.doctor", "Check that every backend can be used."),
     "schema": ("muxlang.cli.schema", "Print the JSON Schema of workflow or config files."),
     "rule": ("muxlang.cli.rule", "Explain a diagnostic code, or list them all."),
+    "lsp": ("muxlang.cli.lsp", "Run the language server (LSP over stdio) for editors."),
     "init": ("muxlang.cli.init", "Write a starter .muxlang/ for this project."),
     "recover": ("muxlang.cli.recover", "Roll back an apply that a killed run left half-done."),
     "runs": ("muxlang.cli.runs", "List recorded runs (and prune old ones)."),

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import lark
 
-HEAVY = ("trio", "httpx", "httpcore", "anyio", "rich", "networkx", "jinja2", "hypercorn")
+HEAVY = (
+    *("trio", "httpx", "httpcore", "anyio", "rich", "networkx", "jinja2", "hypercorn"),
+    *("pygls", "lsprotocol", "cattrs"),  # the language server's, loaded by `muxlang lsp` only
+)
 
 WORKFLOW = """\
 name = "small"
