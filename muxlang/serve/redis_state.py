@@ -240,7 +240,7 @@ class RedisState:
         def op() -> int:
             pipe = self._client.pipeline(transaction=True)
             pipe.zadd(key, {member: now})
-            pipe.zremrangebyscore(key, "-inf", f"({now - window_s!r}")
+            pipe.zremrangebyscore(key, "-inf", repr(now - window_s))  # as old as the window: out
             pipe.zcard(key)
             pipe.pexpire(key, max(1, math.ceil(window_s * 1000)))
             return int(pipe.execute()[2])

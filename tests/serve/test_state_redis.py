@@ -170,3 +170,16 @@ def test_logs_never_show_the_password() -> None:
 def test_open_state_picks_the_implementation(server: RedisServer) -> None:
     kinds = [type(open_state(url)) for url in (None, "memory", server.url)]
     assert kinds == [MemoryState, MemoryState, RedisState]
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_memory_and_redis_agree_at_the_edge_of_the_failure_window(
+    kind: str, fresh: RedisServer
+) -> None:
+    clock = Clock(START)
+    state = MemoryState(now=clock) if kind == "memory" else RedisState(fresh.url, now=clock)
+    assert await state.note_failure("gpt", 60) == 1
+    clock.t += 59.5
+    assert await state.note_failure("gpt", 60) == 2
+    clock.t += 0.5  # the first failure is now exactly 60 s old: out of the window
+    assert await state.note_failure("gpt", 60) == 2
