@@ -11,9 +11,17 @@ ASTs with positions.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    Tag,
+)
 
 STEP_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*$"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -50,28 +58,33 @@ def parse_duration_ms(value: int | str) -> int:
 
 _DURATION_TEXT = Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$")]
 
-#: seconds: a number, or a string with a unit ("500ms", "30s", "2m", "1h"); the same
-#: form is accepted by every key that is a time (step, workflow and backend timeouts,
-#: [serve] cooldown)
-Duration = Annotated[
-    float | Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$")],
-    AfterValidator(parse_duration),
-    PlainSerializer(lambda value: _seconds(value), return_type=float),
-]
+if TYPE_CHECKING:  # what a model's attribute holds once validated
+    Duration = float
+    DurationMs = int
+    DurationOrZero = float
+else:
+    #: seconds: a number, or a string with a unit ("500ms", "30s", "2m", "1h"); the same
+    #: form is accepted by every key that is a time (step, workflow and backend timeouts,
+    #: [serve] cooldown)
+    Duration = Annotated[
+        float | _DURATION_TEXT,
+        AfterValidator(parse_duration),
+        PlainSerializer(lambda value: _seconds(value), return_type=float),
+    ]
 
-#: milliseconds: a whole number of ms, or a string with a unit ("250ms", "2s")
-DurationMs = Annotated[
-    int | _DURATION_TEXT,
-    AfterValidator(parse_duration_ms),
-    PlainSerializer(lambda value: parse_duration_ms(value), return_type=int),
-]
+    #: milliseconds: a whole number of ms, or a string with a unit ("250ms", "2s")
+    DurationMs = Annotated[
+        int | _DURATION_TEXT,
+        AfterValidator(parse_duration_ms),
+        PlainSerializer(lambda value: parse_duration_ms(value), return_type=int),
+    ]
 
-#: seconds, zero allowed (a cooldown of 0 turns cooldowns off)
-DurationOrZero = Annotated[
-    float | _DURATION_TEXT,
-    AfterValidator(_seconds),
-    PlainSerializer(lambda value: _seconds(value), return_type=float),
-]
+    #: seconds, zero allowed (a cooldown of 0 turns cooldowns off)
+    DurationOrZero = Annotated[
+        float | _DURATION_TEXT,
+        AfterValidator(_seconds),
+        PlainSerializer(lambda value: _seconds(value), return_type=float),
+    ]
 
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b|b)?\s*$", re.IGNORECASE)
