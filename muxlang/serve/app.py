@@ -173,7 +173,7 @@ class GatewayApp:
             if method != "GET":
                 await self._error(send, fmt, 405, f"{method} is not allowed here; use GET")
                 return
-            await self._respond(send, 200, CONTENT_TYPE, self.metrics.render())
+            await self._respond(send, 200, CONTENT_TYPE, await self._metrics_text())
             return
         if route in ("models", "model"):
             if method != "GET":
@@ -330,6 +330,13 @@ class GatewayApp:
             finally:
                 with trio.CancelScope(shield=True):
                     await self._account(model, client, meter, seen, started)
+
+    async def _metrics_text(self) -> bytes:
+        """/metrics, with each backend's cooldown read now (shared: every replica's)."""
+        for name in self.gateway.config.backends:
+            left = await self.gateway.cooldowns.remaining(name)
+            self.metrics.cooling.labels(name).set(left)
+        return self.metrics.render()
 
     def _known(self, model: str) -> bool:
         config = self.gateway.config

@@ -11,6 +11,7 @@ counters are the replica's own: Prometheus sums replicas itself.
 | ``muxlang_tokens_total`` | model, backend, direction (in/out) | tokens the backends reported |
 | ``muxlang_cost_usd_total`` | key | USD by backend ``price``, per named key |
 | ``muxlang_cooldowns_total`` | backend | cooldowns started by this replica |
+| ``muxlang_backend_cooldown_seconds`` | backend | left in its cooldown (all replicas') |
 | ``muxlang_rate_limited_total`` | key, limit | requests refused by a key's limit |
 | ``muxlang_shared_state_up`` | | 1 while the state is reachable (always 1 in memory) |
 """
@@ -60,6 +61,12 @@ class Metrics:
         )
         self.cooldowns = Counter(
             "muxlang_cooldowns", "Cooldowns started by this replica.", ["backend"], registry=r
+        )
+        self.cooling = Gauge(
+            "muxlang_backend_cooldown_seconds",
+            "Seconds left in each backend's cooldown when scraped (0: usable).",
+            ["backend"],
+            registry=r,
         )
         self.rate_limited = Counter(
             "muxlang_rate_limited",

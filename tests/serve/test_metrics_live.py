@@ -118,6 +118,8 @@ def test_metrics_count_requests_tokens_cooldowns_and_refusals(gateway: str) -> N
     assert value(found, tokens, model="up-openai", backend="up-openai", direction="out") == 12
     assert value(found, tokens, model="duo", backend="up-openai", direction="in") == 8
     assert value(found, "muxlang_cooldowns_total", backend="limited") == 1
+    assert 25 < value(found, "muxlang_backend_cooldown_seconds", backend="limited") <= 30
+    assert value(found, "muxlang_backend_cooldown_seconds", backend="up-openai") == 0
     assert value(found, "muxlang_rate_limited_total", key="ci", limit="rpm") == 1
     # 8 in x $1/M + 4 out x $2/M
     assert value(found, "muxlang_cost_usd_total", key="ci") == pytest.approx(16e-6)
