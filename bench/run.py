@@ -88,6 +88,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "memory": _script("memory"),
     "toml_memory": _script("toml_memory"),
     "diff_match": _script("diff_match"),
+    "lsp": _script("lsp"),
 }
 
 
@@ -251,6 +252,17 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"{cases['match']['seconds']:.2f} s match",
                 f"< {dm['target_s']:.0f} s",
                 verdict(dm.get("met")),
+            )
+        )
+    lsp = results.get("lsp", {}).get("diagnostics_200_steps")
+    if lsp:
+        rows.append(
+            (
+                f"lsp: diagnostics after a change, {lsp['steps']} steps (warm)",
+                f"{lsp['median_ms']:.0f} ms median, {lsp['p90_ms']:.0f} ms p90 "
+                f"({lsp['cpu_median_ms']:.0f} ms server CPU)",
+                f"<= {lsp['target_ms']:.0f} ms",
+                verdict(lsp.get("met")),
             )
         )
     for name, value in results.items():

@@ -95,9 +95,17 @@ def _parse_expression_cached(source: str) -> ast.Expr:
     return _parse(source, LineIndex(source).span, "expression")  # type: ignore[return-value]
 
 
+@functools.lru_cache(maxsize=8192)
+def _tree(source: str, start: str) -> Tree[Token]:
+    """The Lark tree of ``source``, cached: it holds offsets into ``source`` only
+    (spans come from the builder's ``locate``), and the language server checks a
+    file at every keystroke while most of its templates stay the same."""
+    return grammar().parse(source, start=start)
+
+
 def _parse(source: str, locate: Locator, start: str) -> ast.Template | ast.Expr:
     try:
-        tree = grammar().parse(source, start=start)
+        tree = _tree(source, start)
     except UnexpectedInput as exc:
         raise _Errors(source, locate, start).translate(exc) from None
     builder = _Builder(source, locate)
