@@ -108,6 +108,8 @@ def children(expr: t.Expr) -> tuple[t.Expr, ...]:
     """The direct sub-expressions of ``expr``, in source order."""
     if isinstance(expr, t.ListExpr):
         return expr.items
+    if isinstance(expr, t.TableExpr):
+        return tuple(part for pair in expr.items for part in pair)
     if isinstance(expr, t.Attr):
         return (expr.obj,)
     if isinstance(expr, t.Index):
@@ -284,6 +286,8 @@ def infer(expr: t.Expr, env: TypeEnv) -> Kind | None:
         return kind_of_value(expr.value)
     if isinstance(expr, t.ListExpr):
         return "list"
+    if isinstance(expr, t.TableExpr):
+        return "table"
     if isinstance(expr, t.Name):
         if expr.name in env.bound:
             return None

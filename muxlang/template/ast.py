@@ -32,6 +32,15 @@ class ListExpr:
 
 
 @dataclass(frozen=True, slots=True)
+class TableExpr:
+    """A table literal ``{'k': v, ...}`` (as in llm-mux); keys are expressions
+    that must give strings."""
+
+    items: tuple[tuple[Expr, Expr], ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Name:
     """A bare name: ``steps``, ``args``, ``env``, ``item``, ``loop``, ``team``, a loop var."""
 
@@ -128,6 +137,7 @@ class Call:
 Expr = (
     Literal
     | ListExpr
+    | TableExpr
     | Name
     | Attr
     | Index
@@ -242,6 +252,8 @@ def to_source(expr: Expr) -> str:
             return repr(value)
         case ListExpr(items=items):
             return "[" + ", ".join(to_source(item) for item in items) + "]"
+        case TableExpr(items=pairs):
+            return "{" + ", ".join(f"{to_source(k)}: {to_source(v)}" for k, v in pairs) + "}"
         case Name(name=name):
             return name
         case Attr(obj=obj, name=name):
@@ -278,6 +290,8 @@ def children(expr: Expr) -> tuple[Expr, ...]:
     match expr:
         case ListExpr(items=items):
             return items
+        case TableExpr(items=pairs):
+            return tuple(part for pair in pairs for part in pair)
         case Attr(obj=obj):
             return (obj,)
         case Index(obj=obj, index=index):

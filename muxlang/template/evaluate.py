@@ -366,6 +366,25 @@ def _list(expr: ast.ListExpr) -> ExprFn:
     return lambda ctx: [item(ctx) for item in items]
 
 
+def _table(expr: ast.TableExpr) -> ExprFn:
+    pairs = tuple((_expr(k), _expr(v), k) for k, v in expr.items)
+
+    def table(ctx: Context) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_fn, value_fn, key_expr in pairs:
+            key = key_fn(ctx)
+            if not isinstance(key, str):
+                raise TemplateError(
+                    f"a table's keys are strings, but `{ast.to_source(key_expr)}` is "
+                    f"{describe_kinds([kind_of(key)])}",
+                    key_expr.span,
+                )
+            out[key] = value_fn(ctx)
+        return out
+
+    return table
+
+
 def _name(expr: ast.Name) -> ExprFn:
     name = expr.name
     return lambda ctx: ctx.get(name, UNDEFINED)
@@ -649,6 +668,7 @@ def _call(expr: ast.Call) -> ExprFn:
 _COMPILERS: Final[dict[type, Callable[[Any], ExprFn]]] = {
     ast.Literal: _literal,
     ast.ListExpr: _list,
+    ast.TableExpr: _table,
     ast.Name: _name,
     ast.Attr: _attr,
     ast.Index: _index,

@@ -364,6 +364,13 @@ class _Builder:
     def x_list(self, ch: Sequence[Tree[Token]], span: Span) -> ast.Expr:
         return ast.ListExpr(tuple(self.expr(c) for c in ch), span)
 
+    def x_table(self, ch: Sequence[Tree[Token]], span: Span) -> ast.Expr:
+        pairs = []
+        for pair in ch:
+            key, value = pair.children
+            pairs.append((self.expr(key), self.expr(value)))  # type: ignore[arg-type]
+        return ast.TableExpr(tuple(pairs), span)
+
     def x_name(self, ch: Sequence[Token], span: Span) -> ast.Expr:
         if ch[0].value in _KEYWORDS:
             raise TemplateSyntaxError(f"expected an expression, found `{ch[0].value}`", span)
@@ -521,6 +528,21 @@ class _Errors:
         return self.locate(offset, offset).line
 
     def translate(self, exc: UnexpectedInput) -> TemplateSyntaxError:
+        stripped = self.source.lstrip()
+        if self.start == "expression" and stripped.startswith("{{"):
+            pos = len(self.source) - len(stripped)
+            inner = re.fullmatch(r"\s*\{\{-?(.*?)-?\}\}\s*", self.source, re.S)
+            return self.error(
+                "an expression here is written without `{{ }}`",
+                pos,
+                pos + 2,
+                hint=f"write `{inner.group(1).strip()}`"
+                if inner
+                else "write `steps.a.output != ''`, not `{{ steps.a.output != '' }}`",
+            )
+        if isinstance(exc, UnexpectedToken) and exc.token.value in ("{", "}"):
+            # a lone brace lexes as a table literal's: say what the text around it is
+            return self.unexpected_chars(exc.token.start_pos or 0)
         if isinstance(exc, UnexpectedToken):
             stack: list[Any] = []
             if exc.interactive_parser is not None:
@@ -610,8 +632,6 @@ class _Errors:
         hint = None
         if char in "+*/%":
             hint = "there is no arithmetic in templates"
-        elif char == "{":
-            hint = "there are no table literals; build the value in a step and `from_json` it"
         return self.error(f"unexpected character `{char}`", pos, pos + 1, hint)
 
     # -- parser errors

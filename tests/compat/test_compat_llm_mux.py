@@ -367,6 +367,19 @@ CASES = [
         outputs={"s": "2026-02-14 4 2"},
     ),
     Case(
+        "table-literal",
+        """
+        name = "tl"
+        [[steps]]
+        name = "s"
+        type = "shell"
+        if = "'a' in {'a': 1, 'b': [1, 2]}"
+        run = "echo {{ {'team': 'core', 'n': 2}['team'] }} {{ {'k': workflow.name} | json }}"
+        """,
+        run=[],
+        outputs={"s": '{"k":"tl"}'.join(["core ", ""])},
+    ),
+    Case(
         "truncate-chars",
         """
         name = "tc"
@@ -566,6 +579,7 @@ def test_every_key_has_a_case() -> None:
         "strftime",
         "now()",
         "truncate_chars",
+        "{'a': 1",
         "ecosystems",
         "timeout = 1000",
     ):

@@ -203,11 +203,6 @@ def test_reasonable_nesting_is_fine() -> None:
             "unexpected `(`; expected `}}`",
             "there are no methods: apply a filter, `x | name(...)`",
         ),
-        (
-            '{{ {"a": 1} }}',
-            "unexpected character `{`",
-            "there are no table literals; build the value in a step and `from_json` it",
-        ),
     ],
 )
 def test_messages_with_hints(source: str, message: str, hint: str | None) -> None:
