@@ -179,3 +179,19 @@ def test_a_bad_max_output_is_a_clear_validate_error(tmp_path: Path) -> None:
     text = done.stdout + done.stderr
     assert ".muxlang/config.toml:2:14" in text, text
     assert '`max_output` must be a size: bytes (1048576) or a string such as "10MB"' in text
+
+
+@pytest.mark.slow
+def test_an_http_backend_answer_over_the_limit_fails_naming_it(tmp_path: Path) -> None:
+    from tests.fakes.llm_server import Reply, fake_llm_server
+
+    with fake_llm_server() as server:
+        server.default = Reply(text="y" * 3_000_000)
+        config = ONE_MB + f'\n[backends.big]\ncommand = "{server.url}/v1"\nmax_retries = 0\n'
+        root, home = project(tmp_path, config)
+        wf = root / "wf.toml"
+        wf.write_text('[[steps]]\nname = "ask"\ntype = "query"\nbackend = "big"\nprompt = "hi"\n')
+        code, report, err = run_json(root, home, wf)
+    assert code == 1, err
+    error = report["steps"]["ask"]["error"]
+    assert "is larger than 1 MB, the output limit ([defaults] max_output)" in error, error

@@ -31,6 +31,7 @@ from muxlang.llm import (
     ErrorKind,
     StreamEvent,
 )
+from muxlang.runtime import process
 from muxlang.runtime.backends import sse
 from muxlang.runtime.backends.base import (
     Prepared,
@@ -305,10 +306,23 @@ class HttpBackend:
             raise self._translate(exc, url, "send") from exc
 
     async def _read(self, response: httpx.Response, url: str) -> bytes:
+        """The whole body, decoded, but never more than ``[defaults] max_output``."""
+        limit = process.output_limit()
+        body = bytearray()
         try:
-            return await response.aread()
+            async for chunk in response.aiter_bytes():
+                body.extend(chunk)
+                if len(body) > limit:
+                    raise self._error(
+                        ErrorKind.SERVER,
+                        f"the answer from {self._where(url)} is larger than "
+                        f"{process.format_size(limit)}, the output limit ([defaults] "
+                        "max_output)",
+                        status=response.status_code,
+                    )
         except httpx.HTTPError as exc:
             raise self._translate(exc, url, "read") from exc
+        return bytes(body)
 
     def _translate(self, exc: httpx.HTTPError, url: str, phase: Phase) -> BackendError:
         error = transport_error(self.name, exc, self._where(url), self.timeout, phase)
@@ -426,7 +440,9 @@ class HttpBackend:
             raise self._error(ErrorKind.SERVER, f"error in the stream: {exc}") from exc
         except MalformedResponse as exc:
             raise self._error(
-                ErrorKind.SERVER, f"malformed stream from {self._where(url)}: {exc}"
+                ErrorKind.SERVER,
+                f"malformed stream from {self._where(url)}: "
+                + exc.detail(self._prepared.redact_cut),  # redacted, then cut
             ) from exc
         except httpx.HTTPError as exc:
             raise self._translate(exc, url, "stream") from exc
