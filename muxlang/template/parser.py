@@ -368,7 +368,7 @@ class _Builder:
         pairs = []
         for pair in ch:
             key, value = pair.children
-            pairs.append((self.expr(key), self.expr(value)))  # type: ignore[arg-type]
+            pairs.append((self.expr(key), self.expr(value)))
         return ast.TableExpr(tuple(pairs), span)
 
     def x_name(self, ch: Sequence[Token], span: Span) -> ast.Expr:
