@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from rel_support import run_muxlang, subprocess_env
 
@@ -251,3 +252,43 @@ def test_redact_cut_redacts_first() -> None:
     assert HTTP_KEY[:5] not in cut
     tail = redact_cut(HTTP_KEY + " " + "y" * 50, [HTTP_KEY], 53, keep="tail")
     assert tail == "…** " + "y" * 50
+
+
+def test_a_malformed_stream_chunk_is_redacted_before_it_is_cut(tmp_path: Path) -> None:
+    """An upstream's stream chunk that is not JSON is quoted (80 characters) in
+    the error: a key inside it is redacted before the quote is cut."""
+    from test_hardening_untrusted_argv import _start_gateway
+
+    chunk = "not json, key=" + "x" * 56 + " " + HTTP_KEY + " and more text after the key"
+
+    def respond(request: RecordedRequest) -> Reply:
+        return Reply(body=f"data: {chunk}\n\n".encode(), content_type="text/event-stream")
+
+    with FakeLLMServer(default=respond) as upstream:
+        root = tmp_path / "p"
+        (root / ".git").mkdir(parents=True)
+        (root / ".muxlang").mkdir()
+        (root / ".muxlang" / "config.toml").write_text(
+            f'[backends.api]\ncommand = "{upstream.url}/v1"\nmodel = "m"\n'
+            'api_key = "${HTTP_API_KEY}"\nmax_retries = 0\n'
+        )
+        home = tmp_path / "home"
+        home.mkdir()
+        proc, url = _start_gateway(root, subprocess_env(home, HTTP_API_KEY=HTTP_KEY))
+        try:
+            answer = httpx.post(
+                url + "/v1/messages",  # translated: the backend's own stream decoder reads it
+                json={
+                    "model": "api",
+                    "max_tokens": 50,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
+                timeout=60,
+            )
+        finally:
+            proc.terminate()
+            _, stderr = proc.communicate(timeout=15)
+    assert "not json" in answer.text, answer.text  # the chunk is quoted ...
+    assert_no_piece("the gateway's answer", answer.text, HTTP_KEY)  # ... but not the key
+    assert_no_piece("the gateway's log", stderr.decode(), HTTP_KEY)

@@ -81,7 +81,7 @@ class _GuardedDecoder:
             raise
         except _SHAPE_ERRORS as exc:
             raise MalformedResponse(
-                f"unexpected stream chunk ({type(exc).__name__}: {exc}): {data[:80]!r}"
+                f"unexpected stream chunk ({type(exc).__name__}: {exc})", raw=data
             ) from exc
 
     def close(self) -> list[StreamEvent]:

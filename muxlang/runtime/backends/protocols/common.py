@@ -12,7 +12,23 @@ from muxlang.llm import ChatRequest, StreamEvent, Tool, ToolCall
 
 
 class MalformedResponse(ValueError):
-    """The server answered 2xx with something that is not the protocol's answer."""
+    """The server answered 2xx with something that is not the protocol's answer.
+
+    ``raw`` is the offending text, when there is one: ``str()`` shows its first
+    80 characters, and a caller that knows the secrets shows it with
+    :meth:`detail` instead (redacted first, then cut)."""
+
+    def __init__(self, message: str, raw: str | None = None) -> None:
+        shown = message if raw is None else f"{message}: {raw[:80]!r}"
+        super().__init__(shown)
+        self.message = message
+        self.raw = raw
+
+    def detail(self, redact_cut: Callable[[str, int], str]) -> str:
+        """The message with ``raw`` passed through ``redact_cut(text, limit)``."""
+        if self.raw is None:
+            return str(self)
+        return f"{self.message}: {redact_cut(self.raw, 80)!r}"
 
 
 class StreamError(Exception):
@@ -124,7 +140,7 @@ def stream_object(data: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(data)
     except ValueError as exc:
-        raise MalformedResponse(f"{what} is not JSON: {data[:80]!r}") from exc
+        raise MalformedResponse(f"{what} is not JSON", raw=data) from exc
     except RecursionError:
         raise MalformedResponse(f"{what} is JSON nested too deeply") from None
     if not isinstance(value, dict):
