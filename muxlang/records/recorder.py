@@ -8,6 +8,13 @@ finished step recorded. Everything recorded passes through
 
 A store that fails (locked, corrupt, disk full) never fails the run: the first
 error is said once on stderr, recording stops, and the run goes on.
+
+Each step is one small transaction (WAL mode: no fsync per commit), written
+synchronously from the run's thread before its dependents start — the price,
+some tens of microseconds per step, is measured in bench/records.py and
+quoted in docs/performance.md. A writer thread that batched commits was
+measured too: it cost as much CPU and left a window in which a killed run
+lost steps that had finished.
 """
 
 from __future__ import annotations
@@ -65,12 +72,9 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
 
 
 def muxlang_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from muxlang import __version__
 
-    try:
-        return version("muxlang")
-    except PackageNotFoundError:
-        return ""
+    return __version__
 
 
 class Recorder:
@@ -95,7 +99,8 @@ class Recorder:
         self.stderr = stderr if stderr is not None else sys.stderr
         self.resumed_from = resumed_from
         #: each step's definition/backends hash, for a later --resume
-        self.fingerprints: dict[str, str] = {}
+        self.fingerprints: dict[str, str] | None = None
+        self.plan: Plan | None = None
         self.root: Path | None = None
         self.store: Store | None = None
         self.run_id: str | None = None
@@ -127,12 +132,10 @@ class Recorder:
     # ------------------------------------------------------------------ events
 
     def run_started(self, plan: Plan) -> None:
-        from muxlang.records.resume import fingerprints
-
         summary = plan_summary(plan)
         self.types = summary["types"]
         self.root = plan.config.project_root
-        self.fingerprints = fingerprints(plan)
+        self.plan = plan
         try:
             self.store = Store(self.path)
             self.run_id = self.store.start_run(
@@ -157,9 +160,25 @@ class Recorder:
 
     def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
         if self.store is not None and self.run_id is not None:
+            snapshot = dict(record)
+            if (
+                self.types.get(name) == "apply"
+                and snapshot.get("status") == "success"
+                and self.root is not None
+            ):
+                from muxlang.records.resume import file_hashes
+
+                # the bytes the apply wrote, for --resume to compare with
+                snapshot["file_hashes"] = file_hashes(self.root, snapshot.get("files"))
+            self.seq += 1
             try:
-                self.store.save_steps(self.run_id, self._rows(name, record, reason))
+                rows = self._rows(
+                    name, snapshot, reason, self.started.get(name), time.time(), self.seq
+                )
+                self.store.save_steps(self.run_id, rows)
             except (StoreError, OSError) as exc:
+                self._failed(exc)
+            except Exception as exc:  # a bug here must not take the run down
                 self._failed(exc)
         self.inner.step_finished(name, record, reason)
 
@@ -188,23 +207,28 @@ class Recorder:
 
     # ------------------------------------------------------------------ rows
 
-    def _rows(self, name: str, record: Mapping[str, Any], reason: str | None) -> list[StepRow]:
-        self.seq += 1
-        now = time.time()
-        started = self.started.get(name)
-        step = self._row(name, -1, record, started, now)
+    def _rows(
+        self,
+        name: str,
+        record: dict[str, Any],
+        reason: str | None,
+        started: float | None,
+        ended: float,
+        seq: int,
+    ) -> list[StepRow]:
+        step = self._row(name, -1, record, started, ended, seq)
         rerun = self.trace.get(name).get("rerun") if self.trace is not None else None
         step.reason = reason or (f"ran again: {rerun}" if rerun else None)
-        step.fingerprint = self.fingerprints.get(name)
-        if step.kind == "apply" and step.status == "success" and self.root is not None:
-            from muxlang.records.resume import file_hashes
+        if self.fingerprints is None and self.plan is not None:
+            from muxlang.records.resume import fingerprints
 
-            step.fields["file_hashes"] = file_hashes(self.root, record.get("files"))
+            self.fingerprints = fingerprints(self.plan)  # once, when the first step ends
+        step.fingerprint = (self.fingerprints or {}).get(name)
         rows = [step]
         for index, item in enumerate(record.get("results") or ()):
             if not isinstance(item, Mapping):
                 continue
-            row = self._row(name, index, item, None, None)
+            row = self._row(name, index, item, None, None, seq)
             row.item_value = redact_value(item.get("item"), self.secrets)
             rows.append(row)
         return rows
@@ -216,6 +240,7 @@ class Recorder:
         record: Mapping[str, Any],
         started: float | None,
         ended: float | None,
+        seq: int,
     ) -> StepRow:
         sent = self.trace.get(name, index) if self.trace is not None else {}
         if started is None and isinstance(sent.get("started"), float):
@@ -234,7 +259,7 @@ class Recorder:
         return StepRow(
             name=name,
             item=index,
-            seq=self.seq,
+            seq=seq,
             kind=self.types.get(name, ""),
             status=str(record.get("status", "")),
             started=started,

@@ -328,8 +328,12 @@ class Store:
                     write_atomic(path.parent / ".gitignore", GITIGNORE.encode())
             if not create and not path.exists():
                 raise StoreError(f"no run records at {path}")
+            # one thread at a time uses it: the recorder hands it to its writer thread
             self.db = sqlite3.connect(
-                str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+                str(path),
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
             )
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open {path}: {exc}") from exc
@@ -421,52 +425,65 @@ class Store:
         raise StoreError("could not make a unique run id")
 
     def save_steps(self, run_id: str, rows: Sequence[StepRow]) -> None:
-        """Write a step and its items in one transaction (replacing earlier rows)."""
+        """Write steps and their items in one transaction (replacing earlier rows); the
+        run's counters and totals count each step row (``item == -1``)."""
+        values = [
+            (
+                run_id,
+                row.name,
+                row.item,
+                row.seq,
+                row.kind,
+                row.status,
+                row.started,
+                row.ended,
+                row.duration_ms,
+                pack(row.command),
+                pack(row.prompt),
+                pack(row.system),
+                pack(row.output),
+                pack(row.stderr),
+                row.exit_code,
+                row.backend,
+                row.attempts,
+                row.input_tokens,
+                row.output_tokens,
+                row.cost,
+                row.error,
+                row.origin,
+                row.reason,
+                row.fingerprint,
+                None if row.item < 0 else _dumps(row.item_value),
+                pack(_dumps(row.fields)) if row.fields else None,
+            )
+            for row in rows
+        ]
+        steps = [row for row in rows if row.item < 0]
+        ok = sum(1 for r in steps if r.status == "success")
+        failed = sum(1 for r in steps if r.status == "failed")
+        costs = [r.cost for r in steps if r.cost is not None]
         with self._errors():
             self.db.execute("BEGIN IMMEDIATE")
-            for row in rows:
+            self.db.executemany(
+                f"INSERT OR REPLACE INTO steps (run_id, {_STEP_COLUMNS}) VALUES ({_MARKS})",
+                values,
+            )
+            if steps:
                 self.db.execute(
-                    f"INSERT OR REPLACE INTO steps (run_id, {_STEP_COLUMNS}) VALUES ({_MARKS})",
+                    "UPDATE runs SET steps_ok = steps_ok + ?, steps_failed = steps_failed + ?, "
+                    "steps_skipped = steps_skipped + ?, input_tokens = input_tokens + ?, "
+                    "output_tokens = output_tokens + ?, "
+                    "cost = CASE WHEN ? THEN coalesce(cost, 0) + ? ELSE cost END WHERE id = ?",
                     (
+                        ok,
+                        failed,
+                        len(steps) - ok - failed,
+                        sum(r.input_tokens for r in steps),
+                        sum(r.output_tokens for r in steps),
+                        bool(costs),
+                        sum(costs),
                         run_id,
-                        row.name,
-                        row.item,
-                        row.seq,
-                        row.kind,
-                        row.status,
-                        row.started,
-                        row.ended,
-                        row.duration_ms,
-                        pack(row.command),
-                        pack(row.prompt),
-                        pack(row.system),
-                        pack(row.output),
-                        pack(row.stderr),
-                        row.exit_code,
-                        row.backend,
-                        row.attempts,
-                        row.input_tokens,
-                        row.output_tokens,
-                        row.cost,
-                        row.error,
-                        row.origin,
-                        row.reason,
-                        row.fingerprint,
-                        None if row.item < 0 else _dumps(row.item_value),
-                        pack(_dumps(row.fields)) if row.fields else None,
                     ),
-                )
-            step = next((r for r in rows if r.item < 0), None)
-            if step is not None:
-                column = {"success": "steps_ok", "failed": "steps_failed"}.get(
-                    step.status, "steps_skipped"
-                )
-                self.db.execute(
-                    f"UPDATE runs SET {column} = {column} + 1, "
-                    "input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
-                    "cost = CASE WHEN ? IS NULL THEN cost ELSE coalesce(cost, 0) + ? END "
-                    "WHERE id = ?",
-                    (step.input_tokens, step.output_tokens, step.cost, step.cost, run_id),
                 )
             self.db.execute("COMMIT")
 
@@ -673,13 +690,16 @@ def _check_version(path: Path, version: int) -> None:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_plain)
+    return _ENCODER.encode(value)
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, tuple | set | frozenset):
         return list(value)
     return None
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_plain)
 
 
 def _step_row(row: Sequence[Any]) -> StepRow:

@@ -1,0 +1,239 @@
+"""Run records: what recording costs a run, and how fast the history answers.
+
+- scheduler: the 1,000-step plans of bench/scheduler.py (wide and chain), run
+  without and with recording (a :class:`~muxlang.records.recorder.Recorder`
+  writing every step to a fresh ``runs.db``, and the trace the step executors
+  note into). Runs alternate, CPU seconds of this process are compared (the
+  machine is shared; CPU is steadier than wall time), best of ``--repeat``.
+- fan-out: the 2,000-query for_each of bench/fanout.py against the fake
+  upstream (50 ms latency, 100 at once), without and with recording.
+- history: ``muxlang runs`` (a whole process, as a user runs it) with 10,000
+  runs recorded, and the store's own query.
+
+Target: recording adds at most 5% to both runs; ``muxlang runs`` under 200 ms.
+
+Run: ``.venv/bin/python bench/records.py [--quick] [--repeat R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import trio
+from common import PYTHON, clean_env, emit, fake_upstream
+
+from muxlang.records.recorder import Recorder
+from muxlang.records.store import StepRow, Store
+from muxlang.runtime import execute, trace
+from muxlang.runtime.events import NullReporter
+
+
+def _recorder(db: Path) -> tuple[Recorder, trace.Trace]:
+    run_trace = trace.Trace()
+    return Recorder(NullReporter(), db, args={}, secrets=(), trace=run_trace), run_trace
+
+
+# --------------------------------------------------------------------------- scheduler
+
+
+async def _scheduler_once(plan: Any, db: Path | None) -> tuple[float, float]:
+    from tests.fakes.scripted import ScriptedQueryService
+
+    reporter: Any = NullReporter()
+    if db is not None:
+        reporter, run_trace = _recorder(db)
+        trace.install(run_trace)
+    else:
+        trace.install(None)
+    service = ScriptedQueryService(default="pong")
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = await execute(plan, args={}, query=service, reporter=reporter)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert result.success, result.error
+    return wall, cpu
+
+
+def scheduler(repeat: int) -> dict[str, Any]:
+    import scheduler as sched
+
+    out: dict[str, Any] = {}
+    plans = sched.shapes(1000)
+    for label, plan in plans.items():
+        if not label.startswith(("wide", "chain")):
+            continue
+        without: list[tuple[float, float]] = []
+        with_: list[tuple[float, float]] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Path(tmp) / "runs.db"  # an existing database, as every run but the first sees
+            trio.run(_scheduler_once, plan, db)
+            for _ in range(repeat):
+                without.append(trio.run(_scheduler_once, plan, None))
+                with_.append(trio.run(_scheduler_once, plan, db))
+        wall_without, wall_with = min(w for w, _ in without), min(w for w, _ in with_)
+        cpu_without, cpu_with = min(c for _, c in without), min(c for _, c in with_)
+        out[label] = {
+            "wall_s_without": round(wall_without, 4),
+            "wall_s_with": round(wall_with, 4),
+            "cpu_s_without": round(cpu_without, 4),
+            "cpu_s_with": round(cpu_with, 4),
+            "median_wall_without": round(statistics.median(w for w, _ in without), 4),
+            "median_wall_with": round(statistics.median(w for w, _ in with_), 4),
+            "overhead": round(wall_with / wall_without - 1, 3),
+            "cpu_overhead": round(cpu_with / cpu_without - 1, 3),
+            "us_per_step_added": round((wall_with - wall_without) / 1000 * 1e6, 1),
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- fan-out
+
+
+async def _fanout_once(root: Path, text: str, limit: int, db: Path | None) -> tuple[float, float]:
+    from muxlang.compiler import compile_workflow
+    from muxlang.compiler.loader import load_workflow
+    from muxlang.config import load_config
+    from muxlang.runtime.backends import open_router
+
+    path = root / "fanout.toml"
+    path.write_text(text)
+    workflow, found = load_workflow(path)
+    assert workflow is not None, found
+    env = {"HOME": str(root), "PATH": os.environ.get("PATH", "")}
+    config, found = load_config(root, workflow=workflow, environ=env)
+    plan, found = compile_workflow(workflow, config)
+    assert plan is not None, found
+    reporter: Any = NullReporter()
+    if db is not None:
+        reporter, run_trace = _recorder(db)
+        trace.install(run_trace)
+    else:
+        trace.install(None)
+    async with open_router(config, environ=env, max_concurrent=limit) as router:
+        cpu = time.process_time()
+        start = trio.current_time()
+        result = await execute(plan, args={}, query=router, environ=env, reporter=reporter)
+        wall = trio.current_time() - start
+        cpu = time.process_time() - cpu
+    assert result.success, result.error
+    return wall, cpu
+
+
+def fanout(items: int, runs: int) -> dict[str, Any]:
+    import fanout as fan
+
+    parallel, latency = 100, 0.05
+    out: dict[str, Any] = {"items": items}
+    with fake_upstream(latency=latency) as upstream, tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / ".git").mkdir()
+        text = fan._workflow(upstream.url, items, parallel, 1)
+        db_path = root / "runs.db"
+        trio.run(_fanout_once, root, text.replace(f"seq {items}", "seq 50"), 400, db_path)  # warm
+        walls: dict[str, list[float]] = {"without": [], "with": []}
+        cpus: dict[str, list[float]] = {"without": [], "with": []}
+        for _ in range(runs):
+            for label, db in (("without", None), ("with", db_path)):
+                wall, cpu = trio.run(_fanout_once, root, text, 400, db)
+                walls[label].append(wall)
+                cpus[label].append(cpu)
+    for label in ("without", "with"):
+        out[f"wall_s_{label}"] = round(min(walls[label]), 3)
+        out[f"cpu_s_{label}"] = round(min(cpus[label]), 3)
+    out["wall_overhead"] = round(out["wall_s_with"] / out["wall_s_without"] - 1, 3)
+    out["cpu_overhead"] = round(out["cpu_s_with"] / out["cpu_s_without"] - 1, 3)
+    return out
+
+
+# --------------------------------------------------------------------------- history
+
+
+def history(runs: int, repeat: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / ".git").mkdir()
+        db = root / ".muxlang" / "runs.db"
+        made = time.perf_counter()
+        with Store(db) as store:
+            for i in range(runs):
+                run_id = store.start_run(workflow=f"wf{i % 7}", path="wf.toml", started=1.7e9 + i)
+                store.save_steps(
+                    run_id,
+                    [StepRow(name=f"s{j}", status="success", output="x" * 200) for j in range(5)],
+                )
+                store.finish_run(run_id, status="success", ended=1.7e9 + i + 1)
+        made = time.perf_counter() - made
+        with Store(db) as store:
+            query = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                store.runs(limit=20)
+                query.append(time.perf_counter() - start)
+        command = []
+        env = clean_env()
+        for _ in range(repeat):
+            start = time.perf_counter()
+            done = subprocess.run(
+                [PYTHON, "-m", "muxlang", "-C", str(root), "runs"],
+                capture_output=True,
+                env=env,
+                check=False,
+            )
+            command.append(time.perf_counter() - start)
+            assert done.returncode == 0, done.stderr
+        floor = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            subprocess.run([PYTHON, "-c", "pass"], env=env, check=True)
+            floor.append(time.perf_counter() - start)
+    return {
+        "runs": runs,
+        "fill_s": round(made, 2),
+        "store_query_ms": round(min(query) * 1000, 2),
+        "command_ms": round(min(command) * 1000, 1),
+        "command_median_ms": round(statistics.median(command) * 1000, 1),
+        "python_startup_ms": round(min(floor) * 1000, 1),
+        "met": min(command) < 0.2,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--only", default=None, help="scheduler,fanout,history")
+    options = parser.parse_args()
+    repeat = 2 if options.quick else options.repeat
+    result: dict[str, Any] = {
+        "target": "recording adds <= 5% to the scheduler and fan-out runs; "
+        "`muxlang runs` < 200 ms with 10,000 runs"
+    }
+    only = set(options.only.split(",")) if options.only else {"scheduler", "fanout", "history"}
+    if "scheduler" in only:
+        result["scheduler"] = scheduler(repeat)
+    if "fanout" in only:
+        result["fanout"] = fanout(1000 if options.quick else 2000, 1 if options.quick else 3)
+    if "history" in only:
+        result["history"] = history(2000 if options.quick else 10_000, repeat)
+    if only != {"scheduler", "fanout", "history"}:
+        emit(result)
+        return
+    worst = max(entry["overhead"] for entry in result["scheduler"].values())
+    result["met"] = (
+        worst <= 0.05 and result["fanout"]["cpu_overhead"] <= 0.05 and result["history"]["met"]
+    )
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
