@@ -82,6 +82,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "template": _script("template"),
     "scheduler": _scheduler,
     "fanout": _script("fanout"),
+    "records": _script("records"),
     "gateway": _script("gateway_compare"),
     "gateway_protocols": _gateway_protocols,
     "gateway_state": _script("gateway_state"),
@@ -209,6 +210,39 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     verdict(calls["added_waited_p50_ms"][name] < 0.5),
                 )
             )
+    rec = results.get("records", {})
+    for name, f in rec.get("scheduler", {}).items():
+        rows.append(
+            (
+                f"recording, scheduler 1000 steps, {name}",
+                f"+{f['us_per_step_added']:.0f} us/step wall (+{f['overhead'] * 100:.0f}%), "
+                f"CPU +{f['cpu_overhead'] * 100:.0f}%",
+                "<= +5%",
+                verdict(f["overhead"] <= 0.05),
+            )
+        )
+    if "fanout" in rec:
+        f = rec["fanout"]
+        rows.append(
+            (
+                f"recording, for_each {f['items']} x HTTP",
+                f"wall {f['wall_s_without']:.2f} -> {f['wall_s_with']:.2f} s, "
+                f"CPU +{f['cpu_overhead'] * 100:.0f}%",
+                "<= +5%",
+                verdict(f["cpu_overhead"] <= 0.05),
+            )
+        )
+    if "history" in rec:
+        f = rec["history"]
+        rows.append(
+            (
+                f"`muxlang runs`, {f['runs']:,} runs recorded",
+                f"{f['command_ms']:.0f} ms (Python alone {f['python_startup_ms']:.0f} ms; "
+                f"query {f['store_query_ms']:.2f} ms)",
+                "< 200 ms",
+                verdict(f["met"]),
+            )
+        )
     m = results.get("memory", {})
     if "for_each" in m:
         f = m["for_each"]
