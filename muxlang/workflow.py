@@ -43,7 +43,7 @@ class ExprField:
     span: Span
 
 
-StepType = Literal["shell", "query", "apply"]
+StepType = Literal["shell", "query", "apply", "uses"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,22 @@ class ApplyStep(Step):
         return (*own, *Step.templates(self))
 
 
-AnyStep = ShellStep | QueryStep | ApplyStep
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsesStep(Step):
+    """A step that calls another workflow (``uses`` + ``with``); ``type`` is ``"uses"``."""
+
+    uses: Ref
+    #: ``with``: a template for each string value, other values as written
+    with_: tuple[tuple[str, TemplateField | int | float | bool], ...] = ()
+    #: where each ``with`` key is written
+    with_spans: Mapping[str, Span] = field(default_factory=dict)
+
+    def templates(self) -> tuple[tuple[str, TemplateField], ...]:
+        own = [(f"with.{k}", v) for k, v in self.with_ if isinstance(v, TemplateField)]
+        return (*own, *Step.templates(self))
+
+
+AnyStep = ShellStep | QueryStep | ApplyStep | UsesStep
 
 
 @dataclass(frozen=True, slots=True)

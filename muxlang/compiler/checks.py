@@ -31,6 +31,10 @@ class CheckContext:
 
     workflow: Workflow
     config: ResolvedConfig
+    #: the files of the workflows calling this one (``uses``), outermost first
+    callers: tuple[str, ...] = ()
+    #: what each ``uses`` step calls, resolved once (:mod:`muxlang.steps.uses`)
+    calls: dict[str, object] = field(default_factory=dict)
     sites: tuple[a.Site, ...] = field(init=False)
     #: every sub-expression of each site, walked once for all the checks
     _nodes: dict[int, tuple[t.Expr, ...]] = field(init=False)

@@ -30,16 +30,27 @@ def _edges(plan: Plan) -> list[tuple[str, str]]:
 
 
 def to_mermaid(plan: Plan) -> str:
-    """A Mermaid flowchart: shell steps as boxes, queries rounded, applies as hexagons."""
-    ids = {name: f"s{i}" for i, name in enumerate(plan.order)}
+    """A Mermaid flowchart: shell steps as boxes, queries rounded, applies as hexagons,
+    and a ``uses`` step as a subgraph holding the called workflow's steps."""
     lines = ["flowchart TD"]
+    _mermaid(plan, "", "    ", lines)
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid(plan: Plan, prefix: str, indent: str, lines: list[str]) -> None:
+    ids = {name: f"{prefix}s{i}" for i, name in enumerate(plan.order)}
     for name in plan.order:
         step = plan.step(name).step
         label = f"{name}<br/><small>{_detail(step)}</small>".replace('"', "#quot;")
+        called = plan.calls.get(name)
+        if called is not None:
+            lines.append(f'{indent}subgraph {ids[name]} ["{label}"]')
+            _mermaid(called, f"{ids[name]}_", indent + "    ", lines)
+            lines.append(f"{indent}end")
+            continue
         left, right = step_kind(step).shapes.mermaid
-        lines.append(f"    {ids[name]}{left}{label}{right}")
-    lines.extend(f"    {ids[a]} --> {ids[b]}" for a, b in _edges(plan))
-    return "\n".join(lines) + "\n"
+        lines.append(f"{indent}{ids[name]}{left}{label}{right}")
+    lines.extend(f"{indent}{ids[a]} --> {ids[b]}" for a, b in _edges(plan))
 
 
 def _dot_string(text: str) -> str:
@@ -49,18 +60,43 @@ def _dot_string(text: str) -> str:
 def to_dot(plan: Plan) -> str:
     """A Graphviz digraph."""
     lines = [f"digraph {_dot_string(plan.workflow.name)} {{", "    rankdir=TB;"]
-    for name in plan.order:
-        step = plan.step(name).step
-        label = _dot_string(f"{name}\n{_detail(step)}").replace("\n", "\\n")
-        shape = step_kind(step).shapes.dot
-        lines.append(f"    {_dot_string(name)} [shape={shape}, label={label}];")
-    lines.extend(f"    {_dot_string(a)} -> {_dot_string(b)};" for a, b in _edges(plan))
+    _dot(plan, "", "    ", lines)
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
+def _dot(plan: Plan, prefix: str, indent: str, lines: list[str]) -> None:
+    """Nodes and edges of ``plan``; a ``uses`` step is a node inside a cluster that
+    holds the called workflow's steps (named ``step.inner``)."""
+    for name in plan.order:
+        step = plan.step(name).step
+        label = _dot_string(f"{name}\n{_detail(step)}").replace("\n", "\\n")
+        shape = step_kind(step).shapes.dot
+        node = f"{indent}{_dot_string(prefix + name)} [shape={shape}, label={label}];"
+        called = plan.calls.get(name)
+        if called is None:
+            lines.append(node)
+            continue
+        lines.append(f"{indent}subgraph {_dot_string('cluster_' + prefix + name)} {{")
+        lines.append(f"{indent}    label={_dot_string(prefix + name)};")
+        lines.append("    " + node)
+        _dot(called, f"{prefix}{name}.", indent + "    ", lines)
+        for first in (n for n in called.order if called.graph.in_degree(n) == 0):
+            target = _dot_string(f"{prefix}{name}.{first}")
+            lines.append(f"{indent}    {_dot_string(prefix + name)} -> {target} [style=dashed];")
+        lines.append(f"{indent}}}")
+    lines.extend(
+        f"{indent}{_dot_string(prefix + a)} -> {_dot_string(prefix + b)};" for a, b in _edges(plan)
+    )
+
+
 def to_json(plan: Plan) -> str:
-    """``{"workflow", "nodes": [{"name", "type", ...}], "edges": [{"from", "to"}], "order"}``."""
+    """``{"workflow", "nodes": [{"name", "type", ...}], "edges": [{"from", "to"}], "order"}``;
+    a ``uses`` node holds the called workflow's graph, the same way, in ``"calls"``."""
+    return json.dumps(_json(plan), indent=2, ensure_ascii=False) + "\n"
+
+
+def _json(plan: Plan) -> dict[str, object]:
     nodes = []
     for name in plan.order:
         compiled = plan.step(name)
@@ -79,8 +115,11 @@ def to_json(plan: Plan) -> str:
             if repeat is not None
             else None
         )
+        called = plan.calls.get(name)
+        if called is not None:
+            node["calls"] = _json(called)
         nodes.append(node)
-    data = {
+    return {
         "workflow": plan.workflow.name,
         "nodes": nodes,
         "edges": [{"from": a, "to": b} for a, b in _edges(plan)],

@@ -34,11 +34,13 @@ from muxlang.config.models import (
     ConfigFile,
     QueryStepSpec,
     ShellStepSpec,
+    UsesStepSpec,
     WorkflowFile,
 )
 from muxlang.config.validation import partial_model, table_spans, validate
 from muxlang.diagnostics import Diagnostic, closest
 from muxlang.source import Span
+from muxlang.steps import REGISTRY as STEP_KINDS
 from muxlang.toml.nodes import Array, Document, Node, String, Table
 from muxlang.workflow import (
     AnyStep,
@@ -275,7 +277,7 @@ class _Builder:
         """Parse the step's templates; build it when its keys are valid."""
         before = len(self.problems)
         # schema problems were all collected before: no error means a valid step
-        kind = _string(table.get("type"))
+        kind = _step_kind(table)
         templates: dict[str, TemplateField] = {}
         for key in ("run", "cwd", "prompt", "system", "verify", "verify_retry_prompt"):
             node = table.get(key)
@@ -283,6 +285,13 @@ class _Builder:
                 field = self._template(node)
                 if field is not None:
                     templates[key] = field
+        with_node = table.get("with")
+        if isinstance(with_node, Table):
+            for arg_name, entry in with_node.entries.items():
+                if isinstance(entry.value, String):
+                    field = self._template(entry.value)
+                    if field is not None:
+                        templates[f"with.{arg_name}"] = field
         env: list[tuple[str, TemplateField]] = []
         env_node = table.get("env")
         if isinstance(env_node, Table):
@@ -307,7 +316,7 @@ class _Builder:
         self.parsed.append(_Parsed(table, templates, tuple(env), exprs))
         if len(self.problems) != before or any(d.is_error for d in self.problems):
             return None  # the workflow is not built: templates were only checked
-        assert kind in ("shell", "query", "apply")  # the schema check passed
+        assert kind in _STEP_SPECS  # the schema check passed
         return self._build_step(table, kind, templates, tuple(env), exprs)
 
     def _build_step(
@@ -362,6 +371,10 @@ class _Builder:
                 options=query.options,
                 cache=query.cache,
             )
+        build = STEP_KINDS[kind].build
+        if build is not None:  # a step type that builds its own node
+            built: AnyStep = build(table, data, common, templates)
+            return built
         apply = ApplyStepSpec.model_validate(data)
         source = table.get("source")
         assert isinstance(source, String)
@@ -426,7 +439,7 @@ class _Builder:
     def _partial_step(self, parsed: _Parsed) -> AnyStep | None:
         table = parsed.table
         data = table.to_python()
-        kind, name = data.get("type"), data.get("name")
+        kind, name = _step_kind(table), data.get("name")
         if not isinstance(kind, str) or kind not in _STEP_SPECS or not isinstance(name, str):
             return None
         if not re.match(STEP_NAME_PATTERN, name):
@@ -447,7 +460,7 @@ class _Builder:
             if key in model.model_fields and key not in templates:
                 templates[key] = self._empty_template(table)
         for key in list(templates):
-            if key not in valid:  # a template of a key the schema rejected
+            if key.partition(".")[0] not in valid:  # a key the schema rejected
                 del templates[key]
                 if key in ("run", "prompt"):
                     templates[key] = self._empty_template(table)
@@ -517,11 +530,21 @@ class _Parsed:
         self.exprs = exprs
 
 
-_STEP_SPECS: dict[str, type[ShellStepSpec | QueryStepSpec | ApplyStepSpec]] = {
+_STEP_SPECS: dict[str, type[ShellStepSpec | QueryStepSpec | ApplyStepSpec | UsesStepSpec]] = {
     "shell": ShellStepSpec,
     "query": QueryStepSpec,
     "apply": ApplyStepSpec,
+    "uses": UsesStepSpec,
 }
+
+
+def _step_kind(table: Table) -> str | None:
+    """A step table's type: its ``type``, or ``uses`` for a step that calls a workflow."""
+    kind = _string(table.get("type"))
+    if kind is None and table.get("type") is None and table.get("uses") is not None:
+        return "uses"
+    return kind
+
 
 #: what a required config key the schema rejected becomes in a partial workflow (so
 #: that the merge does not report it missing as well)
@@ -641,7 +664,9 @@ def _without_gone(value: Any) -> Any:
     return value
 
 
-def _common_values(spec: ShellStepSpec | QueryStepSpec | ApplyStepSpec) -> dict[str, Any]:
+def _common_values(
+    spec: ShellStepSpec | QueryStepSpec | ApplyStepSpec | UsesStepSpec,
+) -> dict[str, Any]:
     return {
         "max_parallel": spec.max_parallel,
         "fail_fast": spec.fail_fast,

@@ -75,6 +75,8 @@ class Plan:
     graph: nx.DiGraph  # nodes: step names, attr "step" -> CompiledStep; edges dep -> dependent
     #: a topological order that keeps file order where the graph allows
     order: tuple[str, ...]
+    #: the plan of the workflow each ``uses`` step calls, by step name
+    calls: Mapping[str, Plan] = field(default_factory=dict)
 
     def step(self, name: str) -> CompiledStep:
         compiled: CompiledStep = self.graph.nodes[name]["step"]

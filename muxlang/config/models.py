@@ -400,7 +400,42 @@ class ApplyStepSpec(_StepBase):
     )
 
 
-StepSpec = Annotated[ShellStepSpec | QueryStepSpec | ApplyStepSpec, Field(discriminator="type")]
+class UsesStepSpec(_StepBase):
+    """A step that calls another workflow (it has no ``type``)."""
+
+    #: the tag of this member of the step union (it has no ``type`` key)
+    step_tag: ClassVar[str] = "uses"
+
+    uses: str = Field(
+        description='The workflow to call: a name ("review") or a path inside the project '
+        '("workflows/check.toml"), found as `muxlang run` finds workflows.'
+    )
+    with_: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        alias="with",
+        description="The called workflow's args; strings are templates.",
+    )
+
+
+def _step_tag(value: Any) -> str | None:
+    """A step table's member of the step union: its ``type``, or ``uses``."""
+    if isinstance(value, dict):
+        kind = value.get("type")
+        if kind is None and "uses" in value:
+            return "uses"
+        if kind is None:
+            return None
+        return kind if isinstance(kind, str) else repr(kind)  # not a tag: MUX003
+    return getattr(value, "type", None) or getattr(value, "step_tag", None)
+
+
+StepSpec = Annotated[
+    Annotated[ShellStepSpec, Tag("shell")]
+    | Annotated[QueryStepSpec, Tag("query")]
+    | Annotated[ApplyStepSpec, Tag("apply")]
+    | Annotated[UsesStepSpec, Tag("uses")],
+    Discriminator(_step_tag),
+]
 
 
 class WorkflowFile(ConfigFile):

@@ -100,6 +100,8 @@ def locate(root: Table, loc: Sequence[str | int]) -> Located:
 def _is_tag(table: Table, part: str) -> bool:
     """Whether a loc element right after a list index is the item's union tag."""
     type_node = table.get("type")
+    if type_node is None and part == "uses":  # a step that calls a workflow has no type
+        return table.get("uses") is not None
     return isinstance(type_node, String) and type_node.value == part
 
 
@@ -145,6 +147,9 @@ def model_keys(model: type[BaseModel]) -> list[str]:
 
 
 def _tag_of(model: type[BaseModel]) -> str | None:
+    tag = getattr(model, "step_tag", None)  # a union member without a `type` key
+    if isinstance(tag, str):
+        return tag
     info = model.model_fields.get("type")
     if info is None:
         return None
@@ -314,7 +319,7 @@ class SchemaChecker:
             return [self._missing(loc, where)]
         if kind == "union_tag_not_found":
             table = where.node if isinstance(where.node, Table) else where.table
-            tags = ", ".join(step_models(self.model)) or "?"
+            tags = ", ".join(t for t in step_models(self.model) if t != "uses") or "?"
             return [
                 self.diag(
                     table.span,

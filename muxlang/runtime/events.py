@@ -48,3 +48,9 @@ class NullReporter:
 
     def run_finished(self, result: RunResult) -> None:
         return None
+
+    def nested_started(self, name: str) -> None:
+        """A step of a workflow called with ``uses`` started (``outer.inner``)."""
+
+    def nested_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        """A step of a workflow called with ``uses`` finished (``outer.inner``)."""

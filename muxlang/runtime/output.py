@@ -234,6 +234,11 @@ class PlainReporter(NullReporter):
         if self.verbose:
             self._write(rerun_line(name, reason))
 
+    def nested_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        """A step of a called workflow (``outer.inner``) finished."""
+        if self.verbose:
+            self._write("  " + step_line(name, record, reason))
+
     def _write(self, text: str) -> None:
         self.stream.write(text + "\n")
         self.stream.flush()
@@ -266,6 +271,13 @@ class JsonlReporter(NullReporter):
         if reason:
             event["reason"] = reason
         self._emit(event)
+
+    def nested_started(self, name: str) -> None:
+        """A step of a called workflow started: ``step`` is ``outer.inner``."""
+        self.step_started(name)
+
+    def nested_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        self.step_finished(name, record, reason)
 
     def run_finished(self, result: RunResult) -> None:
         self._emit(

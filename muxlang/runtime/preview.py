@@ -10,14 +10,15 @@ else (``args``, ``env``, ``team``, ``workflow``) is rendered; when that fails
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from muxlang.compiler.plan import Plan
+from muxlang.runtime.calls import call_args
 from muxlang.runtime.context import StepError, references_name, render
 from muxlang.runtime.scheduler import format_seconds, new_record
 from muxlang.steps import step_kind
-from muxlang.workflow import TemplateField
+from muxlang.workflow import AnyStep, TemplateField
 
 _RUNTIME_NAMES = ("steps", "item", "loop")
 _OWN_LINE = ("if", "for_each", "repeat", "verify (team)")
@@ -44,6 +45,9 @@ class PreviewStep:
     #: ``role analyzer``, ``backend openai``, ``source fix``...
     details: tuple[tuple[str, str], ...]
     fields: tuple[PreviewField, ...]
+    #: a step of a called workflow (``uses``): its number (``2.1``) and nesting depth
+    number: str = ""
+    depth: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,7 +106,43 @@ def preview(
                 fields=tuple(fields),
             )
         )
+        called = plan.calls.get(step.name)
+        if called is not None:
+            shown.extend(_nested(step, index, called, fields, environ))
     return shown
+
+
+def _nested(
+    step: AnyStep,
+    index: int,
+    called: Plan,
+    fields: list[PreviewField],
+    environ: Mapping[str, str],
+) -> list[PreviewStep]:
+    """The steps of the workflow a ``uses`` step calls, numbered ``2.1``, ``2.2``..."""
+    given: dict[str, Any] = {}
+    rendered = {f.key.removeprefix("with."): f.text for f in fields if f.rendered}
+    for key, value in getattr(step, "with_", ()):
+        if not isinstance(value, TemplateField):
+            given[key] = value
+        elif key in rendered:
+            given[key] = rendered[key]
+    args = call_args(called.workflow, given)
+    for key, value in getattr(step, "with_", ()):
+        if isinstance(value, TemplateField) and key not in rendered:
+            args.pop(key, None)  # known only when the run gets there
+    nested = []
+    for inner in preview(called, args=args, environ=environ):
+        nested.append(
+            replace(
+                inner,
+                name=f"{step.name}.{inner.name}",
+                depends_on=tuple(f"{step.name}.{d}" for d in inner.depends_on),
+                number=f"{index}.{inner.number or inner.index}",
+                depth=inner.depth + 1,
+            )
+        )
+    return nested
 
 
 def _render_field(
@@ -119,21 +159,22 @@ def _render_field(
 
 def format_preview(plan: Plan, steps: list[PreviewStep], *, max_concurrent: int) -> str:
     """The text ``--dry-run`` prints."""
-    count = len(steps)
+    count = sum(1 for step in steps if not step.depth)
     lines = [
         f"Plan for workflow {plan.workflow.name!r}: {count} step{'s' if count != 1 else ''}, "
         f"up to {max_concurrent} at once (dry run: nothing runs)"
     ]
     for step in steps:
         inline = [(k, v) for k, v in step.details if k not in _OWN_LINE]
-        header = f"{step.index}. {step.name} ({step.type}"
+        indent = "   " * step.depth
+        header = f"{indent}{step.number or step.index}. {step.name} ({step.type}"
         header += "".join(f", {key} {value}" for key, value in inline) + ")"
         if step.depends_on:
             header += " after " + ", ".join(step.depends_on)
         lines.append(header)
-        lines.extend(f"   {k}: {v}" for k, v in step.details if k in _OWN_LINE)
+        lines.extend(f"{indent}   {k}: {v}" for k, v in step.details if k in _OWN_LINE)
         for field in step.fields:
-            label = f"   {field.key}: "
+            label = f"{indent}   {field.key}: "
             body = field.text.splitlines() or [""]
             suffix = "" if field.rendered else f"  {_as_written(field)}"
             lines.append(label + body[0] + (suffix if len(body) == 1 else ""))

@@ -25,6 +25,7 @@ import trio
 from muxlang.compiler.plan import CompiledStep, Plan
 from muxlang.llm import QueryService
 from muxlang.runtime import trace
+from muxlang.runtime.calls import NestedReporter, call_args, call_outcome
 from muxlang.runtime.context import (
     Status,
     StepError,
@@ -202,9 +203,13 @@ class _Run:
         max_concurrent: int,
         debug: bool,
         no_write: bool = False,
+        caller: _Run | None = None,
     ) -> None:
         self.plan = plan
         self.reporter = reporter
+        self.environ = environ
+        self.no_write = no_write
+        self.max_concurrent = max_concurrent
         self.keep_going = keep_going
         self.debug = debug
         self.records: dict[str, Record] = {
@@ -227,6 +232,7 @@ class _Run:
             workflow_path=plan.workflow.path,
             team_verify=plan.config.team_verify,
             no_write=no_write,
+            call=self._call,
         )
         graph = plan.graph
         self.index = {name: i for i, name in enumerate(plan.order)}
@@ -236,8 +242,11 @@ class _Run:
         self.ready = [(i, name) for i, name in enumerate(plan.order) if not self.waiting[name]]
         self.finished = 0
         self.wakeup = trio.Event()
-        self.limiter = trio.CapacityLimiter(max(1, max_concurrent))
-        self.gate = _Gate()
+        # a called workflow's steps share the caller's slots and apply gate
+        self.limiter: trio.CapacityLimiter = (
+            caller.limiter if caller else trio.CapacityLimiter(max(1, max_concurrent))
+        )
+        self.gate: _Gate = caller.gate if caller else _Gate()
         self.scopes: dict[str, trio.CancelScope] = {}
         self.started_at: dict[str, float] = {}
         self.reasons: dict[str, str] = {}
@@ -391,6 +400,8 @@ class _Run:
 
     async def _acquire(self, name: str, step: AnyStep) -> Callable[[], None]:
         """Take what ``step`` needs to run; returns how to give it back."""
+        if not step_kind(step).takes_slot:  # a group: its own steps take slots
+            return _nothing
         if step_kind(step).exclusive:
             await self.gate.acquire_exclusive()
             return self.gate.release_exclusive
@@ -472,6 +483,28 @@ class _Run:
             if self.debug:
                 traceback.print_exc()
             return Outcome(error=_internal(exc))
+
+    async def _call(
+        self, step: AnyStep, args: Mapping[str, Any], environ: Mapping[str, str]
+    ) -> Outcome:
+        """Run the workflow a ``uses`` step calls, as a group nested in this run."""
+        plan = self.plan.calls.get(step.name)
+        if plan is None:
+            raise StepError(f"step {step.name!r} calls no compiled workflow")
+        nested = _Run(
+            plan,
+            args=call_args(plan.workflow, args),
+            query=self.executor.query,
+            reporter=NestedReporter(self.reporter, step.name),
+            keep_going=self.keep_going,
+            environ=environ,
+            max_concurrent=self.max_concurrent,
+            debug=self.debug,
+            no_write=self.no_write,
+            caller=self,
+        )
+        result = await nested.execute(interrupt=None, print_step=None, dry_run=False)
+        return call_outcome(result)
 
     async def _once(self, compiled: CompiledStep) -> Outcome:
         """One execution of the step: all its for_each items, or the step itself."""
@@ -645,6 +678,10 @@ class _ItemsState:
     first_failure: int | None = None
     failed: list[int] = field(default_factory=list)
     cancelled: set[int] = field(default_factory=set)
+
+
+def _nothing() -> None:
+    return None
 
 
 def _if_per_item(compiled: CompiledStep) -> bool:

@@ -11,7 +11,7 @@ here; cancellation does.
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +21,7 @@ from muxlang.runtime import process, trace
 from muxlang.runtime.context import StepError, render
 from muxlang.steps import step_kind
 from muxlang.steps.base import Outcome as Outcome
-from muxlang.workflow import AnyStep, ApplyStep, QueryStep, ShellStep
+from muxlang.workflow import AnyStep, ApplyStep, QueryStep, ShellStep, TemplateField
 
 STDERR_TAIL_LINES = 10
 STDERR_TAIL_CHARS = 2000
@@ -48,6 +48,10 @@ class Executor:
     #: ``--no-write``: apply steps write nothing and show the diff they would write
     no_write: bool = False
     requests: dict[str, SentRequest] = field(default_factory=dict)
+    #: runs a ``uses`` step's workflow (set by the scheduler)
+    call: Callable[[AnyStep, Mapping[str, Any], Mapping[str, str]], Awaitable[Outcome]] | None = (
+        None
+    )
 
     async def run(self, step: AnyStep, values: Mapping[str, Any], *, item: bool = False) -> Outcome:
         """Run ``step`` once with ``values`` in scope."""
@@ -185,6 +189,21 @@ class Executor:
 
     def _render(self, key: str, template: Any, values: Mapping[str, Any]) -> str:
         return render(key, template, values, path=self.workflow_path)
+
+    # ------------------------------------------------------------------ for step types
+
+    def render(self, key: str, template: TemplateField, values: Mapping[str, Any]) -> str:
+        return self._render(key, template, values)
+
+    def env(self, step: AnyStep, values: Mapping[str, Any]) -> dict[str, str]:
+        return self._env(step, values)
+
+    async def run_workflow(
+        self, step: AnyStep, args: Mapping[str, Any], environ: Mapping[str, str]
+    ) -> Outcome:
+        if self.call is None:
+            raise StepError("this run cannot call workflows")
+        return await self.call(step, args, environ)
 
 
 def usage_fields(usage: Usage | None) -> dict[str, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from muxlang.steps import apply, query, shell
+from muxlang.steps import apply, query, shell, uses
 from muxlang.steps.base import Outcome, Shapes, StepError, StepKind, StepRunner
 from muxlang.workflow import AnyStep
 
@@ -20,6 +20,7 @@ REGISTRY: Mapping[str, StepKind] = {
         shell.KIND,
         query.KIND,
         apply.KIND,
+        uses.KIND,
     )
 }
 

@@ -55,6 +55,20 @@ class StepRunner(Protocol):
 
     async def run_apply(self, step: Any, values: Mapping[str, Any]) -> Outcome: ...
 
+    def render(self, key: str, template: TemplateField, values: Mapping[str, Any]) -> str:
+        """A template of the step, rendered (errors raise :class:`StepError`)."""
+        ...
+
+    def env(self, step: Any, values: Mapping[str, Any]) -> dict[str, str]:
+        """The environment of the step's commands: the run's plus the step's ``env``."""
+        ...
+
+    async def run_workflow(
+        self, step: Any, args: Mapping[str, Any], environ: Mapping[str, str]
+    ) -> Outcome:
+        """Run the workflow ``step`` calls (its compiled plan) as a nested group."""
+        ...
+
 
 RunHook = Callable[[Any, Mapping[str, Any], StepRunner, bool], Awaitable[Outcome]]
 StepCheck = Callable[["CheckContext"], Iterable["Diagnostic"]]
@@ -98,6 +112,9 @@ class StepKind:
     exclusive: bool = False
     #: the step asks LLM backends (``run`` opens the backends only when one does)
     asks_backends: bool = False
+    #: the step takes a ``max_concurrent`` slot while it runs (a group of steps does
+    #: not: its own steps take them)
+    takes_slot: bool = True
     #: steps it reads besides its templates (apply's ``source``): graph edges, MUX021
     refs: Callable[[Any], tuple[Ref, ...]] = _no_refs
     #: ``role analyzer``, ``source fix``: what ``--dry-run`` and ``graph`` show
@@ -113,9 +130,14 @@ class StepKind:
     run: RunHook
     #: a for_each step's own fields from its items' records (those that ran)
     combine_items: Callable[[list[dict[str, Any]]], dict[str, Any]] = _no_combined
+    #: builds the AST node from a valid step table (``table``, its Python ``data``,
+    #: the fields every step has, its parsed templates); None: the loader's own
+    build: Callable[[Any, Mapping[str, Any], dict[str, Any], Mapping[str, Any]], Any] | None = None
 
 
 def detail_label(kind: StepKind, step: AnyStep) -> str:
     """``query: analyzer``: the type and its main target, for drawings."""
-    main = [value for key, value in kind.details(step, None) if key in ("role", "backend")]
+    main = [
+        value for key, value in kind.details(step, None) if key in ("role", "backend", "workflow")
+    ]
     return f"{kind.name}: {main[0]}" if main else kind.name

@@ -96,7 +96,12 @@ EXPECTED = {
     "_StepBase": STEP_BASE,
     **{
         spec.__name__: model_keys(spec) - STEP_BASE
-        for spec in (models.ShellStepSpec, models.QueryStepSpec, models.ApplyStepSpec)
+        for spec in (
+            models.ShellStepSpec,
+            models.QueryStepSpec,
+            models.ApplyStepSpec,
+            models.UsesStepSpec,
+        )
     },
     **{
         model.__name__: model_keys(model)

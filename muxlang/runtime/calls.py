@@ -1,0 +1,63 @@
+"""A ``uses`` step at run time: the called workflow's plan runs as a nested group.
+
+The nested run shares the caller's concurrency slots and apply gate (so
+``max_concurrent`` and "an apply step runs alone" hold across the whole tree of
+calls), its query service, and its cancellation: Ctrl-C, the caller's step and
+workflow timeouts stop the nested steps like any other. The called workflow's
+own ``timeout`` bounds the group. Each nested step is reported under a qualified
+name, ``outer.inner`` (``a.b.c`` for calls within calls), to reporters that
+implement ``nested_started`` / ``nested_finished``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from muxlang.runtime.events import NullReporter, Reporter
+from muxlang.steps.base import Outcome
+from muxlang.workflow import Workflow
+
+if TYPE_CHECKING:
+    from muxlang.runtime.scheduler import RunResult
+
+
+class NestedReporter(NullReporter):
+    """Forwards a nested run's step events to the caller's reporter, qualified."""
+
+    def __init__(self, parent: Reporter, prefix: str) -> None:
+        self.parent = parent
+        self.prefix = prefix
+
+    def step_started(self, name: str) -> None:
+        forward = getattr(self.parent, "nested_started", None)
+        if forward is not None:
+            forward(f"{self.prefix}.{name}")
+
+    def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        forward = getattr(self.parent, "nested_finished", None)
+        if forward is not None:
+            forward(f"{self.prefix}.{name}", record, reason)
+
+    def nested_started(self, name: str) -> None:
+        self.step_started(name)
+
+    def nested_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        self.step_finished(name, record, reason)
+
+
+def call_args(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The called workflow's ``args``: ``with`` values, then its defaults."""
+    values = dict(given)
+    for arg in workflow.args:
+        if arg.name not in values and not arg.required:
+            values[arg.name] = arg.default
+    return values
+
+
+def call_outcome(result: RunResult) -> Outcome:
+    """The ``uses`` step's outcome from the nested run's result."""
+    fields = {"output": result.output, "steps": result.steps}
+    if result.success:
+        return Outcome(fields)
+    return Outcome(fields, f"workflow `{result.workflow}` failed: {result.error or 'failed'}")
