@@ -269,7 +269,7 @@ def test_unknown_root_name_has_did_you_mean():
     expr = path("stpes.a.output")
     wf = workflow(shell("a"), query("b", tpl(expr)))
     [d] = run(checks.check_unknown_names, wf)
-    assert d.code == "MUX013"
+    assert d.code == "MUX026"
     assert d.hint == "did you mean `steps`?"
 
 
