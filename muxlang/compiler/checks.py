@@ -369,7 +369,7 @@ def _names_at(site: a.Site) -> frozenset[str]:
 
 
 def check_unknown_names(ctx: CheckContext) -> Iterator[Diagnostic]:
-    """MUX013: a name no template scope has (``stpes.diff.output``)."""
+    """MUX026: a name no template scope has (``stpes.diff.output``)."""
     for site in ctx.sites:
         known = _names_at(site)
         for node in ctx.names(site):
@@ -377,7 +377,7 @@ def check_unknown_names(ctx: CheckContext) -> Iterator[Diagnostic]:
                 continue  # item/loop outside a for_each step is MUX024's
             yield ctx.diag(
                 node.span,
-                "MUX013",
+                "MUX026",
                 f"unknown name `{node.name}`",
                 did_you_mean(node.name, known)
                 or "templates know " + ", ".join(f"`{n}`" for n in sorted(known)),
@@ -416,7 +416,7 @@ def check_status_functions(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 
 def check_has_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
-    """MUX004 (warning): a workflow with no steps — `run` would do nothing and
+    """MUX008 (warning): a workflow with no steps — `run` would do nothing and
     "succeed". A warning, not an error: a workflow being written may be empty."""
     if ctx.workflow.steps:
         return
@@ -431,7 +431,7 @@ def check_has_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 
 #: the code of :func:`check_has_steps`'s warning
-NO_STEPS_CODE = "MUX004"
+NO_STEPS_CODE = "MUX008"
 
 
 def check_duplicate_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
@@ -448,16 +448,13 @@ def check_duplicate_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 
 def _unknown_step(ctx: CheckContext, name: str, span: Span, where: str) -> Diagnostic:
-    return ctx.diag(
-        span,
-        "MUX021",
-        f"unknown step `{name}` in {where}",
-        did_you_mean(name, ctx.steps)
-        or (
-            "the steps are " + ", ".join(f"`{n}`" for n in ctx.steps)
-            if ctx.steps
-            else "the workflow has no steps"
-        ),
+    hint = did_you_mean(name, ctx.steps) or (
+        "the steps are " + ", ".join(f"`{n}`" for n in ctx.steps)
+        if ctx.steps
+        else "the workflow has no steps"
+    )
+    return Diagnostic(
+        ctx.file, span, "MUX021", f"unknown step `{name}` in {where}", hint=hint, subject=name
     )
 
 
