@@ -390,6 +390,14 @@ def check_status_functions(ctx: CheckContext) -> Iterator[Diagnostic]:
         for node in ctx.nodes(site):
             if not isinstance(node, t.Call):
                 continue
+            if node.name == "now":  # the current time, anywhere (as in llm-mux)
+                if node.args:
+                    yield ctx.diag(
+                        node.args[0].span.to(node.args[-1].span),
+                        "MUX012",
+                        "`now()` takes no arguments",
+                    )
+                continue
             if node.name not in a.STATUS_FUNCTIONS:
                 yield ctx.diag(
                     node.span,
@@ -620,32 +628,12 @@ def check_step_types(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 
 def check_shell_injection(ctx: CheckContext) -> Iterator[Diagnostic]:
-    """MUX040 (warning): another step's output inserted into a shell command unescaped."""
-    for site in ctx.sites:
-        if not site.is_shell_text:
-            continue
-        found = a.tainted_ref(site.expr, ctx.env(site), site.tainted)
-        if found is None:
-            continue
-        if isinstance(found, a.StepRef):
-            step = ctx.steps.get(found.name)
-            if step is None or (found.field and found.field not in a.step_fields(step)):
-                continue  # MUX021/MUX023 say what is wrong with it
-            source = f"the output of step `{found.name}`"
-            shown = a.show(found.node) if found.node is not None else a.show(site.expr)
-            var = f"{found.name}_{found.field or 'output'}".replace("-", "_").upper()
-        else:
-            source = f"`{found.name}` (from another step's output)"
-            shown, var = found.name, found.name.upper()
-        where = "`cwd`" if site.field == "cwd" else f"the shell command (`{site.field}`)"
-        yield ctx.diag(
-            site.expr.span,
-            "MUX040",
-            f"{source} is inserted into {where} without `| shell_escape`",
-            f'pass it through `env` — env = {{ {var} = "{{{{ {shown} }}}}" }} — and write '
-            f'"${var}" in the command; or end the expression with `| shell_escape`',
-            Severity.WARNING,
-        )
+    """MUX040 (warning): another step's output or an argument inserted into a
+    shell command with ``raw``, or as code a shell or interpreter runs
+    (:mod:`muxlang.compiler.shell_checks`)."""
+    from muxlang.compiler.shell_checks import dangerous_insertions
+
+    return dangerous_insertions(ctx)
 
 
 # --------------------------------------------------------------------------- registry

@@ -284,24 +284,29 @@ def test_status_functions_only_in_if():
 # --------------------------------------------------------------------------- MUX040
 
 
-def test_step_output_in_shell_run_warns():
-    expr = path("steps.fetch.output")
+def test_step_output_with_raw_warns():
+    expr = filt(path("steps.fetch.output"), "raw")
     wf = workflow(shell("fetch"), shell("use", tpl("echo ", expr)))
     [d] = run(checks.check_shell_injection, wf)
     assert d.code == "MUX040"
     assert d.severity is Severity.WARNING
     assert d.span == expr.span
-    assert "env" in (d.hint or "")
+    assert "`raw`" in d.message
 
 
-def test_shell_escape_last_or_numbers_do_not_warn():
+def test_step_output_quoted_for_its_place_does_not_warn():
+    # since SPEC 11 every insertion is quoted: plain, escaped, numbers, env, prompts
     wf = workflow(
         shell("fetch"),
         shell(
             "use",
             tpl(
+                "echo ",
+                path("steps.fetch.output"),
+                ' "',
                 filt(filt(path("steps.fetch.output"), "trim"), "shell_escape"),
-                path("steps.fetch.exit_code"),
+                '" ',
+                filt(path("steps.fetch.exit_code"), "raw"),
                 t.Compare("==", path("steps.fetch.output"), lit("x"), lit(0).span),
             ),
             env=(("OUT", tpl(path("steps.fetch.output"))),),
@@ -311,16 +316,24 @@ def test_shell_escape_last_or_numbers_do_not_warn():
     assert run(checks.check_shell_injection, wf) == []
 
 
-def test_escape_not_last_warns():
-    expr = filt(filt(path("steps.fetch.output"), "shell_escape"), "upper")
-    wf = workflow(shell("fetch"), shell("use", tpl(expr)))
-    assert codes(run(checks.check_shell_injection, wf)) == ["MUX040"]
+def test_output_run_as_code_warns_escaped_or_not():
+    expr = filt(path("steps.fetch.output"), "shell_escape")
+    wf = workflow(shell("fetch"), shell("use", tpl("bash -c ", expr)))
+    [d] = run(checks.check_shell_injection, wf)
+    assert "`bash -c`" in d.message
+    assert "env" in (d.hint or "")
+
+
+def test_argument_run_as_code_warns():
+    wf = workflow(shell("use", tpl("eval ", path("args.cmd"))), args=("cmd",))
+    [d] = run(checks.check_shell_injection, wf)
+    assert "the argument `cmd`" in d.message
 
 
 def test_item_from_step_output_is_tainted():
     each = shell(
         "each",
-        tpl("wc -l ", name("item")),
+        tpl("python3 -c ", name("item")),
         for_each=ex(filt(path("steps.list.output"), "lines")),
     )
     wf = workflow(shell("list"), each)
