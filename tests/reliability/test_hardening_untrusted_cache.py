@@ -124,9 +124,10 @@ def test_a_cache_directory_others_can_write_is_not_used(tmp_path: Path) -> None:
     assert list((cache / "muxlang").iterdir()) == []
 
 
-def test_a_private_file_holding_more_than_data_is_refused(tmp_path: Path) -> None:
-    """Even a 0600 file of the user's with the right header is loaded only when it
-    holds plain data (marshal can carry code objects: refused, rebuilt)."""
+def test_a_private_file_not_written_by_muxlang_is_rebuilt(tmp_path: Path) -> None:
+    """Even a 0600 file of the user's with the right header runs nothing: marshal
+    builds values only (a code object in it stays inert); Lark cannot load it,
+    and the tables are rebuilt and rewritten."""
     root, home = _project(tmp_path)
     cache = tmp_path / "cache"
     env = subprocess_env(home, XDG_CACHE_HOME=str(cache))
