@@ -74,6 +74,9 @@ class Step:
     timeout: float | None = None
     env: tuple[tuple[str, TemplateField], ...] = ()
     repeat: Repeat | None = None
+    #: run a failed step again up to ``retries`` times, ``retry_delay_ms`` apart (llm-mux)
+    retries: int = 0
+    retry_delay_ms: int = 1000
     spans: Mapping[str, Span] = field(default_factory=dict)
 
     def templates(self) -> tuple[tuple[str, TemplateField], ...]:
@@ -100,6 +103,8 @@ class QueryStep(Step):
     options: Mapping[str, Any] = field(default_factory=dict)
     #: ``cache``: True/False, a maximum age (``"7d"``), or None (the [defaults] decide)
     cache: bool | str | None = None
+    #: a JSON Schema the answer must match (parsed into ``steps.NAME.data``; llm-mux)
+    output_schema: Mapping[str, Any] | None = None
 
     def templates(self) -> tuple[tuple[str, TemplateField], ...]:
         own = [("prompt", self.prompt)] + ([("system", self.system)] if self.system else [])

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from muxlang.config.compat import translate_config, translate_workflow
 from muxlang.config.models import (
     STEP_NAME_PATTERN,
     ApplyStepSpec,
@@ -130,12 +131,13 @@ def _load_config_text(path: Path, text: str) -> ConfigLayer:
     doc, problems = parse_document(path, text)
     if doc is None:
         return None, {}, problems
-    problems = validate(str(path), doc.root, ConfigFile, partial=CONFIG_KEYS)
+    root, notes = translate_config(doc.root, str(path), doc.lines)  # llm-mux keys (MUX050)
+    problems = validate(str(path), root, ConfigFile, partial=CONFIG_KEYS)
     if problems:
-        return None, {}, _sorted(problems)
-    config = partial_model(ConfigFile, doc.root.to_python())
+        return None, {}, _sorted(problems + notes)
+    config = partial_model(ConfigFile, root.to_python())
     assert isinstance(config, ConfigFile)
-    return config, table_spans(doc.root), []
+    return config, table_spans(root), notes
 
 
 def load_workflow(path: Path, text: str | None = None) -> tuple[Workflow | None, list[Diagnostic]]:
@@ -173,8 +175,9 @@ class _Builder:
         self.path = path
         self.file = str(path)
         self.doc = doc
-        self.root = doc.root
-        self.problems: list[Diagnostic] = []
+        # llm-mux's keys translated or reported (MUX050/MUX051: muxlang/config/compat.py)
+        self.root, notes = translate_workflow(doc.root, self.file, doc.lines)
+        self.problems: list[Diagnostic] = notes
         #: each step table with its parsed templates, env and expressions
         self.parsed: list[_Parsed] = []
         #: names of steps left out of a partial workflow
@@ -259,12 +262,15 @@ class _Builder:
         for name, arg in spec.args.items():
             node = table.get(name) if isinstance(table, Table) else None
             span = node.span if node is not None else Span.point(1, 1)  # `[args.NAME]`
+            default, required = arg.default, "default" not in arg.model_fields_set
+            if arg.required is False and required:
+                default, required = "", False  # llm-mux: an optional arg with no value is ""
             out.append(
                 Arg(
                     name=name,
                     description=arg.description,
-                    default=arg.default,
-                    required="default" not in arg.model_fields_set,
+                    default=default,
+                    required=required,
                     span=span,
                 )
             )
@@ -370,6 +376,7 @@ class _Builder:
                 system=templates.get("system"),
                 options=query.options,
                 cache=query.cache,
+                output_schema=query.output_schema,
             )
         build = STEP_KINDS[kind].build
         if build is not None:  # a step type that builds its own node
@@ -672,6 +679,8 @@ def _common_values(
         "fail_fast": spec.fail_fast,
         "continue_on_error": spec.continue_on_error,
         "timeout": _seconds(spec.timeout),
+        "retries": spec.retries,
+        "retry_delay_ms": spec.retry_delay,
     }
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from muxlang.rules import calls, config, files, safety, steps, templates
+from muxlang.rules import calls, compat, config, files, safety, steps, templates
 from muxlang.rules.rule import DOCS_URL, Rule, Severity
 
 __all__ = ["DOCS_URL", "GROUPS", "RULES", "Rule", "Severity", "code_pattern", "selected"]
 
 #: the group modules, each a tuple ``RULES`` of its rules
-GROUPS = (files, templates, steps, calls, config, safety)
+GROUPS = (files, templates, steps, calls, config, safety, compat)
 
 
 def _collect() -> dict[str, Rule]:

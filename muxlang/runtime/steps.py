@@ -112,15 +112,21 @@ class Executor:
             result = await self.query.query(target, request, kind=kind)
         except BackendError as exc:
             return Outcome({"outputs": {}, "backend": None}, str(exc))
-        return Outcome(
-            {
-                "output": result.output,
-                "outputs": dict(result.outputs),
-                "backend": result.backend,
-                "usage": usage_fields(result.usage),
-                "cost": result.cost,
-            }
-        )
+        fields = {
+            "output": result.output,
+            "outputs": dict(result.outputs),
+            "backend": result.backend,
+            "usage": usage_fields(result.usage),
+            "cost": result.cost,
+        }
+        if step.output_schema is not None:
+            from muxlang.runtime.answer_schema import check_answer
+
+            fields["data"], problem = check_answer(result.output, step.output_schema)
+            if problem is not None:
+                again = " (asked again `retries` times)" if step.retries else ""
+                return Outcome(fields, f"output_schema: {problem}{again}")
+        return Outcome(fields)
 
     # ------------------------------------------------------------------ apply
 
