@@ -24,12 +24,14 @@ from typing import Any
 
 import trio
 
-from muxlang.serve.formats import WireError, openai
-from muxlang.serve.gateway import FORMATS, Format, Gateway, Streamed, Whole
+from muxlang.serve.formats import WireError, ollama, openai
+from muxlang.serve.formats.registry import FORMATS
+from muxlang.serve.gateway import Format, Gateway, Streamed, Whole
 from muxlang.serve.limits import ClientKey, KeyRing, cost_of, refusal_message
 from muxlang.serve.meter import Meter, metering
 from muxlang.serve.metrics import CONTENT_TYPE, MeteredState, Metrics
 from muxlang.serve.passthrough import UpstreamError
+from muxlang.serve.routes import route_of
 from muxlang.serve.routing import Failed, RouteError, UnknownModel, retry_after_header
 from muxlang.serve.state import MemoryState, State
 
@@ -47,25 +49,6 @@ class BodyTooLarge(Exception):
 
 class ClientGone(Exception):
     pass
-
-
-def _route(path: str) -> str | None:
-    path = path.rstrip("/") or "/"
-    if path.startswith("/v1/"):
-        path = path[3:]
-    if path == "/chat/completions":
-        return "chat"
-    if path == "/messages":
-        return "messages"
-    if path == "/models":
-        return "models"
-    if path.startswith("/models/"):
-        return "model"
-    if path in ("/health", "/healthz"):
-        return "health"
-    if path == "/metrics":
-        return "metrics"
-    return None
 
 
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
@@ -149,12 +132,11 @@ class GatewayApp:
         if scope["type"] != "http":
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        route = _route(scope["path"])
+        found = route_of(scope["path"])
+        route = found.name if found is not None else None
         fmt: Format = "anthropic" if "anthropic-version" in headers else "openai"
-        if route == "chat":
-            fmt = "openai"
-        elif route == "messages":
-            fmt = "anthropic"
+        if found is not None and found.fmt is not None:
+            fmt = found.fmt
         method = scope["method"]
         if self.loopback_only and not _loopback_host(headers.get("host", "")):
             # a web page that re-pointed its own name at 127.0.0.1 (DNS rebinding)
@@ -181,6 +163,12 @@ class GatewayApp:
                 return
             allowed = self.keys.identify(headers) if self.keys.required else None
             await self._models(send, fmt, scope["path"] if route == "model" else None, allowed)
+            return
+        if route == "tags":
+            if method != "GET":
+                await self._error(send, fmt, 405, f"{method} is not allowed here; use GET")
+                return
+            await self._json(send, 200, ollama.tags(self.gateway.models()))
             return
         if method != "POST":
             await self._error(send, fmt, 405, f"{method} is not allowed here; use POST")
@@ -211,7 +199,22 @@ class GatewayApp:
         if not isinstance(body, dict):
             await self._error(send, fmt, 400, "request body must be a JSON object")
             return
+        if route == "count_tokens":
+            await self._count_tokens(send, body)
+            return
+        if found is not None and found.model is not None:  # Gemini names it in the path
+            body = {**body, "model": found.model, "stream": found.stream}
         await self._chat(send, receive, fmt, body, headers)
+
+    async def _count_tokens(self, send: Send, body: dict[str, Any]) -> None:
+        try:
+            counted = self.gateway.count_tokens(body)
+        except WireError as exc:
+            await self._error(send, "anthropic", 400, str(exc))
+        except UnknownModel as exc:
+            await self._unknown_model(send, "anthropic", exc)
+        else:
+            await self._json(send, 200, counted)
 
     # ------------------------------------------------------------------ pieces
 

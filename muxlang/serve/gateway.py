@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import trio
 
@@ -44,15 +44,17 @@ from muxlang.runtime.backends import (
     events_of,
     parallel_output,
 )
-from muxlang.serve.formats import Untranslatable, WireError, anthropic, openai
+from muxlang.serve.formats import Untranslatable, WireError
+from muxlang.serve.formats.common import estimate_tokens
+from muxlang.serve.formats.registry import FORMATS
 from muxlang.serve.pump import END, Pump, ToolEnding, batch, discard_pump, start_pump
 from muxlang.serve.routing import RouteError, UnknownModel, route_error, status_for
 from muxlang.serve.upstream import BackendSource, Relay, RetryFn, no_retry
 
 log = logging.getLogger("muxlang.serve")
 
-Format = Literal["openai", "anthropic"]
-FORMATS: dict[Format, Any] = {"openai": openai, "anthropic": anthropic}
+#: a client format's name (:data:`muxlang.serve.formats.registry.FORMATS`)
+Format = str
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,10 @@ class Streamed:
 
 
 Answer = Whole | Streamed
+
+
+def _dump(data: Any) -> bytes:
+    return json.dumps(data).encode()
 
 
 def tool_choice_for(protocol: str | None, choice: Any) -> Any:
@@ -162,12 +168,24 @@ class Gateway:
             out.append({"id": name, "kind": "backend", "description": backend.model or ""})
         return out
 
+    def count_tokens(self, body: Mapping[str, Any]) -> dict[str, int]:
+        """Anthropic's ``count_tokens``: an estimate of the request's input tokens
+        (:func:`~muxlang.serve.formats.common.estimate_tokens`); no backend is asked."""
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise WireError("`model` is required: name a muxlang role or backend")
+        if self.engine.kind(model) is None:
+            raise UnknownModel(model, self.engine.names())
+        request = FORMATS["anthropic"].request_from_wire({"max_tokens": 1, **body})
+        return {"input_tokens": estimate_tokens(request)}
+
     # ------------------------------------------------------------------ answering
 
     def _relayed(self, name: str, fmt: Format) -> bool:
         """Whether backend ``name`` gets a ``fmt`` client's body untouched (pass-through)."""
         cfg = self.config.backends[name]
-        return self.passthrough is not None and cfg.is_http and cfg.protocol == fmt
+        relays = self.passthrough is not None and FORMATS[fmt].relays
+        return relays and cfg.is_http and cfg.protocol == fmt
 
     def _passes_through(self, target: str, fmt: Format, seen: tuple[str, ...] = ()) -> bool:
         """Whether some backend ``target`` can route to takes the body by pass-through."""
@@ -202,7 +220,7 @@ class Gateway:
             if not self._passes_through(model, fmt):
                 raise
             untranslatable, request = exc, ChatRequest(messages=())
-        stream = body.get("stream") or False
+        stream = body.get("stream", wire.stream_default)
         if not isinstance(stream, bool):
             raise WireError("`stream` must be true or false")
         options = body.get("stream_options") or {}
@@ -246,7 +264,7 @@ class Gateway:
             if isinstance(result, ChatResponse):
                 if result.tool_calls and result.finish_reason == "stop":
                     result = replace(result, finish_reason="tool_calls")
-                return Whole(json.dumps(wire.response_to_wire(result, model)).encode(), tag)
+                return Whole(_dump(wire.response_to_wire(result, model)), tag)
             status, content_type, raw = result
             return Whole(raw, tag, status, content_type)
 
@@ -266,16 +284,11 @@ class Gateway:
         tag = {"x-muxlang-backend": name}
         if isinstance(pump.first, bytes):
             return Streamed(pump.first, self._relay_rest(fmt, model, name, pump), tag)
-        encoder = ToolEnding(self._encoder(fmt, model, include_usage))
+        encoder = ToolEnding(wire.encoder(model, include_usage))
         first = encoder.start() + encoder.event(pump.first)
         done = isinstance(pump.first, Finish)
-        return Streamed(first, self._encode_rest(encoder, model, name, pump, done), tag)
-
-    @staticmethod
-    def _encoder(fmt: Format, model: str, include_usage: bool) -> Any:
-        if fmt == "openai":
-            return openai.StreamEncoder(model, include_usage=include_usage)
-        return anthropic.StreamEncoder(model)
+        rest = self._encode_rest(encoder, model, name, pump, done)
+        return Streamed(first, rest, tag, wire.stream_type)
 
     async def _encode_rest(
         self, encoder: Any, model: str, name: str, pump: Pump, done: bool
@@ -307,7 +320,7 @@ class Gateway:
     async def _relay_rest(
         self, fmt: Format, model: str, name: str, pump: Pump
     ) -> AsyncIterator[bytes]:
-        encoder = self._encoder(fmt, model, False)
+        encoder = FORMATS[fmt].encoder(model, False)
         failed = False
         try:
             done = False
@@ -344,15 +357,15 @@ class Gateway:
         wire = FORMATS[fmt]
         tag = {"x-muxlang-backend": response.backend or model}
         if not stream:
-            return Whole(json.dumps(wire.response_to_wire(response, model)).encode(), tag)
-        encoder = self._encoder(fmt, model, include_usage)
+            return Whole(_dump(wire.response_to_wire(response, model)), tag)
+        encoder = wire.encoder(model, include_usage)
         first = encoder.start() + encoder.event(TextDelta(response.text))
 
         async def rest() -> AsyncIterator[bytes]:
             yield encoder.event(Finish("stop", response.usage))
             yield encoder.end()
 
-        return Streamed(first, rest(), tag)
+        return Streamed(first, rest(), tag, wire.stream_type)
 
     async def _parallel_response(
         self, role_name: str, request: ChatRequest, stack: tuple[str, ...] = ()

@@ -10,9 +10,49 @@ client's format. Each format module offers the same functions:
 - ``StreamEncoder(model)``: ``start()``, ``event(e)``, ``error(...)``, ``end()`` → SSE bytes
 - ``events_from_wire(chunks)``: the decoded stream payloads back to events
 - ``error_body(status, message, type)``: the format's error shape
+
+Each client format module ends with a ``FORMAT`` (:class:`ClientFormat`) and is
+registered by one line in :mod:`muxlang.serve.formats.registry`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from muxlang.llm import ChatRequest, ChatResponse, StreamEvent
+
+
+class Encoder(Protocol):
+    """Internal stream events → the format's stream bytes."""
+
+    def start(self) -> bytes: ...
+
+    def event(self, event: StreamEvent) -> bytes: ...
+
+    def error(self, message: str, status: int = 502) -> bytes: ...
+
+    def end(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFormat:
+    """What the gateway needs of one client format."""
+
+    name: str
+    request_from_wire: Callable[[Mapping[str, Any]], ChatRequest]
+    #: (response, model) -> JSON answer
+    response_to_wire: Callable[[ChatResponse, str], dict[str, Any]]
+    #: (model, include_usage) -> a fresh stream encoder
+    encoder: Callable[[str, bool], Encoder]
+    #: (status, message) -> JSON error body
+    error_body: Callable[[int, str], dict[str, Any]]
+    stream_type: str = "text/event-stream"
+    #: whether a body without ``stream`` asks for a stream (Ollama)
+    stream_default: bool = False
+    #: a backend speaking this protocol gets the client's body untouched
+    relays: bool = False
 
 
 class WireError(ValueError):
@@ -25,3 +65,11 @@ class Untranslatable(WireError):
     Pass-through forwards such a body untouched; only a backend that needs the
     translation refuses it (HTTP 400).
     """
+
+
+def need_model(body: Mapping[str, Any]) -> str:
+    """``body["model"]``, which every format's request carries (or the gateway put there)."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise WireError("`model` is required: name a muxlang role or backend")
+    return model

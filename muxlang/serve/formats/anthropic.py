@@ -46,7 +46,7 @@ from muxlang.runtime.backends.protocols.anthropic import (
     tool_use_block,
     usage_from_wire,
 )
-from muxlang.serve.formats import Untranslatable, WireError
+from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
 from muxlang.serve.formats.common import (
     json_arguments,
     need_list,
@@ -164,6 +164,13 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     tools: list[Tool] = []
     for i, raw in enumerate(need_list(body.get("tools") or [], "`tools`")):
         tool = need_mapping(raw, f"tools[{i}]")
+        if tool.get("type") not in (None, "custom"):
+            # a server tool (web_search_..., code_execution_...): Anthropic runs it, so
+            # only an anthropic backend (by pass-through) may receive it
+            raise Untranslatable(
+                f"tools[{i}]: server tool of type {tool.get('type')!r} reaches only "
+                "anthropic backends (by pass-through)"
+            )
         tools.append(tool_in(tool, f"tools[{i}]", "input_schema"))
     return ChatRequest(
         messages=tuple(messages),
@@ -421,3 +428,13 @@ def events_from_wire(events: Iterable[Mapping[str, Any]]) -> list[StreamEvent]:
             )
     out.append(Finish(finish or "stop", usage))
     return out
+
+
+FORMAT = ClientFormat(
+    name="anthropic",
+    request_from_wire=request_from_wire,
+    response_to_wire=lambda response, model: response_to_wire(response, model),
+    encoder=lambda model, include_usage: StreamEncoder(model),
+    error_body=lambda status, message: error_body(status, message),
+    relays=True,
+)

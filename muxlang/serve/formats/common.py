@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from muxlang.llm import Tool
+from muxlang.llm import ChatRequest, Tool
 from muxlang.runtime.backends.sse import encode
 from muxlang.serve.formats import WireError
 
@@ -90,3 +90,26 @@ def sampling_options(body: Mapping[str, Any]) -> dict[str, Any]:
     travel in ``options``."""
     top_p = opt_float(body, "top_p")
     return {"top_p": top_p} if top_p is not None else {}
+
+
+#: characters per token of English text and code in the common BPE tokenizers
+CHARS_PER_TOKEN = 4
+#: tokens each message costs beyond its text (role and separators)
+TOKENS_PER_MESSAGE = 3
+
+
+def estimate_tokens(request: ChatRequest) -> int:
+    """Input tokens of ``request``, estimated without a tokenizer: its text (system
+    prompt, messages, tool calls, tool declarations as JSON) at
+    :data:`CHARS_PER_TOKEN` characters a token, rounded up, plus
+    :data:`TOKENS_PER_MESSAGE` per message. Backends differ (muxlang does not know
+    which model a role will reach), so this is an estimate, as docs/gateway.md says."""
+    chars = len(request.system or "")
+    for message in request.messages:
+        chars += len(message.content)
+        chars += sum(len(c.name) + len(c.arguments) for c in message.tool_calls)
+    for tool in request.tools:
+        chars += len(tool.name) + len(tool.description)
+        chars += len(json.dumps(dict(tool.parameters), separators=(",", ":")))
+    text_tokens = -(-chars // CHARS_PER_TOKEN)
+    return text_tokens + TOKENS_PER_MESSAGE * len(request.messages) + (1 if request.system else 0)

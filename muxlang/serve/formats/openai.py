@@ -45,7 +45,7 @@ from muxlang.runtime.backends.protocols.openai import (
     tool_to_wire,
     usage_from_wire,
 )
-from muxlang.serve.formats import Untranslatable, WireError
+from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
 from muxlang.serve.formats.common import (
     json_arguments,
     need_list,
@@ -361,3 +361,13 @@ def events_from_wire(chunks: Iterable[Mapping[str, Any]]) -> list[StreamEvent]:
                 finish = FINISH_REASONS.get(choice["finish_reason"], "stop")
     events.append(Finish(finish or "stop", usage))
     return events
+
+
+FORMAT = ClientFormat(
+    name="openai",
+    request_from_wire=request_from_wire,
+    response_to_wire=lambda response, model: response_to_wire(response, model),
+    encoder=lambda model, include_usage: StreamEncoder(model, include_usage=include_usage),
+    error_body=lambda status, message: error_body(status, message),
+    relays=True,
+)
