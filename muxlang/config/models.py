@@ -318,6 +318,11 @@ class ArgSpec(_Model):
     default: str | int | float | bool | None = Field(
         None, description="An arg with no default is required."
     )
+    required: bool | None = Field(
+        None,
+        description="As in llm-mux: true needs a value; false with no default makes the "
+        'arg optional (it inserts ""). Unset: required unless it has a default.',
+    )
 
 
 class RepeatSpec(_Model):
@@ -382,6 +387,11 @@ class QueryStepSpec(_StepBase):
     cache: CacheSetting | None = Field(
         None,
         description='Reuse an earlier identical answer: true, false, or a maximum age such as "7d".',
+    )
+    output_schema: dict[str, Any] | None = Field(
+        None,
+        description="A JSON Schema the answer must match: it is parsed as JSON (also from a "
+        "fenced ```json block) into `steps.NAME.data`; a mismatch asks again up to `retries`.",
     )
 
 

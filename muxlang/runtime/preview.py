@@ -18,6 +18,7 @@ from muxlang.runtime.calls import call_args
 from muxlang.runtime.context import StepError, references_name, render
 from muxlang.runtime.scheduler import format_seconds, new_record
 from muxlang.steps import step_kind
+from muxlang.template.values import NamedTable
 from muxlang.workflow import AnyStep, TemplateField
 
 _RUNTIME_NAMES = ("steps", "item", "loop")
@@ -71,7 +72,10 @@ def preview(
         "args": dict(args),
         "env": dict(environ),
         "team": plan.config.team,
-        "workflow": {"name": plan.workflow.name, "description": plan.workflow.description},
+        "workflow": NamedTable(
+            {"name": plan.workflow.name, "description": plan.workflow.description},
+            plan.workflow.name,
+        ),
     }
     shown: list[PreviewStep] = []
     for index, compiled in enumerate(plan.steps(), start=1):

@@ -39,7 +39,7 @@ from muxlang.runtime.repeat import run_repeat
 from muxlang.runtime.steps import Executor, Outcome
 from muxlang.steps import step_kind
 from muxlang.template.filters import KIND_ARTICLES
-from muxlang.template.values import kind_of
+from muxlang.template.values import NamedTable, kind_of
 from muxlang.workflow import AnyStep
 
 Record = dict[str, Any]
@@ -89,6 +89,7 @@ class RunResult:
 def new_record(step: AnyStep) -> Record:
     """A step's record before it ran (status ``"pending"``)."""
     record: Record = {"output": "", "status": "pending", "error": None, "duration_ms": 0}
+    record["failed"] = False  # llm-mux's `steps.X.failed`: the status is "failed"
     record.update(_type_fields(step))
     if step.for_each is not None:
         record["results"] = []
@@ -220,10 +221,11 @@ class _Run:
             "args": dict(args),
             "env": dict(environ),
             "team": plan.config.team,
-            "workflow": {
-                "name": plan.workflow.name,
-                "description": plan.workflow.description,
-            },
+            # `{{ workflow }}` inserts the name, as in llm-mux; `workflow.name` too
+            "workflow": NamedTable(
+                {"name": plan.workflow.name, "description": plan.workflow.description},
+                plan.workflow.name,
+            ),
         }
         self.executor = Executor(
             project_root=plan.config.project_root,
@@ -461,10 +463,22 @@ class _Run:
             self._done(name)
 
     async def _execute(self, compiled: CompiledStep) -> Outcome:
+        """The step's outcome; a failed step runs again up to its ``retries``
+        (llm-mux), ``retry_delay_ms`` apart, inside the step's ``timeout``."""
+        step = compiled.step
         reused = trace.reused(compiled, self.values)  # --resume: the earlier result
         if reused is not None:
             await trio.lowlevel.checkpoint()
             return reused  # type: ignore[no-any-return]
+        outcome = await self._attempt(compiled)
+        for _ in range(step.retries):
+            if outcome.error is None:
+                break
+            await trio.sleep(step.retry_delay_ms / 1000)
+            outcome = await self._attempt(compiled)
+        return outcome
+
+    async def _attempt(self, compiled: CompiledStep) -> Outcome:
         try:
             step = compiled.step
             if step.repeat is not None:
@@ -563,6 +577,7 @@ class _Run:
         record["duration_ms"] = duration_ms(trio.current_time() - started)
         record["error"] = outcome.error
         record["status"] = "failed" if outcome.error is not None else "success"
+        record["failed"] = outcome.error is not None
         step = self.plan.step(name).step
         tolerated = step.continue_on_error or self.plan.workflow.continue_on_error
         if outcome.error is not None and not cancelled and not tolerated:
