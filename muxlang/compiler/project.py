@@ -240,6 +240,7 @@ def validate_config(
     locate = config_checks.locator(str(path))
     found.extend(config_checks.check_min_success(config, str(path), locate))
     found.extend(config_checks.check_detect_globs(layer, str(path), locate))
+    found.extend(config_checks.check_key_models(config, layer, str(path), locate))
     return silenced(found, path, text, (*config.validate_.ignore, *layer.validate_.ignore))
 
 
