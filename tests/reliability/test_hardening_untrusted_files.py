@@ -162,3 +162,25 @@ def test_links_inside_the_project_and_the_users_own_files_still_work(tmp_path: P
     done = run_muxlang(root, "run", str(loose / "wf.toml"), env=env, cwd=loose)
     assert done.returncode == 0, done.stderr
     assert b"hello-inside" in done.stdout
+
+
+def test_a_fifo_in_place_of_a_config_file_does_not_hang(tmp_path: Path) -> None:
+    root, home, _ = _tree(tmp_path)
+    (root / ".muxlang").mkdir()
+    os.mkfifo(root / ".muxlang" / "config.toml")
+    env = subprocess_env(home)
+    for command in (["validate"], ["backends"], ["doctor"], ["validate", ".muxlang/config.toml"]):
+        # a FIFO is not a config file: skipped or refused, and the command ends
+        done = run_muxlang(root, *command, env=env, cwd=root, timeout=60)
+        out = (done.stdout + done.stderr).decode()
+        assert "Traceback" not in out, (command, out)
+
+
+def test_read_file_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    from muxlang.config.discovery import RefusedFileError, read_file
+
+    os.mkfifo(tmp_path / "fifo.toml")
+    with pytest.raises(RefusedFileError, match="not a regular file"):
+        read_file(tmp_path / "fifo.toml")  # returns at once: never waits for a writer
+    with pytest.raises(IsADirectoryError):
+        read_file(tmp_path)
