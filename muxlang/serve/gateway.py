@@ -49,7 +49,7 @@ from muxlang.serve.formats.common import estimate_tokens
 from muxlang.serve.formats.registry import FORMATS
 from muxlang.serve.pump import END, Pump, ToolEnding, batch, discard_pump, start_pump
 from muxlang.serve.routing import RouteError, UnknownModel, route_error, status_for
-from muxlang.serve.upstream import BackendSource, Relay, RetryFn, no_retry
+from muxlang.serve.upstream import BackendSource, Relay, RetryFn, no_retry, relayed_headers
 
 log = logging.getLogger("muxlang.serve")
 
@@ -203,7 +203,25 @@ class Gateway:
         nursery: trio.Nursery,
         headers: Mapping[str, str] | None = None,
     ) -> Answer:
-        """Answer one request; raises RouteError (or WireError) before the first byte."""
+        """Answer one request; raises RouteError (or WireError) before the first byte.
+        A pass-through answer carries the upstream's request id and rate-limit headers."""
+        relayed: dict[str, str] = {}
+        token = relayed_headers.set(relayed)
+        try:
+            answer = await self._answer(fmt, body, nursery, headers)
+        finally:
+            relayed_headers.reset(token)
+        if relayed:
+            return replace(answer, headers={**relayed, **answer.headers})
+        return answer
+
+    async def _answer(
+        self,
+        fmt: Format,
+        body: Mapping[str, Any],
+        nursery: trio.Nursery,
+        headers: Mapping[str, str] | None,
+    ) -> Answer:
         wire = FORMATS[fmt]
         model = body.get("model")
         if not isinstance(model, str) or not model:

@@ -29,6 +29,7 @@ from muxlang.runtime.backends import (
     transport_error,
 )
 from muxlang.serve.formats import WireError, anthropic, openai
+from muxlang.serve.upstream import keep_headers
 
 ANTHROPIC_VERSION = "2023-06-01"
 _FORWARDED = ("anthropic-version", "anthropic-beta", "openai-organization", "openai-project")
@@ -226,6 +227,7 @@ class Passthrough:
         finally:
             pool.release(slot)
         content = response.content
+        keep_headers(response.headers)
         if not 200 <= response.status_code < 300:
             raise http_error(
                 name, response.status_code, response.headers, content, self._secrets[name]
@@ -244,6 +246,7 @@ class Passthrough:
         client = pool.client(slot)
         try:
             async with client.stream("POST", url, content=data, headers=headers) as response:
+                keep_headers(response.headers)
                 if not 200 <= response.status_code < 300:
                     raw = await response.aread()
                     raise http_error(

@@ -8,6 +8,7 @@ and :class:`muxlang.serve.passthrough.Passthrough`; tests put stand-ins in.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar
 
 from muxlang.config.models import BackendConfig
@@ -45,3 +46,24 @@ class Relay(Protocol):
 async def no_retry(name: str, config: BackendConfig, call: Callable[[], Awaitable[T]]) -> T:
     """A single attempt (tests that count upstream requests use it)."""
     return await call()
+
+
+#: upstream response headers a client may read, relayed on pass-through answers
+RELAYED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+RELAYED_NAMES = frozenset({"x-request-id", "request-id"})
+
+#: where pass-through puts the relayed headers of the request being answered (the
+#: gateway sets a fresh dict per request; tasks the request starts share it)
+relayed_headers: ContextVar[dict[str, str] | None] = ContextVar("relayed_headers", default=None)
+
+
+def keep_headers(headers: Mapping[str, str]) -> None:
+    """Remember an upstream answer's request id and rate-limit headers for the client."""
+    sink = relayed_headers.get()
+    if sink is None:
+        return
+    sink.clear()
+    for key, value in headers.items():
+        name = key.lower()
+        if name in RELAYED_NAMES or name.startswith(RELAYED_PREFIXES):
+            sink[name] = value

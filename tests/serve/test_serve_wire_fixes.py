@@ -189,3 +189,95 @@ async def test_errors_name_the_backend_never_its_url(upstream: FakeLLMServer) ->
     assert "http://" not in message
     assert "127.0.0.1" not in message
     assert failed.headers["x-muxlang-backend"] == "up"
+
+
+async def test_pass_through_answers_carry_the_upstreams_request_id_and_rate_limits(
+    upstream: FakeLLMServer,
+) -> None:
+    limits = {
+        "x-request-id": "req_123",
+        "x-ratelimit-remaining-requests": "99",
+        "x-internal-secret-hop": "never-relayed",
+    }
+    config = _config(
+        up=BackendConfig(command=upstream.base_url("openai"), protocol="openai", max_retries=0)
+    )
+    upstream.reset()
+    upstream.default = lambda request: Reply(text="hi", headers=limits)
+    async with open_gateway(config, environ={}) as app:
+        body = {"model": "up", "messages": USER}
+        whole = await call(app, "POST", CHAT, body, {"host": "127.0.0.1"})
+        streamed = await call(app, "POST", CHAT, {**body, "stream": True}, {"host": "127.0.0.1"})
+        # an anthropic client reaches the openai backend by translation: nothing relayed
+        translated = await call(
+            app, "POST", MESSAGES, {**body, "max_tokens": 5}, {"host": "127.0.0.1"}
+        )
+    for answer in (whole, streamed):
+        assert answer.status == 200
+        assert answer.headers["x-request-id"] == "req_123"
+        assert answer.headers["x-ratelimit-remaining-requests"] == "99"
+        assert "x-internal-secret-hop" not in answer.headers
+        assert answer.headers["x-muxlang-backend"] == "up"
+    assert translated.status == 200
+    assert "x-request-id" not in translated.headers
+
+
+async def test_gemini_backends_get_and_give_function_call_ids(upstream: FakeLLMServer) -> None:
+    config = _config(
+        gem=BackendConfig(command=upstream.base_url("gemini"), protocol="gemini", max_retries=0)
+    )
+    call_part = {"functionCall": {"id": "fc_7", "name": "get_weather", "args": {"city": "Oslo"}}}
+    upstream.reset()
+    upstream.default = lambda request: Reply(
+        json={
+            "candidates": [
+                {"content": {"role": "model", "parts": [call_part]}, "finishReason": "STOP"}
+            ]
+        }
+    )
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    async with open_gateway(config, environ={}) as app:
+        asked = await call(
+            app,
+            "POST",
+            CHAT,
+            {"model": "gem", "messages": USER, "tools": tools},
+            {"host": "127.0.0.1"},
+        )
+        [got] = asked.json["choices"][0]["message"]["tool_calls"]
+        assert got["id"] == "fc_7"  # the upstream's id, not one muxlang made up
+        follow = [
+            *USER,
+            {"role": "assistant", "content": None, "tool_calls": [got]},
+            {"role": "tool", "tool_call_id": "fc_7", "content": "sunny"},
+        ]
+        await call(
+            app,
+            "POST",
+            CHAT,
+            {"model": "gem", "messages": follow, "tools": tools},
+            {"host": "127.0.0.1"},
+        )
+    contents = upstream.requests[-1].json["contents"]
+    assert contents[1]["parts"][0]["functionCall"]["id"] == "fc_7"
+    assert contents[2]["parts"][0]["functionResponse"]["id"] == "fc_7"
+
+
+async def test_anthropic_server_tools_stay_server_tools(upstream: FakeLLMServer) -> None:
+    web = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
+    config = _config(
+        an=BackendConfig(
+            command=upstream.base_url("anthropic"), protocol="anthropic", max_retries=0
+        ),
+        oa=BackendConfig(command=upstream.base_url("openai"), protocol="openai", max_retries=0),
+    )
+    upstream.reset()
+    body = {"max_tokens": 5, "messages": USER, "tools": [web]}
+    async with open_gateway(config, environ={}) as app:
+        relayed = await call(app, "POST", MESSAGES, {**body, "model": "an"}, {"host": "127.0.0.1"})
+        refused = await call(app, "POST", MESSAGES, {**body, "model": "oa"}, {"host": "127.0.0.1"})
+    assert relayed.status == 200
+    assert upstream.requests[0].json["tools"] == [web]  # as the client sent it
+    assert refused.status == 400  # never turned into a function the model could "call"
+    assert "server tool" in refused.json["error"]["message"]
+    assert len(upstream.requests) == 1

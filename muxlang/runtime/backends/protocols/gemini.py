@@ -76,12 +76,15 @@ def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str
             continue
         if m.role == "tool":
             name = m.name or names.get(m.tool_call_id or "", "tool")
-            part = {"functionResponse": {"name": name, "response": {"content": m.content}}}
+            response: dict[str, Any] = {"name": name, "response": {"content": m.content}}
+            if m.tool_call_id:
+                response["id"] = m.tool_call_id  # Gemini matches a result to its call by id
+            part = {"functionResponse": response}
             contents.append({"role": "user", "parts": [part]})
             continue
         parts: list[dict[str, Any]] = [{"text": m.content}] if m.content else []
         parts += [
-            {"functionCall": {"name": c.name, "args": loads_arguments(c.arguments)}}
+            {"functionCall": {"id": c.id, "name": c.name, "args": loads_arguments(c.arguments)}}
             for c in m.tool_calls
         ]
         role = "model" if m.role == "assistant" else "user"
@@ -150,7 +153,9 @@ def _parse(data: Any) -> ChatResponse:
         if isinstance(call, dict):
             calls.append(
                 ToolCall(
-                    f"call_{len(calls)}", str(call.get("name", "")), dumps(call.get("args", {}))
+                    str(call.get("id") or f"call_{len(calls)}"),
+                    str(call.get("name", "")),
+                    dumps(call.get("args", {})),
                 )
             )
     finish: FinishReason = "tool_calls" if calls else _FINISH.get(reason or "STOP", "stop")
@@ -201,7 +206,7 @@ class _Decoder:
                 out.append(
                     ToolCallDelta(
                         self.calls,
-                        id=f"call_{self.calls}",
+                        id=str(call.get("id") or f"call_{self.calls}"),
                         name=str(call.get("name", "")),
                         arguments=dumps(call.get("args", {})),
                     )
