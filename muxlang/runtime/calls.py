@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from muxlang.runtime.events import NullReporter, Reporter
-from muxlang.steps.base import Outcome
-from muxlang.workflow import Workflow
+from muxlang.steps.base import Outcome, StepError
+from muxlang.workflow import AnyStep, Workflow
 
 if TYPE_CHECKING:
-    from muxlang.runtime.scheduler import RunResult
+    from muxlang.runtime.result import RunResult
+    from muxlang.runtime.scheduler import _Run
 
 
 class NestedReporter(NullReporter):
@@ -61,3 +62,28 @@ def call_outcome(result: RunResult) -> Outcome:
     if result.success:
         return Outcome(fields)
     return Outcome(fields, f"workflow `{result.workflow}` failed: {result.error or 'failed'}")
+
+
+async def run_call(
+    run: _Run, step: AnyStep, args: Mapping[str, Any], environ: Mapping[str, str]
+) -> Outcome:
+    """Run the workflow ``step`` calls, as a group nested in ``run``."""
+    from muxlang.runtime.scheduler import _Run
+
+    plan = run.plan.calls.get(step.name)
+    if plan is None:
+        raise StepError(f"step {step.name!r} calls no compiled workflow")
+    nested = _Run(
+        plan,
+        args=call_args(plan.workflow, args),
+        query=run.executor.query,
+        reporter=NestedReporter(run.reporter, step.name),
+        keep_going=run.keep_going,
+        environ=environ,
+        max_concurrent=run.max_concurrent,
+        debug=run.debug,
+        no_write=run.no_write,
+        caller=run,
+    )
+    result = await nested.execute(interrupt=None, print_step=None, dry_run=False)
+    return call_outcome(result)

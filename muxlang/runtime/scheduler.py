@@ -16,7 +16,7 @@ import math
 import os
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import networkx as nx
@@ -25,65 +25,29 @@ import trio
 from muxlang.compiler.plan import CompiledStep, Plan
 from muxlang.llm import QueryService
 from muxlang.runtime import trace
-from muxlang.runtime.calls import NestedReporter, call_args, call_outcome
+from muxlang.runtime.calls import run_call
 from muxlang.runtime.context import (
     Status,
     StepError,
     evaluate,
-    loop_values,
-    references_name,
     truthy,
 )
 from muxlang.runtime.events import NullReporter, Reporter
+from muxlang.runtime.foreach import if_per_item, run_for_each
+from muxlang.runtime.gate import Gate
 from muxlang.runtime.repeat import run_repeat
+from muxlang.runtime.result import RunResult as RunResult
+from muxlang.runtime.result import duration_ms as duration_ms
+from muxlang.runtime.result import format_seconds as format_seconds
 from muxlang.runtime.steps import Executor, Outcome
 from muxlang.steps import step_kind
-from muxlang.template.filters import KIND_ARTICLES
-from muxlang.template.values import NamedTable, kind_of
+from muxlang.template.values import NamedTable
 from muxlang.workflow import AnyStep
 
 Record = dict[str, Any]
 
 #: status functions that replace the implicit "every dependency succeeded" check
 _REPLACING = frozenset({"always", "failure"})
-
-
-@dataclass
-class RunResult:
-    """The run as a whole: success, duration and every step's record."""
-
-    workflow: str
-    success: bool
-    duration_ms: int
-    steps: dict[str, Record]
-    order: tuple[str, ...]
-    #: the step whose output is the run's output: ``--print``, else the last step
-    #: nothing depends on (in a successful run: the last of those that succeeded)
-    final_step: str | None = None
-    #: why the run failed, in one line (None when it succeeded)
-    error: str | None = None
-    interrupted: bool = False
-    timed_out: bool = False
-    #: why each skipped or cancelled step did not run to completion
-    reasons: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def output(self) -> str:
-        """The run's output: the final step's output (``""`` when none)."""
-        if self.final_step is None:
-            return ""
-        return str(self.steps[self.final_step].get("output", ""))
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``--output json`` object (SPEC section 8)."""
-        return {
-            "workflow": self.workflow,
-            "success": self.success,
-            "duration_ms": self.duration_ms,
-            "error": self.error,
-            "interrupted": self.interrupted,
-            "steps": {name: self.steps[name] for name in self.order},
-        }
 
 
 def new_record(step: AnyStep) -> Record:
@@ -100,20 +64,6 @@ def new_record(step: AnyStep) -> Record:
 
 def _type_fields(step: AnyStep) -> Record:
     return step_kind(step).defaults()
-
-
-def duration_ms(seconds: float) -> int:
-    """Whole milliseconds, never negative."""
-    return max(0, round(seconds * 1000))
-
-
-def format_seconds(seconds: float) -> str:
-    """``2 s``, ``1.5 s``, ``500 ms``: durations as messages show them."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)} ms"
-    if seconds == int(seconds):
-        return f"{int(seconds)} s"
-    return f"{seconds:g} s"
 
 
 async def execute(
@@ -151,44 +101,6 @@ async def execute(
         no_write=no_write,
     )
     return await run.execute(interrupt=interrupt, print_step=print_step, dry_run=dry_run)
-
-
-class _Gate:
-    """A readers-writer gate: ordinary steps share it, an apply step holds it alone.
-
-    A waiting apply step goes first: no new ordinary step starts while one waits.
-    """
-
-    def __init__(self) -> None:
-        self._shared = 0
-        self._exclusive = False
-        self._waiting_exclusive = 0
-        self._lot = trio.lowlevel.ParkingLot()
-
-    async def acquire_shared(self) -> None:
-        await trio.lowlevel.checkpoint_if_cancelled()
-        while self._exclusive or self._waiting_exclusive:
-            await self._lot.park()
-        self._shared += 1
-
-    def release_shared(self) -> None:
-        self._shared -= 1
-        self._lot.unpark_all()
-
-    async def acquire_exclusive(self) -> None:
-        await trio.lowlevel.checkpoint_if_cancelled()
-        self._waiting_exclusive += 1
-        try:
-            while self._exclusive or self._shared:
-                await self._lot.park()
-        finally:
-            self._waiting_exclusive -= 1
-            self._lot.unpark_all()
-        self._exclusive = True
-
-    def release_exclusive(self) -> None:
-        self._exclusive = False
-        self._lot.unpark_all()
 
 
 class _Run:
@@ -234,7 +146,7 @@ class _Run:
             workflow_path=plan.workflow.path,
             team_verify=plan.config.team_verify,
             no_write=no_write,
-            call=self._call,
+            call=partial(run_call, self),
         )
         graph = plan.graph
         self.index = {name: i for i, name in enumerate(plan.order)}
@@ -248,7 +160,7 @@ class _Run:
         self.limiter: trio.CapacityLimiter = (
             caller.limiter if caller else trio.CapacityLimiter(max(1, max_concurrent))
         )
-        self.gate: _Gate = caller.gate if caller else _Gate()
+        self.gate: Gate = caller.gate if caller else Gate()
         self.scopes: dict[str, trio.CancelScope] = {}
         self.started_at: dict[str, float] = {}
         self.reasons: dict[str, str] = {}
@@ -498,32 +410,10 @@ class _Run:
                 traceback.print_exc()
             return Outcome(error=_internal(exc))
 
-    async def _call(
-        self, step: AnyStep, args: Mapping[str, Any], environ: Mapping[str, str]
-    ) -> Outcome:
-        """Run the workflow a ``uses`` step calls, as a group nested in this run."""
-        plan = self.plan.calls.get(step.name)
-        if plan is None:
-            raise StepError(f"step {step.name!r} calls no compiled workflow")
-        nested = _Run(
-            plan,
-            args=call_args(plan.workflow, args),
-            query=self.executor.query,
-            reporter=NestedReporter(self.reporter, step.name),
-            keep_going=self.keep_going,
-            environ=environ,
-            max_concurrent=self.max_concurrent,
-            debug=self.debug,
-            no_write=self.no_write,
-            caller=self,
-        )
-        result = await nested.execute(interrupt=None, print_step=None, dry_run=False)
-        return call_outcome(result)
-
     async def _once(self, compiled: CompiledStep) -> Outcome:
         """One execution of the step: all its for_each items, or the step itself."""
         if compiled.step.for_each is not None:
-            return await self._for_each(compiled)
+            return await run_for_each(self, compiled)
         return await self.executor.run(compiled.step, self.values)
 
     def _skip_reason(self, compiled: CompiledStep) -> str | None:
@@ -543,7 +433,7 @@ class _Run:
                     return f"dependency {dependency!r} {status}"
             if self.abort is not None:
                 return self.abort
-        if step.if_ is not None and not _if_per_item(compiled):
+        if step.if_ is not None and not if_per_item(compiled):
             value = evaluate(
                 "if",
                 step.if_,
@@ -589,157 +479,10 @@ class _Run:
                         scope.cancel()
         self.reporter.step_finished(name, record, self.reasons.get(name))
 
-    # ------------------------------------------------------------------ for_each
-
-    async def _for_each(self, compiled: CompiledStep) -> Outcome:
-        step = compiled.step
-        assert step.for_each is not None
-        value = evaluate("for_each", step.for_each, self.values, path=self.plan.workflow.path)
-        items = _as_items(value)
-        results: list[Record] = []
-        for item in items:
-            item_record = {"item": item, **new_record(step)}
-            item_record.pop("results", None)
-            results.append(item_record)
-        self.records[step.name]["results"] = results
-        if not items:
-            return Outcome({"output": "", "results": results})
-        state = _ItemsState(
-            slots=trio.Semaphore(step.max_parallel) if step.max_parallel else None,
-            total=len(items),
-        )
-        per_item = _if_per_item(compiled)
-        status = self._status(compiled) if per_item else None
-        async with trio.open_nursery() as nursery:
-            state.scope = nursery.cancel_scope
-            for index, item in enumerate(items):
-                record = results[index]
-                values = {**self.values, "item": item, "loop": loop_values(index, len(items))}
-                if per_item and step.if_ is not None:
-                    try:
-                        condition = evaluate(
-                            "if", step.if_, values, status=status, path=self.plan.workflow.path
-                        )
-                    except StepError as exc:
-                        record.update(status="failed", error=str(exc))
-                        self._item_failed(step, index, state)
-                        continue
-                    if not truthy(condition):
-                        record["status"] = "skipped"
-                        state.finished += 1
-                        continue
-                # slots are taken in item order: with max_parallel = 1, items run in order
-                if state.slots is not None:
-                    await state.slots.acquire()
-                try:
-                    await self.limiter.acquire_on_behalf_of((step.name, index))
-                except BaseException:
-                    if state.slots is not None:
-                        state.slots.release()
-                    raise
-                nursery.start_soon(self._item, step, index, values, record, state)
-        for record in results:
-            if record["status"] == "pending":  # never started: cancelled before its turn
-                record["status"] = "skipped"
-        return _items_outcome(step, results, state)
-
-    async def _item(
-        self,
-        step: AnyStep,
-        index: int,
-        values: dict[str, Any],
-        record: Record,
-        state: _ItemsState,
-    ) -> None:
-        started = trio.current_time()
-        try:
-            outcome = await self.executor.run(step, values, item=True)
-            record.update(outcome.fields)
-            record["duration_ms"] = duration_ms(trio.current_time() - started)
-            record["error"] = outcome.error
-            record["status"] = "failed" if outcome.error is not None else "success"
-            if outcome.error is not None:
-                self._item_failed(step, index, state)
-        finally:
-            self.limiter.release_on_behalf_of((step.name, index))
-            if state.slots is not None:
-                state.slots.release()
-            state.finished += 1
-            self.reporter.item_finished(step.name, state.finished, state.total)
-            if record["status"] == "pending":  # cancelled while running
-                if state.first_failure is not None:
-                    reason = f"item {state.first_failure + 1} failed"
-                else:
-                    reason = self.abort or self.stop or "the step was cancelled"
-                record["status"] = "failed"
-                record["error"] = f"cancelled: {reason}"
-                record["duration_ms"] = duration_ms(trio.current_time() - started)
-                state.cancelled.add(index)
-
-    def _item_failed(self, step: AnyStep, index: int, state: _ItemsState) -> None:
-        state.failed.append(index)
-        if step.fail_fast and state.first_failure is None:
-            state.first_failure = index
-            assert state.scope is not None
-            state.scope.cancel()
-
-
-@dataclass
-class _ItemsState:
-    slots: trio.Semaphore | None
-    total: int = 0
-    finished: int = 0
-    scope: trio.CancelScope | None = None
-    first_failure: int | None = None
-    failed: list[int] = field(default_factory=list)
-    cancelled: set[int] = field(default_factory=set)
-
 
 def _nothing() -> None:
     return None
 
 
-def _if_per_item(compiled: CompiledStep) -> bool:
-    """A for_each step's ``if`` that reads ``item`` or ``loop`` is evaluated per item."""
-    step = compiled.step
-    if step.for_each is None or step.if_ is None:
-        return False
-    return compiled.if_per_item or references_name(step.if_.expr, "loop")
-
-
 def _internal(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
-
-
-def _as_items(value: Any) -> list[Any]:
-    if isinstance(value, list | tuple):
-        return list(value)
-    if isinstance(value, str):
-        raise StepError(
-            "`for_each` must give a list, not a string: split text into lines with "
-            "`| lines`, or parse a JSON list with `| from_json`"
-        )
-    kind = kind_of(value)
-    what = "an undefined value" if kind == "undefined" else KIND_ARTICLES[kind]
-    raise StepError(f"`for_each` must give a list, not {what}")
-
-
-def _items_outcome(step: AnyStep, results: list[Record], state: _ItemsState) -> Outcome:
-    ran = [r for r in results if r["status"] != "skipped"]
-    fields: Record = {"output": "\n".join(str(r["output"]) for r in ran), "results": results}
-    fields.update(step_kind(step).combine_items(ran))
-    if not state.failed:
-        return Outcome(fields)
-    first = state.failed[0]
-    item_text = _short(results[first]["item"])
-    error = f"item {first + 1} ({item_text}) failed: {results[first]['error']}"
-    if len(state.failed) > 1:
-        error += f" ({len(state.failed)} of {len(results)} items failed)"
-    elif state.cancelled:
-        error += f" ({len(state.cancelled)} running items cancelled)"
-    return Outcome(fields, error)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
