@@ -27,12 +27,17 @@ def test_matcher_matches_every_diagnostic_line_of_real_output(tmp_path: Path) ->
     (tmp_path / ".git").mkdir()
     flows = tmp_path / ".muxlang" / "workflows"
     flows.mkdir(parents=True)
-    # every rule's bad example (errors and warnings), and a name with non-ASCII text
+    # every rule's bad example (errors and warnings), as the rule tests write it
+    # (example.toml), in a directory with a non-ASCII name
+    files = []
     for code, rule in RULES.items():
-        (flows / f"{code.lower()}-é.toml").write_text(rule.bad, encoding="utf-8")
+        path = flows / "exemplés" / code / "example.toml"
+        path.parent.mkdir(parents=True)
+        path.write_text(rule.bad, encoding="utf-8")
+        files.append(str(path.relative_to(tmp_path)))
     env = {**os.environ, "HOME": str(tmp_path), "NO_COLOR": "1"}
     env.pop("MUXLANG_CONFIG", None)
-    run = [sys.executable, "-m", "muxlang", "validate"]
+    run = [sys.executable, "-m", "muxlang", "validate", *files]
     text = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
     as_json = subprocess.run(
         [*run, "--format", "json"], cwd=tmp_path, env=env, capture_output=True, text=True
