@@ -370,13 +370,15 @@ def test_mux040_flags_step_output_in_shell_and_env_is_the_fix(tmp_path: Path) ->
     home = tmp_path / "home"
     home.mkdir()
     head = '[[steps]]\nname = "a"\ntype = "shell"\nrun = "echo hi"\n\n'
-    unsafe = head + '[[steps]]\nname = "b"\ntype = "shell"\nrun = "echo {{ steps.a.output }}"\n'
+    # quoted for its place, the text stays data; run as a script by `sh -c`, it is code
+    unsafe = head + '[[steps]]\nname = "b"\ntype = "shell"\nrun = "sh -c {{ steps.a.output }}"\n'
     found = validate_json(root, unsafe, home)
     assert [d["code"] for d in found] == ["MUX040"]
     assert found[0]["severity"] == "warning"
     assert found[0]["line"] == 9
     assert "env" in (found[0]["hint"] or "") + found[0]["message"]
     for safe_run in (
+        'run = "echo {{ steps.a.output }}"',
         'run = "echo {{ steps.a.output | shell_escape }}"',
         'run = "echo \\"$OUT\\""\nenv = { OUT = "{{ steps.a.output }}" }',
     ):
@@ -385,7 +387,7 @@ def test_mux040_flags_step_output_in_shell_and_env_is_the_fix(tmp_path: Path) ->
     # an inner loop over another step's output is just as dangerous
     looped = head + (
         '[[steps]]\nname = "b"\ntype = "shell"\n'
-        'run = "{% for l in steps.a.output | lines %}rm {{ l }}\\n{% endfor %}"\n'
+        'run = "{% for l in steps.a.output | lines %}eval {{ l }}\\n{% endfor %}"\n'
     )
     assert [d["code"] for d in validate_json(root, looped, home)] == ["MUX040"]
 
