@@ -302,6 +302,20 @@ _RUN_COLUMNS = (
     "input_tokens, output_tokens, cost"
 )
 _LIST_COLUMNS = _RUN_COLUMNS.replace("plan,", "'{}',")
+#: a run's counters and totals, from its step rows (``item = -1``)
+_SUMS = (
+    "sum(status = 'success'), sum(status = 'failed'), "
+    "sum(status NOT IN ('success', 'failed')), sum(input_tokens), sum(output_tokens), "
+    "sum(cost)"
+)
+_TOTALS_QUERY = f"SELECT {_SUMS} FROM steps WHERE run_id = ? AND item = -1"
+_TOTALS = (
+    "(steps_ok, steps_failed, steps_skipped, input_tokens, output_tokens, cost) = "
+    "(SELECT coalesce(sum(status = 'success'), 0), coalesce(sum(status = 'failed'), 0), "
+    "coalesce(sum(status NOT IN ('success', 'failed')), 0), coalesce(sum(input_tokens), 0), "
+    "coalesce(sum(output_tokens), 0), sum(cost) FROM steps WHERE steps.run_id = runs.id "
+    "AND item = -1)"
+)
 _STEP_COLUMN_COUNT = 25
 _MARKS = ", ".join(["?"] * (_STEP_COLUMN_COUNT + 1))
 _STEP_COLUMNS = (
@@ -425,8 +439,11 @@ class Store:
         raise StoreError("could not make a unique run id")
 
     def save_steps(self, run_id: str, rows: Sequence[StepRow]) -> None:
-        """Write steps and their items in one transaction (replacing earlier rows); the
-        run's counters and totals count each step row (``item == -1``)."""
+        """Write steps and their items in one transaction (replacing earlier rows).
+
+        One table is touched, so a commit writes few pages: the run's counters and
+        totals are summed by :meth:`finish_run` (and on reading a run that never
+        finished)."""
         values = [
             (
                 run_id,
@@ -458,33 +475,12 @@ class Store:
             )
             for row in rows
         ]
-        steps = [row for row in rows if row.item < 0]
-        ok = sum(1 for r in steps if r.status == "success")
-        failed = sum(1 for r in steps if r.status == "failed")
-        costs = [r.cost for r in steps if r.cost is not None]
         with self._errors():
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
                 f"INSERT OR REPLACE INTO steps (run_id, {_STEP_COLUMNS}) VALUES ({_MARKS})",
                 values,
             )
-            if steps:
-                self.db.execute(
-                    "UPDATE runs SET steps_ok = steps_ok + ?, steps_failed = steps_failed + ?, "
-                    "steps_skipped = steps_skipped + ?, input_tokens = input_tokens + ?, "
-                    "output_tokens = output_tokens + ?, "
-                    "cost = CASE WHEN ? THEN coalesce(cost, 0) + ? ELSE cost END WHERE id = ?",
-                    (
-                        ok,
-                        failed,
-                        len(steps) - ok - failed,
-                        sum(r.input_tokens for r in steps),
-                        sum(r.output_tokens for r in steps),
-                        bool(costs),
-                        sum(costs),
-                        run_id,
-                    ),
-                )
             self.db.execute("COMMIT")
 
     def finish_run(
@@ -498,9 +494,16 @@ class Store:
     ) -> None:
         with self._errors():
             self.db.execute(
-                "UPDATE runs SET status = ?, error = ?, final_step = ?, ended = ? WHERE id = ?",
+                f"UPDATE runs SET status = ?, error = ?, final_step = ?, ended = ?, {_TOTALS} "
+                "WHERE id = ?",
                 (status, error, final_step, time.time() if ended is None else ended, run_id),
             )
+
+    def _totals(self, run_id: str) -> tuple[int, int, int, int, int, float | None]:
+        """Counters and totals of a run that never finished, from its step rows."""
+        row = self.db.execute(_TOTALS_QUERY, (run_id,)).fetchone()
+        ok, failed, skipped, inputs, outputs, cost = row
+        return ok or 0, failed or 0, skipped or 0, inputs or 0, outputs or 0, cost
 
     # ------------------------------------------------------------------ reading
 
@@ -531,6 +534,8 @@ class Store:
         ) = row
         if status == "running" and not process_alive(pid, pid_token):
             status = "interrupted"
+        if ended is None:  # running, or killed: its totals were never summed
+            ok, failed, skipped, input_tokens, output_tokens, cost = self._totals(run_id)
         return RunRow(
             id=run_id,
             workflow=workflow,
