@@ -34,6 +34,13 @@ from muxlang.serve.upstream import RetryFn
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8317
+#: seconds a connection may take to send a whole request head (and may sit idle between
+#: requests) before the gateway closes it
+HEADER_TIMEOUT = 10.0
+#: the largest request head (request line and headers) accepted
+MAX_HEAD_BYTES = 16 * 1024
+#: open files (so connections) the gateway asks the system for at start
+MAX_OPEN_FILES = 65536
 
 log = logging.getLogger("muxlang.serve")
 
@@ -230,9 +237,30 @@ def hypercorn_config(sock: socket.socket) -> HypercornConfig:
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = 3.0
-    hc.keep_alive_timeout = 75.0
+    # hypercorn's idle timer runs from a connection's start until a whole request head
+    # has arrived, and again between requests: it is the header-read timeout that
+    # closes slowloris connections (and idle keep-alive ones after as long)
+    hc.keep_alive_timeout = HEADER_TIMEOUT
+    hc.h11_max_incomplete_size = MAX_HEAD_BYTES
     hc.backlog = 1024
     return hc
+
+
+def raise_fd_limit(wanted: int = MAX_OPEN_FILES) -> int:
+    """Raise this process's open-file limit towards ``wanted`` (never above the hard
+    limit): every connection holds a descriptor, and the usual soft limit of 1024 is
+    what a few hundred slow connections exhaust. Returns the limit now in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft
+        return target
+    return soft
 
 
 async def serve_app(
@@ -291,6 +319,7 @@ async def run_server(
     environ: Mapping[str, str] = os.environ,
 ) -> int:
     """``muxlang serve``: returns the exit status (0 after SIGTERM, 130 after Ctrl-C)."""
+    raise_fd_limit()
     # every CLI backend the gateway starts is held to [defaults] max_output
     process.OUTPUT_LIMIT.set(parse_size(config.defaults.max_output))
     keys = gateway_keys(config, environ)
