@@ -330,6 +330,11 @@ def hover(snap: Snapshot, line: int, column: int) -> str | None:
                 return f"`steps.{step.name}.{word}`: {kind or 'any value'}"
     if re.search(r"\|\s*$", before) and word in _filters():
         return filter_doc(_filters()[word])
+    if re.search(r"args\.$", before):
+        for arg in getattr(snap.workflow, "args", ()):
+            if arg.name == word:
+                default = "" if arg.default is None else f" (default `{arg.default}`)"
+                return f"**args.{word}**{default}\n\n{arg.description or ''}".rstrip()
     key = _string_value_of(text, start)
     if key in ("depends_on", "source", "name") and word in snap.steps:
         return _step_hover(snap, word)
@@ -381,6 +386,14 @@ def definition(snap: Snapshot, line: int, column: int) -> Target | None:
         return _defined(snap, "roles", word)
     if key in ("backend", "backends"):
         return _defined(snap, "backends", word)
+    if key == "uses":
+        from muxlang.config import list_workflows
+
+        value = re.search(r'uses\s*=\s*"([^"]*)"', text)
+        wanted = value.group(1) if value else word
+        for entry in list_workflows(snap.root, snap.environ):
+            if wanted in (entry.name, str(entry.path)):
+                return Target(entry.path, Span(1, 1, 1, 1))
     return None
 
 

@@ -380,3 +380,58 @@ def test_a_config_file_gets_its_diagnostics_too(tmp_path: Path) -> None:
             assert (d.code, d.range.start) == ("MUX005", at(text, '"paralel"'))
 
     run(scenario)
+
+
+def test_hover_on_an_arg_and_definition_of_a_called_workflow(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    other = write(root, "other.toml", '[[steps]]\nname = "x"\ntype = "shell"\nrun = "true"\n')
+    text = WORKFLOW + '\n[[steps]]\nname = "call"\nuses = "other"\n'
+    path = write(root, "review.toml", text)
+
+    async def scenario() -> None:
+        async with language_server(root) as client:
+            uri = client.open(path)
+            doc = lsp.TextDocumentIdentifier(uri=uri)
+            hover = await within(
+                client.text_document_hover_async(lsp.HoverParams(doc, at(text, "base }}", 1)))
+            )
+            assert hover is not None
+            assert isinstance(hover.contents, lsp.MarkupContent)
+            assert hover.contents.value == (
+                "**args.base** (default `main`)\n\nThe branch to diff against"
+            )
+            where = await within(
+                client.text_document_definition_async(
+                    lsp.DefinitionParams(doc, at(text, 'uses = "other"', 9))
+                )
+            )
+            assert isinstance(where, lsp.Location)
+            assert where.uri == other.as_uri()
+
+    run(scenario)
+
+
+def test_a_file_that_is_not_toml_gets_mux001_and_the_server_carries_on(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    text = WORKFLOW + '\n[[steps]\nname = "half'
+    path = write(root, "review.toml", text)
+
+    async def scenario() -> None:
+        async with language_server(root) as client:
+            uri = client.open(path)
+            [d] = await client.diagnostics(uri)
+            assert d.code == "MUX001"
+            assert d.range.start.line == len(WORKFLOW.splitlines()) + 1  # the `[[steps]` line
+            # the rest of the file still feeds completion
+            result = await within(
+                client.text_document_completion_async(
+                    lsp.CompletionParams(
+                        lsp.TextDocumentIdentifier(uri=uri), at(text, "steps.diff.output", 6)
+                    )
+                )
+            )
+            assert {"diff", "ask"} <= set(completion_labels(result))
+            client.replace(uri, WORKFLOW, 2)
+            assert await client.diagnostics(uri, 2) == []
+
+    run(scenario)
