@@ -20,15 +20,19 @@ is bad, an apply step has no ``source``) is left out while its name stays known.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from muxlang.config.compat import translate_config, translate_workflow
+from muxlang.compiler.prune import prune
+from muxlang.config.compat import translate_workflow
+from muxlang.config.files import CONFIG_KEYS as CONFIG_KEYS
+from muxlang.config.files import _sorted
+from muxlang.config.files import load_config_file as load_config_file
+from muxlang.config.files import parse_document as parse_document
 from muxlang.config.models import (
     STEP_NAME_PATTERN,
     ApplyStepSpec,
@@ -56,88 +60,7 @@ from muxlang.workflow import (
     Workflow,
 )
 
-#: Top-level keys of a workflow that form its config layer.
-CONFIG_KEYS = frozenset(ConfigFile.model_fields)
-
 T = TypeVar("T")
-
-
-def _read(path: Path, text: str | None) -> tuple[str | None, list[Diagnostic]]:
-    """The file's text as it is on disk (no newline translation: a lone CR stays one,
-    and TOML rejects it), or the MUX001 that says why it cannot be had. A file that
-    resolves outside its project is refused unread (:func:`discovery.read_file`)."""
-    from muxlang.config.discovery import RefusedFileError, read_file
-    from muxlang.toml import TOMLDecodeError, decode
-
-    if text is not None:
-        return text, []
-    try:
-        data = read_file(path)
-    except RefusedFileError as exc:
-        return None, [Diagnostic(str(path), Span.point(1, 1), "MUX001", str(exc))]
-    except OSError as exc:
-        return None, [
-            Diagnostic(
-                str(path), Span.point(1, 1), "MUX001", f"cannot read file: {exc.strerror or exc}"
-            )
-        ]
-    try:
-        return decode(data), []
-    except TOMLDecodeError as exc:
-        return None, [Diagnostic(str(path), Span.point(exc.line, exc.column), "MUX001", exc.msg)]
-
-
-def parse_document(path: Path, text: str | None = None) -> tuple[Document | None, list[Diagnostic]]:
-    """Read and parse a TOML file; a syntax error becomes MUX001 at its position."""
-    from muxlang.toml import TOMLDecodeError, parse
-
-    source, problems = _read(path, text)
-    if source is None:
-        return None, problems
-    try:
-        return parse(source, str(path)), []
-    except TOMLDecodeError as exc:
-        span = getattr(exc, "span", None)
-        if not isinstance(span, Span):
-            span = Span.point(int(getattr(exc, "line", 1)), int(getattr(exc, "column", 1)))
-        message = str(getattr(exc, "msg", None) or exc)
-        return None, [Diagnostic(str(path), span, "MUX001", message)]
-
-
-ConfigLayer = tuple[ConfigFile | None, dict[tuple[str, ...], Span], list[Diagnostic]]
-
-#: (path, text) -> the loaded layer: `validate` of many workflows reads the same
-#: config files once per workflow, and parses them once
-_config_cache: dict[tuple[str, str], ConfigLayer] = {}
-
-
-def load_config_file(path: Path, text: str | None = None) -> ConfigLayer:
-    """A ``config.toml`` layer: its tables (partial: required keys are checked after
-    the layers are merged), the header span of each table, and its problems."""
-    source, problems = _read(path, text)
-    if source is None:
-        return None, {}, problems
-    key = (str(path), source)
-    found = _config_cache.get(key)
-    if found is None:
-        if len(_config_cache) >= 64:
-            _config_cache.clear()
-        found = _config_cache[key] = _load_config_text(path, source)
-    config, spans, problems = found
-    return config, dict(spans), list(problems)  # the model is frozen; the rest copied
-
-
-def _load_config_text(path: Path, text: str) -> ConfigLayer:
-    doc, problems = parse_document(path, text)
-    if doc is None:
-        return None, {}, problems
-    root, notes = translate_config(doc.root, str(path), doc.lines)  # llm-mux keys (MUX050)
-    problems = validate(str(path), root, ConfigFile, partial=CONFIG_KEYS)
-    if problems:
-        return None, {}, _sorted(problems + notes)
-    config = partial_model(ConfigFile, root.to_python())
-    assert isinstance(config, ConfigFile)
-    return config, table_spans(root), notes
 
 
 def load_workflow(path: Path, text: str | None = None) -> tuple[Workflow | None, list[Diagnostic]]:
@@ -162,10 +85,6 @@ def load_workflow_partial(
     if workflow is not None:
         return workflow, found, frozenset()
     return builder.build_partial(), found, frozenset(builder.unbuilt)
-
-
-def _sorted(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    return sorted(diagnostics, key=Diagnostic.sort_key)
 
 
 class _Builder:
@@ -403,11 +322,11 @@ class _Builder:
         top = {k: v for k, v in data.items() if k not in CONFIG_KEYS and k != "steps"}
         try:
             # a broken `[args.NAME]` still declares NAME (no MUX025 for its uses)
-            valid_top, _ = _prune(WorkflowFile, top, fill={("args", "*"): {}})
+            valid_top, _ = prune(WorkflowFile, top, fill={("args", "*"): {}})
             spec = WorkflowFile.model_validate(valid_top)
         except ValidationError:  # not prunable: the workflow's defaults
             spec = WorkflowFile.model_validate({})
-        config_data, _ = _prune(
+        config_data, _ = prune(
             ConfigFile,
             {k: v for k, v in data.items() if k in CONFIG_KEYS},
             fill=_CONFIG_FILL,
@@ -459,7 +378,7 @@ class _Builder:
             ("repeat", "max_iterations"): 1,
             ("repeat", "until"): "",
         }
-        valid, missing = _prune(model, data, fill=fill)
+        valid, missing = prune(model, data, fill=fill)
         if missing:
             return None  # e.g. an apply step without `source`
         templates = dict(parsed.templates)
@@ -559,116 +478,6 @@ _CONFIG_FILL: dict[tuple[str, ...], Any] = {
     ("roles", "*", "backends"): [],
     ("backends", "*", "command"): "",
 }
-
-_GONE = object()
-
-
-def _prune(
-    model: type[BaseModel],
-    data: dict[str, Any],
-    *,
-    fill: Mapping[tuple[str, ...], Any] | None = None,
-    keep_missing: bool = False,
-) -> tuple[dict[str, Any], list[tuple[str | int, ...]]]:
-    """``data`` without the values ``model`` rejects: each bad value is removed, or
-    replaced by its ``fill`` (``*`` in a fill's path matches any key), which also
-    supplies a missing required key. Returns the valid data and the required keys
-    still missing (with ``keep_missing`` none: another config layer may give them)."""
-    data = copy.deepcopy(data)
-    fill = fill or {}
-    for _ in range(8):  # each round removes at least one bad value
-        try:
-            model.model_validate(data)
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False)
-        else:
-            return data, []
-        missing: list[tuple[str | int, ...]] = []
-        changed = False
-        for error in errors:
-            path = _data_path(data, error["loc"])
-            if error["type"] == "missing":
-                if keep_missing:
-                    continue  # another layer may give it
-                value = _fill_for(fill, path)
-                if value is not _GONE and _set(data, path, copy.deepcopy(value)):
-                    changed = True
-                else:
-                    missing.append(path)
-                continue
-            value = _fill_for(fill, path)
-            if value is not _GONE and _get(data, path) != value:
-                changed = _set(data, path, copy.deepcopy(value)) or changed
-            else:
-                changed = _set(data, path, _GONE) or changed
-        data = _without_gone(data)
-        if missing or not changed:
-            return data, missing
-    return data, []
-
-
-def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    """A pydantic error location as a path into ``data`` (union tags left out)."""
-    path: list[str | int] = []
-    node = data
-    for index, part in enumerate(loc):
-        if isinstance(node, dict):
-            if part in node:
-                node = node[part]
-                path.append(part)
-            elif index == len(loc) - 1:
-                path.append(part)  # a missing key
-            # else: a tagged union's tag, not a key
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            path.append(part)
-        else:
-            break
-    return tuple(path)
-
-
-def _fill_for(fill: Mapping[tuple[str, ...], Any], path: tuple[str | int, ...]) -> Any:
-    for pattern, value in fill.items():
-        if len(pattern) == len(path) and all(
-            p == "*" or p == part for p, part in zip(pattern, path, strict=True)
-        ):
-            return value
-    return _GONE
-
-
-def _get(data: Any, path: tuple[str | int, ...]) -> Any:
-    node = data
-    for part in path:
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            return _GONE
-    return node
-
-
-def _set(data: Any, path: tuple[str | int, ...], value: Any) -> bool:
-    """Set (or, with ``_GONE``, mark for removal) the value at ``path``."""
-    if not path:
-        return False
-    parent = _get(data, path[:-1])
-    key = path[-1]
-    if isinstance(parent, dict) and isinstance(key, str):
-        if value is _GONE and key not in parent:
-            return False
-        parent[key] = value
-        return True
-    if isinstance(parent, list) and isinstance(key, int) and key < len(parent):
-        parent[key] = value
-        return True
-    return False
-
-
-def _without_gone(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_gone(v) for k, v in value.items() if v is not _GONE}
-    if isinstance(value, list):
-        return [_without_gone(v) for v in value if v is not _GONE]
-    return value
 
 
 def _common_values(

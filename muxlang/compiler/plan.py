@@ -11,45 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from muxlang.config.models import (
-    BackendConfig,
-    DefaultsConfig,
-    RoleConfig,
-    ServeConfig,
-    TeamConfig,
-    ValidateConfig,
-)
+from muxlang.config.resolved import ResolvedConfig as ResolvedConfig
 from muxlang.workflow import AnyStep, Workflow
 
 if TYPE_CHECKING:  # the compiler imports networkx only when it builds a graph
     import networkx as nx
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedConfig:
-    """All layers merged, team overrides applied to roles. ``${VAR}`` references in
-    backend strings are still unexpanded: they expand when a backend is used."""
-
-    project_root: Path
-    defaults: DefaultsConfig = field(default_factory=DefaultsConfig)  # type: ignore[arg-type]
-    backends: Mapping[str, BackendConfig] = field(default_factory=dict)
-    roles: Mapping[str, RoleConfig] = field(default_factory=dict)
-    teams: Mapping[str, TeamConfig] = field(default_factory=dict)
-    team: str | None = None
-    #: config files that were read, lowest layer first
-    sources: tuple[Path, ...] = ()
-    #: the ``[serve]`` table (gateway); ``${VAR}`` in api_keys still unexpanded
-    serve: ServeConfig = field(default_factory=ServeConfig)  # type: ignore[arg-type]
-    #: the ``[validate]`` table: codes ignored project-wide
-    validate_: ValidateConfig = field(default_factory=ValidateConfig)
-
-    @property
-    def team_verify(self) -> str | None:
-        team = self.teams.get(self.team) if self.team else None
-        return team.verify if team else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.discovery import project_config_path, user_config_path
 from muxlang.config.models import ConfigFile, RoleConfig, TeamConfig
+from muxlang.config.resolved import ResolvedConfig
 from muxlang.diagnostics import Diagnostic, did_you_mean
 from muxlang.source import Span
 from muxlang.workflow import Workflow
@@ -92,7 +92,7 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 def _file_layer(name: str, path: Path | None) -> tuple[Layer | None, list[Diagnostic]]:
     if path is None:
         return None, []
-    from muxlang.compiler.loader import load_config_file
+    from muxlang.config.files import load_config_file
 
     config, spans, problems = load_config_file(path)
     if config is None:

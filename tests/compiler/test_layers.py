@@ -34,12 +34,11 @@ LAYERS: tuple[frozenset[str], ...] = (
 )
 
 #: upward imports that exist today, each to be removed (and then from this list):
-#: config's layer merge needs ResolvedConfig (compiler.plan) and the config-file
-#: loader (compiler.loader); the runtime hands apply steps to muxlang.apply.
+#: the runtime hands apply steps to muxlang.apply (which runs `verify` through
+#: muxlang.runtime.process: the seam that cuts it is apply taking its command
+#: runner as a parameter, or process moving below both).
 KNOWN: frozenset[tuple[str, str]] = frozenset(
     {
-        ("muxlang.config.resolve", "muxlang.compiler.plan"),
-        ("muxlang.config.resolve", "muxlang.compiler.loader"),
         ("muxlang.runtime.steps", "muxlang.apply"),
     }
 )
