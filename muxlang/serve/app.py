@@ -1,18 +1,13 @@
 """The gateway's ASGI application: routes, auth, body limits, error shapes, SSE writing.
 
-Small and hand-written (no web framework). Endpoints:
+Small and hand-written (no web framework). The endpoints and the client format
+each path implies are listed in :mod:`muxlang.serve.routes` (OpenAI Chat
+Completions and Responses, Anthropic Messages and count_tokens, Gemini, Ollama,
+the model lists, ``/health``, ``/metrics``).
 
-- ``POST /v1/chat/completions`` — OpenAI Chat Completions (JSON or SSE)
-- ``POST /v1/messages`` — Anthropic Messages (JSON or SSE events)
-- ``GET /v1/models`` and ``GET /v1/models/{id}`` — roles and backends as models,
-  in OpenAI's list shape, or Anthropic's when the request carries ``anthropic-version``
-- ``GET /health`` — ``{"status": "ok"}``
-- ``GET /metrics`` — Prometheus text (:mod:`muxlang.serve.metrics`)
-
-The same paths without ``/v1`` are accepted. Errors use the shape of the
-client's format: OpenAI ``{"error": {...}}`` on OpenAI paths, Anthropic
-``{"type": "error", "error": {...}}`` on ``/v1/messages`` (and on any path when
-the request carries ``anthropic-version``).
+Errors use the shape of the client's format (each format's ``error_body``):
+on paths that imply none, Anthropic's when the request carries
+``anthropic-version``, else OpenAI's.
 """
 
 from __future__ import annotations
@@ -24,7 +19,7 @@ from typing import Any
 
 import trio
 
-from muxlang.serve.formats import WireError, ollama, openai
+from muxlang.serve.formats import WireError, anthropic, ollama, openai
 from muxlang.serve.formats.registry import FORMATS
 from muxlang.serve.gateway import Format, Gateway, Streamed, Whole
 from muxlang.serve.limits import ClientKey, KeyRing, cost_of, refusal_message
@@ -265,43 +260,8 @@ class GatewayApp:
                     send, fmt, UnknownModel(wanted, self.gateway.engine.names())
                 )
                 return
-        if fmt == "anthropic":
-            data = [
-                {
-                    "type": "model",
-                    "id": m["id"],
-                    "display_name": m["description"] or m["id"],
-                    "created_at": "1970-01-01T00:00:00Z",
-                    "muxlang_kind": m["kind"],
-                }
-                for m in models
-            ]
-            if path is not None:
-                await self._json(send, 200, data[0])
-                return
-            listing: dict[str, Any] = {
-                "data": data,
-                "has_more": False,
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-            }
-            await self._json(send, 200, listing)
-            return
-        items = [
-            {
-                "id": m["id"],
-                "object": "model",
-                "created": 0,
-                "owned_by": "muxlang",
-                "muxlang_kind": m["kind"],
-                "description": m["description"],
-            }
-            for m in models
-        ]
-        if path is not None:
-            await self._json(send, 200, items[0])
-            return
-        await self._json(send, 200, {"object": "list", "data": items})
+        listing = anthropic.models_listing if fmt == "anthropic" else openai.models_listing
+        await self._json(send, 200, listing(models, path is not None))
 
     async def _chat(
         self,

@@ -430,6 +430,28 @@ def events_from_wire(events: Iterable[Mapping[str, Any]]) -> list[StreamEvent]:
     return out
 
 
+def models_listing(models: list[dict[str, Any]], single: bool) -> dict[str, Any]:
+    """``GET /v1/models`` in Anthropic's shape (``single``: the one model asked for)."""
+    data = [
+        {
+            "type": "model",
+            "id": m["id"],
+            "display_name": m["description"] or m["id"],
+            "created_at": "1970-01-01T00:00:00Z",
+            "muxlang_kind": m["kind"],
+        }
+        for m in models
+    ]
+    if single:
+        return data[0]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
+
+
 FORMAT = ClientFormat(
     name="anthropic",
     request_from_wire=request_from_wire,

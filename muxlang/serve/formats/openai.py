@@ -363,6 +363,22 @@ def events_from_wire(chunks: Iterable[Mapping[str, Any]]) -> list[StreamEvent]:
     return events
 
 
+def models_listing(models: list[dict[str, Any]], single: bool) -> dict[str, Any]:
+    """``GET /v1/models`` in OpenAI's shape (``single``: the one model asked for)."""
+    items = [
+        {
+            "id": m["id"],
+            "object": "model",
+            "created": 0,
+            "owned_by": "muxlang",
+            "muxlang_kind": m["kind"],
+            "description": m["description"],
+        }
+        for m in models
+    ]
+    return items[0] if single else {"object": "list", "data": items}
+
+
 FORMAT = ClientFormat(
     name="openai",
     request_from_wire=request_from_wire,
