@@ -115,6 +115,7 @@ async def test_records_of_every_type_have_their_fields(
     assert result.steps["s"] == {
         "output": "",
         "status": "skipped",
+        "failed": False,  # as in llm-mux: only a failed step is `failed`
         "error": None,
         "duration_ms": 0,
         "exit_code": None,
