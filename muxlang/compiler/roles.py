@@ -199,7 +199,7 @@ class RoleResolver:
                     yield Diagnostic(
                         file,
                         span,
-                        "MUX030",
+                        "MUX036",
                         f"role cycle: {shown}",
                         hint="a role's `backends` may name other roles, but never itself "
                         "through them",

@@ -22,6 +22,26 @@ RULES = (
         + '[[steps]]\nname = "ask"\ntype = "query"\nbackend = "claude"\nprompt = "hi"\n',
     ),
     Rule(
+        code="MUX036",
+        name="RoleCycle",
+        summary="roles that name each other in a circle",
+        explanation=(
+            "A role's `backends` may name other roles, but never the role itself "
+            "through them: resolving it would never end. The message lists the cycle. "
+            "Before wave 2 this was MUX030."
+        ),
+        bad=(
+            _BACKEND + '[roles.first]\nbackends = ["second"]\n\n'
+            '[roles.second]\nbackends = ["claude", "first"]\n\n'
+            '[[steps]]\nname = "ask"\ntype = "query"\nrole = "first"\nprompt = "hi"\n'
+        ),
+        fixed=(
+            _BACKEND + '[roles.first]\nbackends = ["second"]\n\n'
+            '[roles.second]\nbackends = ["claude"]\n\n'
+            '[[steps]]\nname = "ask"\ntype = "query"\nrole = "first"\nprompt = "hi"\n'
+        ),
+    ),
+    Rule(
         code="MUX031",
         name="ApplySourceNotQuery",
         summary="apply `source` is not a query step",
