@@ -433,6 +433,8 @@ class ShellLexer:
             doc.line = doc.line + last if "\n" not in encoded else last
             doc.inserted = True
             return
+        if self.top.kind == "cmd":
+            self.top.fresh = False
         if self.top.kind in ("cmd", "double", "single"):
             self._word_char("\0")
 
@@ -684,7 +686,11 @@ def _insertion(lexer: ShellLexer, value: Any, expr: ast.Expr, ctx: dict[str, Any
     if isinstance(value, RawText):
         return lexer.insert_raw(str.__str__(value))
     if isinstance(value, ShellQuoted):
-        if lexer.context() == "unquoted" and not lexer.dollar and not lexer.escape:
+        if (
+            lexer.context() == "unquoted"
+            and not (lexer.dollar or lexer.escape or lexer.name)
+            and not lexer._cmd().fresh
+        ):
             quoted = str.__str__(value)
             lexer._after_insert(quoted)
             return quoted

@@ -129,13 +129,15 @@ def test_a_comment_never_ends_at_a_newline_of_the_value(tmp_path: Path) -> None:
     assert not (tmp_path / "pwned").exists()
 
 
-def test_shell_escape_is_never_applied_twice(tmp_path: Path) -> None:
-    value = "it's $(touch pwned)"
+@pytest.mark.parametrize("value", ["it's $(touch pwned)", "plain"])
+def test_shell_escape_is_never_applied_twice(tmp_path: Path, value: str) -> None:
     for template in (
         "printf '%s' {{ x | shell_escape }}",
         "printf '%s' \"{{ x | shell_escape }}\"",
         "printf '%s' '{{ x | shell_escape }}'",
         "cat <<EOF\n{{ x | shell_escape }}\nEOF",
+        "printf '%s' $NOT_SET_X{{ x | shell_escape }}",
+        "printf '%s' \\{{ x | shell_escape }}",
     ):
         out = run_sh("sh", render(template, value), tmp_path).stdout.decode()
         assert out.rstrip("\n") == value, template
