@@ -30,7 +30,7 @@ from muxlang.apply.journal import (
     rollback,
 )
 from muxlang.llm import BackendError, ChatRequest, Message, QueryService
-from muxlang.runtime import process
+from muxlang.runtime import process, trace
 from muxlang.workflow import ApplyStep
 
 __all__ = [
@@ -274,6 +274,7 @@ async def _locked_apply(request: ApplyRequest, lock: TreeLock) -> ApplyResult:
                 if request.verify_command is None:
                     outcome = _Outcome(True, "")
                 else:
+                    trace.progress(step.name, f"verify, attempt {attempts}/{retries + 1}")
                     outcome = await _verify(request, root)
                 last_verify = outcome.verify_output
             if outcome.ok:

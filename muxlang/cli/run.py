@@ -443,6 +443,7 @@ def _execute(
     run_trace = trace.Trace()
     if hasattr(reporter, "trace"):
         reporter.trace = run_trace
+    run_trace.on_progress = getattr(reporter, "step_progress", None)
     if earlier is not None:
         from muxlang.records.resume import Resume
 

@@ -205,6 +205,9 @@ def _step_text(run: RunRow, rows: list[StepRow]) -> str:
             out.append(f"item: {json.dumps(row.item_value, ensure_ascii=False)}\n")
         if row.reason:
             out.append(f"reason: {row.reason}\n")
+        for member in row.fields.get("members") or ():
+            why = f" ({member.get('why')})" if member.get("why") else ""
+            out.append(f"member {member.get('entry')}: {member.get('status')}{why}\n")
         if row.error:
             out += _section("error", row.error)
         out += _section("command", row.command)

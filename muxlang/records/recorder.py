@@ -253,6 +253,8 @@ class Recorder:
         if not attempts and record.get("status") in ("success", "failed") and index < 0:
             attempts = 1
         fields = {k: v for k, v in record.items() if k not in _COLUMNS}
+        if sent.get("members"):  # a parallel role's members: who answered, failed, was unavailable
+            fields["members"] = sent["members"]
         origin = str(sent.get("origin") or "run")
         if origin != "run":  # nothing was spent by this run
             usage = {}

@@ -83,7 +83,9 @@ def file_hashes(root: Path, files: Any) -> dict[str, str | None]:
 
 def record_of(row: StepRow) -> dict[str, Any]:
     """A step record (``steps.NAME``) rebuilt from its stored row."""
-    record: dict[str, Any] = {k: v for k, v in row.fields.items() if k != "file_hashes"}
+    record: dict[str, Any] = {
+        k: v for k, v in row.fields.items() if k not in ("file_hashes", "members")
+    }
     record.update(
         output=row.output or "",
         status=row.status,

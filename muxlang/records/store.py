@@ -284,6 +284,8 @@ class StepRow:
             "origin": self.origin,
             "reason": self.reason,
         }
+        if self.fields.get("members"):
+            data["members"] = self.fields["members"]
         if self.item >= 0:
             data["item"] = self.item_value
             data["index"] = self.item

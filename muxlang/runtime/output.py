@@ -73,7 +73,8 @@ def failure_detail(name: str, record: Mapping[str, Any], run_id: str | None) -> 
     stderr, and the command that shows all of it (when the run is recorded)."""
     parts: list[str] = []
     error = str(record.get("error") or "")
-    for label, key in (("stdout", "output"), ("stderr", "stderr")):
+    shell = "exit_code" in record
+    for label, key in (("stdout" if shell else "output", "output"), ("stderr", "stderr")):
         text = str(record.get(key) or "")
         if not text.strip():
             continue
@@ -136,9 +137,17 @@ def summary_line(result: RunResult) -> str:
 
 
 def retry_line(error: BackendError, attempt: int, delay: float) -> str:
-    """``↻ claude: rate_limit (429 slow down); retry 1 in 2.0 s``."""
+    """``↻ analyze: claude: rate_limit (429 slow down); retry 1 in 2.0 s`` — the step
+    that asked leads, when the call was made by one."""
+    from muxlang.runtime.trace import current_step
+
+    key = current_step()
+    step = ""
+    if key is not None:
+        step = f"{key[0]}" + (f" item {key[1] + 1}" if key[1] >= 0 else "") + ": "
     return (
-        f"↻ {error.backend}: {error.kind.value} ({error.message}); retry {attempt} in {delay:.1f} s"
+        f"↻ {step}{error.backend}: {error.kind.value} ({error.message}); "
+        f"retry {attempt} in {delay:.1f} s"
     )
 
 
@@ -175,6 +184,24 @@ def origin_of(run_trace: Trace | None, name: str) -> str | None:
     return {"cache": "cached", "reused": "reused"}.get(str(origin)) if origin else None
 
 
+def members_line(run_trace: Trace | None, name: str) -> str | None:
+    """``    claude answered, gpt failed (HTTP 500: ...), local unavailable (not on PATH)``:
+    how each member of a parallel role did, under its step's line."""
+    if run_trace is None:
+        return None
+    members = run_trace.get(name).get("members")
+    if not members:
+        return None
+    parts = []
+    for member in members:
+        why = str(member.get("why") or "").partition("\n")[0]
+        if len(why) > 80:
+            why = why[:79] + "…"
+        part = f"{member['entry']} {member['status']}"
+        parts.append(part + (f" ({why})" if why and member["status"] != "answered" else ""))
+    return "    " + ", ".join(parts)
+
+
 class PlainReporter(NullReporter):
     """A line per finished step on ``stream`` (stderr), then a summary."""
 
@@ -205,6 +232,9 @@ class PlainReporter(NullReporter):
         self.done += 1
         if self.verbose:
             self._write(step_line(name, record, reason, origin_of(self.trace, name)))
+            members = members_line(self.trace, name)
+            if members:
+                self._write(members)
             if record.get("status") == "failed":
                 detail = failure_detail(name, record, self.run_id)
                 if detail:
@@ -233,6 +263,11 @@ class PlainReporter(NullReporter):
         """``--resume``: ``name`` runs again, and why."""
         if self.verbose:
             self._write(rerun_line(name, reason))
+
+    def step_progress(self, name: str, text: str) -> None:
+        """A long step moved on (an apply step's ``verify, attempt 2/3``)."""
+        if self.verbose:
+            self._write(f"▸ {name}: {text}")
 
     def nested_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
         """A step of a called workflow (``outer.inner``) finished."""
@@ -326,6 +361,9 @@ class LiveReporter(NullReporter):
     def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
         self.states[name] = str(record["status"])
         self.lines[name] = step_line(name, record, reason, origin_of(self.trace, name))
+        members = members_line(self.trace, name)
+        if members:
+            self.lines[name] += "\n" + members
         if record.get("status") == "failed":
             detail = failure_detail(name, record, self.run_id)
             if detail:
@@ -339,6 +377,9 @@ class LiveReporter(NullReporter):
 
     def step_rerun(self, name: str, reason: str) -> None:
         self.console.print(rerun_line(name, reason), highlight=False, markup=False)
+
+    def step_progress(self, name: str, text: str) -> None:
+        self.progress[name] = f", {text}"
 
     def run_finished(self, result: RunResult) -> None:
         self.live.update(self._render(final=True), refresh=True)

@@ -25,6 +25,8 @@ class Trace:
         #: ``--resume``: called before a step runs with its compiled step and the
         #: run's values; returns the earlier outcome to reuse, or None to run it
         self.reuse: Callable[[Any, Mapping[str, Any]], Any] | None = None
+        #: called with (step, text) as a long step moves on ("verify, attempt 2/3")
+        self.on_progress: Callable[[str, str], None] | None = None
 
     def get(self, step: str, index: int = -1) -> dict[str, Any]:
         """What ``step`` (item ``index``) sent (empty when nothing was noted)."""
@@ -59,6 +61,23 @@ def reused(compiled: Any, values: Mapping[str, Any]) -> Any:
     if outcome is not None:
         trace.mark((compiled.name, -1), origin="reused")
     return outcome
+
+
+def progress(step: str, text: str) -> None:
+    """Tell whoever watches the run that ``step`` is at ``text`` (e.g. an apply step's
+    ``verify, attempt 2/3``); nothing happens when nobody watches."""
+    trace = _current.get()
+    if trace is not None and trace.on_progress is not None:
+        trace.on_progress(step, text)
+
+
+def members(role: str, outcome: list[tuple[str, str, str]]) -> None:
+    """A parallel role's members and how each did (``answered``, ``failed``,
+    ``unavailable``, and why), kept for the step that asked."""
+    trace = _current.get()
+    key = _step.get()
+    if trace is not None and key is not None:
+        trace.mark(key, members=[{"entry": e, "status": s, "why": w} for e, s, w in outcome])
 
 
 def install(trace: Trace | None) -> None:

@@ -603,7 +603,7 @@ def test_console_shows_backend_retries(tmp_path: Path) -> None:
     result = run(tmp_path, "wf.toml")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "ok\n"
-    assert "↻ flaky: rate_limit" in result.stderr
+    assert "↻ ask: flaky: rate_limit" in result.stderr  # the step that asked leads
     assert "retry 1 in" in result.stderr
 
 

@@ -31,6 +31,7 @@ import trio
 
 from muxlang.config.models import RoleConfig
 from muxlang.llm import BackendError, ErrorKind
+from muxlang.runtime import trace
 
 T = TypeVar("T")
 Kind = Literal["role", "backend"]
@@ -59,6 +60,24 @@ class Unusable(BackendError):
 
     def __init__(self, entry: str, reason: str) -> None:
         super().__init__(entry, ErrorKind.CONFIG, reason)
+
+
+def _members(
+    entries: Sequence[str],
+    answers: Sequence[object | None],
+    failures: Sequence[BackendError | None],
+) -> list[tuple[str, str, str]]:
+    """(entry, ``answered`` | ``failed`` | ``unavailable``, why) for each entry of a
+    parallel role, in role order."""
+    out: list[tuple[str, str, str]] = []
+    for entry, answer, failure in zip(entries, answers, failures, strict=True):
+        if answer is not None:
+            out.append((entry, "answered", ""))
+        elif isinstance(failure, Unusable | Cooling):
+            out.append((entry, "unavailable", failure.message if failure else ""))
+        else:
+            out.append((entry, "failed", failure.message if failure else ""))
+    return out
 
 
 class Cooling(BackendError):
@@ -275,6 +294,7 @@ class Engine:
         async with trio.open_nursery() as nursery:
             for i, entry in enumerate(entries):
                 nursery.start_soon(one, i, entry)
+        trace.members(name, _members(entries, answers, failures))  # for the run's console
         got = [a for a in answers if a is not None]
         if len(got) < role.min_success:
             errors = [f for f in failures if f is not None]

@@ -1,0 +1,120 @@
+"""What the console says while a run goes (a non-terminal: CI, `| cat`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import mux, mux_json, write
+
+from tests.fakes.llm_server import FakeLLMServer, Reply
+
+
+def test_plain_console_announces_the_run_and_each_step_start(project: Path) -> None:
+    write(
+        project,
+        'name = "two"\n[[steps]]\nname = "a"\ntype = "shell"\nrun = "echo a"\n'
+        '[[steps]]\nname = "b"\ntype = "shell"\nrun = "echo b"\ndepends_on = ["a"]\n',
+    )
+    done = mux(project, "run", "wf.toml")
+    assert done.returncode == 0
+    run_id = mux_json(project, "runs")[0]["id"]
+    lines = done.stderr.splitlines()
+    assert lines[0] == f"▸ two: 2 steps (run {run_id})"
+    assert lines[1].startswith("▸ a started [0/2 done, ")
+    assert lines[2].startswith("✓ a (")
+    assert lines[3].startswith("▸ b started [1/2 done, ")
+    assert lines[4].startswith("✓ b (")
+    # without a record, no run id
+    quiet = mux(project, "run", "wf.toml", "--no-record")
+    assert quiet.stderr.splitlines()[0] == "▸ two: 2 steps"
+
+
+def test_a_failing_apply_shows_its_verify_attempts_and_summary(
+    project: Path, llm: FakeLLMServer
+) -> None:
+    (project / "f.txt").write_text("old\n")
+    llm.default = lambda request: Reply.answer(json.dumps({"path": "f.txt", "content": "new\n"}))
+    write(
+        project,
+        f"""\
+name = "fixer"
+[backends.fake]
+command = "{llm.url}/v1"
+protocol = "openai"
+model = "m"
+max_retries = 0
+
+[[steps]]
+name = "fix"
+type = "query"
+backend = "fake"
+prompt = "fix f.txt"
+
+[[steps]]
+name = "write"
+type = "apply"
+source = "fix"
+verify = "echo checking; exit 1"
+verify_retries = 2
+""",
+    )
+    done = mux(project, "run", "wf.toml")
+    assert done.returncode == 1
+    err = done.stderr
+    for attempt in (1, 2, 3):
+        assert f"▸ write: verify, attempt {attempt}/3" in err
+    assert "│ apply failed after 3 attempts; no file was changed" in err
+    assert (project / "f.txt").read_text() == "old\n"
+    run_id = mux_json(project, "runs")[0]["id"]
+    assert f"the rest: muxlang show {run_id} write" in err
+
+
+def test_a_parallel_role_says_which_members_answered_failed_or_were_unavailable(
+    project: Path, llm: FakeLLMServer
+) -> None:
+    llm.default = lambda request: (
+        Reply.fail(500, "upstream exploded") if request.model == "bad" else Reply.answer("fine")
+    )
+    write(
+        project,
+        f"""\
+name = "panel"
+[backends.good]
+command = "{llm.url}/v1"
+model = "good"
+max_retries = 0
+
+[backends.bad]
+command = "{llm.url}/v1"
+model = "bad"
+max_retries = 0
+
+[backends.gone]
+command = "/nonexistent/llm-cli"
+
+[roles.panel]
+backends = ["good", "bad", "gone"]
+execution = "parallel"
+
+[[steps]]
+name = "ask"
+type = "query"
+role = "panel"
+prompt = "hi"
+""",
+    )
+    done = mux(project, "run", "wf.toml")
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stderr.splitlines() if x.startswith("    good "))
+    assert line.startswith("    good answered, bad failed (")
+    assert "500" in line
+    assert ", gone unavailable (" in line
+    shown = mux_json(project, "show", "last", "ask")
+    assert shown["output"] == "=== good ===\nfine"
+    assert [(m["entry"], m["status"]) for m in shown["members"]] == [
+        ("good", "answered"),
+        ("bad", "failed"),
+        ("gone", "unavailable"),
+    ]
+    assert "member gone: unavailable (" in mux(project, "show", "last", "ask").stdout
