@@ -296,8 +296,11 @@ def test_sigkill_leaves_no_temp_file_after_recover(tmp_path: Path) -> None:
     lock = lock_tree(real)
     write_journal(real, changes, "write", lock.created_state_dir)
     # what a SIGKILL between mkstemp and rename leaves: a temp file next to the target
+    # (and an earlier file written whole: rollback puts back what still holds its edit)
     (real / "src" / ".f001.txt.abc123.muxtmp").write_bytes(b"half")
-    (real / "src" / "f001.txt").write_bytes(b"edited")
+    (edited,) = [c.after for c in changes if c.path == "src/f001.txt"]
+    assert edited is not None
+    (real / "src" / "f001.txt").write_bytes(edited)
     lock.release()
     recover(real)
     assert snapshot(root) == before
