@@ -1,8 +1,9 @@
 """The pygls wiring of ``muxlang lsp``: LSP 3.17 over stdio.
 
-Each handler turns LSP positions (0-based, UTF-16) into muxlang's (code points)
-and back, and asks :mod:`muxlang.lsp.features` for the answer; nothing else
-here knows about workflows.
+Each handler turns LSP positions (0-based, in the agreed encoding: UTF-16
+unless the client offered another) into muxlang's (code points) and back, and
+asks :mod:`muxlang.lsp.features` for the answer; nothing else here knows about
+workflows.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pygls.uris import to_fs_path
 
 from muxlang.diagnostics import Diagnostic, Severity
 from muxlang.lsp import features as f
-from muxlang.lsp.positions import from_utf16, to_utf16
+from muxlang.lsp.positions import UTF16, from_client, to_client
 from muxlang.source import Span
 
 logging.getLogger("pygls").setLevel(logging.WARNING)
@@ -65,14 +66,24 @@ server = MuxServer()
 # --------------------------------------------------------------------------- positions
 
 
+def _encoding() -> str:
+    """The position encoding agreed with the client: UTF-16 unless it offered
+    another first (pygls chooses, and applies it to incremental changes)."""
+    chosen = server.workspace.position_encoding
+    if isinstance(chosen, lsp.PositionEncodingKind):
+        return str(chosen.value)
+    return chosen or UTF16
+
+
 def _range(lines: list[str], span: Span) -> lsp.Range:
-    start = to_utf16(lines, span.line, span.column)
-    end = to_utf16(lines, span.end_line, span.end_column)
+    encoding = _encoding()
+    start = to_client(lines, span.line, span.column, encoding)
+    end = to_client(lines, span.end_line, span.end_column, encoding)
     return lsp.Range(lsp.Position(*start), lsp.Position(*end))
 
 
 def _at(snap: f.Snapshot, position: lsp.Position) -> tuple[int, int]:
-    return from_utf16(snap.lines, position.line, position.character)
+    return from_client(snap.lines, position.line, position.character, _encoding())
 
 
 def _lines_of(path: Path, snap: f.Snapshot) -> list[str]:

@@ -24,6 +24,7 @@ class Client(LanguageClient):
     def __init__(self) -> None:
         super().__init__("muxlang-tests", "1")
         self.published: dict[str, list[lsp.PublishDiagnosticsParams]] = {}
+        self.server_capabilities: lsp.ServerCapabilities | None = None
         self.changed = asyncio.Event()
 
         @self.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
@@ -71,7 +72,9 @@ async def within(awaitable: Awaitable[T]) -> T:
 
 
 @asynccontextmanager
-async def language_server(root: Path) -> AsyncIterator[Client]:
+async def language_server(
+    root: Path, capabilities: lsp.ClientCapabilities | None = None
+) -> AsyncIterator[Client]:
     """`muxlang lsp` started in ``root``, initialized; shut down and exited after."""
     client = Client()
     env = {**os.environ, "HOME": str(root), "XDG_CONFIG_HOME": str(root / ".xdg")}
@@ -83,10 +86,11 @@ async def language_server(root: Path) -> AsyncIterator[Client]:
                 lsp.InitializeParams(
                     process_id=os.getpid(),
                     root_uri=root.as_uri(),
-                    capabilities=lsp.ClientCapabilities(),
+                    capabilities=capabilities or lsp.ClientCapabilities(),
                 )
             )
         )
+        client.server_capabilities = result.capabilities
         assert result.server_info is not None
         assert result.server_info.name == "muxlang"
         client.initialized(lsp.InitializedParams())

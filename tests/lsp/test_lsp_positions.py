@@ -26,3 +26,13 @@ def test_a_position_inside_a_surrogate_pair_goes_to_the_character_after_it() -> 
 
 def test_crlf_is_one_line_break() -> None:
     assert LINES[:2] == ['a = "é😀x"', "b = 1"]
+
+
+def test_utf8_and_utf32_encodings() -> None:
+    from muxlang.lsp.positions import from_client, to_client
+
+    # é is 2 bytes, 😀 4: `x` starts at byte 11; in code points at 7
+    assert to_client(LINES, 1, 8, "utf-8") == (0, 11)
+    assert to_client(LINES, 1, 8, "utf-32") == (0, 7)
+    assert from_client(LINES, 0, 11, "utf-8") == (0, 7)
+    assert from_client(LINES, 0, 7, "utf-32") == (0, 7)

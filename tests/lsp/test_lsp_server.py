@@ -435,3 +435,51 @@ def test_a_file_that_is_not_toml_gets_mux001_and_the_server_carries_on(tmp_path:
             assert await client.diagnostics(uri, 2) == []
 
     run(scenario)
+
+
+def test_a_client_that_offers_utf8_first_gets_byte_columns(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    text = WORKFLOW.replace("Review: {{", "Révise 😀: {{").replace(
+        "steps.diff.output", "steps.dif.output"
+    )
+    path = write(root, "review.toml", text)
+    offers = lsp.ClientCapabilities(
+        general=lsp.GeneralClientCapabilities(
+            position_encodings=[lsp.PositionEncodingKind.Utf8, lsp.PositionEncodingKind.Utf16]
+        )
+    )
+
+    async def scenario() -> None:
+        async with language_server(root, offers) as client:
+            assert client.server_capabilities is not None
+            assert client.server_capabilities.position_encoding == lsp.PositionEncodingKind.Utf8
+            uri = client.open(path)
+            [d] = await client.diagnostics(uri)
+            line = text.splitlines()[d.range.start.line]
+            start = len(line[: line.index("dif.output")].encode("utf-8"))
+            assert (d.range.start.character, d.range.end.character) == (start, start + 3)
+            hover = await within(
+                client.text_document_hover_async(
+                    lsp.HoverParams(
+                        lsp.TextDocumentIdentifier(uri=uri),
+                        lsp.Position(d.range.start.line, start + 1),
+                    )
+                )
+            )
+            assert hover is None  # `dif` is no step: nothing to say, but no error either
+            trim = await within(
+                client.text_document_hover_async(
+                    lsp.HoverParams(
+                        lsp.TextDocumentIdentifier(uri=uri),
+                        lsp.Position(
+                            d.range.start.line,
+                            len(line[: line.index("trim")].encode("utf-8")) + 1,
+                        ),
+                    )
+                )
+            )
+            assert trim is not None
+            assert isinstance(trim.contents, lsp.MarkupContent)
+            assert trim.contents.value.startswith("`trim")
+
+    run(scenario)
