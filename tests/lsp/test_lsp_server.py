@@ -108,6 +108,17 @@ def test_positions_are_utf16_with_non_ascii_and_astral_text(tmp_path: Path) -> N
             line = text.splitlines()[start.line]
             code_points = line.index("dif.output")
             assert start.character == code_points + 1  # the astral character counts twice
+            # an incremental edit, as editors send them: insert `f` after `dif`
+            end = lsp.Position(start.line, start.character + 3)
+            client.text_document_did_change(
+                lsp.DidChangeTextDocumentParams(
+                    text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=2),
+                    content_changes=[
+                        lsp.TextDocumentContentChangePartial(range=lsp.Range(end, end), text="f")
+                    ],
+                )
+            )
+            assert await client.diagnostics(uri, 2) == []
 
     run(scenario)
 
