@@ -195,13 +195,22 @@ class GatewayApp:
             await self._error(send, fmt, 400, "request body must be a JSON object")
             return
         if route == "count_tokens":
-            await self._count_tokens(send, body)
+            await self._count_tokens(send, body, headers)
             return
         if found is not None and found.model is not None:  # Gemini names it in the path
             body = {**body, "model": found.model, "stream": found.stream}
         await self._chat(send, receive, fmt, body, headers)
 
-    async def _count_tokens(self, send: Send, body: dict[str, Any]) -> None:
+    async def _count_tokens(
+        self, send: Send, body: dict[str, Any], headers: Mapping[str, str]
+    ) -> None:
+        """Anthropic's count_tokens: a key limited to some models counts only theirs."""
+        client = self.keys.identify(headers) if self.keys.required else None
+        model = body.get("model")
+        if client is not None and client.name is not None and not client.allows(str(model)):
+            message = f"key `{client.name}` may not use model `{model}`"
+            await self._error(send, "anthropic", 403, message)
+            return
         try:
             counted = self.gateway.count_tokens(body)
         except WireError as exc:

@@ -281,3 +281,19 @@ async def test_anthropic_server_tools_stay_server_tools(upstream: FakeLLMServer)
     assert refused.status == 400  # never turned into a function the model could "call"
     assert "server tool" in refused.json["error"]["message"]
     assert len(upstream.requests) == 1
+
+
+async def test_count_tokens_respects_a_keys_models() -> None:
+    from muxlang.serve.limits import ClientKey, KeyRing
+
+    ring = KeyRing((ClientKey("team", b"sk-team-0002", frozenset({"a"})),))
+    app, fakes = make_gateway(["a", "b"], keys=ring)
+    key = {"x-api-key": "sk-team-0002"}
+    body = {"messages": USER}
+    allowed = await call(app, "POST", "/v1/messages/count_tokens", {**body, "model": "a"}, key)
+    assert allowed.status == 200
+    assert allowed.json == {"input_tokens": 4}  # "hi": 1 token, plus 3 for the message
+    refused = await call(app, "POST", "/v1/messages/count_tokens", {**body, "model": "b"}, key)
+    assert refused.status == 403
+    assert refused.json["type"] == "error"
+    assert fakes["a"].requests == fakes["b"].requests == []
