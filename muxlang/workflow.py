@@ -169,9 +169,10 @@ class Workflow:
     #: the workflow's own [defaults]/[backends]/[roles]/[teams] tables (a config layer)
     config: ConfigFile = field(default_factory=ConfigFile)
     span: Span
-    #: header span of every table of the workflow's config tables, by key path
-    #: (``("backends", "claude")``): where to report a key missing after the merge
-    config_spans: Mapping[tuple[str, ...], Span] = field(default_factory=dict)
+    #: where each top-level key and each value of the workflow's config tables was
+    #: read, by key path (``("backends", "claude")`` is the table's header,
+    #: ``("roles", "r", "backends", 0)`` an entry): where checks report
+    config_spans: Mapping[tuple[str | int, ...], Span] = field(default_factory=dict)
     #: name -> the first step of that name (a lookup must not scan every step)
     _by_name: Mapping[str, AnyStep] = field(init=False, repr=False, compare=False)
 

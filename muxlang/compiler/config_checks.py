@@ -4,17 +4,17 @@ that can never match (see docs/validation.md).
 
 Each check looks at one file — a config layer, or a workflow's own tables — and
 reports a problem only where that file wrote the value, so a problem is told once,
-in the file that has it. Config values carry no positions: a value is located by
-reading the file (:func:`muxlang.compiler.roles.locate_in`).
+in the file that has it, at the position the loader read it from (no file is
+read again).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import PurePosixPath
 
 from muxlang.compiler.plan import ResolvedConfig
-from muxlang.compiler.roles import KeyPath, locate_in, read_document
+from muxlang.compiler.roles import KeyPath
 from muxlang.config.models import ConfigFile
 from muxlang.diagnostics import Diagnostic, did_you_mean
 from muxlang.source import Span
@@ -23,14 +23,11 @@ from muxlang.source import Span
 Locate = Callable[[KeyPath], Span | None]
 
 
-def locator(path: str) -> Locate:
-    """A :data:`Locate` for the TOML file ``path`` (read once, lazily)."""
-    cache: list[object | None] = []
+def locator(positions: Mapping[KeyPath, Span]) -> Locate:
+    """A :data:`Locate` over the positions the loader kept for one file."""
 
     def locate(keys: KeyPath) -> Span | None:
-        if not cache:
-            cache.append(read_document(path))
-        return locate_in(cache[0], keys)
+        return positions.get(tuple(keys))
 
     return locate
 

@@ -32,6 +32,7 @@ from muxlang.config.compat import translate_workflow
 from muxlang.config.files import CONFIG_KEYS as CONFIG_KEYS
 from muxlang.config.files import _sorted
 from muxlang.config.files import load_config_file as load_config_file
+from muxlang.config.files import node_spans
 from muxlang.config.files import parse_document as parse_document
 from muxlang.config.models import (
     STEP_NAME_PATTERN,
@@ -130,11 +131,7 @@ class _Builder:
             steps=tuple(step for step in steps if step is not None),
             config=config,
             span=name_node.span if name_node is not None else Span.point(1, 1),
-            config_spans={
-                path: span
-                for path, span in table_spans(self.root).items()
-                if path and path[0] in CONFIG_KEYS
-            },
+            config_spans=_config_spans(self.root),
         )
         return workflow, _sorted(self.problems)
 
@@ -355,11 +352,7 @@ class _Builder:
             steps=tuple(steps),
             config=config,
             span=name_node.span if name_node is not None else Span.point(1, 1),
-            config_spans={
-                path: span
-                for path, span in table_spans(self.root).items()
-                if path and path[0] in CONFIG_KEYS
-            },
+            config_spans=_config_spans(self.root),
         )
 
     def _partial_step(self, parsed: _Parsed) -> AnyStep | None:
@@ -508,6 +501,15 @@ def _repeat(table: Table, data: Mapping[str, Any], exprs: Mapping[str, ExprField
     if not isinstance(count, int) or isinstance(count, bool):
         return None
     return Repeat(until, count, node.span)
+
+
+def _config_spans(root: Table) -> dict[tuple[str | int, ...], Span]:
+    """Where the workflow's top-level keys and config tables' values were read."""
+    return {
+        path: span
+        for path, span in node_spans(root).items()
+        if len(path) == 1 or (path and path[0] in CONFIG_KEYS)
+    }
 
 
 def _string(node: Node | None) -> str | None:

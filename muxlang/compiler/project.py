@@ -22,6 +22,8 @@ from muxlang.source import Span
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from muxlang.workflow import Workflow
+
 TargetKind = Literal["workflow", "config"]
 PROJECT_DIRS = (".muxlang", ".llm-mux")
 
@@ -151,7 +153,7 @@ def validate_workflow(
     if any(d.is_error and d.code != "MUX030" for d in problems):
         # a broken layer: the checks would only repeat it
         return silenced(found, path, text, config.validate_.ignore)
-    broken_steps = bool(unbuilt) or _steps_broken(path, found)
+    broken_steps = bool(unbuilt) or _steps_broken(workflow, found)
     found.extend(
         d
         for d in check_workflow(workflow, config)
@@ -182,14 +184,10 @@ def _is_no_steps(diagnostic: Diagnostic) -> bool:
     return diagnostic.code == NO_STEPS_CODE
 
 
-def _steps_broken(path: Path, found: Sequence[Diagnostic]) -> bool:
+def _steps_broken(workflow: Workflow, found: Sequence[Diagnostic]) -> bool:
     """Whether the loader reported an error inside the file's ``steps`` value: its
     steps are broken, not missing (no "has no steps" warning on top)."""
-    from muxlang.compiler.roles import locate
-
-    if not any(d.is_error for d in found):
-        return False  # nothing to place: no need to read the file again
-    span = locate(path, ("steps",))
+    span = workflow.config_spans.get(("steps",))
     if span is None:
         return False
     return any(d.is_error and span.line <= d.span.line <= span.end_line for d in found)
@@ -217,7 +215,7 @@ def validate_config(
     from muxlang.compiler.roles import RoleResolver
     from muxlang.config import load_config
 
-    layer, _, found = load_config_file(path, text)
+    layer, spans, found = load_config_file(path, text)
     if layer is None:
         return silenced(found, path, text)
     config, problems = load_config(root, team=team, environ=environ)
@@ -230,6 +228,7 @@ def validate_config(
             roles=_on_top(config.roles, layer.roles, {"backends": []}),
             teams=_on_top(config.teams, layer.teams, {}),
             sources=(*config.sources, path),
+            positions={**config.positions, str(path): spans},
         )
         problems = [d for d in problems if not d.is_error]
     found.extend(problems)
@@ -237,7 +236,7 @@ def validate_config(
     starts = [(name, str(path), Span.point(1, 1)) for name in config.roles]
     found.extend(d for d in resolver.check_roles(starts) if Path(d.file).resolve() == resolved)
     found.extend(resolver.check_team_overrides(layer.teams, str(path)))
-    locate = config_checks.locator(str(path))
+    locate = config_checks.locator(spans)
     found.extend(config_checks.check_min_success(config, str(path), locate))
     found.extend(config_checks.check_detect_globs(layer, str(path), locate))
     found.extend(config_checks.check_key_models(config, layer, str(path), locate))

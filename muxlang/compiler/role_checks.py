@@ -41,12 +41,13 @@ def check_roles_and_backends(ctx: CheckContext) -> Iterator[Diagnostic]:
 def check_role_min_success(ctx: CheckContext) -> Iterator[Diagnostic]:
     """MUX003: a role in the workflow's own tables whose ``min_success`` is more
     than the number of its entries (it could never succeed)."""
-    return config_checks.check_min_success(ctx.config, ctx.file, config_checks.locator(ctx.file))
+    locate = config_checks.locator(ctx.workflow.config_spans)
+    return config_checks.check_min_success(ctx.config, ctx.file, locate)
 
 
 def check_team_detect(ctx: CheckContext) -> Iterator[Diagnostic]:
     """MUX003: a ``detect`` pattern of the workflow's own ``[teams]`` that is not a
     valid glob."""
     return config_checks.check_detect_globs(
-        ctx.workflow.config, ctx.file, config_checks.locator(ctx.file)
+        ctx.workflow.config, ctx.file, config_checks.locator(ctx.workflow.config_spans)
     )

@@ -4,9 +4,13 @@ nest in a cycle.
 Roles nest: each entry of a role's ``backends`` is a backend or another role. A
 name that is a backend means the backend (backends are the leaves: a built-in role
 never hijacks a user's backend); only names that are not backends refer to roles.
-Config values carry no positions, so a bad entry is located by reading the file
-that defines it (the workflow's own tables first, then the team's override, then
-the config layers from the highest) — only when there is something to report.
+A bad entry is reported where it was read: the loader keeps the position of every
+config value (``ResolvedConfig.positions``, ``Workflow.config_spans``), searched
+in order — the workflow's own tables first, then the team's override, then the
+config layers from the highest. No check reads a file again.
+
+:func:`locate` (reading a file's positions on demand) is for the language
+server's go-to-definition, which looks into files no check has loaded.
 """
 
 from __future__ import annotations
@@ -87,12 +91,11 @@ class RoleResolver:
     #: files that may define a role's ``backends``, searched in order, with the key path
     #: prefix to look under (``("roles",)`` or ``("teams", TEAM, "roles")``)
     places: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
-    _docs: dict[str, object | None] = field(default_factory=dict, repr=False)
+    #: where each value of each file was read (file -> key path -> span)
+    positions: Mapping[str, Mapping[KeyPath, Span]] = field(default_factory=dict)
 
     def _locate(self, path: str, keys: KeyPath) -> Span | None:
-        if path not in self._docs:
-            self._docs[path] = read_document(path)
-        return locate_in(self._docs[path], keys)
+        return self.positions.get(path, {}).get(tuple(keys))
 
     @classmethod
     def for_config(cls, config: ResolvedConfig) -> RoleResolver:
@@ -101,7 +104,7 @@ class RoleResolver:
             if config.team:
                 places.append((str(source), ("teams", config.team, "roles")))
             places.append((str(source), ("roles",)))
-        return cls(dict(config.roles), dict(config.backends), places)
+        return cls(dict(config.roles), dict(config.backends), places, config.positions)
 
     @classmethod
     def for_workflow(cls, workflow: Workflow, config: ResolvedConfig) -> RoleResolver:
@@ -120,6 +123,7 @@ class RoleResolver:
         local.append((workflow.path, ("roles",)))
         resolver.roles, resolver.backends = roles, backends
         resolver.places = local + [p for p in resolver.places if p[0] != workflow.path]
+        resolver.positions = {**resolver.positions, workflow.path: workflow.config_spans}
         return resolver
 
     # ------------------------------------------------------------------ messages

@@ -8,7 +8,6 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from muxlang.compiler import analysis as a
-from muxlang.compiler.roles import locate
 from muxlang.diagnostics import Diagnostic, Severity, did_you_mean
 from muxlang.source import Span
 from muxlang.steps import step_kind
@@ -23,7 +22,8 @@ def check_has_steps(ctx: CheckContext) -> Iterator[Diagnostic]:
     "succeed". A warning, not an error: a workflow being written may be empty."""
     if ctx.workflow.steps:
         return
-    span = locate(ctx.file, ("steps",)) or locate(ctx.file, ("name",)) or Span.point(1, 1)
+    spans = ctx.workflow.config_spans
+    span = spans.get(("steps",)) or spans.get(("name",)) or Span.point(1, 1)
     yield ctx.diag(
         span,
         NO_STEPS_CODE,

@@ -17,7 +17,7 @@ from muxlang.config.models import ConfigFile
 from muxlang.config.validation import partial_model, table_spans, validate
 from muxlang.diagnostics import Diagnostic
 from muxlang.source import Span
-from muxlang.toml.nodes import Document
+from muxlang.toml.nodes import Array, Document, Node, Table
 
 #: Top-level keys of a workflow that form its config layer.
 CONFIG_KEYS = frozenset(ConfigFile.model_fields)
@@ -65,16 +65,40 @@ def parse_document(path: Path, text: str | None = None) -> tuple[Document | None
         return None, [Diagnostic(str(path), span, "MUX001", message)]
 
 
-ConfigLayer = tuple[ConfigFile | None, dict[tuple[str, ...], Span], list[Diagnostic]]
+ConfigLayer = tuple[ConfigFile | None, dict[tuple[str | int, ...], Span], list[Diagnostic]]
 
 #: (path, text) -> the loaded layer: `validate` of many workflows reads the same
 #: config files once per workflow, and parses them once
 _config_cache: dict[tuple[str, str], ConfigLayer] = {}
 
 
+KeyPath = tuple[str | int, ...]
+
+
+def node_spans(root: Table, prefix: KeyPath = ()) -> dict[KeyPath, Span]:
+    """Where every value of a document was read, by key path: a table's header, a
+    scalar's or array's value, an array item at its index. The positions a check
+    reports at come from here: no check reads a file again to find them."""
+    spans: dict[KeyPath, Span] = {prefix: root.span}
+    for name, entry in root.entries.items():
+        _node_spans(entry.value, (*prefix, name), spans)
+    return spans
+
+
+def _node_spans(node: Node, path: KeyPath, spans: dict[KeyPath, Span]) -> None:
+    if isinstance(node, Table):
+        spans.update(node_spans(node, path))
+        return
+    spans[path] = node.span
+    if isinstance(node, Array):
+        for index, item in enumerate(node.items):
+            _node_spans(item, (*path, index), spans)
+
+
 def load_config_file(path: Path, text: str | None = None) -> ConfigLayer:
     """A ``config.toml`` layer: its tables (partial: required keys are checked after
-    the layers are merged), the header span of each table, and its problems."""
+    the layers are merged), where each value was read (:func:`node_spans`), and its
+    problems."""
     source, problems = _read(path, text)
     if source is None:
         return None, {}, problems
@@ -98,7 +122,7 @@ def _load_config_text(path: Path, text: str) -> ConfigLayer:
         return None, {}, _sorted(problems + notes)
     config = partial_model(ConfigFile, root.to_python())
     assert isinstance(config, ConfigFile)
-    return config, table_spans(root), notes
+    return config, node_spans(root), notes
 
 
 def _sorted(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

@@ -71,7 +71,7 @@ class Layer:
     name: str  # built-in | user | project | workflow | command line
     path: Path | None
     data: Mapping[str, Any]
-    spans: Mapping[tuple[str, ...], Span] = field(default_factory=dict)
+    spans: Mapping[tuple[str | int, ...], Span] = field(default_factory=dict)
 
     @property
     def file(self) -> str:
@@ -331,6 +331,7 @@ def load_config(
         sources=tuple(
             layer.path for layer in layers if layer.path is not None and layer.name != "workflow"
         ),
+        positions={layer.file: layer.spans for layer in layers if layer.path is not None},
         **values,
     )
     return resolved, problems

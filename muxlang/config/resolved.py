@@ -18,6 +18,7 @@ from muxlang.config.models import (
     TeamConfig,
     ValidateConfig,
 )
+from muxlang.source import Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,9 @@ class ResolvedConfig:
     sources: tuple[Path, ...] = ()
     #: the ``[serve]`` table (gateway); ``${VAR}`` in api_keys still unexpanded
     serve: ServeConfig = field(default_factory=ServeConfig)  # type: ignore[arg-type]
+    #: where each value of each config file was read: file -> key path -> span
+    #: (:func:`muxlang.config.files.node_spans`)
+    positions: Mapping[str, Mapping[tuple[str | int, ...], Span]] = field(default_factory=dict)
     #: the ``[validate]`` table: codes ignored project-wide
     validate_: ValidateConfig = field(default_factory=ValidateConfig)
 
