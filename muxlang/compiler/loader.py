@@ -30,9 +30,8 @@ from pydantic import ValidationError
 from muxlang.compiler.prune import prune
 from muxlang.config.compat import translate_workflow
 from muxlang.config.files import CONFIG_KEYS as CONFIG_KEYS
-from muxlang.config.files import _sorted
+from muxlang.config.files import _sorted, node_spans
 from muxlang.config.files import load_config_file as load_config_file
-from muxlang.config.files import node_spans
 from muxlang.config.files import parse_document as parse_document
 from muxlang.config.models import (
     STEP_NAME_PATTERN,
@@ -43,7 +42,7 @@ from muxlang.config.models import (
     UsesStepSpec,
     WorkflowFile,
 )
-from muxlang.config.validation import partial_model, table_spans, validate
+from muxlang.config.validation import partial_model, validate
 from muxlang.diagnostics import Diagnostic, closest
 from muxlang.source import Span
 from muxlang.steps import REGISTRY as STEP_KINDS

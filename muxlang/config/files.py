@@ -14,7 +14,7 @@ from pathlib import Path
 
 from muxlang.config.compat import translate_config
 from muxlang.config.models import ConfigFile
-from muxlang.config.validation import partial_model, table_spans, validate
+from muxlang.config.validation import partial_model, validate
 from muxlang.diagnostics import Diagnostic
 from muxlang.source import Span
 from muxlang.toml.nodes import Array, Document, Node, Table
