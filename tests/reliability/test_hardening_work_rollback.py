@@ -435,3 +435,34 @@ def test_a_state_directory_the_user_made_stays(tmp_path: Path) -> None:
     lock_tree(root).release()
     assert (root / ".muxlang").is_dir()
     assert os.listdir(root / ".muxlang") == []
+
+
+#: takes the apply lock (creating .muxlang/) and dies before journaling anything
+KILL_AFTER_LOCKING = """
+import os, signal, sys
+from pathlib import Path
+from muxlang.apply.journal import lock_tree
+
+lock_tree(Path(sys.argv[1]))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.slow
+def test_no_empty_state_directory_after_a_kill_right_after_locking(tmp_path: Path) -> None:
+    """Killed holding the lock, before any journal: the next run's start-up recovery
+    takes the dead lock over and leaves no `.muxlang/` behind."""
+    root, home = make_project(tmp_path)
+    child = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_LOCKING, str(root)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert sorted(os.listdir(root / ".muxlang")) == [".made-by-muxlang", "apply.lock"]
+    done = run_muxlang(root, "recover", env=subprocess_env(home))
+    assert done.returncode == 0, done.stderr.decode()
+    assert not (root / ".muxlang").exists()
