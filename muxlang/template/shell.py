@@ -61,6 +61,7 @@ Context = Literal[
     "unquoted",
     "double",
     "single",
+    "ansi",
     "heredoc",
     "heredoc-quoted",
     "comment",
@@ -78,8 +79,9 @@ class ShellQuoteError(ValueError):
 # ----------------------------------------------------------------------------- encoding
 
 #: characters an unquoted word may hold without quotes (no `=`: a first word
-#: `A=b` would be an assignment; no `~`, glob, or expansion characters)
-_SAFE_WORD: Final = re.compile(r"[A-Za-z0-9_@%+:,./-]+")
+#: `A=b` would be an assignment; no `,`: bash's `{a,b}`; no `~`, glob, or
+#: expansion characters)
+_SAFE_WORD: Final = re.compile(r"[A-Za-z0-9_@%+:./-]+")
 #: words the shell reads as syntax at the start of a command
 _RESERVED: Final = frozenset(
     {"!", "{", "}", "[[", "]]", "case", "do", "done", "elif", "else", "esac", "fi", "for"}
@@ -107,7 +109,9 @@ def _single(text: str) -> str:
 
 @dataclass(slots=True)
 class _Frame:
-    kind: Literal["cmd", "double", "single", "backticks", "parameter", "arithmetic", "comment"]
+    kind: Literal[
+        "cmd", "double", "single", "ansi", "backticks", "parameter", "arithmetic", "comment"
+    ]
     #: cmd: open `(` inside; arithmetic: open parentheses
     depth: int = 0
     #: cmd: a `$(` substitution (a `)` at depth 0 closes it)
@@ -117,6 +121,8 @@ class _Frame:
     #: cmd: the words of the current simple command ("\0" marks an insertion)
     words: list[str] = field(default_factory=list)
     word: str | None = None
+    #: cmd: open `case` commands (their patterns end with a `)` that closes nothing)
+    cases: int = 0
 
 
 @dataclass(slots=True)
@@ -192,6 +198,10 @@ class ShellLexer:
     def _end_word(self) -> None:
         cmd = self._cmd()
         if cmd.word is not None:
+            if not cmd.words and cmd.word == "case":
+                cmd.cases += 1
+            elif not cmd.words and cmd.word == "esac":
+                cmd.cases = max(0, cmd.cases - 1)
             cmd.words.append(cmd.word)
             cmd.word = None
 
@@ -213,6 +223,13 @@ class ShellLexer:
                 self._word_char(ch)
         elif frame.kind == "double":
             self._double_char(ch)
+        elif frame.kind == "ansi":  # bash's $'...': backslash escapes, `'` ends it
+            if self.escape:
+                self.escape = False
+            elif ch == "\\":
+                self.escape = True
+            elif ch == "'":
+                self.stack.pop()
         elif frame.kind == "comment":
             if ch == "\n":
                 self.stack.pop()
@@ -291,6 +308,10 @@ class ShellLexer:
             if ch != "\n":
                 self._word_char(ch)
             return
+        if self.dollar and ch == "'":
+            self.dollar = False
+            self.stack.append(_Frame("ansi"))
+            return
         if self.dollar and self._expansion(ch):
             return
         lt, self.lt = self.lt, 0
@@ -328,10 +349,11 @@ class ShellLexer:
             frame.depth += 1
             self._end_command()
         elif ch == ")":
+            self._end_word()  # an `esac` just before it closes its `case`
             if frame.depth > 0:
                 frame.depth -= 1
                 self._end_command()
-            elif frame.substitution:
+            elif frame.substitution and not frame.cases:
                 self.stack.pop()
                 self._word_char("")
             else:
@@ -565,7 +587,9 @@ def encode(lexer: ShellLexer, value: str) -> str:
                 raise ShellQuoteError("a value starting with a newline cannot follow a bare `$`")
             # `$\c` is a `$` and the character c: the `$` starts nothing
             return prefix + "\\" + value[0] + (quote_word(value[1:]) if value[1:] else "")
-        return prefix + (_single(value) if in_name else quote_word(value))
+        word = lexer._cmd().word or ""
+        tilde = word.endswith("~")  # `~{{ x }}` must not become `~root`
+        return prefix + (_single(value) if in_name or tilde else quote_word(value))
     if context == "double":
         lexer.dollar = False
         if not after_dollar and not in_name and not _DOUBLE_SPECIAL.search(value):
@@ -587,6 +611,8 @@ def encode(lexer: ShellLexer, value: str) -> str:
         raise ShellQuoteError(
             "only an integer can be inserted into an arithmetic expansion `$((…))`"
         )
+    if context == "ansi":
+        raise ShellQuoteError("a value cannot be quoted inside bash's `$'…'`: use '…' or \"…\"")
     if context == "backticks":
         raise ShellQuoteError("a value cannot be quoted inside backticks: write `$(…)` instead")
     if context == "parameter":

@@ -34,6 +34,8 @@ PAYLOADS = [
     "[a-z]*",
     "~",
     "~root/x",
+    "root",
+    "a,b",
     "!",
     "!!",
     "#",
@@ -89,6 +91,12 @@ CONTEXTS: dict[str, tuple[str, object]] = {
     ),
     "for block": ("{% for c in [x, x] %}printf '%s' {{ c }};{% endfor %}", lambda p: p + p),
     "two insertions in one word": ("printf '%s' \"{{ x }}\"'{{ x }}'{{ x }}", lambda p: p * 3),
+    "after a tilde": ("printf '%s' ~{{ x }}", lambda p: "~" + p),
+    "in braces (bash's {a,b})": ("printf '%s' {pre{{ x }}}", lambda p: "{pre" + p + "}"),
+    "case in $(...) in quotes": (
+        "printf '%s' \"$(case a in a) printf '%s' {{ x }};; esac)\"",
+        lambda p: p.rstrip("\n"),
+    ),
 }
 
 
@@ -179,6 +187,7 @@ def test_plain_words_stay_readable() -> None:
         ("echo $(( {{ x }} + 1 ))", "1; touch pwned", "arithmetic"),
         ("cat <<'EOF'\n{{ x }}\nEOF", "a\nEOF\ntouch pwned", "here-document"),
         ("cat <<{{ x }}\nEOF", "EOF", "delimiter"),
+        ("echo $'a{{ x }}'", "b", "$'"),
     ],
 )
 def test_places_no_quoting_can_make_inert_are_refused(
