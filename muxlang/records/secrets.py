@@ -2,7 +2,9 @@
 
 The values of every ``${VAR}`` that a backend's configuration refers to, and
 of every environment variable whose name contains ``KEY``, ``TOKEN``,
-``SECRET`` or ``PASSWORD``, are replaced by ``***`` in everything recorded.
+``SECRET`` or ``PASSWORD`` (and the other secret-looking names of
+:data:`muxlang.redaction.SECRET_NAME`: ``AUTH``, ``CREDENTIAL``, ...), are
+replaced by ``***`` in everything recorded.
 Values shorter than four characters are left alone: replacing ``1`` or ``no``
 would shred every output without protecting anything.
 """
@@ -13,8 +15,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-#: names of environment variables whose values are secrets wherever they appear
-SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
+from muxlang.redaction import SECRET_NAME
+from muxlang.redaction import redact as _redact
+
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 MIN_SECRET = 4
 MASK = "***"
@@ -52,11 +55,11 @@ def secret_values(backends: Mapping[str, Any], environ: Mapping[str, str]) -> tu
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value replaced by ``***`` (longest first)."""
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
+    """``text`` with every secret value replaced by ``***`` (longest first): the one
+    redaction function of :mod:`muxlang.redaction`."""
+    if not secrets:
+        return text
+    return _redact(text, secrets)
 
 
 def redact_value(value: Any, secrets: tuple[str, ...]) -> Any:

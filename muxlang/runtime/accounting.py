@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from muxlang.config.models import BackendConfig
 from muxlang.llm import BackendError, ChatRequest, ErrorKind, QueryResult, QueryService, Usage
 from muxlang.runtime import trace
 from muxlang.workflow import QueryStep
+
+log = logging.getLogger("muxlang.query")
 
 #: bump when the cached value's shape or the key's recipe changes
 CACHE_VERSION = 1
@@ -116,6 +119,7 @@ class Accounting:
             if not self.refresh:
                 hit = self._get(key, max_age)
                 if hit is not None:
+                    log.debug("step %s: answered from the cache", step[0] if step else "?")
                     run_trace = trace.current_trace()
                     if run_trace is not None and step is not None:
                         run_trace.mark(step, origin="cache")
@@ -123,7 +127,15 @@ class Accounting:
         reason = self.budget.spent()
         if reason is not None:
             raise BackendError(target, ErrorKind.CONFIG, reason)
-        result = await self.inner.query(target, request, kind=kind)
+        asker = f"step {step[0]}" + (f" item {step[1] + 1}" if step[1] >= 0 else "") if step else ""
+        if log.isEnabledFor(logging.DEBUG):
+            size = sum(len(m.content) for m in request.messages) + len(request.system or "")
+            log.debug("%s asks %s %s: prompt of %d characters", asker, kind, target, size)
+        try:
+            result = await self.inner.query(target, request, kind=kind)
+        except BackendError as exc:
+            log.debug("%s: %s gave no answer after %d attempt(s)", asker, target, exc.attempts)
+            raise
         answered = [
             self.plan.config.backends[name]
             for name in (result.outputs or ({result.backend: ""} if result.backend else {}))
@@ -131,6 +143,13 @@ class Accounting:
         ]
         cost = cost_of(result.usage, answered)
         usage = result.usage or Usage()
+        log.debug(
+            "%s: %s answered (%d input / %d output tokens)",
+            asker,
+            result.backend or target,
+            usage.input_tokens,
+            usage.output_tokens,
+        )
         self.budget.tokens += usage.input_tokens + usage.output_tokens
         self.budget.cost += cost or 0.0
         if key is not None:

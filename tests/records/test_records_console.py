@@ -118,3 +118,32 @@ prompt = "hi"
         ("gone", "unavailable"),
     ]
     assert "member gone: unavailable (" in mux(project, "show", "last", "ask").stdout
+
+
+FAKE_LLM = Path(__file__).resolve().parents[1] / "fakes" / "bin" / "fake-llm"
+
+
+def test_debug_shows_each_backend_call_with_secrets_masked(project: Path) -> None:
+    from conftest import clean_env
+
+    write(
+        project,
+        f"""\
+name = "dbg"
+[backends.echo]
+command = "{FAKE_LLM}"
+args = ["--mode", "echo", "--text", "${{MY_API_TOKEN}}"]
+
+[[steps]]
+name = "ask"
+type = "query"
+backend = "echo"
+prompt = "hello there"
+""",
+    )
+    done = mux(project, "run", "wf.toml", "--debug", env=clean_env(MY_API_TOKEN="supersecret-xyz"))
+    assert done.returncode == 0, done.stderr
+    assert "supersecret-xyz" not in done.stderr
+    assert "step ask asks backend echo: prompt of 11 characters" in done.stderr
+    assert f"backend echo: run {FAKE_LLM} --mode echo --text *** (prompt of 11 bytes" in done.stderr
+    assert "step ask: echo answered" in done.stderr

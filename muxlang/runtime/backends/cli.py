@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import codecs
 import errno
+import logging
 import os
 import re
+import shlex
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
@@ -35,6 +37,8 @@ from muxlang.llm import (
 from muxlang.redaction import redact
 from muxlang.runtime import process
 from muxlang.runtime.backends.base import Prepared, Probe, channel_stream
+
+log = logging.getLogger("muxlang.backends")
 
 #: stderr wording that means "rate limited" (→ ErrorKind.RATE_LIMIT)
 RATE_LIMIT_WORDING = re.compile(
@@ -176,6 +180,17 @@ class CliBackend:
     ) -> process.ProcessResult:
         config = self._config()
         argv, stdin = self.command_line(request)
+        if log.isEnabledFor(logging.DEBUG):  # --debug: what runs, secrets masked, no prompt
+            shown = argv if stdin is not None else argv[:-1]
+            size = len(stdin) if stdin is not None else len(argv[-1].encode())
+            where = "on stdin" if stdin is not None else "as the last argument"
+            log.debug(
+                "backend %s: run %s (prompt of %d bytes %s)",
+                self.name,
+                self._prepared.redact(shlex.join(shown)),
+                size,
+                where,
+            )
         try:
             with trio.move_on_after(self.timeout) as scope:
                 result = await process.run(
