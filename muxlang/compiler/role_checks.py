@@ -5,11 +5,13 @@ MUX006). One function per concern, registered in
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from muxlang.compiler import config_checks
 from muxlang.compiler.roles import RoleResolver
-from muxlang.diagnostics import Diagnostic
+from muxlang.config.compat import is_llm_mux_file
+from muxlang.diagnostics import Diagnostic, Severity
 from muxlang.source import Span
 from muxlang.workflow import QueryStep
 
@@ -32,10 +34,27 @@ def check_roles_and_backends(ctx: CheckContext) -> Iterator[Diagnostic]:
             if step.role.name in resolver.roles:
                 starts.append((step.role.name, ctx.file, step.role.span))
             else:
-                yield resolver.unknown_role(ctx.file, step.role.name, step.role.span)
+                yield _as_llm_mux(
+                    ctx, resolver.unknown_role(ctx.file, step.role.name, step.role.span)
+                )
         if step.backend is not None and step.backend.name not in resolver.backends:
-            yield resolver.unknown_backend(ctx.file, step.backend.name, step.backend.span)
+            yield _as_llm_mux(
+                ctx, resolver.unknown_backend(ctx.file, step.backend.name, step.backend.span)
+            )
     yield from resolver.check_roles(starts)
+
+
+def _as_llm_mux(ctx: CheckContext, found: Diagnostic) -> Diagnostic:
+    """In a workflow under ``.llm-mux/``, a role or backend the config lacks is a
+    warning: llm-mux's ``validate`` accepts it and only its run fails (SPEC 12);
+    the step fails the same way here."""
+    if not is_llm_mux_file(ctx.file):
+        return found
+    return replace(
+        found,
+        severity=Severity.WARNING,
+        message=found.message + " (a warning in an llm-mux file: the step fails when it runs)",
+    )
 
 
 def check_role_min_success(ctx: CheckContext) -> Iterator[Diagnostic]:

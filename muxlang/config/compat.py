@@ -19,7 +19,9 @@ Translated (llm-mux meaning kept, nothing reported):
   ``timeout`` is milliseconds, as llm-mux reads it.
 
 Kept by the models: ``[args.X] required``, step ``retries``/``retry_delay``,
-``output_schema`` (see :mod:`muxlang.config.models`).
+``output_schema`` (see :mod:`muxlang.config.models`). Under ``.llm-mux/`` an arg
+with neither ``required`` nor ``default`` is optional, as llm-mux's ``required``
+defaults to false.
 
 Reported with MUX050 and dropped: step ``parallel``/``min_success`` (the role
 decides), an ``options`` list, ``[defaults] timeout``/``parallel``/
@@ -211,6 +213,9 @@ class _Translator:
         root = self.config(root)
         entries = dict(root.entries)
         entries.pop("version", None)  # metadata in llm-mux as well
+        args = entries.get("args")
+        if self.llm_mux and args is not None and isinstance(args.value, Table):
+            entries["args"] = Entry(args.key, self.llm_mux_args(args.value))
         timeout = entries.get("timeout")
         if timeout is not None:
             entries["timeout"] = Entry(timeout.key, self.timeout(timeout, "workflow"))
@@ -221,6 +226,24 @@ class _Translator:
             )
             entries["steps"] = Entry(steps.key, Array(items, steps.value.span))
         return Table(entries, root.span)
+
+    def llm_mux_args(self, table: Table) -> Table:
+        """llm-mux's ``required`` defaults to false: under ``.llm-mux/`` an arg with
+        neither ``required`` nor ``default`` is optional (it inserts ``""``)."""
+        args = dict(table.entries)
+        for name, entry in table.entries.items():
+            arg = entry.value
+            if (
+                isinstance(arg, Table)
+                and "required" not in arg.entries
+                and ("default" not in arg.entries)
+            ):
+                optional = {
+                    **arg.entries,
+                    "required": self.entry("required", Scalar(False, arg.span), entry),
+                }
+                args[name] = Entry(entry.key, Table(optional, arg.span))
+        return Table(args, table.span)
 
     def timeout(self, entry: Entry, what: str) -> Node:
         value = entry.value

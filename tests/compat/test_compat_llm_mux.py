@@ -101,6 +101,35 @@ CASES = [
         outputs={"s": "[]"},
     ),
     Case(
+        "args-unmarked-are-optional-in-llm-mux-files",
+        """
+        name = "a"
+        [args.note]
+        description = "llm-mux's required defaults to false"
+        [[steps]]
+        name = "s"
+        type = "shell"
+        run = "echo [{{ args.note }}]"
+        """,
+        run=[],
+        outputs={"s": "[]"},
+    ),
+    Case(
+        "unknown-role-fails-when-run",
+        """
+        name = "u"
+        [[steps]]
+        name = "ask"
+        type = "query"
+        role = "default"
+        prompt = "hi"
+        """,
+        codes=["MUX030"],
+        run=[],
+        errors={"ask": "unknown role `default`"},
+        exit_code=1,
+    ),
+    Case(
         "retries",
         """
         name = "r"
