@@ -8,6 +8,7 @@ workflows.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,9 @@ class MuxServer(LanguageServer):
 
 
 server = MuxServer()
+
+#: how long a change waits for newer ones before it is checked
+COALESCE_SECONDS = 0.005
 
 
 # --------------------------------------------------------------------------- positions
@@ -135,7 +139,13 @@ def did_open(ls: MuxServer, params: lsp.DidOpenTextDocumentParams) -> None:
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
-def did_change(ls: MuxServer, params: lsp.DidChangeTextDocumentParams) -> None:
+async def did_change(ls: MuxServer, params: lsp.DidChangeTextDocumentParams) -> None:
+    # a few milliseconds for changes already sent (fast typing) to be read: only
+    # the newest version is checked, so diagnostics never fall behind the keyboard
+    await asyncio.sleep(COALESCE_SECONDS)
+    document = ls.workspace.get_text_document(params.text_document.uri)
+    if document.version is not None and params.text_document.version < document.version:
+        return
     publish(ls, params.text_document.uri)
 
 

@@ -494,3 +494,36 @@ def test_a_client_that_offers_utf8_first_gets_byte_columns(tmp_path: Path) -> No
             assert trim.contents.value.startswith("`trim")
 
     run(scenario)
+
+
+def test_fast_typing_ends_with_the_diagnostics_of_the_last_version(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    path = write(root, "review.toml", WORKFLOW)
+
+    async def scenario() -> None:
+        async with language_server(root) as client:
+            uri = client.open(path)
+            assert await client.diagnostics(uri) == []
+            # type `dif` then `f`, `x`, a backspace, ... without waiting
+            texts = [
+                WORKFLOW.replace("steps.diff.output", f"steps.{name}.output")
+                for name in ("d", "di", "dif", "diff", "diffx", "diff")
+            ]
+            texts.append(WORKFLOW.replace("trim }}", "trimm }}"))
+            for version, text in enumerate(texts, start=2):
+                client.replace(uri, text, version)
+
+            async def last() -> lsp.PublishDiagnosticsParams:
+                while True:
+                    latest = client.published[uri][-1]
+                    if latest.version == len(texts) + 1:
+                        return latest
+                    client.changed.clear()
+                    await client.changed.wait()
+
+            final = await within(last())
+            assert [d.code for d in final.diagnostics] == ["MUX011"]
+            versions = [p.version for p in client.published[uri]]
+            assert versions == sorted(versions)  # never an older version after a newer
+
+    run(scenario)
