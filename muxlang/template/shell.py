@@ -634,35 +634,49 @@ def _heredoc_unquoted(lexer: ShellLexer, value: str, after_dollar: bool) -> str:
         )
     escaped = value.replace("\\", "\\\\").replace("$", "\\$").replace("`", "\\`")
     lines = escaped.split("\n")
-    out: list[str] = []
-    current = doc.line
-    for index, line in enumerate(lines):
-        raw = current + line
-        stripped = raw.lstrip("\t") if doc.strip_tabs else raw
-        last = index == len(lines) - 1
-        if (not last and stripped == doc.delimiter) or (
-            last and doc.delimiter.startswith(stripped) and (line or index > 0)
-        ):
-            line += _NOTHING  # the raw line no longer matches; it expands to nothing
-        out.append(line)
-        current = ""
-    return "\n".join(out)
+    last = len(lines) - 1
+    for index in _delimiter_lines(doc, lines):
+        lines[index] += _NOTHING  # the raw line no longer matches; it expands to nothing
+    # the value's last line goes on with the template's text: keep it from
+    # becoming the delimiter there either
+    tail = (doc.line if last == 0 else "") + lines[last]
+    if doc.delimiter.startswith(_stripped(doc, tail)) and (lines[last] or last > 0):
+        lines[last] += _NOTHING
+    return "\n".join(lines)
+
+
+def _stripped(doc: _Heredoc, line: str) -> str:
+    return line.lstrip("\t") if doc.strip_tabs else line
+
+
+def _delimiter_lines(doc: _Heredoc, lines: list[str]) -> list[int]:
+    """The indexes of the value's complete lines (all but the last) that would
+    read as the here-document's delimiter; the first continues ``doc.line``."""
+    found = []
+    if len(lines) > 1 and _stripped(doc, doc.line + lines[0]) == doc.delimiter:
+        found.append(0)
+    middle = lines[1:-1]
+    # the common case, no such line, is decided at C speed
+    if doc.strip_tabs:
+        hit = any(line.lstrip("\t") == doc.delimiter for line in middle)
+    else:
+        hit = doc.delimiter in middle
+    if hit:
+        found.extend(
+            i + 1 for i, line in enumerate(middle) if _stripped(doc, line) == doc.delimiter
+        )
+    return found
 
 
 def _check_quoted_heredoc(lexer: ShellLexer, value: str) -> None:
     doc = lexer.heredoc
     assert doc is not None
-    lines = value.split("\n")
-    current = doc.line
-    for line in lines[:-1]:
-        raw = current + line
-        if (raw.lstrip("\t") if doc.strip_tabs else raw) == doc.delimiter:
-            raise ShellQuoteError(
-                f"the value holds a line {doc.delimiter!r} that would end the here-document "
-                "(its delimiter is quoted, so nothing in it can be escaped): choose a "
-                "delimiter the value cannot contain"
-            )
-        current = ""
+    if _delimiter_lines(doc, value.split("\n")):
+        raise ShellQuoteError(
+            f"the value holds a line {doc.delimiter!r} that would end the here-document "
+            "(its delimiter is quoted, so nothing in it can be escaped): choose a "
+            "delimiter the value cannot contain"
+        )
 
 
 # ----------------------------------------------------------------------------- rendering
