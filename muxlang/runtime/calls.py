@@ -19,6 +19,8 @@ from muxlang.steps.base import Outcome, StepError
 from muxlang.workflow import AnyStep, Workflow
 
 if TYPE_CHECKING:
+    from muxlang.compiler.plan import Plan
+    from muxlang.llm import QueryService
     from muxlang.runtime.result import RunResult
     from muxlang.runtime.scheduler import _Run
 
@@ -67,16 +69,39 @@ def call_outcome(result: RunResult) -> Outcome:
 async def run_call(
     run: _Run, step: AnyStep, args: Mapping[str, Any], environ: Mapping[str, str]
 ) -> Outcome:
-    """Run the workflow ``step`` calls, as a group nested in ``run``."""
-    from muxlang.runtime.scheduler import _Run
+    """Run the workflow ``step`` calls, as a group nested in ``run``.
 
+    A called workflow that defines its own ``[backends]``/``[roles]`` gets a router
+    of its own configuration (the one it was checked against); any other shares
+    the caller's."""
     plan = run.plan.calls.get(step.name)
     if plan is None:
         raise StepError(f"step {step.name!r} calls no compiled workflow")
+    own = plan.workflow.config
+    if not (own.backends or own.roles):
+        return await _nested(run, step, plan, args, environ, run.executor.query)
+    from muxlang.runtime.backends import open_router
+
+    async with open_router(
+        plan.config, environ=environ, max_concurrent=run.max_concurrent
+    ) as query:
+        return await _nested(run, step, plan, args, environ, query)
+
+
+async def _nested(
+    run: _Run,
+    step: AnyStep,
+    plan: Plan,
+    args: Mapping[str, Any],
+    environ: Mapping[str, str],
+    query: QueryService,
+) -> Outcome:
+    from muxlang.runtime.scheduler import _Run
+
     nested = _Run(
         plan,
         args=call_args(plan.workflow, args),
-        query=run.executor.query,
+        query=query,
         reporter=NestedReporter(run.reporter, step.name),
         keep_going=run.keep_going,
         environ=environ,

@@ -139,6 +139,7 @@ def test_uses_with_repeat_runs_the_group_again(tmp_path: Path) -> None:
 
 
 def test_an_apply_step_inside_a_call_runs_with_one_slot(tmp_path: Path) -> None:
+    """Also: the backend is defined only in the called workflow's own tables."""
     (tmp_path / "greet.txt").write_text("hello wrold\n")
     (tmp_path / "edit.json").write_text('{"path": "greet.txt", "old": "wrold", "new": "world"}')
     fixer = """\
@@ -161,10 +162,6 @@ def test_an_apply_step_inside_a_call_runs_with_one_slot(tmp_path: Path) -> None:
     project(
         tmp_path,
         """\
-        [backends.fake]
-        command = "sh"
-        args = ["-c", "cat edit.json", "fake"]
-
         [[steps]]
         name = "side"
         type = "shell"
