@@ -130,6 +130,16 @@ def test_every_payload_prints_as_itself(shell: str, context: str, tmp_path: Path
         assert not (tmp_path / "pwned").exists(), (payload, command)
 
 
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_tab_indented_delimiter_line_cannot_end_a_strip_tabs_heredoc(
+    shell: str, tmp_path: Path
+) -> None:
+    command = render("cat <<-EOF\n{{ x }}\nEOF\necho after", "a\n\tEOF\ntouch pwned")
+    result = run_sh(shell, command, tmp_path)
+    assert result.stdout == b"a\nEOF\ntouch pwned\nafter\n"  # `<<-` strips the tab
+    assert not (tmp_path / "pwned").exists()
+
+
 def test_a_comment_never_ends_at_a_newline_of_the_value(tmp_path: Path) -> None:
     command = render("echo ok # {{ x }}\necho after", "a\ntouch pwned")
     result = run_sh("sh", command, tmp_path)
