@@ -5,8 +5,9 @@ The nested run shares the caller's concurrency slots and apply gate (so
 calls), its query service, and its cancellation: Ctrl-C, the caller's step and
 workflow timeouts stop the nested steps like any other. The called workflow's
 own ``timeout`` bounds the group. Each nested step is reported under a qualified
-name, ``outer.inner`` (``a.b.c`` for calls within calls), to reporters that
-implement ``nested_started`` / ``nested_finished``.
+name, ``outer.inner`` (``a.b.c`` for calls within calls; ``outer#2.inner`` in
+iteration 2 of a repeating call), to reporters that implement
+``nested_started`` / ``nested_finished``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ class NestedReporter(NullReporter):
 
     def nested_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
         self.step_finished(name, record, reason)
+
+
+def qualified_name(run: _Run, step: AnyStep) -> str:
+    """How the steps of this call are named: ``outer`` (``outer.inner``), or for a
+    repeating step ``outer#N`` (``outer#2.inner``: iteration N, from 1)."""
+    if step.repeat is None:
+        return step.name
+    done = len(run.records[step.name].get("iterations", ()))
+    return f"{step.name}#{done + 1}"
 
 
 def call_args(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,7 +112,7 @@ async def _nested(
         plan,
         args=call_args(plan.workflow, args),
         query=query,
-        reporter=NestedReporter(run.reporter, step.name),
+        reporter=NestedReporter(run.reporter, qualified_name(run, step)),
         keep_going=run.keep_going,
         environ=environ,
         max_concurrent=run.max_concurrent,

@@ -136,6 +136,10 @@ def test_uses_with_repeat_runs_the_group_again(tmp_path: Path) -> None:
     rounds = doc["steps"]["rounds"]
     assert rounds["output"] == "3"
     assert [i["steps"]["count"]["output"] for i in rounds["iterations"]] == ["1", "2", "3"]
+    (tmp_path / "n").unlink()
+    lines = invoke(tmp_path, "run", "wf.toml", "--output", "jsonl").stdout.splitlines()
+    finished = [e["step"] for e in map(json.loads, lines) if e["event"] == "step_finished"]
+    assert finished == ["rounds#1.count", "rounds#2.count", "rounds#3.count", "rounds"]
 
 
 def test_an_apply_step_inside_a_call_runs_with_one_slot(tmp_path: Path) -> None:
