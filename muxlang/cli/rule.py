@@ -7,6 +7,7 @@ Without: every rule, one a line. ``--output json`` gives the same as JSON.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from typing import Any
 
@@ -34,7 +35,9 @@ def _example(text: str) -> str:
 
 def render_rule(rule: Any) -> str:
     """One rule as ``muxlang rule CODE`` prints it."""
-    explanation = textwrap.fill(rule.explanation, width=79)
+    # wrapped at spaces, but never inside `code`
+    kept = re.sub(r"`[^`]*`", lambda m: m.group().replace(" ", "\0"), rule.explanation)
+    explanation = textwrap.fill(kept, width=79).replace("\0", " ")
     return (
         f"{rule.code} {rule.name} ({rule.severity})\n\n"
         f"{rule.summary[0].upper()}{rule.summary[1:]}.\n\n"
