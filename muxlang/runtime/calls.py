@@ -6,7 +6,8 @@ calls), its query service, and its cancellation: Ctrl-C, the caller's step and
 workflow timeouts stop the nested steps like any other. The called workflow's
 own ``timeout`` bounds the group. Each nested step is reported under a qualified
 name, ``outer.inner`` (``a.b.c`` for calls within calls; ``outer#2.inner`` in
-iteration 2 of a repeating call), to reporters that implement
+iteration 2 of a repeating call, ``outer[3].inner`` for the third for_each
+item), to reporters that implement
 ``nested_started`` / ``nested_finished``.
 """
 
@@ -50,13 +51,17 @@ class NestedReporter(NullReporter):
         self.step_finished(name, record, reason)
 
 
-def qualified_name(run: _Run, step: AnyStep) -> str:
-    """How the steps of this call are named: ``outer`` (``outer.inner``), or for a
-    repeating step ``outer#N`` (``outer#2.inner``: iteration N, from 1)."""
-    if step.repeat is None:
-        return step.name
-    done = len(run.records[step.name].get("iterations", ()))
-    return f"{step.name}#{done + 1}"
+def qualified_name(run: _Run, step: AnyStep, item: int | None = None) -> str:
+    """How the steps of this call are named: ``outer`` (``outer.inner``); for a
+    repeating step ``outer#N`` (iteration N, from 1); for a for_each item
+    ``outer[I]`` (item I, from 1): ``outer#2[3].inner``."""
+    name = step.name
+    if step.repeat is not None:
+        done = len(run.records[step.name].get("iterations", ()))
+        name += f"#{done + 1}"
+    if item is not None:
+        name += f"[{item}]"
+    return name
 
 
 def call_args(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,7 +82,12 @@ def call_outcome(result: RunResult) -> Outcome:
 
 
 async def run_call(
-    run: _Run, step: AnyStep, args: Mapping[str, Any], environ: Mapping[str, str]
+    run: _Run,
+    step: AnyStep,
+    args: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    item: int | None = None,
 ) -> Outcome:
     """Run the workflow ``step`` calls, as a group nested in ``run``.
 
@@ -89,13 +99,13 @@ async def run_call(
         raise StepError(f"step {step.name!r} calls no compiled workflow")
     own = plan.workflow.config
     if not (own.backends or own.roles):
-        return await _nested(run, step, plan, args, environ, run.executor.query)
+        return await _nested(run, step, plan, args, environ, run.executor.query, item)
     from muxlang.runtime.backends import open_router
 
     async with open_router(
         plan.config, environ=environ, max_concurrent=run.max_concurrent
     ) as query:
-        return await _nested(run, step, plan, args, environ, query)
+        return await _nested(run, step, plan, args, environ, query, item)
 
 
 async def _nested(
@@ -105,6 +115,7 @@ async def _nested(
     args: Mapping[str, Any],
     environ: Mapping[str, str],
     query: QueryService,
+    item: int | None,
 ) -> Outcome:
     from muxlang.runtime.scheduler import _Run
 
@@ -112,7 +123,7 @@ async def _nested(
         plan,
         args=call_args(plan.workflow, args),
         query=query,
-        reporter=NestedReporter(run.reporter, qualified_name(run, step)),
+        reporter=NestedReporter(run.reporter, qualified_name(run, step, item)),
         keep_going=run.keep_going,
         environ=environ,
         max_concurrent=run.max_concurrent,

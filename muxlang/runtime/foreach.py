@@ -74,7 +74,8 @@ async def run_for_each(run: _Run, compiled: CompiledStep) -> Outcome:
             if state.slots is not None:
                 await state.slots.acquire()
             try:
-                await run.limiter.acquire_on_behalf_of((step.name, index))
+                if step_kind(step).takes_slot:  # a group's own steps take the slots
+                    await run.limiter.acquire_on_behalf_of((run.token, step.name, index))
             except BaseException:
                 if state.slots is not None:
                     state.slots.release()
@@ -106,7 +107,8 @@ async def _item(
         if outcome.error is not None:
             _item_failed(step, index, state)
     finally:
-        run.limiter.release_on_behalf_of((step.name, index))
+        if step_kind(step).takes_slot:
+            run.limiter.release_on_behalf_of((run.token, step.name, index))
         if state.slots is not None:
             state.slots.release()
         state.finished += 1

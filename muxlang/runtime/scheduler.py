@@ -132,7 +132,7 @@ class _Run:
             "steps": self.records,
             "args": dict(args),
             "env": dict(environ),
-            "team": plan.config.team,
+            "team": plan.config.team or "",  # "" when no team is detected, as in llm-mux
             # `{{ workflow }}` inserts the name, as in llm-mux; `workflow.name` too
             "workflow": NamedTable(
                 {"name": plan.workflow.name, "description": plan.workflow.description},
@@ -161,6 +161,9 @@ class _Run:
             caller.limiter if caller else trio.CapacityLimiter(max(1, max_concurrent))
         )
         self.gate: Gate = caller.gate if caller else Gate()
+        #: this run's own part of a borrower's name in the shared slots (a nested run
+        #: may have steps of the caller's names)
+        self.token = object()
         self.scopes: dict[str, trio.CancelScope] = {}
         self.started_at: dict[str, float] = {}
         self.reasons: dict[str, str] = {}
@@ -323,13 +326,13 @@ class _Run:
         if step.for_each is not None:  # its items take the slots
             return self.gate.release_shared
         try:
-            await self.limiter.acquire_on_behalf_of(name)
+            await self.limiter.acquire_on_behalf_of((self.token, name))
         except BaseException:
             self.gate.release_shared()
             raise
 
         def release() -> None:
-            self.limiter.release_on_behalf_of(name)
+            self.limiter.release_on_behalf_of((self.token, name))
             self.gate.release_shared()
 
         return release

@@ -49,9 +49,7 @@ class Executor:
     no_write: bool = False
     requests: dict[str, SentRequest] = field(default_factory=dict)
     #: runs a ``uses`` step's workflow (set by the scheduler)
-    call: Callable[[AnyStep, Mapping[str, Any], Mapping[str, str]], Awaitable[Outcome]] | None = (
-        None
-    )
+    call: Callable[..., Awaitable[Outcome]] | None = None
 
     async def run(self, step: AnyStep, values: Mapping[str, Any], *, item: bool = False) -> Outcome:
         """Run ``step`` once with ``values`` in scope."""
@@ -205,11 +203,16 @@ class Executor:
         return self._env(step, values)
 
     async def run_workflow(
-        self, step: AnyStep, args: Mapping[str, Any], environ: Mapping[str, str]
+        self,
+        step: AnyStep,
+        args: Mapping[str, Any],
+        environ: Mapping[str, str],
+        *,
+        item: int | None = None,
     ) -> Outcome:
         if self.call is None:
             raise StepError("this run cannot call workflows")
-        return await self.call(step, args, environ)
+        return await self.call(step, args, environ, item=item)
 
 
 def usage_fields(usage: Usage | None) -> dict[str, int]:

@@ -64,9 +64,15 @@ class StepRunner(Protocol):
         ...
 
     async def run_workflow(
-        self, step: Any, args: Mapping[str, Any], environ: Mapping[str, str]
+        self,
+        step: Any,
+        args: Mapping[str, Any],
+        environ: Mapping[str, str],
+        *,
+        item: int | None = None,
     ) -> Outcome:
-        """Run the workflow ``step`` calls (its compiled plan) as a nested group."""
+        """Run the workflow ``step`` calls (its compiled plan) as a nested group
+        (``item``: the for_each item it runs for, from 1)."""
         ...
 
 

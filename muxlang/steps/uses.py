@@ -285,7 +285,8 @@ async def _run(
             else value
         )
     env = runner.env(step, values)
-    return await runner.run_workflow(step, args, env)
+    index = values["loop"]["index"] if item else None  # a for_each item's own group
+    return await runner.run_workflow(step, args, env, item=index)
 
 
 KIND = StepKind(

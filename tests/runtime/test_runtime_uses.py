@@ -317,3 +317,31 @@ def test_ctrl_c_stops_a_called_workflow(tmp_path: Path) -> None:
     assert proc.returncode == 130, stderr
     assert json.loads(stdout)["steps"]["call"]["status"] == "failed"
     assert processes_with(mark) == []
+
+
+def test_for_each_over_a_call_with_shared_names_and_one_slot(tmp_path: Path) -> None:
+    project(
+        tmp_path,
+        """\
+        [[steps]]
+        name = "hello"
+        type = "shell"
+        run = "echo top"
+
+        [[steps]]
+        name = "each"
+        uses = "greet"
+        for_each = "['a', 'b']"
+        with = { who = "{{ item }}" }
+        """,
+    )
+    for slots in ("1", "4"):
+        code, doc = run_json(tmp_path, "--max-concurrent", slots)
+        assert code == 0, doc
+        results = doc["steps"]["each"]["results"]
+        assert [r["output"] for r in results] == ["HELLO A", "HELLO B"]
+        assert results[1]["steps"]["hello"]["output"] == "hello b"
+        assert doc["steps"]["hello"]["output"] == "top"
+    lines = invoke(tmp_path, "run", "wf.toml", "--output", "jsonl").stdout.splitlines()
+    finished = {e["step"] for e in map(json.loads, lines) if e["event"] == "step_finished"}
+    assert {"each[1].hello", "each[2].shout", "hello", "each"} <= finished
