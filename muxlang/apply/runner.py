@@ -337,7 +337,9 @@ async def _locked_apply(request: ApplyRequest, lock: TreeLock) -> ApplyResult:
         except BaseException:
             if journal is not None:
                 with trio.CancelScope(shield=True):
-                    left = rollback(journal).kept
+                    rolled = rollback(journal)
+                left = rolled.kept
+                trace.rolled_back(step.name, rolled.restored)  # the run's summary names them
                 for line in left:  # the step is being stopped: this is the only place left
                     sys.stderr.write(f"muxlang: rollback of step {step.name!r}: {line}\n")
             raise

@@ -136,6 +136,17 @@ def summary_line(result: RunResult) -> str:
     return f"✗ {result.workflow} failed in {took}: {first_line}"
 
 
+def rollback_lines(run_trace: Trace | None) -> list[str]:
+    """``↺ write: rolled back f.txt, g.txt`` for each apply step a stop rolled back."""
+    from muxlang.runtime.trace import rollbacks
+
+    lines = []
+    for step, paths in rollbacks(run_trace):
+        shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+        lines.append(f"↺ {step}: rolled back {shown} (as before the step)")
+    return lines
+
+
 def retry_line(error: BackendError, attempt: int, delay: float) -> str:
     """``↻ analyze: claude: rate_limit (429 slow down); retry 1 in 2.0 s`` — the step
     that asked leads, when the call was made by one."""
@@ -252,6 +263,8 @@ class PlainReporter(NullReporter):
             usage = usage_line(result)
             if usage and self.verbose:
                 self._write(usage)
+            for line in rollback_lines(self.trace):
+                self._write(line)
             self._write(summary_line(result))
 
     def backend_retry(self, error: BackendError, attempt: int, delay: float) -> None:
@@ -387,6 +400,8 @@ class LiveReporter(NullReporter):
         usage = usage_line(result)
         if usage:
             self.console.print(usage, highlight=False, markup=False)
+        for line in rollback_lines(self.trace):
+            self.console.print(line, highlight=False, markup=False)
         self.console.print(summary_line(result), highlight=False, markup=False)
 
     def _render(self, final: bool = False) -> RenderableType:

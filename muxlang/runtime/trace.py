@@ -80,6 +80,24 @@ def members(role: str, outcome: list[tuple[str, str, str]]) -> None:
         trace.mark(key, members=[{"entry": e, "status": s, "why": w} for e, s, w in outcome])
 
 
+def rolled_back(step: str, paths: tuple[str, ...]) -> None:
+    """An apply step stopped half-way put ``paths`` back as they were."""
+    trace = _current.get()
+    if trace is not None and paths:
+        trace.mark((step, -1), rolled_back=list(paths))
+
+
+def rollbacks(trace: Trace | None) -> list[tuple[str, list[str]]]:
+    """(step, paths) of every apply step whose files were rolled back when stopped."""
+    if trace is None:
+        return []
+    return [
+        (key[0], list(entry["rolled_back"]))
+        for key, entry in trace.sent.items()
+        if entry.get("rolled_back")
+    ]
+
+
 def install(trace: Trace | None) -> None:
     """Make ``trace`` receive the notes of every task started from here on."""
     _current.set(trace)

@@ -147,3 +147,61 @@ prompt = "hello there"
     assert "step ask asks backend echo: prompt of 11 characters" in done.stderr
     assert f"backend echo: run {FAKE_LLM} --mode echo --text *** (prompt of 11 bytes" in done.stderr
     assert "step ask: echo answered" in done.stderr
+
+
+def test_ctrl_c_during_an_apply_says_which_files_were_rolled_back(
+    project: Path, llm: FakeLLMServer
+) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from conftest import PYTHON, clean_env
+
+    (project / "f.txt").write_text("old\n")
+    llm.default = lambda request: Reply.answer(json.dumps({"path": "f.txt", "content": "new\n"}))
+    write(
+        project,
+        f"""\
+name = "stopme"
+[backends.fake]
+command = "{llm.url}/v1"
+model = "m"
+max_retries = 0
+
+[[steps]]
+name = "fix"
+type = "query"
+backend = "fake"
+prompt = "fix f.txt"
+
+[[steps]]
+name = "write"
+type = "apply"
+source = "fix"
+verify = "touch verifying; sleep 30"
+""",
+    )
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "muxlang", "-C", str(project), "run", "wf.toml"],
+        cwd=project,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (project / "verifying").exists():
+            assert time.monotonic() < deadline, "verify never started"
+            time.sleep(0.02)
+        assert (project / "f.txt").read_text() == "new\n"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert "↺ write: rolled back f.txt (as before the step)" in err
+    assert (project / "f.txt").read_text() == "old\n"
+    assert mux_json(project, "runs")[0]["status"] == "interrupted"
