@@ -110,6 +110,8 @@ def check_step_fields(ctx: CheckContext) -> Iterator[Diagnostic]:
             hint = f"use `{alias}`: {_ALIAS_REASONS.get(ref.field, 'that is the field')}"
         elif owner == "for_each":
             hint = f"`results` exists only for steps with `for_each`; `{step.name}` has none"
+        elif ref.field in a.REPEAT_FIELDS:
+            hint = f"`iterations` exists only for steps with `repeat`; `{step.name}` has none"
         elif owner is not None:
             hint = f"`{ref.field}` is a field of {owner} steps; `{step.name}` is a {step.type} step"
         else:

@@ -259,3 +259,25 @@ def test_ctrl_c_stops_a_repeating_step(tmp_path: Path) -> None:
     assert proc.returncode == 130, stderr
     assert json.loads(stdout)["steps"]["loop"]["status"] == "failed"
     assert processes_with(mark) == []
+
+
+def test_iterations_of_a_step_without_repeat_is_mux023_with_a_hint(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        """\
+        [[steps]]
+        name = "once"
+        type = "shell"
+        run = "echo hi"
+
+        [[steps]]
+        name = "after"
+        type = "shell"
+        run = "echo {{ steps.once.iterations | length }}"
+        """,
+    )
+    result = invoke(tmp_path, "validate", "--format", "json", "wf.toml")
+    assert result.exit_code == 1
+    (found,) = json.loads(result.stdout)
+    assert (found["code"], found["line"], found["column"]) == ("MUX023", 9, 27)
+    assert found["hint"] == "`iterations` exists only for steps with `repeat`; `once` has none"
