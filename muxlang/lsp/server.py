@@ -151,7 +151,15 @@ async def did_change(ls: MuxServer, params: lsp.DidChangeTextDocumentParams) -> 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
 def did_save(ls: MuxServer, params: lsp.DidSaveTextDocumentParams) -> None:
-    publish(ls, params.text_document.uri)
+    saved = params.text_document.uri
+    snap = ls.snapshot(saved)
+    if snap is not None and snap.kind == "config":
+        # every open workflow sees the config as saved: check them all again
+        ls.snapshots.clear()
+        for uri in list(ls.workspace.text_documents):
+            publish(ls, uri)
+        return
+    publish(ls, saved)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)

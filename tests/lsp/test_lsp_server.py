@@ -527,3 +527,37 @@ def test_fast_typing_ends_with_the_diagnostics_of_the_last_version(tmp_path: Pat
             assert versions == sorted(versions)  # never an older version after a newer
 
     run(scenario)
+
+
+def test_saving_the_config_rechecks_the_open_workflows(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    config = root / ".muxlang" / "config.toml"
+    config.write_text('[backends.ollama]\ncommand = "ollama"\n', encoding="utf-8")
+    text = WORKFLOW.replace('role = "reviewer"', 'role = "local"')
+    path = write(root, "review.toml", text)
+
+    async def scenario() -> None:
+        async with language_server(root) as client:
+            uri = client.open(path)
+            [d] = await client.diagnostics(uri)
+            assert d.code == "MUX030"
+            assert d.message.startswith("unknown role `local`")
+            config_uri = client.open(config)
+            assert await client.diagnostics(config_uri) == []
+            saved = (
+                '[backends.ollama]\ncommand = "ollama"\n\n[roles.local]\nbackends = ["ollama"]\n'
+            )
+            config.write_text(saved, encoding="utf-8")
+            client.replace(config_uri, saved, 2)
+            client.text_document_did_save(
+                lsp.DidSaveTextDocumentParams(lsp.TextDocumentIdentifier(uri=config_uri))
+            )
+
+            async def cleared() -> None:
+                while client.published[uri][-1].diagnostics:
+                    client.changed.clear()
+                    await client.changed.wait()
+
+            await within(cleared())
+
+    run(scenario)
