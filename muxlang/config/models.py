@@ -286,11 +286,13 @@ class ValidateConfig(_Model):
 class ConfigFile(_Model):
     """``config.toml``: user and project layers, and the same tables in a workflow."""
 
-    defaults: DefaultsConfig = Field(  # type: ignore[arg-type]
-        default_factory=DefaultsConfig, description="Defaults for every run."
+    defaults: DefaultsConfig = Field(
+        default_factory=DefaultsConfig,  # type: ignore[arg-type]
+        description="Defaults for every run.",
     )
-    serve: ServeConfig = Field(  # type: ignore[arg-type]
-        default_factory=ServeConfig, description="The gateway (`muxlang serve`)."
+    serve: ServeConfig = Field(
+        default_factory=ServeConfig,  # type: ignore[arg-type]
+        description="The gateway (`muxlang serve`).",
     )
     backends: dict[str, BackendConfig] = Field(
         default_factory=dict, description="The LLMs muxlang can call, by name."
