@@ -114,3 +114,34 @@ def test_dry_run_shows_the_quoted_command(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "git log '$(touch pwned)'" in result.stdout
     assert not (tmp_path / "pwned").exists()
+
+
+def test_env_values_and_prompts_are_not_quoted(tmp_path: Path) -> None:
+    """`env` values and prompts are not shell code: they arrive as the text itself."""
+    (tmp_path / ".muxlang").mkdir()
+    (tmp_path / "wf.toml").write_text(
+        """
+[backends.echo]
+command = "sh"
+args = ["-c", "printf '%s' \\"$1\\"", "sh"]
+
+[[steps]]
+name = "viaenv"
+type = "shell"
+run = 'printf "%s" "$VALUE"'
+env = { VALUE = "{{ args.x }}" }
+
+[[steps]]
+name = "ask"
+type = "query"
+backend = "echo"
+prompt = "{{ args.x }}"
+"""
+    )
+    payload = 'it\'s "$(touch pwned)"'
+    result = muxlang(tmp_path, "run", "wf.toml", f"x={payload}", "--output", "json")
+    assert result.returncode == 0, result.stderr
+    steps = json.loads(result.stdout)["steps"]
+    assert steps["viaenv"]["output"] == payload
+    assert steps["ask"]["output"] == payload
+    assert not (tmp_path / "pwned").exists()
