@@ -416,7 +416,7 @@ def _reporter(output: str) -> Reporter:
         from rich.console import Console
 
         return LiveReporter(Console(stderr=True))
-    return PlainReporter(sys.stderr)
+    return PlainReporter(sys.stderr, color=use_color(sys.stderr))
 
 
 def _execute(

@@ -216,7 +216,7 @@ def members_line(run_trace: Trace | None, name: str) -> str | None:
 class PlainReporter(NullReporter):
     """A line per finished step on ``stream`` (stderr), then a summary."""
 
-    def __init__(self, stream: IO[str], *, verbose: bool = True) -> None:
+    def __init__(self, stream: IO[str], *, verbose: bool = True, color: bool = False) -> None:
         self.stream = stream
         self.verbose = verbose
         #: the run's id in the history, once it is recorded (set by the recorder)
@@ -290,10 +290,16 @@ class PlainReporter(NullReporter):
     def _write(self, text: str) -> None:
         self.stream.write(text + "\n")
         self.stream.flush()
+        if self.color and text[:1] in _SYMBOL_COLORS:
+            text = f"\x1b[{_SYMBOL_COLORS[text[0]]}m{text[0]}\x1b[0m{text[1:]}"
 
 
 class JsonlReporter(NullReporter):
     """One JSON object per line on ``stream`` (stdout) as things happen."""
+#: ANSI colours of the status symbols in plain (non-terminal) output
+_SYMBOL_COLORS = {"✓": "32", "✗": "31", "-": "2", "▸": "36"}
+
+
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream

@@ -407,3 +407,13 @@ def test_graph_defaults_to_text_on_a_terminal(project: Path) -> None:
         assert proc.wait(timeout=60) == 0
     os.close(leader)
     assert b"".join(chunks).decode().replace("\r\n", "\n") == TREE
+
+
+def test_force_color_colours_the_step_lines_of_run_in_a_pipe(project: Path) -> None:
+    (project / "w.toml").write_text('[[steps]]\nname = "a"\ntype = "shell"\nrun = "true"\n')
+    forced = muxlang_cli(project, "run", "w.toml", "--no-record", FORCE_COLOR="1")
+    assert forced.returncode == 0, forced.stderr
+    assert "\x1b[32m✓\x1b[0m a (" in forced.stderr
+    plain = muxlang_cli(project, "run", "w.toml", "--no-record")
+    assert "\x1b[" not in plain.stderr
+    assert "✓ a (" in plain.stderr
