@@ -512,13 +512,19 @@ _INTERPRETERS: Final[Mapping[str, frozenset[str]]] = {
 _PROGRAM_FIRST: Final = frozenset({"eval", "awk", "gawk", "mawk", "nawk", "sed", "trap"})
 
 
+#: `NAME=` in front of a command: an assignment, not the command
+_ASSIGNMENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+#: words after which the next word is a command again
+_KEYWORDS: Final = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{"})
+
+
 def _code_word(words: list[str]) -> str | None:
     """Whether the last word of a simple command (the one being inserted into) is code."""
     i = 0
-    # assignments and wrappers in front of the command
+    # assignments, keywords and wrappers in front of the command
     while i < len(words) - 1:
         word = words[i]
-        if "=" in word and not word.startswith("-") and "\0" not in word.split("=", 1)[0]:
+        if _ASSIGNMENT.match(word) or word in _KEYWORDS:
             i += 1
             continue
         name = word.rsplit("/", 1)[-1]
@@ -532,7 +538,7 @@ def _code_word(words: list[str]) -> str | None:
             continue
         break
     if i == len(words) - 1:
-        return "the command to run"
+        return None if _ASSIGNMENT.match(words[i]) else "the command to run"
     command = words[i].rsplit("/", 1)[-1].replace("\0", "")
     rest = words[i + 1 :]
     target = len(rest) - 1
