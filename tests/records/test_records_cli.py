@@ -214,3 +214,18 @@ def test_show_json_of_a_run_lists_steps(project: Path) -> None:
     ]
     assert data["steps"][2]["reason"] == "dependency 'tests' failed"
     json.dumps(data)  # plain JSON
+
+
+def test_init_keeps_the_run_records_out_of_git(project: Path) -> None:
+    done = mux(project, "init")
+    assert done.returncode == 0, done.stderr
+    ignored = (project / ".muxlang" / ".gitignore").read_text().splitlines()
+    assert "runs.db" in ignored
+    assert "runs.db-*" in ignored
+
+
+def test_the_schema_knows_the_new_keys(project: Path) -> None:
+    schema = json.loads(mux(project, "schema", "workflow").stdout)
+    text = json.dumps(schema)
+    for key in ('"max_tokens"', '"max_cost"', '"cache"'):
+        assert key in text
