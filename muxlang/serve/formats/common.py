@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from muxlang.llm import ChatRequest, Tool
-from muxlang.runtime.backends.sse import encode
+from muxlang.runtime.backends import sse as _sse
 from muxlang.serve.formats import WireError
 
 
@@ -19,7 +19,7 @@ def new_id(prefix: str) -> str:
 
 def sse(data: Any, event: str | None = None) -> bytes:
     """One server-sent event (the backends' one encoder, :mod:`muxlang.runtime.backends.sse`)."""
-    return encode(data, event)
+    return _sse.encode(data, event)
 
 
 def need_mapping(value: Any, what: str) -> Mapping[str, Any]:
