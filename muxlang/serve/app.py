@@ -457,8 +457,10 @@ class GatewayApp:
     async def _unknown_model(self, send: Send, fmt: Format, exc: UnknownModel) -> None:
         """404 as each API says it: OpenAI's ``model_not_found`` (its own words), Anthropic's
         ``not_found_error`` (with the names muxlang knows)."""
-        if fmt == "openai":
-            await self._json(send, 404, openai.model_not_found(self.redact(exc.model)))
+        if fmt in ("openai", "responses"):
+            body = json.dumps(openai.model_not_found(self.redact(exc.model))).encode()
+            tag = {"x-muxlang-backend": "none"}
+            await self._respond(send, 404, "application/json", body, tag)
         else:
             await self._error(send, fmt, 404, exc.message)
 

@@ -297,3 +297,22 @@ async def test_count_tokens_respects_a_keys_models() -> None:
     assert refused.status == 403
     assert refused.json["type"] == "error"
     assert fakes["a"].requests == fakes["b"].requests == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (CHAT, {"model": "nope", "messages": USER}),
+        ("/v1/responses", {"model": "nope", "input": "hi"}),
+        (MESSAGES, {"model": "nope", "max_tokens": 5, "messages": USER}),
+        ("/api/chat", {"model": "nope", "messages": USER}),
+        (CHAT, {"messages": USER}),
+    ],
+)
+async def test_every_error_names_a_backend_or_none(path: str, body: dict[str, object]) -> None:
+    app, _ = make_gateway(["a"])
+    answer = await call(app, "POST", path, body)
+    assert answer.status in (400, 404)
+    assert answer.headers["x-muxlang-backend"] == "none"
+    if path in (CHAT, "/v1/responses") and "model" in body:
+        assert answer.json["error"]["code"] == "model_not_found"
