@@ -101,8 +101,7 @@ def parse_size(value: int | str) -> int:
         match = _SIZE.match(value)
         if not match:
             raise ValueError(
-                f'invalid size {value!r}: use bytes (1048576) or a string such as "10MB" or '
-                '"64MiB"'
+                f'invalid size {value!r}: use bytes (1048576) or a string such as "10MB" or "64MiB"'
             )
         size = int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
     if size < 1:
@@ -112,7 +111,8 @@ def parse_size(value: int | str) -> int:
 
 #: bytes: a whole number, or a string with a unit ("500kB", "10MB", "64MiB", "1GiB")
 ByteSize = Annotated[
-    int | Annotated[str, Field(pattern=r"(?i)^\s*\d+\s*([kmg]i?b|b)?\s*$")],
+    # no inline (?i): JSON Schema patterns (editors, SchemaStore) are ECMA-262
+    int | Annotated[str, Field(pattern=r"^\s*\d+\s*([kKmMgG][iI]?[bB]|[bB])?\s*$")],
     AfterValidator(parse_size),
     PlainSerializer(lambda value: parse_size(value), return_type=int),
 ]
@@ -133,7 +133,7 @@ class DefaultsConfig(_Model):
     max_concurrent: int = Field(8, ge=1, description="Steps and backend calls in flight at once.")
     max_output: ByteSize = Field(
         64 * 1024 * 1024,
-        description='The most a command may print on stdout (shell steps, CLI backends, verify): '
+        description="The most a command may print on stdout (shell steps, CLI backends, verify): "
         'bytes, or "10MB", "64MiB". Over it, the command is stopped and the step fails.',
     )
     cache: CacheSetting | None = Field(

@@ -277,26 +277,21 @@ class SchemaChecker:
     def diagnostics(self, errors: Iterable[Mapping[str, Any]]) -> list[Diagnostic]:
         groups: dict[tuple[str | int, ...], list[tuple[Mapping[str, Any], Located]]] = {}
         out: list[Diagnostic] = []
+        errors = list(errors)
+        misspelt = self._misspelt_keys(errors)
         for error in errors:
+            if error["type"] == "missing" and tuple(error["loc"]) in misspelt:
+                continue  # `promt` already says "did you mean `prompt`": no second error
             where = locate(self.root, error["loc"])
             kind = error["type"]
             if kind in ("extra_forbidden", "missing", "union_tag_not_found", "union_tag_invalid"):
                 out.extend(self._single(error, where))
-        errors = list(errors)
-        misspelt = self._misspelt_keys(errors)
             else:
-            if error["type"] == "missing" and tuple(error["loc"]) in misspelt:
-                continue  # `promt` already says "did you mean `prompt`": no second error
                 groups.setdefault(where.path, []).append((error, where))
         for group in groups.values():
             out.append(self._value_error(group))
         return _dedupe(out)
 
-    # -- one error each
-
-    def _single(self, error: Mapping[str, Any], where: Located) -> list[Diagnostic]:
-        kind = error["type"]
-        loc = tuple(error["loc"])
     def _misspelt_keys(self, errors: Sequence[Mapping[str, Any]]) -> set[tuple[str | int, ...]]:
         """Where a missing key is only misspelt: an unknown key of the same table
         whose "did you mean" names it (``loc`` of the missing key)."""
@@ -313,6 +308,11 @@ class SchemaChecker:
                 found.add((*loc[:-1], close))
         return found
 
+    # -- one error each
+
+    def _single(self, error: Mapping[str, Any], where: Located) -> list[Diagnostic]:
+        kind = error["type"]
+        loc = tuple(error["loc"])
         if kind == "extra_forbidden":
             return [self._unknown_key(loc, where)]
         if kind == "missing":
@@ -420,7 +420,7 @@ class SchemaChecker:
             )
             if duration and "value_error" not in kinds:
                 return self.diag(span, "MUX003", f"{label} must be {_DURATION_HINT}; got {got}")
-            if any("[kmg]i?b" in p for p in patterns) and "value_error" not in kinds:
+            if any("[kKmMgG][iI]?[bB]" in p for p in patterns) and "value_error" not in kinds:
                 return self.diag(
                     span,
                     "MUX003",

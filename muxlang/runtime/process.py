@@ -273,19 +273,14 @@ def _become_subreaper() -> bool:
 
 
 def _children() -> set[int]:
-    """muxlang's own child processes (every thread's)."""
-    found: set[int] = set()
+    """muxlang's own child processes: those of its main thread, which is where the
+    kernel hands orphans to a subreaper (the first live thread of its group) and
+    which starts every step's command."""
     try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return found
-    for task in tasks:
-        with (
-            contextlib.suppress(OSError, ValueError),
-            open(f"/proc/self/task/{task}/children", "rb") as f,
-        ):
-            found.update(int(pid) for pid in f.read().split())
-    return found
+        with open(f"/proc/self/task/{os.getpid()}/children", "rb") as f:
+            return {int(pid) for pid in f.read().split()}
+    except (OSError, ValueError):
+        return set()
 
 
 def _stat(pid: int) -> tuple[bytes, int, int] | None:
