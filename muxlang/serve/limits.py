@@ -52,6 +52,8 @@ class KeyRing:
             given.append(auth[7:].strip().encode())
         if "x-api-key" in headers:
             given.append(headers["x-api-key"].strip().encode())
+        if "x-goog-api-key" in headers:  # Gemini clients
+            given.append(headers["x-goog-api-key"].strip().encode())
         found: ClientKey | None = None
         for candidate in given:
             for key in self.keys:  # every comparison is made: constant time

@@ -316,3 +316,17 @@ async def test_every_error_names_a_backend_or_none(path: str, body: dict[str, ob
     assert answer.headers["x-muxlang-backend"] == "none"
     if path in (CHAT, "/v1/responses") and "model" in body:
         assert answer.json["error"]["code"] == "model_not_found"
+
+
+async def test_gemini_clients_authenticate_with_x_goog_api_key() -> None:
+    from muxlang.serve.limits import ClientKey, KeyRing
+
+    app, _ = make_gateway(["a"], keys=KeyRing((ClientKey(None, b"sk-gateway-0001"),)))
+    body = {"contents": [{"parts": [{"text": "hi"}]}]}
+    path = "/v1beta/models/a:generateContent"
+    refused = await call(app, "POST", path, body, {"x-goog-api-key": "wrong-key-0000"})
+    assert refused.status == 401
+    assert refused.json["error"]["status"] == "UNAUTHENTICATED"
+    answered = await call(app, "POST", path, body, {"x-goog-api-key": "sk-gateway-0001"})
+    assert answered.status == 200
+    assert answered.json["candidates"][0]["content"]["parts"] == [{"text": "a: hi"}]
