@@ -155,6 +155,37 @@ def fanout(items: int, runs: int) -> dict[str, Any]:
     return out
 
 
+# --------------------------------------------------------------------------- shell steps
+
+
+def shell_steps(steps: int, repeat: int) -> dict[str, Any]:
+    """``muxlang run`` of ``steps`` shell steps (``true``, 8 at once) as a user runs it,
+    with and without ``--no-record``: what recording costs next to real (if tiny) work."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / ".git").mkdir()
+        body = "".join(
+            f'[[steps]]\nname = "s{i}"\ntype = "shell"\nrun = "true"\n\n' for i in range(steps)
+        )
+        (root / "wf.toml").write_text('name = "shell"\n\n' + body)
+        env = clean_env()
+        argv = [PYTHON, "-m", "muxlang", "-C", str(root), "run", "wf.toml", "--quiet"]
+        subprocess.run(argv, env=env, check=True, capture_output=True)  # warm, creates the db
+        times: dict[str, list[float]] = {"without": [], "with": []}
+        for _ in range(repeat):
+            for label, extra in (("without", ["--no-record"]), ("with", [])):
+                start = time.perf_counter()
+                subprocess.run([*argv, *extra], env=env, check=True, capture_output=True)
+                times[label].append(time.perf_counter() - start)
+    without, with_ = min(times["without"]), min(times["with"])
+    return {
+        "steps": steps,
+        "wall_s_without": round(without, 3),
+        "wall_s_with": round(with_, 3),
+        "overhead": round(with_ / without - 1, 3),
+    }
+
+
 # --------------------------------------------------------------------------- history
 
 
@@ -211,21 +242,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--only", default=None, help="scheduler,fanout,history")
+    parser.add_argument("--only", default=None, help="scheduler,fanout,shell,history")
     options = parser.parse_args()
     repeat = 2 if options.quick else options.repeat
     result: dict[str, Any] = {
         "target": "recording adds <= 5% to the scheduler and fan-out runs; "
         "`muxlang runs` < 200 ms with 10,000 runs"
     }
-    only = set(options.only.split(",")) if options.only else {"scheduler", "fanout", "history"}
+    everything = {"scheduler", "fanout", "shell", "history"}
+    only = set(options.only.split(",")) if options.only else everything
     if "scheduler" in only:
         result["scheduler"] = scheduler(repeat)
     if "fanout" in only:
         result["fanout"] = fanout(1000 if options.quick else 2000, 1 if options.quick else 3)
+    if "shell" in only:
+        result["shell"] = shell_steps(200, repeat)
     if "history" in only:
         result["history"] = history(2000 if options.quick else 10_000, repeat)
-    if only != {"scheduler", "fanout", "history"}:
+    if only != everything:
         emit(result)
         return
     worst = max(entry["overhead"] for entry in result["scheduler"].values())

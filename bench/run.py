@@ -232,6 +232,17 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 verdict(f["cpu_overhead"] <= 0.05),
             )
         )
+    if "shell" in rec:
+        f = rec["shell"]
+        rows.append(
+            (
+                f"recording, `muxlang run` of {f['steps']} shell steps",
+                f"{f['wall_s_without']:.2f} -> {f['wall_s_with']:.2f} s "
+                f"({f['overhead'] * 100:+.0f}%)",
+                "<= +5%",
+                verdict(f["overhead"] <= 0.05),
+            )
+        )
     if "history" in rec:
         f = rec["history"]
         rows.append(

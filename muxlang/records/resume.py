@@ -3,7 +3,7 @@
 A step's recorded result is reused when, in the earlier run, it succeeded and
 its inputs are unchanged:
 
-- its definition (the step's table in the workflow file, hashed) and the
+- its definition (the step as written, positions aside, hashed) and the
   backends it would ask (their identity: command or URL, protocol, model,
   options; a role's mode and members);
 - its rendered command, or prompt and system (for for_each steps: the list of
@@ -18,6 +18,7 @@ Every step that runs again says why (``failed before``, ``changed: prompt``,
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muxlang.records.store import StepRow
+from muxlang.workflow import ExprField, QueryStep, Ref, TemplateField
 
 if TYPE_CHECKING:
     from muxlang.compiler.plan import CompiledStep, Plan
@@ -36,25 +38,35 @@ def _hash(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
+def definition(value: Any) -> Any:
+    """A step of the workflow AST as plain data, positions left out: templates and
+    expressions by their source text, references by name — so moving a step or
+    editing a comment changes nothing, and every key that changes what it does does."""
+    if isinstance(value, TemplateField | ExprField):
+        return value.source
+    if isinstance(value, Ref):
+        return value.name
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: definition(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.name not in _POSITIONS
+        }
+    if isinstance(value, Mapping):
+        return {str(k): definition(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [definition(v) for v in value]
+    return value
+
+
+_POSITIONS = frozenset({"span", "name_span", "spans"})
+
+
 def fingerprints(plan: Plan) -> dict[str, str]:
-    """``DEFINITION:BACKENDS`` hashes of every step of ``plan``.
-
-    The definition is the step's table as written in the workflow file (so
-    moving a step or editing a comment changes nothing); the backends part is
-    the identity of the role or backend a query step asks."""
+    """``DEFINITION:BACKENDS`` hashes of every step of ``plan``: the step's
+    :func:`definition`, and the identity of the role or backend a query step asks."""
     from muxlang.runtime.accounting import identity
-    from muxlang.workflow import QueryStep
 
-    tables: dict[str, Any] = {}
-    try:
-        from muxlang.toml import loads
-
-        data = loads(Path(plan.workflow.path).read_text(encoding="utf-8"))
-        for table in data.get("steps") or ():
-            if isinstance(table, dict) and isinstance(table.get("name"), str):
-                tables.setdefault(table["name"], table)
-    except (OSError, ValueError):
-        pass
     out: dict[str, str] = {}
     for name in plan.order:
         step = plan.step(name).step
@@ -64,7 +76,7 @@ def fingerprints(plan: Plan) -> dict[str, str]:
                 target = identity(plan, step.role.name, "role")
             elif step.backend is not None:
                 target = identity(plan, step.backend.name, "backend")
-        out[name] = f"{_hash(tables.get(name, name))}:{_hash(target)}"
+        out[name] = f"{_hash(definition(step))}:{_hash(target)}"
     return out
 
 
