@@ -331,3 +331,32 @@ def test_sighup_from_a_closed_terminal_rolls_back_the_run(tmp_path: Path, mark: 
     assert not (root / "pkg").exists()
     assert with_pid == []
     assert_never_writes(tmp_path, root, mark)
+
+
+@pytest.mark.slow
+def test_a_step_ending_leaves_another_running_steps_processes_alone(
+    tmp_path: Path, mark: str
+) -> None:
+    """Step `a` has an orphaned `setsid` child (already muxlang's, as a subreaper)
+    while step `b` ends: `b`'s sweep must not take `a`'s process; `a`'s own end does."""
+    root, home = project(tmp_path)
+    go = tmp_path / "go"
+    wf = root.parent / "two.toml"
+    # the steps' own command lines must not hold the marker (pgrep -f would find
+    # them): the child gets it from a variable, pgrep looks for it as "[m]arker"
+    pattern = f"[{mark[0]}]{mark[1:]}"
+    a = (
+        f'X={mark[:4]}; (setsid sh -c "sleep 300; : ${{X}}{mark[4:]}" >/dev/null 2>&1 &); '
+        f"while [ ! -e {go} ]; do sleep 0.05; done; sleep 0.5; "
+        f"if pgrep -f '{pattern}' >/dev/null; then echo alive; else echo gone; fi"
+    )
+    b = f"while ! pgrep -f '{pattern}' >/dev/null; do sleep 0.05; done; touch {go}"
+    wf.write_text(
+        f'[[steps]]\nname = "a"\ntype = "shell"\nrun = {json.dumps(a)}\n\n'
+        f'[[steps]]\nname = "b"\ntype = "shell"\nrun = {json.dumps(b)}\n'
+    )
+    done = run_muxlang(root, "run", str(wf), "--output", "json", env=subprocess_env(home))
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    assert report["steps"]["a"]["output"] == "alive"  # b's end did not stop it
+    assert wait_gone(mark, timeout=1) == []  # a's end did
