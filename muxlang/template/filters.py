@@ -28,15 +28,7 @@ from typing import Any, Final
 
 from muxlang.diagnostics import did_you_mean
 from muxlang.template.marks import RawText, ShellQuoted
-from muxlang.template.values import (
-    UNDEFINED,
-    Undefined,
-    Value,
-    kind_of,
-    now,
-    to_json,
-    to_text,
-)
+from muxlang.template.values import UNDEFINED, Undefined, Value, kind_of, now, to_json, to_text
 
 __all__ = ["FILTERS", "FilterError", "FilterSpec", "describe_kinds"]
 
