@@ -9,7 +9,7 @@ from typing import Any
 
 from muxlang.llm import ChatRequest, Tool
 from muxlang.runtime.backends import sse as _sse
-from muxlang.serve.formats import WireError
+from muxlang.serve.formats import Untranslatable, WireError
 
 
 def new_id(prefix: str) -> str:
@@ -32,6 +32,26 @@ def need_list(value: Any, what: str) -> list[Any]:
     if not isinstance(value, list):
         raise WireError(f"{what} must be an array")
     return value
+
+
+def content_text(content: Any, where: str) -> str:
+    """The text of an OpenAI-style ``content``: a string, or a list of ``text`` /
+    ``input_text`` / ``output_text`` parts joined by a newline (Chat Completions and
+    the Responses API share it); any other part is :class:`Untranslatable`."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for part in need_list(content, f"{where}.content"):
+        part = need_mapping(part, f"{where}.content[]")
+        if part.get("type") not in ("text", "input_text", "output_text"):
+            raise Untranslatable(
+                f"{where}: content part of type {part.get('type')!r} is not supported "
+                "(only text reaches muxlang backends)"
+            )
+        parts.append(str(part.get("text", "")))
+    return "\n".join(parts)
 
 
 def positive_int(body: Mapping[str, Any], key: str) -> int | None:

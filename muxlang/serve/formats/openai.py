@@ -47,6 +47,7 @@ from muxlang.runtime.backends.protocols.openai import (
 )
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
 from muxlang.serve.formats.common import (
+    content_text,
     json_arguments,
     need_list,
     need_mapping,
@@ -60,23 +61,6 @@ from muxlang.serve.formats.common import (
 )
 
 # --------------------------------------------------------------------------- requests
-
-
-def _text(content: Any, where: str) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    parts: list[str] = []
-    for part in need_list(content, f"{where}.content"):
-        part = need_mapping(part, f"{where}.content[]")
-        if part.get("type") not in ("text", "input_text", "output_text"):
-            raise Untranslatable(
-                f"{where}: content part of type {part.get('type')!r} is not supported "
-                "(only text reaches muxlang backends)"
-            )
-        parts.append(str(part.get("text", "")))
-    return "\n".join(parts)
 
 
 def _tool_calls_in(value: Any, where: str) -> tuple[ToolCall, ...]:
@@ -125,18 +109,18 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
         role = msg.get("role")
         name = msg.get("name") if isinstance(msg.get("name"), str) else None
         if role in ("system", "developer"):
-            text = _text(msg.get("content"), where)
+            text = content_text(msg.get("content"), where)
             if messages:
                 messages.append(Message("system", text))
             else:
                 system.append(text)
         elif role == "user":
-            messages.append(Message("user", _text(msg.get("content"), where), name=name))
+            messages.append(Message("user", content_text(msg.get("content"), where), name=name))
         elif role == "assistant":
             messages.append(
                 Message(
                     "assistant",
-                    _text(msg.get("content"), where),
+                    content_text(msg.get("content"), where),
                     tool_calls=_tool_calls_in(msg.get("tool_calls"), where),
                     name=name,
                 )
@@ -145,7 +129,9 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
             call_id = msg.get("tool_call_id")
             if not isinstance(call_id, str):
                 raise WireError(f"{where}: a tool message needs `tool_call_id`")
-            messages.append(Message("tool", _text(msg.get("content"), where), tool_call_id=call_id))
+            messages.append(
+                Message("tool", content_text(msg.get("content"), where), tool_call_id=call_id)
+            )
         else:
             raise WireError(f"{where}: unsupported role {role!r}")
     tools: list[Tool] = []
@@ -245,7 +231,7 @@ def response_from_wire(body: Mapping[str, Any]) -> ChatResponse:
     choice = need_mapping(need_list(body.get("choices"), "choices")[0], "choices[0]")
     message = need_mapping(choice.get("message"), "choices[0].message")
     return ChatResponse(
-        text=_text(message.get("content"), "message"),
+        text=content_text(message.get("content"), "message"),
         tool_calls=_tool_calls_in(message.get("tool_calls"), "message"),
         finish_reason=FINISH_REASONS.get(str(choice.get("finish_reason")), "stop"),
         usage=usage_from_wire(body.get("usage")),

@@ -45,6 +45,7 @@ from muxlang.llm import (
 )
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError, openai
 from muxlang.serve.formats.common import (
+    content_text,
     json_arguments,
     need_list,
     need_mapping,
@@ -59,23 +60,6 @@ from muxlang.serve.formats.common import (
 # --------------------------------------------------------------------------- requests
 
 
-def _text(content: Any, where: str) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    parts: list[str] = []
-    for part in need_list(content, f"{where}.content"):
-        part = need_mapping(part, f"{where}.content[]")
-        if part.get("type") not in ("input_text", "output_text", "text"):
-            raise Untranslatable(
-                f"{where}: content part of type {part.get('type')!r} is not supported "
-                "(only text reaches muxlang backends)"
-            )
-        parts.append(str(part.get("text", "")))
-    return "\n".join(parts)
-
-
 def _items(value: Any, system: list[str]) -> list[Message]:
     if isinstance(value, str):
         return [Message("user", value)]
@@ -86,7 +70,7 @@ def _items(value: Any, system: list[str]) -> list[Message]:
         kind = item.get("type", "message")
         if kind == "message":
             role = item.get("role")
-            text = _text(item.get("content"), where)
+            text = content_text(item.get("content"), where)
             if role in ("system", "developer"):
                 if messages:
                     messages.append(Message("system", text))
@@ -113,7 +97,7 @@ def _items(value: Any, system: list[str]) -> list[Message]:
             if not isinstance(call_id, str):
                 raise WireError(f"{where}: a function_call_output needs `call_id`")
             output = item.get("output")
-            text = output if isinstance(output, str) else _text(output, where)
+            text = output if isinstance(output, str) else content_text(output, where)
             messages.append(Message("tool", text, tool_call_id=call_id))
         elif kind == "reasoning":
             continue
