@@ -163,7 +163,9 @@ class GatewayApp:
             if method != "GET":
                 await self._error(send, fmt, 405, f"{method} is not allowed here; use GET")
                 return
-            await self._json(send, 200, ollama.tags(self.gateway.models()))
+            client = self.keys.identify(headers) if self.keys.required else None
+            listed = [m for m in self.gateway.models() if client is None or client.allows(m["id"])]
+            await self._json(send, 200, ollama.tags(listed))
             return
         if method != "POST":
             await self._error(send, fmt, 405, f"{method} is not allowed here; use POST")

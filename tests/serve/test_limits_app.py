@@ -73,4 +73,8 @@ async def test_a_key_with_models_refuses_a_request_without_a_model_name() -> Non
     assert refused.json["error"]["message"] == "key `team` may not use model `b`; it may use: a"
     listed = await call(app, "GET", "/v1/models", headers=TEAM)
     assert [m["id"] for m in listed.json["data"]] == ["a"]
+    tags = await call(app, "GET", "/api/tags", headers=TEAM)
+    assert [m["name"] for m in tags.json["models"]] == ["a"]
+    admin = await call(app, "GET", "/api/tags", headers={"x-api-key": "sk-admin-0001"})
+    assert {"a", "b"} <= {m["name"] for m in admin.json["models"]}
     assert fakes["b"].requests == []
