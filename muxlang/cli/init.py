@@ -141,6 +141,7 @@ GITIGNORE = """\
 # written by `muxlang init`: muxlang's run-time state, not configuration
 journal/
 apply.lock
+.made-by-muxlang
 runs.db
 runs.db-*
 """
