@@ -388,7 +388,8 @@ class QueryStepSpec(_StepBase):
     )
     cache: CacheSetting | None = Field(
         None,
-        description='Reuse an earlier identical answer: true, false, or a maximum age such as "7d".',
+        description="Reuse an earlier identical answer: true, false, or a maximum age such as "
+        '"7d".',
     )
     output_schema: dict[str, Any] | None = Field(
         None,
