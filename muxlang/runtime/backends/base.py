@@ -55,6 +55,15 @@ class Prepared:
         problem = self.problem or "cannot be used"
         return problem.removeprefix(f"backend `{self.name}`: ")
 
+    def usable(self) -> BackendConfig:
+        """The expanded configuration a request may use; a CONFIG :class:`BackendError`
+        when expansion failed or the backend is disabled (every backend kind alike)."""
+        if self.config is None:
+            raise BackendError(self.name, ErrorKind.CONFIG, self.problem_message)
+        if not self.config.enabled:
+            raise BackendError(self.name, ErrorKind.CONFIG, f"backend `{self.name}` is disabled")
+        return self.config
+
 
 def prepare(name: str, raw: BackendConfig, environ: Mapping[str, str]) -> Prepared:
     """Expand the backend's ``${VAR}`` references and collect the secret values it holds."""

@@ -122,17 +122,9 @@ class CliBackend:
             return f"command {config.command} does not exist or is not executable"
         return f"command `{config.command}` not found on PATH"
 
-    def _config(self) -> BackendConfig:
-        config = self._prepared.config
-        if config is None:
-            raise BackendError(self.name, ErrorKind.CONFIG, self._prepared.problem_message)
-        if not config.enabled:
-            raise BackendError(self.name, ErrorKind.CONFIG, f"backend `{self.name}` is disabled")
-        return config
-
     def command_line(self, request: ChatRequest) -> tuple[list[str], bytes | None]:
         """argv and stdin for a request (the system prompt goes before the prompt)."""
-        config = self._config()
+        config = self._prepared.usable()
         prompt = request.prompt_text
         system = request.system if request.system is not None else config.system
         if system:
@@ -178,7 +170,7 @@ class CliBackend:
     async def _run(
         self, request: ChatRequest, on_stdout: Callable[[bytes | bytearray], Any] | None = None
     ) -> process.ProcessResult:
-        config = self._config()
+        config = self._prepared.usable()
         argv, stdin = self.command_line(request)
         if log.isEnabledFor(logging.DEBUG):  # --debug: what runs, secrets masked, no prompt
             shown = argv if stdin is not None else argv[:-1]
@@ -236,7 +228,7 @@ class CliBackend:
         return ChatResponse(text=text, backend=self.name)
 
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        self._config()  # configuration errors surface before the first event
+        self._prepared.usable()  # configuration errors surface before the first event
 
         async def produce(emit: Callable[[StreamEvent], Any]) -> None:
             decoder = codecs.getincrementaldecoder("utf-8")("replace")

@@ -22,7 +22,6 @@ from typing import Any, Literal
 import httpx
 import trio
 
-from muxlang.config.models import BackendConfig
 from muxlang.llm import (
     Availability,
     BackendError,
@@ -155,14 +154,6 @@ class HttpBackend:
         """How many clients this backend opened (for tests and benchmarks)."""
         return self._pool.size
 
-    def _config(self) -> BackendConfig:
-        config = self._prepared.config
-        if config is None:
-            raise BackendError(self.name, ErrorKind.CONFIG, self._prepared.problem_message)
-        if not config.enabled:
-            raise BackendError(self.name, ErrorKind.CONFIG, f"backend `{self.name}` is disabled")
-        return config
-
     def _error(self, kind: ErrorKind, message: str, **kw: Any) -> BackendError:
         return BackendError(self.name, kind, self._prepared.redact(message), **kw)
 
@@ -223,7 +214,7 @@ class HttpBackend:
     # ------------------------------------------------------------------ calls
 
     def _request_parts(self, request: ChatRequest, stream: bool) -> tuple[str, dict[str, Any]]:
-        config = self._config()
+        config = self._prepared.usable()
         url = self._adapter.url(config.command, model_of(request, config), stream)
         body = self._adapter.body(request, config, stream)
         return url, body
