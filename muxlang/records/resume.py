@@ -42,16 +42,20 @@ def definition(value: Any) -> Any:
     """A step of the workflow AST as plain data, positions left out: templates and
     expressions by their source text, references by name — so moving a step or
     editing a comment changes nothing, and every key that changes what it does does."""
-    if isinstance(value, TemplateField | ExprField):
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is TemplateField or kind is ExprField:
         return value.source
-    if isinstance(value, Ref):
+    if kind is Ref:
         return value.name
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: definition(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if f.name not in _POSITIONS
-        }
+    names = _FIELDS.get(kind)
+    if names is None and hasattr(kind, "__dataclass_fields__"):
+        names = _FIELDS[kind] = tuple(
+            f.name for f in dataclasses.fields(value) if f.name not in _POSITIONS
+        )
+    if names is not None:
+        return {name: definition(getattr(value, name)) for name in names}
     if isinstance(value, Mapping):
         return {str(k): definition(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -59,6 +63,9 @@ def definition(value: Any) -> Any:
     return value
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+#: the non-position field names of each AST node type
+_FIELDS: dict[type, tuple[str, ...]] = {}
 _POSITIONS = frozenset({"span", "name_span", "spans"})
 
 
