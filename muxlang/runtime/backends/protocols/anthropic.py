@@ -29,6 +29,7 @@ from muxlang.runtime.backends.protocols.common import (
     MalformedResponse,
     StreamError,
     dumps,
+    error_field,
     loads_arguments,
     model_of,
     parameters_schema,
@@ -185,15 +186,10 @@ def _parse(data: Any) -> ChatResponse:
 
 def error_message(data: Any) -> str | None:
     """``{"type": "error", "error": {"type": ..., "message": ...}}``."""
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-        if isinstance(data.get("message"), str):
-            return str(data["message"])
-    return None
+    found = error_field(data)
+    if found is None and isinstance(data, dict) and isinstance(data.get("message"), str):
+        return str(data["message"])
+    return found
 
 
 class _Decoder:

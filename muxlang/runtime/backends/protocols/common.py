@@ -105,6 +105,20 @@ def sampling(request: ChatRequest) -> dict[str, Any]:
     return out
 
 
+def error_field(data: Any) -> str | None:
+    """The message of the usual JSON error body, ``{"error": {"message": ...}}`` or
+    ``{"error": "..."}``; ``None`` for any other shape (each protocol's
+    ``error_message`` adds its own extra shapes around this one)."""
+    if not isinstance(data, dict):
+        return None
+    error = data.get("error")
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    if isinstance(error, str):
+        return error
+    return None
+
+
 def bearer_auth(api_key: str | None) -> dict[str, str]:
     """``Authorization: Bearer KEY`` (OpenAI and compatible servers, Ollama behind a proxy)."""
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}

@@ -22,6 +22,7 @@ from muxlang.runtime.backends.protocols.common import (
     MalformedResponse,
     StreamError,
     dumps,
+    error_field,
     loads_arguments,
     parameters_schema,
     require_dict,
@@ -173,13 +174,7 @@ def error_message(data: Any) -> str | None:
     """``{"error": {"code": 429, "message": ..., "status": "RESOURCE_EXHAUSTED"}}``."""
     if isinstance(data, list) and data:  # some endpoints wrap the error in a list
         data = data[0]
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-    return None
+    return error_field(data)
 
 
 class _Decoder:

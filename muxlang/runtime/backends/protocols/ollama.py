@@ -23,6 +23,7 @@ from muxlang.runtime.backends.protocols.common import (
     StreamError,
     bearer_auth,
     dumps,
+    error_field,
     join_url,
     loads_arguments,
     parameters_schema,
@@ -128,13 +129,7 @@ def _parse(data: Any) -> ChatResponse:
 
 def error_message(data: Any) -> str | None:
     """``{"error": "model 'x' not found"}``."""
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, str):
-            return error
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-    return None
+    return error_field(data)
 
 
 class _Decoder:

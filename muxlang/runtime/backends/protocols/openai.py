@@ -29,6 +29,7 @@ from muxlang.runtime.backends.protocols.common import (
     MalformedResponse,
     StreamError,
     bearer_auth,
+    error_field,
     join_url,
     model_of,
     parameters_schema,
@@ -172,13 +173,9 @@ def _parse(data: Any) -> ChatResponse:
 
 def error_message(data: Any) -> str | None:
     """``{"error": {"message": ...}}`` (also a bare ``{"error": "..."}``, ``{"message": ...}``)."""
-    if not isinstance(data, dict):
-        return None
-    error = data.get("error")
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    if isinstance(error, str) and error:
-        return error
+    found = error_field(data)
+    if found or not isinstance(data, dict):
+        return found
     if isinstance(data.get("message"), str):
         return str(data["message"])
     if isinstance(data.get("detail"), str):
