@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from muxlang.llm import ChatRequest, Tool
+from muxlang.llm import ChatRequest, Tool, ToolCall, ToolCallDelta
 from muxlang.runtime.backends import sse as _sse
 from muxlang.serve.formats import Untranslatable, WireError
 
@@ -110,6 +110,30 @@ def sampling_options(body: Mapping[str, Any]) -> dict[str, Any]:
     travel in ``options``."""
     top_p = opt_float(body, "top_p")
     return {"top_p": top_p} if top_p is not None else {}
+
+
+class WholeCalls:
+    """Base of the stream encoders that send a tool call only whole, once its arguments
+    are complete (Gemini, Ollama): the pieces are gathered by call index."""
+
+    def __init__(self) -> None:
+        self._pieces: dict[int, list[str]] = {}
+        self._heads: dict[int, tuple[str, str]] = {}
+
+    def gather(self, event: ToolCallDelta) -> None:
+        """One piece of a call; its first piece names it (id ``call_N`` when it has none)."""
+        if event.index not in self._heads:
+            self._heads[event.index] = (event.id or f"call_{event.index}", event.name or "")
+        self._pieces.setdefault(event.index, []).append(event.arguments)
+
+    def gathered(self) -> list[ToolCall]:
+        """The whole calls in index order; gathering starts over."""
+        calls = [
+            ToolCall(self._heads[i][0], self._heads[i][1], "".join(self._pieces[i]))
+            for i in sorted(self._pieces)
+        ]
+        self._pieces, self._heads = {}, {}
+        return calls
 
 
 #: characters per token of English text and code in the common BPE tokenizers

@@ -36,6 +36,7 @@ from muxlang.llm import (
 )
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
 from muxlang.serve.formats.common import (
+    WholeCalls,
     json_arguments,
     need_list,
     need_mapping,
@@ -203,39 +204,27 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"error": {"code": status, "message": message, "status": _STATUS.get(status, fallback)}}
 
 
-class StreamEncoder:
+class StreamEncoder(WholeCalls):
     """Internal events → ``streamGenerateContent?alt=sse`` chunks. A function call is sent
     whole (Gemini never splits one), when its arguments are complete."""
 
     def __init__(self, model: str) -> None:
+        super().__init__()
         self.model = model
-        self.calls: dict[int, list[str]] = {}
-        self.heads: dict[int, tuple[str, str]] = {}
 
     def start(self) -> bytes:
         return b""
-
-    def _flush_calls(self) -> list[dict[str, Any]]:
-        parts = [
-            _call_part(ToolCall(self.heads[i][0], self.heads[i][1], "".join(self.calls[i])))
-            for i in sorted(self.calls)
-        ]
-        self.calls, self.heads = {}, {}
-        return parts
 
     def event(self, event: StreamEvent) -> bytes:
         if isinstance(event, TextDelta):
             return sse(_chunk(self.model, [{"text": event.text}])) if event.text else b""
         if isinstance(event, ToolCallDelta):
-            pieces = self.calls.setdefault(event.index, [])
-            if event.index not in self.heads:
-                self.heads[event.index] = (event.id or f"call_{event.index}", event.name or "")
-            pieces.append(event.arguments)
+            self.gather(event)
             return b""
         assert isinstance(event, Finish)
         if event.reason == "error":
             return self.error("the backend reported an error")
-        parts = self._flush_calls() or [{"text": ""}]
+        parts = [_call_part(call) for call in self.gathered()] or [{"text": ""}]
         out = _chunk(self.model, parts, _FINISH_OUT.get(event.reason or "stop", "STOP"))
         out["usageMetadata"] = _usage_out(event.usage)
         return sse(out)

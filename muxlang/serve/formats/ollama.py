@@ -35,6 +35,7 @@ from muxlang.llm import (
 )
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
 from muxlang.serve.formats.common import (
+    WholeCalls,
     json_arguments,
     need_list,
     need_mapping,
@@ -159,13 +160,12 @@ def _line(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode() + b"\n"
 
 
-class StreamEncoder:
+class StreamEncoder(WholeCalls):
     """Internal events → NDJSON lines; tool calls are sent whole, in one line, at the end."""
 
     def __init__(self, model: str) -> None:
+        super().__init__()
         self.model = model
-        self.calls: dict[int, list[str]] = {}
-        self.heads: dict[int, tuple[str, str]] = {}
 
     def start(self) -> bytes:
         return b""
@@ -179,18 +179,14 @@ class StreamEncoder:
                 {"model": self.model, "created_at": _now(), "message": message, "done": False}
             )
         if isinstance(event, ToolCallDelta):
-            self.calls.setdefault(event.index, []).append(event.arguments)
-            self.heads.setdefault(event.index, (event.id or "", event.name or ""))
+            self.gather(event)
             return b""
         assert isinstance(event, Finish)
         if event.reason == "error":
             return self.error("the backend reported an error")
         out = b""
-        if self.calls:
-            calls = [
-                ToolCall(self.heads[i][0], self.heads[i][1], "".join(self.calls[i]))
-                for i in sorted(self.calls)
-            ]
+        calls = self.gathered()
+        if calls:
             called: dict[str, Any] = {
                 "role": "assistant",
                 "content": "",
