@@ -320,8 +320,7 @@ class Gateway:
                         out += encoder.event(Finish("stop"))
                         done = True
                     elif isinstance(item, BackendError):
-                        await self._failed_mid_stream(item, model)
-                        out += encoder.error(f"{item.backend}: {item.message}", status_for(item))
+                        out += await self._failed_mid_stream(item, model, encoder)
                         done = failed = True
                     else:
                         out += encoder.event(item)
@@ -348,8 +347,7 @@ class Gateway:
                     if item is END:
                         done = True
                     elif isinstance(item, BackendError):
-                        await self._failed_mid_stream(item, model)
-                        out += encoder.error(f"{item.backend}: {item.message}", status_for(item))
+                        out += await self._failed_mid_stream(item, model, encoder)
                         done = failed = True
                     else:
                         out += item
@@ -361,10 +359,12 @@ class Gateway:
         finally:
             await pump.aclose()
 
-    async def _failed_mid_stream(self, error: BackendError, model: str) -> None:
-        """Reported in the stream by the caller; counts towards a cooldown as any failure."""
+    async def _failed_mid_stream(self, error: BackendError, model: str, encoder: Any) -> bytes:
+        """Counts towards a cooldown as any failure; returns the error event the client's
+        stream ends with (translated and relayed streams alike)."""
         log.warning("backend %s failed mid-stream: %s", error.backend, error.message)
         await self.engine.failed_later(error, model)
+        return bytes(encoder.error(f"{error.backend}: {error.message}", status_for(error)))
 
     # ------------------------------------------------------------------ parallel roles
 
