@@ -219,6 +219,8 @@ class PlainReporter(NullReporter):
     def __init__(self, stream: IO[str], *, verbose: bool = True, color: bool = False) -> None:
         self.stream = stream
         self.verbose = verbose
+        #: colour the status symbols (FORCE_COLOR in a CI log; never with NO_COLOR)
+        self.color = color
         #: the run's id in the history, once it is recorded (set by the recorder)
         self.run_id: str | None = None
         #: what steps sent and where results came from (set by the run command)
@@ -288,18 +290,18 @@ class PlainReporter(NullReporter):
             self._write("  " + step_line(name, record, reason))
 
     def _write(self, text: str) -> None:
-        self.stream.write(text + "\n")
-        self.stream.flush()
         if self.color and text[:1] in _SYMBOL_COLORS:
             text = f"\x1b[{_SYMBOL_COLORS[text[0]]}m{text[0]}\x1b[0m{text[1:]}"
+        self.stream.write(text + "\n")
+        self.stream.flush()
 
 
-class JsonlReporter(NullReporter):
-    """One JSON object per line on ``stream`` (stdout) as things happen."""
 #: ANSI colours of the status symbols in plain (non-terminal) output
 _SYMBOL_COLORS = {"✓": "32", "✗": "31", "-": "2", "▸": "36"}
 
 
+class JsonlReporter(NullReporter):
+    """One JSON object per line on ``stream`` (stdout) as things happen."""
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
