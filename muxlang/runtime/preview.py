@@ -33,10 +33,10 @@ class PreviewField:
     rendered: bool
     #: why it was not rendered (None when it was, or when it reads runtime values)
     note: str | None = None
-
-
     #: the run-time values it reads (``steps``, ``item``, ``loop``): shown as written
     reads: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class PreviewStep:
     index: int
@@ -71,7 +71,7 @@ def preview(
         "steps": records,
         "args": dict(args),
         "env": dict(environ),
-        "team": plan.config.team,
+        "team": plan.config.team or "",  # "" when no team is detected, as in llm-mux
         "workflow": NamedTable(
             {"name": plan.workflow.name, "description": plan.workflow.description},
             plan.workflow.name,
@@ -161,6 +161,17 @@ def _render_field(
         return PreviewField(key, field.source, rendered=False, note=str(exc))
 
 
+_READS = {"steps": "other steps' results", "item": "the for_each item", "loop": "`loop`"}
+
+
+def _as_written(field: PreviewField) -> str:
+    """Why a field is shown as written instead of rendered."""
+    if not field.reads:
+        return "[shown as written]"
+    what = " and ".join(_READS[name] for name in field.reads)
+    return f"[shown as written: it reads {what}, known only when the step runs]"
+
+
 def format_preview(plan: Plan, steps: list[PreviewStep], *, max_concurrent: int) -> str:
     """The text ``--dry-run`` prints."""
     count = sum(1 for step in steps if not step.depth)
@@ -189,14 +200,3 @@ def format_preview(plan: Plan, steps: list[PreviewStep], *, max_concurrent: int)
             if field.note:
                 lines.append(f"{pad}(not rendered: {field.note})")
     return "\n".join(lines) + "\n"
-_READS = {"steps": "other steps' results", "item": "the for_each item", "loop": "`loop`"}
-
-
-def _as_written(field: PreviewField) -> str:
-    """Why a field is shown as written instead of rendered."""
-    if not field.reads:
-        return "[shown as written]"
-    what = " and ".join(_READS[name] for name in field.reads)
-    return f"[shown as written: it reads {what}, known only when the step runs]"
-
-
