@@ -1,7 +1,7 @@
 """Gemini and Ollama clients get a streamed tool call whole, once its pieces are in.
 
 Both formats gather a call's argument pieces by call index (serve/formats/common.py
-``WholeCalls``) and send every call in one piece at the end, in index order.
+``WholeCallEncoder``) and send every call in one piece at the end, in index order.
 """
 
 from __future__ import annotations

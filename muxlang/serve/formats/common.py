@@ -112,13 +112,21 @@ def sampling_options(body: Mapping[str, Any]) -> dict[str, Any]:
     return {"top_p": top_p} if top_p is not None else {}
 
 
-class WholeCalls:
+class WholeCallEncoder:
     """Base of the stream encoders that send a tool call only whole, once its arguments
-    are complete (Gemini, Ollama): the pieces are gathered by call index."""
+    are complete (Gemini, Ollama): the pieces are gathered by call index. These
+    streams have no opening or closing event of their own."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: str) -> None:
+        self.model = model
         self._pieces: dict[int, list[str]] = {}
         self._heads: dict[int, tuple[str, str]] = {}
+
+    def start(self) -> bytes:
+        return b""
+
+    def end(self) -> bytes:
+        return b""
 
     def gather(self, event: ToolCallDelta) -> None:
         """One piece of a call; its first piece names it (id ``call_N`` when it has none)."""

@@ -36,7 +36,7 @@ from muxlang.llm import (
 )
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
 from muxlang.serve.formats.common import (
-    WholeCalls,
+    WholeCallEncoder,
     json_arguments,
     need_list,
     need_mapping,
@@ -204,16 +204,9 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"error": {"code": status, "message": message, "status": _STATUS.get(status, fallback)}}
 
 
-class StreamEncoder(WholeCalls):
+class StreamEncoder(WholeCallEncoder):
     """Internal events → ``streamGenerateContent?alt=sse`` chunks. A function call is sent
     whole (Gemini never splits one), when its arguments are complete."""
-
-    def __init__(self, model: str) -> None:
-        super().__init__()
-        self.model = model
-
-    def start(self) -> bytes:
-        return b""
 
     def event(self, event: StreamEvent) -> bytes:
         if isinstance(event, TextDelta):
@@ -231,9 +224,6 @@ class StreamEncoder(WholeCalls):
 
     def error(self, message: str, status: int = 502) -> bytes:
         return sse(error_body(status, message))
-
-    def end(self) -> bytes:
-        return b""
 
 
 FORMAT = ClientFormat(

@@ -35,7 +35,7 @@ from muxlang.llm import (
 )
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
 from muxlang.serve.formats.common import (
-    WholeCalls,
+    WholeCallEncoder,
     json_arguments,
     need_list,
     need_mapping,
@@ -160,15 +160,8 @@ def _line(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode() + b"\n"
 
 
-class StreamEncoder(WholeCalls):
+class StreamEncoder(WholeCallEncoder):
     """Internal events → NDJSON lines; tool calls are sent whole, in one line, at the end."""
-
-    def __init__(self, model: str) -> None:
-        super().__init__()
-        self.model = model
-
-    def start(self) -> bytes:
-        return b""
 
     def event(self, event: StreamEvent) -> bytes:
         if isinstance(event, TextDelta):
@@ -200,9 +193,6 @@ class StreamEncoder(WholeCalls):
 
     def error(self, message: str, status: int = 502) -> bytes:
         return _line(error_body(status, message))
-
-    def end(self) -> bytes:
-        return b""
 
 
 def tags(models: list[dict[str, Any]]) -> dict[str, Any]:
