@@ -33,6 +33,7 @@ from muxlang.runtime.backends.protocols.common import (
     loads_arguments,
     model_of,
     parameters_schema,
+    put_sampling,
     require_dict,
     stream_object,
     system_of,
@@ -136,12 +137,7 @@ def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str
     if "stop" in options:
         options["stop_sequences"] = options.pop("stop")
     body.update(options)
-    if request.max_tokens is not None:
-        body["max_tokens"] = request.max_tokens
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.stop:
-        body["stop_sequences"] = list(request.stop)
+    put_sampling(body, request, "stop_sequences")
     if request.tools:
         body["tools"] = [tool_to_wire(tool, parameters_schema(tool)) for tool in request.tools]
     if request.tool_choice is not None:

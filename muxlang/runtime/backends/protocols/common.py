@@ -93,15 +93,21 @@ def route_options(
             body[key] = value
 
 
+def put_sampling(body: dict[str, Any], request: ChatRequest, stop_key: str = "stop") -> None:
+    """Write the request's explicit sampling fields into ``body``, over what is there
+    (``stop_key``: the wire name of the stop strings, Anthropic's ``stop_sequences``)."""
+    if request.max_tokens is not None:
+        body["max_tokens"] = request.max_tokens
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.stop:
+        body[stop_key] = list(request.stop)
+
+
 def sampling(request: ChatRequest) -> dict[str, Any]:
     """The request's explicit sampling fields, OpenAI-named."""
     out: dict[str, Any] = {}
-    if request.max_tokens is not None:
-        out["max_tokens"] = request.max_tokens
-    if request.temperature is not None:
-        out["temperature"] = request.temperature
-    if request.stop:
-        out["stop"] = list(request.stop)
+    put_sampling(out, request)
     return out
 
 

@@ -33,8 +33,8 @@ from muxlang.runtime.backends.protocols.common import (
     join_url,
     model_of,
     parameters_schema,
+    put_sampling,
     require_dict,
-    sampling,
     stream_object,
     system_of,
 )
@@ -124,7 +124,7 @@ def chat_body(
 def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
     body = chat_body(request, config, _message)
     body.update(config.options)
-    body.update(sampling(request))
+    put_sampling(body, request)
     if request.tools:
         body["tools"] = [tool_to_wire(tool, parameters_schema(tool)) for tool in request.tools]
     if request.tool_choice is not None:
