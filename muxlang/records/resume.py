@@ -69,11 +69,33 @@ _FIELDS: dict[type, tuple[str, ...]] = {}
 _POSITIONS = frozenset({"span", "name_span", "spans"})
 
 
+def step_texts(plan: Plan) -> dict[str, str]:
+    """Each step's text in the workflow file: from its ``[[steps]]`` header to the
+    next one (the last step: to the end of the file). Empty when the file cannot be
+    read (then :func:`definition` is used)."""
+    try:
+        text = Path(plan.workflow.path).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return {}
+    lines = text.splitlines(keepends=True)
+    steps = sorted(plan.workflow.steps, key=lambda step: step.span.line)
+    out: dict[str, str] = {}
+    for index, step in enumerate(steps):
+        end = steps[index + 1].span.line - 1 if index + 1 < len(steps) else len(lines)
+        out.setdefault(step.name, "".join(lines[step.span.line - 1 : end]))
+    return out
+
+
 def fingerprints(plan: Plan) -> dict[str, str]:
-    """``DEFINITION:BACKENDS`` hashes of every step of ``plan``: the step's
-    :func:`definition`, and the identity of the role or backend a query step asks."""
+    """``DEFINITION:BACKENDS`` hashes of every step of ``plan``.
+
+    The definition is the step's text in the workflow file (a moved step keeps
+    it; an edit inside it, comments included, runs it again — the safe side),
+    or, for a step with no file, its :func:`definition`; the backends part is the
+    identity of the role or backend a query step asks."""
     from muxlang.runtime.accounting import identity
 
+    texts = step_texts(plan)
     out: dict[str, str] = {}
     for name in plan.order:
         step = plan.step(name).step
@@ -83,7 +105,9 @@ def fingerprints(plan: Plan) -> dict[str, str]:
                 target = identity(plan, step.role.name, "role")
             elif step.backend is not None:
                 target = identity(plan, step.backend.name, "backend")
-        out[name] = f"{_hash(definition(step))}:{_hash(target)}"
+        own = texts.get(name)
+        body = _hash(own) if own is not None else _hash(definition(step))
+        out[name] = f"{body}:{_hash(target) if target is not None else ''}"
     return out
 
 
