@@ -46,6 +46,7 @@ from muxlang.runtime.backends.protocols.anthropic import (
     tool_use_block,
     usage_from_wire,
 )
+from muxlang.runtime.backends.protocols.common import model_field
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
 from muxlang.serve.formats.common import (
     json_arguments,
@@ -175,7 +176,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     return ChatRequest(
         messages=tuple(messages),
         system=_block_text(system, "`system`") if system is not None else None,
-        model=body.get("model") if isinstance(body.get("model"), str) else None,
+        model=model_field(body),
         max_tokens=max_tokens,
         temperature=opt_float(body, "temperature"),
         stop=stop_list(body.get("stop_sequences"), "stop_sequences"),
@@ -273,7 +274,7 @@ def response_from_wire(body: Mapping[str, Any]) -> ChatResponse:
         tool_calls=tuple(calls),
         finish_reason=FINISH_REASONS.get(str(body.get("stop_reason")), "stop"),
         usage=usage_from_wire(body.get("usage")),
-        model=body.get("model") if isinstance(body.get("model"), str) else None,
+        model=model_field(body),
     )
 
 

@@ -37,7 +37,7 @@ from muxlang.llm import (
     ToolCallDelta,
     Usage,
 )
-from muxlang.runtime.backends.protocols.common import sampling
+from muxlang.runtime.backends.protocols.common import model_field, sampling
 from muxlang.runtime.backends.protocols.openai import (
     FINISH_REASONS,
     tool_call_delta_from_wire,
@@ -142,7 +142,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     return ChatRequest(
         messages=tuple(messages),
         system="\n\n".join(system) if system else None,
-        model=body.get("model") if isinstance(body.get("model"), str) else None,
+        model=model_field(body),
         max_tokens=max_tokens,
         temperature=opt_float(body, "temperature"),
         stop=stop_list(body.get("stop"), "stop"),
@@ -235,7 +235,7 @@ def response_from_wire(body: Mapping[str, Any]) -> ChatResponse:
         tool_calls=_tool_calls_in(message.get("tool_calls"), "message"),
         finish_reason=FINISH_REASONS.get(str(choice.get("finish_reason")), "stop"),
         usage=usage_from_wire(body.get("usage")),
-        model=body.get("model") if isinstance(body.get("model"), str) else None,
+        model=model_field(body),
     )
 
 

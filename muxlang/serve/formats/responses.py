@@ -43,6 +43,7 @@ from muxlang.llm import (
     ToolCallDelta,
     Usage,
 )
+from muxlang.runtime.backends.protocols.common import model_field
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError, openai
 from muxlang.serve.formats.common import (
     content_text,
@@ -142,7 +143,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     return ChatRequest(
         messages=tuple(messages),
         system="\n\n".join(system) if system else None,
-        model=body.get("model") if isinstance(body.get("model"), str) else None,
+        model=model_field(body),
         max_tokens=max_tokens,
         temperature=opt_float(body, "temperature"),
         tools=tuple(tools),

@@ -31,6 +31,7 @@ from muxlang.runtime.backends.protocols.common import (
     dumps,
     error_field,
     loads_arguments,
+    model_field,
     model_of,
     parameters_schema,
     put_sampling,
@@ -176,7 +177,7 @@ def _parse(data: Any) -> ChatResponse:
         tool_calls=tuple(calls),
         finish_reason=FINISH_REASONS.get(str(reason), "stop"),
         usage=usage_from_wire(body.get("usage")),
-        model=body.get("model") if isinstance(body.get("model"), str) else None,
+        model=model_field(body),
     )
 
 

@@ -68,6 +68,12 @@ def model_of(request: ChatRequest, config: BackendConfig) -> str | None:
     return request.model or config.model
 
 
+def model_field(body: Mapping[str, Any]) -> str | None:
+    """The ``model`` a wire body (request or answer) names, when it is a string."""
+    model = body.get("model")
+    return model if isinstance(model, str) else None
+
+
 def system_of(request: ChatRequest, config: BackendConfig) -> str | None:
     """The step's (or client's) system prompt wins over the backend's ``system``."""
     return request.system if request.system is not None else config.system

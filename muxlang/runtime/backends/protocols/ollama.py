@@ -26,6 +26,7 @@ from muxlang.runtime.backends.protocols.common import (
     error_field,
     join_url,
     loads_arguments,
+    model_field,
     parameters_schema,
     require_dict,
     route_options,
@@ -123,7 +124,7 @@ def _parse(data: Any) -> ChatResponse:
         tool_calls=tuple(calls),
         finish_reason=_reason(body, bool(calls)),
         usage=_usage(body),
-        model=body.get("model") if isinstance(body.get("model"), str) else None,
+        model=model_field(body),
     )
 
 

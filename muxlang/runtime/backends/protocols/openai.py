@@ -31,6 +31,7 @@ from muxlang.runtime.backends.protocols.common import (
     bearer_auth,
     error_field,
     join_url,
+    model_field,
     model_of,
     parameters_schema,
     put_sampling,
@@ -167,7 +168,7 @@ def _parse(data: Any) -> ChatResponse:
         if reason
         else ("tool_calls" if calls else "stop"),
         usage=usage_from_wire(body.get("usage")),
-        model=body.get("model") if isinstance(body.get("model"), str) else None,
+        model=model_field(body),
     )
 
 
