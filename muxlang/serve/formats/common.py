@@ -105,6 +105,17 @@ def tool_in(spec: Mapping[str, Any], where: str, schema_key: str) -> Tool:
     )
 
 
+def function_tools(value: Any) -> tuple[Tool, ...]:
+    """A ``tools`` array in OpenAI's Chat Completions shape (``{"type": "function",
+    "function": {"name", "description", "parameters"}}``), which Ollama takes too."""
+    tools: list[Tool] = []
+    for i, raw in enumerate(need_list(value or [], "`tools`")):
+        tool = need_mapping(raw, f"tools[{i}]")
+        fn = need_mapping(tool.get("function"), f"tools[{i}].function")
+        tools.append(tool_in(fn, f"tools[{i}].function", "parameters"))
+    return tuple(tools)
+
+
 def sampling_options(body: Mapping[str, Any]) -> dict[str, Any]:
     """Sampling settings the internal request has no field for (``top_p``): they
     travel in ``options``."""

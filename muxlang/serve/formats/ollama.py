@@ -36,12 +36,12 @@ from muxlang.llm import (
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
 from muxlang.serve.formats.common import (
     WholeCallEncoder,
+    function_tools,
     json_arguments,
     need_list,
     need_mapping,
     opt_float,
     stop_list,
-    tool_in,
 )
 
 STREAM_TYPE = "application/x-ndjson"
@@ -101,11 +101,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     limit = options.get("num_predict")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
         raise WireError("`options.num_predict` must be an integer")
-    tools = []
-    for i, raw in enumerate(need_list(body.get("tools") or [], "`tools`")):
-        tool = need_mapping(raw, f"tools[{i}]")
-        fn = need_mapping(tool.get("function"), f"tools[{i}].function")
-        tools.append(tool_in(fn, f"tools[{i}].function", "parameters"))
+    tools = function_tools(body.get("tools"))
     extra: dict[str, Any] = {}
     top_p = opt_float(options, "top_p")
     if top_p is not None:
@@ -116,7 +112,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
         max_tokens=limit if isinstance(limit, int) and limit > 0 else None,
         temperature=opt_float(options, "temperature"),
         stop=stop_list(options.get("stop"), "options.stop"),
-        tools=tuple(tools),
+        tools=tools,
         options=extra,
     )
 

@@ -32,7 +32,6 @@ from muxlang.llm import (
     Message,
     StreamEvent,
     TextDelta,
-    Tool,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -48,6 +47,7 @@ from muxlang.runtime.backends.protocols.openai import (
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
 from muxlang.serve.formats.common import (
     content_text,
+    function_tools,
     json_arguments,
     need_list,
     need_mapping,
@@ -57,7 +57,6 @@ from muxlang.serve.formats.common import (
     sampling_options,
     sse,
     stop_list,
-    tool_in,
 )
 
 # --------------------------------------------------------------------------- requests
@@ -134,11 +133,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
             )
         else:
             raise WireError(f"{where}: unsupported role {role!r}")
-    tools: list[Tool] = []
-    for i, raw in enumerate(need_list(body.get("tools") or [], "`tools`")):
-        tool = need_mapping(raw, f"tools[{i}]")
-        fn = need_mapping(tool.get("function"), f"tools[{i}].function")
-        tools.append(tool_in(fn, f"tools[{i}].function", "parameters"))
+    tools = function_tools(body.get("tools"))
     return ChatRequest(
         messages=tuple(messages),
         system="\n\n".join(system) if system else None,
@@ -146,7 +141,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
         max_tokens=max_tokens,
         temperature=opt_float(body, "temperature"),
         stop=stop_list(body.get("stop"), "stop"),
-        tools=tuple(tools),
+        tools=tools,
         tool_choice=_tool_choice_in(body.get("tool_choice")),
         options=sampling_options(body),
     )
