@@ -116,10 +116,10 @@ def function_tools(value: Any) -> tuple[Tool, ...]:
     return tuple(tools)
 
 
-def sampling_options(body: Mapping[str, Any]) -> dict[str, Any]:
-    """Sampling settings the internal request has no field for (``top_p``): they
-    travel in ``options``."""
-    top_p = opt_float(body, "top_p")
+def sampling_options(body: Mapping[str, Any], top_p_key: str = "top_p") -> dict[str, Any]:
+    """Sampling settings the internal request has no field for (``top_p``, read from
+    ``body[top_p_key]``: Gemini's ``topP``): they travel in ``options``."""
+    top_p = opt_float(body, top_p_key)
     return {"top_p": top_p} if top_p is not None else {}
 
 

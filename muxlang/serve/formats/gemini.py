@@ -41,6 +41,7 @@ from muxlang.serve.formats.common import (
     need_list,
     need_mapping,
     opt_float,
+    sampling_options,
     sse,
     stop_list,
     tool_in,
@@ -146,10 +147,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
         for j, fn in enumerate(need_list(declared, f"tools[{i}].functionDeclarations")):
             spec = need_mapping(fn, f"tools[{i}].functionDeclarations[{j}]")
             tools.append(tool_in(spec, f"tools[{i}].functionDeclarations[{j}]", "parameters"))
-    options: dict[str, Any] = {}
-    top_p = opt_float(generation, "topP")
-    if top_p is not None:
-        options["top_p"] = top_p
+    options = sampling_options(generation, "topP")
     return ChatRequest(
         messages=tuple(messages),
         system=_parts_text(system, "`systemInstruction`") if system is not None else None,

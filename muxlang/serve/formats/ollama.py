@@ -41,6 +41,7 @@ from muxlang.serve.formats.common import (
     need_list,
     need_mapping,
     opt_float,
+    sampling_options,
     stop_list,
 )
 
@@ -102,10 +103,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
         raise WireError("`options.num_predict` must be an integer")
     tools = function_tools(body.get("tools"))
-    extra: dict[str, Any] = {}
-    top_p = opt_float(options, "top_p")
-    if top_p is not None:
-        extra["top_p"] = top_p
+    extra = sampling_options(options)
     return ChatRequest(
         messages=tuple(messages),
         system="\n\n".join(system) if system else None,
