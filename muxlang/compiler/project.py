@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from muxlang._gc import paused_gc
 from muxlang.diagnostics import Diagnostic
 from muxlang.source import Span
 
@@ -139,6 +140,20 @@ def validate_workflow(
 ) -> list[Diagnostic]:
     """Every problem of one workflow: its syntax and schema, the config it sees,
     and the compiler's checks. ``text``, when given, is the file's content."""
+    # the check builds many objects that live until it ends: the collector's
+    # scans of them cost more per step the bigger the workflow (muxlang/_gc.py)
+    with paused_gc():
+        return _validate_workflow(path, root, team=team, environ=environ, text=text)
+
+
+def _validate_workflow(
+    path: Path,
+    root: Path,
+    *,
+    team: str | None,
+    environ: Mapping[str, str],
+    text: str | None,
+) -> list[Diagnostic]:
     from muxlang.compiler.build import check_workflow
     from muxlang.compiler.loader import load_workflow_partial
     from muxlang.config import load_config
@@ -284,9 +299,11 @@ def validate(
     found: list[Diagnostic] = []
     from muxlang.compiler.roles import source_texts
 
-    for target in targets:
-        check = validate_config if target.kind == "config" else validate_workflow
-        with source_texts({str(target.path): target.text} if target.text is not None else {}):
-            found.extend(check(target.path, root, team=team, environ=environ, text=target.text))
+    with paused_gc():  # one pause for the whole batch (muxlang/_gc.py)
+        for target in targets:
+            check = validate_config if target.kind == "config" else validate_workflow
+            texts = {str(target.path): target.text} if target.text is not None else {}
+            with source_texts(texts):
+                found.extend(check(target.path, root, team=team, environ=environ, text=target.text))
     unique = dict.fromkeys(_relative(found, base))
     return Validation(sorted(unique, key=Diagnostic.sort_key), len(targets))
