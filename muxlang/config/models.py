@@ -253,6 +253,15 @@ class ServeConfig(_Model):
     max_body_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="Largest request body accepted (413 beyond)."
     )
+    max_connections: int = Field(
+        4096, ge=1, description="Connections held at once; one over it is closed at once."
+    )
+    max_connections_per_client: int = Field(
+        1024,
+        ge=1,
+        description="Connections held at once from one client address, so that one client "
+        "opening many slow connections cannot starve the others.",
+    )
     cooldown: DurationOrZero = Field(
         30.0,
         description="Seconds a backend is skipped after a rate limit or server error "

@@ -12,13 +12,13 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
 from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.models import BackendConfig, parse_size
@@ -27,6 +27,7 @@ from muxlang.runtime import process
 from muxlang.serve.app import GatewayApp
 from muxlang.serve.gateway import Gateway
 from muxlang.serve.limits import KeyRing, key_ring
+from muxlang.serve.listener import ConnectionCaps, serve_capped
 from muxlang.serve.meter import MeteredBackends, MeteredRelay
 from muxlang.serve.passthrough import Passthrough
 from muxlang.serve.state import State, open_state
@@ -230,10 +231,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def hypercorn_config(sock: socket.socket) -> HypercornConfig:
-    """Hypercorn serving on ``sock`` (which it then owns)."""
+def hypercorn_config() -> HypercornConfig:
+    """How hypercorn serves each connection (the socket and the accept loop are
+    :mod:`muxlang.serve.listener`'s)."""
     hc = HypercornConfig()
-    hc.bind = [f"fd://{sock.detach()}"]
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = 3.0
@@ -269,18 +270,25 @@ async def serve_app(
     *,
     on_listening: Callable[[str], None] | None = None,
     shutdown: Callable[[], Awaitable[None]] | None = None,
+    caps: ConnectionCaps,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``app`` on the bound ``sock`` with hypercorn's trio worker until ``shutdown``."""
+    """Serve ``app`` on the bound ``sock`` (hypercorn's per-connection server behind
+    the connection caps of :mod:`muxlang.serve.listener`) until ``shutdown``."""
     host, port = sock.getsockname()[:2]
-    config = hypercorn_config(sock)
+    shown = f"[{host}]" if ":" in str(host) else str(host)
+    url = f"http://{shown}:{port}"
     async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(
-            lambda task_status: hypercorn_serve(
-                app, config, shutdown_trigger=shutdown, task_status=task_status
+        await nursery.start(
+            partial(
+                serve_capped,
+                app,
+                hypercorn_config(),
+                sock,
+                caps,
+                shutdown_trigger=shutdown or trio.sleep_forever,
             )
         )
-        url = binds[0] if binds else f"http://{host}:{port}"
         if on_listening is not None:
             on_listening(url)
         task_status.started(url)
@@ -336,7 +344,10 @@ async def run_server(
     gateway = open_gateway(config, environ=environ, loopback_only=is_loopback(host))
     async with gateway as app, trio.open_nursery() as nursery:
         nursery.start_soon(_signals, stop, got)
-        await serve_app(app, sock, on_listening=listening, shutdown=stop.wait)
+        caps = ConnectionCaps(
+            total=config.serve.max_connections, per_peer=config.serve.max_connections_per_client
+        )
+        await serve_app(app, sock, on_listening=listening, shutdown=stop.wait, caps=caps)
         nursery.cancel_scope.cancel()
     with contextlib.suppress(OSError):  # after a SIGHUP the terminal may be gone
         print("muxlang serve: stopped", file=sys.stderr, flush=True)

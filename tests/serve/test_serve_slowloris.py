@@ -88,3 +88,68 @@ def test_slow_connections_do_not_stop_the_gateway_and_are_closed(gateway: str) -
     finally:
         for sock in slow:
             sock.close()
+
+
+def test_one_client_holding_many_connections_cannot_starve_the_others(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A per-client cap (``[serve] max_connections_per_client``): a greedy client (here
+    127.0.0.2) gets its extra connections closed at once, while another client
+    (127.0.0.1) is served as usual."""
+    tmp = tmp_path_factory.mktemp("caps")
+    with (
+        fake_llm_server(lambda r: Reply(text="still here")) as upstream,
+        fake_llm_server(Reply.rate_limited()) as limited,
+    ):
+        write_project(tmp / "project", upstream, limited)
+        config = tmp / "project" / ".muxlang" / "config.toml"
+        config.write_text(
+            config.read_text().replace(
+                "[serve]\n", "[serve]\nmax_connections_per_client = 20\nmax_connections = 100\n"
+            )
+        )
+        proc, url = start_gateway(tmp / "project", clean_env(tmp))
+        held: list[socket.socket] = []
+        try:
+            port = int(url.rsplit(":", 1)[1])
+            for _ in range(20):
+                sock = socket.create_connection(
+                    ("127.0.0.1", port), source_address=("127.0.0.2", 0)
+                )
+                sock.sendall(b"GET /health HTTP/1.1\r\n")  # never finishes its head
+                held.append(sock)
+            extra = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0))
+            held.append(extra)
+            assert _closed_by_server(extra, 5), "a connection over the per-client cap stayed open"
+            # the greedy client's 20 are still held, and another client is served at once
+            assert httpx.get(url + "/health", timeout=10).status_code == 200
+            # once the greedy client lets go (the server notices when the header-read
+            # timeout ends each half-sent request), it is served again
+            for sock in held:
+                sock.close()
+            held.clear()
+            deadline = time.monotonic() + HEADER_TIMEOUT + 10
+            reply = b""
+            while not reply.startswith(b"HTTP/1.1 200") and time.monotonic() < deadline:
+                time.sleep(0.2)
+                try:
+                    with socket.create_connection(
+                        ("127.0.0.1", port), source_address=("127.0.0.2", 0)
+                    ) as again:
+                        again.sendall(
+                            b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                        )
+                        again.settimeout(5)
+                        reply = again.recv(4096)
+                except OSError:  # still over the cap: closed at once
+                    reply = b""
+            assert reply.startswith(b"HTTP/1.1 200")
+        finally:
+            for sock in held:
+                sock.close()
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
