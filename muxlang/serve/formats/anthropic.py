@@ -50,6 +50,7 @@ from muxlang.runtime.backends.protocols.common import model_field
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
 from muxlang.serve.formats.common import (
     json_arguments,
+    need_items,
     need_list,
     need_mapping,
     new_id,
@@ -154,9 +155,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     if body.get("max_tokens") is None:
         raise WireError("`max_tokens` is required: the most tokens to generate, at least 1")
     max_tokens = positive_int(body, "max_tokens")
-    raw_messages = need_list(body.get("messages"), "`messages`")
-    if not raw_messages:
-        raise WireError("`messages` must not be empty")
+    raw_messages = need_items(body.get("messages"), "`messages`")
     messages: list[Message] = []
     for i, raw in enumerate(raw_messages):
         msg = need_mapping(raw, f"messages[{i}]")

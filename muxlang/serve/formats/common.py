@@ -54,6 +54,14 @@ def content_text(content: Any, where: str) -> str:
     return "\n".join(parts)
 
 
+def need_items(value: Any, what: str) -> list[Any]:
+    """An array with at least one item (a conversation's messages or contents)."""
+    items = need_list(value, what)
+    if not items:
+        raise WireError(f"{what} must not be empty")
+    return items
+
+
 def positive_int(body: Mapping[str, Any], key: str) -> int | None:
     """``body[key]`` when it is a positive integer, ``None`` when absent; else a WireError
     (token limits: the APIs refuse 0 and negatives, so the gateway does too)."""

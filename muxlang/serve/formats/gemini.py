@@ -38,6 +38,7 @@ from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
 from muxlang.serve.formats.common import (
     WholeCallEncoder,
     json_arguments,
+    need_items,
     need_list,
     need_mapping,
     opt_float,
@@ -124,9 +125,7 @@ def _tool_choice_in(config: Any) -> Any:
 
 def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     """A ``generateContent`` body as the internal request."""
-    contents = need_list(body.get("contents"), "`contents`")
-    if not contents:
-        raise WireError("`contents` must not be empty")
+    contents = need_items(body.get("contents"), "`contents`")
     messages: list[Message] = []
     for i, raw in enumerate(contents):
         messages.extend(_turn(raw, f"contents[{i}]"))

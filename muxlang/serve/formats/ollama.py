@@ -38,6 +38,7 @@ from muxlang.serve.formats.common import (
     WholeCallEncoder,
     function_tools,
     json_arguments,
+    need_items,
     need_list,
     need_mapping,
     opt_float,
@@ -62,9 +63,7 @@ def _tool_calls_in(value: Any, where: str, count: int) -> tuple[ToolCall, ...]:
 
 def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     """An ``/api/chat`` body as the internal request."""
-    raw_messages = need_list(body.get("messages"), "`messages`")
-    if not raw_messages:
-        raise WireError("`messages` must not be empty")
+    raw_messages = need_items(body.get("messages"), "`messages`")
     system: list[str] = []
     messages: list[Message] = []
     pending: list[ToolCall] = []  # calls not answered yet, in order

@@ -49,6 +49,7 @@ from muxlang.serve.formats.common import (
     content_text,
     function_tools,
     json_arguments,
+    need_items,
     need_list,
     need_mapping,
     new_id,
@@ -94,9 +95,7 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     # checked first: a pass-through must not forward a limit the API refuses
     limits = [positive_int(body, key) for key in ("max_completion_tokens", "max_tokens")]
     max_tokens = next((limit for limit in limits if limit is not None), None)
-    messages_raw = need_list(body.get("messages"), "`messages`")
-    if not messages_raw:
-        raise WireError("`messages` must not be empty")
+    messages_raw = need_items(body.get("messages"), "`messages`")
     n = body.get("n")
     if n not in (None, 1):
         raise Untranslatable("`n` other than 1 is only supported by pass-through backends")
