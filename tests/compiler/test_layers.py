@@ -25,7 +25,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "muxlang.redaction",
         }
     ),
-    frozenset({"muxlang._cache", "muxlang.toml", "muxlang.template"}),
+    frozenset({"muxlang._cache", "muxlang._gc", "muxlang.toml", "muxlang.template"}),
     frozenset({"muxlang.config", "muxlang.workflow"}),
     frozenset({"muxlang.compiler", "muxlang.steps"}),
     frozenset({"muxlang.runtime"}),
