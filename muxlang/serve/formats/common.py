@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import secrets
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
-from muxlang.llm import ChatRequest, Tool, ToolCall, ToolCallDelta
+from muxlang.llm import ChatRequest, Finish, StreamEvent, TextDelta, Tool, ToolCall, ToolCallDelta
 from muxlang.runtime.backends import sse as _sse
 from muxlang.serve.formats import Untranslatable, WireError
 
@@ -131,10 +132,12 @@ def sampling_options(body: Mapping[str, Any], top_p_key: str = "top_p") -> dict[
     return {"top_p": top_p} if top_p is not None else {}
 
 
-class WholeCallEncoder:
+class WholeCallEncoder(ABC):
     """Base of the stream encoders that send a tool call only whole, once its arguments
-    are complete (Gemini, Ollama): the pieces are gathered by call index. These
-    streams have no opening or closing event of their own."""
+    are complete (Gemini, Ollama): the pieces are gathered by call index, and the
+    format writes a piece of text (:meth:`text`), the end with every call
+    (:meth:`finish`) and an error (:meth:`error`). These streams have no opening or
+    closing event of their own."""
 
     def __init__(self, model: str) -> None:
         self.model = model
@@ -146,6 +149,29 @@ class WholeCallEncoder:
 
     def end(self) -> bytes:
         return b""
+
+    def event(self, event: StreamEvent) -> bytes:
+        if isinstance(event, TextDelta):
+            return self.text(event.text) if event.text else b""
+        if isinstance(event, ToolCallDelta):
+            self.gather(event)
+            return b""
+        assert isinstance(event, Finish)
+        if event.reason == "error":
+            return self.error("the backend reported an error")
+        return self.finish(event, self.gathered())
+
+    @abstractmethod
+    def text(self, text: str) -> bytes:
+        """A piece of the answer's text (never empty)."""
+
+    @abstractmethod
+    def finish(self, event: Finish, calls: list[ToolCall]) -> bytes:
+        """The end of the answer, with every tool call whole, in index order."""
+
+    @abstractmethod
+    def error(self, message: str, status: int = 502) -> bytes:
+        """An error in the middle of the stream."""
 
     def gather(self, event: ToolCallDelta) -> None:
         """One piece of a call; its first piece names it (id ``call_N`` when it has none)."""

@@ -27,11 +27,8 @@ from muxlang.llm import (
     ChatResponse,
     Finish,
     Message,
-    StreamEvent,
-    TextDelta,
     Tool,
     ToolCall,
-    ToolCallDelta,
     Usage,
 )
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
@@ -205,16 +202,11 @@ class StreamEncoder(WholeCallEncoder):
     """Internal events → ``streamGenerateContent?alt=sse`` chunks. A function call is sent
     whole (Gemini never splits one), when its arguments are complete."""
 
-    def event(self, event: StreamEvent) -> bytes:
-        if isinstance(event, TextDelta):
-            return sse(_chunk(self.model, [{"text": event.text}])) if event.text else b""
-        if isinstance(event, ToolCallDelta):
-            self.gather(event)
-            return b""
-        assert isinstance(event, Finish)
-        if event.reason == "error":
-            return self.error("the backend reported an error")
-        parts = [_call_part(call) for call in self.gathered()] or [{"text": ""}]
+    def text(self, text: str) -> bytes:
+        return sse(_chunk(self.model, [{"text": text}]))
+
+    def finish(self, event: Finish, calls: list[ToolCall]) -> bytes:
+        parts = [_call_part(call) for call in calls] or [{"text": ""}]
         out = _chunk(self.model, parts, _FINISH_OUT.get(event.reason or "stop", "STOP"))
         out["usageMetadata"] = _usage_out(event.usage)
         return sse(out)

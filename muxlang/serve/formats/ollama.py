@@ -27,10 +27,7 @@ from muxlang.llm import (
     ChatResponse,
     Finish,
     Message,
-    StreamEvent,
-    TextDelta,
     ToolCall,
-    ToolCallDelta,
     Usage,
 )
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
@@ -156,22 +153,12 @@ def _line(data: Any) -> bytes:
 class StreamEncoder(WholeCallEncoder):
     """Internal events → NDJSON lines; tool calls are sent whole, in one line, at the end."""
 
-    def event(self, event: StreamEvent) -> bytes:
-        if isinstance(event, TextDelta):
-            if not event.text:
-                return b""
-            message = {"role": "assistant", "content": event.text}
-            return _line(
-                {"model": self.model, "created_at": _now(), "message": message, "done": False}
-            )
-        if isinstance(event, ToolCallDelta):
-            self.gather(event)
-            return b""
-        assert isinstance(event, Finish)
-        if event.reason == "error":
-            return self.error("the backend reported an error")
+    def text(self, text: str) -> bytes:
+        message = {"role": "assistant", "content": text}
+        return _line({"model": self.model, "created_at": _now(), "message": message, "done": False})
+
+    def finish(self, event: Finish, calls: list[ToolCall]) -> bytes:
         out = b""
-        calls = self.gathered()
         if calls:
             called: dict[str, Any] = {
                 "role": "assistant",
