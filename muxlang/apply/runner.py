@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 import trio
 
@@ -29,9 +27,9 @@ from muxlang.apply.journal import (
     remove_journal,
     rollback,
 )
-from muxlang.llm import BackendError, ChatRequest, Message, QueryService
+from muxlang.llm import BackendError, ChatRequest, Message
 from muxlang.runtime import process, trace
-from muxlang.workflow import ApplyStep
+from muxlang.runtime.apply_service import ApplyRequest, ApplyResult
 
 __all__ = [
     "DEFAULT_RETRY_TEMPLATE",
@@ -61,33 +59,6 @@ Answer again with corrected edits for the original files, in the same format."""
 def default_retry_prompt(original: str, error: str) -> str:
     """The documented default re-ask: the original prompt, then what went wrong."""
     return DEFAULT_RETRY_TEMPLATE.format(original=original, error=error)
-
-
-@dataclass(frozen=True)
-class ApplyRequest:
-    step: ApplyStep
-    project_root: Path
-    source_output: str  # the source query step's output text (the edits)
-    source_request: ChatRequest  # the request the source step sent, for the re-ask
-    source_target: str  # role or backend name of the source step
-    source_kind: Literal["role", "backend"]
-    query: QueryService  # to ask the source again
-    verify_command: str | None  # rendered verify, or the team's, or None
-    env: Mapping[str, str]  # full environment for the verify command
-    render_retry_prompt: Callable[[str, str], str] | None  # None: DEFAULT_RETRY_TEMPLATE
-    dry_run: bool = False
-    timeout: float | None = None  # unused: the runtime wraps the call in the step's scope
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    success: bool
-    output: str  # human summary: files changed (for steps.X.output)
-    error: str | None  # which edit failed and why / last verify output
-    files: tuple[str, ...]  # paths changed, relative to the project root
-    diff: str  # unified diff of what was (or, in dry-run, would be) written
-    attempts: int
-    verify_output: str
 
 
 def recover(project_root: Path) -> list[str]:

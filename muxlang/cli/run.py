@@ -435,6 +435,7 @@ def _execute(
 ) -> tuple[RunResult, int | None]:
     import trio
 
+    from muxlang.apply import execute_apply
     from muxlang.config.models import parse_size
     from muxlang.runtime import process, trace
     from muxlang.runtime.scheduler import execute
@@ -498,6 +499,7 @@ def _execute(
                         print_step=print_step,
                         debug=debug,
                         no_write=no_write,
+                        apply=execute_apply,
                     )
                 nursery.cancel_scope.cancel()
         return result

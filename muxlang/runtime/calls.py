@@ -130,6 +130,7 @@ async def _nested(
         debug=run.debug,
         no_write=run.no_write,
         caller=run,
+        apply=run.executor.apply,
     )
     result = await nested.execute(interrupt=None, print_step=None, dry_run=False)
     return call_outcome(result)

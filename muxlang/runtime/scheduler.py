@@ -25,6 +25,7 @@ import trio
 from muxlang.compiler.plan import CompiledStep, Plan
 from muxlang.llm import QueryService
 from muxlang.runtime import trace
+from muxlang.runtime.apply_service import ApplyService
 from muxlang.runtime.calls import run_call
 from muxlang.runtime.context import (
     Status,
@@ -80,6 +81,7 @@ async def execute(
     print_step: str | None = None,
     debug: bool = False,
     no_write: bool = False,
+    apply: ApplyService | None = None,
 ) -> RunResult:
     """Run ``plan`` and return every step's record.
 
@@ -87,7 +89,8 @@ async def execute(
     ``interrupt`` set (Ctrl-C) cancels the run: processes are stopped, an apply
     in progress rolls back, and the result says ``interrupted``. ``dry_run``
     runs nothing: every step is ``skipped`` (use :mod:`muxlang.runtime.preview`
-    to show what would run).
+    to show what would run). ``apply`` runs apply steps
+    (:func:`muxlang.apply.execute_apply`; the runtime does not import it).
     """
     run = _Run(
         plan,
@@ -99,6 +102,7 @@ async def execute(
         max_concurrent=max_concurrent or plan.max_concurrent,
         debug=debug,
         no_write=no_write,
+        apply=apply,
     )
     return await run.execute(interrupt=interrupt, print_step=print_step, dry_run=dry_run)
 
@@ -117,6 +121,7 @@ class _Run:
         debug: bool,
         no_write: bool = False,
         caller: _Run | None = None,
+        apply: ApplyService | None = None,
     ) -> None:
         self.plan = plan
         self.reporter = reporter
@@ -147,6 +152,7 @@ class _Run:
             team_verify=plan.config.team_verify,
             no_write=no_write,
             call=partial(run_call, self),
+            apply=apply,
         )
         graph = plan.graph
         self.index = {name: i for i, name in enumerate(plan.order)}

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from muxlang.llm import BackendError, ChatRequest, QueryService, Usage
 from muxlang.runtime import process, trace
+from muxlang.runtime.apply_service import ApplyRequest, ApplyService
 from muxlang.runtime.context import StepError, render
 from muxlang.steps import step_kind
 from muxlang.steps.base import Outcome as Outcome
@@ -50,6 +51,9 @@ class Executor:
     requests: dict[str, SentRequest] = field(default_factory=dict)
     #: runs a ``uses`` step's workflow (set by the scheduler)
     call: Callable[..., Awaitable[Outcome]] | None = None
+    #: runs an ``apply`` step (:func:`muxlang.apply.execute_apply`, passed in by
+    #: whoever starts the run: the runtime does not import the layer above it)
+    apply: ApplyService | None = None
 
     async def run(self, step: AnyStep, values: Mapping[str, Any], *, item: bool = False) -> Outcome:
         """Run ``step`` once with ``values`` in scope."""
@@ -129,8 +133,8 @@ class Executor:
     # ------------------------------------------------------------------ apply
 
     async def run_apply(self, step: ApplyStep, values: Mapping[str, Any]) -> Outcome:
-        from muxlang.apply import ApplyRequest, execute_apply  # only runs that apply pay for it
-
+        if self.apply is None:
+            return Outcome(error="this run was started without an apply service")
         sent = self.requests.get(step.source.name)
         source = values["steps"].get(step.source.name, {})
         if "results" in source:
@@ -158,7 +162,7 @@ class Executor:
             render_retry_prompt=retry_prompt,
             dry_run=self.no_write,
         )
-        result = await execute_apply(request)
+        result = await self.apply(request)
         shown = (
             f"{result.output}\n\n{result.diff}" if self.no_write and result.diff else result.output
         )

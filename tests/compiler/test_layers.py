@@ -33,15 +33,10 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"muxlang.cli", "muxlang.lsp", "muxlang.__main__"}),
 )
 
-#: upward imports that exist today, each to be removed (and then from this list):
-#: the runtime hands apply steps to muxlang.apply (which runs `verify` through
-#: muxlang.runtime.process: the seam that cuts it is apply taking its command
-#: runner as a parameter, or process moving below both).
-KNOWN: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("muxlang.runtime.steps", "muxlang.apply"),
-    }
-)
+#: upward imports that exist today, each to be removed (and then from this list);
+#: none left: the runtime no longer imports muxlang.apply (the apply service is
+#: passed in, muxlang.runtime.apply_service)
+KNOWN: frozenset[tuple[str, str]] = frozenset()
 
 
 def layer(module: str) -> int | None:

@@ -228,8 +228,10 @@ def canned_apply_plan(root: Path) -> Any:
 
 def apply_canned(plan: Any, edits: str) -> Any:
     """Run ``plan`` with the scripted answer ``edits`` for the backend ``canned``."""
+    from muxlang.apply import execute_apply
+
     service = ScriptedQueryService({"canned": edits})
-    return trio.run(lambda: execute(plan, args={}, query=service))
+    return trio.run(lambda: execute(plan, args={}, query=service, apply=execute_apply))
 
 
 def rss_kib(pid: int) -> int:

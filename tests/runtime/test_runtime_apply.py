@@ -12,6 +12,7 @@ import pytest
 import trio
 from runtime_helpers import apply_step, make_plan, query
 
+from muxlang.apply import execute_apply
 from muxlang.runtime import RunResult, execute
 from tests.fakes.scripted import Reply, ScriptedQueryService
 
@@ -60,7 +61,7 @@ async def test_apply_runs_alone(
         ],
         {"apply": ["fix"], "after": ["before"]},
     )
-    result = await execute(plan, args={}, query=service)
+    result = await execute(plan, args={}, query=service, apply=execute_apply)
     assert result.success, result.error
     # `other` and `before` ran from 0 to 5 and 6: apply waited, and ran alone from 6 to 16
     assert seen["start"] == 6
@@ -93,7 +94,7 @@ async def fix_greeting(root: Path, prompt: str, verify: str) -> tuple[Path, RunR
         [query("fix", prompt), apply_step("apply", "fix", verify=verify)],
         {"apply": ["fix"]},
     )
-    return target, await execute(plan, args={}, query=service)
+    return target, await execute(plan, args={}, query=service, apply=execute_apply)
 
 
 async def test_real_apply_edits_a_file(tmp_path: Path) -> None:
