@@ -39,7 +39,21 @@ def snapshot(root: Path) -> dict[str, tuple[str, int] | str]:
             else:
                 st = p.lstat()
                 result[rel] = (hashlib.sha256(p.read_bytes()).hexdigest(), stat.S_IMODE(st.st_mode))
+    # muxlang's run records (docs/history.md) are muxlang's state, not the tree's
+    # (and a run creates `.muxlang/` to hold them when there was none)
+    recorded = [name for name in RECORDS if result.pop(name, None) is not None]
+    if recorded and not any(k.startswith(".muxlang/") and k != ".muxlang/" for k in result):
+        result.pop(".muxlang/", None)
     return result
+
+
+#: what every recorded run writes (the store creates `.muxlang/` and its .gitignore)
+RECORDS = (
+    ".muxlang/runs.db",
+    ".muxlang/runs.db-wal",
+    ".muxlang/runs.db-shm",
+    ".muxlang/.gitignore",
+)
 
 
 def git(root: Path, *args: str) -> str:
