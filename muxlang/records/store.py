@@ -335,6 +335,16 @@ class Store:
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
+        # a repository can commit `.muxlang` or `runs.db` as a symbolic link: following it
+        # would write the records (and SQLite's -wal/-shm files) wherever it points
+        for part in (
+            path.parent,
+            path,
+            path.with_name(path.name + "-wal"),
+            path.with_name(path.name + "-shm"),
+        ):
+            if part.is_symlink():
+                raise StoreError(f"{part} is a symbolic link: muxlang does not follow it")
         try:
             if create and not path.parent.is_dir():
                 path.parent.mkdir(parents=True, exist_ok=True)

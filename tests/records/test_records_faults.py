@@ -264,3 +264,26 @@ def test_a_full_disk_never_fails_a_run(project: Path) -> None:
     assert done.stdout == "still-running\n"
     assert done.stderr.count("not being recorded") == 1
     assert "Traceback" not in done.stderr
+
+
+def test_a_symlinked_state_directory_or_database_is_never_followed(
+    project: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (project / ".muxlang").symlink_to(outside)
+    write(project, 'name = "ok"\n[[steps]]\nname = "a"\ntype = "shell"\nrun = "echo a"\n')
+    done = mux(project, "run", "wf.toml")
+    assert done.returncode == 0
+    assert done.stderr.count("not being recorded") == 1
+    assert "symbolic link" in done.stderr
+    assert list(outside.iterdir()) == []
+    (project / ".muxlang").unlink()
+    (project / ".muxlang").mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (project / ".muxlang" / "runs.db").symlink_to(victim)
+    done = mux(project, "run", "wf.toml")
+    assert done.returncode == 0
+    assert "not being recorded" in done.stderr
+    assert victim.read_text() == "precious\n"
