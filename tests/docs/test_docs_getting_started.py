@@ -91,7 +91,8 @@ def test_sections_2_to_5_word_for_word(checkout: Path) -> None:
     explain, review = (sh(checkout, line) for line in commands("3."))
     assert explain.returncode == 0, explain.stderr
     assert explain.stdout == (
-        "[stand-in] The `muxlang` command line. It defines `LazyGroup`, `cli`, `main`.\n"
+        "[stand-in] The `muxlang` command line. It defines `LazyGroup`, "
+        "`unknown_command_message`, `cli`, `main`.\n"
     )
     assert review.returncode == 0, review.stderr
     assert review.stdout.startswith("[stand-in review] 1 file(s), +2 -0 lines.")
