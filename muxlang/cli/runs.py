@@ -9,7 +9,6 @@ root, or in ``$MUXLANG_RUNS_DB``.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -18,23 +17,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from muxlang.cli.options import Settings, global_options, settings
+from muxlang.records.facts import duration, money
 
 if TYPE_CHECKING:
     from muxlang.records.store import RunRow, Store
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_AGE_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_age(text: str) -> float:
-    """Seconds from ``30d``, ``12h``, ``90m``, ``2w``, ``45s``."""
-    match = _AGE.match(text)
-    if not match:
-        raise ValueError(f"invalid age {text!r}: use a number and a unit, e.g. 30d, 12h, 90m, 2w")
-    return float(match.group(1)) * _AGE_SECONDS[match.group(2)]
 
 
 def db_path(opts: Settings) -> Path:
@@ -68,23 +57,9 @@ def when(seconds: float) -> str:
     return datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def duration(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    from muxlang.runtime.output import format_ms
-
-    return format_ms(ms)
-
-
 def tokens(input_tokens: int, output_tokens: int) -> str:
     total = input_tokens + output_tokens
     return f"{total:,}" if total else "-"
-
-
-def money(cost: float | None) -> str:
-    if cost is None:
-        return "-"
-    return f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
 
 
 def run_row(run: RunRow) -> list[str]:
@@ -176,6 +151,8 @@ def prune_command(
         fail("say what to delete: --keep N and/or --older-than AGE (e.g. 30d)", EXIT_USAGE)
     age: float | None = None
     if older_than is not None:
+        from muxlang.runtime.accounting import parse_age
+
         try:
             age = parse_age(older_than)
         except ValueError as exc:

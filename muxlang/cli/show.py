@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from muxlang.cli.options import global_options, settings
-from muxlang.cli.runs import EXIT_USAGE, duration, fail, money, open_store, tokens, when
+from muxlang.cli.runs import EXIT_USAGE, fail, open_store, tokens, when
+from muxlang.records.facts import duration, measured, money
 
 if TYPE_CHECKING:
     from muxlang.records.store import RunRow, StepRow
@@ -187,18 +188,7 @@ def _step_text(run: RunRow, rows: list[StepRow]) -> str:
         facts = [row.kind or "step", row.status]
         if row.origin != "run":
             facts.append(f"from {'the cache' if row.origin == 'cache' else 'an earlier run'}")
-        if row.status != "skipped":
-            facts.append(duration(row.duration_ms))
-        if row.exit_code is not None:
-            facts.append(f"exit code {row.exit_code}")
-        if row.backend:
-            facts.append(f"backend {row.backend}")
-        if row.attempts > 1:
-            facts.append(f"{row.attempts} attempts")
-        if row.input_tokens or row.output_tokens:
-            facts.append(f"{row.input_tokens:,} in / {row.output_tokens:,} out tokens")
-        if row.cost is not None:
-            facts.append(money(row.cost))
+        facts += measured(row)
         header = f"{label} (run {run.id}): " + ", ".join(facts)
         out.append(("\n" if out else "") + header + "\n")
         if row.item >= 0:

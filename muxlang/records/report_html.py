@@ -19,6 +19,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from muxlang.records.facts import duration as _duration
+from muxlang.records.facts import measured
+from muxlang.records.facts import money as _money
+
 if TYPE_CHECKING:
     from muxlang.records.store import RunRow, StepRow
 
@@ -104,24 +108,6 @@ def _status(row: StepRow) -> str:
     if row.status == "success" and row.origin == "reused":
         return "reused"
     return row.status
-
-
-def _ms(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    if ms < 1000:
-        return f"{ms} ms"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} m {rest} s"
-
-
-def _money(cost: float | None) -> str:
-    if cost is None:
-        return "-"
-    return f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
 
 
 def _anchor(name: str) -> str:
@@ -225,7 +211,7 @@ def timeline(run: RunRow, rows: Sequence[StepRow]) -> str:
             f'<div class="{css}"><div class="bar-name" title="{_e(row.name)}">{_e(name)}</div>'
             f'<div class="bar-track"><div class="bar" style="left:{left:.2f}%;'
             f'width:{width:.2f}%;background:{color}"></div></div>'
-            f'<div class="bar-time">{_e(_ms(row.duration_ms))}</div></div>'
+            f'<div class="bar-time">{_e(_duration(row.duration_ms))}</div></div>'
         )
     out.append("</div>")
     return "".join(out)
@@ -242,19 +228,7 @@ def _block(label: str, text: str | None, css: str = "") -> str:
 
 
 def _facts(row: StepRow) -> str:
-    facts = [row.kind or "step", _status(row)]
-    if row.status != "skipped":
-        facts.append(_ms(row.duration_ms))
-    if row.exit_code is not None:
-        facts.append(f"exit code {row.exit_code}")
-    if row.backend:
-        facts.append(f"backend {row.backend}")
-    if row.attempts > 1:
-        facts.append(f"{row.attempts} attempts")
-    if row.input_tokens or row.output_tokens:
-        facts.append(f"{row.input_tokens:,} in / {row.output_tokens:,} out tokens")
-    if row.cost is not None:
-        facts.append(_money(row.cost))
+    facts = [row.kind or "step", _status(row), *measured(row)]
     if row.reason:
         facts.append(row.reason)
     return " · ".join(_e(f) for f in facts)
@@ -291,7 +265,7 @@ def steps_html(rows: Sequence[StepRow]) -> str:
         out.append(
             f'<details class="step" id="step-{_e(_anchor(row.name))}"{opened}><summary>'
             f'<span class="dot" style="background:{color}"></span><b>{_e(row.name)}</b> '
-            f'<span class="meta">{_e(state)} · {_e(_ms(row.duration_ms))}</span></summary>'
+            f'<span class="meta">{_e(state)} · {_e(_duration(row.duration_ms))}</span></summary>'
             f'<div class="body">{_step_body(row)}'
         )
         for item in items.get(row.name, ()):
@@ -316,7 +290,7 @@ def _table(rows: Sequence[StepRow]) -> str:
         color = COLORS.get(_status(row), "#9e9e9e")
         out.append(
             f'<tr><td><span class="dot" style="background:{color}"></span>{_e(row.name)}</td>'
-            f"<td>{_e(_status(row))}</td><td>{_e(_ms(row.duration_ms))}</td>"
+            f"<td>{_e(_status(row))}</td><td>{_e(_duration(row.duration_ms))}</td>"
             f"<td>{_e(row.backend or '-')}</td>"
             f'<td class="num">{row.input_tokens:,}</td><td class="num">{row.output_tokens:,}</td>'
             f'<td class="num">{_e(_money(row.cost))}</td></tr>'
@@ -348,7 +322,7 @@ def render_report(run: RunRow, rows: Sequence[StepRow]) -> str:
         f'<h1>{_e(run.workflow)} <span class="badge" style="background:{color}">'
         f"{_e(run.status)}</span></h1>"
         f'<p class="meta">run <b>{_e(run.id)}</b> · started {_e(started)} · '
-        f"{_e(_ms(run.duration_ms))} · {_e(usage)}</p>"
+        f"{_e(_duration(run.duration_ms))} · {_e(usage)}</p>"
         f'<p class="meta">file {_e(run.path)} · args {_e(args)} · team {_e(run.team or "none")}'
         f" · muxlang {_e(run.version)}</p>{error}"
         f'<h2>Graph</h2><div class="panel">{graph_svg(order, edges, status)}</div>'
