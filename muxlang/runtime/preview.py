@@ -16,9 +16,8 @@ from typing import Any
 from muxlang.compiler.plan import Plan
 from muxlang.runtime.calls import call_args
 from muxlang.runtime.context import StepError, references_name, render
-from muxlang.runtime.scheduler import format_seconds, new_record
+from muxlang.runtime.scheduler import format_seconds, new_record, root_scope
 from muxlang.steps import step_kind
-from muxlang.template.values import NamedTable
 from muxlang.workflow import AnyStep, TemplateField
 
 _RUNTIME_NAMES = ("steps", "item", "loop")
@@ -67,16 +66,7 @@ def preview(
 ) -> list[PreviewStep]:
     """Every step of ``plan`` in order, rendered as far as possible."""
     records = {name: new_record(plan.step(name).step) for name in plan.order}
-    values = {
-        "steps": records,
-        "args": dict(args),
-        "env": dict(environ),
-        "team": plan.config.team or "",  # "" when no team is detected, as in llm-mux
-        "workflow": NamedTable(
-            {"name": plan.workflow.name, "description": plan.workflow.description},
-            plan.workflow.name,
-        ),
-    }
+    values = root_scope(plan, records, args, environ)
     shown: list[PreviewStep] = []
     for index, compiled in enumerate(plan.steps(), start=1):
         step = compiled.step

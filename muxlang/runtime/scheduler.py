@@ -67,6 +67,24 @@ def _type_fields(step: AnyStep) -> Record:
     return step_kind(step).defaults()
 
 
+def root_scope(
+    plan: Plan, records: dict[str, Record], args: Mapping[str, Any], environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """The names a template starts from (``steps``, ``args``, ``env``, ``team``,
+    ``workflow``), the same for a run and its ``--dry-run`` preview."""
+    return {
+        "steps": records,
+        "args": dict(args),
+        "env": dict(environ),
+        "team": plan.config.team or "",  # "" when no team is detected, as in llm-mux
+        # `{{ workflow }}` inserts the name, as in llm-mux; `workflow.name` too
+        "workflow": NamedTable(
+            {"name": plan.workflow.name, "description": plan.workflow.description},
+            plan.workflow.name,
+        ),
+    }
+
+
 async def execute(
     plan: Plan,
     *,
@@ -133,17 +151,7 @@ class _Run:
         self.records: dict[str, Record] = {
             name: new_record(plan.step(name).step) for name in plan.order
         }
-        self.values: dict[str, Any] = {
-            "steps": self.records,
-            "args": dict(args),
-            "env": dict(environ),
-            "team": plan.config.team or "",  # "" when no team is detected, as in llm-mux
-            # `{{ workflow }}` inserts the name, as in llm-mux; `workflow.name` too
-            "workflow": NamedTable(
-                {"name": plan.workflow.name, "description": plan.workflow.description},
-                plan.workflow.name,
-            ),
-        }
+        self.values: dict[str, Any] = root_scope(plan, self.records, args, environ)
         self.executor = Executor(
             project_root=plan.config.project_root,
             query=query,
