@@ -125,8 +125,14 @@ class _Builder:
         spec = WorkflowFile.model_validate({k: v for k, v in data.items() if k not in CONFIG_KEYS})
         config = partial_model(ConfigFile, {k: v for k, v in data.items() if k in CONFIG_KEYS})
         assert isinstance(config, ConfigFile)
+        workflow = self._workflow(spec, [step for step in steps if step is not None], config)
+        return workflow, _sorted(self.problems)
+
+    def _workflow(self, spec: WorkflowFile, steps: list[AnyStep], config: ConfigFile) -> Workflow:
+        """The workflow of this file from its top-level keys, steps and config
+        (the same for a whole document and a partial one)."""
         name_node = self.root.get("name")
-        workflow = Workflow(
+        return Workflow(
             path=self.file,
             name=spec.name if spec.name is not None else self.path.stem,
             description=spec.description,
@@ -136,12 +142,11 @@ class _Builder:
             max_tokens=spec.max_tokens,
             max_cost=spec.max_cost,
             args=self._args(spec),
-            steps=tuple(step for step in steps if step is not None),
+            steps=tuple(steps),
             config=config,
             span=name_node.span if name_node is not None else Span.point(1, 1),
             config_spans=_config_spans(self.root),
         )
-        return workflow, _sorted(self.problems)
 
     # -- checks pydantic cannot express
 
@@ -346,22 +351,7 @@ class _Builder:
                 steps.append(step)
             elif isinstance(name := _string(parsed.table.get("name")), str):
                 self.unbuilt.append(name)
-        name_node = self.root.get("name")
-        return Workflow(
-            path=self.file,
-            name=spec.name if spec.name is not None else self.path.stem,
-            description=spec.description,
-            timeout=_seconds(spec.timeout),
-            max_concurrent=spec.max_concurrent,
-            continue_on_error=spec.continue_on_error,
-            max_tokens=spec.max_tokens,
-            max_cost=spec.max_cost,
-            args=self._args(spec),
-            steps=tuple(steps),
-            config=config,
-            span=name_node.span if name_node is not None else Span.point(1, 1),
-            config_spans=_config_spans(self.root),
-        )
+        return self._workflow(spec, steps, config)
 
     def _partial_step(self, parsed: _Parsed) -> AnyStep | None:
         table = parsed.table
