@@ -270,25 +270,16 @@ class Errors:
                 chain_hint = "there is no inline `if`: use `{% if %}…{% else %}…{% endif %}`"
             elif token.type == "LPAR":
                 chain_hint = "there are no methods: apply a filter, `x | name(...)`"
-            if bracket is not None:
-                opener, closer = bracket
-                if at_end or token.type in _TEMPLATE_TOKENS:
-                    return self.error(
-                        f"`{opener.value}` at line {self.line_of(_start(opener))} "
-                        f"is never closed (expected `{closer}`)",
-                        _start(opener),
-                        _end(opener),
-                    )
-                return self.error(
-                    f"unexpected {self.describe(token)}; expected `{closer}`",
-                    pos,
-                    end,
-                    chain_hint,
-                )
-            if context is not None:
-                opener, closer = context
-                if at_end or token.type in _TEMPLATE_TOKENS - {"OUTPUT_CLOSE", "BLOCK_CLOSE"}:
+            # the innermost open bracket, else the open `{{ ... }}` / `{% ... %}`
+            unclosed = bracket if bracket is not None else context
+            if unclosed is not None:
+                opener, closer = unclosed
+                if bracket is not None:
+                    what, ends = f"`{opener.value}`", _TEMPLATE_TOKENS
+                else:
                     what = _OPENER_NAMES[opener.type]
+                    ends = _TEMPLATE_TOKENS - {"OUTPUT_CLOSE", "BLOCK_CLOSE"}
+                if at_end or token.type in ends:
                     return self.error(
                         f"{what} at line {self.line_of(_start(opener))} is never closed "
                         f"(expected `{closer}`)",
