@@ -7,11 +7,16 @@ import os
 import tempfile
 from pathlib import Path
 
-#: what the store writes into a ``.muxlang/`` it had to create itself
+#: what the store writes as ``.muxlang/.gitignore`` when there is none: muxlang's
+#: run-time state (as ``muxlang init`` lists it), and itself — so a project that
+#: never ran ``init`` sees nothing new in ``git status`` (``git add -f`` keeps it)
 GITIGNORE = """\
-# written by muxlang: run records are local state, not configuration
+# written by muxlang: its run-time state, not configuration (this file ignores itself)
+journal/
+apply.lock
 runs.db
 runs.db-*
+.gitignore
 """
 
 

@@ -348,10 +348,12 @@ class Store:
         try:
             if create and not path.parent.is_dir():
                 path.parent.mkdir(parents=True, exist_ok=True)
-                if path.parent.name == ".muxlang":  # ours: keep the records out of git
-                    from muxlang.records.files import GITIGNORE, write_atomic
+            ignore = path.parent / ".gitignore"
+            if create and path.parent.name == ".muxlang" and not ignore.exists():
+                # keep the records out of git in a project that never ran `muxlang init`
+                from muxlang.records.files import GITIGNORE, write_atomic
 
-                    write_atomic(path.parent / ".gitignore", GITIGNORE.encode())
+                write_atomic(ignore, GITIGNORE.encode())
             if not create and not path.exists():
                 raise StoreError(f"no run records at {path}")
             # one thread at a time uses it: the recorder hands it to its writer thread

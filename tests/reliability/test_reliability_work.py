@@ -168,7 +168,10 @@ def test_apply_killed_at_random_points_is_restored(
             # a stop during the run rolls back by itself: nothing left to recover
             # (a signal after the run finished, while printing, interrupts nothing)
             assert snapshot(root) == before, err.decode()
-            assert not (root / ".muxlang").exists()
+            # nothing of the apply is left: .muxlang/ holds at most the run's records
+            state = root / ".muxlang"
+            left = {p.name for p in state.iterdir()} if state.exists() else set()
+            assert left <= {"runs.db", "runs.db-wal", "runs.db-shm", ".gitignore"}, left
             outcomes.append("rolled back by the run")
         # the next run, or `muxlang recover`, restores whatever is left
         if attempt % 2:
