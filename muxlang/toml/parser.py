@@ -1,6 +1,7 @@
 """TOML 1.0 on Lark: text -> positioned :class:`~muxlang.toml.nodes.Document`.
 
-This is the one place where Lark's exceptions become ``TOMLDecodeError``. The
+This is the one place where Lark's exceptions become ``TOMLDecodeError`` (their
+wording is :mod:`muxlang.toml.syntax_errors`). The
 grammar (``toml.lark``) covers the syntax; the table rules of TOML (no
 duplicate keys, no table defined twice, no appending to a static array, no
 extending an inline table ...) are enforced here while the tree is walked, with
@@ -15,12 +16,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput
 
 from muxlang._cache import load_lark
 from muxlang.source import LineIndex, Span
 from muxlang.toml.errors import TOMLDecodeError
 from muxlang.toml.nodes import Array, Document, Entry, Key, Node, Scalar, String, Table
+from muxlang.toml.syntax_errors import STRING_TOKENS, syntax_error
 from muxlang.toml.values import ValueFault, decode_atom, decode_key, decode_string
 
 #: Deeper nesting of arrays and inline tables is an error (Python's own recursion
@@ -56,10 +58,6 @@ def get_parser() -> Lark:
 
 #: A key path from the root; an int is the index of an array item.
 KeyPath = list[str | int]
-
-_STRING_TOKENS = frozenset(
-    {"BASIC_STRING", "LITERAL_STRING", "ML_BASIC_STRING", "ML_LITERAL_STRING"}
-)
 
 
 class _Tab:
@@ -172,7 +170,7 @@ class _Reader:
             assert node.start_pos is not None
             span = self.tspan(node)
             try:
-                if node.type in _STRING_TOKENS:
+                if node.type in STRING_TOKENS:
                     text, runs, escapes = decode_string(str(node), node.start_pos)
                     return String(text, span, runs, self.lines, escapes)
                 return Scalar(decode_atom(str(node), node.start_pos), span)
@@ -376,126 +374,6 @@ class _Reader:
 
 
 # ---------------------------------------------------------------------------
-# syntax errors
-
-_KEY_TOKENS = frozenset({"BARE_KEY", "BASIC_STRING", "LITERAL_STRING"})
-_VALUE_TOKENS = frozenset({"ATOM", "ML_BASIC_STRING", "ML_LITERAL_STRING", "LBRACE"})
-
-
-def _expected(accepts: set[str]) -> str:
-    """What the parser wanted, in words."""
-    acc = set(accepts)
-    if acc & _VALUE_TOKENS:
-        if "RSQB" in acc:
-            return "a value or ']'"
-        return "a value"
-    if acc >= {"EQUAL", "DOT"}:
-        return "'=' after the key"
-    if ("DOT" in acc and "RSQB" in acc) or acc == {"RSQB"}:
-        return "']' to close the table header"
-    if "RDSQB" in acc:
-        return "']]' to close the array-of-tables header"
-    if "LDSQB" in acc or "LSQB" in acc:
-        return "a key or a [table] header"
-    if acc & _KEY_TOKENS:
-        return "a key or '}'" if "RBRACE" in acc else "a key"
-    if "COMMA" in acc and "RSQB" in acc:
-        return "',' or ']' in the array"
-    if "COMMA" in acc and "RBRACE" in acc:
-        return "',' or '}' in the inline table"
-    if acc <= {"_NL", "$END"}:
-        return "the end of the line"
-    names = {"RSQB": "']'", "RBRACE": "'}'", "COMMA": "','", "EQUAL": "'='", "DOT": "'.'"}
-    return " or ".join(sorted(names.get(a, a) for a in acc))
-
-
-def _found(tok: Token) -> str:
-    if tok.type == "_NL":
-        return "a line break"
-    if tok.type == "$END":
-        return "the end of the file"
-    text = str(tok)
-    if len(text) > 30:
-        text = text[:27] + "..."
-    return repr(text)
-
-
-def _char_message(text: str, pos: int, allowed: set[str]) -> tuple[str, int, int]:
-    """(message, start, end) for a character no token can start with."""
-    ch = text[pos]
-    if ch == "\r":
-        return "a carriage return must be followed by a line feed", pos, pos + 1
-    if (ch < " " and ch != "\t") or ch == "\x7f":
-        where = "in a comment" if "#" in text[text.rfind("\n", 0, pos) + 1 : pos] else "here"
-        return f"control character U+{ord(ch):04X} is not allowed {where}", pos, pos + 1
-    if ch in "\"'" and text.startswith(ch * 2, pos - 2):
-        return "unterminated multi-line string", pos - 2, pos + 1
-    if ch in "\"'" and allowed & _STRING_TOKENS:
-        return "unterminated string", pos, pos + 1
-    if ch == "\ufeff":
-        return "a byte order mark is allowed only at the very start of the file", pos, pos + 1
-    shown = repr(ch) if ch.isprintable() else f"U+{ord(ch):04X}"
-    previous = text[pos - 1] if pos else " "
-    in_key = previous.isascii() and (previous.isalnum() or previous in "_-")
-    if (allowed & _KEY_TOKENS or (in_key and "DOT" in allowed)) and not allowed & _VALUE_TOKENS:
-        return (
-            f"invalid character {shown} in a key: bare keys may hold only A-Z a-z 0-9 _ -; "
-            "quote other keys",
-            pos,
-            pos + 1,
-        )
-    return f"unexpected character {shown}; expected {_expected(allowed)}", pos, pos + 1
-
-
-def _accepts(exc: UnexpectedInput, fallback: set[str]) -> set[str]:
-    """The terminals the parser would have taken at the error (exact, unlike the
-    lexer's set, which LALR state merging widens)."""
-    parser = getattr(exc, "interactive_parser", None)
-    if parser is None:
-        return fallback
-    try:
-        return set(parser.accepts())
-    except Exception:  # pragma: no cover - accepts() is best effort
-        return fallback
-
-
-def _syntax_error(text: str, lines: LineIndex, exc: UnexpectedInput) -> TOMLDecodeError:
-    if isinstance(exc, UnexpectedToken):
-        tok = exc.token
-        accepts = _accepts(exc, set(exc.expected))
-        if tok.type == "$END" or tok.start_pos is None:
-            start = end = len(text)
-        else:
-            start, end = tok.start_pos, tok.end_pos or tok.start_pos + 1
-        msg = f"expected {_expected(accepts)}, found {_found(tok)}"
-        if (tok.type == "_NL" and "COMMA" in accepts and "RBRACE" in accepts) or (
-            tok.type == "_NL"
-            and accepts == _KEY_TOKENS
-            and "{" in lines.line_text(lines.position(start)[0])
-        ):
-            msg += " (an inline table must be on one line)"
-        quote = str(tok)[:1]
-        if (
-            tok.type in _KEY_TOKENS
-            and quote in "\"'"
-            and text.startswith(quote * 2, start - 2)
-            and accepts & {"EQUAL", "RSQB", "RDSQB"}
-        ):
-            # `"""key""" = 1` lexes as "" then "key": keys are single-line strings
-            msg = "a key cannot be a multi-line string"
-            start -= 2
-        span = lines.span(start, max(end, start + 1) if tok.type != "$END" else start)
-        return TOMLDecodeError(msg, span.line, span.column, span)
-    if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream or 0
-        msg, start, end = _char_message(text, pos, _accepts(exc, set(exc.allowed or ())))
-        span = lines.span(start, end)
-        return TOMLDecodeError(msg, span.line, span.column, span)
-    line, column = lines.position(len(text))  # pragma: no cover - UnexpectedEOF is unused
-    return TOMLDecodeError(str(exc), line, column)
-
-
-# ---------------------------------------------------------------------------
 # entry point
 
 
@@ -512,7 +390,7 @@ def parse(text: str, path: str = "<string>") -> Document:
         tree = get_parser().parse(text)
         root = _Reader(text, lines).document(tree)
     except UnexpectedInput as exc:
-        raise _syntax_error(text, lines, exc) from None
+        raise syntax_error(text, lines, exc) from None
     except RecursionError:
         raise TOMLDecodeError("the document is nested too deeply", 1, 1) from None
     return Document(root, lines, path)
