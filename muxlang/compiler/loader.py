@@ -43,6 +43,7 @@ from muxlang.config.files import CONFIG_KEYS as CONFIG_KEYS
 from muxlang.config.files import _sorted
 from muxlang.config.files import load_config_file as load_config_file
 from muxlang.config.files import parse_document as parse_document
+from muxlang.config.model_walk import partial_model
 from muxlang.config.models import (
     STEP_NAME_PATTERN,
     ApplyStepSpec,
@@ -52,7 +53,7 @@ from muxlang.config.models import (
     UsesStepSpec,
     WorkflowFile,
 )
-from muxlang.config.validation import partial_model, validate
+from muxlang.config.validation import validate
 from muxlang.diagnostics import Diagnostic, closest
 from muxlang.source import Span
 from muxlang.steps import REGISTRY as STEP_KINDS

@@ -13,8 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from muxlang.config.compat import translate_config
+from muxlang.config.model_walk import partial_model
 from muxlang.config.models import ConfigFile
-from muxlang.config.validation import partial_model, validate
+from muxlang.config.validation import validate
 from muxlang.diagnostics import Diagnostic
 from muxlang.source import Span
 from muxlang.toml.nodes import Array, Document, Node, Table

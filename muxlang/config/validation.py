@@ -9,22 +9,20 @@ the error's ``loc`` through the document:
 - wrong types, values outside a fixed set, bad patterns → MUX003 at the value;
 - ``missing`` and a step without ``type`` → MUX004 at the enclosing table.
 
-It also builds *partial* models (:func:`partial_model`) for config layers that
-give only some keys of a table, so that required keys are checked after layers
-are merged.
+Walking the models by key path, and the *partial* models of config layers,
+are :mod:`muxlang.config.model_walk`.
 """
 
 from __future__ import annotations
 
 import re
-import types
-import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from muxlang.config.model_walk import is_model, model_keys, step_models, tag_of, type_at
 from muxlang.diagnostics import Diagnostic, closest, did_you_mean
 from muxlang.source import Span
 from muxlang.toml.nodes import Array, Key, Node, Scalar, String, Table
@@ -103,94 +101,6 @@ def _is_tag(table: Table, part: str) -> bool:
     if type_node is None and part == "uses":  # a step that calls a workflow has no type
         return table.get("uses") is not None
     return isinstance(type_node, String) and type_node.value == part
-
-
-# --------------------------------------------------------------------------- model walking
-
-
-def _unwrap(tp: Any) -> Any:
-    """Strip ``Annotated`` and ``X | None``."""
-    while True:
-        origin = get_origin(tp)
-        if origin is typing.Annotated:
-            tp = get_args(tp)[0]
-            continue
-        if origin in (Union, types.UnionType):
-            args = [a for a in get_args(tp) if a is not type(None)]
-            if len(args) == 1:
-                tp = args[0]
-                continue
-        return tp
-
-
-def _union_members(tp: Any) -> list[Any]:
-    tp = _unwrap(tp)
-    if get_origin(tp) in (Union, types.UnionType):
-        return [_unwrap(a) for a in get_args(tp)]
-    return [tp]
-
-
-def _is_model(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
-
-
-def _field_by_key(model: type[BaseModel], key: str) -> Any:
-    for name, info in model.model_fields.items():
-        if key in (name, info.alias):
-            return info.annotation
-    return None
-
-
-def model_keys(model: type[BaseModel]) -> list[str]:
-    """The keys a table of ``model`` accepts, as written in TOML (aliases used)."""
-    return [info.alias or name for name, info in model.model_fields.items()]
-
-
-def _tag_of(model: type[BaseModel]) -> str | None:
-    tag = getattr(model, "step_tag", None)  # a union member without a `type` key
-    if isinstance(tag, str):
-        return tag
-    info = model.model_fields.get("type")
-    if info is None:
-        return None
-    tp = _unwrap(info.annotation)
-    if get_origin(tp) is Literal:
-        args = get_args(tp)
-        if len(args) == 1 and isinstance(args[0], str):
-            return args[0]
-    return None
-
-
-def type_at(model: type[BaseModel], loc: Sequence[str | int]) -> Any:
-    """The annotation reached by walking ``loc`` (with discriminator tags) from ``model``."""
-    tp: Any = model
-    for part in loc:
-        tp = _unwrap(tp)
-        origin = get_origin(tp)
-        if _is_model(tp) and isinstance(part, str):
-            tp = _field_by_key(tp, part)
-        elif origin is dict:
-            tp = get_args(tp)[1]
-        elif origin is list and isinstance(part, int):
-            tp = get_args(tp)[0]
-        elif origin in (Union, types.UnionType):
-            members = [m for m in _union_members(tp) if _is_model(m) and _tag_of(m) == part]
-            tp = members[0] if members else None
-        else:
-            return None
-        if tp is None:
-            return None
-    return _unwrap(tp)
-
-
-def step_models(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
-    """Step type name → step model, read from the ``steps`` field of ``model``."""
-    steps = type_at(model, ["steps", 0])
-    return {
-        tag: member
-        for member in _union_members(steps)
-        if _is_model(member) and (tag := _tag_of(member)) is not None
-    }
 
 
 # --------------------------------------------------------------------------- descriptions
@@ -301,7 +211,7 @@ class SchemaChecker:
                 continue
             loc = tuple(error["loc"])
             container = type_at(self.model, loc[:-1])
-            if not _is_model(container):
+            if not is_model(container):
                 continue
             close = closest(str(loc[-1]), model_keys(container))
             if close:
@@ -354,11 +264,11 @@ class SchemaChecker:
         span = where.key.span if where.key is not None and not where.rest else where.table.span
         place_path = where.path[:-1] if not where.rest else where.path
         container = type_at(self.model, loc[:-1])
-        allowed = model_keys(container) if _is_model(container) else []
+        allowed = model_keys(container) if is_model(container) else []
         hint = did_you_mean(key_name, allowed)
         place = describe_place(self.root, place_path)
         if place_path and place_path[0] == "steps" and len(place_path) == 2:
-            own_tag = _tag_of(container) if _is_model(container) else None
+            own_tag = tag_of(container) if is_model(container) else None
             owners = [
                 tag
                 for tag, step_model in step_models(self.model).items()
@@ -390,7 +300,7 @@ class SchemaChecker:
         message = f"{place} has no `{key_name}`"
         if where.path and where.path[0] == "steps" and len(where.path) == 2:
             container = type_at(self.model, loc[:-1])
-            tag = _tag_of(container) if _is_model(container) else None
+            tag = tag_of(container) if is_model(container) else None
             if tag:
                 message += f": {tag} steps need one"
         elif not where.path:
@@ -518,45 +428,6 @@ def validate(
         ]
         return SchemaChecker(file, root, model).diagnostics(errors)
     return []
-
-
-# --------------------------------------------------------------------------- partial models
-
-
-def partial_model(model: type[BaseModel], data: Mapping[str, Any]) -> BaseModel:
-    """An instance of ``model`` holding only the keys ``data`` gives (already checked).
-
-    Required fields that ``data`` lacks stay unset; ``model_fields_set`` says which
-    keys were written, and ``model_dump(exclude_unset=True)`` gives them back.
-    Nested tables are built the same way.
-    """
-    values: dict[str, Any] = {}
-    fields_set: set[str] = set()
-    for key, value in data.items():
-        name, annotation = _field_named(model, key)
-        if name is None:
-            continue
-        fields_set.add(name)
-        values[name] = _partial_value(annotation, value)
-    return model.model_construct(_fields_set=fields_set, **values)
-
-
-def _field_named(model: type[BaseModel], key: str) -> tuple[str | None, Any]:
-    for name, info in model.model_fields.items():
-        if key in (name, info.alias):
-            return name, info.annotation
-    return None, None
-
-
-def _partial_value(annotation: Any, value: Any) -> Any:
-    tp = _unwrap(annotation)
-    if _is_model(tp) and isinstance(value, Mapping):
-        return partial_model(tp, value)
-    if get_origin(tp) is dict and isinstance(value, Mapping):
-        inner = _unwrap(get_args(tp)[1])
-        if _is_model(inner):
-            return {k: partial_model(inner, v) for k, v in value.items()}
-    return value
 
 
 def table_spans(root: Table, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Span]:
