@@ -23,7 +23,9 @@ from muxlang.runtime.backends import (
     CONNECTIONS_PER_CLIENT,
     ClientPool,
     Phase,
+    over_limit,
     parse_retry_after,
+    read_bounded,
     redact,
     sse,
     transport_error,
@@ -221,12 +223,17 @@ class Passthrough:
         pool, url, headers, data = self._prepare(name, fmt, body, client_headers)
         slot = pool.acquire()
         try:
-            response = await pool.client(slot).post(url, content=data, headers=headers)
+            async with pool.client(slot).stream(
+                "POST", url, content=data, headers=headers
+            ) as response:
+                bounded = await read_bounded(response)
         except httpx.HTTPError as exc:
             raise _transport_error(name, exc, self._timeout(name), "send") from None
         finally:
             pool.release(slot)
-        content = response.content
+        if bounded is None:
+            raise BackendError(name, ErrorKind.SERVER, f"the answer is {over_limit()}")
+        content = bounded
         keep_headers(response.headers)
         if not 200 <= response.status_code < 300:
             raise http_error(
@@ -248,14 +255,17 @@ class Passthrough:
             async with client.stream("POST", url, content=data, headers=headers) as response:
                 keep_headers(response.headers)
                 if not 200 <= response.status_code < 300:
-                    raw = await response.aread()
+                    raw = await read_bounded(response) or b""
                     raise http_error(
                         name, response.status_code, response.headers, raw, self._secrets[name]
                     )
                 content_type = response.headers.get("content-type", "")
                 if "json" in content_type:
                     # the whole answer to a streaming request: relayed as its stream
-                    yield _as_stream(name, fmt, body, await response.aread())
+                    whole = await read_bounded(response)
+                    if whole is None:
+                        raise BackendError(name, ErrorKind.SERVER, f"the answer is {over_limit()}")
+                    yield _as_stream(name, fmt, body, whole)
                     return
                 if "text/event-stream" not in content_type:
                     raise BackendError(

@@ -29,6 +29,8 @@ from muxlang.runtime.backends.http import (
     ClientPool,
     HttpBackend,
     Phase,
+    over_limit,
+    read_bounded,
     transport_error,
 )
 from muxlang.runtime.backends.retry import backoff, is_retryable, with_retries
@@ -61,8 +63,10 @@ __all__ = [
     "is_retryable",
     "leaves",
     "open_router",
+    "over_limit",
     "parallel_output",
     "parse_retry_after",
+    "read_bounded",
     "redact",
     "sse",
     "transport_error",

@@ -298,22 +298,17 @@ class HttpBackend:
 
     async def _read(self, response: httpx.Response, url: str) -> bytes:
         """The whole body, decoded, but never more than ``[defaults] max_output``."""
-        limit = process.output_limit()
-        body = bytearray()
         try:
-            async for chunk in response.aiter_bytes():
-                body.extend(chunk)
-                if len(body) > limit:
-                    raise self._error(
-                        ErrorKind.SERVER,
-                        f"the answer from {self._where(url)} is larger than "
-                        f"{process.format_size(limit)}, the output limit ([defaults] "
-                        "max_output)",
-                        status=response.status_code,
-                    )
+            body = await read_bounded(response)
         except httpx.HTTPError as exc:
             raise self._translate(exc, url, "read") from exc
-        return bytes(body)
+        if body is None:
+            raise self._error(
+                ErrorKind.SERVER,
+                f"the answer from {self._where(url)} is {over_limit()}",
+                status=response.status_code,
+            )
+        return body
 
     def _translate(self, exc: httpx.HTTPError, url: str, phase: Phase) -> BackendError:
         error = transport_error(self.name, exc, self._where(url), self.timeout, phase)
@@ -488,3 +483,21 @@ def transport_error(
 def _reason(exc: Exception) -> str:
     text = str(exc).strip()
     return text or type(exc).__name__
+
+
+async def read_bounded(response: httpx.Response) -> bytes | None:
+    """A streamed response's whole (decoded) body, or None as soon as it grows past
+    ``[defaults] max_output``: an upstream that floods is never held in memory."""
+    limit = process.output_limit()
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body.extend(chunk)
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def over_limit() -> str:
+    """How an answer over the output limit is described in errors."""
+    limit = process.format_size(process.output_limit())
+    return f"larger than {limit}, the output limit ([defaults] max_output)"
