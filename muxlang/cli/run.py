@@ -15,17 +15,23 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 from muxlang.cli.options import Settings, global_options, settings, use_color
+from muxlang.cli.run_prepare import (
+    NotRun,
+    debug_logging,
+    prepare,
+    preview_run,
+    recover_interrupted,
+    usage_error,
+)
 from muxlang.cli.workflow_help import RunCommand, complete_arg, complete_workflow
 
 if TYPE_CHECKING:
     from muxlang.compiler.plan import Plan
-    from muxlang.diagnostics import Diagnostic
     from muxlang.llm import ChatRequest, QueryResult, QueryService
     from muxlang.runtime.events import Reporter
     from muxlang.runtime.scheduler import RunResult
@@ -107,7 +113,7 @@ def run_command(
     """
     opts = settings(ctx, **given)
     if opts.debug:
-        _debug_logging()
+        debug_logging()
     try:
         code = _run(
             workflow,
@@ -122,50 +128,13 @@ def run_command(
             cache="off" if no_cache else "refresh" if refresh_cache else "use",
             resume=resume,
         )
-    except _NotRun as stop:
+    except NotRun as stop:
         stop.report(stop.workflow or workflow, opts.output)
         code = EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C outside the run (loading, printing): nothing to stop
         click.echo("interrupted", err=True)
         code = EXIT_INTERRUPTED
     ctx.exit(code)
-
-
-class _NotRun(Exception):
-    """Something is wrong before the run (exit 2): a message, and diagnostics if any;
-    ``workflow`` is the workflow's own name once its file was loaded (else None)."""
-
-    def __init__(
-        self, message: str, diagnostics: Sequence[Diagnostic] = (), workflow: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.diagnostics = tuple(diagnostics)
-        self.workflow = workflow
-
-    def report(self, workflow: str, output: str) -> None:
-        """stderr in every mode; with --output json/jsonl also one JSON object on stdout."""
-        if self.diagnostics:
-            from muxlang.compiler import report
-
-            sys.stderr.write(report.render_text(self.diagnostics, color=use_color(sys.stderr)))
-        click.echo(f"error: {self.message}", err=True)
-        if output in ("json", "jsonl"):
-            from muxlang.compiler.report import to_json
-            from muxlang.runtime.output import dumps
-
-            document = {
-                "workflow": workflow,
-                "success": False,
-                "duration_ms": 0,
-                "error": self.message,
-                "interrupted": False,
-                "steps": {},
-                "diagnostics": [to_json(d) for d in self.diagnostics],
-            }
-            if output == "jsonl":
-                document = {"event": "run_finished", **document}
-            click.echo(dumps(document))
 
 
 def _run(
@@ -183,14 +152,14 @@ def _run(
     resume: str | None = None,
 ) -> int:
     """The command's work; returns the exit status."""
-    plan, run_args = _prepare(
+    plan, run_args = prepare(
         workflow, args, opts.directory, opts.team, max_concurrent, warn=opts.output == "console"
     )
     if print_step is not None and print_step not in plan.order:
         from muxlang.diagnostics import did_you_mean
 
         hint = did_you_mean(print_step, plan.order)
-        _usage_error(
+        usage_error(
             f"--print: no step named {print_step!r} in workflow {plan.workflow.name!r}"
             + (f" ({hint})" if hint else ""),
             workflow=plan.workflow.name,
@@ -200,9 +169,9 @@ def _run(
         click.echo(f"note: workflow `{plan.workflow.name}` has no steps: nothing to run", err=True)
     limit = max_concurrent or plan.max_concurrent
     if dry_run:
-        _dry_run(plan, run_args, opts.output, limit)
+        preview_run(plan, run_args, opts.output, limit)
         return 0
-    _recover(plan.config.project_root, opts.output, plan.workflow.name)
+    recover_interrupted(plan.config.project_root, opts.output, plan.workflow.name)
     earlier = _earlier_run(plan, resume) if resume is not None else None
     result, signum = _execute(
         plan,
@@ -269,135 +238,6 @@ def _echo_large(text: str) -> None:
         click.echo(text[start:end], nl=False)
         start = end
     click.echo(text[start:] if start else text)
-
-
-# --------------------------------------------------------------------------- before running
-
-
-def _debug_logging() -> None:
-    """``--debug``: muxlang's own log records (backend calls, retries) on stderr."""
-    import logging
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
-    logger = logging.getLogger("muxlang")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-
-
-def _usage_error(message: str, *, workflow: str | None = None) -> NoReturn:
-    raise _NotRun(message, workflow=workflow)
-
-
-def _diagnostics_error(
-    diagnostics: Sequence[Diagnostic], *, workflow: str | None = None
-) -> NoReturn:
-    count = sum(1 for d in diagnostics if d.is_error)
-    raise _NotRun(
-        f"{count} problem{'s' if count != 1 else ''} found; nothing was run",
-        diagnostics,
-        workflow,
-    )
-
-
-def _prepare(
-    name: str,
-    given: Sequence[str],
-    directory: Path | None,
-    team: str | None,
-    max_concurrent: int | None,
-    *,
-    warn: bool,
-) -> tuple[Plan, dict[str, Any]]:
-    """Find, load, configure and compile the workflow; resolve its arguments."""
-    from muxlang.compiler import compile_workflow
-    from muxlang.compiler.loader import load_workflow
-    from muxlang.config import WorkflowNotFoundError, find_project_root, find_workflow, load_config
-    from muxlang.runtime.args import ArgsError, resolve_args
-
-    root = find_project_root(Path.cwd(), directory)
-    try:
-        path = find_workflow(name, root)
-    except WorkflowNotFoundError as exc:
-        _usage_error(str(exc))
-    workflow, diagnostics = load_workflow(path)
-    if workflow is None or any(d.is_error for d in diagnostics):
-        # report every problem at once, as `validate` does: the compiler's checks
-        # of the file's valid parts too
-        from muxlang.compiler.loader import load_workflow_partial
-        from muxlang.compiler.project import validate_workflow
-        from muxlang.diagnostics import Diagnostic
-
-        found = validate_workflow(path, root, team=team) or diagnostics
-        partial = workflow or load_workflow_partial(path)[0]  # its name, when it has one
-        _diagnostics_error(
-            sorted(dict.fromkeys(found), key=Diagnostic.sort_key),
-            workflow=partial.name if partial is not None else None,
-        )
-    overrides = {"defaults": {"max_concurrent": max_concurrent}} if max_concurrent else None
-    config, config_diagnostics = load_config(
-        root, workflow=workflow, team=team, environ=os.environ, overrides=overrides
-    )
-    diagnostics = [*diagnostics, *config_diagnostics]
-    if any(d.is_error for d in diagnostics):
-        _diagnostics_error(diagnostics, workflow=workflow.name)
-    plan, compile_diagnostics = compile_workflow(workflow, config)
-    diagnostics = [*diagnostics, *compile_diagnostics]
-    if plan is None or any(d.is_error for d in diagnostics):
-        _diagnostics_error(diagnostics, workflow=workflow.name)
-    try:
-        run_args = resolve_args(workflow, given)
-    except ArgsError as exc:
-        _usage_error(str(exc), workflow=workflow.name)
-    if warn and diagnostics:  # warnings only: they never stop a run
-        from muxlang.compiler import report
-
-        sys.stderr.write(report.render_text(diagnostics, color=use_color(sys.stderr)))
-    return plan, run_args
-
-
-def _dry_run(plan: Plan, run_args: Mapping[str, Any], output: str, limit: int) -> None:
-    from muxlang.runtime.output import dumps
-    from muxlang.runtime.preview import format_preview, preview
-
-    steps = preview(plan, args=run_args, environ=os.environ)
-    if output in ("json", "jsonl"):
-        click.echo(
-            dumps(
-                {
-                    "workflow": plan.workflow.name,
-                    "dry_run": True,
-                    "max_concurrent": limit,
-                    "args": run_args,
-                    "steps": [step.to_json() for step in steps],
-                }
-            )
-        )
-        return
-    sys.stdout.write(format_preview(plan, steps, max_concurrent=limit))
-
-
-def _recover(root: Path, output: str, workflow: str | None = None) -> None:
-    """Roll back what a killed run left half-applied, and say so on stderr."""
-    from muxlang.apply import recover_tree
-
-    try:
-        report = recover_tree(root)
-    except Exception as exc:  # a journal we cannot read must not be ignored silently
-        _usage_error(
-            f"cannot roll back an interrupted apply: {exc} (see `muxlang recover`)",
-            workflow=workflow,
-        )
-    restored = report.paths
-    if restored:
-        paths = ", ".join(restored[:10]) + (" …" if len(restored) > 10 else "")
-        click.echo(
-            f"recovered: rolled back {len(restored)} file{'s' if len(restored) != 1 else ''} "
-            f"an interrupted run had changed: {paths}",
-            err=True,
-        )
-    for line in report.kept:  # changed after muxlang wrote them: left as they are
-        click.echo(f"recovered: {line}", err=True)
 
 
 # --------------------------------------------------------------------------- running
@@ -548,7 +388,7 @@ def _earlier_run(plan: Plan, ref: str) -> tuple[str, list[Any]]:
             if ref == "latest":
                 found = store.latest(name, ("failed", "interrupted"))
                 if found is None:
-                    _usage_error(
+                    usage_error(
                         f"--resume: no failed or interrupted run of {name!r} is recorded "
                         "(see `muxlang runs`)",
                         workflow=name,
@@ -557,17 +397,17 @@ def _earlier_run(plan: Plan, ref: str) -> tuple[str, list[Any]]:
                 try:
                     found = store.run(ref)
                 except LookupError as exc:
-                    _usage_error(f"--resume: {exc}", workflow=name)
+                    usage_error(f"--resume: {exc}", workflow=name)
                 if found is None:
-                    _usage_error(f"--resume: no run {ref!r} is recorded", workflow=name)
+                    usage_error(f"--resume: no run {ref!r} is recorded", workflow=name)
                 if found.workflow != name:
-                    _usage_error(
+                    usage_error(
                         f"--resume: run {found.id} is of workflow {found.workflow!r}, not {name!r}",
                         workflow=name,
                     )
             return found.id, store.steps(found.id)
     except StoreError as exc:
-        _usage_error(f"--resume: {exc}", workflow=name)
+        usage_error(f"--resume: {exc}", workflow=name)
 
 
 def _recording(
