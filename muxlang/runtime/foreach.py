@@ -32,7 +32,7 @@ Record = dict[str, Any]
 
 async def run_for_each(run: _Run, compiled: CompiledStep) -> Outcome:
     """Run every item of a for_each step; the step's outcome."""
-    from muxlang.runtime.scheduler import new_record
+    from muxlang.runtime.scope import new_record
 
     step = compiled.step
     assert step.for_each is not None

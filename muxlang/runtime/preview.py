@@ -16,7 +16,8 @@ from typing import Any
 from muxlang.compiler.plan import Plan
 from muxlang.runtime.calls import call_args
 from muxlang.runtime.context import StepError, references_name, render
-from muxlang.runtime.scheduler import format_seconds, new_record, root_scope
+from muxlang.runtime.scheduler import format_seconds
+from muxlang.runtime.scope import new_record, root_scope
 from muxlang.steps import step_kind
 from muxlang.workflow import AnyStep, TemplateField
 

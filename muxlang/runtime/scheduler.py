@@ -40,49 +40,15 @@ from muxlang.runtime.repeat import run_repeat
 from muxlang.runtime.result import RunResult as RunResult
 from muxlang.runtime.result import duration_ms as duration_ms
 from muxlang.runtime.result import format_seconds as format_seconds
+from muxlang.runtime.scope import new_record, root_scope
 from muxlang.runtime.steps import Executor, Outcome
 from muxlang.steps import step_kind
-from muxlang.template.values import NamedTable
 from muxlang.workflow import AnyStep
 
 Record = dict[str, Any]
 
 #: status functions that replace the implicit "every dependency succeeded" check
 _REPLACING = frozenset({"always", "failure"})
-
-
-def new_record(step: AnyStep) -> Record:
-    """A step's record before it ran (status ``"pending"``)."""
-    record: Record = {"output": "", "status": "pending", "error": None, "duration_ms": 0}
-    record["failed"] = False  # llm-mux's `steps.X.failed`: the status is "failed"
-    record.update(_type_fields(step))
-    if step.for_each is not None:
-        record["results"] = []
-    if step.repeat is not None:
-        record["iterations"] = []
-    return record
-
-
-def _type_fields(step: AnyStep) -> Record:
-    return step_kind(step).defaults()
-
-
-def root_scope(
-    plan: Plan, records: dict[str, Record], args: Mapping[str, Any], environ: Mapping[str, str]
-) -> dict[str, Any]:
-    """The names a template starts from (``steps``, ``args``, ``env``, ``team``,
-    ``workflow``), the same for a run and its ``--dry-run`` preview."""
-    return {
-        "steps": records,
-        "args": dict(args),
-        "env": dict(environ),
-        "team": plan.config.team or "",  # "" when no team is detected, as in llm-mux
-        # `{{ workflow }}` inserts the name, as in llm-mux; `workflow.name` too
-        "workflow": NamedTable(
-            {"name": plan.workflow.name, "description": plan.workflow.description},
-            plan.workflow.name,
-        ),
-    }
 
 
 async def execute(
