@@ -20,83 +20,40 @@ import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
-#: texts longer than this are stored zlib-compressed
-COMPRESS_OVER = 4096
+from muxlang.records.liveness import process_alive, process_token
+from muxlang.records.rows import RunRow, StepRow, pack, step_row, unpack
+from muxlang.records.schema import (
+    LIST_COLUMNS,
+    MARKS,
+    RUN_COLUMNS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    STEP_COLUMNS,
+    TOTALS,
+    TOTALS_QUERY,
+)
+
+__all__ = [
+    "RunRow",
+    "StepRow",
+    "Store",
+    "StoreError",
+    "default_path",
+    "new_id",
+    "pack",
+    "process_alive",
+    "process_token",
+    "unpack",
+]
+
 BUSY_TIMEOUT_MS = 2000
 DB_NAME = "runs.db"
 ENV_VAR = "MUXLANG_RUNS_DB"
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    workflow TEXT NOT NULL,
-    path TEXT NOT NULL DEFAULT '',
-    file_hash TEXT NOT NULL DEFAULT '',
-    args TEXT NOT NULL DEFAULT '{}',
-    team TEXT,
-    version TEXT NOT NULL DEFAULT '',
-    started REAL NOT NULL,
-    ended REAL,
-    status TEXT NOT NULL,
-    pid INTEGER,
-    pid_token TEXT,
-    error TEXT,
-    final_step TEXT,
-    plan TEXT NOT NULL DEFAULT '{}',
-    resumed_from TEXT,
-    steps_ok INTEGER NOT NULL DEFAULT 0,
-    steps_failed INTEGER NOT NULL DEFAULT 0,
-    steps_skipped INTEGER NOT NULL DEFAULT 0,
-    input_tokens INTEGER NOT NULL DEFAULT 0,
-    output_tokens INTEGER NOT NULL DEFAULT 0,
-    cost REAL
-);
-CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started);
-CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow, started);
-CREATE TABLE IF NOT EXISTS steps (
-    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    item INTEGER NOT NULL DEFAULT -1,
-    seq INTEGER NOT NULL DEFAULT 0,
-    kind TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL,
-    started REAL,
-    ended REAL,
-    duration_ms INTEGER NOT NULL DEFAULT 0,
-    command TEXT,
-    prompt TEXT,
-    system TEXT,
-    output,
-    stderr,
-    exit_code INTEGER,
-    backend TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    input_tokens INTEGER NOT NULL DEFAULT 0,
-    output_tokens INTEGER NOT NULL DEFAULT 0,
-    cost REAL,
-    error TEXT,
-    origin TEXT NOT NULL DEFAULT 'run',
-    reason TEXT,
-    fingerprint TEXT,
-    item_value TEXT,
-    fields,
-    PRIMARY KEY (run_id, name, item)
-);
-CREATE TABLE IF NOT EXISTS cache (
-    key TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    backend TEXT,
-    output,
-    fields
-);
-"""
 
 
 class StoreError(Exception):
@@ -125,206 +82,6 @@ def new_id(now: float | None = None) -> str:
         digits.append(_CROCKFORD[rest])
     tail = "".join(secrets.choice(_CROCKFORD) for _ in range(3))
     return "".join(reversed(digits)) + tail
-
-
-def pack(text: str | None) -> str | bytes | None:
-    """A text as stored: itself, or zlib-compressed bytes when long."""
-    if text is None or len(text) <= COMPRESS_OVER:
-        return text
-    return zlib.compress(text.encode("utf-8", "surrogatepass"), 6)
-
-
-def unpack(value: Any) -> str | None:
-    """The inverse of :func:`pack`."""
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return zlib.decompress(value).decode("utf-8", "surrogatepass")
-    return str(value)
-
-
-def process_token(pid: int) -> str | None:
-    """What identifies a live process beyond its pid (its start time, on Linux), so
-    that a recycled pid does not make a dead run look alive."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-    except OSError:
-        return None
-    # the command name is in parentheses and may hold spaces: fields follow the last ")"
-    fields = stat.rpartition(b")")[2].split()
-    return fields[19].decode() if len(fields) > 19 else None
-
-
-def process_alive(pid: int | None, token: str | None) -> bool:
-    """Whether the process that wrote a ``running`` run still exists."""
-    if not pid:
-        return False
-    if os.path.isdir("/proc/self"):
-        current = process_token(pid)
-        return current is not None and (token is None or current == token)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-# --------------------------------------------------------------------------- rows
-
-
-@dataclass
-class RunRow:
-    id: str
-    workflow: str
-    path: str
-    file_hash: str
-    args: dict[str, Any]
-    team: str | None
-    version: str
-    started: float
-    ended: float | None
-    status: str
-    error: str | None
-    final_step: str | None
-    plan: dict[str, Any]
-    resumed_from: str | None
-    steps_ok: int
-    steps_failed: int
-    steps_skipped: int
-    input_tokens: int
-    output_tokens: int
-    cost: float | None
-
-    @property
-    def duration_ms(self) -> int | None:
-        if self.ended is None:
-            return None
-        return max(0, round((self.ended - self.started) * 1000))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "workflow": self.workflow,
-            "path": self.path,
-            "file_hash": self.file_hash,
-            "args": self.args,
-            "team": self.team,
-            "version": self.version,
-            "status": self.status,
-            "started": _iso(self.started),
-            "ended": _iso(self.ended) if self.ended is not None else None,
-            "duration_ms": self.duration_ms,
-            "error": self.error,
-            "resumed_from": self.resumed_from,
-            "steps": {
-                "success": self.steps_ok,
-                "failed": self.steps_failed,
-                "skipped": self.steps_skipped,
-            },
-            "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens},
-            "cost": self.cost,
-        }
-
-
-@dataclass
-class StepRow:
-    """One recorded step (``item == -1``) or for_each item (``item >= 0``)."""
-
-    name: str
-    status: str
-    item: int = -1
-    kind: str = ""
-    started: float | None = None
-    ended: float | None = None
-    duration_ms: int = 0
-    command: str | None = None
-    prompt: str | None = None
-    system: str | None = None
-    output: str | None = None
-    stderr: str | None = None
-    exit_code: int | None = None
-    backend: str | None = None
-    attempts: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: float | None = None
-    error: str | None = None
-    #: ``run`` (it ran), ``cache`` (a cached answer), ``reused`` (an earlier run's result)
-    origin: str = "run"
-    #: why a step was skipped, or why it ran again on resume
-    reason: str | None = None
-    fingerprint: str | None = None
-    item_value: Any = None
-    #: the rest of the step's record (``outputs``, ``files``, ``diff``, ...)
-    fields: dict[str, Any] = field(default_factory=dict)
-    seq: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "name": self.name,
-            "status": self.status,
-            "kind": self.kind,
-            "started": _iso(self.started) if self.started is not None else None,
-            "ended": _iso(self.ended) if self.ended is not None else None,
-            "duration_ms": self.duration_ms,
-            "command": self.command,
-            "prompt": self.prompt,
-            "system": self.system,
-            "output": self.output,
-            "stderr": self.stderr,
-            "exit_code": self.exit_code,
-            "backend": self.backend,
-            "attempts": self.attempts,
-            "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens},
-            "cost": self.cost,
-            "error": self.error,
-            "origin": self.origin,
-            "reason": self.reason,
-        }
-        if self.fields.get("members"):
-            data["members"] = self.fields["members"]
-        if self.item >= 0:
-            data["item"] = self.item_value
-            data["index"] = self.item
-        return data
-
-
-def _iso(seconds: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
-
-
-_RUN_COLUMNS = (
-    "id, workflow, path, file_hash, args, team, version, started, ended, status, pid, "
-    "pid_token, error, final_step, plan, resumed_from, steps_ok, steps_failed, steps_skipped, "
-    "input_tokens, output_tokens, cost"
-)
-_LIST_COLUMNS = _RUN_COLUMNS.replace("plan,", "'{}',")
-#: a run's counters and totals, from its step rows (``item = -1``)
-_SUMS = (
-    "sum(status = 'success'), sum(status = 'failed'), "
-    "sum(status NOT IN ('success', 'failed')), sum(input_tokens), sum(output_tokens), "
-    "sum(cost)"
-)
-_TOTALS_QUERY = f"SELECT {_SUMS} FROM steps WHERE run_id = ? AND item = -1"
-_TOTALS = (
-    "(steps_ok, steps_failed, steps_skipped, input_tokens, output_tokens, cost) = "
-    "(SELECT coalesce(sum(status = 'success'), 0), coalesce(sum(status = 'failed'), 0), "
-    "coalesce(sum(status NOT IN ('success', 'failed')), 0), coalesce(sum(input_tokens), 0), "
-    "coalesce(sum(output_tokens), 0), sum(cost) FROM steps WHERE steps.run_id = runs.id "
-    "AND item = -1)"
-)
-_STEP_COLUMN_COUNT = 25
-_MARKS = ", ".join(["?"] * (_STEP_COLUMN_COUNT + 1))
-_STEP_COLUMNS = (
-    "name, item, seq, kind, status, started, ended, duration_ms, command, prompt, system, "
-    "output, stderr, exit_code, backend, attempts, input_tokens, output_tokens, cost, error, "
-    "origin, reason, fingerprint, item_value, fields"
-)
 
 
 # --------------------------------------------------------------------------- the store
@@ -377,7 +134,7 @@ class Store:
                 if version < SCHEMA_VERSION:
                     self.db.executescript(
                         "BEGIN IMMEDIATE;"
-                        + _SCHEMA
+                        + SCHEMA
                         + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
                     )
         except BaseException:
@@ -492,7 +249,7 @@ class Store:
         with self._errors():
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
-                f"INSERT OR REPLACE INTO steps (run_id, {_STEP_COLUMNS}) VALUES ({_MARKS})",
+                f"INSERT OR REPLACE INTO steps (run_id, {STEP_COLUMNS}) VALUES ({MARKS})",
                 values,
             )
             self.db.execute("COMMIT")
@@ -508,14 +265,14 @@ class Store:
     ) -> None:
         with self._errors():
             self.db.execute(
-                f"UPDATE runs SET status = ?, error = ?, final_step = ?, ended = ?, {_TOTALS} "
+                f"UPDATE runs SET status = ?, error = ?, final_step = ?, ended = ?, {TOTALS} "
                 "WHERE id = ?",
                 (status, error, final_step, time.time() if ended is None else ended, run_id),
             )
 
     def _totals(self, run_id: str) -> tuple[int, int, int, int, int, float | None]:
         """Counters and totals of a run that never finished, from its step rows."""
-        row = self.db.execute(_TOTALS_QUERY, (run_id,)).fetchone()
+        row = self.db.execute(TOTALS_QUERY, (run_id,)).fetchone()
         ok, failed, skipped, inputs, outputs, cost = row
         return ok or 0, failed or 0, skipped or 0, inputs or 0, outputs or 0, cost
 
@@ -575,7 +332,7 @@ class Store:
 
     def runs(self, *, workflow: str | None = None, limit: int | None = None) -> list[RunRow]:
         """Runs, newest first (without their plans)."""
-        query = f"SELECT {_LIST_COLUMNS} FROM runs"
+        query = f"SELECT {LIST_COLUMNS} FROM runs"
         params: list[Any] = []
         if workflow is not None:
             query += " WHERE workflow = ?"
@@ -594,11 +351,11 @@ class Store:
         with self._errors():
             if ref == "last":
                 rows = self.db.execute(
-                    f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY started DESC, id DESC LIMIT 1"
+                    f"SELECT {RUN_COLUMNS} FROM runs ORDER BY started DESC, id DESC LIMIT 1"
                 ).fetchall()
             else:
                 rows = self.db.execute(
-                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
+                    f"SELECT {RUN_COLUMNS} FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
                     (ref.lower(), ref.lower() + "\U0010ffff"),
                 ).fetchall()
             if len(rows) > 1 and rows[0][0] != ref.lower():
@@ -620,12 +377,12 @@ class Store:
 
     def steps(self, run_id: str, *, items: bool = True) -> list[StepRow]:
         """A run's step rows in the order they were recorded (items after their step)."""
-        query = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ?"
+        query = f"SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?"
         if not items:
             query += " AND item = -1"
         query += " ORDER BY seq, name, item"
         with self._errors():
-            return [_step_row(r) for r in self.db.execute(query, (run_id,))]
+            return [step_row(r) for r in self.db.execute(query, (run_id,))]
 
     # ------------------------------------------------------------------ pruning
 
@@ -719,60 +476,3 @@ def _plain(value: Any) -> Any:
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=_plain)
-
-
-def _step_row(row: Sequence[Any]) -> StepRow:
-    (
-        name,
-        item,
-        seq,
-        kind,
-        status,
-        started,
-        ended,
-        duration,
-        command,
-        prompt,
-        system,
-        output,
-        stderr,
-        exit_code,
-        backend,
-        attempts,
-        input_tokens,
-        output_tokens,
-        cost,
-        error,
-        origin,
-        reason,
-        fingerprint,
-        item_value,
-        fields,
-    ) = row
-    return StepRow(
-        name=name,
-        item=item,
-        seq=seq,
-        kind=kind,
-        status=status,
-        started=started,
-        ended=ended,
-        duration_ms=duration,
-        command=unpack(command),
-        prompt=unpack(prompt),
-        system=unpack(system),
-        output=unpack(output),
-        stderr=unpack(stderr),
-        exit_code=exit_code,
-        backend=backend,
-        attempts=attempts,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cost=cost,
-        error=error,
-        origin=origin,
-        reason=reason,
-        fingerprint=fingerprint,
-        item_value=json.loads(item_value) if item_value is not None else None,
-        fields=json.loads(unpack(fields) or "{}"),
-    )
