@@ -21,7 +21,7 @@ is bad, an apply step has no ``source``) is left out while its name stays known.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -221,21 +221,9 @@ class _Builder:
                 field = self._template(node)
                 if field is not None:
                     templates[key] = field
-        with_node = table.get("with")
-        if isinstance(with_node, Table):
-            for arg_name, entry in with_node.entries.items():
-                if isinstance(entry.value, String):
-                    field = self._template(entry.value)
-                    if field is not None:
-                        templates[f"with.{arg_name}"] = field
-        env: list[tuple[str, TemplateField]] = []
-        env_node = table.get("env")
-        if isinstance(env_node, Table):
-            for env_name, entry in env_node.entries.items():
-                if isinstance(entry.value, String):
-                    field = self._template(entry.value)
-                    if field is not None:
-                        env.append((env_name, field))
+        for arg_name, field in self._entry_templates(table.get("with")):
+            templates[f"with.{arg_name}"] = field
+        env = list(self._entry_templates(table.get("env")))
         exprs: dict[str, ExprField] = {}
         for key in ("if", "for_each"):
             node = table.get(key)
@@ -397,6 +385,15 @@ class _Builder:
         from muxlang.template import parse_template
 
         return TemplateField("", parse_template(""), table.span)
+
+    def _entry_templates(self, node: object) -> Iterator[tuple[str, TemplateField]]:
+        """The parsed template of every string entry of a table (``with``, ``env``)."""
+        if isinstance(node, Table):
+            for name, entry in node.entries.items():
+                if isinstance(entry.value, String):
+                    field = self._template(entry.value)
+                    if field is not None:
+                        yield name, field
 
     def _template(self, node: String) -> TemplateField | None:
         from muxlang.template import TemplateSyntaxError, parse_template
