@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from muxlang.runtime.backends import sse
 from muxlang.runtime.backends.base import events_of, parse_retry_after, redact
+from muxlang.runtime.backends.bounded import over_limit, read_bounded
 from muxlang.runtime.backends.cli import RATE_LIMIT_WORDING, CliBackend
 from muxlang.runtime.backends.cooldown import Cooldowns, CooldownStore
 from muxlang.runtime.backends.engine import (
@@ -29,8 +30,6 @@ from muxlang.runtime.backends.http import (
     ClientPool,
     HttpBackend,
     Phase,
-    over_limit,
-    read_bounded,
     transport_error,
 )
 from muxlang.runtime.backends.retry import backoff, is_retryable, with_retries

@@ -30,7 +30,6 @@ from muxlang.llm import (
     ErrorKind,
     StreamEvent,
 )
-from muxlang.runtime import process
 from muxlang.runtime.backends import sse
 from muxlang.runtime.backends.base import (
     Prepared,
@@ -39,6 +38,7 @@ from muxlang.runtime.backends.base import (
     events_of,
     parse_retry_after,
 )
+from muxlang.runtime.backends.bounded import over_limit, read_bounded
 from muxlang.runtime.backends.protocols import (
     Adapter,
     MalformedResponse,
@@ -483,21 +483,3 @@ def transport_error(
 def _reason(exc: Exception) -> str:
     text = str(exc).strip()
     return text or type(exc).__name__
-
-
-async def read_bounded(response: httpx.Response) -> bytes | None:
-    """A streamed response's whole (decoded) body, or None as soon as it grows past
-    ``[defaults] max_output``: an upstream that floods is never held in memory."""
-    limit = process.output_limit()
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body.extend(chunk)
-        if len(body) > limit:
-            return None
-    return bytes(body)
-
-
-def over_limit() -> str:
-    """How an answer over the output limit is described in errors."""
-    limit = process.format_size(process.output_limit())
-    return f"larger than {limit}, the output limit ([defaults] max_output)"
