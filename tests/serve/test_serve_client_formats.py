@@ -5,8 +5,6 @@ their documented shapes (the gateway in front of the fake upstream on loopback).
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +14,7 @@ import openai
 import pytest
 
 from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCallSpec, fake_llm_server
-from tests.serve.test_serve_live import USER, WEATHER, clean_env, start_gateway, write_project
+from tests.serve.test_serve_live import USER, WEATHER, clean_env, running_gateway, write_project
 
 pytestmark = pytest.mark.slow
 
@@ -33,16 +31,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, upstream: FakeLLMServer) -
     tmp = tmp_path_factory.mktemp("formats")
     with fake_llm_server(Reply.rate_limited(retry_after="1")) as limited:
         write_project(tmp / "project", upstream, limited)
-        proc, url = start_gateway(tmp / "project", clean_env(tmp))
-        try:
+        with running_gateway(tmp / "project", clean_env(tmp)) as url:
             yield url
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 @pytest.fixture

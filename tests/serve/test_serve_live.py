@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import anthropic
@@ -147,18 +148,11 @@ def start_gateway(root: Path, env: dict[str, str], *args: str) -> tuple[subproce
     raise AssertionError("the gateway did not start:\n" + "".join(seen))
 
 
-gateway_root: dict[str, str] = {}
-
-
-@pytest.fixture(scope="module")
-def gateway(
-    tmp_path_factory: pytest.TempPathFactory, upstream: FakeLLMServer, limited: FakeLLMServer
-) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("live")
-    root = tmp / "project"
-    write_project(root, upstream, limited)
-    proc, url = start_gateway(root, clean_env(tmp))
-    gateway_root[url] = str(root)
+@contextmanager
+def running_gateway(root: Path, env: dict[str, str], *args: str) -> Iterator[str]:
+    """A live ``muxlang serve`` for the ``with`` block: its URL; then SIGTERM (SIGKILL
+    after 10 s) and the exit status checked to be a clean 0."""
+    proc, url = start_gateway(root, env, *args)
     try:
         yield url
     finally:
@@ -169,6 +163,21 @@ def gateway(
             proc.kill()
             proc.wait()
         assert proc.returncode == 0
+
+
+gateway_root: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory, upstream: FakeLLMServer, limited: FakeLLMServer
+) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("live")
+    root = tmp / "project"
+    write_project(root, upstream, limited)
+    with running_gateway(root, clean_env(tmp)) as url:
+        gateway_root[url] = str(root)
+        yield url
 
 
 @pytest.fixture

@@ -4,15 +4,13 @@ client gets an error in its own shape that names the limit (and no upstream URL)
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fakes.llm_server import Reply, fake_llm_server
-from tests.serve.test_serve_live import USER, clean_env, start_gateway
+from tests.serve.test_serve_live import USER, clean_env, running_gateway
 
 pytestmark = pytest.mark.slow
 
@@ -26,17 +24,9 @@ def test_a_flooding_passthrough_answer_is_cut_at_the_output_limit(tmp_path: Path
             '[defaults]\nmax_output = "1MB"\n'
             f'[backends.big]\ncommand = "{server.url}/v1"\nmax_retries = 0\n'
         )
-        proc, url = start_gateway(root, clean_env(tmp_path))
-        try:
+        with running_gateway(root, clean_env(tmp_path)) as url:
             body = {"model": "big", "messages": USER}
             answer = httpx.post(url + "/v1/chat/completions", json=body, timeout=30)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
     assert answer.status_code >= 500
     message = answer.json()["error"]["message"]
     assert "larger than 1 MB, the output limit ([defaults] max_output)" in message

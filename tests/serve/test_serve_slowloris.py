@@ -3,9 +3,7 @@ head neither stop a live ``muxlang serve`` from answering nor stay open for ever
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -14,7 +12,7 @@ import pytest
 
 from muxlang.serve.server import HEADER_TIMEOUT
 from tests.fakes.llm_server import Reply, fake_llm_server
-from tests.serve.test_serve_live import USER, clean_env, start_gateway, write_project
+from tests.serve.test_serve_live import USER, clean_env, running_gateway, write_project
 
 pytestmark = pytest.mark.slow
 
@@ -29,16 +27,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         fake_llm_server(Reply.rate_limited()) as limited,
     ):
         write_project(tmp / "project", upstream, limited)
-        proc, url = start_gateway(tmp / "project", clean_env(tmp))
-        try:
+        with running_gateway(tmp / "project", clean_env(tmp)) as url:
             yield url
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def _closed_by_server(sock: socket.socket, within: float) -> bool:
@@ -108,9 +98,8 @@ def test_one_client_holding_many_connections_cannot_starve_the_others(
                 "[serve]\n", "[serve]\nmax_connections_per_client = 20\nmax_connections = 100\n"
             )
         )
-        proc, url = start_gateway(tmp / "project", clean_env(tmp))
         held: list[socket.socket] = []
-        try:
+        with running_gateway(tmp / "project", clean_env(tmp)) as url:
             port = int(url.rsplit(":", 1)[1])
             for _ in range(20):
                 sock = socket.create_connection(
@@ -144,12 +133,5 @@ def test_one_client_holding_many_connections_cannot_starve_the_others(
                 except OSError:  # still over the cap: closed at once
                     reply = b""
             assert reply.startswith(b"HTTP/1.1 200")
-        finally:
-            for sock in held:
-                sock.close()
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        for sock in held:
+            sock.close()
