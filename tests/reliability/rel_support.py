@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import random
 import signal
@@ -217,6 +218,39 @@ name = "write"
 type = "apply"
 source = "fix"
 """
+
+
+def answered_apply_workflow(
+    path: Path, answer: Path, edits: str, verify: str | None = None, **apply_keys: bool
+) -> Path:
+    """Write at ``path`` a workflow whose query ``fix`` gets ``edits`` from a CLI
+    backend (``cat`` of ``answer``, written here) and whose apply step ``write``
+    applies them, with ``verify`` and any other ``apply_keys`` (booleans) of the step."""
+    answer.write_text(edits)
+    keys = [f"verify = {json.dumps(verify)}"] if verify is not None else []
+    keys += [f"{key} = {'true' if value else 'false'}" for key, value in apply_keys.items()]
+    lines = "\n".join(keys)
+    path.write_text(
+        f"""
+[backends.canned]
+command = "sh"
+args = ["-c", "cat {answer}"]
+prompt_via = "stdin"
+
+[[steps]]
+name = "fix"
+type = "query"
+backend = "canned"
+prompt = "fix"
+
+[[steps]]
+name = "write"
+type = "apply"
+source = "fix"
+{lines}
+"""
+    )
+    return path
 
 
 def canned_apply_plan(root: Path) -> Any:

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rel_support import PYTHON, muxlang_argv, run_muxlang, subprocess_env
+from rel_support import (
+    PYTHON,
+    answered_apply_workflow,
+    muxlang_argv,
+    run_muxlang,
+    subprocess_env,
+)
 
 FLOOD = "head -c {n} /dev/zero | tr '\\0' x"
 
@@ -104,29 +110,8 @@ max_retries = 0
 @pytest.mark.slow
 def test_a_verify_that_floods_fails_and_rolls_back(tmp_path: Path) -> None:
     root, home = project(tmp_path, ONE_MB)
-    answer = tmp_path / "answer.json"
-    answer.write_text(json.dumps({"path": "app.py", "content": "A = 2\n"}))
-    wf = root / "wf.toml"
-    wf.write_text(
-        f"""
-[backends.canned]
-command = "sh"
-args = ["-c", "cat {answer}"]
-prompt_via = "stdin"
-
-[[steps]]
-name = "fix"
-type = "query"
-backend = "canned"
-prompt = "fix"
-
-[[steps]]
-name = "write"
-type = "apply"
-source = "fix"
-verify = "yes"
-"""
-    )
+    edit = json.dumps({"path": "app.py", "content": "A = 2\n"})
+    wf = answered_apply_workflow(root / "wf.toml", tmp_path / "answer.json", edit, "yes")
     code, report, err = run_json(root, home, wf)
     assert code == 1, err
     error = report["steps"]["write"]["error"]

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 from rel_support import (
+    answered_apply_workflow,
     kill_all,
     marker,
     muxlang_argv,
@@ -56,39 +57,16 @@ def project(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def apply_workflow(root: Path, verify: str) -> Path:
-    answer = root.parent / "answer.json"
-    answer.write_text(
-        json.dumps(
-            {
-                "edits": [
-                    {"path": "app.py", "old": "return a - b", "new": "return a + b"},
-                    {"path": "pkg/new.py", "content": "NEW = 1\n"},
-                ]
-            }
-        )
+    edits = [
+        {"path": "app.py", "old": "return a - b", "new": "return a + b"},
+        {"path": "pkg/new.py", "content": "NEW = 1\n"},
+    ]
+    return answered_apply_workflow(
+        root.parent / "apply.toml",
+        root.parent / "answer.json",
+        json.dumps({"edits": edits}),
+        verify,
     )
-    wf = root.parent / "apply.toml"
-    wf.write_text(
-        f"""
-[backends.canned]
-command = "sh"
-args = ["-c", "cat {answer}"]
-prompt_via = "stdin"
-
-[[steps]]
-name = "fix"
-type = "query"
-backend = "canned"
-prompt = "fix it"
-
-[[steps]]
-name = "write"
-type = "apply"
-source = "fix"
-verify = {json.dumps(verify)}
-"""
-    )
-    return wf
 
 
 def escaping_verify(tmp_path: Path, mark: str, how: str) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from rel_support import (
+    answered_apply_workflow,
     kill_all,
     marker,
     muxlang_argv,
@@ -77,31 +78,13 @@ EDITS = [
 
 
 def apply_workflow(root: Path, verify: str, *, rollback_on_failure: bool = True) -> Path:
-    answer = root.parent / "answer.json"
-    answer.write_text(json.dumps({"edits": EDITS}))
-    wf = root.parent / "apply.toml"
-    wf.write_text(
-        f"""
-[backends.canned]
-command = "sh"
-args = ["-c", "cat {answer}"]
-prompt_via = "stdin"
-
-[[steps]]
-name = "fix"
-type = "query"
-backend = "canned"
-prompt = "fix it"
-
-[[steps]]
-name = "write"
-type = "apply"
-source = "fix"
-verify = {json.dumps(verify)}
-rollback_on_failure = {"true" if rollback_on_failure else "false"}
-"""
+    return answered_apply_workflow(
+        root.parent / "apply.toml",
+        root.parent / "answer.json",
+        json.dumps({"edits": EDITS}),
+        verify,
+        rollback_on_failure=rollback_on_failure,
     )
-    return wf
 
 
 def noop_workflow(root: Path) -> Path:

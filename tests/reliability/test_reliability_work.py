@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from rel_support import (
+    answered_apply_workflow,
     apply_canned,
     canned_apply_plan,
     muxlang_argv,
@@ -60,30 +61,7 @@ def edits() -> str:
 
 def workflow(root: Path, verify: str | None = None) -> Path:
     answer = root.parent / f"{root.name}-answer.json"
-    answer.write_text(edits())
-    verify_line = f'verify = "{verify}"' if verify else ""
-    path = root / "apply.toml"
-    path.write_text(
-        f"""
-[backends.canned]
-command = "sh"
-args = ["-c", "cat {answer}"]
-prompt_via = "stdin"
-
-[[steps]]
-name = "fix"
-type = "query"
-backend = "canned"
-prompt = "fix everything"
-
-[[steps]]
-name = "write"
-type = "apply"
-source = "fix"
-{verify_line}
-"""
-    )
-    return path
+    return answered_apply_workflow(root / "apply.toml", answer, edits(), verify)
 
 
 def noop_workflow(root: Path) -> Path:
