@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.fakes.llm_server import FakeLLMServer
+
 MUXLANG = [sys.executable, "-m", "muxlang"]
 UPSTREAM_KEY = "sk-upstream-secret-4321"
 
@@ -32,6 +34,14 @@ def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         env.pop(proxy, None)
     return env
+
+
+def upstream_backend(name: str, server: FakeLLMServer, protocol: str, model: str) -> str:
+    """The TOML table of an HTTP backend on a fake upstream (no retries, the test key)."""
+    return (
+        f'[backends.{name}]\ncommand = "{server.base_url(protocol)}"\nprotocol = "{protocol}"\n'
+        f'model = "{model}"\napi_key = "${{FAKE_UPSTREAM_KEY}}"\nmax_retries = 0'
+    )
 
 
 def write_project(root: Path, config: str) -> Path:

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from tests.fakes.llm_server import FakeLLMServer, Reply, fake_llm_server
-from tests.serve.replica_support import MUXLANG, Replica, clean_env, write_project
+from tests.serve.replica_support import MUXLANG, Replica, clean_env, upstream_backend, write_project
 
 pytestmark = pytest.mark.slow
 
@@ -46,20 +46,10 @@ tpm = 10
 key = "sk-budget-key-0006"
 max_cost = 0.01
 
-[backends.up-openai]
-command = "{upstream.base_url("openai")}"
-protocol = "openai"
-model = "gpt-up"
-api_key = "${{FAKE_UPSTREAM_KEY}}"
-max_retries = 0
+{upstream_backend("up-openai", upstream, "openai", "gpt-up")}
 price = {{ input = 1000.0, output = 2000.0 }}
 
-[backends.up-anthropic]
-command = "{upstream.base_url("anthropic")}"
-protocol = "anthropic"
-model = "claude-up"
-api_key = "${{FAKE_UPSTREAM_KEY}}"
-max_retries = 0
+{upstream_backend("up-anthropic", upstream, "anthropic", "claude-up")}
 """
 
 

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.llm_server import FakeLLMServer, Reply, fake_llm_server
-from tests.serve.replica_support import Replica, clean_env, write_project
+from tests.serve.replica_support import Replica, clean_env, upstream_backend, write_project
 from tests.serve.serve_support import answer, call, make_gateway
 
 pytestmark = pytest.mark.slow
@@ -62,20 +62,10 @@ api_keys = ["{ADMIN}"]
 key = "{CI}"
 rpm = 1
 
-[backends.up-openai]
-command = "{upstream.base_url("openai")}"
-protocol = "openai"
-model = "gpt-up"
-api_key = "${{FAKE_UPSTREAM_KEY}}"
-max_retries = 0
+{upstream_backend("up-openai", upstream, "openai", "gpt-up")}
 price = {{ input = 1.0, output = 2.0 }}
 
-[backends.limited]
-command = "{limited.base_url("openai")}"
-protocol = "openai"
-model = "gpt-limited"
-api_key = "${{FAKE_UPSTREAM_KEY}}"
-max_retries = 0
+{upstream_backend("limited", limited, "openai", "gpt-limited")}
 
 [roles.duo]
 backends = ["limited", "up-openai"]

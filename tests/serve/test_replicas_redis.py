@@ -12,7 +12,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.llm_server import FakeLLMServer, Reply, fake_llm_server
 from tests.serve.redis_support import RedisServer, redis_server
-from tests.serve.replica_support import Replica, clean_env, wait_for, write_project
+from tests.serve.replica_support import (
+    Replica,
+    clean_env,
+    upstream_backend,
+    wait_for,
+    write_project,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -62,19 +68,9 @@ api_keys = ["{ADMIN}"]
 key = "{TEAM}"
 rpm = 3
 
-[backends.limited]
-command = "{limited.base_url("openai")}"
-protocol = "openai"
-model = "gpt-limited"
-api_key = "${{FAKE_UPSTREAM_KEY}}"
-max_retries = 0
+{upstream_backend("limited", limited, "openai", "gpt-limited")}
 
-[backends.up-openai]
-command = "{upstream.base_url("openai")}"
-protocol = "openai"
-model = "gpt-up"
-api_key = "${{FAKE_UPSTREAM_KEY}}"
-max_retries = 0
+{upstream_backend("up-openai", upstream, "openai", "gpt-up")}
 
 [roles.duo]
 backends = ["limited", "up-openai"]

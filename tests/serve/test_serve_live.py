@@ -24,6 +24,8 @@ import openai
 import pytest
 
 from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCallSpec, fake_llm_server
+from tests.serve.replica_support import clean_env as replica_env
+from tests.serve.replica_support import upstream_backend
 
 pytestmark = pytest.mark.slow
 
@@ -54,26 +56,11 @@ def write_project(root: Path, upstream: FakeLLMServer, limited: FakeLLMServer) -
 [serve]
 cooldown = 30
 
-[backends.up-openai]
-command = "{upstream.base_url("openai")}"
-protocol = "openai"
-model = "gpt-up"
-api_key = "${{FAKE_UPSTREAM_KEY}}"
-max_retries = 0
+{upstream_backend("up-openai", upstream, "openai", "gpt-up")}
 
-[backends.up-anthropic]
-command = "{upstream.base_url("anthropic")}"
-protocol = "anthropic"
-model = "claude-up"
-api_key = "${{FAKE_UPSTREAM_KEY}}"
-max_retries = 0
+{upstream_backend("up-anthropic", upstream, "anthropic", "claude-up")}
 
-[backends.up-gemini]
-command = "{upstream.base_url("gemini")}"
-protocol = "gemini"
-model = "gemini-up"
-api_key = "${{FAKE_UPSTREAM_KEY}}"
-max_retries = 0
+{upstream_backend("up-gemini", upstream, "gemini", "gemini-up")}
 
 [backends.up-ollama]
 command = "{upstream.base_url("ollama")}"
@@ -81,19 +68,9 @@ protocol = "ollama"
 model = "llama-up"
 max_retries = 0
 
-[backends.flaky]
-command = "{upstream.base_url("anthropic")}"
-protocol = "anthropic"
-model = "claude-flaky"
-api_key = "${{FAKE_UPSTREAM_KEY}}"
-max_retries = 0
+{upstream_backend("flaky", upstream, "anthropic", "claude-flaky")}
 
-[backends.limited]
-command = "{limited.base_url("openai")}"
-protocol = "openai"
-model = "gpt-limited"
-api_key = "${{FAKE_UPSTREAM_KEY}}"
-max_retries = 0
+{upstream_backend("limited", limited, "openai", "gpt-limited")}
 
 [backends.cli]
 command = "{FAKE_CLI}"
@@ -113,15 +90,8 @@ execution = "fallback"
 
 
 def clean_env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MUXLANG", "OPENAI", "ANTH"))}
-    env.update(
-        HOME=str(tmp / "home"),
-        XDG_CONFIG_HOME=str(tmp / "xdg"),
-        FAKE_UPSTREAM_KEY=KEY,
-        NO_PROXY="127.0.0.1,localhost",
-    )
-    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        env.pop(proxy, None)
+    env = replica_env(tmp)
+    env["FAKE_UPSTREAM_KEY"] = KEY
     return env
 
 
