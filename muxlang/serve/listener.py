@@ -36,13 +36,10 @@ class ConnectionCaps:
     total: int
     per_peer: int
     open: Counter[str] = field(default_factory=Counter)
-    #: connections closed at once because a cap was reached (for logs and tests)
-    refused: int = 0
 
     def admit(self, peer: str) -> bool:
         """Count a new connection from ``peer``; False (nothing counted) over a cap."""
         if self.open.total() >= self.total or self.open[peer] >= self.per_peer:
-            self.refused += 1
             return False
         self.open[peer] += 1
         return True
