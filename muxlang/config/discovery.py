@@ -280,14 +280,18 @@ class WorkflowEntry:
 
 def list_workflows(root: Path, environ: Mapping[str, str] = os.environ) -> list[WorkflowEntry]:
     """Every workflow runnable by name, sorted by name; for a name found in several
-    places, the one ``muxlang run NAME`` would use."""
-    found: dict[str, WorkflowEntry] = {}
+    places, the one ``muxlang run NAME`` would use. A file that :func:`refusal`
+    refuses (a project's link to outside the project) is not listed: it cannot run."""
+    found: dict[str, WorkflowEntry | None] = {}
     for source, directory in workflow_dirs(root, environ):
         try:
             files = sorted(directory.glob("*.toml"))
         except OSError:
             continue
         for path in files:
-            if path.is_file() and path.stem not in found:
-                found[path.stem] = WorkflowEntry(path.stem, source, path)
-    return [found[name] for name in sorted(found)]
+            if path.stem in found or not path.is_file():
+                continue
+            # a refused file still takes its name: `run NAME` finds it and refuses
+            refused = refusal(path, environ) is not None
+            found[path.stem] = None if refused else WorkflowEntry(path.stem, source, path)
+    return [entry for name in sorted(found) if (entry := found[name]) is not None]

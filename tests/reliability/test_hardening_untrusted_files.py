@@ -164,6 +164,30 @@ def test_links_inside_the_project_and_the_users_own_files_still_work(tmp_path: P
     assert b"hello-inside" in done.stdout
 
 
+def test_workflows_does_not_list_a_workflow_it_would_refuse_to_run(tmp_path: Path) -> None:
+    """`muxlang workflows` lists what `muxlang run NAME` can run: a project workflow
+    linked outside the project is left out, and does not unmask a bundled one of the
+    same name (which `run NAME` would not use either)."""
+    import json
+
+    root, home, secret = _tree(tmp_path)
+    flows = root / ".muxlang" / "workflows"
+    flows.mkdir(parents=True)
+    (flows / "leak.toml").symlink_to(secret)
+    (flows / "review.toml").symlink_to(secret)  # shadows the bundled `review`
+    (flows / "mine.toml").write_text('[[steps]]\nname = "a"\ntype = "shell"\nrun = "true"\n')
+    env = subprocess_env(home)
+    done = run_muxlang(root, "workflows", "--output", "json", env=env, cwd=root)
+    assert done.returncode == 0, done.stderr
+    listed = {entry["name"]: entry["source"] for entry in json.loads(done.stdout)}
+    assert listed.get("mine") == "project"
+    assert "leak" not in listed
+    assert "review" not in listed
+    assert listed.get("explain") == "stdlib"  # the other bundled workflows are still there
+    done = run_muxlang(root, "run", "review", env=env, cwd=root)
+    assert b"outside the project root" in done.stdout + done.stderr
+
+
 def test_a_fifo_in_place_of_a_config_file_does_not_hang(tmp_path: Path) -> None:
     root, home, _ = _tree(tmp_path)
     (root / ".muxlang").mkdir()
