@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
+from muxlang.steps.uses import GROUP
+
 #: (step name, item index or -1) -> what the step sent
 Key = tuple[str, int]
 
@@ -46,6 +48,13 @@ def current_trace() -> Trace | None:
     return _current.get()
 
 
+def qualified(step: str) -> str:
+    """``step`` as the run reports it: ``outer.inner`` inside a ``uses`` call (the
+    group's name, :data:`muxlang.steps.uses.GROUP`), else ``step`` itself."""
+    group = GROUP.get()
+    return f"{group}.{step}" if group else step
+
+
 def current_step() -> Key | None:
     """The step (and item index) running in this task, as the last :func:`note` said;
     a query service uses it to find the step's settings (``cache``)."""
@@ -59,7 +68,7 @@ def reused(compiled: Any, values: Mapping[str, Any]) -> Any:
         return None
     outcome = trace.reuse(compiled, values)
     if outcome is not None:
-        trace.mark((compiled.name, -1), origin="reused")
+        trace.mark((qualified(compiled.name), -1), origin="reused")
     return outcome
 
 
@@ -113,8 +122,9 @@ def item_index(values: Mapping[str, Any]) -> int:
 
 
 def note(step: str, values: Mapping[str, Any], **fields: Any) -> None:
-    """Record what ``step`` sent (``command``, ``prompt``, ``system``, ``target``)."""
-    key = (step, item_index(values))
+    """Record what ``step`` sent (``command``, ``prompt``, ``system``, ``target``); a
+    nested step's under its qualified name (``outer.inner``)."""
+    key = (qualified(step), item_index(values))
     _step.set(key)
     trace = _current.get()
     if trace is None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -274,6 +275,25 @@ def _previewed(step: UsesStep) -> tuple[tuple[str, TemplateField], ...]:
     )
 
 
+#: the qualified name of the call whose steps run in this task (``""`` outside any):
+#: ``review``, ``fix#2`` (iteration 2), ``fix[3]`` (for_each item 3), ``a.b`` (a call
+#: within a call). Tasks started by the nested run inherit it, so the run's trace and
+#: ``--resume`` name nested steps ``outer.inner`` as the console and records do.
+GROUP: ContextVar[str] = ContextVar("muxlang_group", default="")
+
+
+def group_name(step: UsesStep, values: Mapping[str, Any], item: int | None) -> str:
+    """The qualified name of this call's group (as ``runtime.calls.qualified_name``)."""
+    name = step.name
+    if step.repeat is not None:
+        record = values.get("steps", {}).get(step.name, {})
+        name += f"#{len(record.get('iterations', ())) + 1}"
+    if item is not None:
+        name += f"[{item}]"
+    outer = GROUP.get()
+    return f"{outer}.{name}" if outer else name
+
+
 async def _run(
     step: UsesStep, values: Mapping[str, Any], runner: StepRunner, item: bool
 ) -> Outcome:
@@ -286,7 +306,11 @@ async def _run(
         )
     env = runner.env(step, values)
     index = values["loop"]["index"] if item else None  # a for_each item's own group
-    return await runner.run_workflow(step, args, env, item=index)
+    token = GROUP.set(group_name(step, values, index))
+    try:
+        return await runner.run_workflow(step, args, env, item=index)
+    finally:
+        GROUP.reset(token)
 
 
 KIND = StepKind(
