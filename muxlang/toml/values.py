@@ -229,22 +229,11 @@ def decode_string(raw: str, start: int) -> Decoded:
     if multiline:
         i = _trim_first_newline(body)
     n = len(body)
+    # literal strings have no escapes: their patterns never stop at a backslash
     if quote == "'":
         special = _ML_LITERAL_SPECIAL if multiline else _LITERAL_BAD
-        while i < n:
-            m = special.search(body, i)
-            stop = m.start() if m else n
-            out.text(body[i:stop], base + i)
-            if m is None:
-                break
-            ch = m.group()
-            if ch == "\r" and body.startswith("\r\n", stop):
-                out.escape("\n", base + stop, base + stop + 2)
-                i = stop + 2
-                continue
-            raise ValueFault(_control_message(ch), base + stop)
-        return out.result(start + len(raw) - q)
-    special = _ML_BASIC_SPECIAL if multiline else _BASIC_SPECIAL
+    else:
+        special = _ML_BASIC_SPECIAL if multiline else _BASIC_SPECIAL
     while i < n:
         m = special.search(body, i)
         stop = m.start() if m else n
