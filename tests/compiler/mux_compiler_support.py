@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.models import BackendConfig, ConfigFile, RoleConfig
 from muxlang.source import Span
@@ -127,3 +129,17 @@ def config(**kw: Any) -> ResolvedConfig:
 
 def local_config(**tables: Any) -> ConfigFile:
     return ConfigFile.model_validate(tables)
+
+
+def cli_project(root: Path, monkeypatch: pytest.MonkeyPatch, config: Path | None = None) -> Path:
+    """``root`` as an empty project (a git root with ``.muxlang/workflows``), the working
+    directory and HOME; with ``config``, that file as the user layer and colour left to
+    the command (NO_COLOR unset)."""
+    (root / ".git").mkdir()
+    (root / ".muxlang" / "workflows").mkdir(parents=True)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("HOME", str(root))
+    if config is not None:
+        monkeypatch.setenv("MUXLANG_CONFIG", str(config))
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    return root

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from mux_compiler_support import cli_project
 
 from muxlang.cli import cli
 
@@ -44,14 +45,8 @@ run = "echo {{ steps.analyze.output | raw }}"
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty project (a git root) as the working directory, the seed's config as user layer."""
-    (tmp_path / ".git").mkdir()
-    (tmp_path / ".muxlang" / "workflows").mkdir(parents=True)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("MUXLANG_CONFIG", str(SEED / "config.toml"))
-    monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("FORCE_COLOR", raising=False)
-    return tmp_path
+    return cli_project(tmp_path, monkeypatch, SEED / "config.toml")
 
 
 def write(project: Path, name: str, text: str, where: str = ".muxlang/workflows") -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from mux_compiler_support import cli_project
 
 from muxlang.cli import cli
 from muxlang.rules import RULES
@@ -70,11 +71,7 @@ def test_every_rule_has_its_anchor_in_the_docs() -> None:
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / ".git").mkdir()
-    (tmp_path / ".muxlang" / "workflows").mkdir(parents=True)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    return tmp_path
+    return cli_project(tmp_path, monkeypatch)
 
 
 def test_sarif_rules_meet_github_code_scanning(project: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from mux_compiler_support import cli_project
 
 from muxlang.cli import cli
 from tests.compiler.test_compiler_cli import BROKEN, CLEAN, SEED
@@ -15,13 +16,7 @@ from tests.compiler.test_compiler_cli import BROKEN, CLEAN, SEED
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty project as the working directory, the seed's config as user layer."""
-    (tmp_path / ".git").mkdir()
-    (tmp_path / ".muxlang" / "workflows").mkdir(parents=True)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("MUXLANG_CONFIG", str(SEED / "config.toml"))
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    return tmp_path
+    return cli_project(tmp_path, monkeypatch, SEED / "config.toml")
 
 
 def validate(*args: str, text: str):

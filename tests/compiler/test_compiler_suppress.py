@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from mux_compiler_support import cli_project
 
 from muxlang.cli import cli
 from muxlang.compiler.suppress import inline_ignores
@@ -39,11 +40,7 @@ def workflow(above21: str = "", same21: str = "", same40: str = "") -> str:
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / ".git").mkdir()
-    (tmp_path / ".muxlang" / "workflows").mkdir(parents=True)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    return tmp_path
+    return cli_project(tmp_path, monkeypatch)
 
 
 def codes(project: Path, text: str, *args: str) -> tuple[int, list[str]]:
