@@ -218,13 +218,7 @@ def _literal_str(expr: t.Expr) -> str | None:
 
 def _step_level(expr: t.Expr) -> tuple[str, Span] | None:
     """``steps.X`` or ``steps['X']``: the step name and where it is written."""
-    if isinstance(expr, t.Attr) and isinstance(expr.obj, t.Name) and expr.obj.name == "steps":
-        return expr.name, expr.name_span
-    if isinstance(expr, t.Index) and isinstance(expr.obj, t.Name) and expr.obj.name == "steps":
-        key = _literal_str(expr.index)
-        if key is not None:
-            return key, expr.index.span
-    return None
+    return t.member(expr, "steps")
 
 
 def step_refs(expr: t.Expr, bound: frozenset[str] = frozenset()) -> Iterator[StepRef]:

@@ -37,17 +37,8 @@ def arg_reads(workflow: Workflow) -> dict[str, Span]:
 
 def _arg_name(expr: t.Expr) -> str | None:
     """``args.X`` or ``args['X']``: X."""
-    if isinstance(expr, t.Attr) and isinstance(expr.obj, t.Name) and expr.obj.name == "args":
-        return expr.name
-    if (
-        isinstance(expr, t.Index)
-        and isinstance(expr.obj, t.Name)
-        and expr.obj.name == "args"
-        and isinstance(expr.index, t.Literal)
-        and isinstance(expr.index.value, str)
-    ):
-        return expr.index.value
-    return None
+    read = t.member(expr, "args")
+    return read[0] if read else None
 
 
 def _tested(expr: t.Expr) -> frozenset[str]:

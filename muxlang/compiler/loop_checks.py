@@ -18,34 +18,18 @@ if TYPE_CHECKING:
     from muxlang.compiler.checks import CheckContext
 
 
-def _loop_key(node: t.Expr) -> tuple[str, t.Expr] | None:
-    """``loop.X`` or ``loop['X']``: the key and the node that names it."""
-    if isinstance(node, t.Attr) and isinstance(node.obj, t.Name) and node.obj.name == "loop":
-        return node.name, node
-    if (
-        isinstance(node, t.Index)
-        and isinstance(node.obj, t.Name)
-        and node.obj.name == "loop"
-        and isinstance(node.index, t.Literal)
-        and isinstance(node.index.value, str)
-    ):
-        return node.index.value, node.index
-    return None
-
-
 def check_loop_fields(ctx: CheckContext) -> Iterator[Diagnostic]:
     """MUX023: ``loop.X`` where ``loop`` has no field X (``loop.bogus``)."""
     for site in ctx.sites:
         if not (site.item_available or "loop" in site.bound):
             continue  # `loop` outside any loop is MUX024's
         for node in ctx.nodes(site):
-            found = _loop_key(node)
+            found = t.member(node, "loop")
             if found is None:
                 continue
-            key, where = found
+            key, span = found
             if key in LOOP_FIELDS:
                 continue
-            span = where.name_span if isinstance(where, t.Attr) else where.span
             yield ctx.diag(
                 span,
                 "MUX023",

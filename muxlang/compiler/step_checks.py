@@ -148,14 +148,9 @@ def _arg_refs(site: a.Site) -> Iterator[tuple[str, Span]]:
     if "args" in site.bound:
         return
     for node in a.walk(site.expr):
-        if not (isinstance(node, t.Attr | t.Index) and isinstance(node.obj, t.Name)):
-            continue
-        if node.obj.name != "args":
-            continue
-        if isinstance(node, t.Attr):
-            yield node.name, node.name_span
-        elif isinstance(node.index, t.Literal) and isinstance(node.index.value, str):
-            yield node.index.value, node.index.span
+        read = t.member(node, "args")
+        if read is not None:
+            yield read
 
 
 def check_undeclared_args(ctx: CheckContext) -> Iterator[Diagnostic]:

@@ -309,6 +309,21 @@ def children(expr: Expr) -> tuple[Expr, ...]:
     return ()
 
 
+def member(expr: Expr, name: str) -> tuple[str, Span] | None:
+    """``name.KEY`` or ``name['KEY']`` (a string key), as in ``steps.diff`` or
+    ``args['who']``: KEY and the span that spells it (the name after the dot, or
+    the quoted key); None for anything else."""
+    if not (isinstance(expr, Attr | Index) and isinstance(expr.obj, Name)):
+        return None
+    if expr.obj.name != name:
+        return None
+    if isinstance(expr, Attr):
+        return expr.name, expr.name_span
+    if isinstance(expr.index, Literal) and isinstance(expr.index.value, str):
+        return expr.index.value, expr.index.span
+    return None
+
+
 def walk(expr: Expr) -> Iterator[Expr]:
     """``expr`` and every expression inside it, outermost first, in source order."""
     yield expr
