@@ -1,8 +1,9 @@
 """The Trio runtime: runs a compiled :class:`~muxlang.compiler.plan.Plan`.
 
 ``execute(plan, args=..., query=..., reporter=...)`` schedules every step with
-structured concurrency (:mod:`muxlang.runtime.scheduler`); shell, query and apply
-steps run in :mod:`muxlang.runtime.steps`; subprocesses go through
+structured concurrency (:mod:`muxlang.runtime.scheduler`); each step runs by its
+type's hook (:mod:`muxlang.steps`) with :mod:`muxlang.runtime.steps`' executor
+as its runner; subprocesses go through
 :mod:`muxlang.runtime.process`. (An in-process scripted query service for tests
 is ``tests/fakes/scripted.py``.)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from muxlang.steps.base import Outcome, Shapes, StepKind, StepRunner
@@ -49,7 +49,56 @@ def check_apply_source(ctx: CheckContext) -> Iterator[Diagnostic]:
 async def _run(
     step: ApplyStep, values: Mapping[str, Any], runner: StepRunner, item: bool
 ) -> Outcome:
-    return await runner.run_apply(step, values)
+    if not runner.can_apply:
+        return Outcome(error="this run was started without an apply service")
+    sent = runner.requests.get(step.source.name)
+    source = values["steps"].get(step.source.name, {})
+    if "results" in source:
+        return Outcome(
+            error=f"source step {step.source.name!r} uses for_each: apply needs one answer"
+        )
+    if sent is None or source.get("status") != "success":
+        return Outcome(error=f"source step {step.source.name!r} has no successful answer")
+    if step.verify is not None:
+        verify: str | None = runner.render("verify", step.verify, values)
+    else:
+        verify = runner.team_verify
+    env = runner.env(step, values)
+    retry_prompt = _retry_prompt(step, values, runner)
+    result = await runner.apply_edits(
+        step, sent, str(source.get("output", "")), verify, env, retry_prompt
+    )
+    no_write = runner.no_write
+    shown = f"{result.output}\n\n{result.diff}" if no_write and result.diff else result.output
+    if verify is None and result.success and result.files and not no_write:
+        shown += (
+            "\nno verify command: the edits were applied unchecked "
+            "(set `verify` on the step, or a team's `verify`)"
+        )
+    fields = {
+        "output": shown.rstrip("\n"),
+        "files": list(result.files),
+        "diff": result.diff,
+        "attempts": result.attempts,
+        "verify_output": result.verify_output,
+    }
+    if result.success:
+        return Outcome(fields)
+    return Outcome(fields, result.error or "apply failed")
+
+
+def _retry_prompt(
+    step: ApplyStep, values: Mapping[str, Any], runner: StepRunner
+) -> Callable[[str, str], str] | None:
+    template = step.verify_retry_prompt
+    if template is None:
+        return None
+
+    def render_retry(original: str, error: str) -> str:
+        scope = {**values, "original": original, "error": error}
+        return runner.render("verify_retry_prompt", template, scope)
+
+    return render_retry
 
 
 KIND = StepKind(

@@ -11,17 +11,20 @@ runs. The compiler, the runtime, ``--dry-run`` and ``graph`` ask the registry
 instead of testing the step's class.
 
 Layers: this package sits with the compiler (it imports the workflow AST and
-the template engine, never the runtime). How a type runs is a hook that the
-runtime calls with a :class:`StepRunner` (the runtime's side: rendering,
-subprocesses, backends, apply), so no step module imports the runtime.
+the template engine, never the runtime). How a type runs is a hook in the
+type's module, written against a :class:`StepRunner`: the runtime's services
+(rendering, the environment, subprocesses, backends, the apply service, the
+trace), passed in as a parameter, so no step module imports the runtime.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from muxlang.llm import ChatRequest, QueryService
 from muxlang.workflow import AnyStep, Ref, TemplateField
 
 if TYPE_CHECKING:
@@ -45,15 +48,65 @@ class Outcome:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SentRequest:
+    """The request a query step sent, kept for an apply step's re-ask."""
+
+    request: ChatRequest
+    target: str
+    kind: Literal["role", "backend"]
+
+
+class Finished(Protocol):
+    """A command that ran to its end (:class:`muxlang.runtime.process.ProcessResult`)."""
+
+    @property
+    def returncode(self) -> int: ...
+
+    @property
+    def stdout(self) -> bytes | bytearray: ...
+
+    @property
+    def stderr(self) -> bytes: ...
+
+
+class Applied(Protocol):
+    """What the apply service did (:class:`muxlang.runtime.apply_service.ApplyResult`)."""
+
+    @property
+    def success(self) -> bool: ...
+
+    @property
+    def output(self) -> str: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def files(self) -> tuple[str, ...]: ...
+
+    @property
+    def diff(self) -> str: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def verify_output(self) -> str: ...
+
+
 class StepRunner(Protocol):
-    """What the runtime offers a step type's ``run`` hook (implemented by
+    """The runtime's services for a step type's ``run`` hook (implemented by
     :class:`muxlang.runtime.steps.Executor`)."""
 
-    async def run_shell(self, step: Any, values: Mapping[str, Any]) -> Outcome: ...
-
-    async def run_query(self, step: Any, values: Mapping[str, Any], *, item: bool) -> Outcome: ...
-
-    async def run_apply(self, step: Any, values: Mapping[str, Any]) -> Outcome: ...
+    project_root: Path
+    query: QueryService
+    #: the team's ``verify``, for an apply step without its own
+    team_verify: str | None
+    #: ``--no-write``: apply steps write nothing and show the diff they would write
+    no_write: bool
+    #: what each query step of this run sent (not for_each items), by step name
+    requests: dict[str, SentRequest]
 
     def render(self, key: str, template: TemplateField, values: Mapping[str, Any]) -> str:
         """A template of the step, rendered (errors raise :class:`StepError`)."""
@@ -61,6 +114,35 @@ class StepRunner(Protocol):
 
     def env(self, step: Any, values: Mapping[str, Any]) -> dict[str, str]:
         """The environment of the step's commands: the run's plus the step's ``env``."""
+        ...
+
+    def note(self, step: str, values: Mapping[str, Any], **sent: Any) -> None:
+        """Record what the step sent (``command``, ``prompt``...) in the run's trace."""
+        ...
+
+    async def spawn(self, argv: list[str], cwd: Path, env: Mapping[str, str]) -> Finished:
+        """Run a command to its end (a program that cannot start raises :class:`StepError`)."""
+        ...
+
+    def check_answer(self, output: str, schema: Any) -> tuple[Any, str | None]:
+        """An answer parsed and checked by ``output_schema``: (data, problem or None)."""
+        ...
+
+    @property
+    def can_apply(self) -> bool:
+        """Whether the run was started with an apply service."""
+        ...
+
+    async def apply_edits(
+        self,
+        step: Any,
+        source: SentRequest,
+        source_output: str,
+        verify: str | None,
+        env: Mapping[str, str],
+        retry_prompt: Callable[[str, str], str] | None,
+    ) -> Applied:
+        """Hand an apply step's edits to the apply service."""
         ...
 
     async def run_workflow(

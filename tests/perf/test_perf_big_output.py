@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from muxlang.cli import run as run_cli
-from muxlang.runtime.steps import _text_of
+from muxlang.steps.shell import text_of as _text_of
 
 chunks = st.lists(
     st.sampled_from([b"x", b"\n", b"\r", b"\r\n", "é".encode(), b"\xff", b"\xe2\x82", b" "]),
