@@ -34,6 +34,16 @@ from muxlang.serve.gateway import Gateway
 Script = BackendError | Sequence[StreamEvent | BackendError | tuple[str, float]]
 
 
+@dataclass
+class Clock:
+    """A clock for ``now=`` parameters that stands still until a test sets ``t``."""
+
+    t: float
+
+    def __call__(self) -> float:
+        return self.t
+
+
 def answer(text: str, usage: tuple[int, int] = (3, 2)) -> list[StreamEvent]:
     return [TextDelta(text), Finish("stop", Usage(*usage))]
 

@@ -6,19 +6,11 @@ import calendar
 
 from muxlang.serve.limits import ClientKey, KeyRing
 from muxlang.serve.state import KeyLimits, MemoryState
-from tests.serve.serve_support import answer, call, make_gateway
+from tests.serve.serve_support import Clock, answer, call, make_gateway
 
 USER = [{"role": "user", "content": "hi"}]
 #: 2026-12-04 18:00:45 UTC
 T0 = float(calendar.timegm((2026, 12, 4, 18, 0, 45)))
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def keyed(limits: KeyLimits, models: frozenset[str] | None = None) -> tuple[KeyRing, Clock]:

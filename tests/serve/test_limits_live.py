@@ -11,7 +11,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.fakes.llm_server import FakeLLMServer, Reply, fake_llm_server
+from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.serve.replica_support import MUXLANG, Replica, clean_env, upstream_backend, write_project
 
 pytestmark = pytest.mark.slow
@@ -51,12 +51,6 @@ price = {{ input = 1000.0, output = 2000.0 }}
 
 {upstream_backend("up-anthropic", upstream, "anthropic", "claude-up")}
 """
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeLLMServer]:
-    with fake_llm_server() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -42,12 +42,6 @@ def upstream() -> Iterator[FakeLLMServer]:
 
 
 @pytest.fixture(scope="module")
-def limited() -> Iterator[FakeLLMServer]:
-    with fake_llm_server(Reply.rate_limited(retry_after="30")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def gateway(
     tmp_path_factory: pytest.TempPathFactory, upstream: FakeLLMServer, limited: FakeLLMServer
 ) -> Iterator[str]:

@@ -10,7 +10,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fakes.llm_server import FakeLLMServer, Reply, fake_llm_server
+from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.serve.redis_support import RedisServer, redis_server
 from tests.serve.replica_support import (
     Replica,
@@ -33,19 +33,6 @@ BACK = "is reachable again"
 @pytest.fixture(scope="module")
 def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeLLMServer]:
-    with fake_llm_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def limited() -> Iterator[FakeLLMServer]:
-    """An upstream that is always rate limited, asking for 30 s."""
-    with fake_llm_server(Reply.rate_limited(retry_after="30")) as server:
         yield server
 
 

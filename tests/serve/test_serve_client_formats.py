@@ -20,12 +20,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeLLMServer]:
-    with fake_llm_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory, upstream: FakeLLMServer) -> Iterator[str]:
     """A live ``muxlang serve`` (the project of test_serve_live) in front of ``upstream``."""
     tmp = tmp_path_factory.mktemp("formats")
@@ -33,20 +27,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, upstream: FakeLLMServer) -
         write_project(tmp / "project", upstream, limited)
         with running_gateway(tmp / "project", clean_env(tmp)) as url:
             yield url
-
-
-@pytest.fixture
-def oa(gateway: str, upstream: FakeLLMServer) -> openai.OpenAI:
-    upstream.reset()
-    upstream.default = lambda r: Reply(text=f"upstream heard: {r.prompt}")
-    return openai.OpenAI(base_url=gateway + "/v1", api_key="unused", max_retries=0, timeout=20)
-
-
-@pytest.fixture
-def an(gateway: str, upstream: FakeLLMServer) -> anthropic.Anthropic:
-    upstream.reset()
-    upstream.default = lambda r: Reply(text=f"upstream heard: {r.prompt}")
-    return anthropic.Anthropic(base_url=gateway, api_key="unused", max_retries=0, timeout=20)
 
 
 WEATHER_TOOL = {"city": "Paris"}

@@ -37,12 +37,6 @@ WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "requir
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeLLMServer]:
-    with fake_llm_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def limited() -> Iterator[FakeLLMServer]:
     """An upstream that is always rate limited."""
     with fake_llm_server(Reply.rate_limited(retry_after="1")) as server:
@@ -148,20 +142,6 @@ def gateway(
     with running_gateway(root, clean_env(tmp)) as url:
         gateway_root[url] = str(root)
         yield url
-
-
-@pytest.fixture
-def oa(gateway: str, upstream: FakeLLMServer) -> openai.OpenAI:
-    upstream.reset()
-    upstream.default = lambda r: Reply(text=f"upstream heard: {r.prompt}")
-    return openai.OpenAI(base_url=gateway + "/v1", api_key="unused", max_retries=0, timeout=20)
-
-
-@pytest.fixture
-def an(gateway: str, upstream: FakeLLMServer) -> anthropic.Anthropic:
-    upstream.reset()
-    upstream.default = lambda r: Reply(text=f"upstream heard: {r.prompt}")
-    return anthropic.Anthropic(base_url=gateway, api_key="unused", max_retries=0, timeout=20)
 
 
 USER = [{"role": "user", "content": "hello there"}]

@@ -15,19 +15,12 @@ import trio.testing
 from muxlang.serve.redis_state import RedisState, where
 from muxlang.serve.state import KeyLimits, MemoryState, Refusal, Usage, open_state
 from tests.serve.redis_support import RedisServer, redis_server
+from tests.serve.serve_support import Clock
 
 pytestmark = pytest.mark.slow
 
 #: 2026-12-04 18:00:00 UTC: the start of a minute
 START = float(calendar.timegm((2026, 12, 4, 18, 0, 0)))
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def shared(state: RedisState) -> bool:
