@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import trio
 
+from muxlang.compiler.plan import ResolvedConfig
 from muxlang.llm import BackendError, ChatRequest
 from muxlang.runtime.backends import engine as engine_module
 from muxlang.runtime.backends import open_router
@@ -60,17 +61,25 @@ async def _both(config: Any, environ: dict[str, str], server: FakeLLMServer) -> 
     return ran, (status, headers["x-muxlang-backend"])
 
 
+def _a_down_b_answers(
+    llm_server: FakeLLMServer, make_config: MakeConfig, execution: str
+) -> ResolvedConfig:
+    """Backends ``a`` (down: 500) and ``b`` (answers "B") on ``llm_server``, and the
+    role ``one`` of both with ``execution``."""
+    llm_server.default = by_name({"a": Reply.fail(500, "a is down"), "b": Reply.answer("B")})
+    return make_config(
+        backends=backends_on(llm_server, "a", "b"),
+        roles={"one": {"backends": ["a", "b"], "execution": execution}},
+    )
+
+
 async def test_one_rule_change_shows_in_run_and_in_serve(
     llm_server: FakeLLMServer,
     make_config: MakeConfig,
     environ: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    llm_server.default = by_name({"a": Reply.fail(500, "a is down"), "b": Reply.answer("B")})
-    config = make_config(
-        backends=backends_on(llm_server, "a", "b"),
-        roles={"one": {"backends": ["a", "b"], "execution": "first"}},
-    )
+    config = _a_down_b_answers(llm_server, make_config, "first")
     ran, served = await _both(config, environ, llm_server)
     # `first` never fails over: the step fails and the gateway answers 502
     assert isinstance(ran, BackendError)
@@ -91,11 +100,7 @@ async def test_run_and_serve_walk_a_role_through_the_same_engine(
     environ: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    llm_server.default = by_name({"a": Reply.fail(500, "a is down"), "b": Reply.answer("B")})
-    config = make_config(
-        backends=backends_on(llm_server, "a", "b"),
-        roles={"one": {"backends": ["a", "b"], "execution": "fallback"}},
-    )
+    config = _a_down_b_answers(llm_server, make_config, "fallback")
     tried: list[str] = []
     leaf = engine_module.Engine._leaf
 
