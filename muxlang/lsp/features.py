@@ -287,6 +287,10 @@ def _uses_args(snap: Snapshot, target: str) -> dict[str, str | None]:
 # --------------------------------------------------------------------------- words
 
 
+#: a document and a place in it: (snapshot, line, column), 0-based
+Cursor = tuple[Snapshot, int, int]
+
+
 def word_at(text: str, column: int) -> tuple[str, int, int] | None:
     """The name (letters, digits, ``_``, ``-``) at ``column`` of ``text``, with its
     start and end, or None."""
@@ -294,6 +298,13 @@ def word_at(text: str, column: int) -> tuple[str, int, int] | None:
         if match.start() <= column <= match.end():
             return match.group(), match.start(), match.end()
     return None
+
+
+def _under(snap: Snapshot, line: int, column: int) -> tuple[str, str, int, int] | None:
+    """The text of ``line`` and the word at ``column`` in it, with its start and end."""
+    text = snap.lines[line] if line < len(snap.lines) else ""
+    found = word_at(text, column)
+    return (text, *found) if found else None
 
 
 def _step_word(text: str, start: int) -> bool:
@@ -314,11 +325,9 @@ def _string_value_of(text: str, start: int) -> str | None:
 
 def hover(snap: Snapshot, line: int, column: int) -> str | None:
     """Markdown about what is under the cursor."""
-    text = snap.lines[line] if line < len(snap.lines) else ""
-    found = word_at(text, column)
-    if found is None:
+    if (under := _under(snap, line, column)) is None:
         return None
-    word, start, _ = found
+    text, word, start, end = under
     before = text[:start]
     if _step_word(text, start) and word in snap.steps:
         return _step_hover(snap, word)
@@ -340,7 +349,7 @@ def hover(snap: Snapshot, line: int, column: int) -> str | None:
         return _step_hover(snap, word)
     if key in ("role", "backend", "backends"):
         return _config_hover(snap, word)
-    if re.fullmatch(r"\s*", before) and re.match(r"\s*=", text[found[2] :]):
+    if re.fullmatch(r"\s*", before) and re.match(r"\s*=", text[end:]):
         model = model_at(snap.kind, snap.place(line))
         if model is not None:
             doc = model_keys(model).get(word)
@@ -374,11 +383,9 @@ def _config_hover(snap: Snapshot, name: str) -> str | None:
 
 def definition(snap: Snapshot, line: int, column: int) -> Target | None:
     """Where the step, role or backend under the cursor is defined."""
-    text = snap.lines[line] if line < len(snap.lines) else ""
-    found = word_at(text, column)
-    if found is None:
+    if (under := _under(snap, line, column)) is None:
         return None
-    word, start, _ = found
+    text, word, start, _ = under
     key = _string_value_of(text, start)
     if (_step_word(text, start) or key in ("depends_on", "source")) and word in snap.steps:
         return Target(snap.path, snap.steps[word].name_span)

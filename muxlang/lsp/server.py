@@ -86,8 +86,16 @@ def _range(lines: list[str], span: Span) -> lsp.Range:
     return lsp.Range(lsp.Position(*start), lsp.Position(*end))
 
 
-def _at(snap: f.Snapshot, position: lsp.Position) -> tuple[int, int]:
-    return from_client(snap.lines, position.line, position.character, _encoding())
+def _cursor(
+    ls: MuxServer, params: lsp.CompletionParams | lsp.HoverParams | lsp.DefinitionParams
+) -> f.Cursor | None:
+    """The document's snapshot and the line and column the request points at
+    (None when muxlang does not check that document)."""
+    snap = ls.snapshot(params.text_document.uri)
+    if snap is None:
+        return None
+    position = params.position
+    return (snap, *from_client(snap.lines, position.line, position.character, _encoding()))
 
 
 def _lines_of(path: Path, snap: f.Snapshot) -> list[str]:
@@ -178,10 +186,9 @@ def did_close(ls: MuxServer, params: lsp.DidCloseTextDocumentParams) -> None:
     lsp.CompletionOptions(trigger_characters=[".", "|", '"', " "]),
 )
 def completion(ls: MuxServer, params: lsp.CompletionParams) -> lsp.CompletionList | None:
-    snap = ls.snapshot(params.text_document.uri)
-    if snap is None:
+    at = _cursor(ls, params)
+    if at is None:
         return None
-    line, column = _at(snap, params.position)
     items = [
         lsp.CompletionItem(
             label=item.label,
@@ -194,17 +201,15 @@ def completion(ls: MuxServer, params: lsp.CompletionParams) -> lsp.CompletionLis
             ),
             insert_text=item.insert,
         )
-        for item in f.complete(snap, line, column)
+        for item in f.complete(*at)
     ]
     return lsp.CompletionList(is_incomplete=False, items=items)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
 def hover(ls: MuxServer, params: lsp.HoverParams) -> lsp.Hover | None:
-    snap = ls.snapshot(params.text_document.uri)
-    if snap is None:
-        return None
-    text = f.hover(snap, *_at(snap, params.position))
+    at = _cursor(ls, params)
+    text = f.hover(*at) if at else None
     if text is None:
         return None
     return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text))
@@ -212,12 +217,10 @@ def hover(ls: MuxServer, params: lsp.HoverParams) -> lsp.Hover | None:
 
 @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
 def definition(ls: MuxServer, params: lsp.DefinitionParams) -> lsp.Location | None:
-    snap = ls.snapshot(params.text_document.uri)
-    if snap is None:
+    at = _cursor(ls, params)
+    if at is None or (target := f.definition(*at)) is None:
         return None
-    target = f.definition(snap, *_at(snap, params.position))
-    if target is None:
-        return None
+    snap = at[0]
     uri = params.text_document.uri if target.path == snap.path else target.path.as_uri()
     return lsp.Location(uri=uri, range=_range(_lines_of(target.path, snap), target.span))
 
