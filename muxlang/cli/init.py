@@ -59,13 +59,20 @@ TEAMS = (
 )
 
 
-def _toml_list(items: tuple[str, ...] | list[str]) -> str:
-    return "[" + ", ".join(_toml_str(item) for item in items) + "]"
-
-
 def _toml_str(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+def _table(header: str, **values: str | tuple[str, ...] | list[str]) -> list[str]:
+    """The lines of a ``[header]`` table of string and string-list values, then a blank."""
+    lines = [f"[{header}]"]
+    for key, value in values.items():
+        if isinstance(value, str):
+            lines.append(f"{key} = {_toml_str(value)}")
+        else:
+            lines.append(f"{key} = [{', '.join(_toml_str(item) for item in value)}]")
+    return [*lines, ""]
 
 
 def render_config(found: list[KnownCli], user_roles: frozenset[str] = frozenset()) -> str:
@@ -84,12 +91,7 @@ def render_config(found: list[KnownCli], user_roles: frozenset[str] = frozenset(
     if found:
         out.append("# LLM command-line tools found on PATH when this file was written.")
     for cli in found:
-        out += [
-            f"[backends.{cli.name}]",
-            f"command = {_toml_str(cli.command)}",
-            f"args = {_toml_list(cli.args)}",
-            "",
-        ]
+        out += _table(f"backends.{cli.name}", command=cli.command, args=cli.args)
     out += [
         "# An HTTP backend: `command` is the API's base URL; the key comes from the",
         "# OPENAI_API_KEY environment variable (export OPENAI_API_KEY=... before a run).",
@@ -116,22 +118,17 @@ def render_config(found: list[KnownCli], user_roles: frozenset[str] = frozenset(
     for role, description, execution, backends in roles:
         if role in user_roles:
             continue
-        out += [
-            f"[roles.{role}]",
-            f"description = {_toml_str(description)}",
-            f"backends = {_toml_list(backends)}",
-            f"execution = {_toml_str(execution)}",
-            "",
-        ]
+        out += _table(
+            f"roles.{role}", description=description, backends=backends, execution=execution
+        )
     out.append("# The first team whose `detect` globs match is the team; `--team` overrides.")
     for team in TEAMS:
-        out += [
-            f"[teams.{team.name}]",
-            f"description = {_toml_str(team.description)}",
-            f"detect = {_toml_list(team.detect)}",
-            f"verify = {_toml_str(team.verify)}",
-            "",
-        ]
+        out += _table(
+            f"teams.{team.name}",
+            description=team.description,
+            detect=team.detect,
+            verify=team.verify,
+        )
     return "\n".join(out)
 
 
