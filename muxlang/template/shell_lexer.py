@@ -35,6 +35,11 @@ Context = Literal[
 ]
 
 
+#: frames where a backslash escapes the next character and one character closes
+#: the frame: bash's ``$'...'``, ```...``` and ``${...}``
+_CLOSED_BY = {"ansi": "'", "backticks": "`", "parameter": "}"}
+
+
 @dataclass(slots=True)
 class _Frame:
     kind: Literal[
@@ -142,31 +147,17 @@ class ShellLexer:
                 self._word_char(ch)
         elif frame.kind == "double":
             self._double_char(ch)
-        elif frame.kind == "ansi":  # bash's $'...': backslash escapes, `'` ends it
+        elif frame.kind in _CLOSED_BY:
             if self.escape:
                 self.escape = False
             elif ch == "\\":
                 self.escape = True
-            elif ch == "'":
+            elif ch == _CLOSED_BY[frame.kind]:
                 self.stack.pop()
         elif frame.kind == "comment":
             if ch == "\n":
                 self.stack.pop()
                 self._char(ch)
-        elif frame.kind == "backticks":
-            if self.escape:
-                self.escape = False
-            elif ch == "\\":
-                self.escape = True
-            elif ch == "`":
-                self.stack.pop()
-        elif frame.kind == "parameter":
-            if self.escape:
-                self.escape = False
-            elif ch == "\\":
-                self.escape = True
-            elif ch == "}":
-                self.stack.pop()
         elif frame.kind == "arithmetic":
             if ch == "(":
                 frame.depth += 1
