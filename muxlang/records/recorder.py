@@ -1,33 +1,38 @@
 """A reporter that records a run in the store as it goes (SPEC section 10).
 
 :class:`Recorder` wraps the run's own reporter (console, json, jsonl, quiet):
-every event goes to the store, then to the wrapped reporter. A step's rows are
-committed when the step ends, so a run killed at any moment leaves every
-finished step recorded. Everything recorded passes through
-:func:`muxlang.records.secrets.redact` first.
+every event becomes a message to a writer (:mod:`muxlang.records.writer`),
+then goes on to the wrapped reporter. The writer is a child process fed
+through a pipe: the run pays one ``pickle`` and one ``write`` per step, and
+redaction (:func:`muxlang.records.secrets.redact`), rows, definition hashes and
+SQLite transactions happen beside it, on the other core. A step's message is
+in the pipe when the step ends, before its dependents start and before it is
+reported, and a pipe's contents outlive a SIGKILL of the run: a run killed at
+any moment leaves every finished step recorded.
 
-A store that fails (locked, corrupt, disk full) never fails the run: the first
-error is said once on stderr, recording stops, and the run goes on.
+A store that fails (locked, corrupt, disk full) never fails the run: the
+first error is said once on stderr, recording stops, and the run goes on. At
+its end the run waits for the writer, so that the history is complete when
+``muxlang run`` exits. Where no child process can be started the same writer
+runs in the run's own process.
 
-Each step is one small transaction (WAL mode: no fsync per commit), written
-synchronously from the run's thread before its dependents start — the price,
-some tens of microseconds per step, is measured in bench/records.py and
-quoted in docs/performance.md. A writer thread that batched commits was
-measured too: it cost as much CPU and left a window in which a killed run
-lost steps that had finished.
+The cost, and what was tried before (a writer thread, synchronous commits), is
+in docs/performance.md §8 (``bench/records.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from muxlang.records.secrets import redact, redact_value
-from muxlang.records.store import StepRow, Store, StoreError
+from muxlang.records.store import new_id
+from muxlang.records.writer import Channel, open_channel
 from muxlang.runtime.events import Reporter
 from muxlang.runtime.trace import Trace
 
@@ -35,22 +40,8 @@ if TYPE_CHECKING:
     from muxlang.compiler.plan import Plan
     from muxlang.runtime.scheduler import RunResult
 
-#: record fields that have columns of their own (the rest go to ``fields``)
-_COLUMNS = frozenset(
-    {
-        "output",
-        "status",
-        "error",
-        "duration_ms",
-        "stderr",
-        "exit_code",
-        "backend",
-        "usage",
-        "cost",
-        "results",
-        "item",
-    }
-)
+#: how often (seconds) a run looks whether the writer said it stopped
+POLL_EVERY = 0.25
 
 
 def file_hash(path: str) -> str:
@@ -77,6 +68,51 @@ def muxlang_version() -> str:
     return __version__
 
 
+def definition_facts(plan: Plan) -> dict[str, Any]:
+    """What the writer needs to hash each step's definition and backends for
+    ``--resume`` (:func:`muxlang.records.writer.fingerprints_of`): the workflow
+    file's bytes as compiled and where each step starts in it; for steps with no
+    text there (a plan built in memory), their definition as plain data; each
+    query step's backends, and the identity of each backend or role once."""
+    from muxlang.records.resume import definition
+    from muxlang.records.writer import source_text
+    from muxlang.runtime.accounting import identity
+    from muxlang.workflow import QueryStep
+
+    try:
+        source: bytes | None = Path(plan.workflow.path).read_bytes()
+    except OSError:
+        source = None
+    written = {step.name for step in plan.workflow.steps}
+    if source is None or source_text(source) is None:
+        written = set()
+    targets: dict[str, tuple[str, str]] = {}
+    identities: dict[tuple[str, str], Any] = {}
+    definitions: dict[str, Any] = {}
+    for name in plan.order:
+        step = plan.step(name).step
+        if name not in written:
+            definitions[name] = definition(step)
+        if isinstance(step, QueryStep):
+            if step.role is not None:
+                target = ("role", step.role.name)
+            elif step.backend is not None:
+                target = ("backend", step.backend.name)
+            else:
+                continue
+            targets[name] = target
+            if target not in identities:
+                identities[target] = identity(plan, target[1], target[0])
+    return {
+        "source": source,
+        "starts": [(step.name, step.span.line) for step in plan.workflow.steps],
+        "order": list(plan.order),
+        "definitions": definitions,
+        "targets": targets,
+        "identities": identities,
+    }
+
+
 class Recorder:
     """Records the run, then passes each event on to ``inner``."""
 
@@ -90,6 +126,7 @@ class Recorder:
         trace: Trace | None = None,
         stderr: IO[str] | None = None,
         resumed_from: str | None = None,
+        channel: Channel | None = None,
     ) -> None:
         self.inner = inner
         self.path = path
@@ -98,16 +135,15 @@ class Recorder:
         self.trace = trace
         self.stderr = stderr if stderr is not None else sys.stderr
         self.resumed_from = resumed_from
-        #: each step's definition/backends hash, for a later --resume
-        self.fingerprints: dict[str, str] | None = None
         self.plan: Plan | None = None
         self.root: Path | None = None
-        self.store: Store | None = None
         self.run_id: str | None = None
         self.started: dict[str, float] = {}
-        self.seq = 0
         self.warned = False
         self.types: dict[str, str] = {}
+        self.polled = 0.0
+        # started now, so that the child gets ready while the run starts
+        self.channel: Channel | None = channel if channel is not None else open_channel()
 
     def __getattr__(self, name: str) -> Any:
         # optional reporter methods (backend_retry, ...) reach the wrapped reporter
@@ -115,12 +151,15 @@ class Recorder:
 
     # ------------------------------------------------------------------ faults
 
-    def _failed(self, exc: Exception) -> None:
+    def _failed(self, exc: BaseException | str) -> None:
         """Stop recording; say so once."""
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        channel, self.channel = self.channel, None
+        if channel is not None:
+            with contextlib.suppress(OSError):
+                channel.close()
         self.run_id = None
+        if hasattr(self.inner, "run_id"):
+            self.inner.run_id = None
         if not self.warned:
             self.warned = True
             self.stderr.write(
@@ -129,6 +168,13 @@ class Recorder:
             )
             self.stderr.flush()
 
+    def _poll(self, now: float) -> None:
+        self.polled = now
+        if self.channel is not None:
+            said = self.channel.poll()
+            if said is not None:
+                self._failed(said)
+
     # ------------------------------------------------------------------ events
 
     def run_started(self, plan: Plan) -> None:
@@ -136,20 +182,31 @@ class Recorder:
         self.types = summary["types"]
         self.root = plan.config.project_root
         self.plan = plan
-        try:
-            self.store = Store(self.path)
-            self.run_id = self.store.start_run(
-                workflow=plan.workflow.name,
-                path=plan.workflow.path,
-                file_hash=file_hash(plan.workflow.path),
-                args=redact_value(self.args, self.secrets),
-                team=plan.config.team,
-                version=muxlang_version(),
-                plan=summary,
-                resumed_from=self.resumed_from,
-            )
-        except (StoreError, OSError) as exc:
-            self._failed(exc)
+        started = self.polled = time.time()
+        run_id = new_id(started)
+        if self.channel is not None:
+            try:
+                facts = definition_facts(plan)
+                facts.update(
+                    db=str(self.path),
+                    id=run_id,
+                    pid=os.getpid(),
+                    secrets=self.secrets,
+                    types=self.types,
+                    workflow=plan.workflow.name,
+                    path=plan.workflow.path,
+                    args=self.args,
+                    team=plan.config.team,
+                    version=muxlang_version(),
+                    plan=summary,
+                    resumed_from=self.resumed_from,
+                    started=started,
+                )
+                self.channel.send(("open", facts))
+                self.run_id = run_id
+            except Exception as exc:  # a bug or a dead writer must not take the run down
+                self._failed(exc)
+            self._poll(started)
         if self.run_id is not None and hasattr(self.inner, "run_id"):
             self.inner.run_id = self.run_id
         self.inner.run_started(plan)
@@ -159,138 +216,62 @@ class Recorder:
         self.inner.step_started(name)
 
     def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
-        if self.store is not None and self.run_id is not None:
-            snapshot = dict(record)
-            if (
-                self.types.get(name) == "apply"
-                and snapshot.get("status") == "success"
-                and self.root is not None
-            ):
-                from muxlang.records.resume import file_hashes
+        channel = self.channel
+        if channel is not None:
+            ended = time.time()
+            saved = record
+            if self.types.get(name) == "apply" and record.get("status") == "success":
+                saved = self._with_file_hashes(record)
+            if self.types.get(name) == "uses" or "iterations" in record:
+                from muxlang.records.nested import nested_record
 
-                # the bytes the apply wrote, for --resume to compare with
-                snapshot["file_hashes"] = file_hashes(self.root, snapshot.get("files"))
-            self.seq += 1
+                # what ran inside, for a --resume that reuses it piece by piece
+                nested = nested_record(self.plan, name, record, self.trace, self.root)
+                if nested is not None:
+                    saved = {**saved, "nested": nested}
+            sent = items = None
+            if self.trace is not None:
+                found = self.trace.sent
+                sent = found.get((name, -1))
+                results = record.get("results")
+                if results:
+                    items = [found.get((name, index)) for index in range(len(results))]
             try:
-                rows = self._rows(
-                    name, snapshot, reason, self.started.get(name), time.time(), self.seq
+                channel.send(
+                    ("step", name, saved, reason, self.started.get(name), ended, sent, items)
                 )
-                self.store.save_steps(self.run_id, rows)
-            except (StoreError, OSError) as exc:
+            except Exception as exc:  # the writer is gone (or a bug): the run goes on
                 self._failed(exc)
-            except Exception as exc:  # a bug here must not take the run down
-                self._failed(exc)
+            if ended - self.polled > POLL_EVERY:
+                self._poll(ended)
         self.inner.step_finished(name, record, reason)
+
+    def _with_file_hashes(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The record with the hashes of the bytes the apply wrote, for --resume."""
+        if self.root is None:
+            return record
+        from muxlang.records.resume import file_hashes
+
+        return {**record, "file_hashes": file_hashes(self.root, record.get("files"))}
 
     def item_finished(self, name: str, done: int, total: int) -> None:
         self.inner.item_finished(name, done, total)
 
     def run_finished(self, result: RunResult) -> None:
-        if self.store is not None and self.run_id is not None:
+        channel = self.channel
+        if channel is not None:
             if result.interrupted:
                 status = "interrupted"
             else:
                 status = "success" if result.success else "failed"
+            said: str | None = None
             try:
-                self.store.finish_run(
-                    self.run_id,
-                    status=status,
-                    error=redact(result.error, self.secrets) if result.error else None,
-                    final_step=result.final_step,
-                )
-            except (StoreError, OSError) as exc:
-                self._failed(exc)
-            if self.store is not None:
-                self.store.close()
-                self.store = None
+                if self.run_id is not None:
+                    channel.send(("finish", status, result.error, result.final_step, time.time()))
+                said = channel.close()  # the history is whole when the run exits
+            except Exception as exc:
+                said = str(exc) or type(exc).__name__
+            self.channel = None
+            if said is not None:
+                self._failed(said)
         self.inner.run_finished(result)
-
-    # ------------------------------------------------------------------ rows
-
-    def _rows(
-        self,
-        name: str,
-        record: dict[str, Any],
-        reason: str | None,
-        started: float | None,
-        ended: float,
-        seq: int,
-    ) -> list[StepRow]:
-        step = self._row(name, -1, record, started, ended, seq)
-        rerun = self.trace.get(name).get("rerun") if self.trace is not None else None
-        step.reason = reason or (f"ran again: {rerun}" if rerun else None)
-        if self.fingerprints is None and self.plan is not None:
-            from muxlang.records.resume import fingerprints
-
-            self.fingerprints = fingerprints(self.plan)  # once, when the first step ends
-        step.fingerprint = (self.fingerprints or {}).get(name)
-        rows = [step]
-        for index, item in enumerate(record.get("results") or ()):
-            if not isinstance(item, Mapping):
-                continue
-            row = self._row(name, index, item, None, None, seq)
-            row.item_value = redact_value(item.get("item"), self.secrets)
-            rows.append(row)
-        return rows
-
-    def _row(
-        self,
-        name: str,
-        index: int,
-        record: Mapping[str, Any],
-        started: float | None,
-        ended: float | None,
-        seq: int,
-    ) -> StepRow:
-        sent = self.trace.get(name, index) if self.trace is not None else {}
-        if started is None and isinstance(sent.get("started"), float):
-            started = sent["started"]
-            ended = started + int(record.get("duration_ms") or 0) / 1000
-        secrets = self.secrets
-        usage = record.get("usage") or {}
-        exit_code = record.get("exit_code")
-        attempts = record.get("attempts") or sent.get("attempts") or 0
-        if not attempts and record.get("status") in ("success", "failed") and index < 0:
-            attempts = 1
-        fields = {k: v for k, v in record.items() if k not in _COLUMNS}
-        if sent.get("members"):  # a parallel role's members: who answered, failed, was unavailable
-            fields["members"] = sent["members"]
-        origin = str(sent.get("origin") or "run")
-        if origin != "run":  # nothing was spent by this run
-            usage = {}
-        return StepRow(
-            name=name,
-            item=index,
-            seq=seq,
-            kind=self.types.get(name, ""),
-            status=str(record.get("status", "")),
-            started=started,
-            ended=ended,
-            duration_ms=int(record.get("duration_ms") or 0),
-            command=_redacted(sent.get("command"), secrets),
-            prompt=_redacted(sent.get("prompt"), secrets),
-            system=_redacted(sent.get("system"), secrets),
-            output=_redacted(record.get("output"), secrets),
-            stderr=_redacted(record.get("stderr"), secrets),
-            exit_code=exit_code if isinstance(exit_code, int) else None,
-            backend=_redacted(record.get("backend"), secrets),
-            attempts=int(attempts) if isinstance(attempts, int) else 0,
-            input_tokens=_int(usage.get("input_tokens")) if isinstance(usage, Mapping) else 0,
-            output_tokens=_int(usage.get("output_tokens")) if isinstance(usage, Mapping) else 0,
-            cost=record.get("cost")
-            if isinstance(record.get("cost"), int | float) and origin == "run"
-            else None,
-            error=_redacted(record.get("error"), secrets),
-            origin=origin,
-            fields=redact_value(fields, secrets),
-        )
-
-
-def _redacted(value: Any, secrets: tuple[str, ...]) -> str | None:
-    if value is None:
-        return None
-    return redact(str(value), secrets)
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -20,22 +20,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muxlang.records.store import StepRow
+from muxlang.records.writer import digest as _hash
+from muxlang.records.writer import source_text, split_steps
 from muxlang.workflow import ExprField, QueryStep, Ref, TemplateField
 
 if TYPE_CHECKING:
     from muxlang.compiler.plan import CompiledStep, Plan
     from muxlang.steps.base import Outcome
-
-
-def _hash(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def definition(value: Any) -> Any:
@@ -74,16 +70,12 @@ def step_texts(plan: Plan) -> dict[str, str]:
     next one (the last step: to the end of the file). Empty when the file cannot be
     read (then :func:`definition` is used)."""
     try:
-        text = Path(plan.workflow.path).read_text(encoding="utf-8")
-    except (OSError, ValueError):
+        text = source_text(Path(plan.workflow.path).read_bytes())
+    except OSError:
         return {}
-    lines = text.splitlines(keepends=True)
-    steps = sorted(plan.workflow.steps, key=lambda step: step.span.line)
-    out: dict[str, str] = {}
-    for index, step in enumerate(steps):
-        end = steps[index + 1].span.line - 1 if index + 1 < len(steps) else len(lines)
-        out.setdefault(step.name, "".join(lines[step.span.line - 1 : end]))
-    return out
+    if text is None:
+        return {}
+    return split_steps(text, [(step.name, step.span.line) for step in plan.workflow.steps])
 
 
 def fingerprints(plan: Plan) -> dict[str, str]:

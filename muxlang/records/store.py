@@ -177,20 +177,23 @@ class Store:
         plan: Mapping[str, Any] | None = None,
         resumed_from: str | None = None,
         started: float | None = None,
+        run_id: str | None = None,
+        pid: int | None = None,
     ) -> str:
-        """Insert a ``running`` run owned by this process; returns its id."""
+        """Insert a ``running`` run owned by process ``pid`` (default: this one); returns
+        its id (``run_id`` when given, else a new one)."""
         started = time.time() if started is None else started
-        pid = os.getpid()
+        pid = os.getpid() if pid is None else pid
         with self._errors():
-            for _ in range(5):
-                run_id = new_id(started)
+            for _ in range(1 if run_id is not None else 5):
+                candidate = new_id(started) if run_id is None else run_id
                 try:
                     self.db.execute(
                         "INSERT INTO runs (id, workflow, path, file_hash, args, team, version, "
                         "started, status, pid, pid_token, plan, resumed_from) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
                         (
-                            run_id,
+                            candidate,
                             workflow,
                             path,
                             file_hash,
@@ -206,7 +209,7 @@ class Store:
                     )
                 except sqlite3.IntegrityError:
                     continue
-                return run_id
+                return candidate
         raise StoreError("could not make a unique run id")
 
     def save_steps(self, run_id: str, rows: Sequence[StepRow]) -> None:
