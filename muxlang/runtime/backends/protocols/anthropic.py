@@ -8,7 +8,6 @@ definition of those Anthropic wire shapes: the gateway's Anthropic format
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from muxlang.config.models import BackendConfig
@@ -38,6 +37,8 @@ from muxlang.runtime.backends.protocols.common import (
     require_dict,
     stream_object,
     system_of,
+    usage_of,
+    versioned,
 )
 
 API_VERSION = "2023-06-01"
@@ -56,9 +57,7 @@ FINISH_REASONS: dict[str, FinishReason] = {
 
 
 def _url(base: str, model: str | None, stream: bool) -> str:
-    base = base.rstrip("/")
-    # accept both "https://api.anthropic.com" and ".../v1" as the base
-    return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+    return versioned(base, "/v1") + "/messages"
 
 
 def _auth(api_key: str | None) -> dict[str, str]:
@@ -99,9 +98,7 @@ def add_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]
 
 def usage_from_wire(data: Any) -> Usage | None:
     """``usage`` (``input_tokens``, ``output_tokens``) as internal usage."""
-    if not isinstance(data, Mapping):
-        return None
-    return Usage(int(data.get("input_tokens") or 0), int(data.get("output_tokens") or 0))
+    return usage_of(data, "input_tokens", "output_tokens")
 
 
 def _messages(request: ChatRequest) -> tuple[list[str], list[dict[str, Any]]]:
@@ -241,8 +238,7 @@ class _Decoder:
 
 
 def _models_url(base: str) -> str:
-    base = base.rstrip("/")
-    return base + ("/models" if base.endswith("/v1") else "/v1/models")
+    return versioned(base, "/v1") + "/models"
 
 
 ADAPTER = Adapter(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from muxlang.config.models import BackendConfig
-from muxlang.llm import ChatRequest, StreamEvent, Tool, ToolCall
+from muxlang.llm import ChatRequest, StreamEvent, Tool, ToolCall, Usage
 
 
 class MalformedResponse(ValueError):
@@ -144,6 +144,21 @@ def parameters_schema(tool: Tool) -> dict[str, Any]:
 
 def join_url(base: str, path: str) -> str:
     return base.rstrip("/") + path
+
+
+def versioned(base: str, version: str) -> str:
+    """``base`` ending in the API's ``version`` path (``/v1``, ``/v1beta``): a base URL
+    may name it (``https://api.anthropic.com/v1``) or leave it out."""
+    base = base.rstrip("/")
+    return base if base.endswith(version) else base + version
+
+
+def usage_of(data: Any, input_key: str, output_key: str) -> Usage | None:
+    """A wire usage table as internal usage: its input and output token counts under
+    the protocol's names (a missing or null count is 0); None when it is no table."""
+    if not isinstance(data, Mapping):
+        return None
+    return Usage(int(data.get(input_key) or 0), int(data.get(output_key) or 0))
 
 
 def loads_arguments(arguments: str) -> Any:

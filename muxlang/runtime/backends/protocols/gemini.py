@@ -31,6 +31,8 @@ from muxlang.runtime.backends.protocols.common import (
     stream_object,
     system_of,
     tool_name_by_id,
+    usage_of,
+    versioned,
 )
 
 #: option names (OpenAI style or Gemini's own) that belong in ``generationConfig``
@@ -56,11 +58,8 @@ _FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
 
 
 def _url(base: str, model: str | None, stream: bool) -> str:
-    base = base.rstrip("/")
-    if not base.endswith("/v1beta"):
-        base += "/v1beta"
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-    return f"{base}/models/{model or 'gemini-pro'}:{method}"
+    return f"{versioned(base, '/v1beta')}/models/{model or 'gemini-pro'}:{method}"
 
 
 def _auth(api_key: str | None) -> dict[str, str]:
@@ -120,9 +119,7 @@ def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str
 
 
 def _usage(data: Any) -> Usage | None:
-    if not isinstance(data, dict):
-        return None
-    return Usage(int(data.get("promptTokenCount") or 0), int(data.get("candidatesTokenCount") or 0))
+    return usage_of(data, "promptTokenCount", "candidatesTokenCount")
 
 
 def _candidate_parts(body: dict[str, Any]) -> tuple[list[Any], str | None]:
@@ -221,8 +218,7 @@ class _Decoder:
 
 
 def _models_url(base: str) -> str:
-    base = base.rstrip("/")
-    return base + ("/models" if base.endswith("/v1beta") else "/v1beta/models")
+    return versioned(base, "/v1beta") + "/models"
 
 
 ADAPTER = Adapter(

@@ -32,6 +32,7 @@ from muxlang.runtime.backends.protocols.common import (
     route_options,
     sampling,
     stream_object,
+    usage_of,
 )
 from muxlang.runtime.backends.protocols.openai import chat_body, tool_to_wire
 
@@ -102,8 +103,8 @@ def _calls(message: dict[str, Any], start: int = 0) -> list[ToolCall]:
 
 def _usage(data: dict[str, Any]) -> Usage | None:
     if "prompt_eval_count" not in data and "eval_count" not in data:
-        return None
-    return Usage(int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0))
+        return None  # counts come with the last line only
+    return usage_of(data, "prompt_eval_count", "eval_count")
 
 
 def _reason(data: dict[str, Any], calls: bool) -> FinishReason:

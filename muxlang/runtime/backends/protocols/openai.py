@@ -38,6 +38,7 @@ from muxlang.runtime.backends.protocols.common import (
     require_dict,
     stream_object,
     system_of,
+    usage_of,
 )
 
 #: OpenAI's ``finish_reason`` words -> the internal ones
@@ -88,9 +89,7 @@ def tool_call_delta_from_wire(call: Mapping[str, Any]) -> ToolCallDelta:
 
 def usage_from_wire(data: Any) -> Usage | None:
     """``usage`` (``prompt_tokens``, ``completion_tokens``) as internal usage."""
-    if not isinstance(data, Mapping):
-        return None
-    return Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
+    return usage_of(data, "prompt_tokens", "completion_tokens")
 
 
 def _message(message: Message) -> dict[str, Any]:
