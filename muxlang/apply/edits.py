@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from muxlang.apply.errors import EditParseError
+from muxlang.template.filters import KIND_ARTICLES
+from muxlang.template.values import kind_of
 
 __all__ = [
     "Edit",
@@ -304,18 +306,14 @@ def _json_edit(item: Any, index: int) -> Edit:
     return Replace(index, path, item["old"], item["new"])
 
 
+#: where JSON's words differ from the template kinds' (:data:`KIND_ARTICLES`)
+_JSON_WORDS = {"none": "null", "table": "an object"}
+
+
 def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
+    """The type of a parsed JSON value, for messages: ``a string``, ``null`` ..."""
+    kind = kind_of(value)
+    return _JSON_WORDS.get(kind) or KIND_ARTICLES[kind]
 
 
 # --------------------------------------------------------------------------- unified diff
