@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from cli_support import write
 from click.testing import CliRunner, Result
 
 from muxlang.cli import cli
-
-
-def write(root: Path, body: str, name: str = "wf.toml") -> Path:
-    (root / ".muxlang").mkdir(exist_ok=True)
-    path = root / name
-    path.write_text(textwrap.dedent(body))
-    return path
 
 
 def run(root: Path, *args: str, env: dict[str, str] | None = None) -> Result:

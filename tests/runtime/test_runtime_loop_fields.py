@@ -4,26 +4,12 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_support import invoke, write
 
-from muxlang.cli import cli
 from muxlang.template.loop import LOOP_FIELDS
-
-
-def write(root: Path, body: str) -> Path:
-    (root / ".muxlang").mkdir(exist_ok=True)
-    path = root / "wf.toml"
-    path.write_text(textwrap.dedent(body))
-    return path
-
-
-def invoke(root: Path, command: str, *args: str) -> Result:
-    args = tuple(str(root / a) if a == "wf.toml" else a for a in args)
-    return CliRunner().invoke(cli, ["-C", str(root), command, *args], catch_exceptions=False)
 
 
 def test_every_loop_field_validates_and_runs_in_for_each(tmp_path: Path) -> None:

@@ -6,35 +6,15 @@ runs until `until` holds, records every iteration, fails when it runs out
 from __future__ import annotations
 
 import json
-import signal
-import textwrap
 from pathlib import Path
 
-from click.testing import CliRunner, Result
-from test_runtime_processes import marker, processes_with
-from test_runtime_sigint import launch, signal_when, wait_for
-
-from muxlang.cli import cli
+from cli_support import ctrl_c_when_running, invoke, run_json, write
+from test_runtime_processes import marker
 
 #: a shell step that fails until its third run (a counter in a file)
 COUNTER = (
     'run = "n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n; echo try $n; test $n -ge 3"'
 )
-
-
-def write(root: Path, body: str) -> None:
-    (root / ".muxlang").mkdir(exist_ok=True)
-    (root / "wf.toml").write_text(textwrap.dedent(body))
-
-
-def invoke(root: Path, command: str, *args: str) -> Result:
-    args = tuple(str(root / a) if a == "wf.toml" else a for a in args)
-    return CliRunner().invoke(cli, ["-C", str(root), command, *args], catch_exceptions=False)
-
-
-def run_json(root: Path, *args: str) -> tuple[int, dict]:
-    result = invoke(root, "run", "wf.toml", "--output", "json", *args)
-    return result.exit_code, json.loads(result.stdout)
 
 
 def test_repeats_until_true_and_records_every_iteration(tmp_path: Path) -> None:
@@ -254,11 +234,7 @@ def test_ctrl_c_stops_a_repeating_step(tmp_path: Path) -> None:
         repeat = {{ until = "false", max_iterations = 1000 }}
         """,
     )
-    proc = launch(tmp_path, "--output", "json")
-    stdout, stderr = signal_when(proc, signal.SIGINT, lambda: wait_for(mark, 1))
-    assert proc.returncode == 130, stderr
-    assert json.loads(stdout)["steps"]["loop"]["status"] == "failed"
-    assert processes_with(mark) == []
+    assert ctrl_c_when_running(tmp_path, mark)["steps"]["loop"]["status"] == "failed"
 
 
 def test_iterations_of_a_step_without_repeat_is_mux023_with_a_hint(tmp_path: Path) -> None:

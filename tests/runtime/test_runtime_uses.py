@@ -6,15 +6,11 @@ nested steps; failures, timeouts and Ctrl-C reach them."""
 from __future__ import annotations
 
 import json
-import signal
 import textwrap
 from pathlib import Path
 
-from click.testing import CliRunner, Result
-from test_runtime_processes import marker, processes_with
-from test_runtime_sigint import launch, signal_when, wait_for
-
-from muxlang.cli import cli
+from cli_support import ctrl_c_when_running, invoke, run_json
+from test_runtime_processes import marker
 
 GREET = """\
 description = "Say hello"
@@ -40,16 +36,6 @@ def project(root: Path, main: str, **workflows: str) -> None:
     (root / "wf.toml").write_text(textwrap.dedent(main))
     for name, text in {"greet": GREET, **workflows}.items():
         (root / ".muxlang" / "workflows" / f"{name}.toml").write_text(textwrap.dedent(text))
-
-
-def invoke(root: Path, command: str, *args: str) -> Result:
-    args = tuple(str(root / a) if a == "wf.toml" else a for a in args)
-    return CliRunner().invoke(cli, ["-C", str(root), command, *args], catch_exceptions=False)
-
-
-def run_json(root: Path, *args: str) -> tuple[int, dict]:
-    result = invoke(root, "run", "wf.toml", "--output", "json", *args)
-    return result.exit_code, json.loads(result.stdout)
 
 
 CALLER = """\
@@ -312,11 +298,7 @@ def test_ctrl_c_stops_a_called_workflow(tmp_path: Path) -> None:
         '[[steps]]\nname = "call"\nuses = "sleepy"\n',
         sleepy=f'[[steps]]\nname = "nap"\ntype = "shell"\nrun = "sleep {mark}"\n',
     )
-    proc = launch(tmp_path, "--output", "json")
-    stdout, stderr = signal_when(proc, signal.SIGINT, lambda: wait_for(mark, 1))
-    assert proc.returncode == 130, stderr
-    assert json.loads(stdout)["steps"]["call"]["status"] == "failed"
-    assert processes_with(mark) == []
+    assert ctrl_c_when_running(tmp_path, mark)["steps"]["call"]["status"] == "failed"
 
 
 def test_for_each_over_a_call_with_shared_names_and_one_slot(tmp_path: Path) -> None:
