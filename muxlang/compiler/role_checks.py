@@ -34,13 +34,9 @@ def check_roles_and_backends(ctx: CheckContext) -> Iterator[Diagnostic]:
             if step.role.name in resolver.roles:
                 starts.append((step.role.name, ctx.file, step.role.span))
             else:
-                yield _as_llm_mux(
-                    ctx, resolver.unknown_role(ctx.file, step.role.name, step.role.span)
-                )
+                yield _as_llm_mux(ctx, resolver.unknown(ctx.file, "role", step.role))
         if step.backend is not None and step.backend.name not in resolver.backends:
-            yield _as_llm_mux(
-                ctx, resolver.unknown_backend(ctx.file, step.backend.name, step.backend.span)
-            )
+            yield _as_llm_mux(ctx, resolver.unknown(ctx.file, "backend", step.backend))
     yield from resolver.check_roles(starts)
 
 

@@ -19,12 +19,13 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.models import BackendConfig, RoleConfig, TeamConfig
 from muxlang.diagnostics import Diagnostic, did_you_mean
 from muxlang.source import Span
-from muxlang.workflow import Workflow
+from muxlang.workflow import Ref, Workflow
 
 KeyPath = tuple[str | int, ...]
 
@@ -128,19 +129,16 @@ class RoleResolver:
 
     # ------------------------------------------------------------------ messages
 
-    def unknown_role(self, file: str, name: str, span: Span) -> Diagnostic:
-        if name in self.backends:
-            hint = f'`{name}` is a backend: write `backend = "{name}"`'
+    def unknown(self, file: str, kind: Literal["role", "backend"], ref: Ref) -> Diagnostic:
+        """MUX030 for a step's ``role`` or ``backend`` that no layer defines; when
+        it is a name of the other kind, the hint says to write that key instead."""
+        other: Literal["role", "backend"] = "backend" if kind == "role" else "role"
+        names: dict[str, Mapping[str, object]] = {"role": self.roles, "backend": self.backends}
+        if ref.name in names[other]:
+            hint = f'`{ref.name}` is a {other}: write `{other} = "{ref.name}"`'
         else:
-            hint = did_you_mean(name, self.roles) or self._known("roles", self.roles)
-        return Diagnostic(file, span, "MUX030", f"unknown role `{name}`", hint=hint)
-
-    def unknown_backend(self, file: str, name: str, span: Span) -> Diagnostic:
-        if name in self.roles:
-            hint = f'`{name}` is a role: write `role = "{name}"`'
-        else:
-            hint = did_you_mean(name, self.backends) or self._known("backends", self.backends)
-        return Diagnostic(file, span, "MUX030", f"unknown backend `{name}`", hint=hint)
+            hint = did_you_mean(ref.name, names[kind]) or self._known(f"{kind}s", names[kind])
+        return Diagnostic(file, ref.span, "MUX030", f"unknown {kind} `{ref.name}`", hint=hint)
 
     def _entry_hint(self, entry: str) -> str:
         """The hint for a role entry that is neither a backend nor a role."""
