@@ -302,8 +302,10 @@ class GatewayApp:
                 if await self._within_limits(tracked, fmt, asked, client):
                     await self._answer(tracked, receive, fmt, body, headers)
             finally:
-                with trio.CancelScope(shield=True):
-                    await self._account(model, client, meter, seen, started)
+                spent = self._account(model, client, meter, seen, started)
+                if spent is not None:  # a named key's tokens and cost, counted in the state
+                    with trio.CancelScope(shield=True):
+                        await self.state.add_usage(*spent)
 
     async def _metrics_text(self) -> bytes:
         """/metrics, with each backend's cooldown read now (shared: every replica's)."""
@@ -344,20 +346,20 @@ class GatewayApp:
         )
         return False
 
-    async def _account(
+    def _account(
         self, model: str, client: ClientKey | None, meter: Meter, seen: _Seen, started: float
-    ) -> None:
-        """After an answer: metrics, and the key's tokens and cost."""
+    ) -> tuple[str, int, float] | None:
+        """After an answer: metrics; and the key's tokens and cost to count, if any."""
         status = seen.status or 499  # the client went away before an answer started
         self.metrics.answered(model, seen.backend, status, trio.current_time() - started)
         for backend, usage in meter.used:
             self.metrics.used(model, backend, usage)
         if client is None or client.name is None or not meter.used:
-            return
+            return None
         backends = self.gateway.config.backends
         tokens = sum(u.input_tokens + u.output_tokens for _, u in meter.used)
         cost = sum(cost_of(backends.get(b), u) for b, u in meter.used)
-        await self.state.add_usage(client.name, tokens, cost)
+        return client.name, tokens, cost
 
     async def _answer(
         self,

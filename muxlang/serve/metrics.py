@@ -80,15 +80,35 @@ class Metrics:
             registry=r,
         )
 
+        # each request's labelled children, looked up once per label set: ``labels()``
+        # checks and copies its arguments under a lock on every call (the label values
+        # are few: configured names, "unknown"/"none" and HTTP statuses)
+        self._answered: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._tokens: dict[tuple[str, str, str], Counter] = {}
+
     def answered(self, model: str, backend: str, status: int, seconds: float) -> None:
-        self.requests.labels(model, backend, str(status)).inc()
-        self.duration.labels(model).observe(max(0.0, seconds))
+        key = (model, backend, status)
+        children = self._answered.get(key)
+        if children is None:
+            children = self._answered[key] = (
+                self.requests.labels(model, backend, str(status)),
+                self.duration.labels(model),
+            )
+        children[0].inc()
+        children[1].observe(max(0.0, seconds))
 
     def used(self, model: str, backend: str, usage: Usage) -> None:
         if usage.input_tokens:
-            self.tokens.labels(model, backend, "in").inc(usage.input_tokens)
+            self._counted(model, backend, "in").inc(usage.input_tokens)
         if usage.output_tokens:
-            self.tokens.labels(model, backend, "out").inc(usage.output_tokens)
+            self._counted(model, backend, "out").inc(usage.output_tokens)
+
+    def _counted(self, model: str, backend: str, direction: str) -> Counter:
+        key = (model, backend, direction)
+        child = self._tokens.get(key)
+        if child is None:
+            child = self._tokens[key] = self.tokens.labels(model, backend, direction)
+        return child
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""

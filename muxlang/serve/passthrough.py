@@ -11,8 +11,12 @@ This module is the gateway's one boundary to httpx: its exceptions become
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -21,7 +25,6 @@ from muxlang.config.models import BackendConfig
 from muxlang.llm import BackendError, ErrorKind, Finish, FinishReason, TextDelta, ToolCallDelta
 from muxlang.runtime.backends import (
     CONNECTIONS_PER_CLIENT,
-    ClientPool,
     Phase,
     over_limit,
     parse_retry_after,
@@ -35,6 +38,16 @@ from muxlang.serve.upstream import keep_headers
 
 ANTHROPIC_VERSION = "2023-06-01"
 _FORWARDED = ("anthropic-version", "anthropic-beta", "openai-organization", "openai-project")
+#: the headers an ``httpx.AsyncClient`` sent by default, which upstreams saw before the
+#: pass-through sent to transports directly (``accept-encoding``: never compressed)
+_CLIENT_DEFAULTS = {
+    "accept": "*/*",
+    "accept-encoding": "identity",
+    "connection": "keep-alive",
+    "user-agent": f"python-httpx/{httpx.__version__}",
+}
+#: transports (of CONNECTIONS_PER_CLIENT connections) one backend opens at most
+MAX_TRANSPORTS = 32
 
 
 def error_message(raw: bytes) -> str:
@@ -146,11 +159,81 @@ def _as_stream(name: str, fmt: str, body: Mapping[str, Any], raw: bytes) -> byte
     return out + encoder.event(Finish(reason, answer.usage)) + encoder.end()
 
 
+class _Transports:
+    """A backend's few bounded httpx transports; each request goes through an idle one,
+    else the least busy one with room, else a new one (up to ``MAX_TRANSPORTS``), as
+    the HTTP backends' :class:`~muxlang.runtime.backends.ClientPool` does with clients:
+    one big connection pool costs more CPU per request than a few small ones."""
+
+    def __init__(self, make: Callable[[], httpx.AsyncBaseTransport]) -> None:
+        self._make = make
+        self.transports: list[httpx.AsyncBaseTransport] = []
+        self._busy: list[int] = []
+        self._idle: list[int] = []
+
+    def acquire(self) -> int:
+        if self._idle:
+            best = self._idle.pop()
+            self._busy[best] = 1
+            return best
+        if self.transports:
+            best = min(range(len(self._busy)), key=self._busy.__getitem__)
+            if self._busy[best] < CONNECTIONS_PER_CLIENT or len(self.transports) >= MAX_TRANSPORTS:
+                self._busy[best] += 1
+                return best
+        self.transports.append(self._make())
+        self._busy.append(1)
+        return len(self.transports) - 1
+
+    def release(self, index: int) -> None:
+        self._busy[index] -= 1
+        if not self._busy[index]:
+            self._idle.append(index)
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A backend as the pass-through sends to it: the expanded config (the environment
+    is read once), its transports and what every request to it carries."""
+
+    config: BackendConfig
+    transports: _Transports
+    timeout: dict[str, float | None]
+    secrets: list[str]
+    #: the upstream URL per client format, parsed once (httpx parses a str every time)
+    urls: dict[str, httpx.URL] = field(default_factory=dict)
+
+    def url(self, fmt: str) -> httpx.URL:
+        url = self.urls.get(fmt)
+        if url is None:
+            base = self.config.command.rstrip("/")
+            if fmt == "openai":
+                text = base + "/chat/completions"
+            else:  # a base URL given with its /v1 (as for `muxlang run`) is not doubled
+                text = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+            url = self.urls[fmt] = httpx.URL(text)
+        return url
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``NO_PROXY`` ...):
+    the pass-through honours it as an httpx client with ``trust_env`` did."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if proxy is None or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
+
+
 class Passthrough:
     """Relays same-format requests to HTTP backends.
 
-    Each backend gets the backends' :class:`ClientPool` (a few bounded httpx
-    clients, the least busy one used: cheaper than one big pool, see NOTES.md).
+    Requests go straight to httpx transports (``handle_async_request``, httpx's
+    public transport API), not through an ``AsyncClient``: the client's layers
+    (URL merging, cookie jar, auth and redirect flows, event hooks) cost ~0.15 ms
+    of CPU per request and did nothing here (docs/performance.md §5). What the
+    client added is written here: its default headers and the timeouts.
     """
 
     def __init__(
@@ -163,50 +246,55 @@ class Passthrough:
         self.config = config
         self._expand = expand  # (name, BackendConfig) -> BackendConfig, raises BackendError
         self._transport = transport
-        self._ready: dict[str, tuple[BackendConfig, ClientPool]] = {}
-        self._secrets: dict[str, list[str]] = {}
+        self._ready: dict[str, _Ready] = {}
 
     async def aclose(self) -> None:
-        for _, pool in self._ready.values():
-            await pool.aclose()
+        ready, self._ready = self._ready, {}
+        if self._transport is not None:
+            if ready:
+                await self._transport.aclose()
+            return
+        for backend in ready.values():
+            for transport in backend.transports.transports:
+                await transport.aclose()
 
-    def _backend(self, name: str) -> tuple[BackendConfig, ClientPool]:
-        """The expanded config (the environment is read once) and the backend's client pool."""
+    def _new_transport(self, cfg: BackendConfig) -> httpx.AsyncBaseTransport:
+        if self._transport is not None:
+            return self._transport
+        limits = httpx.Limits(
+            max_connections=CONNECTIONS_PER_CLIENT,
+            max_keepalive_connections=CONNECTIONS_PER_CLIENT,
+        )
+        return httpx.AsyncHTTPTransport(
+            limits=limits, trust_env=True, proxy=_env_proxy(cfg.command)
+        )
+
+    def _backend(self, name: str) -> _Ready:
         ready = self._ready.get(name)
         if ready is None:
             cfg: BackendConfig = self._expand(name, self.config.backends[name])
             timeout = httpx.Timeout(cfg.timeout, connect=min(cfg.timeout, 30.0))
-            limits = httpx.Limits(
-                max_connections=CONNECTIONS_PER_CLIENT,
-                max_keepalive_connections=CONNECTIONS_PER_CLIENT,
+            ready = self._ready[name] = _Ready(
+                cfg,
+                _Transports(lambda: self._new_transport(cfg)),
+                timeout.as_dict(),
+                [s for s in (cfg.api_key, *cfg.headers.values()) if s],
             )
-
-            def make() -> httpx.AsyncClient:
-                return httpx.AsyncClient(transport=self._transport, timeout=timeout, limits=limits)
-
-            ready = self._ready[name] = (cfg, ClientPool(make))
-            self._secrets[name] = [s for s in (cfg.api_key, *cfg.headers.values()) if s]
         return ready
-
-    def _timeout(self, name: str) -> float:
-        return self._backend(name)[0].timeout
 
     def _prepare(
         self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
-    ) -> tuple[ClientPool, str, dict[str, str], bytes]:
-        cfg, pool = self._backend(name)
-        base = cfg.command.rstrip("/")
-        headers = {"content-type": "application/json", "accept-encoding": "identity"}
+    ) -> tuple[_Ready, httpx.Request]:
+        ready = self._backend(name)
+        cfg = ready.config
+        headers = {**_CLIENT_DEFAULTS, "content-type": "application/json"}
         for key in _FORWARDED:
             if key in client_headers:
                 headers[key] = client_headers[key]
         if fmt == "openai":
-            url = base + "/chat/completions"
             if cfg.api_key:
                 headers["authorization"] = f"Bearer {cfg.api_key}"
         else:
-            # a base URL given with its /v1 (as for `muxlang run`) is not doubled
-            url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
             headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
             if cfg.api_key:
                 headers["x-api-key"] = cfg.api_key
@@ -214,31 +302,45 @@ class Passthrough:
         out = dict(body)
         if cfg.model:
             out["model"] = cfg.model
-        return pool, url, headers, json.dumps(out).encode()
+        data = json.dumps(out).encode()
+        extensions = {"timeout": ready.timeout}
+        request = httpx.Request(
+            "POST", ready.url(fmt), headers=headers, content=data, extensions=extensions
+        )
+        return ready, request
+
+    @asynccontextmanager
+    async def _send(self, ready: _Ready, request: httpx.Request) -> AsyncIterator[httpx.Response]:
+        """The upstream's response to ``request`` (its body still to read), through an
+        idle transport of the backend; the connection is released at the block's end."""
+        transports = ready.transports
+        slot = transports.acquire()
+        try:
+            response = await transports.transports[slot].handle_async_request(request)
+            response.request = request
+            try:
+                yield response
+            finally:
+                await response.aclose()
+        finally:
+            transports.release(slot)
 
     async def complete(
         self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
     ) -> tuple[int, str, bytes]:
         """One upstream call; ``(status, content type, body)`` of a 2xx answer."""
-        pool, url, headers, data = self._prepare(name, fmt, body, client_headers)
-        slot = pool.acquire()
+        ready, request = self._prepare(name, fmt, body, client_headers)
         try:
-            async with pool.client(slot).stream(
-                "POST", url, content=data, headers=headers
-            ) as response:
+            async with self._send(ready, request) as response:
                 bounded = await read_bounded(response)
         except httpx.HTTPError as exc:
-            raise _transport_error(name, exc, self._timeout(name), "send") from None
-        finally:
-            pool.release(slot)
+            raise _transport_error(name, exc, ready.config.timeout, "send") from None
         if bounded is None:
             raise BackendError(name, ErrorKind.SERVER, f"the answer is {over_limit()}")
         content = bounded
         keep_headers(response.headers)
         if not 200 <= response.status_code < 300:
-            raise http_error(
-                name, response.status_code, response.headers, content, self._secrets[name]
-            )
+            raise http_error(name, response.status_code, response.headers, content, ready.secrets)
         content_type = response.headers.get("content-type", "application/json")
         if "json" not in content_type:
             raise BackendError(name, ErrorKind.SERVER, f"unexpected content type {content_type}")
@@ -248,16 +350,14 @@ class Passthrough:
         self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
     ) -> AsyncIterator[bytes]:
         """The upstream's SSE bytes as they arrive; errors before the first byte are raised."""
-        pool, url, headers, data = self._prepare(name, fmt, body, client_headers)
-        slot = pool.acquire()
-        client = pool.client(slot)
+        ready, request = self._prepare(name, fmt, body, client_headers)
         try:
-            async with client.stream("POST", url, content=data, headers=headers) as response:
+            async with self._send(ready, request) as response:
                 keep_headers(response.headers)
                 if not 200 <= response.status_code < 300:
                     raw = await read_bounded(response) or b""
                     raise http_error(
-                        name, response.status_code, response.headers, raw, self._secrets[name]
+                        name, response.status_code, response.headers, raw, ready.secrets
                     )
                 content_type = response.headers.get("content-type", "")
                 if "json" in content_type:
@@ -285,6 +385,4 @@ class Passthrough:
                     _check_events(name, pending)
                     yield pending
         except httpx.HTTPError as exc:
-            raise _transport_error(name, exc, self._timeout(name), "stream") from None
-        finally:
-            pool.release(slot)
+            raise _transport_error(name, exc, ready.config.timeout, "stream") from None
