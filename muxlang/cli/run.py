@@ -173,7 +173,7 @@ def _run(
         return 0
     recover_interrupted(plan.config.project_root, opts.output, plan.workflow.name)
     earlier = _earlier_run(plan, resume) if resume is not None else None
-    result, signum = _execute(
+    result, signum, run_id = _execute(
         plan,
         run_args,
         output=opts.output,
@@ -187,7 +187,7 @@ def _run(
         earlier=earlier,
     )
     try:
-        _print_result(result, opts.output)
+        _print_result(result, opts.output, run_id)
     except BrokenPipeError:  # `muxlang run x | head -1`: not an error of the run
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if result.interrupted:
@@ -205,12 +205,13 @@ def hung_up(terminals: list[int]) -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
 
 
-def _print_result(result: RunResult, output: str) -> None:
-    """stdout at the end of a run: the JSON object, or the run's output."""
+def _print_result(result: RunResult, output: str, run_id: str | None = None) -> None:
+    """stdout at the end of a run: the JSON object (with the recorded run's id), or
+    the run's output."""
     if output == "json":
         from muxlang.runtime.output import dumps
 
-        click.echo(dumps(result.to_json()))
+        click.echo(dumps({**result.to_json(), "run_id": run_id}))
     elif output in ("console", "quiet") and result.final_step is not None:
         record = result.steps[result.final_step]
         if record["status"] == "success" and record["output"]:
@@ -272,7 +273,9 @@ def _execute(
     record: bool = True,
     cache: str = "use",
     earlier: tuple[str, list[Any]] | None = None,
-) -> tuple[RunResult, int | None]:
+) -> tuple[RunResult, int | None, str | None]:
+    """The run's result, the signal that stopped it, and its id in the history
+    (None when it is not recorded)."""
     import trio
 
     from muxlang.apply import execute_apply
@@ -345,7 +348,8 @@ def _execute(
         return result
 
     result = trio.run(main)
-    return result, (received[0] if received else None)
+    run_id = getattr(reporter, "run_id", None) if record else None
+    return result, (received[0] if received else None), run_id
 
 
 def _accounting(plan: Plan, router: QueryService, cache: str) -> QueryService:

@@ -19,11 +19,12 @@ Every step that runs again says why (``failed before``, ``changed: prompt``,
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from muxlang.records.nested import base, flatten, groups
+from muxlang.records.nested import file_hashes as file_hashes
 from muxlang.records.store import StepRow
 from muxlang.records.writer import digest as _hash
 from muxlang.records.writer import source_text, split_steps
@@ -103,23 +104,10 @@ def fingerprints(plan: Plan) -> dict[str, str]:
     return out
 
 
-def file_hashes(root: Path, files: Any) -> dict[str, str | None]:
-    """sha256 of each file an apply wrote, as it is now (None: it is gone)."""
-    out: dict[str, str | None] = {}
-    if not isinstance(files, list):
-        return out
-    for path in files:
-        try:
-            out[str(path)] = hashlib.sha256((root / str(path)).read_bytes()).hexdigest()
-        except OSError:
-            out[str(path)] = None
-    return out
-
-
 def record_of(row: StepRow) -> dict[str, Any]:
     """A step record (``steps.NAME``) rebuilt from its stored row."""
     record: dict[str, Any] = {
-        k: v for k, v in row.fields.items() if k not in ("file_hashes", "members")
+        k: v for k, v in row.fields.items() if k not in ("file_hashes", "members", "nested")
     }
     record.update(
         output=row.output or "",
@@ -139,8 +127,106 @@ def record_of(row: StepRow) -> dict[str, Any]:
     return record
 
 
+@dataclasses.dataclass
+class Old:
+    """What the earlier run left of one step, nested step, iteration or item."""
+
+    status: str
+    record: dict[str, Any]
+    #: the trace key its rendered texts go back under when reused
+    key: tuple[str, int]
+    fingerprint: str | None = None
+    command: str | None = None
+    prompt: str | None = None
+    system: str | None = None
+    file_hashes: Any = None
+    items: list[Old] | None = None
+    item_value: Any = None
+    #: a ``uses`` step: the digest of the workflow it called
+    calls: str | None = None
+    #: what the earlier run's trace said of it (origin ``reused``...)
+    origin: str | None = None
+
+
+def _earlier(previous: list[StepRow]) -> dict[str, Old]:
+    """Every step of the earlier run by qualified name, nested ones included."""
+    items: dict[str, list[StepRow]] = {}
+    for row in previous:
+        if row.item >= 0:
+            items.setdefault(row.name, []).append(row)
+    out: dict[str, Old] = {}
+    for row in previous:
+        if row.item >= 0:
+            continue
+        rows = sorted(items.get(row.name, ()), key=lambda r: r.item)
+        record = record_of(row)
+        if rows:
+            record["results"] = [record_of(r) for r in rows]
+        nested = row.fields.get("nested")
+        nested = nested if isinstance(nested, Mapping) else {}
+        out[row.name] = Old(
+            status=row.status,
+            record=record,
+            key=(row.name, -1),
+            fingerprint=row.fingerprint,
+            command=row.command,
+            prompt=row.prompt,
+            system=row.system,
+            file_hashes=row.fields.get("file_hashes"),
+            items=[
+                Old(
+                    r.status,
+                    record_of(r),
+                    (row.name, r.item),
+                    command=r.command,
+                    prompt=r.prompt,
+                    system=r.system,
+                    item_value=r.item_value,
+                )
+                for r in rows
+            ]
+            or None,
+            calls=nested.get("calls") if isinstance(nested.get("calls"), str) else None,
+        )
+        facts = nested.get("steps")
+        if isinstance(facts, Mapping):
+            _add_nested(out, row.name, record, facts)
+    return out
+
+
+def _add_nested(out: dict[str, Old], name: str, record: Mapping[str, Any], facts: Any) -> None:
+    for qualified, entry, key in flatten(name, record):
+        known = facts.get(qualified)
+        known = known if isinstance(known, Mapping) else {}
+        out[qualified] = Old(
+            status=str(entry.get("status", "")),
+            record=dict(entry),
+            key=key,
+            command=known.get("command"),
+            prompt=known.get("prompt"),
+            system=known.get("system"),
+            file_hashes=known.get("file_hashes"),
+            origin=known.get("origin"),
+        )
+    for qualified, entry, _ in flatten(name, record):
+        results = entry.get("results")
+        old = out[qualified]
+        if isinstance(results, list) and results and "#" not in qualified.rpartition(".")[2]:
+            old.items = [out[f"{qualified}[{i + 1}]"] for i in range(len(results))]
+            for item, result in zip(old.items, results, strict=True):
+                item.item_value = result.get("item") if isinstance(result, Mapping) else None
+
+
 class Resume:
-    """The reuse hook of one resumed run (``trace.Trace.reuse``)."""
+    """The reuse hook of one resumed run (``trace.Trace.reuse``).
+
+    Top-level steps are reused whole (the module doc). Inside a ``uses`` group or a
+    repeating step that ran again only because it had failed (or was stopped) — its
+    definition, the workflow it calls, its backends, its rendered text and what it
+    reads unchanged — each nested step is judged by the same rules, and each
+    iteration that finished is reused, up to the first one that runs again: from
+    there on, every later iteration runs.
+    """
 
     def __init__(
         self,
@@ -151,134 +237,214 @@ class Resume:
         current: Mapping[str, str] | None = None,
     ) -> None:
         self.plan = plan
-        self.steps = {r.name: r for r in previous if r.item < 0}
-        self.items: dict[str, list[StepRow]] = {}
-        for row in previous:
-            if row.item >= 0:
-                self.items.setdefault(row.name, []).append(row)
-        for rows in self.items.values():
-            rows.sort(key=lambda r: r.item)
+        self.old = _earlier(previous)
         self.on_rerun = on_rerun
         self.current = dict(current) if current is not None else fingerprints(plan)
         self.reused: set[str] = set()
         self.reasons: dict[str, str] = {}
+        #: groups (uses or repeating steps) whose insides may be reused one by one
+        self.partial: set[str] = set()
+        #: group -> the first of its iterations in which something ran again
+        self.broken: dict[str, int] = {}
 
     def __call__(self, compiled: CompiledStep, values: Mapping[str, Any]) -> Outcome | None:
         """The step's earlier outcome when it can be reused, else None (it runs)."""
-        name = compiled.name
-        try:
-            reason = self._reason(compiled, values)
-        except Exception as exc:  # a template error: running the step will report it
-            reason = f"cannot compare its inputs ({type(exc).__name__})"
-        if reason is not None:
-            self.reasons[name] = reason
-            from muxlang.runtime.trace import current_trace
+        from muxlang.runtime.trace import qualified
 
-            run_trace = current_trace()
-            if run_trace is not None:
-                run_trace.mark((name, -1), rerun=reason)
-            self.on_rerun(name, reason)
+        name = qualified(compiled.name)
+        try:
+            reason, partial = self._decide(name, compiled, values)
+        except Exception as exc:  # a template error: running the step will report it
+            reason, partial = f"cannot compare its inputs ({type(exc).__name__})", False
+        if reason is not None:
+            if partial:
+                self.partial.add(name)
+            self._rerun(name, reason)
             return None
         from muxlang.steps.base import Outcome
 
-        row = self.steps[name]
-        fields = record_of(row)
-        for key in ("status", "error", "duration_ms"):
-            fields.pop(key, None)
-        if name in self.items:
-            fields["results"] = [record_of(r) for r in self.items[name]]
+        old = self.old[name]
+        fields = {k: v for k, v in old.record.items() if k not in _OWN}
         self.reused.add(name)
-        # the reused rows keep what the step sent, for the next resume and `show`
-        from muxlang.runtime.trace import current_trace
-
-        run_trace = current_trace()
-        if run_trace is not None:
-            for sent in (row, *self.items.get(name, ())):
-                run_trace.mark(
-                    (name, sent.item),
-                    command=sent.command,
-                    prompt=sent.prompt,
-                    system=sent.system,
-                    origin="reused",
-                )
+        self._mark_reused(name, old)
         return Outcome(fields)
+
+    def iteration(self, step: str, number: int) -> dict[str, Any] | None:
+        """The fields of iteration ``number`` of the repeating step ``step`` (qualified)
+        when the earlier run finished it and it may be reused, else None (it runs)."""
+        if step not in self.partial or step in self.broken:
+            return None
+        name = f"{step}#{number}"
+        old = self.old.get(name)
+        if old is None or old.status != "success":
+            self._rerun(name, "did not run before" if old is None else f"{old.status} before")
+            return None
+        self.reused.add(name)
+        self._mark_reused(name, old)
+        owner = self.old.get(step)
+        run_trace = _trace()
+        if run_trace is not None and owner is not None:
+            run_trace.mark(
+                owner.key, command=owner.command, prompt=owner.prompt, system=owner.system
+            )
+        return {k: v for k, v in old.record.items() if k not in _OWN and k != "iteration"}
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _rerun(self, name: str, reason: str) -> None:
+        self.reasons[name] = reason
+        for group, number in groups(name + ".x"):  # the groups it is in, and itself
+            if number is not None:
+                self.broken[group] = min(self.broken.get(group, number), number)
+        run_trace = _trace()
+        if run_trace is not None:
+            run_trace.mark((name, -1), rerun=reason)
+        self.on_rerun(name, reason)
+
+    def _mark_reused(self, name: str, old: Old) -> None:
+        """The reused records keep what they sent, for the next resume and ``show``;
+        so do the records inside them."""
+        run_trace = _trace()
+        if run_trace is None:
+            return
+        inside = [
+            (key, entry)
+            for key, entry in self.old.items()
+            if key.startswith((f"{name}.", f"{name}#", f"{name}["))
+        ]
+        for key, entry in [(name, old), *inside]:
+            if entry.key[0] == key or entry.key[1] >= 0:
+                run_trace.mark(
+                    entry.key, command=entry.command, prompt=entry.prompt, system=entry.system
+                )
+            run_trace.mark((key, -1), origin="reused")
+        for item in old.items or ():
+            run_trace.mark(item.key, command=item.command, prompt=item.prompt, system=item.system)
 
     # ------------------------------------------------------------------ why
 
-    def _reason(self, compiled: CompiledStep, values: Mapping[str, Any]) -> str | None:
-        name = compiled.name
-        row = self.steps.get(name)
-        if row is None:
-            return "did not run before"
-        if row.status != "success":
-            return f"{row.status} before"
-        old_def, _, old_backends = (row.fingerprint or ":").partition(":")
-        new_def, _, new_backends = self.current.get(name, ":").partition(":")
-        if old_def != new_def:
-            return "changed: definition"
-        if old_backends != new_backends:
-            return "changed: backends"
+    def _decide(
+        self, name: str, compiled: CompiledStep, values: Mapping[str, Any]
+    ) -> tuple[str | None, bool]:
+        """Why the step runs again (None: it is reused), and whether what is inside it
+        (iterations, nested steps) may still be reused one by one."""
+        for group, number in groups(name):
+            if group not in self.partial:
+                return f"{group} runs again whole", False
+            first = self.broken.get(group)
+            if number is not None and first is not None and number > first:
+                return f"iteration {first} of {group} ran again", False
+        old = self.old.get(name)
+        if old is None:
+            return "did not run before", False
+        before = None if old.status == "success" else f"{old.status} before"
+        try:
+            other = self._inputs(name, compiled, values, old)
+        except Exception:
+            if before is None:
+                raise
+            return before, False
+        if other is not None:
+            step = compiled.step
+            grouping = step.repeat is not None or step.type == "uses"
+            # a group that failed and changed: the change is why nothing inside is reused
+            return (f"{before}; {other}" if before and grouping else before or other), False
+        return before, True
+
+    def _inputs(
+        self, name: str, compiled: CompiledStep, values: Mapping[str, Any], old: Old
+    ) -> str | None:
+        nested = "." in name
+        if not nested:  # nested definitions are covered by their call's digest
+            old_def, _, old_backends = (old.fingerprint or ":").partition(":")
+            new_def, _, new_backends = self.current.get(name, ":").partition(":")
+            if old_def != new_def:
+                return "changed: definition"
+            if old_backends != new_backends:
+                return "changed: backends"
+        plan = self._plan_of(name)
+        called = plan.calls.get(compiled.name)
+        if called is not None and not nested:  # (its digest covers the calls within)
+            from muxlang.records.nested import call_digest
+
+            if old.calls is None:
+                return "the workflow it calls was not recorded"
+            if old.calls != call_digest(called):
+                return "changed: the workflow it calls"
+        prefix = name.rpartition(".")[0]
         for dependency in compiled.dependencies:
-            if dependency not in self.reused:
-                return f"reads {dependency}, which re-ran"
+            full = f"{prefix}.{dependency}" if prefix else dependency
+            if full not in self.reused:
+                return f"reads {full}, which re-ran"
         step = compiled.step
         if step.for_each is not None:
-            return self._items_reason(compiled, values)
-        changed = self._rendered_change(step, values, row)
+            return self._items_reason(plan, compiled, values, old)
+        changed = self._rendered_change(plan, step, values, old)
         if changed is not None:
             return changed
         if step.type == "apply":
-            return self._files_reason(row)
-        return self._source_reason(name)
+            return self._files_reason(old)
+        return self._source_reason(plan, prefix, compiled.name)
 
-    def _source_reason(self, name: str) -> str | None:
+    def _plan_of(self, name: str) -> Plan:
+        """The plan a (nested) step belongs to."""
+        plan = self.plan
+        for segment in name.split(".")[:-1]:
+            plan = plan.calls[base(segment)]
+        return plan
+
+    def _source_reason(self, plan: Plan, prefix: str, name: str) -> str | None:
         """A query step an apply step reads runs again when that apply must: the apply
         re-asks the source's backend when its verify fails, which needs the request."""
-        for other in self.plan.order:
-            step = self.plan.step(other).step
+        for other in plan.order:
+            step = plan.step(other).step
             source = getattr(step, "source", None)
             if step.type != "apply" or source is None or source.name != name:
                 continue
-            row = self.steps.get(other)
-            if row is None or row.status != "success" or self._files_reason(row) is not None:
+            old = self.old.get(f"{prefix}.{other}" if prefix else other)
+            if old is None or old.status != "success" or self._files_reason(old) is not None:
                 return f"apply step {other} reads it, and runs again"
         return None
 
-    def _rendered_change(self, step: Any, values: Mapping[str, Any], row: StepRow) -> str | None:
+    def _rendered_change(
+        self, plan: Plan, step: Any, values: Mapping[str, Any], old: Old
+    ) -> str | None:
         from muxlang.runtime.context import render
 
-        path = self.plan.workflow.path
+        path = plan.workflow.path
         if step.type == "shell":
-            if render("run", step.run, values, path=path) != (row.command or ""):
+            if render("run", step.run, values, path=path) != (old.command or ""):
                 return "changed: command"
         elif step.type == "query":
-            if render("prompt", step.prompt, values, path=path) != (row.prompt or ""):
+            if render("prompt", step.prompt, values, path=path) != (old.prompt or ""):
                 return "changed: prompt"
             system = render("system", step.system, values, path=path) if step.system else None
-            if system != row.system:
+            if system != old.system:
                 return "changed: system"
         return None
 
-    def _items_reason(self, compiled: CompiledStep, values: Mapping[str, Any]) -> str | None:
+    def _items_reason(
+        self, plan: Plan, compiled: CompiledStep, values: Mapping[str, Any], old: Old
+    ) -> str | None:
         from muxlang.runtime.context import evaluate, loop_values
 
         step = compiled.step
         assert step.for_each is not None
-        items = evaluate("for_each", step.for_each, values, path=self.plan.workflow.path)
-        before = self.items.get(compiled.name, [])
+        items = evaluate("for_each", step.for_each, values, path=plan.workflow.path)
+        before = old.items or []
         if not isinstance(items, list) or [r.item_value for r in before] != items:
             return "changed: items"
-        for index, (item, row) in enumerate(zip(items, before, strict=True)):
-            if row.status != "success":
-                return f"item {index + 1} {row.status} before"
+        for index, (item, entry) in enumerate(zip(items, before, strict=True)):
+            if entry.status != "success":
+                return f"item {index + 1} {entry.status} before"
             scope = {**values, "item": item, "loop": loop_values(index, len(items))}
-            changed = self._rendered_change(step, scope, row)
+            changed = self._rendered_change(plan, step, scope, entry)
             if changed is not None:
                 return f"{changed} (item {index + 1})"
         return None
 
-    def _files_reason(self, row: StepRow) -> str | None:
-        expected = row.fields.get("file_hashes")
+    def _files_reason(self, old: Old) -> str | None:
+        expected = old.file_hashes
         if not isinstance(expected, dict):
             return "its files were not recorded"
         now = file_hashes(self.plan.config.project_root, list(expected))
@@ -286,3 +452,13 @@ class Resume:
             if now.get(path) != digest:
                 return f"changed: {path} no longer holds what the apply wrote"
         return None
+
+
+#: a record's own facts of the earlier run, which the new run sets itself
+_OWN = frozenset({"status", "error", "duration_ms"})
+
+
+def _trace() -> Any:
+    from muxlang.runtime.trace import current_trace
+
+    return current_trace()

@@ -287,7 +287,7 @@ class PlainReporter(NullReporter):
     def nested_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
         """A step of a called workflow (``outer.inner``) finished."""
         if self.verbose:
-            self._write("  " + step_line(name, record, reason))
+            self._write("  " + step_line(name, record, reason, origin_of(self.trace, name)))
 
     def _write(self, text: str) -> None:
         if self.color and text[:1] in _SYMBOL_COLORS:
@@ -306,6 +306,8 @@ class JsonlReporter(NullReporter):
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
         self.closed = False
+        #: the run's id in the history, once it is recorded (set by the recorder)
+        self.run_id: str | None = None
 
     def _emit(self, event: dict[str, Any]) -> None:
         if self.closed:
@@ -344,6 +346,7 @@ class JsonlReporter(NullReporter):
                 "duration_ms": result.duration_ms,
                 "error": result.error,
                 "interrupted": result.interrupted,
+                "run_id": self.run_id,
             }
         )
 

@@ -10,6 +10,12 @@ step fails (``continue_on_error`` lets the run go on). ``steps.NAME.iterations``
 lists every iteration's record, each with its ``iteration`` number; the step's
 own fields are the last iteration's. A step's ``timeout`` covers all its
 iterations.
+
+On ``--resume`` (the trace's reuse hook offers ``iteration``), the iterations a
+failed or stopped earlier run finished are reused, not run, up to the first one
+that did not finish; ``until`` is evaluated after each as in a full run. A
+``uses`` step's iterations reuse their nested steps instead (each judged by
+itself), and a for_each step's iterations always run.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 
 import trio
 
+from muxlang.runtime import trace
 from muxlang.runtime.context import evaluate, truthy
 from muxlang.steps.base import Outcome
 from muxlang.template.loop import loop_table
@@ -43,15 +50,23 @@ async def run_repeat(
     iterations: list[Record] = []
     record["iterations"] = iterations
     last = Outcome()
+    reuse = _reuse_hook(step)
     for index0 in range(spec.max_iterations):
         record["status"] = "pending"
         started = trio.current_time()
-        last = await once()
+        reused = reuse(trace.qualified(step.name), index0 + 1) if reuse is not None else None
+        if reused is not None:  # --resume: the earlier run finished this iteration
+            await trio.lowlevel.checkpoint()
+            last = Outcome(reused)
+        else:
+            reuse = None  # from the first iteration that runs, every later one runs
+            last = await once()
         iteration = fresh()
         iteration.pop("iterations", None)
         iteration.update(last.fields)
         iteration["error"] = last.error
         iteration["status"] = "failed" if last.error is not None else "success"
+        iteration["failed"] = last.error is not None
         iteration["duration_ms"] = max(0, round((trio.current_time() - started) * 1000))
         iteration["iteration"] = index0 + 1
         iterations.append(iteration)
@@ -67,3 +82,12 @@ async def run_repeat(
     if last.error is not None:
         error += f"; the last one failed: {last.error}"
     return Outcome({**last.fields, "iterations": iterations}, error)
+
+
+def _reuse_hook(step: AnyStep) -> Callable[[str, int], dict[str, Any] | None] | None:
+    """``--resume``'s offer of a repeating step's earlier iterations (None: none)."""
+    if step.type == "uses" or step.for_each is not None:
+        return None
+    run_trace = trace.current_trace()
+    hook = getattr(run_trace.reuse, "iteration", None) if run_trace is not None else None
+    return hook if callable(hook) else None
