@@ -5,11 +5,16 @@ finished in the earlier run are reused, the rest runs; and ``run_id`` in
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
-from conftest import mux, mux_json, write
+from conftest import PYTHON, clean_env, mux, mux_json, write
 
 from muxlang.records.store import Store
 
@@ -268,3 +273,53 @@ def test_run_id_in_json_and_jsonl(project: Path) -> None:
     assert last["run_id"] == mux_json(project, "runs")[0]["id"]
     lines = mux(project, "run", "wf.toml", "--output", "jsonl", "--no-record").stdout.splitlines()
     assert json.loads(lines[-1])["run_id"] is None
+
+
+def test_an_interrupted_repeat_resumes_at_the_iteration_it_was_in(project: Path) -> None:
+    """Ctrl-C in iteration 3: the run is `interrupted`; resumed, 1 and 2 are reused."""
+    write(
+        project,
+        """\
+        name = "stopped"
+
+        [[steps]]
+        name = "count"
+        type = "shell"
+        run = '''
+        n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n; echo count >> ran.log
+        test $n -lt 3 || test -f fast || { echo $$ > slow.pid; exec sleep 60; }; echo round'''
+        repeat = { until = "loop.index == 3", max_iterations = 3 }
+        """,
+    )
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "muxlang", "-C", str(project), "run", "wf.toml"],
+        cwd=project,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pid_file = project / "slow.pid"
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            assert time.monotonic() < deadline, "iteration 3 never started"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert mux_json(project, "runs")[0]["status"] == "interrupted"
+    assert _ran(project) == ["count", "count", "count"]
+    (project / "fast").write_text("")
+    done = mux(project, "run", "wf.toml", "--resume", "--output", "json")
+    assert done.returncode == 0, done.stderr
+    assert _ran(project) == ["count"]
+    count = json.loads(done.stdout)["steps"]["count"]
+    assert [(i["iteration"], i["status"], i["output"]) for i in count["iterations"]] == [
+        (1, "success", "round"),
+        (2, "success", "round"),
+        (3, "success", "round"),
+    ]
