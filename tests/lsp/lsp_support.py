@@ -108,6 +108,16 @@ def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(scenario())
 
 
+def with_open_file(root: Path, path: Path, check: Callable[[Client, str], Awaitable[None]]) -> None:
+    """`muxlang lsp` started in ``root`` with ``path`` opened: ``check(client, uri)``."""
+
+    async def scenario() -> None:
+        async with language_server(root) as client:
+            await check(client, client.open(path))
+
+    run(scenario)
+
+
 def at(text: str, needle: str, offset: int = 0) -> lsp.Position:
     """The LSP position (UTF-16) of ``needle``'s first character plus ``offset``."""
     index = text.index(needle) + offset
