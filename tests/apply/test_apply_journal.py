@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from muxlang.apply import FileChange
 from muxlang.apply.journal import (
+    Journal,
     apply_changes,
     atomic_write,
     journal_dir,
@@ -25,6 +28,10 @@ from tests.apply.apply_support import snapshot
 NAMES = st.sampled_from(["a.txt", "b.bin", "d/c.txt", "d/e/f.txt", "new/x.txt", "new/deep/y"])
 CONTENT = st.binary(max_size=64)
 MODES = st.sampled_from([0o644, 0o600, 0o755, 0o444])
+#: files in the tree before the apply: path -> (content, mode)
+EXISTING = st.dictionaries(
+    st.sampled_from(["a.txt", "b.bin", "d/c.txt", "d/e/f.txt"]), st.tuples(CONTENT, MODES)
+)
 
 
 def build(root: Path, existing: dict[str, tuple[bytes, int]]) -> None:
@@ -49,11 +56,19 @@ def changes_for(
     return tuple(out)
 
 
+@contextmanager
+def applied(root: Path, changes: tuple[FileChange, ...]) -> Iterator[Journal]:
+    """``changes`` applied under the tree's lock, held for the ``with`` block: their journal."""
+    lock = lock_tree(root)
+    try:
+        yield apply_changes(root, changes, "s", lock)
+    finally:
+        lock.release()
+
+
 @settings(max_examples=60, deadline=None)
 @given(
-    existing=st.dictionaries(
-        st.sampled_from(["a.txt", "b.bin", "d/c.txt", "d/e/f.txt"]), st.tuples(CONTENT, MODES)
-    ),
+    existing=EXISTING,
     targets=st.dictionaries(NAMES, st.one_of(st.none(), CONTENT), min_size=1),
     stop_after=st.integers(min_value=0, max_value=6),
 )
@@ -68,9 +83,7 @@ def test_rollback_restores_exactly_after_any_prefix_of_writes(
         changes = changes_for(existing, targets)
         if not changes:
             return
-        lock = lock_tree(root)
-        try:
-            journal = apply_changes(root, changes, "s", lock)
+        with applied(root, changes) as journal:
             for change in changes:  # everything was written
                 path = root / change.path
                 if change.after is None:
@@ -79,8 +92,6 @@ def test_rollback_restores_exactly_after_any_prefix_of_writes(
                     assert path.read_bytes() == change.after
             assert read_journal(root) == journal
             rollback(journal)
-        finally:
-            lock.release()
         assert snapshot(root) == before
         assert not journal_dir(root).exists()
         assert recover_tree(root).status == "none"

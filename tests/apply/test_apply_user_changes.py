@@ -17,17 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from muxlang.apply import FileChange
-from muxlang.apply.journal import BACKUP_SUFFIX, apply_changes, lock_tree, rollback
-from tests.apply.test_apply_journal import CONTENT, MODES, NAMES, build, changes_for
+from muxlang.apply.journal import BACKUP_SUFFIX, rollback
+from tests.apply.test_apply_journal import CONTENT, EXISTING, NAMES, applied, build, changes_for
 
 USER = b"the user's own bytes\n"
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    existing=st.dictionaries(
-        st.sampled_from(["a.txt", "b.bin", "d/c.txt", "d/e/f.txt"]), st.tuples(CONTENT, MODES)
-    ),
+    existing=EXISTING,
     targets=st.dictionaries(NAMES, st.one_of(st.none(), CONTENT), min_size=1),
     touched=st.sets(NAMES),
 )
@@ -42,9 +40,7 @@ def test_rollback_keeps_every_file_changed_after_the_apply(
         changes = changes_for(existing, targets)
         if not changes:
             return
-        lock = lock_tree(root)
-        try:
-            journal = apply_changes(root, changes, "s", lock)
+        with applied(root, changes) as journal:
             by_path = {c.path: c for c in changes}
             # the user writes some of the files the apply wrote (or deleted)
             mine = {p for p in touched if p in by_path and by_path[p].after != USER}
@@ -52,8 +48,6 @@ def test_rollback_keeps_every_file_changed_after_the_apply(
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 (root / rel).write_bytes(USER)
             done = rollback(journal)
-        finally:
-            lock.release()
         for rel, change in by_path.items():
             path = root / rel
             if rel in mine:
