@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,24 +36,63 @@ from common import PYTHON, clean_env, emit, fake_upstream
 
 from muxlang.records.recorder import Recorder
 from muxlang.records.store import StepRow, Store
+from muxlang.records.writer import open_channel
 from muxlang.runtime import execute, trace
 from muxlang.runtime.events import NullReporter
 
 
-def _recorder(db: Path) -> tuple[Recorder, trace.Trace]:
+def _recorder(db: Path, channel: Any = None) -> tuple[Recorder, trace.Trace]:
     run_trace = trace.Trace()
-    return Recorder(NullReporter(), db, args={}, secrets=(), trace=run_trace), run_trace
+    recorder = Recorder(NullReporter(), db, args={}, secrets=(), trace=run_trace, channel=channel)
+    return recorder, run_trace
 
 
 # --------------------------------------------------------------------------- scheduler
 
 
-async def _scheduler_once(plan: Any, db: Path | None) -> tuple[float, float]:
+def _toml_plan(root: Path, name: str, n: int, chain: bool, max_concurrent: int) -> Any:
+    """A 1,000-step plan as `muxlang run` gets it: a workflow file, loaded and compiled
+    (so each step's definition hash comes from its text in the file)."""
+    from muxlang.compiler import compile_workflow
+    from muxlang.compiler.loader import load_workflow
+    from muxlang.config import load_config
+
+    steps = "".join(
+        f'[[steps]]\nname = "s{i}"\ntype = "query"\nrole = "noop"\nprompt = "ping"\n'
+        + (f'depends_on = ["s{i - 1}"]\n' if chain and i else "")
+        + "\n"
+        for i in range(n)
+    )
+    path = root / f"{name}.toml"
+    path.write_text(
+        f'name = "{name}"\nmax_concurrent = {max_concurrent}\n\n{steps}'
+        '[roles.noop]\nbackends = ["b"]\n[backends.b]\ncommand = "true"\n'
+    )
+    workflow, found = load_workflow(path)
+    assert workflow is not None, found
+    config, found = load_config(root, workflow=workflow, environ={"HOME": str(root)})
+    plan, found = compile_workflow(workflow, config)
+    assert plan is not None, found
+    return plan
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _scheduler_once(plan: Any, db: Path | None, local: bool = False) -> tuple[float, ...]:
+    """One run: (wall, CPU of this process, CPU of the writer process)."""
     from tests.fakes.scripted import ScriptedQueryService
 
     reporter: Any = NullReporter()
+    children = _children_cpu()
     if db is not None:
-        reporter, run_trace = _recorder(db)
+        # the CLI starts the writer before it loads and compiles the workflow (hundreds
+        # of ms for 1,000 steps), so the child is ready when the run starts: the same here
+        channel = open_channel(local=local)
+        time.sleep(0.15)
+        reporter, run_trace = _recorder(db, channel)
         trace.install(run_trace)
     else:
         trace.install(None)
@@ -61,38 +101,40 @@ async def _scheduler_once(plan: Any, db: Path | None) -> tuple[float, float]:
     result = await execute(plan, args={}, query=service, reporter=reporter)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     assert result.success, result.error
-    return wall, cpu
+    return wall, cpu, _children_cpu() - children
 
 
-def scheduler(repeat: int) -> dict[str, Any]:
-    import scheduler as sched
-
+def scheduler(repeat: int, local: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    plans = sched.shapes(1000)
-    for label, plan in plans.items():
-        if not label.startswith(("wide", "chain")):
-            continue
-        without: list[tuple[float, float]] = []
-        with_: list[tuple[float, float]] = []
-        with tempfile.TemporaryDirectory() as tmp:
-            db = Path(tmp) / "runs.db"  # an existing database, as every run but the first sees
-            trio.run(_scheduler_once, plan, db)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        plans = {
+            "wide (max 8)": _toml_plan(root, "wide8", 1000, False, 8),
+            "wide (max 1000)": _toml_plan(root, "wide1000", 1000, False, 1000),
+            "chain": _toml_plan(root, "chain", 1000, True, 8),
+        }
+        for label, plan in plans.items():
+            without: list[tuple[float, ...]] = []
+            with_: list[tuple[float, ...]] = []
+            db = root / "runs.db"  # an existing database, as every run but the first sees
+            trio.run(_scheduler_once, plan, db, local)
             for _ in range(repeat):
                 without.append(trio.run(_scheduler_once, plan, None))
-                with_.append(trio.run(_scheduler_once, plan, db))
-        wall_without, wall_with = min(w for w, _ in without), min(w for w, _ in with_)
-        cpu_without, cpu_with = min(c for _, c in without), min(c for _, c in with_)
-        out[label] = {
-            "wall_s_without": round(wall_without, 4),
-            "wall_s_with": round(wall_with, 4),
-            "cpu_s_without": round(cpu_without, 4),
-            "cpu_s_with": round(cpu_with, 4),
-            "median_wall_without": round(statistics.median(w for w, _ in without), 4),
-            "median_wall_with": round(statistics.median(w for w, _ in with_), 4),
-            "overhead": round(wall_with / wall_without - 1, 3),
-            "cpu_overhead": round(cpu_with / cpu_without - 1, 3),
-            "us_per_step_added": round((wall_with - wall_without) / 1000 * 1e6, 1),
-        }
+                with_.append(trio.run(_scheduler_once, plan, db, local))
+            wall_without, wall_with = min(r[0] for r in without), min(r[0] for r in with_)
+            cpu_without, cpu_with = min(r[1] for r in without), min(r[1] for r in with_)
+            out[label] = {
+                "wall_s_without": round(wall_without, 4),
+                "wall_s_with": round(wall_with, 4),
+                "cpu_s_without": round(cpu_without, 4),
+                "cpu_s_with": round(cpu_with, 4),
+                "writer_cpu_s": round(min(r[2] for r in with_), 4),
+                "median_wall_without": round(statistics.median(r[0] for r in without), 4),
+                "median_wall_with": round(statistics.median(r[0] for r in with_), 4),
+                "overhead": round(wall_with / wall_without - 1, 3),
+                "cpu_overhead": round(cpu_with / cpu_without - 1, 3),
+                "cpu_us_per_step_added": round((cpu_with - cpu_without) / 1000 * 1e6, 1),
+            }
     return out
 
 
@@ -243,6 +285,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", default=None, help="scheduler,fanout,shell,history")
+    parser.add_argument(
+        "--local", action="store_true", help="the writer in the run's process (no child)"
+    )
     options = parser.parse_args()
     repeat = 2 if options.quick else options.repeat
     result: dict[str, Any] = {
@@ -252,7 +297,7 @@ def main() -> None:
     everything = {"scheduler", "fanout", "shell", "history"}
     only = set(options.only.split(",")) if options.only else everything
     if "scheduler" in only:
-        result["scheduler"] = scheduler(repeat)
+        result["scheduler"] = scheduler(repeat, options.local)
     if "fanout" in only:
         result["fanout"] = fanout(1000 if options.quick else 2000, 1 if options.quick else 3)
     if "shell" in only:

@@ -152,6 +152,10 @@ def _run(
     resume: str | None = None,
 ) -> int:
     """The command's work; returns the exit status."""
+    if record and not dry_run:
+        from muxlang.records.writer import prestart
+
+        prestart()  # the record writer starts while the workflow loads and compiles
     plan, run_args = prepare(
         workflow, args, opts.directory, opts.team, max_concurrent, warn=opts.output == "console"
     )

@@ -52,28 +52,19 @@ def file_hash(path: str) -> str:
         return ""
 
 
-def plan_summary(plan: Plan) -> dict[str, Any]:
-    """What the history needs of a plan: order, edges, step types, for_each steps."""
-    return {
-        "order": list(plan.order),
-        "edges": [[a, b] for a, b in plan.graph.edges],
-        "types": {name: plan.step(name).step.type for name in plan.order},
-        "for_each": [name for name in plan.order if plan.step(name).step.for_each is not None],
-    }
-
-
 def muxlang_version() -> str:
     from muxlang import __version__
 
     return __version__
 
 
-def definition_facts(plan: Plan) -> dict[str, Any]:
-    """What the writer needs to hash each step's definition and backends for
-    ``--resume`` (:func:`muxlang.records.writer.fingerprints_of`): the workflow
-    file's bytes as compiled and where each step starts in it; for steps with no
-    text there (a plan built in memory), their definition as plain data; each
-    query step's backends, and the identity of each backend or role once."""
+def plan_facts(plan: Plan) -> dict[str, Any]:
+    """What the writer needs of a plan (:func:`muxlang.records.writer.summary` and
+    :func:`~muxlang.records.writer.fingerprints_of`): order, edges, step types and
+    for_each steps; the workflow file's bytes as compiled and where each step starts
+    in it; for steps with no text there (a plan built in memory) their definition as
+    plain data; each query step's backends, and the identity of each backend or role
+    once. Flat lists and strings, so that the run allocates little for it."""
     from muxlang.records.resume import definition
     from muxlang.records.writer import source_text
     from muxlang.runtime.accounting import identity
@@ -83,32 +74,38 @@ def definition_facts(plan: Plan) -> dict[str, Any]:
         source: bytes | None = Path(plan.workflow.path).read_bytes()
     except OSError:
         source = None
-    written = {step.name for step in plan.workflow.steps}
+    written = plan.workflow.steps
     if source is None or source_text(source) is None:
-        written = set()
-    targets: dict[str, tuple[str, str]] = {}
-    identities: dict[tuple[str, str], Any] = {}
-    definitions: dict[str, Any] = {}
-    for name in plan.order:
-        step = plan.step(name).step
-        if name not in written:
-            definitions[name] = definition(step)
-        if isinstance(step, QueryStep):
-            if step.role is not None:
-                target = ("role", step.role.name)
-            elif step.backend is not None:
-                target = ("backend", step.backend.name)
-            else:
-                continue
-            targets[name] = target
-            if target not in identities:
-                identities[target] = identity(plan, target[1], target[0])
+        written = ()
+    steps = {step.name: step for step in plan.workflow.steps}
+    if len(steps) != len(plan.order) or not all(name in steps for name in plan.order):
+        steps = {name: plan.step(name).step for name in plan.order}
+    asks = {
+        name: f"role:{step.role.name}"
+        if step.role is not None
+        else f"backend:{step.backend.name if step.backend is not None else ''}"
+        for name, step in steps.items()
+        if isinstance(step, QueryStep) and (step.role is not None or step.backend is not None)
+    }
+    identities = {
+        key: identity(plan, key.partition(":")[2], key.partition(":")[0])
+        for key in set(asks.values())
+    }
+    known = {step.name for step in written}
+    edges = list(plan.graph.edges)
     return {
-        "source": source,
-        "starts": [(step.name, step.span.line) for step in plan.workflow.steps],
         "order": list(plan.order),
-        "definitions": definitions,
-        "targets": targets,
+        "sources": [a for a, _ in edges],
+        "targets_of": [b for _, b in edges],
+        "types": {name: step.type for name, step in steps.items()},
+        "for_each": [name for name in plan.order if steps[name].for_each is not None],
+        "source": source,
+        "names": [step.name for step in written],
+        "lines": [step.span.line for step in written],
+        "definitions": {
+            name: definition(step) for name, step in steps.items() if name not in known
+        },
+        "targets": asks,
         "identities": identities,
     }
 
@@ -178,27 +175,24 @@ class Recorder:
     # ------------------------------------------------------------------ events
 
     def run_started(self, plan: Plan) -> None:
-        summary = plan_summary(plan)
-        self.types = summary["types"]
         self.root = plan.config.project_root
         self.plan = plan
         started = self.polled = time.time()
         run_id = new_id(started)
         if self.channel is not None:
             try:
-                facts = definition_facts(plan)
+                facts = plan_facts(plan)
+                self.types = facts["types"]
                 facts.update(
                     db=str(self.path),
                     id=run_id,
                     pid=os.getpid(),
                     secrets=self.secrets,
-                    types=self.types,
                     workflow=plan.workflow.name,
                     path=plan.workflow.path,
                     args=self.args,
                     team=plan.config.team,
                     version=muxlang_version(),
-                    plan=summary,
                     resumed_from=self.resumed_from,
                     started=started,
                 )

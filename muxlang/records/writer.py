@@ -21,6 +21,7 @@ child says it once on its stdout, the run prints it once, and goes on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -30,6 +31,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -39,6 +41,11 @@ from muxlang.records.store import StepRow, Store
 
 #: each message on the pipe: its length, then its pickle
 _HEADER = struct.Struct("<I")
+#: seconds the child waits after each batch (a step is in the database at most this
+#: much plus its write later; in the pipe, and so safe from a kill, at once)
+GATHER = 0.005
+#: the pipe's capacity asked for (Linux; an unprivileged process may ask up to 1 MiB)
+PIPE_SIZE = 1 << 20
 
 #: record fields that have columns of their own (the rest go to ``fields``)
 _COLUMNS = frozenset(
@@ -87,13 +94,24 @@ def split_steps(text: str, starts: list[tuple[str, int]]) -> dict[str, str]:
     return out
 
 
+def summary(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """What the history keeps of a plan: order, edges, step types, for_each steps."""
+    return {
+        "order": facts["order"],
+        "edges": [[a, b] for a, b in zip(facts["sources"], facts["targets_of"], strict=True)],
+        "types": facts["types"],
+        "for_each": facts["for_each"],
+    }
+
+
 def fingerprints_of(facts: Mapping[str, Any]) -> dict[str, str]:
     """``DEFINITION:BACKENDS`` of each step (see :func:`muxlang.records.resume.fingerprints`),
     from the facts the run sent: the file's bytes and where each step starts, the
     definitions of steps with no text, and each query step's backends' identity."""
     source = facts.get("source")
     text = source_text(source) if source is not None else None
-    texts = split_steps(text, facts["starts"]) if text is not None else {}
+    starts = list(zip(facts["names"], facts["lines"], strict=True))
+    texts = split_steps(text, starts) if text is not None else {}
     definitions = facts["definitions"]
     targets = facts["targets"]
     identities = facts["identities"]
@@ -169,7 +187,7 @@ class Handler:
             args=redact_value(facts["args"], secrets),
             team=facts["team"],
             version=facts["version"],
-            plan=facts["plan"],
+            plan=summary(facts),
             resumed_from=facts["resumed_from"],
             started=facts["started"],
         )
@@ -375,10 +393,25 @@ Channel = Local | Pipe
 _BOOT = "import sys; sys.path.insert(0, {root!r}); from muxlang.records.writer import main; main()"
 
 
+#: a writer started ahead (:func:`prestart`), for the next :func:`open_channel`
+_ahead: list[Pipe] = []
+
+
+def prestart() -> None:
+    """Start the writer process now, for the run that comes (``muxlang run`` calls it
+    before it loads and compiles the workflow, so the child's start overlaps that).
+    Unused, it exits when this process does (its pipe closes)."""
+    channel = open_channel()
+    if isinstance(channel, Pipe):
+        _ahead.append(channel)
+
+
 def open_channel(*, local: bool = False) -> Channel:
     """A writer process when this platform can start one, else :class:`Local`."""
     if local or os.name != "posix" or not sys.executable:
         return Local()
+    if _ahead:
+        return _ahead.pop()
     root = str(Path(__file__).resolve().parents[2])
     try:
         proc = subprocess.Popen(
@@ -392,6 +425,12 @@ def open_channel(*, local: bool = False) -> Channel:
         return Local()
     if proc.stdin is None or proc.stdout is None:  # pragma: no cover - asked for above
         return Local()
+    import fcntl  # POSIX only: here, after the check above
+
+    if hasattr(fcntl, "F_SETPIPE_SZ"):
+        # room for a burst of steps while the child waits between its reads
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     return Pipe(proc, proc.stdin, proc.stdout)
 
 
@@ -442,6 +481,9 @@ def main() -> None:
         if error is not None and not said:
             said = True
             os.write(1, error.replace("\n", " ").encode("utf-8", "replace") + b"\n")
+        # let the next messages gather: a write into a pipe nobody waits on wakes
+        # nobody, which is most of what a write costs the run
+        time.sleep(GATHER)
     handler.close()
 
 
