@@ -15,6 +15,7 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,32 +31,41 @@ _REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-[^}]*)?\}")
 # --------------------------------------------------------------------------- output
 
 
-def _emit(
-    opts: Settings,
-    title: str,
-    columns: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    records: list[dict[str, Any]],
-    empty: str,
-) -> None:
-    if opts.output == "json":
-        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
-        return
-    if not rows:
-        click.echo(empty, err=True)
-        return
-    if is_terminal():
-        from rich.console import Console
-        from rich.table import Table
+@dataclass
+class _Listing:
+    """What a listing command prints: a row per entry for the table and an object
+    per entry for ``--output json``."""
 
-        table = Table(title=title, title_justify="left", header_style="bold")
-        for column in columns:
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*row)
-        Console().print(table)
-        return
-    click.echo(format_plain(columns, rows))
+    title: str
+    columns: tuple[str, ...]
+    #: said on stderr when there are no entries
+    empty: str
+    rows: list[tuple[str, ...]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, row: tuple[str, ...], record: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.records.append(record)
+
+    def emit(self, opts: Settings) -> None:
+        if opts.output == "json":
+            click.echo(json.dumps(self.records, indent=2, ensure_ascii=False))
+            return
+        if not self.rows:
+            click.echo(self.empty, err=True)
+            return
+        if is_terminal():
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table(title=self.title, title_justify="left", header_style="bold")
+            for column in self.columns:
+                table.add_column(column)
+            for row in self.rows:
+                table.add_row(*row)
+            Console().print(table)
+            return
+        click.echo(format_plain(self.columns, self.rows))
 
 
 def is_terminal() -> bool:
@@ -140,16 +150,10 @@ def workflows_command(ctx: click.Context, /, **given: Any) -> None:
     from muxlang.config import list_workflows
 
     opts = settings(ctx, **given)
-    entries = list_workflows(_project(opts))
-    rows = [(e.name, e.source, _shown_path(e.path)) for e in entries]
-    _emit(
-        opts,
-        "Workflows",
-        ("name", "source", "path"),
-        rows,
-        [e.to_json() for e in entries],
-        "no workflows found",
-    )
+    listing = _Listing("Workflows", ("name", "source", "path"), "no workflows found")
+    for e in list_workflows(_project(opts)):
+        listing.add((e.name, e.source, _shown_path(e.path)), e.to_json())
+    listing.emit(opts)
 
 
 @click.command("backends")
@@ -159,8 +163,11 @@ def backends_command(ctx: click.Context, /, **given: Any) -> None:
     """List configured backends (api keys as written, never expanded)."""
     opts = settings(ctx, **given)
     config, layers = _config(opts)
-    rows = []
-    records = []
+    listing = _Listing(
+        "Backends",
+        ("name", "kind", "command", "args / model", "enabled", "source"),
+        "no backends configured",
+    )
     for name, backend in config.backends.items():
         kind = "http" if backend.is_http else "cli"
         # credentials written in the file (in a URL, in args) are masked
@@ -172,17 +179,8 @@ def backends_command(ctx: click.Context, /, **given: Any) -> None:
             else " ".join(args)
         )
         source = _source(layers, "backends", name)
-        rows.append(
-            (
-                name,
-                kind,
-                command,
-                detail,
-                "yes" if backend.enabled else "no",
-                source,
-            )
-        )
-        records.append(
+        listing.add(
+            (name, kind, command, detail, "yes" if backend.enabled else "no", source),
             {
                 "name": name,
                 "kind": kind,
@@ -195,16 +193,9 @@ def backends_command(ctx: click.Context, /, **given: Any) -> None:
                 "timeout": backend.timeout,
                 "max_retries": backend.max_retries,
                 "source": source,
-            }
+            },
         )
-    _emit(
-        opts,
-        "Backends",
-        ("name", "kind", "command", "args / model", "enabled", "source"),
-        rows,
-        records,
-        "no backends configured",
-    )
+    listing.emit(opts)
     _say_config_files(opts)
 
 
@@ -231,17 +222,18 @@ def roles_command(ctx: click.Context, /, **given: Any) -> None:
     opts = settings(ctx, **given)
     config, layers = _config(opts)
     team = config.teams.get(config.team) if config.team else None
-    rows = []
-    records = []
+    listing = _Listing(
+        "Roles" + (f" (team {config.team})" if config.team else ""),
+        ("name", "execution", "backends", "description", "source"),
+        "no roles configured",
+    )
     for name, role in config.roles.items():
         overridden = team is not None and name in team.roles
         source = _source(layers, "roles", name)
         if overridden:
             source += f" (team {config.team})"
-        rows.append(
-            (name, role.execution, ", ".join(role.backends), role.description or "", source)
-        )
-        records.append(
+        listing.add(
+            (name, role.execution, ", ".join(role.backends), role.description or "", source),
             {
                 "name": name,
                 "description": role.description,
@@ -250,16 +242,9 @@ def roles_command(ctx: click.Context, /, **given: Any) -> None:
                 "min_success": role.min_success,
                 "team_override": config.team if overridden else None,
                 "source": source,
-            }
+            },
         )
-    _emit(
-        opts,
-        "Roles" + (f" (team {config.team})" if config.team else ""),
-        ("name", "execution", "backends", "description", "source"),
-        rows,
-        records,
-        "no roles configured",
-    )
+    listing.emit(opts)
 
 
 @click.command("teams")
@@ -269,20 +254,21 @@ def teams_command(ctx: click.Context, /, **given: Any) -> None:
     """List configured teams; the detected (or --team) one is marked."""
     opts = settings(ctx, **given)
     config, layers = _config(opts)
-    rows = []
-    records = []
+    listing = _Listing(
+        "Teams" + (f" (active: {config.team})" if config.team else " (none detected)"),
+        ("team", "detect", "verify", "role overrides", "description"),
+        "no teams configured",
+    )
     for name, team in config.teams.items():
         active = name == config.team
-        rows.append(
+        listing.add(
             (
                 ("* " if active else "  ") + name,
                 ", ".join(team.detect),
                 team.verify or "",
                 ", ".join(team.roles),
                 team.description or "",
-            )
-        )
-        records.append(
+            ),
             {
                 "name": name,
                 "description": team.description,
@@ -291,15 +277,8 @@ def teams_command(ctx: click.Context, /, **given: Any) -> None:
                 "roles": sorted(team.roles),
                 "active": active,
                 "source": _source(layers, "teams", name),
-            }
+            },
         )
-    _emit(
-        opts,
-        "Teams" + (f" (active: {config.team})" if config.team else " (none detected)"),
-        ("team", "detect", "verify", "role overrides", "description"),
-        rows,
-        records,
-        "no teams configured",
-    )
-    if opts.output != "json" and rows:
+    listing.emit(opts)
+    if opts.output != "json" and listing.rows:
         click.echo(f"active team: {config.team}" if config.team else "no team detected", err=True)
