@@ -47,19 +47,18 @@ from muxlang.runtime.backends.protocols.anthropic import (
     usage_from_wire,
 )
 from muxlang.runtime.backends.protocols.common import model_field
-from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
+from muxlang.serve.formats import ClientFormat, Untranslatable, WireError, common
 from muxlang.serve.formats.common import (
+    chat_request,
     json_arguments,
     need_items,
     need_list,
     need_mapping,
     new_id,
-    opt_float,
     positive_int,
-    sampling_options,
     sse,
-    stop_list,
     tool_in,
+    usage_to_wire,
 )
 
 _STOP_OUT: dict[str, str] = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
@@ -172,17 +171,8 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
                 "anthropic backends (by pass-through)"
             )
         tools.append(tool_in(tool, f"tools[{i}]", "input_schema"))
-    return ChatRequest(
-        messages=tuple(messages),
-        system=_block_text(system, "`system`") if system is not None else None,
-        model=model_field(body),
-        max_tokens=max_tokens,
-        temperature=opt_float(body, "temperature"),
-        stop=stop_list(body.get("stop_sequences"), "stop_sequences"),
-        tools=tuple(tools),
-        tool_choice=_tool_choice_in(body.get("tool_choice")),
-        options=sampling_options(body),
-    )
+    text = _block_text(system, "`system`") if system is not None else None
+    return chat_request(body, messages, text, max_tokens, tools, _tool_choice_in, "stop_sequences")
 
 
 def request_to_wire(request: ChatRequest, *, stream: bool = False) -> dict[str, Any]:
@@ -235,8 +225,7 @@ def request_to_wire(request: ChatRequest, *, stream: bool = False) -> dict[str, 
 
 
 def _usage_out(usage: Usage | None) -> dict[str, int]:
-    u = usage or Usage()
-    return {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens}
+    return usage_to_wire(usage, "input_tokens", "output_tokens")
 
 
 def response_to_wire(
@@ -279,19 +268,12 @@ def response_from_wire(body: Mapping[str, Any]) -> ChatResponse:
 
 # --------------------------------------------------------------------------- errors
 
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    529: "overloaded_error",
-}
+#: Anthropic's own words (the rest are OpenAI's, ``common.ERROR_TYPES``)
+_ERROR_TYPES = {413: "request_too_large", 529: "overloaded_error"}
 
 
 def error_type(status: int) -> str:
-    return _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return common.error_type(status, "api_error", _ERROR_TYPES)
 
 
 def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:

@@ -5,11 +5,22 @@ from __future__ import annotations
 import json
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from muxlang.llm import ChatRequest, Finish, StreamEvent, TextDelta, Tool, ToolCall, ToolCallDelta
+from muxlang.llm import (
+    ChatRequest,
+    Finish,
+    Message,
+    StreamEvent,
+    TextDelta,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 from muxlang.runtime.backends import sse as _sse
+from muxlang.runtime.backends.protocols.common import model_field
 from muxlang.serve.formats import Untranslatable, WireError
 
 
@@ -130,6 +141,65 @@ def sampling_options(body: Mapping[str, Any], top_p_key: str = "top_p") -> dict[
     ``body[top_p_key]``: Gemini's ``topP``): they travel in ``options``."""
     top_p = opt_float(body, top_p_key)
     return {"top_p": top_p} if top_p is not None else {}
+
+
+def chat_request(
+    body: Mapping[str, Any],
+    messages: list[Message],
+    system: str | None,
+    max_tokens: int | None,
+    tools: tuple[Tool, ...] | list[Tool],
+    tool_choice_in: Callable[[Any], Any],
+    stop_key: str | None = None,
+) -> ChatRequest:
+    """The internal request of a format whose body names ``model``, ``temperature``,
+    ``top_p`` and ``tool_choice`` at its top (Chat Completions, Responses, Anthropic
+    Messages), from the conversation, system prompt, limit and tools the format read
+    (``tool_choice_in``: its reader of ``tool_choice``; ``stop_key``: where its stop
+    strings are, if it has any)."""
+    return ChatRequest(
+        messages=tuple(messages),
+        system=system,
+        model=model_field(body),
+        max_tokens=max_tokens,
+        temperature=opt_float(body, "temperature"),
+        stop=stop_list(body.get(stop_key), stop_key) if stop_key else (),
+        tools=tuple(tools),
+        tool_choice=tool_choice_in(body.get("tool_choice")),
+        options=sampling_options(body),
+    )
+
+
+def usage_to_wire(
+    usage: Usage | None, input_key: str, output_key: str, total_key: str | None = None
+) -> dict[str, int]:
+    """Internal usage (none: zeros) as a format's usage table: the input and output
+    token counts under its names, and their sum under ``total_key`` when it has one."""
+    u = usage or Usage()
+    out = {input_key: u.input_tokens, output_key: u.output_tokens}
+    if total_key is not None:
+        out[total_key] = u.input_tokens + u.output_tokens
+    return out
+
+
+#: HTTP status -> the error ``type`` OpenAI and Anthropic both send for it
+ERROR_TYPES: Mapping[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_type(status: int, server: str, own: Mapping[int, str] | None = None) -> str:
+    """The error ``type`` of an HTTP status: the format's ``own`` word for it, else the
+    shared one, else ``server`` (OpenAI's ``server_error``, Anthropic's ``api_error``)
+    for a 5xx and ``invalid_request_error`` for the rest."""
+    if own and status in own:
+        return own[status]
+    return ERROR_TYPES.get(status, server if status >= 500 else "invalid_request_error")
 
 
 class WholeCallEncoder(ABC):

@@ -43,6 +43,7 @@ from muxlang.serve.formats.common import (
     sse,
     stop_list,
     tool_in,
+    usage_to_wire,
 )
 
 _FINISH_OUT = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP"}
@@ -168,12 +169,7 @@ def _call_part(call: ToolCall) -> dict[str, Any]:
 
 
 def _usage_out(usage: Usage | None) -> dict[str, int]:
-    u = usage or Usage()
-    return {
-        "promptTokenCount": u.input_tokens,
-        "candidatesTokenCount": u.output_tokens,
-        "totalTokenCount": u.input_tokens + u.output_tokens,
-    }
+    return usage_to_wire(usage, "promptTokenCount", "candidatesTokenCount", "totalTokenCount")
 
 
 def _chunk(model: str, parts: list[dict[str, Any]], finish: str | None = None) -> dict[str, Any]:

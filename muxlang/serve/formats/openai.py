@@ -46,18 +46,18 @@ from muxlang.runtime.backends.protocols.openai import (
 )
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
 from muxlang.serve.formats.common import (
+    chat_request,
     content_text,
+    error_type,
     function_tools,
     json_arguments,
     need_items,
     need_list,
     need_mapping,
     new_id,
-    opt_float,
     positive_int,
-    sampling_options,
     sse,
-    stop_list,
+    usage_to_wire,
 )
 
 # --------------------------------------------------------------------------- requests
@@ -133,17 +133,8 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
         else:
             raise WireError(f"{where}: unsupported role {role!r}")
     tools = function_tools(body.get("tools"))
-    return ChatRequest(
-        messages=tuple(messages),
-        system="\n\n".join(system) if system else None,
-        model=model_field(body),
-        max_tokens=max_tokens,
-        temperature=opt_float(body, "temperature"),
-        stop=stop_list(body.get("stop"), "stop"),
-        tools=tools,
-        tool_choice=_tool_choice_in(body.get("tool_choice")),
-        options=sampling_options(body),
-    )
+    joined = "\n\n".join(system) if system else None
+    return chat_request(body, messages, joined, max_tokens, tools, _tool_choice_in, "stop")
 
 
 def request_to_wire(request: ChatRequest, *, stream: bool = False) -> dict[str, Any]:
@@ -179,12 +170,7 @@ def request_to_wire(request: ChatRequest, *, stream: bool = False) -> dict[str, 
 
 
 def _usage_out(usage: Usage | None) -> dict[str, int]:
-    u = usage or Usage()
-    return {
-        "prompt_tokens": u.input_tokens,
-        "completion_tokens": u.output_tokens,
-        "total_tokens": u.input_tokens + u.output_tokens,
-    }
+    return usage_to_wire(usage, "prompt_tokens", "completion_tokens", "total_tokens")
 
 
 def _finish_out(reason: FinishReason | None) -> str | None:
@@ -235,19 +221,10 @@ def response_from_wire(body: Mapping[str, Any]) -> ChatResponse:
 
 # --------------------------------------------------------------------------- errors
 
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "invalid_request_error",
-    429: "rate_limit_error",
-}
-
 
 def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
     """OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}``."""
-    kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    kind = error_type(status, "server_error")
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 

@@ -43,17 +43,15 @@ from muxlang.llm import (
     ToolCallDelta,
     Usage,
 )
-from muxlang.runtime.backends.protocols.common import model_field
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError, openai
 from muxlang.serve.formats.common import (
+    chat_request,
     content_text,
     json_arguments,
     need_list,
     need_mapping,
     new_id,
-    opt_float,
     positive_int,
-    sampling_options,
     sse,
     tool_in,
 )
@@ -140,16 +138,8 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
                 f"tools[{i}]: tools of type {tool.get('type')!r} are not supported"
             )
         tools.append(tool_in(tool, f"tools[{i}]", "parameters"))
-    return ChatRequest(
-        messages=tuple(messages),
-        system="\n\n".join(system) if system else None,
-        model=model_field(body),
-        max_tokens=max_tokens,
-        temperature=opt_float(body, "temperature"),
-        tools=tuple(tools),
-        tool_choice=_tool_choice_in(body.get("tool_choice")),
-        options=sampling_options(body),
-    )
+    joined = "\n\n".join(system) if system else None
+    return chat_request(body, messages, joined, max_tokens, tools, _tool_choice_in)
 
 
 # --------------------------------------------------------------------------- responses
