@@ -12,8 +12,14 @@ its inputs are unchanged:
 - for apply steps: every file it wrote still holds the bytes it wrote.
 
 Every step that runs again says why (``failed before``, ``changed: prompt``,
-``reads X, which re-ran``). Keys are plain step-name strings, so nested names
-(``uses``/``repeat``) need nothing special here.
+``reads X, which re-ran``).
+
+Inside a step that repeats or calls a workflow (or both, or a for_each of
+calls), a resumed run reuses what finished when the step itself only failed or
+was stopped: the iterations before the first unfinished one, and each nested
+step that the rules above reuse, by its qualified name (``outer.inner``,
+``outer#2.inner``, ``outer[3].inner``; :mod:`muxlang.records.nested`). From
+the first iteration in which anything ran again, nothing later is reused.
 """
 
 from __future__ import annotations
@@ -378,7 +384,10 @@ class Resume:
                 return f"reads {full}, which re-ran"
         step = compiled.step
         if step.for_each is not None:
-            return self._items_reason(plan, compiled, values, old)
+            reason = self._items_reason(plan, compiled, values, old)
+            if reason is not None and reason.endswith(" before") and old.status != "success":
+                return None  # an item that failed: the step's own status says so
+            return reason
         changed = self._rendered_change(plan, step, values, old)
         if changed is not None:
             return changed

@@ -323,3 +323,32 @@ def test_an_interrupted_repeat_resumes_at_the_iteration_it_was_in(project: Path)
         (2, "success", "round"),
         (3, "success", "round"),
     ]
+
+
+def test_a_for_each_of_calls_reuses_each_items_finished_steps(project: Path) -> None:
+    write(project, INNER.replace("test -f ok", "test -f ok-{{ args.tag }}"), "inner.toml")
+    write(
+        project,
+        """\
+        name = "outer"
+
+        [[steps]]
+        name = "each"
+        uses = "inner.toml"
+        for_each = "['a', 'b']"
+        max_parallel = 1
+        with = { tag = "{{ item }}" }
+        """,
+    )
+    (project / "ok-a").write_text("")
+    assert mux(project, "run", "wf.toml").returncode == 1
+    assert _ran(project) == ["first", "second", "first", "second"]
+    (project / "ok-b").write_text("")
+    done = mux(project, "run", "wf.toml", "--resume", "--output", "json")
+    assert done.returncode == 0, done.stderr
+    assert _ran(project) == ["second"]  # item b's second step; the rest is reused
+    results = json.loads(done.stdout)["steps"]["each"]["results"]
+    assert [r["steps"]["second"]["output"] for r in results] == [
+        "second-first-a",
+        "second-first-b",
+    ]
