@@ -13,7 +13,8 @@ script would do without muxlang); the ideal is recorded beside it.
 Scenarios: one openai backend; a ``parallel`` role of 4 openai backends (each
 item then makes 4 requests, so 4x the HTTP work in the same ideal time).
 
-Run: ``.venv/bin/python bench/fanout.py [--quick] [--items N] [--parallel P]``.
+Run: ``.venv/bin/python bench/fanout.py [--quick] [--items N] [--parallel P]
+[--only one_backend|parallel_role_of_4]``.
 """
 
 from __future__ import annotations
@@ -185,7 +186,12 @@ def scenario(
     }
 
 
-def measure(quick: bool, items: int, parallel: int, latency: float) -> dict[str, Any]:
+SCENARIOS = {"one_backend": 1, "parallel_role_of_4": 4}
+
+
+def measure(
+    quick: bool, items: int, parallel: int, latency: float, only: str | None = None
+) -> dict[str, Any]:
     runs = 1 if quick else 3
     if quick:
         items = min(items, 1000)
@@ -193,9 +199,10 @@ def measure(quick: bool, items: int, parallel: int, latency: float) -> dict[str,
         "target": "for_each wall time within 1.2x of a plain client of as many threads"
     }
     with fake_upstream(latency=latency) as upstream:
-        for label, backends in (("one_backend", 1), ("parallel_role_of_4", 4)):
-            out[label] = scenario(upstream, items, parallel, latency, backends, runs)
-    out["met"] = all(out[k]["met"] for k in ("one_backend", "parallel_role_of_4"))
+        for label, backends in SCENARIOS.items():
+            if only in (None, label):
+                out[label] = scenario(upstream, items, parallel, latency, backends, runs)
+    out["met"] = all(out[k]["met"] for k in SCENARIOS if k in out)
     return out
 
 
@@ -205,9 +212,10 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--parallel", type=int, default=100)
     parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--only", choices=sorted(SCENARIOS), help="one scenario (A/B runs)")
     options = parser.parse_args()
     started = time.perf_counter()
-    result = measure(options.quick, options.items, options.parallel, options.latency)
+    result = measure(options.quick, options.items, options.parallel, options.latency, options.only)
     result["bench_seconds"] = round(time.perf_counter() - started, 1)
     emit(result)
 

@@ -4,10 +4,15 @@ Every httpx exception is translated here into a :class:`~muxlang.llm.BackendErro
 of the right :class:`~muxlang.llm.ErrorKind`. One attempt per call: retries and
 roles are layered on top (:mod:`.retry`, :mod:`.router`).
 
+Requests go straight to the client's transport (``handle_async_request``, httpx's
+public transport API), not through ``AsyncClient.send``, whose layers (URL and header
+merging, auth and redirect flows, the cookie jar's urllib wrappers) cost ~0.13 ms of
+CPU per request (docs/performance.md §4). Kept: the client's headers, timeouts, and
+cookies an upstream sets. Where the environment names a proxy, the client sends.
+
 Connection pools: one ``AsyncClient`` with a large pool costs several ms of CPU per
-request at high concurrency (its bookkeeping grows with the pool), so each backend
-keeps a small set of clients of :data:`CONNECTIONS_PER_CLIENT` connections each,
-created on demand, and sends each request through the least busy one.
+request at high concurrency, so each backend keeps a few clients of
+:data:`CONNECTIONS_PER_CLIENT` connections each, the least busy one used.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import json
 import logging
 import math
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import trio
@@ -39,15 +45,13 @@ from muxlang.runtime.backends.base import (
     parse_retry_after,
 )
 from muxlang.runtime.backends.bounded import over_limit, read_bounded
-from muxlang.runtime.backends.protocols import (
-    Adapter,
-    MalformedResponse,
-    StreamError,
-    adapter_for,
-)
+from muxlang.runtime.backends.httperrors import Phase, reason, transport_error
+from muxlang.runtime.backends.protocols import Adapter, MalformedResponse, StreamError, adapter_for
 from muxlang.runtime.backends.protocols.common import model_of
 
 log = logging.getLogger("muxlang.backends")
+
+__all__ = ["CONNECTIONS_PER_CLIENT", "ClientPool", "HttpBackend", "Phase", "transport_error"]
 
 CONNECTIONS_PER_CLIENT = 10
 MAX_CLIENTS = 32
@@ -124,6 +128,11 @@ class HttpBackend:
         self.timeout = prepared.raw.timeout
         self._pool = ClientPool(self._new_client)
         self._urls: dict[str, httpx.URL] = {}
+        #: the transport each client sends through directly (absent: through the client)
+        self._direct: dict[httpx.AsyncClient, httpx.AsyncBaseTransport] = {}
+        #: what ``AsyncClient.build_request`` would add: its headers and its timeouts
+        self._headers: httpx.Headers | None = None
+        self._timeouts: dict[str, float | None] = {}
 
     def __repr__(self) -> str:
         return f"HttpBackend(name={self.name!r}, protocol={self.protocol!r})"
@@ -139,14 +148,26 @@ class HttpBackend:
         )
         timeout = httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout))
         if self._transport is not None:
-            return httpx.AsyncClient(
-                transport=self._transport, headers=headers, timeout=timeout, limits=limits
+            transport = self._transport
+            client = httpx.AsyncClient(
+                transport=transport, headers=headers, timeout=timeout, limits=limits
             )
-        return httpx.AsyncClient(
-            headers=headers, timeout=timeout, limits=limits, verify=_shared_ssl(), trust_env=True
-        )
+        elif urllib.request.getproxies():  # the client picks the proxy (or none) for a URL
+            return httpx.AsyncClient(
+                headers=headers, timeout=timeout, limits=limits, verify=_shared_ssl()
+            )
+        else:
+            transport = httpx.AsyncHTTPTransport(verify=_shared_ssl(), limits=limits)
+            client = httpx.AsyncClient(
+                transport=transport, headers=headers, timeout=timeout, limits=limits
+            )
+        self._direct[client] = transport
+        self._headers = client.headers
+        self._timeouts = timeout.as_dict()
+        return client
 
     async def aclose(self) -> None:
+        self._direct.clear()
         await self._pool.aclose()
 
     @property
@@ -191,7 +212,7 @@ class HttpBackend:
                     scope.cancel()
                     response = None
                 except httpx.HTTPError as exc:
-                    problem = f"backend `{self.name}`: cannot reach {where}: {_reason(exc)}"
+                    problem = f"backend `{self.name}`: cannot reach {where}: {reason(exc)}"
                     return Probe(False, problems=(self._prepared.redact(problem),))
         finally:
             self._pool.release(index)
@@ -291,10 +312,35 @@ class HttpBackend:
                 if len(self._urls) >= 64:  # the model is in gemini URLs: keep it bounded
                     self._urls.clear()
                 parsed = self._urls[url] = httpx.URL(url)
-            request = client.build_request("POST", parsed, json=body)
-            return await client.send(request, stream=True)
+            transport = self._direct.get(client)
+            if transport is None:
+                request = client.build_request("POST", parsed, json=body)
+                return await client.send(request, stream=True)
+            return await self._send_direct(client, transport, parsed, body)
         except httpx.HTTPError as exc:
             raise self._translate(exc, url, "send") from exc
+
+    async def _send_direct(
+        self,
+        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
+        url: httpx.URL,
+        body: dict[str, Any],
+    ) -> httpx.Response:
+        """What ``client.send(client.build_request(...))`` does, less what does nothing
+        here: the same request (headers, JSON body, timeouts) on the same transport."""
+        extensions = {"timeout": self._timeouts}
+        request = httpx.Request(
+            "POST", url, headers=self._headers, json=body, extensions=extensions
+        )
+        cookies = client.cookies
+        if cookies:  # none unless an upstream set one
+            cookies.set_cookie_header(request)
+        response = await transport.handle_async_request(request)
+        response.request = request
+        if "set-cookie" in response.headers:
+            cookies.extract_cookies(response)
+        return response
 
     async def _read(self, response: httpx.Response, url: str) -> bytes:
         """The whole body, decoded, but never more than ``[defaults] max_output``."""
@@ -450,36 +496,3 @@ async def _lines(response: httpx.Response, idle: float) -> AsyncIterator[str]:
         if scope.cancelled_caught:
             raise _IdleTimeout
         yield line
-
-
-Phase = Literal["send", "read", "stream"]
-_BROKEN = {"send": "failed", "read": "dropped mid-answer", "stream": "dropped mid-stream"}
-_BODY = {"send": "answer", "read": "answer", "stream": "stream"}
-
-
-def transport_error(
-    name: str, exc: httpx.HTTPError, where: str, timeout: float, phase: Phase
-) -> BackendError:
-    """The one translation of an httpx exception into a :class:`BackendError` (HTTP
-    backends and the gateway's pass-through): ``where`` names the upstream, ``phase``
-    says whether the request was being sent or its answer / stream read."""
-    if isinstance(exc, httpx.ConnectTimeout):
-        return BackendError(name, ErrorKind.CONNECTION, f"cannot connect to {where}: timed out")
-    if isinstance(exc, httpx.TimeoutException):
-        return BackendError(name, ErrorKind.TIMEOUT, f"no answer from {where} within {timeout:g} s")
-    if isinstance(exc, httpx.ConnectError):
-        return BackendError(
-            name, ErrorKind.CONNECTION, f"cannot connect to {where}: {_reason(exc)}"
-        )
-    if isinstance(exc, httpx.DecodingError):  # e.g. a Content-Encoding the body does not match
-        return BackendError(
-            name, ErrorKind.SERVER, f"undecodable {_BODY[phase]} from {where}: {_reason(exc)}"
-        )
-    return BackendError(
-        name, ErrorKind.CONNECTION, f"connection to {where} {_BROKEN[phase]}: {_reason(exc)}"
-    )
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text or type(exc).__name__
