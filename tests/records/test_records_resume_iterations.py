@@ -17,6 +17,7 @@ from typing import Any
 from conftest import PYTHON, clean_env, mux, mux_json, write
 
 from muxlang.records.store import Store
+from tests.fakes.llm_server import FakeLLMServer, Reply
 
 #: a shell step that counts its runs (file `n`) and logs them (ran.log); its third
 #: run fails unless the file `ok` exists; `until` holds after a third that succeeded
@@ -352,3 +353,56 @@ def test_a_for_each_of_calls_reuses_each_items_finished_steps(project: Path) -> 
         "second-first-a",
         "second-first-b",
     ]
+
+
+def test_a_nested_query_is_asked_again_only_when_its_prompt_changed(
+    project: Path, llm: FakeLLMServer
+) -> None:
+    called = f"""\
+name = "asker"
+[backends.fake]
+command = "{llm.url}/v1"
+protocol = "openai"
+model = "m"
+max_retries = 0
+[args.topic]
+default = "cats"
+[[steps]]
+name = "ask"
+type = "query"
+backend = "fake"
+prompt = "tell me about {{{{ args.topic }}}}"
+[[steps]]
+name = "after"
+type = "shell"
+run = "test -f ok && echo done"
+depends_on = ["ask"]
+"""
+    write(project, called, "asker.toml")
+    write(
+        project,
+        """\
+        name = "outer"
+        [args.topic]
+        default = "cats"
+        [[steps]]
+        name = "call"
+        uses = "asker.toml"
+        with = { topic = "{{ args.topic }}" }
+        """,
+    )
+    llm.default = lambda request: Reply.answer("an answer")
+    assert mux(project, "run", "wf.toml").returncode == 1
+    (project / "ok").write_text("")
+    done = mux(project, "run", "wf.toml", "--resume")
+    assert done.returncode == 0, done.stderr
+    assert "✓ call.ask (reused," in done.stderr
+    assert len(llm.requests) == 1
+    (project / "ok").unlink()
+    assert mux(project, "run", "wf.toml").returncode == 1
+    assert len(llm.requests) == 2
+    (project / "ok").write_text("")
+    changed = mux(project, "run", "wf.toml", "topic=dogs", "--resume")
+    assert changed.returncode == 0, changed.stderr
+    assert "↻ call.ask runs again: changed: prompt" in changed.stderr
+    assert len(llm.requests) == 3
