@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,26 +142,36 @@ def shown_secret(value: str | None) -> str | None:
 # --------------------------------------------------------------------------- commands
 
 
-@click.command("workflows")
-@global_options
-@click.pass_context
-def workflows_command(ctx: click.Context, /, **given: Any) -> None:
+def _listing_command(name: str) -> Callable[[Callable[[Settings], None]], click.Command]:
+    """A listing command: the shared options, then ``listing(opts)`` with the
+    merged settings; its docstring is the command's help."""
+
+    def command(listing: Callable[[Settings], None]) -> click.Command:
+        @click.command(name, help=listing.__doc__)
+        @global_options
+        @click.pass_context
+        def run(ctx: click.Context, /, **given: Any) -> None:
+            listing(settings(ctx, **given))
+
+        return run
+
+    return command
+
+
+@_listing_command("workflows")
+def workflows_command(opts: Settings) -> None:
     """List the workflows this project can run by name, and where each comes from."""
     from muxlang.config import list_workflows
 
-    opts = settings(ctx, **given)
     listing = _Listing("Workflows", ("name", "source", "path"), "no workflows found")
     for e in list_workflows(_project(opts)):
         listing.add((e.name, e.source, _shown_path(e.path)), e.to_json())
     listing.emit(opts)
 
 
-@click.command("backends")
-@global_options
-@click.pass_context
-def backends_command(ctx: click.Context, /, **given: Any) -> None:
+@_listing_command("backends")
+def backends_command(opts: Settings) -> None:
     """List configured backends (api keys as written, never expanded)."""
-    opts = settings(ctx, **given)
     config, layers = _config(opts)
     listing = _Listing(
         "Backends",
@@ -214,12 +224,9 @@ def _say_config_files(opts: Settings) -> None:
             click.echo(f"ignored: {f.path} ({f.why})", err=True)
 
 
-@click.command("roles")
-@global_options
-@click.pass_context
-def roles_command(ctx: click.Context, /, **given: Any) -> None:
+@_listing_command("roles")
+def roles_command(opts: Settings) -> None:
     """List configured roles (with the team's overrides applied)."""
-    opts = settings(ctx, **given)
     config, layers = _config(opts)
     team = config.teams.get(config.team) if config.team else None
     listing = _Listing(
@@ -247,12 +254,9 @@ def roles_command(ctx: click.Context, /, **given: Any) -> None:
     listing.emit(opts)
 
 
-@click.command("teams")
-@global_options
-@click.pass_context
-def teams_command(ctx: click.Context, /, **given: Any) -> None:
+@_listing_command("teams")
+def teams_command(opts: Settings) -> None:
     """List configured teams; the detected (or --team) one is marked."""
-    opts = settings(ctx, **given)
     config, layers = _config(opts)
     listing = _Listing(
         "Teams" + (f" (active: {config.team})" if config.team else " (none detected)"),
