@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,6 +18,7 @@ import pytest
 from tests.fakes.llm_server import FakeLLMServer, fake_llm_server
 
 PYTHON = sys.executable
+FAKE_LLM = Path(__file__).resolve().parents[1] / "fakes" / "bin" / "fake-llm"
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -49,6 +52,61 @@ def mux_json(root: Path, *args: str, env: Mapping[str, str] | None = None) -> An
     done = mux(root, *args, "--output", "json", env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def start_run(root: Path, *, capture: bool = False) -> subprocess.Popen[str]:
+    """``muxlang -C root run wf.toml`` started, not waited for; its output kept
+    (as text) when ``capture``, else dropped."""
+    stream = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen(
+        [PYTHON, "-m", "muxlang", "-C", str(root), "run", "wf.toml"],
+        cwd=root,
+        env=clean_env(),
+        stdout=stream,
+        stderr=stream,
+        text=True,
+    )
+
+
+@contextlib.contextmanager
+def run_to_kill(root: Path, pid_file: Path) -> Iterator[subprocess.Popen[str]]:
+    """:func:`start_run` for the ``with`` block; after it, the run and the process
+    whose pid the workflow wrote to ``pid_file`` are killed if they still live."""
+    proc = start_run(root)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if pid_file.exists() and pid_file.read_text().strip():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def fix_then_write(server: FakeLLMServer, name: str, *, protocol: bool = True) -> str:
+    """A workflow ``name`` whose query ``fix`` asks ``server`` (the backend ``fake``)
+    for an edit of f.txt that its apply step ``write`` applies: more keys of
+    ``write``, or more steps, may follow."""
+    protocol_line = 'protocol = "openai"\n' if protocol else ""
+    return f"""\
+name = "{name}"
+
+[backends.fake]
+command = "{server.url}/v1"
+{protocol_line}model = "m"
+max_retries = 0
+
+[[steps]]
+name = "fix"
+type = "query"
+backend = "fake"
+prompt = "fix f.txt"
+
+[[steps]]
+name = "write"
+type = "apply"
+source = "fix"
+"""
 
 
 def write(root: Path, body: str, name: str = "wf.toml") -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import mux, mux_json, write
+from conftest import FAKE_LLM, fix_then_write, mux, mux_json, start_run, write
 
 from tests.fakes.llm_server import FakeLLMServer, Reply
 
@@ -37,27 +37,7 @@ def test_a_failing_apply_shows_its_verify_attempts_and_summary(
     llm.default = lambda request: Reply.answer(json.dumps({"path": "f.txt", "content": "new\n"}))
     write(
         project,
-        f"""\
-name = "fixer"
-[backends.fake]
-command = "{llm.url}/v1"
-protocol = "openai"
-model = "m"
-max_retries = 0
-
-[[steps]]
-name = "fix"
-type = "query"
-backend = "fake"
-prompt = "fix f.txt"
-
-[[steps]]
-name = "write"
-type = "apply"
-source = "fix"
-verify = "echo checking; exit 1"
-verify_retries = 2
-""",
+        fix_then_write(llm, "fixer") + 'verify = "echo checking; exit 1"\nverify_retries = 2\n',
     )
     done = mux(project, "run", "wf.toml")
     assert done.returncode == 1
@@ -120,9 +100,6 @@ prompt = "hi"
     assert "member gone: unavailable (" in mux(project, "show", "last", "ask").stdout
 
 
-FAKE_LLM = Path(__file__).resolve().parents[1] / "fakes" / "bin" / "fake-llm"
-
-
 def test_debug_shows_each_backend_call_with_secrets_masked(project: Path) -> None:
     from conftest import clean_env
 
@@ -153,43 +130,15 @@ def test_ctrl_c_during_an_apply_says_which_files_were_rolled_back(
     project: Path, llm: FakeLLMServer
 ) -> None:
     import signal
-    import subprocess
     import time
-
-    from conftest import PYTHON, clean_env
 
     (project / "f.txt").write_text("old\n")
     llm.default = lambda request: Reply.answer(json.dumps({"path": "f.txt", "content": "new\n"}))
     write(
         project,
-        f"""\
-name = "stopme"
-[backends.fake]
-command = "{llm.url}/v1"
-model = "m"
-max_retries = 0
-
-[[steps]]
-name = "fix"
-type = "query"
-backend = "fake"
-prompt = "fix f.txt"
-
-[[steps]]
-name = "write"
-type = "apply"
-source = "fix"
-verify = "touch verifying; sleep 30"
-""",
+        fix_then_write(llm, "stopme", protocol=False) + 'verify = "touch verifying; sleep 30"\n',
     )
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "muxlang", "-C", str(project), "run", "wf.toml"],
-        cwd=project,
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_run(project, capture=True)
     try:
         deadline = time.monotonic() + 30
         while not (project / "verifying").exists():

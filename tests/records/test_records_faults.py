@@ -7,8 +7,6 @@ shared-memory file).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import resource
 import signal
 import subprocess
@@ -16,9 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import PYTHON, clean_env, mux, mux_json, write
+from conftest import FAKE_LLM, PYTHON, clean_env, mux, mux_json, run_to_kill, start_run, write
 
-FAKE_LLM = Path(__file__).resolve().parents[1] / "fakes" / "bin" / "fake-llm"
 TOKEN = "tok-very-secret-1234567"
 PART = "endpoint-part-98765"
 LEAK = "echo token=$DEPLOY_TOKEN part=$MYAPP_PART arg={{ args.key }}; echo $DEPLOY_TOKEN >&2"
@@ -107,26 +104,12 @@ def test_a_killed_run_is_interrupted_with_its_finished_steps_kept(project: Path)
         depends_on = ["first"]
         """,
     )
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "muxlang", "-C", str(project), "run", "wf.toml"],
-        cwd=project,
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with run_to_kill(project, project / "slow.pid") as proc:
         _wait_for(project / "slow.pid")
         running = mux_json(project, "runs")[0]
         assert running["status"] == "running"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        pid_file = project / "slow.pid"
-        if pid_file.exists() and pid_file.read_text().strip():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid_file.read_text()), signal.SIGKILL)
     run = mux_json(project, "runs")[0]
     assert run["status"] == "interrupted"
     first = mux_json(project, "show", "last", "first")
@@ -140,17 +123,7 @@ def test_two_runs_at_once_both_record(project: Path) -> None:
         f'[[steps]]\nname = "s{i}"\ntype = "shell"\nrun = "echo {i}"\n\n' for i in range(40)
     )
     write(project, 'name = "many"\n\n' + steps)
-    procs = [
-        subprocess.Popen(
-            [PYTHON, "-m", "muxlang", "-C", str(project), "run", "wf.toml"],
-            cwd=project,
-            env=clean_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
+    procs = [start_run(project, capture=True) for _ in range(3)]
     results = [p.communicate(timeout=120) for p in procs]
     for proc, (_, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err

@@ -3,15 +3,12 @@ again and why."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
-from conftest import PYTHON, clean_env, mux, mux_json, write
+from conftest import fix_then_write, mux, mux_json, run_to_kill, write
 
 from tests.fakes.llm_server import FakeLLMServer, Reply
 
@@ -113,27 +110,14 @@ def test_resume_of_a_killed_run_reuses_its_finished_steps(project: Path) -> None
         depends_on = ["first"]
         """,
     )
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "muxlang", "-C", str(project), "run", "wf.toml"],
-        cwd=project,
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     pid_file = project / "slow.pid"
-    try:
+    with run_to_kill(project, pid_file) as proc:
         deadline = time.monotonic() + 30
         while not (pid_file.exists() and pid_file.read_text().strip()):
             assert time.monotonic() < deadline
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        if pid_file.exists() and pid_file.read_text().strip():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid_file.read_text()), signal.SIGKILL)
     assert mux_json(project, "runs")[0]["status"] == "interrupted"
     _ran(project)
     (project / "fast").write_text("")
@@ -164,32 +148,11 @@ def test_resume_errors_are_clear(project: Path) -> None:
 
 
 def _apply_workflow(server: FakeLLMServer) -> str:
-    return f"""\
-name = "fixer"
-
-[backends.fake]
-command = "{server.url}/v1"
-protocol = "openai"
-model = "m"
-max_retries = 0
-
-[[steps]]
-name = "fix"
-type = "query"
-backend = "fake"
-prompt = "fix f.txt"
-
-[[steps]]
-name = "write"
-type = "apply"
-source = "fix"
-
-[[steps]]
-name = "check"
-type = "shell"
-run = "test -f ok && cat f.txt"
-depends_on = ["write"]
-"""
+    return (
+        fix_then_write(server, "fixer")
+        + '\n[[steps]]\nname = "check"\ntype = "shell"\nrun = "test -f ok && cat f.txt"\n'
+        + 'depends_on = ["write"]\n'
+    )
 
 
 EDIT = json.dumps({"path": "f.txt", "content": "new\n"})

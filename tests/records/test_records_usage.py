@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import mux, mux_json, write
 
 from tests.fakes.llm_server import FakeLLMServer, Reply
@@ -95,42 +96,34 @@ run = "echo none"
     assert data["steps"]["ask"]["cost"] is None
 
 
-def test_max_tokens_stops_further_calls_naming_the_budget(
-    project: Path, llm: FakeLLMServer
+@pytest.mark.parametrize(
+    ("budget", "steps", "said"),
+    [
+        # 1200 tokens a call: the second call passes 1500
+        ("max_tokens = 1500", 3, ["max_tokens = 1500", "no further backend call starts"]),
+        # $0.006 a call: the second call passes $0.01
+        ("max_cost = 0.01", 4, ["max_cost = 0.01 USD"]),
+    ],
+    ids=["max_tokens", "max_cost"],
+)
+def test_a_budget_stops_further_calls_naming_it(
+    project: Path, llm: FakeLLMServer, budget: str, steps: int, said: list[str]
 ) -> None:
     llm.default = lambda request: Reply.answer("ok", usage=(1000, 200))
     write(
         project,
-        'name = "budget"\nmax_tokens = 1500\n'
+        f'name = "budget"\n{budget}\n'
         + _backend(llm)
         + "".join(
             f'[[steps]]\nname = "q{i}"\ntype = "query"\nbackend = "fake"\nprompt = "p{i}"\n'
             + (f'depends_on = ["q{i - 1}"]\n' if i else "")
-            for i in range(3)
+            for i in range(steps)
         ),
     )
     done = mux(project, "run", "wf.toml")
     assert done.returncode == 1
-    assert "max_tokens = 1500" in done.stderr
-    assert "no further backend call starts" in done.stderr
-    assert len(llm.requests) == 2
-
-
-def test_max_cost_stops_further_calls(project: Path, llm: FakeLLMServer) -> None:
-    llm.default = lambda request: Reply.answer("ok", usage=(1000, 200))  # $0.006 a call
-    write(
-        project,
-        'name = "budget"\nmax_cost = 0.01\n'
-        + _backend(llm)
-        + "".join(
-            f'[[steps]]\nname = "q{i}"\ntype = "query"\nbackend = "fake"\nprompt = "p{i}"\n'
-            + (f'depends_on = ["q{i - 1}"]\n' if i else "")
-            for i in range(4)
-        ),
-    )
-    done = mux(project, "run", "wf.toml")
-    assert done.returncode == 1
-    assert "max_cost = 0.01 USD" in done.stderr
+    for text in said:
+        assert text in done.stderr
     assert len(llm.requests) == 2
 
 
