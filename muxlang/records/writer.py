@@ -115,12 +115,13 @@ def fingerprints_of(facts: Mapping[str, Any]) -> dict[str, str]:
     definitions = facts["definitions"]
     targets = facts["targets"]
     identities = facts["identities"]
+    asked = {key: digest(value) for key, value in identities.items()}
     out: dict[str, str] = {}
     for name in facts["order"]:
         own = texts.get(name)
         body = digest(own) if own is not None else digest(definitions.get(name))
         target = targets.get(name)
-        out[name] = f"{body}:{digest(identities[target]) if target is not None else ''}"
+        out[name] = f"{body}:{asked[target] if target is not None else ''}"
     return out
 
 
