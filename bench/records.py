@@ -133,6 +133,7 @@ def scheduler(repeat: int, local: bool = False) -> dict[str, Any]:
                 "median_wall_with": round(statistics.median(r[0] for r in with_), 4),
                 "overhead": round(wall_with / wall_without - 1, 3),
                 "cpu_overhead": round(cpu_with / cpu_without - 1, 3),
+                "us_per_step_added": round((wall_with - wall_without) / 1000 * 1e6, 1),
                 "cpu_us_per_step_added": round((cpu_with - cpu_without) / 1000 * 1e6, 1),
             }
     return out
