@@ -153,7 +153,9 @@ class Recorder:
         channel, self.channel = self.channel, None
         if channel is not None:
             with contextlib.suppress(OSError):
-                channel.close()
+                said = channel.close()
+                if said is not None:  # the writer's own reason (a broken pipe says little)
+                    exc = said
         self.run_id = None
         if hasattr(self.inner, "run_id"):
             self.inner.run_id = None
@@ -203,6 +205,8 @@ class Recorder:
             self._poll(started)
         if self.run_id is not None and hasattr(self.inner, "run_id"):
             self.inner.run_id = self.run_id
+        if self.trace is not None:
+            self.trace.on_iteration = self._iteration
         self.inner.run_started(plan)
 
     def step_started(self, name: str) -> None:
@@ -239,6 +243,26 @@ class Recorder:
             if ended - self.polled > POLL_EVERY:
                 self._poll(ended)
         self.inner.step_finished(name, record, reason)
+
+    def _iteration(self, name: str, record: Mapping[str, Any]) -> None:
+        """An iteration of a repeating step ended: the step's row so far, ``pending``
+        (replaced when the step ends), so that a killed run keeps it for --resume."""
+        channel = self.channel
+        if channel is None:
+            return
+        from muxlang.records.nested import nested_record
+
+        saved: dict[str, Any] = {**record, "status": "pending"}
+        nested = nested_record(self.plan, name, saved, self.trace, self.root)
+        if nested is not None:
+            saved["nested"] = nested
+        sent = self.trace.sent.get((name, -1)) if self.trace is not None else None
+        try:
+            channel.send(
+                ("step", name, saved, None, self.started.get(name), time.time(), sent, None)
+            )
+        except Exception as exc:  # the writer is gone (or a bug): the run goes on
+            self._failed(exc)
 
     def _with_file_hashes(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
         """The record with the hashes of the bytes the apply wrote, for --resume."""

@@ -402,6 +402,8 @@ def prestart() -> None:
     """Start the writer process now, for the run that comes (``muxlang run`` calls it
     before it loads and compiles the workflow, so the child's start overlaps that).
     Unused, it exits when this process does (its pipe closes)."""
+    if _ahead:  # one already waits (a run before this one stopped before it started)
+        return
     channel = open_channel()
     if isinstance(channel, Pipe):
         _ahead.append(channel)

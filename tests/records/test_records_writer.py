@@ -16,6 +16,7 @@ import pytest
 from muxlang.records.recorder import plan_facts
 from muxlang.records.store import Store
 from muxlang.records.writer import Local, Pipe, open_channel
+from tests.runtime.runtime_helpers import plan_from_toml
 
 WORKFLOW = """\
 name = "w"
@@ -34,18 +35,8 @@ run = "echo {{ steps.a.output }}"
 
 
 def _plan(root: Path) -> Any:
-    from muxlang.compiler import compile_workflow
-    from muxlang.compiler.loader import load_workflow
-    from muxlang.config import load_config
-
-    path = root / "w.toml"
-    path.write_text(WORKFLOW + '\n[roles.r]\nbackends = ["x"]\n[backends.x]\ncommand = "cat"\n')
-    workflow, found = load_workflow(path)
-    assert workflow is not None, found
-    config, found = load_config(root, workflow=workflow, environ={"HOME": str(root)})
-    plan, found = compile_workflow(workflow, config)
-    assert plan is not None, found
-    return plan
+    tables = '\n[roles.r]\nbackends = ["x"]\n[backends.x]\ncommand = "cat"\n'
+    return plan_from_toml(root, WORKFLOW + tables, "w.toml")
 
 
 def _open(db: Path, run_id: str, plan: Any, **extra: Any) -> tuple[str, dict[str, Any]]:
@@ -190,3 +181,31 @@ def test_a_broken_store_is_said_once_and_never_raises(tmp_path: Path, kind: str)
     errors = [s for s in said if s is not None]
     assert len(errors) == 1
     assert "cannot open" in errors[0]
+
+
+def test_a_writer_that_dies_never_fails_the_run_and_is_said_once(tmp_path: Path) -> None:
+    import io
+    import signal
+
+    import trio
+
+    from muxlang.records.recorder import Recorder
+    from muxlang.runtime import execute
+    from muxlang.runtime.events import NullReporter
+    from tests.fakes.scripted import ScriptedQueryService
+
+    plan = _plan(tmp_path)
+    channel = open_channel()
+    assert isinstance(channel, Pipe)
+    channel.proc.send_signal(signal.SIGKILL)
+    channel.proc.wait(timeout=30)
+    stderr = io.StringIO()
+    recorder = Recorder(
+        NullReporter(), tmp_path / "runs.db", args={}, secrets=(), stderr=stderr, channel=channel
+    )
+    result = trio.run(
+        lambda: execute(plan, args={}, query=ScriptedQueryService(default="hi"), reporter=recorder)
+    )
+    assert result.success
+    assert stderr.getvalue().count("not being recorded") == 1
+    assert recorder.run_id is None
