@@ -343,7 +343,9 @@ class Resume:
         old = self.old.get(name)
         if old is None:
             return "did not run before", False
-        before = None if old.status == "success" else f"{old.status} before"
+        before = (
+            None if old.status == "success" else f"{_STOPPED.get(old.status, old.status)} before"
+        )
         try:
             other = self._inputs(name, compiled, values, old)
         except Exception:
@@ -462,6 +464,9 @@ class Resume:
                 return f"changed: {path} no longer holds what the apply wrote"
         return None
 
+
+#: a step whose row was left unfinished (its run was killed in it) was interrupted
+_STOPPED = {"pending": "interrupted", "running": "interrupted"}
 
 #: a record's own facts of the earlier run, which the new run sets itself
 _OWN = frozenset({"status", "error", "duration_ms"})

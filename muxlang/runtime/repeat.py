@@ -71,6 +71,7 @@ async def run_repeat(
         iteration["iteration"] = index0 + 1
         iterations.append(iteration)
         record.update({key: value for key, value in iteration.items() if key != "iteration"})
+        _kept(step.name, record)
         scope = {**values, "loop": loop_table(index0, spec.max_iterations)}
         if truthy(evaluate("repeat.until", spec.until, scope, path=path)):
             return Outcome({**last.fields, "iterations": iterations}, last.error)
@@ -82,6 +83,16 @@ async def run_repeat(
     if last.error is not None:
         error += f"; the last one failed: {last.error}"
     return Outcome({**last.fields, "iterations": iterations}, error)
+
+
+def _kept(name: str, record: Record) -> None:
+    """Hand the step's record so far to whoever keeps it (the run recorder), so that
+    a run killed before the step ends keeps its finished iterations (a nested
+    step's are kept with its call's record, when the call ends)."""
+    run_trace = trace.current_trace()
+    hook = run_trace.on_iteration if run_trace is not None else None
+    if hook is not None and trace.qualified(name) == name:
+        hook(name, record)
 
 
 def _reuse_hook(step: AnyStep) -> Callable[[str, int], dict[str, Any] | None] | None:

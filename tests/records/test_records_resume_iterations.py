@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import PYTHON, clean_env, mux, mux_json, write
 
 from muxlang.records.store import Store
@@ -276,22 +277,27 @@ def test_run_id_in_json_and_jsonl(project: Path) -> None:
     assert json.loads(lines[-1])["run_id"] is None
 
 
-def test_an_interrupted_repeat_resumes_at_the_iteration_it_was_in(project: Path) -> None:
-    """Ctrl-C in iteration 3: the run is `interrupted`; resumed, 1 and 2 are reused."""
-    write(
-        project,
-        """\
-        name = "stopped"
+#: a repeating step whose third iteration hangs (writing slow.pid) unless `fast` exists
+STOPPED = """\
+name = "stopped"
 
-        [[steps]]
-        name = "count"
-        type = "shell"
-        run = '''
-        n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n; echo count >> ran.log
-        test $n -lt 3 || test -f fast || { echo $$ > slow.pid; exec sleep 60; }; echo round'''
-        repeat = { until = "loop.index == 3", max_iterations = 3 }
-        """,
-    )
+[[steps]]
+name = "count"
+type = "shell"
+run = '''
+n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n; echo count >> ran.log
+test $n -lt 3 || test -f fast || { echo $$ > slow.pid; exec sleep 60; }; echo round'''
+repeat = { until = "loop.index == 3", max_iterations = 3 }
+"""
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_an_interrupted_repeat_resumes_at_the_iteration_it_was_in(
+    project: Path, how: signal.Signals
+) -> None:
+    """Ctrl-C, or SIGKILL, in iteration 3: the run is `interrupted`; resumed,
+    iterations 1 and 2 are reused and only the third runs."""
+    write(project, STOPPED)
     proc = subprocess.Popen(
         [PYTHON, "-m", "muxlang", "-C", str(project), "run", "wf.toml"],
         cwd=project,
@@ -305,8 +311,8 @@ def test_an_interrupted_repeat_resumes_at_the_iteration_it_was_in(project: Path)
         while not (pid_file.exists() and pid_file.read_text().strip()):
             assert time.monotonic() < deadline, "iteration 3 never started"
             time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 130
+        proc.send_signal(how)
+        assert proc.wait(timeout=60) == (130 if how == signal.SIGINT else -signal.SIGKILL)
     finally:
         if proc.poll() is None:
             proc.kill()
