@@ -91,7 +91,12 @@ def _count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-_MARKERS = (b'"usage', b"eval_count")
+def _marked(data: bytes) -> bool:
+    """Whether ``data`` may hold token counts (two ``in`` tests: every relayed chunk
+    is looked at, and a generator per chunk cost more than the search)."""
+    return b'"usage' in data or b"eval_count" in data
+
+
 #: a relayed stream's unfinished line longer than this is not kept for usage
 _MAX_LINE = 1 << 20
 
@@ -107,14 +112,14 @@ class _StreamUsage:
 
     def feed(self, chunk: bytes) -> None:
         data = self.tail + chunk
-        if not any(m in data for m in _MARKERS):
+        if not _marked(data):
             cut = data.rfind(b"\n")
             self.tail = data[cut + 1 :] if len(data) - cut <= _MAX_LINE else b""
             return
         *lines, tail = data.split(b"\n")
         self.tail = tail if len(tail) <= _MAX_LINE else b""
         for line in lines:
-            if any(m in line for m in _MARKERS):
+            if _marked(line):
                 self._line(line)
 
     def _line(self, line: bytes) -> None:
@@ -192,7 +197,7 @@ class MeteredRelay:
         self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
     ) -> tuple[int, str, bytes]:
         status, content_type, raw = await self.inner.complete(name, fmt, body, client_headers)
-        if status < 300 and any(m in raw for m in _MARKERS):
+        if status < 300 and _marked(raw):
             with suppress(ValueError):
                 note_usage(name, usage_in(json.loads(raw)))
         return status, content_type, raw
