@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.llm_server import FakeLLMServer, fake_llm_server
+from tests.fakes.llm_server import FakeLLMServer, Reply, fake_llm_server
 
 PYTHON = sys.executable
 FAKE_LLM = Path(__file__).resolve().parents[1] / "fakes" / "bin" / "fake-llm"
@@ -83,12 +83,21 @@ def run_to_kill(root: Path, pid_file: Path) -> Iterator[subprocess.Popen[str]]:
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
-def fix_then_write(server: FakeLLMServer, name: str, *, protocol: bool = True) -> str:
-    """A workflow ``name`` whose query ``fix`` asks ``server`` (the backend ``fake``)
-    for an edit of f.txt that its apply step ``write`` applies: more keys of
-    ``write``, or more steps, may follow."""
+#: the edit the fake LLM answers in :func:`fix_project`
+EDIT = json.dumps({"path": "f.txt", "content": "new\n"})
+
+
+def fix_project(
+    root: Path, server: FakeLLMServer, name: str, more: str = "", *, protocol: bool = True
+) -> None:
+    """f.txt holding "old", ``server`` answering :data:`EDIT` (f.txt to "new"), and
+    as wf.toml a workflow ``name`` whose query ``fix`` asks ``server`` (the backend
+    ``fake``) for that edit and whose apply step ``write`` applies it; ``more``
+    (keys of ``write``, or more steps) follows."""
+    (root / "f.txt").write_text("old\n")
+    server.default = lambda request: Reply.answer(EDIT)
     protocol_line = 'protocol = "openai"\n' if protocol else ""
-    return f"""\
+    workflow = f"""\
 name = "{name}"
 
 [backends.fake]
@@ -107,6 +116,7 @@ name = "write"
 type = "apply"
 source = "fix"
 """
+    write(root, workflow + more)
 
 
 def write(root: Path, body: str, name: str = "wf.toml") -> Path:

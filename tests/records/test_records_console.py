@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from conftest import FAKE_LLM, fix_then_write, mux, mux_json, start_run, write
+from conftest import FAKE_LLM, fix_project, mux, mux_json, start_run, write
 
 from tests.fakes.llm_server import FakeLLMServer, Reply
 
@@ -33,12 +32,7 @@ def test_plain_console_announces_the_run_and_each_step_start(project: Path) -> N
 def test_a_failing_apply_shows_its_verify_attempts_and_summary(
     project: Path, llm: FakeLLMServer
 ) -> None:
-    (project / "f.txt").write_text("old\n")
-    llm.default = lambda request: Reply.answer(json.dumps({"path": "f.txt", "content": "new\n"}))
-    write(
-        project,
-        fix_then_write(llm, "fixer") + 'verify = "echo checking; exit 1"\nverify_retries = 2\n',
-    )
+    fix_project(project, llm, "fixer", 'verify = "echo checking; exit 1"\nverify_retries = 2\n')
     done = mux(project, "run", "wf.toml")
     assert done.returncode == 1
     err = done.stderr
@@ -132,12 +126,7 @@ def test_ctrl_c_during_an_apply_says_which_files_were_rolled_back(
     import signal
     import time
 
-    (project / "f.txt").write_text("old\n")
-    llm.default = lambda request: Reply.answer(json.dumps({"path": "f.txt", "content": "new\n"}))
-    write(
-        project,
-        fix_then_write(llm, "stopme", protocol=False) + 'verify = "touch verifying; sleep 30"\n',
-    )
+    fix_project(project, llm, "stopme", 'verify = "touch verifying; sleep 30"\n', protocol=False)
     proc = start_run(project, capture=True)
     try:
         deadline = time.monotonic() + 30

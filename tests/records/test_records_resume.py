@@ -3,14 +3,13 @@ again and why."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from pathlib import Path
 
-from conftest import fix_then_write, mux, mux_json, run_to_kill, write
+from conftest import fix_project, mux, mux_json, run_to_kill, write
 
-from tests.fakes.llm_server import FakeLLMServer, Reply
+from tests.fakes.llm_server import FakeLLMServer
 
 WORKFLOW = """\
 name = "res"
@@ -147,23 +146,20 @@ def test_resume_errors_are_clear(project: Path) -> None:
     assert "is of workflow 'res', not 'other'" in other.stderr
 
 
-def _apply_workflow(server: FakeLLMServer) -> str:
-    return (
-        fix_then_write(server, "fixer")
-        + '\n[[steps]]\nname = "check"\ntype = "shell"\nrun = "test -f ok && cat f.txt"\n'
-        + 'depends_on = ["write"]\n'
-    )
-
-
-EDIT = json.dumps({"path": "f.txt", "content": "new\n"})
+#: after the apply, a step that fails until the file ``ok`` exists
+CHECK = """
+[[steps]]
+name = "check"
+type = "shell"
+run = "test -f ok && cat f.txt"
+depends_on = ["write"]
+"""
 
 
 def test_an_apply_is_reused_while_its_files_hold_what_it_wrote(
     project: Path, llm: FakeLLMServer
 ) -> None:
-    write(project, _apply_workflow(llm))
-    (project / "f.txt").write_text("old\n")
-    llm.default = lambda request: Reply.answer(EDIT)
+    fix_project(project, llm, "fixer", CHECK)
     assert mux(project, "run", "wf.toml").returncode == 1
     assert (project / "f.txt").read_text() == "new\n"
     (project / "ok").write_text("")
@@ -176,9 +172,7 @@ def test_an_apply_is_reused_while_its_files_hold_what_it_wrote(
 
 
 def test_an_apply_whose_files_changed_runs_again(project: Path, llm: FakeLLMServer) -> None:
-    write(project, _apply_workflow(llm))
-    (project / "f.txt").write_text("old\n")
-    llm.default = lambda request: Reply.answer(EDIT)
+    fix_project(project, llm, "fixer", CHECK)
     assert mux(project, "run", "wf.toml").returncode == 1
     (project / "ok").write_text("")
     (project / "f.txt").write_text("edited by hand\n")
