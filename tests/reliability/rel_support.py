@@ -12,6 +12,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import trio
 
 from muxlang.runtime import execute
@@ -191,22 +193,69 @@ def plan_from_toml(
     return plan
 
 
-def gateway_project(tmp_path: Path, config: str) -> tuple[Path, Path]:
-    """A project ``tmp_path/p`` (a git root) with ``config`` as its
-    ``.muxlang/config.toml``, and an empty ``tmp_path/home``: (root, home)."""
+def project_and_home(tmp_path: Path, files: Mapping[str, str] | None = None) -> tuple[Path, Path]:
+    """A project ``tmp_path/p`` (a git root) holding ``files`` (path in the project
+    -> text), and an empty ``tmp_path/home``: (root, home)."""
     root = tmp_path / "p"
     (root / ".git").mkdir(parents=True)
-    (root / ".muxlang").mkdir()
-    (root / ".muxlang" / "config.toml").write_text(config)
+    for name, text in (files or {}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
     home = tmp_path / "home"
     home.mkdir()
     return root, home
 
 
-CANNED_APPLY = """
-[backends.canned]
-command = "canned"
+def gateway_project(tmp_path: Path, config: str) -> tuple[Path, Path]:
+    """A project ``tmp_path/p`` (a git root) with ``config`` as its
+    ``.muxlang/config.toml``, and an empty ``tmp_path/home``: (root, home)."""
+    return project_and_home(tmp_path, {".muxlang/config.toml": config})
 
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_gateway(
+    root: Path, env: dict[str, str], *extra: str, stdout: int = subprocess.PIPE
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``muxlang serve`` for ``root`` on a free loopback port, once it answers
+    ``/v1/models``: (the process, its URL). Stop it with :func:`stop_gateway`."""
+    port = free_port()
+    proc = subprocess.Popen(
+        muxlang_argv("-C", str(root), "serve", "--port", str(port), *extra),
+        cwd=root,
+        env=env,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60  # generous: the machine is shared
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read().decode() if proc.stderr else "serve exited")
+        try:
+            httpx.get(url + "/v1/models", timeout=1)
+            return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the gateway did not start")
+
+
+def stop_gateway(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    proc.terminate()
+    try:
+        return proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()
+
+
+#: a query ``fix`` on the backend ``canned`` whose answer the apply step ``write`` applies
+FIX_THEN_WRITE = """
 [[steps]]
 name = "fix"
 type = "query"
@@ -218,6 +267,14 @@ name = "write"
 type = "apply"
 source = "fix"
 """
+
+CANNED_APPLY = (
+    """
+[backends.canned]
+command = "canned"
+"""
+    + FIX_THEN_WRITE
+)
 
 
 def answered_apply_workflow(
@@ -230,26 +287,13 @@ def answered_apply_workflow(
     keys = [f"verify = {json.dumps(verify)}"] if verify is not None else []
     keys += [f"{key} = {'true' if value else 'false'}" for key, value in apply_keys.items()]
     lines = "\n".join(keys)
-    path.write_text(
-        f"""
+    backend = f"""
 [backends.canned]
 command = "sh"
 args = ["-c", "cat {answer}"]
 prompt_via = "stdin"
-
-[[steps]]
-name = "fix"
-type = "query"
-backend = "canned"
-prompt = "fix"
-
-[[steps]]
-name = "write"
-type = "apply"
-source = "fix"
-{lines}
 """
-    )
+    path.write_text(backend + FIX_THEN_WRITE + lines + "\n")
     return path
 
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from rel_support import muxlang_argv, run_muxlang, subprocess_env
+from rel_support import gateway_project, run_muxlang, start_gateway, subprocess_env
 
 from muxlang.runtime.backends.cli import prompt_argument
 
@@ -36,13 +35,7 @@ FLAG = "--dangerously-skip-permissions"
 
 
 def _project(tmp_path: Path) -> tuple[Path, Path]:
-    root = tmp_path / "p"
-    (root / ".git").mkdir(parents=True)
-    (root / ".muxlang").mkdir()
-    (root / ".muxlang" / "config.toml").write_text(CONFIG)
-    home = tmp_path / "home"
-    home.mkdir()
-    return root, home
+    return gateway_project(tmp_path, CONFIG)
 
 
 @pytest.mark.parametrize("prompt", [FLAG, "-rf /", "--model=evil", "-", "--"])
@@ -59,30 +52,7 @@ def test_run_passes_a_dash_prompt_as_the_prompt(tmp_path: Path, prompt: str) -> 
 
 
 def _start_gateway(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        muxlang_argv("-C", str(root), "serve", "--port", str(port)),
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60  # generous: the machine is shared
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read().decode() if proc.stderr else "serve exited")
-        try:
-            httpx.get(url + "/v1/models", timeout=1)
-            return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the gateway did not start")
+    return start_gateway(root, env, stdout=subprocess.DEVNULL)
 
 
 def test_a_gateway_clients_flag_is_not_a_flag(tmp_path: Path) -> None:

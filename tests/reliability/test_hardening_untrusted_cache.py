@@ -14,7 +14,7 @@ import pickle
 from pathlib import Path
 
 import lark
-from rel_support import run_muxlang, subprocess_env
+from rel_support import project_and_home, run_muxlang, subprocess_env
 
 from muxlang import toml
 
@@ -63,12 +63,7 @@ def _lark_pickle_caches(directory: Path, marker: Path) -> None:
 
 
 def _project(tmp_path: Path) -> tuple[Path, Path]:
-    root = tmp_path / "p"
-    (root / ".git").mkdir(parents=True)
-    (root / "wf.toml").write_text(WORKFLOW)
-    home = tmp_path / "home"
-    home.mkdir()
-    return root, home
+    return project_and_home(tmp_path, {"wf.toml": WORKFLOW})
 
 
 def test_a_relative_xdg_cache_home_is_ignored(tmp_path: Path) -> None:

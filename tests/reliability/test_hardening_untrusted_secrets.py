@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rel_support import run_muxlang, subprocess_env
+from rel_support import gateway_project, run_muxlang, subprocess_env
 
 from tests.fakes.llm_server import FakeLLMServer, RecordedRequest, Reply
 
@@ -265,15 +265,11 @@ def test_a_malformed_stream_chunk_is_redacted_before_it_is_cut(tmp_path: Path) -
         return Reply(body=f"data: {chunk}\n\n".encode(), content_type="text/event-stream")
 
     with FakeLLMServer(default=respond) as upstream:
-        root = tmp_path / "p"
-        (root / ".git").mkdir(parents=True)
-        (root / ".muxlang").mkdir()
-        (root / ".muxlang" / "config.toml").write_text(
+        root, home = gateway_project(
+            tmp_path,
             f'[backends.api]\ncommand = "{upstream.url}/v1"\nmodel = "m"\n'
-            'api_key = "${HTTP_API_KEY}"\nmax_retries = 0\n'
+            'api_key = "${HTTP_API_KEY}"\nmax_retries = 0\n',
         )
-        home = tmp_path / "home"
-        home.mkdir()
         proc, url = _start_gateway(root, subprocess_env(home, HTTP_API_KEY=HTTP_KEY))
         try:
             answer = httpx.post(

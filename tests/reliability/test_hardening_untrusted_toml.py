@@ -8,7 +8,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from rel_support import muxlang_argv, run_muxlang, subprocess_env
+from rel_support import muxlang_argv, project_and_home, run_muxlang, subprocess_env
 
 from muxlang import toml
 from muxlang.toml.parser import get_parser
@@ -58,10 +58,7 @@ def test_cr_only_line_endings_are_refused_by_loads(text: str) -> None:
 
 
 def test_cr_only_line_endings_are_a_mux001_with_a_position(tmp_path: Path) -> None:
-    root = tmp_path / "p"
-    (root / ".git").mkdir(parents=True)
-    home = tmp_path / "home"
-    home.mkdir()
+    root, home = project_and_home(tmp_path)
     wf = root / "wf.toml"
     wf.write_bytes(b'name = "w"\r\r[[steps]]\rname = "s"\rtype = "shell"\rrun = "echo hi"\r')
     env = subprocess_env(home)
@@ -82,10 +79,7 @@ def test_cr_only_line_endings_are_a_mux001_with_a_position(tmp_path: Path) -> No
 
 
 def test_crlf_line_endings_still_work_with_the_same_positions(tmp_path: Path) -> None:
-    root = tmp_path / "p"
-    (root / ".git").mkdir(parents=True)
-    home = tmp_path / "home"
-    home.mkdir()
+    root, home = project_and_home(tmp_path)
     wf = root / "wf.toml"
     wf.write_bytes(b'name = "w"\r\n[[steps]]\r\nname = "s"\r\ntype = "shel"\r\nrun = "echo hi"\r\n')
     done = run_muxlang(root, "validate", str(wf), env=subprocess_env(home), cwd=root)

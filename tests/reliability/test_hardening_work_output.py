@@ -20,6 +20,7 @@ from rel_support import (
     PYTHON,
     answered_apply_workflow,
     muxlang_argv,
+    project_and_home,
     run_muxlang,
     subprocess_env,
 )
@@ -28,20 +29,23 @@ FLOOD = "head -c {n} /dev/zero | tr '\\0' x"
 
 
 def project(tmp_path: Path, config: str = "") -> tuple[Path, Path]:
-    root = tmp_path / "p"
-    (root / ".git").mkdir(parents=True)
-    (root / "app.py").write_text("A = 1\n")
+    files = {"app.py": "A = 1\n"}
     if config:
-        (root / ".muxlang").mkdir()
-        (root / ".muxlang" / "config.toml").write_text(config)
-    home = tmp_path / "home"
-    home.mkdir()
-    return root, home
+        files[".muxlang/config.toml"] = config
+    return project_and_home(tmp_path, files)
 
 
 def shell_step(root: Path, run: str) -> Path:
     wf = root / "wf.toml"
     wf.write_text(f'[[steps]]\nname = "flood"\ntype = "shell"\nrun = {json.dumps(run)}\n')
+    return wf
+
+
+def query_step(root: Path, backend: str) -> Path:
+    wf = root / "wf.toml"
+    wf.write_text(
+        f'[[steps]]\nname = "ask"\ntype = "query"\nbackend = "{backend}"\nprompt = "hi"\n'
+    )
     return wf
 
 
@@ -99,9 +103,7 @@ max_retries = 0
 """
     )
     root, home = project(tmp_path, config)
-    wf = root / "wf.toml"
-    wf.write_text('[[steps]]\nname = "ask"\ntype = "query"\nbackend = "chatty"\nprompt = "hi"\n')
-    code, report, err = run_json(root, home, wf)
+    code, report, err = run_json(root, home, query_step(root, "chatty"))
     assert code == 1, err
     error = report["steps"]["ask"]["error"]
     assert "more than 1 MB on stdout" in error, error
@@ -174,9 +176,7 @@ def test_an_http_backend_answer_over_the_limit_fails_naming_it(tmp_path: Path) -
         server.default = Reply(text="y" * 3_000_000)
         config = ONE_MB + f'\n[backends.big]\ncommand = "{server.url}/v1"\nmax_retries = 0\n'
         root, home = project(tmp_path, config)
-        wf = root / "wf.toml"
-        wf.write_text('[[steps]]\nname = "ask"\ntype = "query"\nbackend = "big"\nprompt = "hi"\n')
-        code, report, err = run_json(root, home, wf)
+        code, report, err = run_json(root, home, query_step(root, "big"))
     assert code == 1, err
     error = report["steps"]["ask"]["error"]
     assert "is larger than 1 MB, the output limit ([defaults] max_output)" in error, error

@@ -30,6 +30,7 @@ from rel_support import (
     marker,
     muxlang_argv,
     processes_with,
+    project_and_home,
     run_muxlang,
     subprocess_env,
     wait_gone,
@@ -48,12 +49,7 @@ def mark() -> Iterator[str]:
 
 
 def project(tmp_path: Path) -> tuple[Path, Path]:
-    root = tmp_path / "p"
-    (root / ".git").mkdir(parents=True)
-    (root / "app.py").write_text(ORIGINAL)
-    home = tmp_path / "home"
-    home.mkdir()
-    return root, home
+    return project_and_home(tmp_path, {"app.py": ORIGINAL})
 
 
 def apply_workflow(root: Path, verify: str) -> Path:

@@ -281,9 +281,9 @@ def test_backups_keep_the_originals_permissions(
     assert (root / "secret.env").read_text() == "TOKEN=mine\n"
 
 
-#: applies EDITS with verify, in a child whose os.unlink SIGKILLs the process right
-#: after it removed the first backup of the finished apply's journal
-KILL_WHILE_REMOVING = """
+#: a child that applies edits (argv[2], JSON) to argv[1] with verify, after a patch
+#: (python code, between the two halves) made an os function SIGKILL the child
+CHILD_HEAD = """
 import os, signal, sys
 from pathlib import Path
 import trio
@@ -291,6 +291,34 @@ from muxlang.apply import execute_apply
 from tests.apply.apply_support import make_request
 
 root, edits = Path(sys.argv[1]), sys.argv[2]
+"""
+CHILD_TAIL = """
+request, _ = make_request(root, edits, verify="true")
+print(trio.run(execute_apply, request))
+"""
+
+
+def killed_child(script: str, *args: str) -> None:
+    """Run the python ``script`` with ``args`` in a child: it must die of a SIGKILL."""
+    child = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+
+
+def killed_apply(root: Path, edits: list[dict[str, str]], patch: str) -> None:
+    """Run the apply child with ``patch``: it must die of its SIGKILL."""
+    killed_child(CHILD_HEAD + patch + CHILD_TAIL, str(root), json.dumps(edits))
+
+
+#: os.unlink SIGKILLs the process right after it removed the first backup of the
+#: finished apply's journal
+KILL_WHILE_REMOVING = """
 real_unlink = os.unlink
 
 def unlink(path, *args, **kwargs):
@@ -299,8 +327,6 @@ def unlink(path, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
 
 os.unlink = unlink
-request, _ = make_request(root, edits, verify="true")
-print(trio.run(execute_apply, request))
 """
 
 
@@ -308,15 +334,7 @@ print(trio.run(execute_apply, request))
 def test_a_kill_while_the_journal_is_removed_keeps_the_finished_apply(tmp_path: Path) -> None:
     root, home = make_project(tmp_path)
     edits = [e for e in EDITS if e["path"] != "newdir/made.py"]
-    child = subprocess.run(
-        [sys.executable, "-c", KILL_WHILE_REMOVING, str(root), json.dumps(edits)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr
+    killed_apply(root, edits, KILL_WHILE_REMOVING)
     done = run_muxlang(root, "recover", "--output", "json", env=subprocess_env(home))
     assert done.returncode == 0, done.stderr.decode()
     assert json.loads(done.stdout)["status"] == "none"
@@ -327,15 +345,8 @@ def test_a_kill_while_the_journal_is_removed_keeps_the_finished_apply(tmp_path: 
     assert not (root / ".muxlang").exists()
 
 
-#: journals EDITS in a child that SIGKILLs itself at the journal's first fsync
+#: the child SIGKILLs itself at the journal's first fsync
 KILL_WHILE_JOURNALING = """
-import os, signal, sys
-from pathlib import Path
-import trio
-from muxlang.apply import execute_apply
-from tests.apply.apply_support import make_request
-
-root, edits = Path(sys.argv[1]), sys.argv[2]
 real_fsync = os.fsync
 
 def fsync(fd):
@@ -344,8 +355,6 @@ def fsync(fd):
     real_fsync(fd)
 
 os.fsync = fsync
-request, _ = make_request(root, edits, verify="true")
-print(trio.run(execute_apply, request))
 """
 
 
@@ -353,15 +362,7 @@ print(trio.run(execute_apply, request))
 def test_no_empty_state_directory_after_a_kill_while_journaling(tmp_path: Path) -> None:
     root, home = make_project(tmp_path)
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".git" not in p.parts}
-    child = subprocess.run(
-        [sys.executable, "-c", KILL_WHILE_JOURNALING, str(root), json.dumps(EDITS)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr
+    killed_apply(root, EDITS, KILL_WHILE_JOURNALING)
     assert (root / ".muxlang" / "journal").exists()
     done = run_muxlang(root, "recover", env=subprocess_env(home))
     assert done.returncode == 0, done.stderr.decode()
@@ -436,15 +437,7 @@ def test_no_empty_state_directory_after_a_kill_right_after_locking(tmp_path: Pat
     """Killed holding the lock, before any journal: the next run's start-up recovery
     takes the dead lock over and leaves no `.muxlang/` behind."""
     root, home = make_project(tmp_path)
-    child = subprocess.run(
-        [sys.executable, "-c", KILL_AFTER_LOCKING, str(root)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr
+    killed_child(KILL_AFTER_LOCKING, str(root))
     assert sorted(os.listdir(root / ".muxlang")) == [".made-by-muxlang", "apply.lock"]
     done = run_muxlang(root, "recover", env=subprocess_env(home))
     assert done.returncode == 0, done.stderr.decode()

@@ -532,8 +532,7 @@ async def stream_anthropic(client: Any, url: str, prompt: str) -> tuple[str, lis
 @pytest.mark.slow
 async def test_gateway_streams_survive_every_fault(tmp_path: Path) -> None:
     import httpx
-    from rel_support import gateway_project, subprocess_env
-    from test_reliability_security import start_gateway, stop_gateway
+    from rel_support import gateway_project, start_gateway, stop_gateway, subprocess_env
 
     with FakeLLMServer(default=gateway_responder) as upstream:
         root, home = gateway_project(
@@ -676,8 +675,7 @@ prompt = "{mark} item {{{{ item }}}}"
 async def test_gateway_client_disconnect_stops_the_cli(tmp_path: Path) -> None:
     """A client that goes away mid-stream: the CLI answering it is stopped."""
     import httpx
-    from rel_support import gateway_project, subprocess_env
-    from test_reliability_security import start_gateway, stop_gateway
+    from rel_support import gateway_project, start_gateway, stop_gateway, subprocess_env
 
     mark = marker()
     root, home = gateway_project(
@@ -845,8 +843,7 @@ async def test_enormous_cli_answer_is_taken_whole(tmp_path: Path) -> None:
 @pytest.mark.slow
 async def test_enormous_answer_through_the_gateway(tmp_path: Path) -> None:
     import httpx
-    from rel_support import gateway_project, subprocess_env
-    from test_reliability_security import start_gateway, stop_gateway
+    from rel_support import gateway_project, start_gateway, stop_gateway, subprocess_env
 
     def respond(request: RecordedRequest) -> Reply:
         return Reply(text=BIG, chunks=(BIG[: len(BIG) // 2], BIG[len(BIG) // 2 :]))

@@ -22,8 +22,14 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
-from rel_support import gateway_project, muxlang_argv, run_muxlang, subprocess_env
-from test_reliability_security import start_gateway, stop_gateway
+from rel_support import (
+    gateway_project,
+    muxlang_argv,
+    run_muxlang,
+    start_gateway,
+    stop_gateway,
+    subprocess_env,
+)
 
 from tests.fakes.llm_server import FakeLLMServer, RecordedRequest, Reply
 

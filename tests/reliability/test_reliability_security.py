@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +18,14 @@ from typing import Any
 import httpx
 import pytest
 from rel_support import (
+    answered_apply_workflow,
     apply_canned,
     canned_apply_plan,
-    muxlang_argv,
     outcome,
+    project_and_home,
     run_muxlang,
+    start_gateway,
+    stop_gateway,
     subprocess_env,
     tree_hash,
 )
@@ -288,46 +289,6 @@ def test_secrets_never_printed_by_any_command(
     assert seen_failure
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_gateway(
-    root: Path, env: dict[str, str], *extra: str
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        muxlang_argv("-C", str(root), "serve", "--port", str(port), *extra),
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60  # generous: the machine is shared
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read().decode() if proc.stderr else "serve exited")
-        try:
-            httpx.get(url + "/v1/models", timeout=1)
-            return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the gateway did not start")
-
-
-def stop_gateway(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
-    proc.terminate()
-    try:
-        return proc.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()
-
-
 def test_gateway_never_shows_secrets(secret_tree: tuple[Path, Path, Path]) -> None:
     root, home, _wf = secret_tree
     proc, url = start_gateway(root, canary_env(home), "--debug")
@@ -365,10 +326,7 @@ def validate_json(root: Path, body: str, home: Path) -> list[dict[str, Any]]:
 
 
 def test_mux040_flags_step_output_in_shell_and_env_is_the_fix(tmp_path: Path) -> None:
-    root = tmp_path / "p"
-    (root / ".git").mkdir(parents=True)
-    home = tmp_path / "home"
-    home.mkdir()
+    root, home = project_and_home(tmp_path)
     head = '[[steps]]\nname = "a"\ntype = "shell"\nrun = "echo hi"\n\n'
     # quoted for its place, the text stays data; run as a script by `sh -c`, it is code
     unsafe = head + '[[steps]]\nname = "b"\ntype = "shell"\nrun = "sh -c {{ steps.a.output }}"\n'
@@ -680,27 +638,8 @@ def test_a_symlinked_state_directory_is_never_followed(tmp_path: Path, layout: s
     # (tests/records/test_records_faults.py: a symlinked .muxlang is never followed by them)
     noop = muxlang("run", str(root / "noop.toml"), "--no-record")
     assert noop.returncode == 0, noop.stderr.decode()
-    answer = tmp_path / "edits.json"
-    answer.write_text(json.dumps({"path": "a.txt", "content": "new\n"}))
-    (root / "fix.toml").write_text(
-        f"""
-[backends.canned]
-command = "sh"
-args = ["-c", "cat {answer}"]
-prompt_via = "stdin"
-
-[[steps]]
-name = "fix"
-type = "query"
-backend = "canned"
-prompt = "fix"
-
-[[steps]]
-name = "write"
-type = "apply"
-source = "fix"
-"""
-    )
+    edits = json.dumps({"path": "a.txt", "content": "new\n"})
+    answered_apply_workflow(root / "fix.toml", tmp_path / "edits.json", edits)
     fix = muxlang("run", str(root / "fix.toml"), "--output", "json", "--no-record")
     report = json.loads(fix.stdout)
     assert report["steps"]["write"]["status"] == "failed"
