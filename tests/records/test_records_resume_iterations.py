@@ -277,7 +277,8 @@ def test_run_id_in_json_and_jsonl(project: Path) -> None:
     assert json.loads(lines[-1])["run_id"] is None
 
 
-#: a repeating step whose third iteration hangs (writing slow.pid) unless `fast` exists
+#: a repeating step whose third iteration hangs (writing slow.pid) unless `fast`
+#: exists; the first two take 0.1 s (the recorder keeps every iteration that slow)
 STOPPED = """\
 name = "stopped"
 
@@ -286,6 +287,7 @@ name = "count"
 type = "shell"
 run = '''
 n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n; echo count >> ran.log
+test $n -ge 3 || sleep 0.1
 test $n -lt 3 || test -f fast || { echo $$ > slow.pid; exec sleep 60; }; echo round'''
 repeat = { until = "loop.index == 3", max_iterations = 3 }
 """
