@@ -36,8 +36,8 @@ class Case:
     workflow: str
     #: the codes validate reports, in order (all warnings: exit 0)
     codes: list[str] = field(default_factory=list)
-    #: `muxlang run` arguments, or None when the case is only validated
-    run: list[str] | None = None
+    #: `muxlang run` arguments (none by default), or None when the case is only validated
+    run: list[str] | None = field(default_factory=list)
     #: step -> expected output (after the run)
     outputs: dict[str, str] = field(default_factory=dict)
     #: step -> a piece of its error (the run fails)
@@ -53,7 +53,6 @@ CASES = [
     Case(
         "version",
         'name = "v"\nversion = 1\n' + SHELL_ECHO,
-        run=[],
         outputs={"s": "ok"},
     ),
     Case(
@@ -82,7 +81,6 @@ CASES = [
         type = "shell"
         run = "echo {{ args.cluster }}"
         """,
-        run=[],
         exit_code=2,
     ),
     Case(
@@ -97,7 +95,6 @@ CASES = [
         type = "shell"
         run = "echo [{{ args.alert_time }}]"
         """,
-        run=[],
         outputs={"s": "[]"},
     ),
     Case(
@@ -111,7 +108,6 @@ CASES = [
         type = "shell"
         run = "echo [{{ args.note }}]"
         """,
-        run=[],
         outputs={"s": "[]"},
     ),
     Case(
@@ -125,7 +121,6 @@ CASES = [
         prompt = "hi"
         """,
         codes=["MUX030"],
-        run=[],
         errors={"ask": "unknown role `default`"},
         exit_code=1,
     ),
@@ -140,7 +135,6 @@ CASES = [
         retry_delay = 1
         run = 'n=$(cat n 2>/dev/null || echo 0); echo $((n+1)) > n; test "$n" -ge 2 && echo third'
         """,
-        run=[],
         outputs={"flaky": "third"},
     ),
     Case(
@@ -154,7 +148,6 @@ CASES = [
         retry_delay = 1
         run = 'echo x >> tries; exit 3'
         """,
-        run=[],
         errors={"flaky": "exit"},
         exit_code=1,
     ),
@@ -169,7 +162,6 @@ CASES = [
         run = "sleep 30"
         """,
         codes=["MUX051"],
-        run=[],
         errors={"slow": "timed out after 1"},
         exit_code=1,
     ),
@@ -177,13 +169,11 @@ CASES = [
         "workflow-timeout-milliseconds",
         'name = "t"\ntimeout = 1800000\n' + SHELL_ECHO,
         codes=["MUX051"],
-        run=[],
         outputs={"s": "ok"},
     ),
     Case(
         "small-timeout-quiet",
         'name = "t"\n' + SHELL_ECHO + "timeout = 500\n",
-        run=[],
         outputs={"s": "ok"},
     ),
     Case(
@@ -199,7 +189,6 @@ CASES = [
         prompt = "hello"
         """,
         codes=["MUX050", "MUX050"],
-        run=[],
         outputs={"ask": "hi"},
         answers=["hi"],
     ),
@@ -215,7 +204,6 @@ CASES = [
         options = ["a", "b"]
         """,
         codes=["MUX050"],
-        run=[],
         outputs={"ask": "hi"},
         answers=["hi"],
     ),
@@ -231,14 +219,12 @@ CASES = [
         """
         + SHELL_ECHO,
         codes=["MUX050", "MUX050", "MUX050"],
-        run=[],
         outputs={"s": "ok"},
     ),
     Case(
         "ecosystems",
         'name = "e"\n' + SHELL_ECHO + '\n[ecosystems.web]\nprojects = ["a"]\n',
         codes=["MUX050"],
-        run=[],
         outputs={"s": "ok"},
     ),
     Case(
@@ -255,7 +241,6 @@ CASES = [
         backend = "envllm"
         prompt = "x"
         """,
-        run=[],
         outputs={"ask": "hello from env"},
     ),
     Case(
@@ -268,7 +253,6 @@ CASES = [
         output_cost_per_million = 15.0
         """
         + SHELL_ECHO,
-        run=[],
         outputs={"s": "ok"},
     ),
     Case(
@@ -286,7 +270,6 @@ CASES = [
         prompt = "stored: {{ steps.facts.output }}"
         """,
         codes=["MUX050"],
-        run=[],
         outputs={"keep": "stored: it's $(not run)"},
     ),
     Case(
@@ -300,7 +283,6 @@ CASES = [
         options = ["yes", "no"]
         """,
         codes=["MUX050"],
-        run=[],
         errors={"confirm": "exit"},
         exit_code=1,
     ),
@@ -324,7 +306,6 @@ CASES = [
         type = "shell"
         run = "echo {{ steps.ask.data.files | join(' + ') }}"
         """,
-        run=[],
         answers=['{"file": "wrong key"}', '{"files": ["a.py", "b.py"]}'],
         outputs={"use": "a.py + b.py"},
     ),
@@ -339,7 +320,6 @@ CASES = [
         prompt = "give JSON"
         output_schema = { type = "array" }
         """,
-        run=[],
         answers=["not json at all"],
         errors={"ask": "output_schema: the answer is not JSON"},
         exit_code=1,
@@ -365,7 +345,6 @@ CASES = [
         if = ""
         run = "echo runs"
         """,
-        run=[],
         outputs={"report": "true", "plain": "runs"},
         exit_code=0,
     ),
@@ -378,7 +357,6 @@ CASES = [
         type = "shell"
         run = "echo {{ workflow }} {{ workflow.name }}"
         """,
-        run=[],
         outputs={"s": "my-flow my-flow"},
     ),
     Case(
@@ -392,7 +370,6 @@ CASES = [
         echo {{ '2026-02-14T12:34:56Z' | strftime('%Y-%m-%d') }} \\
           {{ now() | strftime('%Y') | length }} {{ 'now' | strftime('%H') | length }}'''
         """,
-        run=[],
         outputs={"s": "2026-02-14 4 2"},
     ),
     Case(
@@ -405,7 +382,6 @@ CASES = [
         if = "'a' in {'a': 1, 'b': [1, 2]}"
         run = "echo {{ {'team': 'core', 'n': 2}['team'] }} {{ {'k': workflow.name} | json }}"
         """,
-        run=[],
         outputs={"s": '{"k":"tl"}'.join(["core ", ""])},
     ),
     Case(
@@ -417,7 +393,6 @@ CASES = [
         type = "shell"
         run = "printf '%s' {{ 'abcdef' | truncate_chars(3) }}"
         """,
-        run=[],
         outputs={"s": "abc\n[truncated]"},
     ),
 ]
