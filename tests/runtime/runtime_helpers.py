@@ -95,3 +95,14 @@ def plan_from_toml(root: Path, body: str, name: str = "wf.toml") -> Plan:
     plan, more = compile_workflow(workflow, config)
     assert plan is not None, more
     return plan
+
+
+def barrier(i: int, of: int) -> str:
+    """A shell command for the i-th of ``of`` steps that must run at the same time:
+    it marks ``started/i`` and waits until all ``of`` have; alone (run one after
+    another) it gives up after 30 s with exit code 7. Proves overlap without timing."""
+    return (
+        f"mkdir -p started; touch started/{i}; n=0; "
+        f'while [ "$(ls started | wc -l)" -lt {of} ]; do '
+        "n=$((n+1)); [ $n -gt 600 ] && exit 7; sleep 0.05; done"
+    )
