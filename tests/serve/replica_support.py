@@ -13,9 +13,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+import pytest
 
 from tests.fakes.llm_server import FakeLLMServer
+
+T = TypeVar("T")
 
 MUXLANG = [sys.executable, "-m", "muxlang"]
 UPSTREAM_KEY = "sk-upstream-secret-4321"
@@ -105,3 +111,21 @@ def wait_for(predicate: object, timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(0.02)
+
+
+def in_one_minute(attempt: Callable[[], T]) -> T:
+    """``attempt()`` — a sequence of requests that a per-minute limit counts — done
+    within one wall-clock minute. Limits count in fixed minute windows, so a minute
+    boundary in the middle restarts the count: that is the limit working, and the
+    sequence is tried again (a failure inside one minute is a real failure)."""
+    for _ in range(3):
+        minute = int(time.time() // 60)
+        try:
+            result = attempt()
+        except (AssertionError, pytest.fail.Exception):
+            if int(time.time() // 60) != minute:
+                continue
+            raise
+        if int(time.time() // 60) == minute:
+            return result
+    raise AssertionError("three tries in a row each crossed a minute boundary")

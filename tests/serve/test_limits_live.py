@@ -12,7 +12,14 @@ import openai
 import pytest
 
 from tests.fakes.llm_server import FakeLLMServer, Reply
-from tests.serve.replica_support import MUXLANG, Replica, clean_env, upstream_backend, write_project
+from tests.serve.replica_support import (
+    MUXLANG,
+    Replica,
+    clean_env,
+    in_one_minute,
+    upstream_backend,
+    write_project,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -83,17 +90,17 @@ def test_rpm_refuses_the_third_request_of_a_minute_with_retry_after(
     gateway: str, upstream: FakeLLMServer
 ) -> None:
     client = oa(gateway, CI)
-    for _ in range(2):  # a minute boundary inside the sequence restarts the count: redo
-        start = time.time()
+
+    def two_then_refused() -> openai.RateLimitError:
         client.chat.completions.create(model="up-openai", messages=USER)  # type: ignore[arg-type]
         client.chat.completions.create(model="up-openai", messages=USER)  # type: ignore[arg-type]
         asked = len(upstream.requests)
         with pytest.raises(openai.RateLimitError) as caught:
             client.chat.completions.create(model="up-openai", messages=USER)  # type: ignore[arg-type]
         assert len(upstream.requests) == asked  # refused before any backend was asked
-        if int(start // 60) == int(time.time() // 60):
-            break
-    error = caught.value
+        return caught.value
+
+    error = in_one_minute(two_then_refused)
     assert error.status_code == 429
     left = 60 - int(time.time() % 60)
     assert abs(int(error.response.headers["retry-after"]) - left) <= 2
@@ -135,20 +142,20 @@ def test_models_limits_what_a_key_may_use_and_see(gateway: str, upstream: FakeLL
 
 def test_tpm_counts_the_tokens_of_relayed_answers(gateway: str) -> None:
     client = oa(gateway, "sk-tokens-key-0004")
-    for _ in range(2):
-        start = time.time()
+
+    def one_then_refused() -> openai.RateLimitError:
         client.chat.completions.create(model="up-openai", messages=USER)  # type: ignore[arg-type]
         with pytest.raises(openai.RateLimitError) as caught:
             client.chat.completions.create(model="up-openai", messages=USER)  # type: ignore[arg-type]
-        if int(start // 60) == int(time.time() // 60):
-            break
-    assert "(`tpm`)" in caught.value.message
+        return caught.value
+
+    assert "(`tpm`)" in in_one_minute(one_then_refused).message
 
 
 def test_tpm_counts_the_tokens_of_translated_streams(gateway: str) -> None:
     client = an(gateway, "sk-translated-key-0005")
-    for _ in range(2):
-        start = time.time()
+
+    def streamed_then_refused() -> anthropic.RateLimitError:
         with client.messages.stream(
             model="up-openai",
             max_tokens=50,
@@ -157,10 +164,11 @@ def test_tpm_counts_the_tokens_of_translated_streams(gateway: str) -> None:
             assert stream.get_final_text() == "fine"
         with pytest.raises(anthropic.RateLimitError) as caught:
             client.messages.create(model="up-openai", max_tokens=50, messages=USER)  # type: ignore[arg-type]
-        if int(start // 60) == int(time.time() // 60):
-            break
-    assert int(caught.value.response.headers["retry-after"]) >= 1
-    assert "(`tpm`)" in caught.value.message
+        return caught.value
+
+    error = in_one_minute(streamed_then_refused)
+    assert int(error.response.headers["retry-after"]) >= 1
+    assert "(`tpm`)" in error.message
 
 
 def test_max_cost_uses_the_backend_price(gateway: str) -> None:
