@@ -444,6 +444,25 @@ def _plain(value: Any) -> Any:
 # --------------------------------------------------------------------------- the child
 
 
+class _Missing:
+    """What a value of a class this process cannot import becomes: stored as null,
+    as the JSON of records stores what is not JSON (the template's undefined value)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[misc]
+        return None
+
+
+class _Reader(pickle.Unpickler):
+    """Unpickles what the run sent; the writer runs without site-packages, so a value
+    whose module needs them (``muxlang.template`` needs lark) cannot be imported."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            return _Missing
+
+
 def _messages(buffer: bytearray) -> tuple[list[tuple[Any, ...]], int]:
     """The whole messages at the start of ``buffer``, and how many bytes they took."""
     out: list[tuple[Any, ...]] = []
@@ -453,7 +472,7 @@ def _messages(buffer: bytearray) -> tuple[list[tuple[Any, ...]], int]:
         (length,) = _HEADER.unpack_from(buffer, at)
         if len(buffer) - at - size < length:
             break
-        out.append(pickle.loads(buffer[at + size : at + size + length]))
+        out.append(_Reader(io.BytesIO(buffer[at + size : at + size + length])).load())
         at += size + length
     return out, at
 

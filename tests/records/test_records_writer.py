@@ -209,3 +209,22 @@ def test_a_writer_that_dies_never_fails_the_run_and_is_said_once(tmp_path: Path)
     assert result.success
     assert stderr.getvalue().count("not being recorded") == 1
     assert recorder.run_id is None
+
+
+def test_a_value_the_writer_cannot_import_is_stored_as_null(tmp_path: Path) -> None:
+    """The writer runs without site-packages: the template's undefined value (its
+    module needs lark) must not stop the recording."""
+    from muxlang.template.values import UNDEFINED
+
+    plan = _plan(tmp_path)
+    db = tmp_path / "runs.db"
+    channel = open_channel()
+    assert isinstance(channel, Pipe)
+    channel.send(_open(db, "run000000007", plan))
+    record = {"output": "x", "status": "success", "data": UNDEFINED, "outputs": {"k": UNDEFINED}}
+    channel.send(("step", "a", record, None, time.time(), time.time(), None, None))
+    channel.send(_step("b", "after"))
+    assert channel.close() is None
+    rows = _rows(db, "run000000007")
+    assert rows["a"].fields == {"data": None, "outputs": {"k": None}}
+    assert rows["b"].output == "after"
