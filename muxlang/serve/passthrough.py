@@ -33,7 +33,8 @@ from muxlang.runtime.backends import (
     sse,
     transport_error,
 )
-from muxlang.serve.formats import WireError, anthropic, openai
+from muxlang.runtime.backends.protocols import adapter_for
+from muxlang.serve.formats import anthropic, openai
 from muxlang.serve.upstream import keep_headers
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -142,14 +143,18 @@ def _check_events(name: str, events: bytes) -> None:
 
 def _as_stream(name: str, fmt: str, body: Mapping[str, Any], raw: bytes) -> bytes:
     """An upstream's whole JSON answer as the event stream the client asked for."""
-    wire = openai if fmt == "openai" else anthropic
-    try:
-        data = json.loads(raw)
-        answer = wire.response_from_wire(data if isinstance(data, dict) else {})
-    except (ValueError, WireError, IndexError, KeyError, TypeError) as exc:
+    try:  # read as the backend of that protocol reads it (one codec per format)
+        answer = adapter_for(fmt).parse(json.loads(raw))
+    except (ValueError, RecursionError) as exc:  # MalformedResponse is a ValueError
         raise BackendError(name, ErrorKind.SERVER, f"malformed answer: {exc}") from None
     model = str(body.get("model") or "")
-    encoder = openai.StreamEncoder(model) if fmt == "openai" else anthropic.StreamEncoder(model)
+    options = body.get("stream_options")
+    usage = isinstance(options, Mapping) and options.get("include_usage") is True
+    encoder = (
+        openai.StreamEncoder(model, include_usage=usage)
+        if fmt == "openai"
+        else anthropic.StreamEncoder(model)
+    )
     out = encoder.start()
     if answer.text:
         out += encoder.event(TextDelta(answer.text))

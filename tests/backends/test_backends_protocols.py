@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from muxlang.config.models import BackendConfig
-from muxlang.llm import ChatRequest, Message
+from muxlang.llm import ChatRequest, Finish, Message, TextDelta, Usage
 from muxlang.runtime.backends.protocols import adapter_for
 
 
@@ -88,3 +89,35 @@ def test_urls() -> None:
         == "http://h/v1beta/models/gem:streamGenerateContent?alt=sse"
     )
     assert adapter_for("ollama").url("http://h", None, False) == "http://h/api/chat"
+
+
+def _anthropic_stream(delta_usage: dict[str, int]) -> list[tuple[str, str]]:
+    start = {"type": "message_start", "message": {"usage": {"input_tokens": 5}}}
+    delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": delta_usage}
+    return [
+        ("message_start", json.dumps(start)),
+        (
+            "content_block_delta",
+            '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}',
+        ),
+        ("message_delta", json.dumps(delta)),
+        ("message_stop", '{"type":"message_stop"}'),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("delta_usage", "usage"),
+    [
+        # message_delta's counts are cumulative: its input_tokens, when given, win
+        # (the API's newer streams, and muxlang's gateway, which knows them only then)
+        ({"input_tokens": 12, "output_tokens": 7}, Usage(12, 7)),
+        ({"output_tokens": 7}, Usage(5, 7)),
+        ({"input_tokens": 0, "output_tokens": 7}, Usage(5, 7)),
+    ],
+)
+def test_anthropic_stream_usage_is_read_from_message_delta(
+    delta_usage: dict[str, int], usage: Usage
+) -> None:
+    decoder = adapter_for("anthropic").decoder()
+    events = [e for name, data in _anthropic_stream(delta_usage) for e in decoder.feed(name, data)]
+    assert events + decoder.close() == [TextDelta("hi"), Finish("stop", usage)]

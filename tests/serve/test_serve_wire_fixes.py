@@ -13,7 +13,8 @@ from serve_support import call, make_gateway
 
 from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.models import BackendConfig
-from muxlang.llm import Finish, ToolCallDelta, Usage
+from muxlang.llm import Finish, TextDelta, ToolCallDelta, Usage
+from muxlang.runtime.backends.protocols import adapter_for
 from muxlang.serve.server import open_gateway
 from tests.fakes.llm_server import FakeLLMServer, Reply, fake_llm_server
 
@@ -170,6 +171,106 @@ async def test_a_whole_json_answer_to_a_stream_request_is_relayed_as_a_stream(
                 if d != "[DONE]" and (path != CHAT or d.get("choices"))
             )
             assert text == "whole answer"
+
+
+WHOLE_CALLS = {
+    "openai": {
+        "id": "chatcmpl-2",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    # some compatible servers send parts: joined as they come
+                    "content": [
+                        {"type": "text", "text": "Let me "},
+                        {"type": "text", "text": "check."},
+                    ],
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
+                        }
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13},
+    },
+    "anthropic": {
+        "id": "msg_2",
+        "type": "message",
+        "role": "assistant",
+        "model": "m",
+        "content": [
+            {"type": "text", "text": "Let me "},
+            {"type": "text", "text": "check."},
+            {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {"city": "Paris"}},
+        ],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 9, "output_tokens": 4},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "protocol", "arguments"),
+    [
+        (CHAT, "openai", '{"city":"Paris"}'),  # as the upstream wrote them
+        # an `input` object written as every anthropic answer's is, by the adapter
+        (MESSAGES, "anthropic", '{"city": "Paris"}'),
+    ],
+)
+async def test_a_relayed_whole_answer_keeps_its_text_tool_calls_finish_and_usage(
+    upstream: FakeLLMServer, path: str, protocol: str, arguments: str
+) -> None:
+    """Pass-through: the stream a client gets from a whole answer, read by the one
+    decoder of the protocol (what a muxlang backend pointed at the gateway uses)."""
+    config = _config(
+        up=BackendConfig(command=upstream.base_url(protocol), protocol=protocol, max_retries=0)
+    )
+    upstream.reset()
+    upstream.default = lambda request: Reply(json=WHOLE_CALLS[protocol])
+    body = {"model": "up", "max_tokens": 5, "messages": USER, "stream": True}
+    if protocol == "openai":
+        body["stream_options"] = {"include_usage": True}
+    async with open_gateway(config, environ={}) as app:
+        answer = await call(app, "POST", path, body, {"host": "127.0.0.1"})
+    assert answer.status == 200, answer.body
+    decoder = adapter_for(protocol).decoder()
+    events = [e for name, data in answer.events for e in decoder.feed(name, data)]
+    events += decoder.close()
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Let me check."
+    calls = [e for e in events if isinstance(e, ToolCallDelta)]
+    assert [(c.id, c.name) for c in calls if c.id] == [
+        ("call_1" if protocol == "openai" else "toolu_1", "weather")
+    ]
+    assert "".join(c.arguments for c in calls) == arguments
+    assert events[-1] == Finish("tool_calls", Usage(9, 4))
+
+
+@pytest.mark.parametrize(("path", "protocol"), [(CHAT, "openai"), (MESSAGES, "anthropic")])
+@pytest.mark.parametrize("whole", [{"choices": 1}, {"content": "text"}, [1, 2]])
+async def test_a_whole_answer_of_the_wrong_shape_is_a_502_naming_the_backend(
+    upstream: FakeLLMServer, path: str, protocol: str, whole: object
+) -> None:
+    config = _config(
+        up=BackendConfig(command=upstream.base_url(protocol), protocol=protocol, max_retries=0)
+    )
+    upstream.reset()
+    upstream.default = lambda request: Reply(json=whole)
+    body = {"model": "up", "max_tokens": 5, "messages": USER, "stream": True}
+    async with open_gateway(config, environ={}) as app:
+        answer = await call(app, "POST", path, body, {"host": "127.0.0.1"})
+    assert answer.status == 502, answer.body
+    assert answer.json["error"]["message"].startswith("`up` failed: ")
+    assert "malformed answer" in answer.json["error"]["message"]
 
 
 async def test_errors_name_the_backend_never_its_url(upstream: FakeLLMServer) -> None:

@@ -5,11 +5,15 @@ The "double-V" model: a client's request is parsed into the one internal
 :class:`~muxlang.llm.ChatResponse` or stream of events is rendered back in the
 client's format. Each format module offers the same functions:
 
-- ``request_from_wire(body) -> ChatRequest`` / ``request_to_wire(request) -> dict``
-- ``response_to_wire(response, model) -> dict`` / ``response_from_wire(body) -> ChatResponse``
+- ``request_from_wire(body) -> ChatRequest``
+- ``response_to_wire(response, model) -> dict``
 - ``StreamEncoder(model)``: ``start()``, ``event(e)``, ``error(...)``, ``end()`` → SSE bytes
-- ``events_from_wire(chunks)``: the decoded stream payloads back to events
 - ``error_body(status, message, type)``: the format's error shape
+
+The other direction (a request written in a protocol, its answers and streams
+read back) is the backend adapter's, :mod:`muxlang.runtime.backends.protocols`:
+one codec per wire format, which the pass-through's relay of a whole answer as
+a stream uses too.
 
 Each client format module ends with a ``FORMAT`` (:class:`ClientFormat`) and is
 registered by one line in :mod:`muxlang.serve.formats.registry`.

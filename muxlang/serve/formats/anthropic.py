@@ -14,22 +14,19 @@ Mapping decisions (also in docs/gateway.md):
 - Stop reasons: end_turn/stop_sequence → stop, max_tokens ⇄ length,
   tool_use ⇄ tool_calls.
 
-The Anthropic shapes both sides of muxlang read and write (stop reasons, usage,
-tool declarations, tool_use/tool_result blocks, alternating turns) are defined
-once, in the backend adapter :mod:`muxlang.runtime.backends.protocols.anthropic`.
+Writing a Messages request and reading its answers back is the backend adapter's,
+:mod:`muxlang.runtime.backends.protocols.anthropic` (one codec per wire format);
+this module reads requests and writes answers, streams and errors.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from muxlang.llm import (
     ChatRequest,
     ChatResponse,
-    Finish,
-    FinishReason,
     Message,
     StreamEvent,
     TextDelta,
@@ -38,15 +35,7 @@ from muxlang.llm import (
     ToolCallDelta,
     Usage,
 )
-from muxlang.runtime.backends.protocols.anthropic import (
-    FINISH_REASONS,
-    add_turn,
-    tool_result_block,
-    tool_to_wire,
-    tool_use_block,
-    usage_from_wire,
-)
-from muxlang.runtime.backends.protocols.common import model_field
+from muxlang.runtime.backends.protocols.anthropic import tool_use_block
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError, common
 from muxlang.serve.formats.common import (
     chat_request,
@@ -175,52 +164,6 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     return chat_request(body, messages, text, max_tokens, tools, _tool_choice_in, "stop_sequences")
 
 
-def request_to_wire(request: ChatRequest, *, stream: bool = False) -> dict[str, Any]:
-    """The internal request as a Messages body (system messages folded into ``system``)."""
-    system = [request.system] if request.system is not None else []
-    turns: list[dict[str, Any]] = []
-    for m in request.messages:
-        if m.role == "system":
-            system.append(m.content)
-        elif m.role == "tool":
-            add_turn(turns, "user", [tool_result_block(m.tool_call_id, m.content)])
-        elif m.role == "assistant":
-            blocks: list[dict[str, Any]] = []
-            if m.content:
-                blocks.append({"type": "text", "text": m.content})
-            blocks.extend(tool_use_block(c) for c in m.tool_calls)
-            add_turn(turns, "assistant", blocks)
-        else:
-            add_turn(turns, "user", [{"type": "text", "text": m.content}])
-    # a single text block is written the short way, as a string
-    for turn in turns:
-        content = turn["content"]
-        if len(content) == 1 and content[0]["type"] == "text":
-            turn["content"] = content[0]["text"]
-    body: dict[str, Any] = {
-        "model": request.model,
-        "max_tokens": request.max_tokens if request.max_tokens is not None else 4096,
-        "messages": turns,
-    }
-    if system:
-        body["system"] = "\n\n".join(system)
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.stop:
-        body["stop_sequences"] = list(request.stop)
-    if request.tools:
-        body["tools"] = [tool_to_wire(t, dict(t.parameters)) for t in request.tools]
-    choice = request.tool_choice
-    if isinstance(choice, Mapping):
-        body["tool_choice"] = {"type": "tool", "name": choice["name"]}
-    elif choice is not None:
-        body["tool_choice"] = {"type": {"required": "any"}.get(choice, choice)}
-    body.update(request.options)
-    if stream:
-        body["stream"] = True
-    return body
-
-
 # --------------------------------------------------------------------------- responses
 
 
@@ -246,24 +189,6 @@ def response_to_wire(
         "stop_sequence": None,
         "usage": _usage_out(response.usage),
     }
-
-
-def response_from_wire(body: Mapping[str, Any]) -> ChatResponse:
-    """A ``message`` object as the internal response."""
-    texts: list[str] = []
-    calls: list[ToolCall] = []
-    for block in need_list(body.get("content"), "content"):
-        if block.get("type") == "text":
-            texts.append(block.get("text", ""))
-        elif block.get("type") == "tool_use":
-            calls.append(ToolCall(block["id"], block["name"], json_arguments(block.get("input"))))
-    return ChatResponse(
-        text="".join(texts),
-        tool_calls=tuple(calls),
-        finish_reason=FINISH_REASONS.get(str(body.get("stop_reason")), "stop"),
-        usage=usage_from_wire(body.get("usage")),
-        model=model_field(body),
-    )
 
 
 # --------------------------------------------------------------------------- errors
@@ -373,43 +298,6 @@ class StreamEncoder:
 
     def end(self) -> bytes:
         return b""
-
-
-def events_from_wire(events: Iterable[Mapping[str, Any]]) -> list[StreamEvent]:
-    """Decoded Messages stream events back to internal events (tool calls numbered 0, 1, ...)."""
-    out: list[StreamEvent] = []
-    block_tool: dict[int, int] = {}
-    finish: FinishReason | None = None
-    usage = Usage()
-    for ev in events:
-        kind = ev.get("type")
-        if kind == "message_start":
-            u = usage_from_wire(ev.get("message", {}).get("usage")) or Usage()
-            usage = Usage(u.input_tokens, u.output_tokens)
-        elif kind == "content_block_start":
-            block = ev.get("content_block", {})
-            if block.get("type") == "tool_use":
-                index = block_tool[ev["index"]] = len(block_tool)
-                out.append(ToolCallDelta(index, id=block.get("id"), name=block.get("name")))
-                if block.get("input"):
-                    out.append(ToolCallDelta(index, arguments=json.dumps(block["input"])))
-            elif block.get("type") == "text" and block.get("text"):
-                out.append(TextDelta(block["text"]))
-        elif kind == "content_block_delta":
-            delta = ev.get("delta", {})
-            if delta.get("type") == "text_delta":
-                out.append(TextDelta(delta.get("text", "")))
-            elif delta.get("type") == "input_json_delta":
-                out.append(ToolCallDelta(block_tool[ev["index"]], arguments=delta["partial_json"]))
-        elif kind == "message_delta":
-            finish = FINISH_REASONS.get(str(ev.get("delta", {}).get("stop_reason")), "stop")
-            raw = ev.get("usage") or {}
-            usage = Usage(
-                int(raw.get("input_tokens") or usage.input_tokens),
-                int(raw.get("output_tokens") or usage.output_tokens),
-            )
-    out.append(Finish(finish or "stop", usage))
-    return out
 
 
 def models_listing(models: list[dict[str, Any]], single: bool) -> dict[str, Any]:

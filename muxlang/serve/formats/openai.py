@@ -13,21 +13,20 @@ Mapping decisions (also in docs/gateway.md):
 - Finish reasons are the same words; an internal ``"error"`` finish becomes an
   error chunk in a stream.
 
-The OpenAI shapes both sides of muxlang read and write (finish reasons, usage,
-tool and tool-call entries, streamed tool-call pieces) are defined once, in the
-backend adapter :mod:`muxlang.runtime.backends.protocols.openai`.
+Writing a Chat Completions request and reading its answers back is the backend
+adapter's, :mod:`muxlang.runtime.backends.protocols.openai` (one codec per wire
+format); this module reads requests and writes answers, streams and errors.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from muxlang.llm import (
     ChatRequest,
     ChatResponse,
-    Finish,
     FinishReason,
     Message,
     StreamEvent,
@@ -36,14 +35,7 @@ from muxlang.llm import (
     ToolCallDelta,
     Usage,
 )
-from muxlang.runtime.backends.protocols.common import model_field, sampling
-from muxlang.runtime.backends.protocols.openai import (
-    FINISH_REASONS,
-    tool_call_delta_from_wire,
-    tool_call_to_wire,
-    tool_to_wire,
-    usage_from_wire,
-)
+from muxlang.runtime.backends.protocols.openai import tool_call_to_wire
 from muxlang.serve.formats import ClientFormat, Untranslatable, WireError
 from muxlang.serve.formats.common import (
     chat_request,
@@ -137,35 +129,6 @@ def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
     return chat_request(body, messages, joined, max_tokens, tools, _tool_choice_in, "stop")
 
 
-def request_to_wire(request: ChatRequest, *, stream: bool = False) -> dict[str, Any]:
-    """The internal request as a Chat Completions body."""
-    messages: list[dict[str, Any]] = []
-    if request.system is not None:
-        messages.append({"role": "system", "content": request.system})
-    for m in request.messages:
-        out: dict[str, Any] = {"role": m.role, "content": m.content}
-        if m.role == "assistant" and m.tool_calls:
-            out["content"] = m.content or None
-            out["tool_calls"] = [tool_call_to_wire(c) for c in m.tool_calls]
-        if m.tool_call_id is not None:
-            out["tool_call_id"] = m.tool_call_id
-        if m.name is not None:
-            out["name"] = m.name
-        messages.append(out)
-    body: dict[str, Any] = {"model": request.model, "messages": messages, **sampling(request)}
-    if request.tools:
-        body["tools"] = [tool_to_wire(t, dict(t.parameters)) for t in request.tools]
-    choice = request.tool_choice
-    if isinstance(choice, Mapping):
-        body["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
-    elif choice is not None:
-        body["tool_choice"] = choice
-    body.update(request.options)
-    if stream:
-        body["stream"] = True
-    return body
-
-
 # --------------------------------------------------------------------------- responses
 
 
@@ -204,19 +167,6 @@ def response_to_wire(
         ],
         "usage": _usage_out(response.usage),
     }
-
-
-def response_from_wire(body: Mapping[str, Any]) -> ChatResponse:
-    """A ``chat.completion`` object as the internal response."""
-    choice = need_mapping(need_list(body.get("choices"), "choices")[0], "choices[0]")
-    message = need_mapping(choice.get("message"), "choices[0].message")
-    return ChatResponse(
-        text=content_text(message.get("content"), "message"),
-        tool_calls=_tool_calls_in(message.get("tool_calls"), "message"),
-        finish_reason=FINISH_REASONS.get(str(choice.get("finish_reason")), "stop"),
-        usage=usage_from_wire(body.get("usage")),
-        model=model_field(body),
-    )
 
 
 # --------------------------------------------------------------------------- errors
@@ -300,24 +250,6 @@ class StreamEncoder:
 
     def end(self) -> bytes:
         return sse("[DONE]")
-
-
-def events_from_wire(chunks: Iterable[Mapping[str, Any]]) -> list[StreamEvent]:
-    """Decoded ``chat.completion.chunk`` payloads back to internal events."""
-    events: list[StreamEvent] = []
-    finish: FinishReason | None = None
-    usage: Usage | None = None
-    for chunk in chunks:
-        usage = usage_from_wire(chunk.get("usage")) or usage
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
-                events.append(TextDelta(delta["content"]))
-            events += [tool_call_delta_from_wire(call) for call in delta.get("tool_calls") or []]
-            if choice.get("finish_reason"):
-                finish = FINISH_REASONS.get(choice["finish_reason"], "stop")
-    events.append(Finish(finish or "stop", usage))
-    return events
 
 
 def models_listing(models: list[dict[str, Any]], single: bool) -> dict[str, Any]:

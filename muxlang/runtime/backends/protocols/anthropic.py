@@ -1,9 +1,10 @@
 """Anthropic messages: ``POST {base}/v1/messages`` (its SSE event sequence with ``stream``).
 
-The public helpers (stop reasons, usage, tool declarations, ``tool_use`` and
-``tool_result`` blocks, merging blocks into alternating turns) are the one
-definition of those Anthropic wire shapes: the gateway's Anthropic format
-(:mod:`muxlang.serve.formats.anthropic`) uses them too.
+This adapter is muxlang's one Anthropic codec in the backend's direction
+(request written; answer and stream read): the gateway reads upstream answers
+with it too (``adapter_for("anthropic")``). The gateway's Anthropic client format
+(:mod:`muxlang.serve.formats.anthropic`) writes answers' ``tool_use`` blocks with
+:func:`tool_use_block`.
 """
 
 from __future__ import annotations
@@ -224,7 +225,11 @@ class _Decoder:
             reason = (payload.get("delta") or {}).get("stop_reason")
             if reason:
                 self.reason = FINISH_REASONS.get(str(reason), "stop")
+            # its counts are cumulative: a nonzero input_tokens (the API's newer
+            # streams, muxlang's gateway) replaces message_start's
             usage = payload.get("usage") or {}
+            if usage.get("input_tokens"):
+                self.input_tokens = int(usage["input_tokens"])
             if usage.get("output_tokens") is not None:
                 self.output_tokens = int(usage["output_tokens"])
         elif kind == "message_stop":

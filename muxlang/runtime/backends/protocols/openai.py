@@ -1,8 +1,10 @@
 """OpenAI chat completions: ``POST {base}/chat/completions`` (SSE with ``stream: true``).
 
-The public helpers (finish reasons, usage, tool and tool-call shapes) are the one
-definition of those OpenAI wire shapes: the gateway's OpenAI format
-(:mod:`muxlang.serve.formats.openai`) uses them too.
+This adapter is muxlang's one OpenAI codec in the backend's direction (request
+written; answer and stream read): the gateway reads upstream answers with it too
+(``adapter_for("openai")``). The gateway's OpenAI client format
+(:mod:`muxlang.serve.formats.openai`) writes answers with :func:`tool_call_to_wire`;
+Ollama's adapter builds on :func:`chat_body` and :func:`tool_to_wire`.
 """
 
 from __future__ import annotations
