@@ -23,7 +23,6 @@ in docs/performance.md §8 (``bench/records.py``).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sys
 import time
@@ -44,14 +43,6 @@ if TYPE_CHECKING:
 POLL_EVERY = 0.25
 
 
-def file_hash(path: str) -> str:
-    """sha256 of a workflow file's bytes ('' when it cannot be read)."""
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return ""
-
-
 def muxlang_version() -> str:
     from muxlang import __version__
 
@@ -65,8 +56,8 @@ def plan_facts(plan: Plan) -> dict[str, Any]:
     in it; for steps with no text there (a plan built in memory) their definition as
     plain data; each query step's backends, and the identity of each backend or role
     once. Flat lists and strings, so that the run allocates little for it."""
+    from muxlang.records.digests import source_text
     from muxlang.records.resume import definition
-    from muxlang.records.writer import source_text
     from muxlang.runtime.accounting import identity
     from muxlang.workflow import QueryStep
 
