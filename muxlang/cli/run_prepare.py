@@ -48,6 +48,7 @@ class NotRun(Exception):
                 "duration_ms": 0,
                 "error": self.message,
                 "interrupted": False,
+                "run_id": None,  # nothing ran, so nothing was recorded
                 "steps": {},
                 "diagnostics": [to_json(d) for d in self.diagnostics],
             }
