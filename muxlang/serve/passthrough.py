@@ -207,6 +207,8 @@ class _Ready:
     secrets: list[str]
     #: the upstream URL per client format, parsed once (httpx parses a str every time)
     urls: dict[str, httpx.URL] = field(default_factory=dict)
+    #: cookies the upstream set, sent back as the httpx client's jar did
+    cookies: httpx.Cookies = field(default_factory=httpx.Cookies)
 
     def url(self, fmt: str) -> httpx.URL:
         url = self.urls.get(fmt)
@@ -236,9 +238,11 @@ class Passthrough:
 
     Requests go straight to httpx transports (``handle_async_request``, httpx's
     public transport API), not through an ``AsyncClient``: the client's layers
-    (URL merging, cookie jar, auth and redirect flows, event hooks) cost ~0.15 ms
-    of CPU per request and did nothing here (docs/performance.md §5). What the
-    client added is written here: its default headers and the timeouts.
+    (URL and header merging, auth and redirect flows, the cookie jar's urllib
+    wrappers on every request, event hooks) cost ~0.15 ms of CPU per request
+    (docs/performance.md §5). What the
+    client added is written here: its default headers, the timeouts and the cookies
+    an upstream sets.
     """
 
     def __init__(
@@ -321,8 +325,12 @@ class Passthrough:
         transports = ready.transports
         slot = transports.acquire()
         try:
+            if ready.cookies:  # none unless the upstream set one
+                ready.cookies.set_cookie_header(request)
             response = await transports.transports[slot].handle_async_request(request)
             response.request = request
+            if "set-cookie" in response.headers:
+                ready.cookies.extract_cookies(response)
             try:
                 yield response
             finally:

@@ -1,5 +1,6 @@
-"""Pass-through honours the environment's proxy settings, as the httpx client it
-sent through before did (it now sends to httpx transports directly)."""
+"""Pass-through honours the environment's proxy settings and an upstream's cookies,
+as the httpx client it sent through before did (it now sends to httpx transports
+directly)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from muxlang.config.models import BackendConfig
 from muxlang.serve.app import GatewayApp
 from muxlang.serve.gateway import Gateway
 from muxlang.serve.passthrough import Passthrough
-from tests.fakes.llm_server import fake_llm_server
+from tests.fakes.llm_server import Reply, fake_llm_server
 
 BODY = {"model": "oa", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -58,3 +59,14 @@ async def test_no_proxy_sends_straight_to_the_upstream(no_proxy_env: pytest.Monk
         answer = await call(_app(upstream.base_url("openai")), "POST", "/v1/chat/completions", BODY)
         assert answer.status == 200, answer.body
         assert len(upstream.requests) == 1
+
+
+async def test_a_cookie_the_upstream_sets_is_sent_back(no_proxy_env: pytest.MonkeyPatch) -> None:
+    with fake_llm_server() as upstream:
+        upstream.script(Reply.answer("one", headers={"set-cookie": "lb=7; Path=/"}))
+        app = _app(upstream.base_url("openai"))
+        first = await call(app, "POST", "/v1/chat/completions", BODY)
+        second = await call(app, "POST", "/v1/chat/completions", BODY)
+        assert first.status == second.status == 200
+        assert "cookie" not in upstream.requests[0].headers
+        assert upstream.requests[1].headers.get("cookie") == "lb=7"
