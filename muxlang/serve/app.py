@@ -297,7 +297,7 @@ class GatewayApp:
                         seen.backend = value.decode("latin-1")
             await send(message)
 
-        with metering() as meter:
+        with metering(client.limits if client is not None else None) as meter:
             try:
                 if await self._within_limits(tracked, fmt, asked, client):
                     await self._answer(tracked, receive, fmt, body, headers)

@@ -5,11 +5,17 @@ The app opens a :func:`metering` block around a request; the gateway calls
 ``ChatResponse``). A context variable carries the request's :class:`Meter`, so
 tasks a request starts (trio copies the context into them) note into it too.
 Outside a request, :func:`note_usage` does nothing.
+
+A request whose key counts tokens (``tpm``, ``max_cost``) is metered with
+``wants_usage``: a relayed OpenAI stream whose client did not ask for usage
+(``stream_options.include_usage``) is asked for it upstream all the same, and the
+usage is counted and taken out of what the client gets.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
@@ -25,6 +31,7 @@ from muxlang.llm import (
     StreamEvent,
     Usage,
 )
+from muxlang.serve.state import KeyLimits
 from muxlang.serve.upstream import BackendSource, Relay
 
 
@@ -33,6 +40,9 @@ class Meter:
     """One request's usage, as ``(backend, usage)`` pairs in the order they arrived."""
 
     used: list[tuple[str, Usage]] = field(default_factory=list)
+    #: every answer's usage is needed, even one the client did not ask for (a class
+    #: attribute, not a field: set only for such requests, the others pay nothing)
+    wants_usage = False
 
     def tokens(self) -> tuple[int, int]:
         """Input and output tokens, summed over backends."""
@@ -53,9 +63,12 @@ def note_usage(backend: str, usage: Usage | None) -> None:
 
 
 @contextmanager
-def metering() -> Iterator[Meter]:
-    """A fresh :class:`Meter` for the request running inside the block."""
+def metering(limits: KeyLimits | None = None) -> Iterator[Meter]:
+    """A fresh :class:`Meter` for the request running inside the block, whose key has
+    ``limits``: one that counts tokens (``tpm``, ``max_cost``) wants every usage."""
     meter = Meter()
+    if limits is not None and (limits.tpm is not None or limits.max_cost is not None):
+        meter.wants_usage = True
     token = _CURRENT.set(meter)
     try:
         yield meter
@@ -127,15 +140,64 @@ class _StreamUsage:
         if text.startswith(b"data:"):
             text = text[5:].strip()
         try:
-            usage = usage_in(json.loads(text))
+            self._note(usage_in(json.loads(text)))
         except ValueError:
             return
+
+    def _note(self, usage: Usage | None) -> None:
         if usage is not None:
             self.input = max(self.input, usage.input_tokens)
             self.output = max(self.output, usage.output_tokens)
 
+    def strip(self, chunk: bytes) -> bytes:
+        """``chunk`` — whole SSE events of an OpenAI stream the gateway asked usage for,
+        not its client — with the usage counted and taken out: the chunk without
+        choices that carries it is dropped, a ``"usage": null`` (OpenAI puts one in
+        every other chunk) or counts in a chunk with choices are removed."""
+        if not _marked(chunk):
+            return chunk
+        out: list[bytes] = []
+        dropping = False
+        for line in chunk.split(b"\n"):
+            if dropping:  # the rest of a dropped event, up to its blank line
+                dropping = bool(line.strip())
+                continue
+            if line.startswith(b"data:") and b'"usage"' in line:
+                try:
+                    data = json.loads(line[5:])
+                except ValueError:
+                    data = None
+                if isinstance(data, dict) and "usage" in data:
+                    self._note(usage_in(data))
+                    if data.get("choices") == []:
+                        dropping = True
+                        continue
+                    line = _without_usage(line, data)
+            out.append(line)
+        return b"\n".join(out)
+
     def usage(self) -> Usage | None:
         return Usage(self.input, self.output) if self.input or self.output else None
+
+
+#: a top-level ``"usage": null`` and the comma that separates it from its neighbour
+_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null|"usage"\s*:\s*null\s*,?')
+
+
+def _without_usage(line: bytes, data: dict[str, Any]) -> bytes:
+    """An SSE ``data:`` line without its object's ``usage`` (the other bytes as they
+    were when the usage is a ``null`` named once; else written again, compact)."""
+    if data["usage"] is None and line.count(b'"usage"') == 1:
+        return _NULL_USAGE.sub(b"", line, count=1)
+    rest = {k: v for k, v in data.items() if k != "usage"}
+    end = b"\r" if line.endswith(b"\r") else b""
+    return b"data: " + json.dumps(rest, separators=(",", ":")).encode() + end
+
+
+def _unasked(body: Mapping[str, Any]) -> bool:
+    """Whether an OpenAI stream's client did not ask for usage."""
+    options = body.get("stream_options")
+    return not (isinstance(options, Mapping) and options.get("include_usage"))
 
 
 class MeteredBackend:
@@ -206,11 +268,22 @@ class MeteredRelay:
         self, name: str, fmt: str, body: Mapping[str, Any], client_headers: Mapping[str, str]
     ) -> AsyncIterator[bytes]:
         seen = _StreamUsage()
+        meter = _CURRENT.get() if fmt == "openai" else None
+        strip = meter is not None and meter.wants_usage and _unasked(body)
+        if strip:
+            options = body.get("stream_options") or {}
+            body = {**body, "stream_options": {**options, "include_usage": True}}
         chunks = self.inner.stream(name, fmt, body, client_headers)
         try:
-            async for chunk in chunks:
-                seen.feed(chunk)
-                yield chunk
+            if strip:  # whole events (Passthrough.stream relays only those)
+                async for chunk in chunks:
+                    chunk = seen.strip(chunk)
+                    if chunk:
+                        yield chunk
+            else:
+                async for chunk in chunks:
+                    seen.feed(chunk)
+                    yield chunk
         finally:
             seen.feed(b"\n")
             note_usage(name, seen.usage())
