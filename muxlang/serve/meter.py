@@ -163,6 +163,14 @@ class _StreamUsage:
                 dropping = bool(line.strip())
                 continue
             if line.startswith(b"data:") and b'"usage"' in line:
+                if line.count(b'"usage"') == 1:  # a ``null`` (nothing to count) goes
+                    bare = line.replace(b',"usage":null', b"", 1)  # unparsed (as OpenAI
+                    found = len(line) - len(bare)  # writes it; else the pattern)
+                    if not found:
+                        bare, found = _NULL_USAGE.subn(b"", line, count=1)
+                    if found:
+                        out.append(bare)
+                        continue
                 try:
                     data = json.loads(line[5:])
                 except ValueError:
@@ -180,15 +188,13 @@ class _StreamUsage:
         return Usage(self.input, self.output) if self.input or self.output else None
 
 
-#: a top-level ``"usage": null`` and the comma that separates it from its neighbour
-_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null|"usage"\s*:\s*null\s*,?')
+#: a ``"usage": null`` and the comma that separates it from its neighbour (the bytes
+#: ``"usage"`` are never inside a JSON string, where quotes are escaped)
+_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null|"usage"\s*:\s*null\s*,?\s*')
 
 
 def _without_usage(line: bytes, data: dict[str, Any]) -> bytes:
-    """An SSE ``data:`` line without its object's ``usage`` (the other bytes as they
-    were when the usage is a ``null`` named once; else written again, compact)."""
-    if data["usage"] is None and line.count(b'"usage"') == 1:
-        return _NULL_USAGE.sub(b"", line, count=1)
+    """An SSE ``data:`` line without its object's ``usage``, written again (compact)."""
     rest = {k: v for k, v in data.items() if k != "usage"}
     end = b"\r" if line.endswith(b"\r") else b""
     return b"data: " + json.dumps(rest, separators=(",", ":")).encode() + end

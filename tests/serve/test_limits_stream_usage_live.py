@@ -303,3 +303,14 @@ def test_text_that_mentions_usage_is_left_alone() -> None:
     out, usage = _stripped(sent)
     assert out == sent
     assert usage is None
+
+
+def test_a_usage_null_written_with_spaces_or_first_is_removed() -> None:
+    choice = [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]
+    spaced = {"id": "c", "choices": choice, "usage": None}
+    first = {"usage": None, "id": "c", "choices": choice}
+    sent = b"".join(b"data: " + json.dumps(d).encode() + b"\n\n" for d in (spaced, first))
+    out, usage = _stripped(sent)
+    plain = b"data: " + json.dumps({"id": "c", "choices": choice}).encode() + b"\n\n"
+    assert out == plain * 2
+    assert usage is None
