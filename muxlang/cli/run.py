@@ -358,14 +358,10 @@ def _execute(
 
 def _accounting(plan: Plan, router: QueryService, cache: str) -> QueryService:
     """The router with budgets, usage/cost and the answer cache around it."""
-    from muxlang.runtime.accounting import Accounting, Budget
-    from muxlang.workflow import QueryStep
+    from muxlang.runtime.accounting import Accounting, Budget, caches
 
     budget = Budget(max_tokens=plan.workflow.max_tokens, max_cost=plan.workflow.max_cost)
-    caching = cache != "off" and (
-        plan.config.defaults.cache not in (None, False)
-        or any(isinstance(s.step, QueryStep) and s.step.cache for s in plan.steps())
-    )
+    caching = cache != "off" and caches(plan)  # (the workflows it calls included)
     store = None
     warned: list[bool] = []
 

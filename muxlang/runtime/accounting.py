@@ -112,10 +112,10 @@ class Accounting:
         self, target: str, request: ChatRequest, *, kind: Literal["role", "backend"]
     ) -> QueryResult:
         step = trace.current_step()
-        max_age = self._cache_age(step[0]) if step is not None else None
+        plan, max_age = self._cache_age(step[0]) if step is not None else (self.plan, None)
         key = None
         if max_age is not None and self.cache is not None:
-            key = cache_key(self.plan, target, kind, request)
+            key = cache_key(plan, target, kind, request)
             if not self.refresh:
                 hit = self._get(key, max_age)
                 if hit is not None:
@@ -136,10 +136,11 @@ class Accounting:
         except BackendError as exc:
             log.debug("%s: %s gave no answer after %d attempt(s)", asker, target, exc.attempts)
             raise
+        backends = plan.config.backends
         answered = [
-            self.plan.config.backends[name]
+            backends[name]
             for name in (result.outputs or ({result.backend: ""} if result.backend else {}))
-            if name in self.plan.config.backends
+            if name in backends
         ]
         cost = cost_of(result.usage, answered)
         usage = result.usage or Usage()
@@ -164,19 +165,23 @@ class Accounting:
 
     # ------------------------------------------------------------------ cache
 
-    def _cache_age(self, name: str) -> float | None:
-        """The step's cache age in seconds (``inf`` for ``true``), None when off."""
-        if name not in self.plan.graph:
-            return None
-        step = self.plan.step(name).step
+    def _cache_age(self, name: str) -> tuple[Plan, float | None]:
+        """The plan that defines step ``name`` (a nested step's, ``outer.inner``, is
+        the called workflow's) and the step's cache age in seconds (``inf`` for
+        ``true``; None when off): its own ``cache``, else its workflow's
+        ``[defaults] cache``."""
+        plan = step_plan(self.plan, name)
+        if plan is None:
+            return self.plan, None
+        step = plan.step(_base(name.rpartition(".")[2])).step
         setting = step.cache if isinstance(step, QueryStep) else None
         if setting is None:
-            setting = getattr(self.plan.config.defaults, "cache", None)
+            setting = getattr(plan.config.defaults, "cache", None)
         if setting is None or setting is False:
-            return None
+            return plan, None
         if setting is True:
-            return float("inf")
-        return parse_age(str(setting))
+            return plan, float("inf")
+        return plan, parse_age(str(setting))
 
     def _get(self, key: str, max_age: float) -> QueryResult | None:
         assert self.cache is not None
@@ -211,6 +216,33 @@ class Accounting:
         self.cache = None
         if self.on_cache_error is not None:
             self.on_cache_error(exc)
+
+
+def caches(plan: Plan) -> bool:
+    """Whether a query step of ``plan``, or of a workflow it calls, may use the cache
+    (its ``cache``, or its workflow's ``[defaults] cache``)."""
+    if plan.config.defaults.cache not in (None, False):
+        return True
+    if any(isinstance(s.step, QueryStep) and s.step.cache for s in plan.steps()):
+        return True
+    return any(caches(called) for called in plan.calls.values())
+
+
+def _base(segment: str) -> str:
+    """``fix#2[3]`` -> ``fix``: a group's step as defined."""
+    return segment.partition("#")[0].partition("[")[0]
+
+
+def step_plan(plan: Plan, name: str) -> Plan | None:
+    """The plan whose step ``name`` is (qualified: ``outer.inner``, ``fix#2.inner``,
+    ``each[3].inner``, through calls within calls), None when there is none."""
+    *groups, own = name.split(".")
+    for segment in groups:
+        called = plan.calls.get(_base(segment))
+        if called is None:
+            return None
+        plan = called
+    return plan if _base(own) in plan.graph else None
 
 
 def identity(plan: Plan, target: str, kind: str, seen: tuple[str, ...] = ()) -> Any:

@@ -6,9 +6,14 @@ step resumes at its unfinished iteration; a nested query step honours its own
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 
-from conftest import mux, write
+import pytest
+from conftest import mux, mux_json, run_to_kill, write
+
+from tests.fakes.llm_server import FakeLLMServer, Reply
 
 
 def test_the_exit_2_json_has_a_null_run_id(project: Path) -> None:
@@ -21,3 +26,142 @@ def test_the_exit_2_json_has_a_null_run_id(project: Path) -> None:
         assert "run_id" in doc
         assert doc["run_id"] is None
     assert "no runs recorded yet" in mux(project, "runs").stderr  # nothing was recorded
+
+
+#: a called workflow whose second step hangs (writing slow.pid) unless `fast` exists
+HANGS = """\
+name = "inner"
+
+[[steps]]
+name = "first"
+type = "shell"
+run = "echo first >> ran.log; echo first"
+
+[[steps]]
+name = "second"
+type = "shell"
+depends_on = ["first"]
+run = "echo second >> ran.log; test -f fast || { echo $$ > slow.pid; exec sleep 60; }; echo second"
+"""
+
+CALLS_HANGS = """\
+name = "outer"
+
+[[steps]]
+name = "call"
+uses = "inner.toml"
+
+[[steps]]
+name = "after"
+type = "shell"
+run = "echo after {{ steps.call.steps.first.output }}; echo after >> ran.log"
+"""
+
+
+def _ran(project: Path) -> list[str]:
+    """What ran since the last call (the counter log), emptied."""
+    log = project / "ran.log"
+    ran = log.read_text().split() if log.exists() else []
+    log.write_text("")
+    return ran
+
+
+def _stop_when_hung(project: Path, how: signal.Signals) -> None:
+    """Run wf.toml; once a step wrote slow.pid, send the run ``how``."""
+    pid_file = project / "slow.pid"
+    with run_to_kill(project, pid_file) as proc:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            assert time.monotonic() < deadline, "the slow step never started"
+            assert proc.poll() is None, "the run ended before the slow step"
+            time.sleep(0.02)
+        proc.send_signal(how)
+        expected = {signal.SIGINT: 130, signal.SIGTERM: 143}.get(how, -signal.SIGKILL)
+        assert proc.wait(timeout=60) == expected
+    pid_file.unlink()
+
+
+@pytest.mark.parametrize(
+    "how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "killed"]
+)
+def test_a_call_stopped_half_way_keeps_its_finished_steps(
+    project: Path, how: signal.Signals
+) -> None:
+    write(project, HANGS, "inner.toml")
+    write(project, CALLS_HANGS)
+    _stop_when_hung(project, how)
+    assert mux_json(project, "runs")[0]["status"] == "interrupted"
+    assert _ran(project) == ["first", "second"]
+    (project / "fast").write_text("")
+    done = mux(project, "run", "wf.toml", "--resume", "--print", "after")
+    assert done.returncode == 0, done.stderr
+    assert _ran(project) == ["second", "after"]  # call.first is not run again
+    assert done.stdout == "after first\n"
+    assert "✓ call.first (reused," in done.stderr
+    assert "call.first runs again" not in done.stderr
+    assert "↻ call.second runs again: " in done.stderr  # (failed, or interrupted, before)
+
+
+def _backend(llm: FakeLLMServer) -> str:
+    return f'[backends.fake]\ncommand = "{llm.url}/v1"\nprotocol = "openai"\nmodel = "m"\n'
+
+
+def _ask(prompt: str, cache: str | None) -> str:
+    setting = f"cache = {cache}\n" if cache is not None else ""
+    return (
+        f'[[steps]]\nname = "ask"\ntype = "query"\nbackend = "fake"\nprompt = "{prompt}"\n{setting}'
+    )
+
+
+@pytest.mark.parametrize("where", ["called", "project"])
+def test_a_nested_query_honours_its_own_cache(
+    project: Path, llm: FakeLLMServer, where: str
+) -> None:
+    """The called workflow's `ask` caches, the caller's `ask` (same name) does not:
+    the second run asks the backend for the caller's only. The backend is the called
+    workflow's own, or the project's (shared with the caller)."""
+    if where == "called":
+        called = 'name = "asker"\n' + _backend(llm) + _ask("inner question", "true")
+        caller = 'name = "outer"\n' + _backend(llm)
+    else:
+        (project / ".muxlang").mkdir()
+        (project / ".muxlang" / "config.toml").write_text(_backend(llm))
+        called = 'name = "asker"\n' + _ask("inner question", "true")
+        caller = 'name = "outer"\n'
+    write(project, called, "asker.toml")
+    caller += _ask("outer question", None) + '[[steps]]\nname = "call"\nuses = "asker.toml"\n'
+    write(project, caller)
+    llm.default = lambda request: Reply.answer(f"answer {len(llm.requests)}")
+    first = mux_json(project, "run", "wf.toml")
+    assert len(llm.requests) == 2
+    again = mux(project, "run", "wf.toml", "--output", "json")
+    assert again.returncode == 0, again.stderr
+    assert len(llm.requests) == 3  # only the caller's `ask` asked again
+    doc = json.loads(again.stdout)
+    inner = doc["steps"]["call"]["steps"]["ask"]["output"]
+    assert inner == first["steps"]["call"]["steps"]["ask"]["output"]
+    assert doc["steps"]["ask"]["output"] != first["steps"]["ask"]["output"]
+    console = mux(project, "run", "wf.toml")
+    assert "✓ call.ask (cached," in console.stderr
+    assert "✓ ask (cached," not in console.stderr
+    assert len(llm.requests) == 4
+
+
+def test_a_nested_step_does_not_take_a_same_named_callers_cache_setting(
+    project: Path, llm: FakeLLMServer
+) -> None:
+    write(project, 'name = "asker"\n' + _backend(llm) + _ask("inner question", None), "asker.toml")
+    write(
+        project,
+        'name = "outer"\n'
+        + _backend(llm)
+        + _ask("outer question", "true")
+        + '[[steps]]\nname = "call"\nuses = "asker.toml"\n',
+    )
+    llm.default = lambda request: Reply.answer("an answer")
+    assert mux(project, "run", "wf.toml").returncode == 0
+    again = mux(project, "run", "wf.toml")
+    assert again.returncode == 0, again.stderr
+    assert "✓ ask (cached," in again.stderr
+    assert "call.ask (cached" not in again.stderr
+    assert len(llm.requests) == 3  # the caller's ask once, the called one twice
