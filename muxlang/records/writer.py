@@ -57,6 +57,8 @@ _HEADER = struct.Struct("<I")
 #: seconds the child waits after each batch (a step is in the database at most this
 #: much plus its write later; in the pipe, and so safe from a kill, at once)
 GATHER = 0.005
+#: the child's first line: it handles SIGUSR1 now
+READY = b"ready\n"
 #: the pipe's capacity asked for (Linux; an unprivileged process may ask up to 1 MiB)
 PIPE_SIZE = 1 << 20
 
@@ -290,6 +292,8 @@ class Pipe:
         self.answer = b""
         self.said = False
         self.closed = False
+        #: the child said it handles SIGUSR1 (see :func:`main`)
+        self.ready = False
 
     def send(self, message: tuple[Any, ...]) -> None:
         try:
@@ -313,6 +317,9 @@ class Pipe:
         return self._said()
 
     def _said(self) -> str | None:
+        if self.answer.startswith(READY):
+            self.ready = True
+            self.answer = self.answer[len(READY) :]
         if self.said or b"\n" not in self.answer:
             return None
         self.said = True
@@ -324,6 +331,10 @@ class Pipe:
             return None
         self.closed = True
         self.stdin.close()
+        early = self.poll()
+        if self.ready:  # cut its pause short: it reads the end of the pipe now
+            with contextlib.suppress(OSError):
+                self.proc.send_signal(signal.SIGUSR1)
         os.set_blocking(self.reply, True)
         try:
             self.answer += self.stdout.read()
@@ -331,10 +342,12 @@ class Pipe:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            return None if self.said else "the record writer did not finish"
+            if early is not None or self.said:
+                return early
+            return "the record writer did not finish"
         finally:
             self.stdout.close()
-        said = self._said()
+        said = early if early is not None else self._said()
         if said is None and code != 0 and not self.said:
             self.said = True
             return f"the record writer stopped (exit status {code})"
@@ -416,6 +429,16 @@ class _Reader(pickle.Unpickler):
             return _Missing
 
 
+def _tell(line: bytes) -> None:
+    """A line to the run (gone, if it was killed: the writer goes on all the same)."""
+    with contextlib.suppress(OSError):
+        os.write(1, line)
+
+
+class _Wake(Exception):
+    """Ends the writer's pause between reads (the run is waiting for it)."""
+
+
 def _messages(buffer: bytearray) -> tuple[list[tuple[Any, ...]], int]:
     """The whole messages at the start of ``buffer``, and how many bytes they took."""
     out: list[tuple[Any, ...]] = []
@@ -425,7 +448,11 @@ def _messages(buffer: bytearray) -> tuple[list[tuple[Any, ...]], int]:
         (length,) = _HEADER.unpack_from(buffer, at)
         if len(buffer) - at - size < length:
             break
-        out.append(_Reader(io.BytesIO(buffer[at + size : at + size + length])).load())
+        data = bytes(buffer[at + size : at + size + length])
+        try:
+            out.append(pickle.loads(data))
+        except (ImportError, AttributeError):  # a class this process cannot import
+            out.append(_Reader(io.BytesIO(data)).load())
         at += size + length
     return out, at
 
@@ -435,6 +462,17 @@ def main() -> None:
 
     What is in the pipe at one read is written in one transaction."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    closing: list[bool] = []
+
+    def wake(signum: int, frame: Any) -> None:
+        # the run closed the pipe and waits: do not finish the pause first
+        closing.append(True)
+        if sleeping:
+            raise _Wake
+
+    sleeping = False
+    signal.signal(signal.SIGUSR1, wake)
+    _tell(READY)  # from now on the run may cut a pause short (before: it would kill)
     handler = Handler()
     buffer = bytearray()
     said = False
@@ -455,10 +493,17 @@ def main() -> None:
         error = handler.handle(batch)
         if error is not None and not said:
             said = True
-            os.write(1, error.replace("\n", " ").encode("utf-8", "replace") + b"\n")
+            _tell(error.replace("\n", " ").encode("utf-8", "replace") + b"\n")
         # let the next messages gather: a write into a pipe nobody waits on wakes
         # nobody, which is most of what a write costs the run
-        time.sleep(GATHER)
+        if not closing:
+            sleeping = True
+            try:
+                time.sleep(GATHER)
+            except _Wake:
+                pass
+            finally:
+                sleeping = False
     handler.close()
 
 
