@@ -15,7 +15,10 @@ On ``--resume`` (the trace's reuse hook offers ``iteration``), the iterations a
 failed or stopped earlier run finished are reused, not run, up to the first one
 that did not finish; ``until`` is evaluated after each as in a full run. A
 ``uses`` step's iterations reuse their nested steps instead (each judged by
-itself), and a for_each step's iterations always run.
+itself). A for_each step's finished iterations are reused too: its items are
+evaluated once, before its first iteration, so every iteration runs the same
+items with the same rendered text, which resume compares with the earlier
+run's as for any for_each step.
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ def _kept(name: str, record: Record) -> None:
 
 def _reuse_hook(step: AnyStep) -> Callable[[str, int], dict[str, Any] | None] | None:
     """``--resume``'s offer of a repeating step's earlier iterations (None: none)."""
-    if step.type == "uses" or step.for_each is not None:
+    if step.type == "uses":
         return None
     run_trace = trace.current_trace()
     hook = getattr(run_trace.reuse, "iteration", None) if run_trace is not None else None

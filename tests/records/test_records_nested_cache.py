@@ -165,3 +165,54 @@ def test_a_nested_step_does_not_take_a_same_named_callers_cache_setting(
     assert "✓ ask (cached," in again.stderr
     assert "call.ask (cached" not in again.stderr
     assert len(llm.requests) == 3  # the caller's ask once, the called one twice
+
+
+#: a repeating for_each step: each item counts its runs (file n-ITEM); an item's
+#: third run fails unless the file `ok` exists
+EACH = """\
+name = "each"
+
+[[steps]]
+name = "each"
+type = "shell"
+for_each = "['a', 'b']"
+max_parallel = 1
+fail_fast = false
+run = '''
+n=$(cat n-{{ item }} 2>/dev/null || echo 0); n=$((n+1)); echo $n > n-{{ item }}
+echo {{ item }} >> ran.log; echo {{ item }}$n; test $n -lt 3 || test -f ok'''
+repeat = { until = "not steps.each.failed and loop.index == 3", max_iterations = 3 }
+"""
+
+
+def test_a_repeating_for_each_resumes_at_its_unfinished_iteration(project: Path) -> None:
+    write(project, EACH)
+    first = mux(project, "run", "wf.toml")
+    assert first.returncode == 1, first.stderr
+    assert _ran(project) == ["a", "b"] * 3
+    (project / "ok").write_text("")
+    done = mux(project, "run", "wf.toml", "--resume", "--output", "json")
+    assert done.returncode == 0, done.stderr
+    assert _ran(project) == ["a", "b"]  # iterations 1 and 2 were not run again
+    each = json.loads(done.stdout)["steps"]["each"]
+    assert [
+        (i["iteration"], i["status"], [r["output"] for r in i["results"]])
+        for i in each["iterations"]
+    ] == [
+        (1, "success", ["a1", "b1"]),
+        (2, "success", ["a2", "b2"]),
+        (3, "success", ["a4", "b4"]),  # (the counters went on from 3)
+    ]
+    assert each["output"] == "a4\nb4"
+    # an edited step runs every iteration again
+    (project / "ok").unlink()
+    for name in ("n-a", "n-b"):
+        (project / name).write_text("0")
+    assert mux(project, "run", "wf.toml").returncode == 1
+    _ran(project)
+    (project / "ok").write_text("")
+    write(project, EACH.replace("['a', 'b']", "['a', 'c']"))
+    again = mux(project, "run", "wf.toml", "--resume")
+    assert again.returncode == 0, again.stderr
+    assert "↻ each runs again: failed before; changed: definition" in again.stderr
+    assert _ran(project) == ["a", "c"] * 3
