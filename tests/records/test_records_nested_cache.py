@@ -216,3 +216,107 @@ def test_a_repeating_for_each_resumes_at_its_unfinished_iteration(project: Path)
     assert again.returncode == 0, again.stderr
     assert "↻ each runs again: failed before; changed: definition" in again.stderr
     assert _ran(project) == ["a", "c"] * 3
+
+
+#: a called workflow: `work` counts its runs (0.1 s each, so that the recorder
+#: keeps each), `check` hangs in round 2 unless `fast` exists
+ROUNDS = """\
+name = "rounds"
+
+[[steps]]
+name = "work"
+type = "shell"
+run = '''
+n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n
+echo work >> ran.log; sleep 0.1; echo w$n'''
+
+[[steps]]
+name = "check"
+type = "shell"
+depends_on = ["work"]
+run = '''
+echo check >> ran.log
+test $(cat n) -lt 2 || test -f fast || { echo $$ > slow.pid; exec sleep 60; }; echo c'''
+"""
+
+LOOP = """\
+name = "outer"
+
+[[steps]]
+name = "loop"
+uses = "rounds.toml"
+repeat = { until = "loop.index == 2", max_iterations = 2 }
+"""
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_a_repeating_call_stopped_in_round_2_keeps_round_1_and_what_round_2_did(
+    project: Path, how: signal.Signals
+) -> None:
+    write(project, ROUNDS, "rounds.toml")
+    write(project, LOOP)
+    _stop_when_hung(project, how)
+    assert _ran(project) == ["work", "check", "work", "check"]
+    (project / "fast").write_text("")
+    done = mux(project, "run", "wf.toml", "--resume", "--output", "json")
+    assert done.returncode == 0, done.stderr
+    assert _ran(project) == ["check"]  # round 1, and round 2's work, are reused
+    loop = json.loads(done.stdout)["steps"]["loop"]
+    assert [
+        (i["iteration"], i["status"], i["steps"]["work"]["output"], i["steps"]["check"]["output"])
+        for i in loop["iterations"]
+    ] == [(1, "success", "w1", "c"), (2, "success", "w2", "c")]
+
+
+#: a called workflow whose second step hangs for the tag `b` unless `fast` exists
+TAGGED = """\
+name = "inner"
+
+[args.tag]
+default = "x"
+
+[[steps]]
+name = "first"
+type = "shell"
+run = "echo first >> ran.log; sleep 0.1; echo first-{{ args.tag }}"
+
+[[steps]]
+name = "second"
+type = "shell"
+depends_on = ["first"]
+run = '''
+echo second >> ran.log
+test {{ args.tag }} != b || test -f fast || { echo $$ > slow.pid; exec sleep 60; }
+echo second-{{ args.tag }}'''
+"""
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_a_for_each_of_calls_stopped_in_item_2_keeps_what_finished(
+    project: Path, how: signal.Signals
+) -> None:
+    write(project, TAGGED, "inner.toml")
+    write(
+        project,
+        """\
+        name = "outer"
+
+        [[steps]]
+        name = "each"
+        uses = "inner.toml"
+        for_each = "['a', 'b']"
+        max_parallel = 1
+        with = { tag = "{{ item }}" }
+        """,
+    )
+    _stop_when_hung(project, how)
+    assert _ran(project) == ["first", "second", "first", "second"]
+    (project / "fast").write_text("")
+    done = mux(project, "run", "wf.toml", "--resume", "--output", "json")
+    assert done.returncode == 0, done.stderr
+    assert _ran(project) == ["second"]  # item b's second step; the rest is reused
+    results = json.loads(done.stdout)["steps"]["each"]["results"]
+    assert [(r["steps"]["first"]["output"], r["steps"]["second"]["output"]) for r in results] == [
+        ("first-a", "second-a"),
+        ("first-b", "second-b"),
+    ]
