@@ -11,12 +11,10 @@ This module is the gateway's one boundary to httpx: its exceptions become
 from __future__ import annotations
 
 import json
-import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -24,12 +22,14 @@ from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.models import BackendConfig
 from muxlang.llm import BackendError, ErrorKind, Finish, FinishReason, TextDelta, ToolCallDelta
 from muxlang.runtime.backends import (
-    CONNECTIONS_PER_CLIENT,
+    LeastBusy,
     Phase,
+    new_transport,
     over_limit,
     parse_retry_after,
     read_bounded,
     redact,
+    send,
     sse,
     transport_error,
 )
@@ -47,8 +47,6 @@ _CLIENT_DEFAULTS = {
     "connection": "keep-alive",
     "user-agent": f"python-httpx/{httpx.__version__}",
 }
-#: transports (of CONNECTIONS_PER_CLIENT connections) one backend opens at most
-MAX_TRANSPORTS = 32
 
 
 def error_message(raw: bytes) -> str:
@@ -164,45 +162,13 @@ def _as_stream(name: str, fmt: str, body: Mapping[str, Any], raw: bytes) -> byte
     return out + encoder.event(Finish(reason, answer.usage)) + encoder.end()
 
 
-class _Transports:
-    """A backend's few bounded httpx transports; each request goes through an idle one,
-    else the least busy one with room, else a new one (up to ``MAX_TRANSPORTS``), as
-    the HTTP backends' :class:`~muxlang.runtime.backends.ClientPool` does with clients:
-    one big connection pool costs more CPU per request than a few small ones."""
-
-    def __init__(self, make: Callable[[], httpx.AsyncBaseTransport]) -> None:
-        self._make = make
-        self.transports: list[httpx.AsyncBaseTransport] = []
-        self._busy: list[int] = []
-        self._idle: list[int] = []
-
-    def acquire(self) -> int:
-        if self._idle:
-            best = self._idle.pop()
-            self._busy[best] = 1
-            return best
-        if self.transports:
-            best = min(range(len(self._busy)), key=self._busy.__getitem__)
-            if self._busy[best] < CONNECTIONS_PER_CLIENT or len(self.transports) >= MAX_TRANSPORTS:
-                self._busy[best] += 1
-                return best
-        self.transports.append(self._make())
-        self._busy.append(1)
-        return len(self.transports) - 1
-
-    def release(self, index: int) -> None:
-        self._busy[index] -= 1
-        if not self._busy[index]:
-            self._idle.append(index)
-
-
 @dataclass(frozen=True)
 class _Ready:
     """A backend as the pass-through sends to it: the expanded config (the environment
     is read once), its transports and what every request to it carries."""
 
     config: BackendConfig
-    transports: _Transports
+    transports: LeastBusy[httpx.AsyncBaseTransport]
     timeout: dict[str, float | None]
     secrets: list[str]
     #: the upstream URL per client format, parsed once (httpx parses a str every time)
@@ -220,17 +186,6 @@ class _Ready:
                 text = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
             url = self.urls[fmt] = httpx.URL(text)
         return url
-
-
-def _env_proxy(url: str) -> str | None:
-    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``NO_PROXY`` ...):
-    the pass-through honours it as an httpx client with ``trust_env`` did."""
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if proxy is None or urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    return proxy
 
 
 class Passthrough:
@@ -264,19 +219,12 @@ class Passthrough:
                 await self._transport.aclose()
             return
         for backend in ready.values():
-            for transport in backend.transports.transports:
-                await transport.aclose()
+            await backend.transports.aclose()
 
     def _new_transport(self, cfg: BackendConfig) -> httpx.AsyncBaseTransport:
         if self._transport is not None:
             return self._transport
-        limits = httpx.Limits(
-            max_connections=CONNECTIONS_PER_CLIENT,
-            max_keepalive_connections=CONNECTIONS_PER_CLIENT,
-        )
-        return httpx.AsyncHTTPTransport(
-            limits=limits, trust_env=True, proxy=_env_proxy(cfg.command)
-        )
+        return new_transport(cfg.command)
 
     def _backend(self, name: str) -> _Ready:
         ready = self._ready.get(name)
@@ -285,7 +233,7 @@ class Passthrough:
             timeout = httpx.Timeout(cfg.timeout, connect=min(cfg.timeout, 30.0))
             ready = self._ready[name] = _Ready(
                 cfg,
-                _Transports(lambda: self._new_transport(cfg)),
+                LeastBusy(lambda: self._new_transport(cfg)),
                 timeout.as_dict(),
                 [s for s in (cfg.api_key, *cfg.headers.values()) if s],
             )
@@ -325,12 +273,7 @@ class Passthrough:
         transports = ready.transports
         slot = transports.acquire()
         try:
-            if ready.cookies:  # none unless the upstream set one
-                ready.cookies.set_cookie_header(request)
-            response = await transports.transports[slot].handle_async_request(request)
-            response.request = request
-            if "set-cookie" in response.headers:
-                ready.cookies.extract_cookies(response)
+            response = await send(transports[slot], request, ready.cookies)
             try:
                 yield response
             finally:

@@ -25,13 +25,7 @@ from muxlang.runtime.backends.engine import (
     Unusable,
     leaves,
 )
-from muxlang.runtime.backends.http import (
-    CONNECTIONS_PER_CLIENT,
-    ClientPool,
-    HttpBackend,
-    Phase,
-    transport_error,
-)
+from muxlang.runtime.backends.http import HttpBackend, Phase, transport_error
 from muxlang.runtime.backends.retry import backoff, is_retryable, with_retries
 from muxlang.runtime.backends.router import (
     Resolution,
@@ -39,17 +33,24 @@ from muxlang.runtime.backends.router import (
     open_router,
     parallel_output,
 )
+from muxlang.runtime.backends.transports import (
+    CONNECTIONS_PER_CLIENT,
+    LeastBusy,
+    env_proxy,
+    new_transport,
+    send,
+)
 
 __all__ = [
     "CONNECTIONS_PER_CLIENT",
     "RATE_LIMIT_WORDING",
     "CliBackend",
-    "ClientPool",
     "CooldownStore",
     "Cooldowns",
     "Cooling",
     "Engine",
     "HttpBackend",
+    "LeastBusy",
     "Phase",
     "Policy",
     "Resolution",
@@ -58,15 +59,18 @@ __all__ = [
     "Router",
     "Unusable",
     "backoff",
+    "env_proxy",
     "events_of",
     "is_retryable",
     "leaves",
+    "new_transport",
     "open_router",
     "over_limit",
     "parallel_output",
     "parse_retry_after",
     "read_bounded",
     "redact",
+    "send",
     "sse",
     "transport_error",
     "with_retries",

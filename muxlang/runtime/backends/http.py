@@ -4,15 +4,9 @@ Every httpx exception is translated here into a :class:`~muxlang.llm.BackendErro
 of the right :class:`~muxlang.llm.ErrorKind`. One attempt per call: retries and
 roles are layered on top (:mod:`.retry`, :mod:`.router`).
 
-Requests go straight to the client's transport (``handle_async_request``, httpx's
-public transport API), not through ``AsyncClient.send``, whose layers (URL and header
-merging, auth and redirect flows, the cookie jar's urllib wrappers) cost ~0.13 ms of
-CPU per request (docs/performance.md §4). Kept: the client's headers, timeouts, and
-cookies an upstream sets. Where the environment names a proxy, the client sends.
-
-Connection pools: one ``AsyncClient`` with a large pool costs several ms of CPU per
-request at high concurrency, so each backend keeps a few clients of
-:data:`CONNECTIONS_PER_CLIENT` connections each, the least busy one used.
+Pools, proxies and sending follow :mod:`.transports`, as the gateway's pass-through
+does: a few small clients per backend, the least busy one used, and each request
+handed to the client's transport directly with the client's headers and timeouts.
 """
 
 from __future__ import annotations
@@ -20,8 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import ssl
-import urllib.request
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -48,61 +40,21 @@ from muxlang.runtime.backends.bounded import over_limit, read_bounded
 from muxlang.runtime.backends.httperrors import Phase, reason, transport_error
 from muxlang.runtime.backends.protocols import Adapter, MalformedResponse, StreamError, adapter_for
 from muxlang.runtime.backends.protocols.common import model_of
+from muxlang.runtime.backends.transports import (
+    CONNECTIONS_PER_CLIENT,
+    LIMITS,
+    LeastBusy,
+    new_transport,
+    send,
+)
 
 log = logging.getLogger("muxlang.backends")
 
-__all__ = ["CONNECTIONS_PER_CLIENT", "ClientPool", "HttpBackend", "Phase", "transport_error"]
+__all__ = ["CONNECTIONS_PER_CLIENT", "HttpBackend", "Phase", "transport_error"]
 
-CONNECTIONS_PER_CLIENT = 10
-MAX_CLIENTS = 32
 #: seconds allowed to open a connection (at most the backend's own timeout)
 CONNECT_TIMEOUT = 10.0
 _ERROR_SNIPPET = 300
-
-_ssl_context: ssl.SSLContext | None = None
-
-
-def _shared_ssl() -> ssl.SSLContext:
-    global _ssl_context
-    if _ssl_context is None:
-        _ssl_context = httpx.create_ssl_context()
-    return _ssl_context
-
-
-class ClientPool:
-    """A few bounded ``AsyncClient``s; each request goes through the least busy one."""
-
-    def __init__(self, make: Callable[[], httpx.AsyncClient], *, max_clients: int = MAX_CLIENTS):
-        self._make = make
-        self._max = max_clients
-        self._clients: list[httpx.AsyncClient] = []
-        self._busy: list[int] = []
-
-    def acquire(self) -> int:
-        """Index of the client to use (creating one when all are full)."""
-        if self._clients:
-            best = min(range(len(self._busy)), key=self._busy.__getitem__)
-            if self._busy[best] < CONNECTIONS_PER_CLIENT or len(self._clients) >= self._max:
-                self._busy[best] += 1
-                return best
-        self._clients.append(self._make())
-        self._busy.append(1)
-        return len(self._clients) - 1
-
-    def client(self, index: int) -> httpx.AsyncClient:
-        return self._clients[index]
-
-    def release(self, index: int) -> None:
-        self._busy[index] -= 1
-
-    @property
-    def size(self) -> int:
-        return len(self._clients)
-
-    async def aclose(self) -> None:
-        clients, self._clients, self._busy = self._clients, [], []
-        for client in clients:
-            await client.aclose()
 
 
 class HttpBackend:
@@ -126,9 +78,9 @@ class HttpBackend:
         self.protocol = prepared.raw.protocol
         self._adapter: Adapter = adapter_for(self.protocol)
         self.timeout = prepared.raw.timeout
-        self._pool = ClientPool(self._new_client)
+        self._pool: LeastBusy[httpx.AsyncClient] = LeastBusy(self._new_client)
         self._urls: dict[str, httpx.URL] = {}
-        #: the transport each client sends through directly (absent: through the client)
+        #: the transport each client sends through directly
         self._direct: dict[httpx.AsyncClient, httpx.AsyncBaseTransport] = {}
         #: what ``AsyncClient.build_request`` would add: its headers and its timeouts
         self._headers: httpx.Headers | None = None
@@ -143,24 +95,15 @@ class HttpBackend:
         config = self._prepared.config
         assert config is not None
         headers = {"User-Agent": "muxlang", **self._adapter.auth(config.api_key), **config.headers}
-        limits = httpx.Limits(
-            max_connections=CONNECTIONS_PER_CLIENT, max_keepalive_connections=CONNECTIONS_PER_CLIENT
-        )
         timeout = httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout))
-        if self._transport is not None:
-            transport = self._transport
-            client = httpx.AsyncClient(
-                transport=transport, headers=headers, timeout=timeout, limits=limits
-            )
-        elif urllib.request.getproxies():  # the client picks the proxy (or none) for a URL
-            return httpx.AsyncClient(
-                headers=headers, timeout=timeout, limits=limits, verify=_shared_ssl()
-            )
-        else:
-            transport = httpx.AsyncHTTPTransport(verify=_shared_ssl(), limits=limits)
-            client = httpx.AsyncClient(
-                transport=transport, headers=headers, timeout=timeout, limits=limits
-            )
+        transport = (
+            self._transport if self._transport is not None else new_transport(config.command)
+        )
+        # trust_env off: the proxy is the transport's, chosen by the one rule of
+        # transports.env_proxy (a client would pick its own for `doctor`'s probe)
+        client = httpx.AsyncClient(
+            transport=transport, headers=headers, timeout=timeout, limits=LIMITS, trust_env=False
+        )
         self._direct[client] = transport
         self._headers = client.headers
         self._timeouts = timeout.as_dict()
@@ -173,7 +116,7 @@ class HttpBackend:
     @property
     def clients(self) -> int:
         """How many clients this backend opened (for tests and benchmarks)."""
-        return self._pool.size
+        return len(self._pool)
 
     def _error(self, kind: ErrorKind, message: str, **kw: Any) -> BackendError:
         return BackendError(self.name, kind, self._prepared.redact(message), **kw)
@@ -207,7 +150,7 @@ class HttpBackend:
         try:
             with trio.move_on_after(timeout) as scope:
                 try:
-                    response = await self._pool.client(index).get(url)
+                    response = await self._pool[index].get(url)
                 except httpx.TimeoutException:
                     scope.cancel()
                     response = None
@@ -306,41 +249,24 @@ class HttpBackend:
         if log.isEnabledFor(logging.DEBUG):  # _where parses the URL: not on every request
             log.debug("backend %s: POST %s", self.name, self._where(url))
         try:
-            client = self._pool.client(index)
+            client = self._pool[index]
             parsed = self._urls.get(url)
             if parsed is None:  # parsed once per distinct URL, not on every request
                 if len(self._urls) >= 64:  # the model is in gemini URLs: keep it bounded
                     self._urls.clear()
                 parsed = self._urls[url] = httpx.URL(url)
-            transport = self._direct.get(client)
-            if transport is None:
-                request = client.build_request("POST", parsed, json=body)
-                return await client.send(request, stream=True)
-            return await self._send_direct(client, transport, parsed, body)
+            # what ``client.send(client.build_request(...))`` does, less what does
+            # nothing here: the same request (headers, JSON body, timeouts)
+            request = httpx.Request(
+                "POST",
+                parsed,
+                headers=self._headers,
+                json=body,
+                extensions={"timeout": self._timeouts},
+            )
+            return await send(self._direct[client], request, client.cookies)
         except httpx.HTTPError as exc:
             raise self._translate(exc, url, "send") from exc
-
-    async def _send_direct(
-        self,
-        client: httpx.AsyncClient,
-        transport: httpx.AsyncBaseTransport,
-        url: httpx.URL,
-        body: dict[str, Any],
-    ) -> httpx.Response:
-        """What ``client.send(client.build_request(...))`` does, less what does nothing
-        here: the same request (headers, JSON body, timeouts) on the same transport."""
-        extensions = {"timeout": self._timeouts}
-        request = httpx.Request(
-            "POST", url, headers=self._headers, json=body, extensions=extensions
-        )
-        cookies = client.cookies
-        if cookies:  # none unless an upstream set one
-            cookies.set_cookie_header(request)
-        response = await transport.handle_async_request(request)
-        response.request = request
-        if "set-cookie" in response.headers:
-            cookies.extract_cookies(response)
-        return response
 
     async def _read(self, response: httpx.Response, url: str) -> bytes:
         """The whole body, decoded, but never more than ``[defaults] max_output``."""
