@@ -22,23 +22,21 @@ child says it once on its stdout, the run prints it once, and goes on.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
 import pickle
+import select
 import signal
 import struct
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from muxlang.records.digests import digest, fingerprints_of, source_text, split_steps, summary
-from muxlang.records.secrets import redact, redact_value
-from muxlang.records.store import StepRow, Store
+from muxlang.records.digests import digest, source_text, split_steps
+from muxlang.records.handler import Handler
 
 #: (digest, source_text, split_steps: resume.py hashes the plan it compiled with these)
 __all__ = [
@@ -58,200 +56,11 @@ _HEADER = struct.Struct("<I")
 #: much plus its write later; in the pipe, and so safe from a kill, at once)
 GATHER = 0.005
 #: the child's first line: it handles SIGUSR1 now
-READY = b"ready\n"
+READY = b"ready"
+#: its line when the run's end is committed (it then closes the database alone)
+DONE = b"done"
 #: the pipe's capacity asked for (Linux; an unprivileged process may ask up to 1 MiB)
 PIPE_SIZE = 1 << 20
-
-#: record fields that have columns of their own (the rest go to ``fields``)
-_COLUMNS = frozenset(
-    {
-        "output",
-        "status",
-        "error",
-        "duration_ms",
-        "stderr",
-        "exit_code",
-        "backend",
-        "usage",
-        "cost",
-        "results",
-        "item",
-    }
-)
-
-
-# --------------------------------------------------------------------------- the handler
-
-
-class Handler:
-    """Applies messages to the store; the first error stops it (``error`` says why)."""
-
-    def __init__(self) -> None:
-        self.store: Store | None = None
-        self.run_id: str | None = None
-        self.error: str | None = None
-        self.secrets: tuple[str, ...] = ()
-        self.types: dict[str, str] = {}
-        self.fingerprints: dict[str, str] = {}
-        self.seq = 0
-
-    def handle(self, batch: list[tuple[Any, ...]]) -> str | None:
-        """Apply ``batch`` in order (the steps between a run's start and end in one
-        transaction); returns the error that stopped the handler, if one did."""
-        rows: list[StepRow] = []
-        try:
-            for message in batch:
-                if self.error is not None:
-                    return self.error
-                kind = message[0]
-                if kind == "step":
-                    rows.extend(self._rows(*message[1:]))
-                    continue
-                self._save(rows)
-                rows = []
-                if kind == "open":
-                    self._open(message[1])
-                elif kind == "finish":
-                    self._finish(*message[1:])
-            self._save(rows)
-        except Exception as exc:  # a store error, or a bug here: neither takes the run down
-            self.fail(exc)
-        return self.error
-
-    def fail(self, exc: BaseException | str) -> None:
-        if self.error is None:
-            self.error = str(exc) or type(exc).__name__
-        self.close()
-
-    def close(self) -> None:
-        if self.store is not None:
-            self.store.close()
-            self.store = None
-
-    def _open(self, facts: Mapping[str, Any]) -> None:
-        secrets = self.secrets = tuple(facts["secrets"])
-        self.types = facts["types"]
-        self.fingerprints = fingerprints_of(facts)
-        source = facts.get("source")
-        self.store = Store(Path(facts["db"]))
-        self.run_id = self.store.start_run(
-            run_id=facts["id"],
-            pid=facts["pid"],
-            workflow=facts["workflow"],
-            path=facts["path"],
-            file_hash=hashlib.sha256(source).hexdigest() if source is not None else "",
-            args=redact_value(facts["args"], secrets),
-            team=facts["team"],
-            version=facts["version"],
-            plan=summary(facts),
-            resumed_from=facts["resumed_from"],
-            started=facts["started"],
-        )
-
-    def _save(self, rows: list[StepRow]) -> None:
-        if rows and self.store is not None and self.run_id is not None:
-            self.store.save_steps(self.run_id, rows)
-
-    def _finish(self, status: str, error: str | None, final: str | None, ended: float) -> None:
-        if self.store is None or self.run_id is None:
-            return
-        self.store.finish_run(
-            self.run_id,
-            status=status,
-            error=redact(error, self.secrets) if error else None,
-            final_step=final,
-            ended=ended,
-        )
-        self.close()
-
-    # ------------------------------------------------------------------ rows
-
-    def _rows(
-        self,
-        name: str,
-        record: Mapping[str, Any],
-        reason: str | None,
-        started: float | None,
-        ended: float,
-        sent: Mapping[str, Any] | None,
-        items: list[Mapping[str, Any] | None] | None,
-    ) -> list[StepRow]:
-        self.seq += 1
-        sent = sent or {}
-        step = self._row(name, -1, record, started, ended, sent)
-        rerun = sent.get("rerun")
-        step.reason = reason or (f"ran again: {rerun}" if rerun else None)
-        step.fingerprint = self.fingerprints.get(name)
-        rows = [step]
-        for index, item in enumerate(record.get("results") or ()):
-            if not isinstance(item, Mapping):
-                continue
-            item_sent = (items[index] if items is not None and index < len(items) else None) or {}
-            row = self._row(name, index, item, None, None, item_sent)
-            row.item_value = redact_value(item.get("item"), self.secrets)
-            rows.append(row)
-        return rows
-
-    def _row(
-        self,
-        name: str,
-        index: int,
-        record: Mapping[str, Any],
-        started: float | None,
-        ended: float | None,
-        sent: Mapping[str, Any],
-    ) -> StepRow:
-        if started is None and isinstance(sent.get("started"), float):
-            started = sent["started"]
-            ended = started + int(record.get("duration_ms") or 0) / 1000
-        secrets = self.secrets
-        usage = record.get("usage") or {}
-        exit_code = record.get("exit_code")
-        attempts = record.get("attempts") or sent.get("attempts") or 0
-        if not attempts and record.get("status") in ("success", "failed") and index < 0:
-            attempts = 1
-        fields = {k: v for k, v in record.items() if k not in _COLUMNS}
-        if sent.get("members"):  # a parallel role's members: who answered, failed, was unavailable
-            fields["members"] = sent["members"]
-        origin = str(sent.get("origin") or "run")
-        if origin != "run":  # nothing was spent by this run
-            usage = {}
-        cost = record.get("cost")
-        return StepRow(
-            name=name,
-            item=index,
-            seq=self.seq,
-            kind=self.types.get(name, ""),
-            status=str(record.get("status", "")),
-            started=started,
-            ended=ended,
-            duration_ms=int(record.get("duration_ms") or 0),
-            command=_redacted(sent.get("command"), secrets),
-            prompt=_redacted(sent.get("prompt"), secrets),
-            system=_redacted(sent.get("system"), secrets),
-            output=_redacted(record.get("output"), secrets),
-            stderr=_redacted(record.get("stderr"), secrets),
-            exit_code=exit_code if isinstance(exit_code, int) else None,
-            backend=_redacted(record.get("backend"), secrets),
-            attempts=int(attempts) if isinstance(attempts, int) else 0,
-            input_tokens=_int(usage.get("input_tokens")) if isinstance(usage, Mapping) else 0,
-            output_tokens=_int(usage.get("output_tokens")) if isinstance(usage, Mapping) else 0,
-            cost=cost if isinstance(cost, int | float) and origin == "run" else None,
-            error=_redacted(record.get("error"), secrets),
-            origin=origin,
-            fields=redact_value(fields, secrets),
-        )
-
-
-def _redacted(value: Any, secrets: tuple[str, ...]) -> str | None:
-    if value is None:
-        return None
-    return redact(str(value), secrets)
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
 
 # --------------------------------------------------------------------------- channels
 
@@ -294,6 +103,8 @@ class Pipe:
         self.closed = False
         #: the child said it handles SIGUSR1 (see :func:`main`)
         self.ready = False
+        #: the child said the run's end is written
+        self.done = False
 
     def send(self, message: tuple[Any, ...]) -> None:
         try:
@@ -317,16 +128,23 @@ class Pipe:
         return self._said()
 
     def _said(self) -> str | None:
-        if self.answer.startswith(READY):
-            self.ready = True
-            self.answer = self.answer[len(READY) :]
-        if self.said or b"\n" not in self.answer:
-            return None
-        self.said = True
-        return self.answer.partition(b"\n")[0].decode("utf-8", "replace")
+        """Read the child's complete lines: ``ready``, ``done``, or its error."""
+        error = None
+        while b"\n" in self.answer:
+            line, _, self.answer = self.answer.partition(b"\n")
+            if line == READY:
+                self.ready = True
+            elif line == DONE:
+                self.done = True
+            elif not self.said and error is None:
+                error = line.decode("utf-8", "replace")
+        if error is not None:
+            self.said = True
+        return error
 
     def close(self, timeout: float = 120.0) -> str | None:
-        """Let the child write what it was sent and wait for it; its error if not said."""
+        """Let the child write what it was sent and wait until it says the run's end is
+        written (or exits); its error if not said yet."""
         if self.closed:
             return None
         self.closed = True
@@ -335,23 +153,39 @@ class Pipe:
         if self.ready:  # cut its pause short: it reads the end of the pipe now
             with contextlib.suppress(OSError):
                 self.proc.send_signal(signal.SIGUSR1)
-        os.set_blocking(self.reply, True)
-        try:
-            self.answer += self.stdout.read()
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            if early is not None or self.said:
-                return early
+        deadline = time.monotonic() + timeout
+        ended = False
+        while not self.done and not ended:
+            ready, _, _ = select.select([self.reply], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            try:
+                chunk = os.read(self.reply, 65536)
+            except BlockingIOError:
+                continue
+            ended = not chunk
+            self.answer += chunk
+            late = self._said()
+            early = early if early is not None else late
+        code: int | None = 0
+        if not self.done:  # it exited (or hangs) before it wrote the end: why?
+            try:
+                code = self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                code = None
+        # after ``done`` it only closes the database (a WAL checkpoint) and exits alone
+        self.stdout.close()
+        if early is not None:
+            return early
+        if code is None and not self.said:
+            self.said = True
             return "the record writer did not finish"
-        finally:
-            self.stdout.close()
-        said = early if early is not None else self._said()
-        if said is None and code != 0 and not self.said:
+        if code != 0 and not self.said:
             self.said = True
             return f"the record writer stopped (exit status {code})"
-        return said
+        return None
 
 
 Channel = Local | Pipe
@@ -472,8 +306,9 @@ def main() -> None:
 
     sleeping = False
     signal.signal(signal.SIGUSR1, wake)
-    _tell(READY)  # from now on the run may cut a pause short (before: it would kill)
+    _tell(READY + b"\n")  # from now on the run may cut a pause short (before: it would kill)
     handler = Handler()
+    handler.on_finished = lambda: _tell(DONE + b"\n")
     buffer = bytearray()
     said = False
     while True:
