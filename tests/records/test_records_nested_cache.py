@@ -320,3 +320,26 @@ def test_a_for_each_of_calls_stopped_in_item_2_keeps_what_finished(
         ("first-a", "second-a"),
         ("first-b", "second-b"),
     ]
+
+
+def test_a_called_workflows_own_backends_count_toward_the_callers_budget(
+    project: Path, llm: FakeLLMServer
+) -> None:
+    """1,200 tokens an answer: once the first nested query spent them, no second starts."""
+    llm.default = lambda request: Reply.answer("ok", usage=(1000, 200))
+    called = (
+        'name = "asker"\n'
+        + _backend(llm)
+        + _ask("one", None)
+        + _ask("two", None).replace('name = "ask"', 'name = "ask2"')
+        + 'depends_on = ["ask"]\n'
+    )
+    write(project, called, "asker.toml")
+    write(
+        project,
+        'name = "outer"\nmax_tokens = 1000\n[[steps]]\nname = "call"\nuses = "asker.toml"\n',
+    )
+    done = mux(project, "run", "wf.toml")
+    assert done.returncode == 1
+    assert "max_tokens = 1000" in done.stderr
+    assert len(llm.requests) == 1
