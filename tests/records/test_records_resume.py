@@ -31,7 +31,8 @@ run = "echo b; echo b >> ran.log"
 name = "c"
 type = "shell"
 run = "echo c-{{ steps.a.output }}; echo c >> ran.log; test -f ok"
-depends_on = ["a", "b"]
+# after d too: a failing c cancels what still runs, and d must have finished first
+depends_on = ["a", "b", "d"]
 
 [[steps]]
 name = "d"
