@@ -238,7 +238,8 @@ class Recorder:
         self.inner.step_finished(name, record, reason)
 
     def _iteration(self, name: str, record: Mapping[str, Any]) -> None:
-        """An iteration of a repeating step ended: the step's row so far, ``pending``
+        """An iteration of a repeating step, or a nested step of a ``uses`` call
+        (:mod:`muxlang.runtime.calls`), ended: the step's row so far, ``pending``
         (replaced when the step ends), so that a killed run keeps it for --resume.
 
         The row holds every iteration so far, so writing it costs more each time

@@ -29,8 +29,9 @@ class Trace:
         self.reuse: Callable[[Any, Mapping[str, Any]], Any] | None = None
         #: called with (step, text) as a long step moves on ("verify, attempt 2/3")
         self.on_progress: Callable[[str, str], None] | None = None
-        #: called with (step, record) when an iteration of a repeating step ends, so
-        #: that a run killed before the step ends keeps it (the run recorder)
+        #: called with (step, record) when an iteration of a repeating step, or a
+        #: nested step of a ``uses`` call, ends, so that a run killed before the
+        #: step ends keeps what it finished (the run recorder)
         self.on_iteration: Callable[[str, Mapping[str, Any]], None] | None = None
 
     def get(self, step: str, index: int = -1) -> dict[str, Any]:
