@@ -9,7 +9,7 @@ each code means is in :mod:`muxlang.rules`. Every stage can import both cheaply.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from muxlang.rules import RULES, Severity
@@ -20,7 +20,18 @@ __all__ = ["CODES", "Diagnostic", "Severity", "did_you_mean"]
 
 #: Every stable code and its one-line summary, from the rule table
 #: (:mod:`muxlang.rules`: one :class:`~muxlang.rules.Rule` object per code).
-CODES: dict[str, str] = {code: rule.summary for code, rule in RULES.items()}
+class _Summaries(Mapping[str, str]):
+    def __getitem__(self, code: str) -> str:
+        return RULES[code].summary
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(RULES)
+
+    def __len__(self) -> int:
+        return len(RULES)
+
+
+CODES: Mapping[str, str] = _Summaries()
 
 
 @dataclass(frozen=True, slots=True)

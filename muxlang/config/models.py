@@ -10,6 +10,7 @@ ASTs with positions.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -22,6 +23,13 @@ from pydantic import (
     PlainSerializer,
     Tag,
 )
+
+# pydantic looks for plugins (entry points of every installed distribution, ~4 ms)
+# when it builds the first model; these are muxlang's own file schemas, which no
+# plugin is meant to observe, so they are built with discovery off (pydantic's
+# documented switch), restored at the end of this module.
+_PLUGINS = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
+os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
 
 STEP_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*$"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -485,3 +493,9 @@ class WorkflowFile(ConfigFile):
     steps: list[StepSpec] = Field(
         default_factory=list, description="The steps ([[steps]]); each has a `type`."
     )
+
+
+if _PLUGINS is None:
+    del os.environ["PYDANTIC_DISABLE_PLUGINS"]
+else:
+    os.environ["PYDANTIC_DISABLE_PLUGINS"] = _PLUGINS

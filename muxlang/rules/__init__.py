@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from muxlang.rules.rule import DOCS_URL, Rule, Severity
 
@@ -45,8 +45,32 @@ def _collect() -> dict[str, Rule]:
     return dict(sorted(found.items()))
 
 
+class _Rules(Mapping[str, Rule]):
+    """:data:`RULES`, read from the group files the first time it is used: a run
+    of ``validate`` that finds nothing never needs them (~2 ms of TOML saved)."""
+
+    _rules: dict[str, Rule] | None = None
+
+    def _all(self) -> dict[str, Rule]:
+        if self._rules is None:
+            self._rules = _collect()
+        return self._rules
+
+    def __getitem__(self, code: str) -> Rule:
+        return self._all()[code]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._all()
+
+
 #: every rule, by code, in code order
-RULES: Mapping[str, Rule] = _collect()
+RULES: Mapping[str, Rule] = _Rules()
 
 _CODE_PREFIX = re.compile(r"MUX\d{0,3}")
 
