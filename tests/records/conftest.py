@@ -1,128 +1,13 @@
-"""Helpers for the run-record tests: the real ``muxlang`` CLI as a subprocess."""
+"""Fixtures for the run-record tests (their helpers: records_support.py)."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.fakes.llm_server import FakeLLMServer, Reply, fake_llm_server
-
-PYTHON = sys.executable
-FAKE_LLM = Path(__file__).resolve().parents[1] / "fakes" / "bin" / "fake-llm"
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The test process's environment without muxlang's own variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MUXLANG_")}
-    env["XDG_CONFIG_HOME"] = env.get("MUXLANG_TEST_XDG", "/nonexistent-xdg")
-    env["NO_COLOR"] = "1"
-    env.update(extra)
-    return env
-
-
-def mux(
-    root: Path,
-    *args: str,
-    env: Mapping[str, str] | None = None,
-    timeout: float = 60,
-) -> subprocess.CompletedProcess[str]:
-    """``muxlang -C root ARGS`` to its end, output captured as text."""
-    return subprocess.run(
-        [PYTHON, "-m", "muxlang", "-C", str(root), *args],
-        cwd=root,
-        env=dict(env) if env is not None else clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def mux_json(root: Path, *args: str, env: Mapping[str, str] | None = None) -> Any:
-    done = mux(root, *args, "--output", "json", env=env)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def start_run(root: Path, *, capture: bool = False) -> subprocess.Popen[str]:
-    """``muxlang -C root run wf.toml`` started, not waited for; its output kept
-    (as text) when ``capture``, else dropped."""
-    stream = subprocess.PIPE if capture else subprocess.DEVNULL
-    return subprocess.Popen(
-        [PYTHON, "-m", "muxlang", "-C", str(root), "run", "wf.toml"],
-        cwd=root,
-        env=clean_env(),
-        stdout=stream,
-        stderr=stream,
-        text=True,
-    )
-
-
-@contextlib.contextmanager
-def run_to_kill(root: Path, pid_file: Path) -> Iterator[subprocess.Popen[str]]:
-    """:func:`start_run` for the ``with`` block; after it, the run and the process
-    whose pid the workflow wrote to ``pid_file`` are killed if they still live."""
-    proc = start_run(root)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        if pid_file.exists() and pid_file.read_text().strip():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid_file.read_text()), signal.SIGKILL)
-
-
-#: the edit the fake LLM answers in :func:`fix_project`
-EDIT = json.dumps({"path": "f.txt", "content": "new\n"})
-
-
-def fix_project(
-    root: Path, server: FakeLLMServer, name: str, more: str = "", *, protocol: bool = True
-) -> None:
-    """f.txt holding "old", ``server`` answering :data:`EDIT` (f.txt to "new"), and
-    as wf.toml a workflow ``name`` whose query ``fix`` asks ``server`` (the backend
-    ``fake``) for that edit and whose apply step ``write`` applies it; ``more``
-    (keys of ``write``, or more steps) follows."""
-    (root / "f.txt").write_text("old\n")
-    server.default = lambda request: Reply.answer(EDIT)
-    protocol_line = 'protocol = "openai"\n' if protocol else ""
-    workflow = f"""\
-name = "{name}"
-
-[backends.fake]
-command = "{server.url}/v1"
-{protocol_line}model = "m"
-max_retries = 0
-
-[[steps]]
-name = "fix"
-type = "query"
-backend = "fake"
-prompt = "fix f.txt"
-
-[[steps]]
-name = "write"
-type = "apply"
-source = "fix"
-"""
-    write(root, workflow + more)
-
-
-def write(root: Path, body: str, name: str = "wf.toml") -> Path:
-    path = root / name
-    path.write_text(textwrap.dedent(body))
-    return path
+from tests.fakes.llm_server import FakeLLMServer, fake_llm_server
 
 
 @pytest.fixture

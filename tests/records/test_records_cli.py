@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import clean_env, mux, mux_json, write
+from records_support import clean_env, mux, mux_json, write
 
 FAILING = """\
 name = "demo"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import FAKE_LLM, fix_project, mux, mux_json, start_run, write
+from records_support import FAKE_LLM, clean_env, fix_project, mux, mux_json, start_run, write
 
 from tests.fakes.llm_server import FakeLLMServer, Reply
 
@@ -95,7 +95,6 @@ prompt = "hi"
 
 
 def test_debug_shows_each_backend_call_with_secrets_masked(project: Path) -> None:
-    from conftest import clean_env
 
     write(
         project,

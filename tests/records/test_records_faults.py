@@ -14,7 +14,16 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import FAKE_LLM, PYTHON, clean_env, mux, mux_json, run_to_kill, start_run, write
+from records_support import (
+    FAKE_LLM,
+    PYTHON,
+    clean_env,
+    mux,
+    mux_json,
+    run_to_kill,
+    start_run,
+    write,
+)
 
 TOKEN = "tok-very-secret-1234567"
 PART = "endpoint-part-98765"

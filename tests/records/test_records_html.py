@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import mux, mux_json, write
+from records_support import mux, mux_json, write
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import mux, mux_json, run_to_kill, write
+from records_support import mux, mux_json, run_to_kill, write
 
 from tests.fakes.llm_server import FakeLLMServer, Reply
 

@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import fix_project, mux, mux_json, run_to_kill, write
+from records_support import fix_project, mux, mux_json, run_to_kill, write
 
 from tests.fakes.llm_server import FakeLLMServer
 

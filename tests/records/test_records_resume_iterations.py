@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PYTHON, clean_env, mux, mux_json, write
+from records_support import PYTHON, clean_env, mux, mux_json, write
 
 from muxlang.records.store import Store
 from tests.fakes.llm_server import FakeLLMServer, Reply

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import mux, mux_json, write
+from records_support import mux, mux_json, write
 
 from tests.fakes.llm_server import FakeLLMServer, Reply
 
