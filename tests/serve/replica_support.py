@@ -13,7 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -129,3 +130,14 @@ def in_one_minute(attempt: Callable[[], T]) -> T:
         if int(time.time() // 60) == minute:
             return result
     raise AssertionError("three tries in a row each crossed a minute boundary")
+
+
+@contextmanager
+def serving(tmp: Path, config: str, **env: str) -> Iterator[Replica]:
+    """``muxlang serve`` of a project under ``tmp`` whose config is ``config``, in a
+    :func:`clean_env` (plus ``env``); at the end it must stop cleanly (exit 0)."""
+    replica = Replica(write_project(tmp / "project", config), clean_env(tmp, **env))
+    try:
+        yield replica
+    finally:
+        assert replica.stop() == 0, replica.log

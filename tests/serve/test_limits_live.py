@@ -14,9 +14,9 @@ import pytest
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.serve.replica_support import (
     MUXLANG,
-    Replica,
     clean_env,
     in_one_minute,
+    serving,
     upstream_backend,
     write_project,
 )
@@ -63,13 +63,9 @@ price = {{ input = 1000.0, output = 2000.0 }}
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory, upstream: FakeLLMServer) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("limits")
-    root = write_project(tmp / "project", config(upstream))
-    replica = Replica(root, clean_env(tmp, ADMIN_KEY=ADMIN, CI_KEY=CI))
-    try:
+    with serving(tmp, config(upstream), ADMIN_KEY=ADMIN, CI_KEY=CI) as replica:
         yield replica.url
-    finally:
-        assert replica.stop() == 0
-        assert CI not in replica.log
+    assert CI not in replica.log
 
 
 @pytest.fixture(autouse=True)

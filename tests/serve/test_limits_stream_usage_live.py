@@ -15,11 +15,9 @@ import pytest
 from muxlang.serve.meter import _StreamUsage
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.serve.replica_support import (
-    Replica,
-    clean_env,
     in_one_minute,
+    serving,
     upstream_backend,
-    write_project,
 )
 
 pytestmark = pytest.mark.slow
@@ -65,13 +63,8 @@ price = {{ input = 1000.0, output = 2000.0 }}
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory, upstream: FakeLLMServer) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("stream-usage")
-    root = write_project(tmp / "project", config(upstream))
-    replica = Replica(root, clean_env(tmp))
-    try:
+    with serving(tmp_path_factory.mktemp("stream-usage"), config(upstream)) as replica:
         yield replica.url
-    finally:
-        assert replica.stop() == 0
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.llm_server import FakeLLMServer, Reply, fake_llm_server
-from tests.serve.replica_support import Replica, clean_env, upstream_backend, write_project
+from tests.serve.replica_support import serving, upstream_backend
 from tests.serve.serve_support import answer, call, make_gateway
 
 pytestmark = pytest.mark.slow
@@ -45,10 +45,7 @@ def upstream() -> Iterator[FakeLLMServer]:
 def gateway(
     tmp_path_factory: pytest.TempPathFactory, upstream: FakeLLMServer, limited: FakeLLMServer
 ) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("metrics")
-    root = write_project(
-        tmp / "project",
-        f"""
+    config = f"""
 [serve]
 api_keys = ["{ADMIN}"]
 
@@ -64,13 +61,9 @@ price = {{ input = 1.0, output = 2.0 }}
 [roles.duo]
 backends = ["limited", "up-openai"]
 execution = "fallback"
-""",
-    )
-    replica = Replica(root, clean_env(tmp))
-    try:
+"""
+    with serving(tmp_path_factory.mktemp("metrics"), config) as replica:
         yield replica.url
-    finally:
-        assert replica.stop() == 0
 
 
 def test_metrics_count_requests_tokens_cooldowns_and_refusals(gateway: str) -> None:
