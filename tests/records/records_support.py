@@ -124,3 +124,37 @@ def write(root: Path, body: str, name: str = "wf.toml") -> Path:
     path = root / name
     path.write_text(textwrap.dedent(body))
     return path
+
+
+def ran(project: Path, *, sort: bool = False) -> list[str]:
+    """What the test's steps logged to ``ran.log`` since the last call (emptied
+    now): the steps that really ran, as opposed to reused ones."""
+    log = project / "ran.log"
+    logged = log.read_text().split() if log.exists() else []
+    log.write_text("")
+    return sorted(logged) if sort else logged
+
+
+def asker(url: str) -> str:
+    """A workflow that asks the fake LLM at ``url`` about ``args.topic`` (``ask``),
+    then fails in ``after`` unless the file ``ok`` exists."""
+    return f"""\
+name = "asker"
+[backends.fake]
+command = "{url}/v1"
+protocol = "openai"
+model = "m"
+max_retries = 0
+[args.topic]
+default = "cats"
+[[steps]]
+name = "ask"
+type = "query"
+backend = "fake"
+prompt = "tell me about {{{{ args.topic }}}}"
+[[steps]]
+name = "after"
+type = "shell"
+run = "test -f ok && echo done"
+depends_on = ["ask"]
+"""

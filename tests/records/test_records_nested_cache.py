@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from records_support import mux, mux_json, run_to_kill, write
+from records_support import mux, mux_json, ran, run_to_kill, write
 
 from tests.fakes.llm_server import FakeLLMServer, Reply
 
@@ -58,14 +58,6 @@ run = "echo after {{ steps.call.steps.first.output }}; echo after >> ran.log"
 """
 
 
-def _ran(project: Path) -> list[str]:
-    """What ran since the last call (the counter log), emptied."""
-    log = project / "ran.log"
-    ran = log.read_text().split() if log.exists() else []
-    log.write_text("")
-    return ran
-
-
 def _stop_when_hung(project: Path, how: signal.Signals) -> None:
     """Run wf.toml; once a step wrote slow.pid, send the run ``how``."""
     pid_file = project / "slow.pid"
@@ -91,11 +83,11 @@ def test_a_call_stopped_half_way_keeps_its_finished_steps(
     write(project, CALLS_HANGS)
     _stop_when_hung(project, how)
     assert mux_json(project, "runs")[0]["status"] == "interrupted"
-    assert _ran(project) == ["first", "second"]
+    assert ran(project) == ["first", "second"]
     (project / "fast").write_text("")
     done = mux(project, "run", "wf.toml", "--resume", "--print", "after")
     assert done.returncode == 0, done.stderr
-    assert _ran(project) == ["second", "after"]  # call.first is not run again
+    assert ran(project) == ["second", "after"]  # call.first is not run again
     assert done.stdout == "after first\n"
     assert "✓ call.first (reused," in done.stderr
     assert "call.first runs again" not in done.stderr
@@ -189,11 +181,11 @@ def test_a_repeating_for_each_resumes_at_its_unfinished_iteration(project: Path)
     write(project, EACH)
     first = mux(project, "run", "wf.toml")
     assert first.returncode == 1, first.stderr
-    assert _ran(project) == ["a", "b"] * 3
+    assert ran(project) == ["a", "b"] * 3
     (project / "ok").write_text("")
     done = mux(project, "run", "wf.toml", "--resume", "--output", "json")
     assert done.returncode == 0, done.stderr
-    assert _ran(project) == ["a", "b"]  # iterations 1 and 2 were not run again
+    assert ran(project) == ["a", "b"]  # iterations 1 and 2 were not run again
     each = json.loads(done.stdout)["steps"]["each"]
     assert [
         (i["iteration"], i["status"], [r["output"] for r in i["results"]])
@@ -209,13 +201,13 @@ def test_a_repeating_for_each_resumes_at_its_unfinished_iteration(project: Path)
     for name in ("n-a", "n-b"):
         (project / name).write_text("0")
     assert mux(project, "run", "wf.toml").returncode == 1
-    _ran(project)
+    ran(project)
     (project / "ok").write_text("")
     write(project, EACH.replace("['a', 'b']", "['a', 'c']"))
     again = mux(project, "run", "wf.toml", "--resume")
     assert again.returncode == 0, again.stderr
     assert "↻ each runs again: failed before; changed: definition" in again.stderr
-    assert _ran(project) == ["a", "c"] * 3
+    assert ran(project) == ["a", "c"] * 3
 
 
 #: a called workflow: `work` counts its runs (0.1 s each, so that the recorder
@@ -256,11 +248,11 @@ def test_a_repeating_call_stopped_in_round_2_keeps_round_1_and_what_round_2_did(
     write(project, ROUNDS, "rounds.toml")
     write(project, LOOP)
     _stop_when_hung(project, how)
-    assert _ran(project) == ["work", "check", "work", "check"]
+    assert ran(project) == ["work", "check", "work", "check"]
     (project / "fast").write_text("")
     done = mux(project, "run", "wf.toml", "--resume", "--output", "json")
     assert done.returncode == 0, done.stderr
-    assert _ran(project) == ["check"]  # round 1, and round 2's work, are reused
+    assert ran(project) == ["check"]  # round 1, and round 2's work, are reused
     loop = json.loads(done.stdout)["steps"]["loop"]
     assert [
         (i["iteration"], i["status"], i["steps"]["work"]["output"], i["steps"]["check"]["output"])
@@ -310,11 +302,11 @@ def test_a_for_each_of_calls_stopped_in_item_2_keeps_what_finished(
         """,
     )
     _stop_when_hung(project, how)
-    assert _ran(project) == ["first", "second", "first", "second"]
+    assert ran(project) == ["first", "second", "first", "second"]
     (project / "fast").write_text("")
     done = mux(project, "run", "wf.toml", "--resume", "--output", "json")
     assert done.returncode == 0, done.stderr
-    assert _ran(project) == ["second"]  # item b's second step; the rest is reused
+    assert ran(project) == ["second"]  # item b's second step; the rest is reused
     results = json.loads(done.stdout)["steps"]["each"]["results"]
     assert [(r["steps"]["first"]["output"], r["steps"]["second"]["output"]) for r in results] == [
         ("first-a", "second-a"),

@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from records_support import fix_project, mux, mux_json, run_to_kill, write
+from records_support import asker, fix_project, mux, mux_json, ran, run_to_kill, write
 
 from tests.fakes.llm_server import FakeLLMServer
 
@@ -42,24 +42,17 @@ run = "echo d-{{ item }}; echo d >> ran.log"
 """
 
 
-def _ran(project: Path) -> list[str]:
-    log = project / "ran.log"
-    ran = sorted(log.read_text().split()) if log.exists() else []
-    log.write_text("")
-    return ran
-
-
 def test_resume_reruns_only_what_failed(project: Path) -> None:
     write(project, WORKFLOW)
     first = mux(project, "run", "wf.toml")
     assert first.returncode == 1
     failed_id = mux_json(project, "runs")[0]["id"]
-    assert _ran(project) == ["a", "b", "c", "d", "d"]
+    assert ran(project, sort=True) == ["a", "b", "c", "d", "d"]
     (project / "ok").write_text("")
     done = mux(project, "run", "wf.toml", "--resume", "--print", "c")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "c-a-1\n"
-    assert _ran(project) == ["c"]
+    assert ran(project, sort=True) == ["c"]
     assert "✓ a (reused," in done.stderr
     assert "✓ d (reused," in done.stderr
     assert "↻ c runs again: failed before" in done.stderr
@@ -79,19 +72,19 @@ def test_changed_inputs_run_again_and_say_why(project: Path) -> None:
     write(project, WORKFLOW)
     (project / "ok").write_text("")
     assert mux(project, "run", "wf.toml").returncode == 0
-    _ran(project)
+    ran(project, sort=True)
     done = mux(project, "run", "wf.toml", "x=2", "--resume=last")
     assert done.returncode == 0
     assert "↻ a runs again: changed: command" in done.stderr
     assert "↻ c runs again: reads a, which re-ran" in done.stderr
     assert "✓ b (reused," in done.stderr
-    assert _ran(project) == ["a", "c"]
+    assert ran(project, sort=True) == ["a", "c"]
     # editing a step's definition
     write(project, WORKFLOW.replace("echo b; echo b", "echo B; echo b"))
     done = mux(project, "run", "wf.toml", "x=2", "--resume", "last")
     assert "↻ b runs again: changed: definition" in done.stderr
     assert "✓ a (reused," in done.stderr
-    assert _ran(project) == ["b", "c"]
+    assert ran(project, sort=True) == ["b", "c"]
 
 
 def test_resume_of_a_killed_run_reuses_its_finished_steps(project: Path) -> None:
@@ -119,13 +112,13 @@ def test_resume_of_a_killed_run_reuses_its_finished_steps(project: Path) -> None
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     assert mux_json(project, "runs")[0]["status"] == "interrupted"
-    _ran(project)
+    ran(project, sort=True)
     (project / "fast").write_text("")
     done = mux(project, "run", "wf.toml", "--resume")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "two\n"
     assert "✓ first (reused," in done.stderr
-    assert _ran(project) == []
+    assert ran(project, sort=True) == []
 
 
 def test_resume_errors_are_clear(project: Path) -> None:
@@ -186,26 +179,7 @@ def test_an_apply_whose_files_changed_runs_again(project: Path, llm: FakeLLMServ
 
 
 def test_an_unchanged_query_is_not_asked_again(project: Path, llm: FakeLLMServer) -> None:
-    body = f"""\
-name = "asker"
-[backends.fake]
-command = "{llm.url}/v1"
-protocol = "openai"
-model = "m"
-max_retries = 0
-[args.topic]
-default = "cats"
-[[steps]]
-name = "ask"
-type = "query"
-backend = "fake"
-prompt = "tell me about {{{{ args.topic }}}}"
-[[steps]]
-name = "after"
-type = "shell"
-run = "test -f ok && echo done"
-depends_on = ["ask"]
-"""
+    body = asker(llm.url)
     write(project, body)
     assert mux(project, "run", "wf.toml").returncode == 1
     (project / "ok").write_text("")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from records_support import PYTHON, clean_env, mux, mux_json, write
+from records_support import PYTHON, asker, clean_env, mux, mux_json, ran, write
 
 from muxlang.records.store import Store
 from tests.fakes.llm_server import FakeLLMServer, Reply
@@ -106,14 +106,6 @@ repeat = { until = "steps.loop.steps.check.exit_code == 0 and loop.index == 3", 
 """
 
 
-def _ran(project: Path) -> list[str]:
-    """What ran since the last call (the counter log), emptied."""
-    log = project / "ran.log"
-    ran = log.read_text().split() if log.exists() else []
-    log.write_text("")
-    return ran
-
-
 def _iterations(record: dict[str, Any]) -> list[tuple[Any, ...]]:
     """The iterations as a user compares them (durations aside)."""
     return [
@@ -138,11 +130,11 @@ def test_a_repeat_that_failed_in_iteration_3_resumes_at_3(project: Path, tmp_pat
     first = mux(project, "run", "wf.toml")
     assert first.returncode == 1, first.stderr
     assert "was still false after 3 iterations" in first.stderr
-    assert _ran(project) == ["count", "count", "count"]
+    assert ran(project) == ["count", "count", "count"]
     (project / "ok").write_text("")
     done = mux(project, "run", "wf.toml", "--resume", "--print", "after")
     assert done.returncode == 0, done.stderr
-    assert _ran(project) == ["count", "after"]  # iterations 1 and 2 were not run again
+    assert ran(project) == ["count", "after"]  # iterations 1 and 2 were not run again
     assert done.stdout == "3 round\n"
     assert "↻ count runs again: failed before" in done.stderr
     assert "↻ count#3 runs again: failed before" in done.stderr
@@ -180,10 +172,10 @@ def test_until_is_evaluated_after_each_reused_iteration(project: Path) -> None:
     """An iteration whose `until` now holds ends the step: nothing more runs."""
     write(project, REPEAT)
     assert mux(project, "run", "wf.toml").returncode == 1
-    _ran(project)
+    ran(project)
     done = mux(project, "run", "wf.toml", "--resume", "--print", "after", "r=2")
     assert done.returncode == 0, done.stderr
-    assert _ran(project) == ["after"]  # iteration 2 is reused and ends the step
+    assert ran(project) == ["after"]  # iteration 2 is reused and ends the step
     assert done.stdout == "2 round\n"
 
 
@@ -192,11 +184,11 @@ def test_a_uses_group_whose_second_step_failed_reuses_the_first(project: Path) -
     write(project, CALLER)
     first = mux(project, "run", "wf.toml")
     assert first.returncode == 1
-    assert _ran(project) == ["prep", "first", "second"]
+    assert ran(project) == ["prep", "first", "second"]
     (project / "ok").write_text("")
     done = mux(project, "run", "wf.toml", "--resume", "--print", "after")
     assert done.returncode == 0, done.stderr
-    assert _ran(project) == ["second", "after"]
+    assert ran(project) == ["second", "after"]
     assert done.stdout == "after second-first-prep\n"
     assert "✓ call.first (reused," in done.stderr
     assert "↻ call runs again: failed before" in done.stderr
@@ -207,7 +199,7 @@ def test_a_uses_group_whose_second_step_failed_reuses_the_first(project: Path) -
     assert nested["call.second"]["command"].startswith("echo second-first-prep;")
     # resumed from that run: the call is reused whole, its nested records with it
     again = mux_json(project, "run", "wf.toml", "--resume", "last")
-    assert _ran(project) == []
+    assert ran(project) == []
     assert again["steps"]["call"]["steps"]["second"]["output"] == "second-first-prep"
 
 
@@ -216,11 +208,11 @@ def test_a_repeating_uses_group_resumes_in_its_unfinished_iteration(project: Pat
     write(project, ROUNDS)
     first = mux(project, "run", "wf.toml")
     assert first.returncode == 1
-    assert _ran(project) == ["work", "check"] * 3
+    assert ran(project) == ["work", "check"] * 3
     (project / "ok").write_text("")
     done = mux(project, "run", "wf.toml", "--resume", "--output", "json")
     assert done.returncode == 0, done.stderr
-    assert _ran(project) == ["check"]  # rounds 1-2 reused, and round 3's work
+    assert ran(project) == ["check"]  # rounds 1-2 reused, and round 3's work
     doc = json.loads(done.stdout)
     loop = doc["steps"]["loop"]
     assert [(i["iteration"], i["steps"]["check"]["status"]) for i in loop["iterations"]] == [
@@ -238,13 +230,13 @@ def test_a_repeating_uses_group_resumes_in_its_unfinished_iteration(project: Pat
 def test_a_changed_definition_runs_everything_again(project: Path) -> None:
     write(project, REPEAT)
     assert mux(project, "run", "wf.toml").returncode == 1
-    _ran(project)
+    ran(project)
     (project / "ok").write_text("")
     (project / "n").write_text("0")
     write(project, REPEAT.replace("max_iterations = 3 }", "max_iterations = 3 }  # edited"))
     done = mux(project, "run", "wf.toml", "--resume")
     assert done.returncode == 0, done.stderr
-    assert _ran(project) == ["count", "count", "count", "after"]
+    assert ran(project) == ["count", "count", "count", "after"]
     assert "↻ count runs again: failed before; changed: definition" in done.stderr
 
 
@@ -252,13 +244,13 @@ def test_a_changed_called_workflow_runs_the_whole_group_again(project: Path) -> 
     write(project, ROUNDS_INNER, "rounds.toml")
     write(project, ROUNDS)
     assert mux(project, "run", "wf.toml").returncode == 1
-    _ran(project)
+    ran(project)
     (project / "ok").write_text("")
     (project / "n").write_text("0")
     write(project, ROUNDS_INNER + "# edited\n", "rounds.toml")
     done = mux(project, "run", "wf.toml", "--resume")
     assert done.returncode == 0, done.stderr
-    assert _ran(project) == ["work", "check"] * 3
+    assert ran(project) == ["work", "check"] * 3
     assert "↻ loop runs again: failed before; changed: the workflow it calls" in done.stderr
     assert "↻ loop#1.work runs again: loop runs again whole" in done.stderr
 
@@ -321,11 +313,11 @@ def test_an_interrupted_repeat_resumes_at_the_iteration_it_was_in(
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
     assert mux_json(project, "runs")[0]["status"] == "interrupted"
-    assert _ran(project) == ["count", "count", "count"]
+    assert ran(project) == ["count", "count", "count"]
     (project / "fast").write_text("")
     done = mux(project, "run", "wf.toml", "--resume", "--output", "json")
     assert done.returncode == 0, done.stderr
-    assert _ran(project) == ["count"]
+    assert ran(project) == ["count"]
     count = json.loads(done.stdout)["steps"]["count"]
     assert [(i["iteration"], i["status"], i["output"]) for i in count["iterations"]] == [
         (1, "success", "round"),
@@ -351,11 +343,11 @@ def test_a_for_each_of_calls_reuses_each_items_finished_steps(project: Path) -> 
     )
     (project / "ok-a").write_text("")
     assert mux(project, "run", "wf.toml").returncode == 1
-    assert _ran(project) == ["first", "second", "first", "second"]
+    assert ran(project) == ["first", "second", "first", "second"]
     (project / "ok-b").write_text("")
     done = mux(project, "run", "wf.toml", "--resume", "--output", "json")
     assert done.returncode == 0, done.stderr
-    assert _ran(project) == ["second"]  # item b's second step; the rest is reused
+    assert ran(project) == ["second"]  # item b's second step; the rest is reused
     results = json.loads(done.stdout)["steps"]["each"]["results"]
     assert [r["steps"]["second"]["output"] for r in results] == [
         "second-first-a",
@@ -366,26 +358,7 @@ def test_a_for_each_of_calls_reuses_each_items_finished_steps(project: Path) -> 
 def test_a_nested_query_is_asked_again_only_when_its_prompt_changed(
     project: Path, llm: FakeLLMServer
 ) -> None:
-    called = f"""\
-name = "asker"
-[backends.fake]
-command = "{llm.url}/v1"
-protocol = "openai"
-model = "m"
-max_retries = 0
-[args.topic]
-default = "cats"
-[[steps]]
-name = "ask"
-type = "query"
-backend = "fake"
-prompt = "tell me about {{{{ args.topic }}}}"
-[[steps]]
-name = "after"
-type = "shell"
-run = "test -f ok && echo done"
-depends_on = ["ask"]
-"""
+    called = asker(llm.url)
     write(project, called, "asker.toml")
     write(
         project,
