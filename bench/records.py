@@ -12,7 +12,8 @@
 
 Target: recording adds at most 5% to both runs; ``muxlang runs`` under 200 ms.
 
-Run: ``.venv/bin/python bench/records.py [--quick] [--repeat R]``.
+Run: ``.venv/bin/python bench/records.py [--quick] [--repeat R]``; ``--only breakdown``
+splits the scheduler figure into its parts (trace, recorder, pickle and write, writer).
 """
 
 from __future__ import annotations
@@ -135,6 +136,84 @@ def scheduler(repeat: int, local: bool = False) -> dict[str, Any]:
                 "cpu_overhead": round(cpu_with / cpu_without - 1, 3),
                 "us_per_step_added": round((wall_with - wall_without) / 1000 * 1e6, 1),
                 "cpu_us_per_step_added": round((cpu_with - cpu_without) / 1000 * 1e6, 1),
+            }
+    return out
+
+
+# --------------------------------------------------------------------------- breakdown
+
+
+class _Discard:
+    """A channel that throws messages away: what the recorder costs without a pipe."""
+
+    def send(self, message: Any) -> None:
+        return None
+
+    def poll(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _unread_pipe() -> Any:
+    """A pipe into a ``sleep`` child that never reads: pickle and write, no writer."""
+    import fcntl
+
+    from muxlang.records.writer import Pipe
+
+    class Unread(Pipe):
+        def close(self, timeout: float = 0.0) -> None:
+            self.proc.kill()
+            self.proc.wait()
+            self.stdin.close()
+            self.stdout.close()
+
+    proc = subprocess.Popen(["sleep", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)  # room for every step
+    return Unread(proc, proc.stdin, proc.stdout)
+
+
+async def _variant_once(plan: Any, db: Path, kind: str) -> float:
+    """CPU of one run: ``none`` (no trace, no recorder), ``trace`` (the trace alone),
+    ``discard`` (a recorder whose channel drops messages), ``unread`` (pickle and
+    write into a pipe nobody reads), ``writer`` (the real writer process)."""
+    from tests.fakes.scripted import ScriptedQueryService
+
+    reporter: Any = NullReporter()
+    trace.install(trace.Trace() if kind == "trace" else None)
+    if kind in ("discard", "unread", "writer"):
+        channel = {"discard": _Discard, "unread": _unread_pipe, "writer": open_channel}[kind]()
+        if kind == "writer":
+            time.sleep(0.15)  # ready, as `muxlang run` has it
+        reporter, run_trace = _recorder(db, channel)
+        trace.install(run_trace)
+    cpu = time.process_time()
+    await execute(plan, args={}, query=ScriptedQueryService(default="pong"), reporter=reporter)
+    return time.process_time() - cpu
+
+
+def breakdown(repeat: int) -> dict[str, Any]:
+    """What each part of recording adds per step (µs of the run's CPU, best of
+    ``repeat``, the variants alternating): the figures of performance.md §8 round 3."""
+    kinds = ["none", "trace", "discard", "unread", "writer"]
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for label, chain, slots in (("wide (max 1000)", False, 1000), ("chain", True, 8)):
+            plan = _toml_plan(root, label.split()[0], 1000, chain, slots)
+            db = root / "runs.db"
+            trio.run(_variant_once, plan, db, "writer")
+            cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
+            for _ in range(repeat):
+                for kind in kinds:
+                    cpu[kind].append(trio.run(_variant_once, plan, db, kind))
+            base = min(cpu["none"])
+            out[label] = {"cpu_s_none": round(base, 4)} | {
+                f"us_per_step_{kind}": round((min(cpu[kind]) - base) / 1000 * 1e6, 2)
+                for kind in kinds[1:]
             }
     return out
 
@@ -285,7 +364,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--only", default=None, help="scheduler,fanout,shell,history")
+    parser.add_argument("--only", default=None, help="scheduler,fanout,shell,history,breakdown")
     parser.add_argument(
         "--local", action="store_true", help="the writer in the run's process (no child)"
     )
@@ -305,6 +384,8 @@ def main() -> None:
         result["shell"] = shell_steps(200, repeat)
     if "history" in only:
         result["history"] = history(2000 if options.quick else 10_000, repeat)
+    if "breakdown" in only:  # not part of the default set: a diagnosis, not a target
+        result["breakdown"] = breakdown(repeat)
     if only != everything:
         emit(result)
         return
