@@ -4,7 +4,8 @@ A recording run (:class:`muxlang.records.recorder.Recorder`) describes what
 happened as messages — ``("open", facts)``, ``("step", ...)``,
 ``("finish", ...)`` — and hands them to a channel:
 
-- :class:`Pipe`: a child process (``python -S``, importing only this module,
+- :class:`Pipe`: a child process (``python -I -S``: nothing from the working
+  directory, the environment or site-packages; importing only this module,
   the store and the redaction) reads them from a pipe and does everything
   else: redaction, the step's rows, its definition hash, the SQLite
   transaction. The run pays one ``pickle`` and one ``write`` per step. A write
@@ -218,7 +219,9 @@ def open_channel(*, local: bool = False) -> Channel:
     root = str(Path(__file__).resolve().parents[2])
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-S", "-c", _BOOT.format(root=root)],
+            # -I: nothing from the working directory (a repository's json.py would run
+            # here) or from PYTHON* variables; -S: no site-packages
+            [sys.executable, "-I", "-S", "-c", _BOOT.format(root=root)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -10,6 +10,8 @@ diagnostic shows under its position).
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -186,6 +188,35 @@ def test_workflows_does_not_list_a_workflow_it_would_refuse_to_run(tmp_path: Pat
     assert listed.get("explain") == "stdlib"  # the other bundled workflows are still there
     done = run_muxlang(root, "run", "review", env=env, cwd=root)
     assert b"outside the project root" in done.stdout + done.stderr
+
+
+def test_python_modules_in_the_project_never_run_in_muxlang_s_own_processes(
+    tmp_path: Path,
+) -> None:
+    """A repository may hold `json.py`, `sqlite3.py`, `pickle.py` ...: the processes
+    muxlang starts for itself (the run-record writer) must not import them from the
+    working directory, and the run is still recorded."""
+    root, home, _ = _tree(tmp_path)
+    marker = tmp_path / "imported"
+    for module in ("json", "pickle", "sqlite3", "contextlib", "struct", "fcntl", "os", "site"):
+        (root / f"{module}.py").write_text(
+            f"open({str(marker)!r}, 'a').write({module!r} + '\\n')\nraise ImportError\n"
+        )
+    (root / "wf.toml").write_text('[[steps]]\nname = "a"\ntype = "shell"\nrun = "echo hi"\n')
+    # the installed `muxlang` script, run from the project as a user runs it
+    # (`python -m muxlang` would itself import from the working directory)
+    script = str(Path(sys.executable).with_name("muxlang"))
+    env = subprocess_env(home)
+    done = subprocess.run(
+        [script, "run", "wf.toml"], cwd=root, env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"not being recorded" not in done.stderr, done.stderr
+    assert not marker.exists(), marker.read_text()
+    listed = subprocess.run(
+        [script, "runs", "--output", "json"], cwd=root, env=env, capture_output=True, timeout=60
+    )
+    assert b'"wf"' in listed.stdout, listed.stdout + listed.stderr
 
 
 def test_a_fifo_in_place_of_a_config_file_does_not_hang(tmp_path: Path) -> None:
