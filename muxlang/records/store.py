@@ -437,10 +437,13 @@ class Store:
         self, key: str, max_age: float | None
     ) -> tuple[str, str | None, dict[str, Any]] | None:
         """A cached answer (output, backend, other fields), or None when absent or older
-        than ``max_age`` seconds (None: no age limit)."""
+        than ``max_age`` seconds (None: no age limit). Rows are found by the key's HMAC
+        under this user's secret (:mod:`.userkey`): a committed database's are not."""
+        from muxlang.records.userkey import keyed
+
         with self._errors():
             row = self.db.execute(
-                "SELECT created, backend, output, fields FROM cache WHERE key = ?", (key,)
+                "SELECT created, backend, output, fields FROM cache WHERE key = ?", (keyed(key),)
             ).fetchone()
         if row is None:
             return None
@@ -453,11 +456,13 @@ class Store:
     def cache_put(
         self, key: str, output: str, backend: str | None, fields: Mapping[str, Any]
     ) -> None:
+        from muxlang.records.userkey import keyed
+
         with self._errors():
             self.db.execute(
                 "INSERT OR REPLACE INTO cache (key, created, backend, output, fields) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (key, time.time(), backend, pack(output), pack(_dumps(dict(fields)))),
+                (keyed(key), time.time(), backend, pack(output), pack(_dumps(dict(fields)))),
             )
 
 

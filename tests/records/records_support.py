@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -26,6 +27,8 @@ def clean_env(**extra: str) -> dict[str, str]:
     """The test process's environment without muxlang's own variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MUXLANG_")}
     env["XDG_CONFIG_HOME"] = env.get("MUXLANG_TEST_XDG", "/nonexistent-xdg")
+    # the user secret that keys the answer cache (records.userkey): not the tester's
+    env["XDG_STATE_HOME"] = os.path.join(tempfile.gettempdir(), "muxlang-test-state")
     env["NO_COLOR"] = "1"
     env.update(extra)
     return env

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from records_support import mux, mux_json, write
+from records_support import clean_env, mux, mux_json, write
 
 from tests.fakes.llm_server import FakeLLMServer, Reply
 
@@ -155,6 +155,44 @@ def test_a_cached_answer_asks_no_backend(project: Path, llm: FakeLLMServer) -> N
     other = mux(project, "run", "wf.toml", "x=two")
     assert other.stdout == "second answer\n"
     assert len(llm.requests) == 2
+
+
+def test_a_cache_written_with_another_users_secret_is_never_used(
+    project: Path, llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    """A repository can commit its .muxlang/runs.db: answers cached under another
+    secret (another machine, another user, or made up) are never found, so they
+    cannot stand in for a backend's answer."""
+    write(project, 'name = "cached"\n' + _backend(llm) + CACHED)
+    llm.script(Reply.answer("planted"), Reply.answer("real"), Reply.answer("never"))
+    theirs = clean_env(XDG_STATE_HOME=str(tmp_path / "their-state"))
+    ours = clean_env(XDG_STATE_HOME=str(tmp_path / "our-state"))
+    assert mux(project, "run", "wf.toml", env=theirs).stdout == "planted\n"
+    mine = mux(project, "run", "wf.toml", env=ours)
+    assert mine.stdout == "real\n"  # asked the backend: the planted row was not found
+    assert "✓ ask (cached," not in mine.stderr
+    assert len(llm.requests) == 2
+    # this user's own rows hit as before
+    assert mux(project, "run", "wf.toml", env=ours).stdout == "real\n"
+    assert len(llm.requests) == 2
+    key = tmp_path / "our-state" / "muxlang" / "records.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_key_file_others_can_read_is_not_trusted(
+    project: Path, llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    """A secret others can read keys nothing: each run uses one of its own."""
+    key = tmp_path / "state" / "muxlang" / "records.key"
+    key.parent.mkdir(parents=True)
+    key.write_bytes(b"k" * 32)
+    key.chmod(0o644)
+    write(project, 'name = "cached"\n' + _backend(llm) + CACHED)
+    llm.script(Reply.answer("one"), Reply.answer("two"))
+    env = clean_env(XDG_STATE_HOME=str(tmp_path / "state"))
+    assert mux(project, "run", "wf.toml", env=env).stdout == "one\n"
+    assert mux(project, "run", "wf.toml", env=env).stdout == "two\n"
+    assert key.read_bytes() == b"k" * 32  # left as it was
 
 
 def test_no_cache_and_refresh_cache(project: Path, llm: FakeLLMServer) -> None:
