@@ -409,6 +409,12 @@ def _earlier_run(plan: Plan, ref: str) -> tuple[str, list[Any]]:
                         f"--resume: run {found.id} is of workflow {found.workflow!r}, not {name!r}",
                         workflow=name,
                     )
+            if not store.recorded_here(found.id):
+                usage_error(
+                    f"--resume: run {found.id} was not recorded by muxlang for this user "
+                    "(a runs.db from the repository?): nothing of it is reused",
+                    workflow=name,
+                )
             return found.id, store.steps(found.id)
     except StoreError as exc:
         usage_error(f"--resume: {exc}", workflow=name)

@@ -3,7 +3,8 @@ the store reads and writes them with; ``SCHEMA_VERSION`` is its ``user_version``
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+#: 2: ``signatures`` (which runs this user's muxlang recorded: :mod:`.userkey`)
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -67,6 +68,10 @@ CREATE TABLE IF NOT EXISTS cache (
     backend TEXT,
     output,
     fields
+);
+CREATE TABLE IF NOT EXISTS signatures (
+    run_id TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    mac TEXT NOT NULL
 );
 """
 

@@ -35,6 +35,7 @@ from muxlang.records.schema import (
     TOTALS,
     TOTALS_QUERY,
 )
+from muxlang.records.userkey import keyed, signature, signed
 
 __all__ = [
     "RunRow",
@@ -209,8 +210,21 @@ class Store:
                     )
                 except sqlite3.IntegrityError:
                     continue
+                self.db.execute(
+                    "INSERT OR REPLACE INTO signatures (run_id, mac) VALUES (?, ?)",
+                    (candidate, signature(candidate)),
+                )
                 return candidate
         raise StoreError("could not make a unique run id")
+
+    def recorded_here(self, run_id: str) -> bool:
+        """Whether this user's muxlang recorded run ``run_id`` (its signature holds under
+        this user's secret): a run in a database a repository committed was not."""
+        with self._errors():
+            row = self.db.execute(
+                "SELECT mac FROM signatures WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        return row is not None and signed(run_id, row[0])
 
     def save_steps(self, run_id: str, rows: Sequence[StepRow]) -> None:
         """Write steps and their items in one transaction (replacing earlier rows).
@@ -439,8 +453,6 @@ class Store:
         """A cached answer (output, backend, other fields), or None when absent or older
         than ``max_age`` seconds (None: no age limit). Rows are found by the key's HMAC
         under this user's secret (:mod:`.userkey`): a committed database's are not."""
-        from muxlang.records.userkey import keyed
-
         with self._errors():
             row = self.db.execute(
                 "SELECT created, backend, output, fields FROM cache WHERE key = ?", (keyed(key),)
@@ -456,8 +468,6 @@ class Store:
     def cache_put(
         self, key: str, output: str, backend: str | None, fields: Mapping[str, Any]
     ) -> None:
-        from muxlang.records.userkey import keyed
-
         with self._errors():
             self.db.execute(
                 "INSERT OR REPLACE INTO cache (key, created, backend, output, fields) "

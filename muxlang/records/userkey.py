@@ -1,10 +1,11 @@
-"""A secret of this user's, kept outside every project, that keys the answer cache.
+"""A secret of this user's, kept outside every project, that keys the answer cache
+and signs the runs ``--resume`` may reuse.
 
 ``.muxlang/runs.db`` lies inside the project, so a repository can commit one.
 Cached answers are found by an HMAC of their cache key under this secret: rows
 written with another secret (on another machine, by another user, or made up)
 are never found, so a committed database cannot hand a cache-enabled workflow
-answers no backend gave.
+answers no backend gave; likewise ``--resume`` reuses only runs signed with it.
 
 The secret is 32 random bytes in ``$XDG_STATE_HOME/muxlang/records.key``
 (default ``~/.local/state``), created on first use with mode 0600. A file that
@@ -22,7 +23,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["key_path", "keyed", "user_key"]
+__all__ = ["key_path", "keyed", "signature", "signed", "user_key"]
 
 KEY_BYTES = 32
 _cached: dict[str, bytes] = {}
@@ -87,3 +88,12 @@ def user_key(environ: Mapping[str, str] = os.environ) -> bytes:
 def keyed(text: str, environ: Mapping[str, str] = os.environ) -> str:
     """``text`` (a cache key) as it is stored: its HMAC-SHA256 under :func:`user_key`."""
     return hmac.new(user_key(environ), text.encode(), hashlib.sha256).hexdigest()
+
+
+def signature(run_id: str) -> str:
+    """What marks run ``run_id`` as recorded by this user's muxlang."""
+    return keyed("run:" + run_id)
+
+
+def signed(run_id: str, mac: object) -> bool:
+    return isinstance(mac, str) and hmac.compare_digest(mac, signature(run_id))

@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from records_support import asker, fix_project, mux, mux_json, ran, run_to_kill, write
+from records_support import asker, clean_env, fix_project, mux, mux_json, ran, run_to_kill, write
 
 from tests.fakes.llm_server import FakeLLMServer
 
@@ -66,6 +66,27 @@ def test_resume_reruns_only_what_failed(project: Path) -> None:
     assert [i["output"] for i in d["items"]] == ["d-p", "d-q"]
     c = mux_json(project, "show", "last", "c")
     assert c["reason"] == "ran again: failed before"
+
+
+def test_a_run_recorded_under_another_users_secret_is_never_resumed(
+    project: Path, tmp_path: Path
+) -> None:
+    """A repository can commit its .muxlang/runs.db: --resume reuses only runs this
+    user's muxlang recorded (signed with the secret in their state directory)."""
+    write(project, WORKFLOW)
+    theirs = clean_env(XDG_STATE_HOME=str(tmp_path / "their-state"))
+    ours = clean_env(XDG_STATE_HOME=str(tmp_path / "our-state"))
+    assert mux(project, "run", "wf.toml", env=theirs).returncode == 1
+    ran(project)
+    (project / "ok").write_text("")
+    refused = mux(project, "run", "wf.toml", "--resume", env=ours)
+    assert refused.returncode == 2
+    assert "was not recorded by muxlang for this user" in refused.stderr
+    assert ran(project) == []  # nothing ran, nothing was taken from that run
+    # the same run resumes for the user who recorded it
+    done = mux(project, "run", "wf.toml", "--resume", env=theirs)
+    assert done.returncode == 0, done.stderr
+    assert ran(project) == ["c"]
 
 
 def test_changed_inputs_run_again_and_say_why(project: Path) -> None:
