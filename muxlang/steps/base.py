@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from muxlang.llm import ChatRequest, QueryService
 from muxlang.workflow import AnyStep, Ref, TemplateField
 
 if TYPE_CHECKING:
     from muxlang.compiler.checks import CheckContext
     from muxlang.compiler.plan import ResolvedConfig
     from muxlang.diagnostics import Diagnostic
+    from muxlang.llm import ChatRequest, QueryService
 
 #: a kind of template value (``"string"``, ``"number"``, ``"table"``...; None: unknown)
 Kind = str | None

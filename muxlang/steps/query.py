@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from muxlang.llm import BackendError, ChatRequest, Usage
 from muxlang.steps.base import Outcome, SentRequest, Shapes, StepError, StepKind, StepRunner
 from muxlang.workflow import QueryStep, TemplateField
 
 if TYPE_CHECKING:
     from muxlang.compiler.plan import ResolvedConfig
+    from muxlang.llm import Usage
 
 
 def _details(step: QueryStep, config: ResolvedConfig | None) -> tuple[tuple[str, str], ...]:
@@ -33,6 +33,9 @@ def _previewed(step: QueryStep) -> tuple[tuple[str, TemplateField], ...]:
 async def _run(
     step: QueryStep, values: Mapping[str, Any], runner: StepRunner, item: bool
 ) -> Outcome:
+    # here, not at the top: `validate` registers this step type and never runs it
+    from muxlang.llm import BackendError, ChatRequest
+
     prompt = runner.render("prompt", step.prompt, values)
     system = runner.render("system", step.system, values) if step.system else None
     request = ChatRequest.from_prompt(prompt, system, options=dict(step.options))
