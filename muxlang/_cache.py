@@ -38,6 +38,8 @@ from typing import Any
 
 import lark
 
+from muxlang._private import read_private
+
 __all__ = ["cache_dir", "cache_path", "load_lark"]
 
 _MAGIC = b"muxlang-lark-tables-1\n"
@@ -79,26 +81,9 @@ def _trusted_dir(directory: str) -> bool:
 
 def _read(path: str, key: str) -> dict[str, Any] | None:
     """The stored tables, or None when the file is absent, foreign or stale."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+    data = read_private(path)
+    if data is None:
         return None
-    try:
-        info = os.fstat(fd)
-        if (
-            not stat.S_ISREG(info.st_mode)
-            or info.st_uid != os.getuid()
-            or stat.S_IMODE(info.st_mode) != 0o600
-        ):
-            return None
-        with os.fdopen(fd, "rb") as f:
-            fd = -1
-            data = f.read()
-    except OSError:
-        return None
-    finally:
-        if fd != -1:
-            os.close(fd)
     header = _MAGIC + key.encode() + b"\n"
     if not data.startswith(header):
         return None

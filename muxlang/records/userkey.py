@@ -9,8 +9,9 @@ answers no backend gave; likewise ``--resume`` reuses only runs signed with it.
 
 The secret is 32 random bytes in ``$XDG_STATE_HOME/muxlang/records.key``
 (default ``~/.local/state``), created on first use with mode 0600. A file that
-is not a regular file of this user, or is readable by others, is not trusted:
-the process then uses a secret of its own, and the cache only hits within it.
+is not this user's own 0600 regular file (:func:`muxlang._private.read_private`)
+is not trusted: the process then uses a secret of its own, and the cache only
+hits within it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import hashlib
 import hmac
 import os
 import secrets
-import stat
 from collections.abc import Mapping
 from pathlib import Path
+
+from muxlang._private import read_private
 
 __all__ = ["key_path", "keyed", "signature", "signed", "user_key"]
 
@@ -37,22 +39,8 @@ def key_path(environ: Mapping[str, str] = os.environ) -> Path:
 
 
 def _read(path: Path) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if (
-            not stat.S_ISREG(info.st_mode)
-            or info.st_uid != os.getuid()
-            or info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
-        ):
-            return None
-        data = os.read(fd, KEY_BYTES + 1)
-    finally:
-        os.close(fd)
-    return data if len(data) == KEY_BYTES else None
+    data = read_private(path)
+    return data if data is not None and len(data) == KEY_BYTES else None
 
 
 def _create(path: Path) -> bytes | None:

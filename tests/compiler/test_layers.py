@@ -19,6 +19,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset(
         {
             "muxlang.source",
+            "muxlang._private",
             "muxlang.diagnostics",
             "muxlang.rules",
             "muxlang.llm",
