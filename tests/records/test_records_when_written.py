@@ -59,6 +59,24 @@ def _recorder(tmp_path: Path, inner: Any = None) -> tuple[Recorder, Spy]:
     return recorder, spy
 
 
+async def _run_seeing(
+    plan: Any, service: ScriptedQueryService, tmp_path: Path, at: float
+) -> tuple[Any, list[str], Spy]:
+    """Run ``plan`` (on the mock clock) with a recorder; the steps its channel had
+    been handed ``at`` seconds in, and the channel."""
+    recorder, spy = _recorder(tmp_path)
+    seen: list[str] = []
+
+    async def look() -> None:
+        await trio.sleep(at)
+        seen.extend(spy.steps())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(look)
+        result = await execute(plan, args={}, query=service, reporter=recorder)
+    return result, seen, spy
+
+
 def _steps(*steps: str, head: str = "") -> str:
     return f'name = "w"\n{head}\n' + "".join(steps) + TABLES
 
@@ -118,17 +136,8 @@ async def test_a_step_that_ended_is_written_while_the_run_waits(
     autojump_clock: trio.abc.Clock, tmp_path: Path
 ) -> None:
     plan = plan_from_toml(tmp_path, _steps(_query("quick"), _query("long", role="slow")))
-    recorder, spy = _recorder(tmp_path)
     service = ScriptedQueryService({"r": "ok", "slow": Reply("late", delay=60)})
-    at_30: list[str] = []
-
-    async def look() -> None:
-        await trio.sleep(30)
-        at_30.extend(spy.steps())
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(look)
-        result = await execute(plan, args={}, query=service, reporter=recorder)
+    result, at_30, spy = await _run_seeing(plan, service, tmp_path, 30)
     assert result.success, result.error
     assert at_30 == ["quick"]
     assert sorted(spy.steps()) == ["long", "quick"]
@@ -152,7 +161,6 @@ async def test_a_step_that_ended_is_written_while_the_dispatcher_waits_for_a_slo
     plan = plan_from_toml(
         tmp_path, body + '[roles.quick]\nbackends = ["x"]\n[roles.slower]\nbackends = ["x"]\n'
     )
-    recorder, spy = _recorder(tmp_path)
     script = {
         "r": "ok",
         "quick": Reply("q", delay=1),
@@ -160,15 +168,7 @@ async def test_a_step_that_ended_is_written_while_the_dispatcher_waits_for_a_slo
         "slower": Reply("late", delay=100),
     }
     service = ScriptedQueryService(script)
-    at_15: list[str] = []
-
-    async def look() -> None:
-        await trio.sleep(15)
-        at_15.extend(spy.steps())
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(look)
-        result = await execute(plan, args={}, query=service, reporter=recorder)
+    result, at_15, spy = await _run_seeing(plan, service, tmp_path, 15)
     assert result.success, result.error
     assert [call.started for call in service.calls_to("r")] >= [100]  # b waited
     assert at_15 == ["c", "a"]
