@@ -51,6 +51,17 @@ def upstream_backend(name: str, server: FakeLLMServer, protocol: str, model: str
     )
 
 
+def priced_upstreams(server: FakeLLMServer) -> str:
+    """``up-openai`` (priced: $1000/M in, $2000/M out, so a few tokens reach a
+    small ``max_cost``) and ``up-anthropic``, both on ``server``."""
+    return (
+        upstream_backend("up-openai", server, "openai", "gpt-up")
+        + "\nprice = { input = 1000.0, output = 2000.0 }\n\n"
+        + upstream_backend("up-anthropic", server, "anthropic", "claude-up")
+        + "\n"
+    )
+
+
 def write_project(root: Path, config: str) -> Path:
     (root / ".muxlang").mkdir(parents=True, exist_ok=True)
     (root / ".muxlang" / "config.toml").write_text(config, encoding="utf-8")

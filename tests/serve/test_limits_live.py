@@ -16,8 +16,8 @@ from tests.serve.replica_support import (
     MUXLANG,
     clean_env,
     in_one_minute,
+    priced_upstreams,
     serving,
-    upstream_backend,
     write_project,
 )
 
@@ -53,11 +53,7 @@ tpm = 10
 key = "sk-budget-key-0006"
 max_cost = 0.01
 
-{upstream_backend("up-openai", upstream, "openai", "gpt-up")}
-price = {{ input = 1000.0, output = 2000.0 }}
-
-{upstream_backend("up-anthropic", upstream, "anthropic", "claude-up")}
-"""
+{priced_upstreams(upstream)}"""
 
 
 @pytest.fixture(scope="module")

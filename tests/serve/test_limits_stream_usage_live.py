@@ -16,8 +16,8 @@ from muxlang.serve.meter import _StreamUsage
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.serve.replica_support import (
     in_one_minute,
+    priced_upstreams,
     serving,
-    upstream_backend,
 )
 
 pytestmark = pytest.mark.slow
@@ -54,11 +54,7 @@ api_keys = ["{ADMIN}"]
 key = "{BUDGET}"
 max_cost = 0.01
 
-{upstream_backend("up-openai", upstream, "openai", "gpt-up")}
-price = {{ input = 1000.0, output = 2000.0 }}
-
-{upstream_backend("up-anthropic", upstream, "anthropic", "claude-up")}
-"""
+{priced_upstreams(upstream)}"""
 
 
 @pytest.fixture(scope="module")
