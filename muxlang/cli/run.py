@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
@@ -40,6 +41,27 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How this run goes, as the command line said it, built once from the flags."""
+
+    output: str = "console"
+    debug: bool = False
+    dry_run: bool = False
+    keep_going: bool = False
+    #: ``--max-concurrent``; None: the workflow's own limit (see :meth:`limit`)
+    max_concurrent: int | None = None
+    print_step: str | None = None
+    no_write: bool = False
+    record: bool = True
+    cache: Literal["use", "off", "refresh"] = "use"
+    resume: str | None = None
+
+    def limit(self, plan: Plan) -> int:
+        """Steps and backend calls in flight at once."""
+        return self.max_concurrent or plan.max_concurrent
 
 
 @click.command("run", cls=RunCommand)
@@ -114,20 +136,20 @@ def run_command(
     opts = settings(ctx, **given)
     if opts.debug:
         debug_logging()
+    run = RunOptions(
+        output=opts.output,
+        debug=opts.debug,
+        dry_run=dry_run,
+        keep_going=keep_going,
+        max_concurrent=max_concurrent,
+        print_step=print_step,
+        no_write=no_write,
+        record=not no_record,
+        cache="off" if no_cache else "refresh" if refresh_cache else "use",
+        resume=resume,
+    )
     try:
-        code = _run(
-            workflow,
-            args,
-            opts,
-            dry_run,
-            keep_going,
-            max_concurrent,
-            print_step,
-            no_write,
-            record=not no_record,
-            cache="off" if no_cache else "refresh" if refresh_cache else "use",
-            resume=resume,
-        )
+        code = _run(workflow, args, opts, run)
     except NotRun as stop:
         stop.report(stop.workflow or workflow, opts.output)
         code = EXIT_USAGE
@@ -137,27 +159,15 @@ def run_command(
     ctx.exit(code)
 
 
-def _run(
-    workflow: str,
-    args: Sequence[str],
-    opts: Settings,
-    dry_run: bool,
-    keep_going: bool,
-    max_concurrent: int | None,
-    print_step: str | None,
-    no_write: bool = False,
-    *,
-    record: bool = True,
-    cache: str = "use",
-    resume: str | None = None,
-) -> int:
+def _run(workflow: str, args: Sequence[str], opts: Settings, run: RunOptions) -> int:
     """The command's work; returns the exit status."""
-    if record and not dry_run:
+    print_step = run.print_step
+    if run.record and not run.dry_run:
         from muxlang.records.writer import prestart
 
         prestart()  # the record writer starts while the workflow loads and compiles
     plan, run_args = prepare(
-        workflow, args, opts.directory, opts.team, max_concurrent, warn=opts.output == "console"
+        workflow, args, opts.directory, opts.team, run.max_concurrent, warn=opts.output == "console"
     )
     if print_step is not None and print_step not in plan.order:
         from muxlang.diagnostics import did_you_mean
@@ -171,25 +181,12 @@ def _run(
     if not plan.order and opts.output != "quiet":
         # validate warns too (MUX004); a run of nothing must not look like work done
         click.echo(f"note: workflow `{plan.workflow.name}` has no steps: nothing to run", err=True)
-    limit = max_concurrent or plan.max_concurrent
-    if dry_run:
-        preview_run(plan, run_args, opts.output, limit)
+    if run.dry_run:
+        preview_run(plan, run_args, opts.output, run.limit(plan))
         return 0
     recover_interrupted(plan.config.project_root, opts.output, plan.workflow.name)
-    earlier = _earlier_run(plan, resume) if resume is not None else None
-    result, signum, run_id = _execute(
-        plan,
-        run_args,
-        output=opts.output,
-        keep_going=keep_going,
-        max_concurrent=limit,
-        print_step=print_step,
-        debug=opts.debug,
-        no_write=no_write,
-        record=record,
-        cache=cache,
-        earlier=earlier,
-    )
+    earlier = _earlier_run(plan, run.resume) if run.resume is not None else None
+    result, signum, run_id = _execute(plan, run_args, run, earlier)
     try:
         _print_result(result, opts.output, run_id)
     except BrokenPipeError:  # `muxlang run x | head -1`: not an error of the run
@@ -267,15 +264,7 @@ def _reporter(output: str) -> Reporter:
 def _execute(
     plan: Plan,
     run_args: Mapping[str, Any],
-    *,
-    output: str,
-    keep_going: bool,
-    max_concurrent: int,
-    print_step: str | None,
-    debug: bool,
-    no_write: bool = False,
-    record: bool = True,
-    cache: str = "use",
+    run: RunOptions,
     earlier: tuple[str, list[Any]] | None = None,
 ) -> tuple[RunResult, int | None, str | None]:
     """The run's result, the signal that stopped it, and its id in the history
@@ -287,6 +276,8 @@ def _execute(
     from muxlang.runtime import process, trace
     from muxlang.runtime.scheduler import execute
 
+    output = run.output
+    max_concurrent = run.limit(plan)
     reporter = _reporter(output)
     run_trace = trace.Trace()
     if hasattr(reporter, "trace"):
@@ -299,7 +290,7 @@ def _execute(
         run_trace.reuse = Resume(
             plan, earlier[1], on_rerun=on_rerun if on_rerun is not None else lambda n, r: None
         )
-    if record:
+    if run.record:
         reporter = _recording(
             plan, run_args, reporter, run_trace, earlier[0] if earlier is not None else None
         )
@@ -333,26 +324,25 @@ def _execute(
                 nursery.start_soon(watch)
                 on_retry = getattr(reporter, "backend_retry", None)
                 async with _query_service(plan, max_concurrent, on_retry) as router:
-                    query = _accounting(plan, router, cache)
                     result = await execute(
                         plan,
                         args=run_args,
-                        query=query,
+                        query=_accounting(plan, router, run.cache),
                         reporter=reporter,
-                        keep_going=keep_going,
+                        keep_going=run.keep_going,
                         environ=os.environ,
                         max_concurrent=max_concurrent,
                         interrupt=interrupt,
-                        print_step=print_step,
-                        debug=debug,
-                        no_write=no_write,
+                        print_step=run.print_step,
+                        debug=run.debug,
+                        no_write=run.no_write,
                         apply=execute_apply,
                     )
                 nursery.cancel_scope.cancel()
         return result
 
     result = trio.run(main)
-    run_id = getattr(reporter, "run_id", None) if record else None
+    run_id = getattr(reporter, "run_id", None) if run.record else None
     return result, (received[0] if received else None), run_id
 
 
