@@ -10,7 +10,6 @@ ASTs with positions.
 
 from __future__ import annotations
 
-import os
 import re
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -24,10 +23,11 @@ from pydantic import (
     Tag,
 )
 
-# no pydantic plugin observes muxlang's own schemas: build them without plugin
-# discovery (~4 ms of entry-point scanning), restored at the end of this module
-_PLUGINS = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
-os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+from muxlang.config.plugins_off import plugins_off
+
+# no pydantic plugin observes muxlang's own schemas: none is looked for while they
+# are built (undone at the end of this module)
+_plugins_on = plugins_off()
 
 STEP_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*$"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -493,7 +493,4 @@ class WorkflowFile(ConfigFile):
     )
 
 
-if _PLUGINS is None:
-    del os.environ["PYDANTIC_DISABLE_PLUGINS"]
-else:
-    os.environ["PYDANTIC_DISABLE_PLUGINS"] = _PLUGINS
+_plugins_on()

@@ -7,6 +7,7 @@ behaviour-level facts the figures in docs/performance.md rest on.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -39,7 +40,9 @@ command = "echo"
 """
 
 
-def _modules_after_validate(tmp_path: Path, text: str) -> tuple[int, list[str], str]:
+def _modules_after_validate(
+    tmp_path: Path, text: str, wanted: tuple[str, ...] = HEAVY
+) -> tuple[int, list[str], str]:
     path = tmp_path / "wf.toml"
     path.write_text(text)
     script = textwrap.dedent(
@@ -57,13 +60,71 @@ def _modules_after_validate(tmp_path: Path, text: str) -> tuple[int, list[str], 
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=False
     )
     code, modules = json.loads(done.stderr.strip().splitlines()[-1])
-    return code, [m for m in modules if m.split(".")[0] in HEAVY], done.stdout
+    return code, [m for m in modules if m.split(".")[0] in wanted or m in wanted], done.stdout
 
 
 def test_validate_loads_no_runtime_or_graph_library(tmp_path: Path) -> None:
     code, heavy, _ = _modules_after_validate(tmp_path, WORKFLOW)
     assert code == 0
     assert heavy == []
+
+
+def test_validate_never_looks_for_pydantic_plugins(tmp_path: Path) -> None:
+    # importlib.metadata (and the email package under it) is what pydantic's plugin
+    # loader imports to scan entry points: ~8 ms of a cold validate
+    code, loaded, _ = _modules_after_validate(
+        tmp_path, WORKFLOW, ("importlib.metadata", "email", "pydantic.plugin._loader")
+    )
+    assert code == 0
+    assert loaded == []
+
+
+def test_a_model_built_after_muxlang_s_own_still_gets_the_installed_pydantic_plugins(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    (site / "spy_plugin-1.0.dist-info").mkdir(parents=True)
+    (site / "spy_plugin-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: spy-plugin\nVersion: 1.0\n"
+    )
+    (site / "spy_plugin-1.0.dist-info" / "entry_points.txt").write_text(
+        "[pydantic]\nspy = spy_plugin:plugin\n"
+    )
+    (site / "spy_plugin.py").write_text(
+        textwrap.dedent(
+            """
+            SEEN = []
+
+            class _Plugin:
+                def new_schema_validator(self, schema, schema_type, path, kind, config, settings):
+                    SEEN.append(path.name)
+                    return None, None, None
+
+            plugin = _Plugin()
+            """
+        )
+    )
+    script = textwrap.dedent(
+        """
+        import os, sys
+        import muxlang.config.models
+        import pydantic, spy_plugin
+
+        class Mine(pydantic.BaseModel):
+            x: int = 0
+
+        print(spy_plugin.SEEN, os.environ.get("PYDANTIC_DISABLE_PLUGINS"))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(site)},
+    )
+    # muxlang's own models were built without it; the user's model sees it
+    assert done.stdout.split() == ["['Mine']", "None"]
 
 
 def test_validate_still_reports_a_cycle_without_preloading_networkx(tmp_path: Path) -> None:
