@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, Unpack
 
 from muxlang._gc import paused_gc
 from muxlang.diagnostics import Diagnostic
@@ -130,29 +130,51 @@ class Validation:
         return Validation([d for d in self.diagnostics if wanted(d)], self.files)
 
 
-def validate_workflow(
-    path: Path,
-    root: Path,
-    *,
-    team: str | None = None,
-    environ: Mapping[str, str] = os.environ,
-    text: str | None = None,
-) -> list[Diagnostic]:
-    """Every problem of one workflow: its syntax and schema, the config it sees,
-    and the compiler's checks. ``text``, when given, is the file's content."""
+class Context(TypedDict, total=False):
+    """What a file is checked in, besides the project's root."""
+
+    #: the team whose overrides apply (``--team``)
+    team: str | None
+    #: the environment the config's layers and ``${VAR}`` references read
+    environ: Mapping[str, str]
+
+
+def check_file(target: Target, root: Path, **context: Unpack[Context]) -> list[Diagnostic]:
+    """Every problem of one file, checked as its kind says (:func:`validate_workflow`,
+    :func:`validate_config`). ``target.text``, when given, is the file's content
+    (an editor's unsaved text); no check reads the file again after the loader."""
+    check = _validate_config if target.kind == "config" else _validate_workflow
     # the check builds many objects that live until it ends: the collector's
     # scans of them cost more per step the bigger the workflow (muxlang/_gc.py)
     with paused_gc():
-        return _validate_workflow(path, root, team=team, environ=environ, text=text)
+        return check(
+            target.path,
+            root,
+            context.get("team"),
+            context.get("environ", os.environ),
+            target.text,
+        )
+
+
+def validate_workflow(
+    path: Path, root: Path, *, text: str | None = None, **context: Unpack[Context]
+) -> list[Diagnostic]:
+    """Every problem of one workflow: its syntax and schema, the config it sees,
+    and the compiler's checks. ``text``, when given, is the file's content."""
+    return check_file(Target(path, "workflow", text), root, **context)
+
+
+def validate_config(
+    path: Path, root: Path, *, text: str | None = None, **context: Unpack[Context]
+) -> list[Diagnostic]:
+    """Every problem of one config file: as a layer of the project's config when it
+    is one, else on top of the other layers; and its roles' nesting (MUX030).
+    ``text``, when given, is the file's content (then it is always checked on top)."""
+    return check_file(Target(path, "config", text), root, **context)
 
 
 def _validate_workflow(
-    path: Path,
-    root: Path,
-    *,
-    team: str | None,
-    environ: Mapping[str, str],
-    text: str | None,
+    path: Path, root: Path, team: str | None, environ: Mapping[str, str], text: str | None
 ) -> list[Diagnostic]:
     from muxlang.compiler.build import check_workflow
     from muxlang.compiler.loader import load_workflow_partial
@@ -213,17 +235,9 @@ def _names_unbuilt_step(diagnostic: Diagnostic, unbuilt: frozenset[str]) -> bool
     return diagnostic.code == "MUX021" and diagnostic.subject in unbuilt
 
 
-def validate_config(
-    path: Path,
-    root: Path,
-    *,
-    team: str | None = None,
-    environ: Mapping[str, str] = os.environ,
-    text: str | None = None,
+def _validate_config(
+    path: Path, root: Path, team: str | None, environ: Mapping[str, str], text: str | None
 ) -> list[Diagnostic]:
-    """Every problem of one config file: as a layer of the project's config when it
-    is one, else on top of the other layers; and its roles' nesting (MUX030).
-    ``text``, when given, is the file's content (then it is always checked on top)."""
     from muxlang.compiler import config_checks
     from muxlang.compiler.loader import load_config_file
     from muxlang.compiler.plan import ResolvedConfig
@@ -297,13 +311,8 @@ def validate(
     """Check every target; diagnostics come back sorted, each reported once."""
     base = cwd or Path.cwd()
     found: list[Diagnostic] = []
-    from muxlang.compiler.roles import source_texts
-
     with paused_gc():  # one pause for the whole batch (muxlang/_gc.py)
         for target in targets:
-            check = validate_config if target.kind == "config" else validate_workflow
-            texts = {str(target.path): target.text} if target.text is not None else {}
-            with source_texts(texts):
-                found.extend(check(target.path, root, team=team, environ=environ, text=target.text))
+            found.extend(check_file(target, root, team=team, environ=environ))
     unique = dict.fromkeys(_relative(found, base))
     return Validation(sorted(unique, key=Diagnostic.sort_key), len(targets))

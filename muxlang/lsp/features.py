@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from muxlang.diagnostics import Diagnostic
 from muxlang.lsp.context import (
@@ -28,6 +28,9 @@ from muxlang.lsp.context import (
 )
 from muxlang.lsp.positions import split_lines
 from muxlang.source import Span
+
+if TYPE_CHECKING:
+    from muxlang.compiler.project import TargetKind
 
 _SUGGESTION = re.compile(r"did you mean `([^`]+)`\?")
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*"
@@ -73,7 +76,7 @@ class Snapshot:
         return split_lines(self.text)
 
     @cached_property
-    def kind(self) -> str:
+    def kind(self) -> TargetKind:
         from muxlang.compiler.project import kind_of
 
         return kind_of(self.path)
@@ -81,12 +84,10 @@ class Snapshot:
     @cached_property
     def diagnostics(self) -> list[Diagnostic]:
         """Exactly what ``validate`` reports for this text, for this file only."""
-        from muxlang.compiler.project import validate_config, validate_workflow
-        from muxlang.compiler.roles import source_texts
+        from muxlang.compiler.project import Target, check_file
 
-        check = validate_config if self.kind == "config" else validate_workflow
-        with source_texts({str(self.path): self.text}):
-            found = check(self.path, self.root, environ=self.environ, text=self.text)
+        target = Target(self.path, self.kind, self.text)
+        found = check_file(target, self.root, environ=self.environ)
         mine = str(self.path)
         return [d for d in dict.fromkeys(found) if d.file == mine]
 
