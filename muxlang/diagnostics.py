@@ -8,7 +8,6 @@ each code means is in :mod:`muxlang.rules`. Every stage can import both cheaply.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -60,6 +59,8 @@ class Diagnostic:
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
     """The choice ``word`` is most likely a misspelling of, or None when nothing is close."""
+    import difflib  # only once a name is unknown: a clean validate never needs it
+
     close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
     return close[0] if close else None
 

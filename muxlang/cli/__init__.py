@@ -8,7 +8,6 @@ accepted before the command name or after it; see :mod:`muxlang.cli.options`.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import sys
 from typing import Any
@@ -80,8 +79,10 @@ def unknown_command_message(name: str, ctx: click.Context) -> str:
         return f"{message} '{name}' is a workflow: run it with `muxlang run {name}`."
     candidates = {command: f"`{command}`" for command in COMMANDS}
     candidates.update({w: f"`run {w}` (a workflow)" for w in workflows if w not in COMMANDS})
-    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
-    return f"{message} Did you mean {candidates[close[0]]}?" if close else message
+    from muxlang.diagnostics import closest
+
+    close = closest(name, candidates)
+    return f"{message} Did you mean {candidates[close]}?" if close else message
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

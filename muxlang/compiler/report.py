@@ -8,7 +8,6 @@ than the standard library, so ``muxlang validate`` stays fast.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -168,6 +167,8 @@ def to_json(d: Diagnostic) -> dict[str, object]:
 
 
 def render_json(diagnostics: Sequence[Diagnostic]) -> str:
+    import json  # only for --output json
+
     return json.dumps([to_json(d) for d in diagnostics], indent=2, ensure_ascii=False) + "\n"
 
 
@@ -304,6 +305,8 @@ def sarif_log(diagnostics: Sequence[Diagnostic], version: str | None = None) -> 
 
 
 def render_sarif(diagnostics: Sequence[Diagnostic]) -> str:
+    import json  # only for --output sarif
+
     from muxlang import __version__
 
     return json.dumps(sarif_log(diagnostics, __version__), indent=2, ensure_ascii=False) + "\n"

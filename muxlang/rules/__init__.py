@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 
 from muxlang.rules.rule import DOCS_URL, Rule, Severity
@@ -25,7 +24,10 @@ GROUPS = ("files", "templates", "steps", "calls", "config", "safety", "compat")
 
 def load_group(group: str) -> tuple[Rule, ...]:
     """The rules of one group file, in the file's order."""
-    # a plain open (not importlib.resources, ~10 ms to import): every command loads this
+    # a plain open (not importlib.resources, ~10 ms to import), and tomllib only here:
+    # a clean `validate` never reads a rule
+    import tomllib
+
     with open(os.path.join(os.path.dirname(__file__), f"{group}.toml"), "rb") as file:
         rows = tomllib.load(file)["rule"]
     return tuple(
