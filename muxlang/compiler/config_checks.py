@@ -10,17 +10,14 @@ read again).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import PurePosixPath
 
 from muxlang.compiler.plan import ResolvedConfig
-from muxlang.compiler.roles import KeyPath
+from muxlang.compiler.roles import KeyPath, Locate
 from muxlang.config.models import ConfigFile
-from muxlang.diagnostics import Diagnostic, did_you_mean
+from muxlang.diagnostics import Diagnostic
 from muxlang.source import Span
-
-#: where a value is in the file being checked (None: that file did not write it)
-Locate = Callable[[KeyPath], Span | None]
 
 
 def locator(positions: Mapping[KeyPath, Span]) -> Locate:
@@ -141,29 +138,4 @@ def check_detect_globs(layer: ConfigFile, file: str, locate: Locate) -> Iterator
                 f"{problem}",
                 hint='patterns are globs relative to the project root, e.g. "Cargo.toml" '
                 'or "src/**/*.py"',
-            )
-
-
-def check_key_models(
-    config: ResolvedConfig, layer: ConfigFile, file: str, locate: Locate
-) -> Iterator[Diagnostic]:
-    """MUX030: a ``[serve.keys.NAME] models`` entry that is neither a role nor a
-    backend of the merged config: the key could never use it (the gateway answers
-    403), so it is a typo or a name that is gone."""
-    known = sorted({*config.backends, *config.roles})
-    for key_name, key in layer.serve.keys.items():
-        for index, model in enumerate(key.models or ()):
-            if model in config.backends or model in config.roles:
-                continue
-            span = locate(("serve", "keys", key_name, "models", index))
-            if span is None:
-                continue
-            yield Diagnostic(
-                file,
-                span,
-                "MUX030",
-                f"`models` of key `{key_name}` names `{model}`, which is neither a role nor "
-                "a backend",
-                hint=did_you_mean(model, known)
-                or "the roles and backends are " + ", ".join(f"`{n}`" for n in known),
             )

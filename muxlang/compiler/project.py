@@ -264,11 +264,10 @@ def _validate_config(
     resolver = RoleResolver.for_config(config)
     starts = [(name, str(path), Span.point(1, 1)) for name in config.roles]
     found.extend(d for d in resolver.check_roles(starts) if Path(d.file).resolve() == resolved)
-    found.extend(resolver.check_team_overrides(layer.teams, str(path)))
     locate = config_checks.locator(spans)
+    found.extend(resolver.check_layer_names(layer, str(path), locate))
     found.extend(config_checks.check_min_success(config, str(path), locate))
     found.extend(config_checks.check_detect_globs(layer, str(path), locate))
-    found.extend(config_checks.check_key_models(config, layer, str(path), locate))
     return silenced(found, path, text, (*config.validate_.ignore, *layer.validate_.ignore))
 
 

@@ -1,5 +1,5 @@
-"""MUX030 for roles and backends: names that resolve to nothing, and roles that
-nest in a cycle.
+"""MUX030 for roles and backends: names that resolve to nothing (a role's, a
+team's override's, a gateway key's), and roles that nest in a cycle.
 
 Roles nest: each entry of a role's ``backends`` is a backend or another role. A
 name that is a backend means the backend (backends are the leaves: a built-in role
@@ -16,18 +16,20 @@ server's go-to-definition, which looks into files no check has loaded.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from muxlang.compiler.plan import ResolvedConfig
-from muxlang.config.models import BackendConfig, RoleConfig, TeamConfig
+from muxlang.config.models import BackendConfig, ConfigFile, RoleConfig
 from muxlang.diagnostics import Diagnostic, did_you_mean
 from muxlang.source import Span
 from muxlang.workflow import Ref, Workflow
 
 KeyPath = tuple[str | int, ...]
+#: where a value is in the file being checked (None: that file did not write it)
+Locate = Callable[[KeyPath], Span | None]
 
 
 #: file texts that do not come from disk (``validate --stdin-filename``)
@@ -140,11 +142,19 @@ class RoleResolver:
             hint = did_you_mean(ref.name, names[kind]) or self._known(f"{kind}s", names[kind])
         return Diagnostic(file, ref.span, "MUX030", f"unknown {kind} `{ref.name}`", hint=hint)
 
-    def _entry_hint(self, entry: str) -> str:
-        """The hint for a role entry that is neither a backend nor a role."""
-        return did_you_mean(entry, [*self.backends, *self.roles]) or self._known(
-            "backends", self.backends
-        )
+    def _neither(
+        self, file: str, span: Span, says: str, entry: str, kinds: str = "a backend nor a role"
+    ) -> Diagnostic:
+        """MUX030 for ``entry``, a name that must be a backend or a role and is neither:
+        "{says} `{entry}`, which is neither {kinds}"."""
+        message = f"{says} `{entry}`, which is neither {kinds}"
+        names = [*self.backends, *self.roles]
+        hint = did_you_mean(entry, names)
+        if hint is None and not self.backends:
+            hint = self._known("backends", ())
+        elif hint is None:
+            hint = "the backends and roles are " + ", ".join(f"`{n}`" for n in sorted(names))
+        return Diagnostic(file, span, "MUX030", message, hint=hint)
 
     @staticmethod
     def _known(what: str, names: Iterable[str]) -> str:
@@ -210,35 +220,50 @@ class RoleResolver:
                 yield from self._visit(entry, path, done, cycles, fallback)
             elif entry not in self.backends:
                 file, span = self.where(role, index) or fallback
-                yield Diagnostic(
-                    file,
-                    span,
-                    "MUX030",
-                    f"role `{role}` uses `{entry}`, which is neither a backend nor a role",
-                    hint=self._entry_hint(entry),
-                )
+                yield self._neither(file, span, f"role `{role}` uses", entry)
         path.pop()
         done.add(role)
 
-    def check_team_overrides(
-        self, teams: Mapping[str, TeamConfig], file: str
+    def check_layer_names(
+        self, layer: ConfigFile, file: str, locate: Locate
     ) -> Iterator[Diagnostic]:
-        """Entries of ``[teams.T.roles.R] backends`` (for every team, active or not)
-        that are neither a backend nor a role, located in ``file``."""
-        for team_name, team in teams.items():
+        """The names a config file lists that must each be a backend or a role and
+        are neither, where ``file`` wrote them: ``[teams.T.roles.R] backends`` (of
+        every team, active or not), and ``[serve.keys.K] models`` (such a key could
+        never use the name: the gateway answers 403)."""
+        for team_name, team in layer.teams.items():
             for role_name, override in team.roles.items():
-                for index, entry in enumerate(override.backends or ()):
-                    if entry in self.roles or entry in self.backends:
-                        continue
-                    keys: KeyPath = ("teams", team_name, "roles", role_name, "backends", index)
-                    span = self._locate(file, keys)
-                    if span is None:
-                        continue
-                    yield Diagnostic(
-                        file,
-                        span,
-                        "MUX030",
-                        f"team `{team_name}` gives role `{role_name}` `{entry}`, "
-                        "which is neither a backend nor a role",
-                        hint=self._entry_hint(entry),
-                    )
+                yield from self._unknown_names(
+                    file,
+                    locate,
+                    ("teams", team_name, "roles", role_name, "backends"),
+                    override.backends or (),
+                    f"team `{team_name}` gives role `{role_name}`",
+                )
+        for key_name, key in layer.serve.keys.items():
+            yield from self._unknown_names(
+                file,
+                locate,
+                ("serve", "keys", key_name, "models"),
+                key.models or (),
+                f"`models` of key `{key_name}` names",
+                kinds="a role nor a backend",  # a key names roles first
+            )
+
+    def _unknown_names(
+        self,
+        file: str,
+        locate: Locate,
+        keys: KeyPath,
+        names: Sequence[str],
+        says: str,
+        kinds: str = "a backend nor a role",
+    ) -> Iterator[Diagnostic]:
+        """MUX030 for each name of the list at ``keys`` that is neither a backend nor
+        a role; none where ``file`` did not write it (reported with the file that did)."""
+        for index, name in enumerate(names):
+            if name in self.backends or name in self.roles:
+                continue
+            span = locate((*keys, index))
+            if span is not None:
+                yield self._neither(file, span, says, name, kinds)
