@@ -120,6 +120,15 @@ def _what(value: Any) -> str:
     return "a value"
 
 
+def _taken(value: Any, line: int) -> str:
+    """What ``value``, already held by a key written on ``line``, is and why no key
+    or table can be added under it, said after the key's name ("`a` is an inline
+    table (line 3), complete as written")."""
+    if isinstance(value, Table):
+        return f"is an inline table (line {line}), complete as written"
+    return f"is already {_what(value)} (line {line}), not a table"
+
+
 class _Reader:
     def __init__(self, text: str, lines: LineIndex) -> None:
         self.text = text
@@ -222,17 +231,10 @@ class _Reader:
                     f"already defined on line {existing.span.line}",
                     span,
                 )
-            if isinstance(existing, Table):
-                raise self.fail(
-                    f"cannot add to `{_show_key(path)}`: it is an inline table (line "
-                    f"{existing.span.line}), complete as written",
-                    span,
-                )
-            raise self.fail(
-                f"`{_show_key(path)}` is already {_what(existing)} (line {first.span.line}), "
-                "not a table",
-                span,
-            )
+            shown = _show_key(path)
+            # (an inline table is told as the target of the dotted key: "it is ...")
+            lead = f"cannot add to `{shown}`: it" if isinstance(existing, Table) else f"`{shown}`"
+            raise self.fail(f"{lead} {_taken(existing, first.span.line)}", span)
         name, span, _ = segments[-1]
         path.append(name)
         entry = table.entries.get(name)
@@ -261,22 +263,10 @@ class _Reader:
                 table = existing
             elif isinstance(existing, _Aot):
                 table = existing.tables[-1]
-            elif isinstance(existing, Table):
-                raise self.fail(
-                    f"cannot define {header}: `{_show_key(path)}` is an inline table "
-                    f"(line {existing.span.line}), complete as written",
-                    span,
-                )
-            elif isinstance(existing, Array):
-                raise self.fail(
-                    f"cannot define {header}: `{_show_key(path)}` is an array "
-                    f"(line {existing.span.line}), not a table",
-                    span,
-                )
             else:
                 raise self.fail(
-                    f"cannot define {header}: `{_show_key(path)}` is already a value "
-                    f"(line {first.span.line}), not a table",
+                    f"cannot define {header}: `{_show_key(path)}` "
+                    + _taken(existing, first.span.line),
                     span,
                 )
         return table, list(table.path)
@@ -322,9 +312,7 @@ class _Reader:
                 span,
             )
         raise self.fail(
-            f"cannot define table [{shown}]: `{shown}` is already {_what(existing)} "
-            f"(line {first.span.line})",
-            span,
+            f"cannot define table [{shown}]: `{shown}` {_taken(existing, first.span.line)}", span
         )
 
     def array_table(self, root: _Tab, tree: Tree[Token]) -> _Tab:
