@@ -39,7 +39,6 @@ from muxlang.runtime.backends.protocols.common import (
     stream_object,
     system_of,
     usage_of,
-    versioned,
 )
 
 API_VERSION = "2023-06-01"
@@ -55,17 +54,6 @@ FINISH_REASONS: dict[str, FinishReason] = {
     "pause_turn": "stop",
     "refusal": "stop",
 }
-
-
-def _url(base: str, model: str | None, stream: bool) -> str:
-    return versioned(base, "/v1") + "/messages"
-
-
-def _auth(api_key: str | None) -> dict[str, str]:
-    headers = {"anthropic-version": API_VERSION}
-    if api_key:
-        headers["x-api-key"] = api_key
-    return headers
 
 
 def tool_to_wire(tool: Tool, input_schema: dict[str, Any]) -> dict[str, Any]:
@@ -121,72 +109,6 @@ def _messages(request: ChatRequest) -> tuple[list[str], list[dict[str, Any]]]:
     return systems, out
 
 
-def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
-    systems, messages = _messages(request)
-    system = system_of(request, config)
-    if system:
-        systems.insert(0, system)
-    body: dict[str, Any] = {"messages": messages, "max_tokens": DEFAULT_MAX_TOKENS}
-    model = model_of(request, config)
-    if model:
-        body["model"] = model
-    if systems:
-        body["system"] = "\n\n".join(systems)
-    options = dict(config.options)
-    if "stop" in options:
-        options["stop_sequences"] = options.pop("stop")
-    body.update(options)
-    put_sampling(body, request, "stop_sequences")
-    if request.tools:
-        body["tools"] = [tool_to_wire(tool, parameters_schema(tool)) for tool in request.tools]
-    if request.tool_choice is not None:
-        body["tool_choice"] = request.tool_choice
-    body.update(request.options)
-    if stream:
-        body["stream"] = True
-    else:
-        body.pop("stream", None)
-    return body
-
-
-def _parse(data: Any) -> ChatResponse:
-    body = require_dict(data, "the answer")
-    content = body.get("content")
-    if not isinstance(content, list):
-        raise MalformedResponse("the answer has no content list")
-    texts: list[str] = []
-    calls: list[ToolCall] = []
-    for block in content:
-        if not isinstance(block, dict):
-            continue
-        if block.get("type") == "text":
-            texts.append(str(block.get("text", "")))
-        elif block.get("type") == "tool_use":
-            calls.append(
-                ToolCall(
-                    str(block.get("id", "")),
-                    str(block.get("name", "")),
-                    dumps(block.get("input", {})),
-                )
-            )
-    reason = body.get("stop_reason")
-    return ChatResponse(
-        text="".join(texts),
-        tool_calls=tuple(calls),
-        finish_reason=FINISH_REASONS.get(str(reason), "stop"),
-        usage=usage_from_wire(body.get("usage")),
-        model=model_field(body),
-    )
-
-
-def error_message(data: Any) -> str | None:
-    """``{"type": "error", "error": {"type": ..., "message": ...}}``."""
-    found = error_field(data)
-    if found is None and isinstance(data, dict) and isinstance(data.get("message"), str):
-        return str(data["message"])
-    return found
-
-
 class _Decoder:
     """message_start, content_block_start/delta/stop, message_delta, message_stop."""
 
@@ -201,7 +123,7 @@ class _Decoder:
         payload = stream_object(data, "a stream event")
         kind = payload.get("type") or event
         if kind == "error":
-            raise StreamError(error_message(payload) or "error in stream")
+            raise StreamError(ADAPTER.error_message(payload) or "error in stream")
         if kind == "message_start":
             usage = (payload.get("message") or {}).get("usage") or {}
             self.input_tokens = int(usage.get("input_tokens") or 0)
@@ -242,18 +164,82 @@ class _Decoder:
         return [Finish(self.reason or "stop", Usage(self.input_tokens, self.output_tokens))]
 
 
-def _models_url(base: str) -> str:
-    return versioned(base, "/v1") + "/models"
+class AnthropicAdapter(Adapter):
+    name = "anthropic"
+    version = "/v1"
+    chat_path = "/messages"
+
+    def auth(self, api_key: str | None) -> dict[str, str]:
+        headers = {"anthropic-version": API_VERSION}
+        if api_key:
+            headers["x-api-key"] = api_key
+        return headers
+
+    def body(self, request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
+        systems, messages = _messages(request)
+        system = system_of(request, config)
+        if system:
+            systems.insert(0, system)
+        body: dict[str, Any] = {"messages": messages, "max_tokens": DEFAULT_MAX_TOKENS}
+        model = model_of(request, config)
+        if model:
+            body["model"] = model
+        if systems:
+            body["system"] = "\n\n".join(systems)
+        options = dict(config.options)
+        if "stop" in options:
+            options["stop_sequences"] = options.pop("stop")
+        body.update(options)
+        put_sampling(body, request, "stop_sequences")
+        if request.tools:
+            body["tools"] = [tool_to_wire(tool, parameters_schema(tool)) for tool in request.tools]
+        if request.tool_choice is not None:
+            body["tool_choice"] = request.tool_choice
+        body.update(request.options)
+        if stream:
+            body["stream"] = True
+        else:
+            body.pop("stream", None)
+        return body
+
+    def read_answer(self, data: Any) -> ChatResponse:
+        body = require_dict(data, "the answer")
+        content = body.get("content")
+        if not isinstance(content, list):
+            raise MalformedResponse("the answer has no content list")
+        texts: list[str] = []
+        calls: list[ToolCall] = []
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "text":
+                texts.append(str(block.get("text", "")))
+            elif block.get("type") == "tool_use":
+                calls.append(
+                    ToolCall(
+                        str(block.get("id", "")),
+                        str(block.get("name", "")),
+                        dumps(block.get("input", {})),
+                    )
+                )
+        reason = body.get("stop_reason")
+        return ChatResponse(
+            text="".join(texts),
+            tool_calls=tuple(calls),
+            finish_reason=FINISH_REASONS.get(str(reason), "stop"),
+            usage=usage_from_wire(body.get("usage")),
+            model=model_field(body),
+        )
+
+    def error_message(self, data: Any) -> str | None:
+        """``{"type": "error", "error": {"type": ..., "message": ...}}``."""
+        found = error_field(data)
+        if found is None and isinstance(data, dict) and isinstance(data.get("message"), str):
+            return str(data["message"])
+        return found
+
+    def stream_decoder(self) -> _Decoder:
+        return _Decoder()
 
 
-ADAPTER = Adapter(
-    name="anthropic",
-    stream_format="sse",
-    url=_url,
-    auth=_auth,
-    body=_body,
-    parse=_parse,
-    error_message=error_message,
-    decoder=_Decoder,
-    models_url=_models_url,
-)
+ADAPTER = AnthropicAdapter()

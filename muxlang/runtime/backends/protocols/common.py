@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from muxlang.config.models import BackendConfig
-from muxlang.llm import ChatRequest, StreamEvent, Tool, ToolCall, Usage
+from muxlang.llm import ChatRequest, ChatResponse, StreamEvent, Tool, ToolCall, Usage
 
 
 class MalformedResponse(ValueError):
@@ -45,23 +45,110 @@ class Decoder(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Adapter:
-    name: str
-    stream_format: Literal["sse", "ndjson"]
-    #: (base URL, model, stream) -> URL
-    url: Callable[[str, str | None, bool], str]
-    #: api key -> headers
-    auth: Callable[[str | None], dict[str, str]]
-    #: (request, backend config, stream) -> JSON body
-    body: Callable[[ChatRequest, BackendConfig, bool], dict[str, Any]]
-    #: JSON answer -> response; raises MalformedResponse
-    parse: Callable[[Any], Any]
-    #: JSON error body -> the server's own message
-    error_message: Callable[[Any], str | None]
-    decoder: Callable[[], Decoder]
-    #: base URL -> a cheap authenticated GET that lists models (``doctor``)
-    models_url: Callable[[str], str]
+#: what a parser of upstream data may raise on an answer of the wrong shape; a
+#: RecursionError is an answer nested absurdly deep (JSON 100,000 levels down):
+#: a malformed answer like any other, so a fallback role tries its next backend
+SHAPE_ERRORS = (
+    TypeError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    ValueError,
+    OverflowError,
+    RecursionError,
+)
+
+
+class Adapter(ABC):
+    """A wire protocol: one subclass per protocol module, which ends in its one
+    instance, ``ADAPTER``.
+
+    A subclass names the protocol (``name``, ``stream_format``) and its paths
+    (``version``, ``chat_path``, ``models_path``: the URLs are built from them
+    unless it defines ``url``), and defines the hooks :meth:`body`,
+    :meth:`read_answer` and :meth:`stream_decoder` (and :meth:`auth`,
+    :meth:`error_message` where the defaults do not fit).
+
+    Callers read answers through :meth:`parse` and :meth:`decoder`, which raise
+    only :class:`MalformedResponse` (and :class:`StreamError`) whatever JSON the
+    server sent: a value of the wrong type anywhere (``"choices": 1``) in what a
+    hook reads is a malformed answer, never a ``TypeError``.
+    """
+
+    name: ClassVar[str]
+    stream_format: ClassVar[Literal["sse", "ndjson"]] = "sse"
+    #: the API version path a base URL may name or leave out (``/v1``); "" for none
+    version: ClassVar[str] = ""
+    #: the chat endpoint below the (versioned) base URL
+    chat_path: ClassVar[str] = ""
+    #: a cheap authenticated GET below the base URL that lists models (``doctor``)
+    models_path: ClassVar[str] = "/models"
+
+    def url(self, base: str, model: str | None, stream: bool) -> str:
+        """Where a chat request goes, from the backend's base URL."""
+        return versioned(base, self.version) + self.chat_path
+
+    def models_url(self, base: str) -> str:
+        return versioned(base, self.version) + self.models_path
+
+    def auth(self, api_key: str | None) -> dict[str, str]:
+        """The headers that carry the API key (``Authorization: Bearer KEY`` unless
+        the protocol has its own)."""
+        return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    def error_message(self, data: Any) -> str | None:
+        """The server's own message in a JSON error body (the usual shape unless
+        the protocol has its own)."""
+        return error_field(data)
+
+    @abstractmethod
+    def body(self, request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
+        """The JSON body of a chat request."""
+
+    @abstractmethod
+    def read_answer(self, data: Any) -> ChatResponse:
+        """A whole JSON answer as a response (called by :meth:`parse`, inside its guard)."""
+
+    @abstractmethod
+    def stream_decoder(self) -> Decoder:
+        """A new decoder of one stream (wrapped by :meth:`decoder` in its guard)."""
+
+    def parse(self, data: Any) -> ChatResponse:
+        """A whole JSON answer as a response; raises only :class:`MalformedResponse`."""
+        try:
+            return self.read_answer(data)
+        except MalformedResponse:
+            raise
+        except SHAPE_ERRORS as exc:
+            raise MalformedResponse(f"unexpected shape ({type(exc).__name__}: {exc})") from exc
+
+    def decoder(self) -> Decoder:
+        """A new decoder of one stream, raising only :class:`MalformedResponse` and
+        :class:`StreamError`."""
+        return _GuardedDecoder(self.stream_decoder())
+
+
+class _GuardedDecoder:
+    def __init__(self, inner: Decoder) -> None:
+        self._inner = inner
+
+    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
+        try:
+            return self._inner.feed(event, data)
+        except (MalformedResponse, StreamError):
+            raise
+        except SHAPE_ERRORS as exc:
+            raise MalformedResponse(
+                f"unexpected stream chunk ({type(exc).__name__}: {exc})", raw=data
+            ) from exc
+
+    def close(self) -> list[StreamEvent]:
+        try:
+            return self._inner.close()
+        except (MalformedResponse, StreamError):
+            raise
+        except SHAPE_ERRORS as exc:
+            raise MalformedResponse(f"unexpected end of stream ({exc})") from exc
 
 
 def model_of(request: ChatRequest, config: BackendConfig) -> str | None:
@@ -131,24 +218,16 @@ def error_field(data: Any) -> str | None:
     return None
 
 
-def bearer_auth(api_key: str | None) -> dict[str, str]:
-    """``Authorization: Bearer KEY`` (OpenAI and compatible servers, Ollama behind a proxy)."""
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
-
-
 def parameters_schema(tool: Tool) -> dict[str, Any]:
     """A tool's JSON Schema as sent to a backend: an empty one is sent as an object
     schema with no properties."""
     return dict(tool.parameters) or {"type": "object", "properties": {}}
 
 
-def join_url(base: str, path: str) -> str:
-    return base.rstrip("/") + path
-
-
 def versioned(base: str, version: str) -> str:
     """``base`` ending in the API's ``version`` path (``/v1``, ``/v1beta``): a base URL
-    may name it (``https://api.anthropic.com/v1``) or leave it out."""
+    may name it (``https://api.anthropic.com/v1``) or leave it out; with ``version``
+    "", ``base`` without a trailing slash."""
     base = base.rstrip("/")
     return base if base.endswith(version) else base + version
 

@@ -57,67 +57,6 @@ _GENERATION = {
 _FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
 
 
-def _url(base: str, model: str | None, stream: bool) -> str:
-    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-    return f"{versioned(base, '/v1beta')}/models/{model or 'gemini-pro'}:{method}"
-
-
-def _auth(api_key: str | None) -> dict[str, str]:
-    return {"x-goog-api-key": api_key} if api_key else {}
-
-
-def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
-    names = tool_name_by_id(request.messages)
-    contents: list[dict[str, Any]] = []
-    systems: list[str] = []
-    for m in request.messages:
-        if m.role == "system":
-            systems.append(m.content)
-            continue
-        if m.role == "tool":
-            name = m.name or names.get(m.tool_call_id or "", "tool")
-            response: dict[str, Any] = {"name": name, "response": {"content": m.content}}
-            if m.tool_call_id:
-                response["id"] = m.tool_call_id  # Gemini matches a result to its call by id
-            part = {"functionResponse": response}
-            contents.append({"role": "user", "parts": [part]})
-            continue
-        parts: list[dict[str, Any]] = [{"text": m.content}] if m.content else []
-        parts += [
-            {"functionCall": {"id": c.id, "name": c.name, "args": loads_arguments(c.arguments)}}
-            for c in m.tool_calls
-        ]
-        role = "model" if m.role == "assistant" else "user"
-        contents.append({"role": role, "parts": parts or [{"text": ""}]})
-    system = system_of(request, config)
-    if system:
-        systems.insert(0, system)
-    body: dict[str, Any] = {"contents": contents}
-    if systems:
-        body["systemInstruction"] = {"parts": [{"text": "\n\n".join(systems)}]}
-    generation: dict[str, Any] = {}
-    route_options(body, generation, _GENERATION, "generationConfig", config.options)
-    route_options(body, generation, _GENERATION, "generationConfig", sampling(request))
-    if request.tools:
-        body["tools"] = [
-            {
-                "functionDeclarations": [
-                    {
-                        "name": t.name,
-                        "description": t.description,
-                        "parameters": parameters_schema(t),
-                    }
-                    for t in request.tools
-                ]
-            }
-        ]
-    route_options(body, generation, _GENERATION, "generationConfig", request.options)
-    if generation:
-        body["generationConfig"] = generation
-    body.pop("model", None)  # the model is in the URL
-    return body
-
-
 def _usage(data: Any) -> Usage | None:
     return usage_of(data, "promptTokenCount", "candidatesTokenCount")
 
@@ -132,48 +71,6 @@ def _candidate_parts(body: dict[str, Any]) -> tuple[list[Any], str | None]:
     return (parts if isinstance(parts, list) else []), (str(reason) if reason else None)
 
 
-def _parse(data: Any) -> ChatResponse:
-    body = require_dict(data, "the answer")
-    if "candidates" not in body:
-        feedback = body.get("promptFeedback")
-        if isinstance(feedback, dict) and feedback.get("blockReason"):
-            raise MalformedResponse(f"the prompt was blocked: {feedback['blockReason']}")
-        raise MalformedResponse("the answer has no candidates")
-    parts, reason = _candidate_parts(body)
-    texts: list[str] = []
-    calls: list[ToolCall] = []
-    for part in parts:
-        if not isinstance(part, dict):
-            continue
-        if isinstance(part.get("text"), str) and not part.get("thought"):
-            texts.append(part["text"])
-        call = part.get("functionCall")
-        if isinstance(call, dict):
-            calls.append(
-                ToolCall(
-                    str(call.get("id") or f"call_{len(calls)}"),
-                    str(call.get("name", "")),
-                    dumps(call.get("args", {})),
-                )
-            )
-    finish: FinishReason = "tool_calls" if calls else _FINISH.get(reason or "STOP", "stop")
-    model = body.get("modelVersion")
-    return ChatResponse(
-        text="".join(texts),
-        tool_calls=tuple(calls),
-        finish_reason=finish,
-        usage=_usage(body.get("usageMetadata")),
-        model=model if isinstance(model, str) else None,
-    )
-
-
-def error_message(data: Any) -> str | None:
-    """``{"error": {"code": 429, "message": ..., "status": "RESOURCE_EXHAUSTED"}}``."""
-    if isinstance(data, list) and data:  # some endpoints wrap the error in a list
-        data = data[0]
-    return error_field(data)
-
-
 class _Decoder:
     def __init__(self) -> None:
         self.reason: FinishReason | None = None
@@ -184,7 +81,7 @@ class _Decoder:
     def feed(self, event: str | None, data: str) -> list[StreamEvent]:
         chunk = stream_object(data, "a stream chunk")
         if "error" in chunk:
-            raise StreamError(error_message(chunk) or "error in stream")
+            raise StreamError(ADAPTER.error_message(chunk) or "error in stream")
         self.seen = True
         out: list[StreamEvent] = []
         parts, reason = _candidate_parts(chunk)
@@ -217,18 +114,110 @@ class _Decoder:
         return [Finish(reason, self.usage)]
 
 
-def _models_url(base: str) -> str:
-    return versioned(base, "/v1beta") + "/models"
+class GeminiAdapter(Adapter):
+    name = "gemini"
+    version = "/v1beta"
+
+    def url(self, base: str, model: str | None, stream: bool) -> str:
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{versioned(base, self.version)}/models/{model or 'gemini-pro'}:{method}"
+
+    def auth(self, api_key: str | None) -> dict[str, str]:
+        return {"x-goog-api-key": api_key} if api_key else {}
+
+    def body(self, request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
+        names = tool_name_by_id(request.messages)
+        contents: list[dict[str, Any]] = []
+        systems: list[str] = []
+        for m in request.messages:
+            if m.role == "system":
+                systems.append(m.content)
+                continue
+            if m.role == "tool":
+                name = m.name or names.get(m.tool_call_id or "", "tool")
+                response: dict[str, Any] = {"name": name, "response": {"content": m.content}}
+                if m.tool_call_id:
+                    response["id"] = m.tool_call_id  # Gemini matches a result to its call by id
+                part = {"functionResponse": response}
+                contents.append({"role": "user", "parts": [part]})
+                continue
+            parts: list[dict[str, Any]] = [{"text": m.content}] if m.content else []
+            parts += [
+                {"functionCall": {"id": c.id, "name": c.name, "args": loads_arguments(c.arguments)}}
+                for c in m.tool_calls
+            ]
+            role = "model" if m.role == "assistant" else "user"
+            contents.append({"role": role, "parts": parts or [{"text": ""}]})
+        system = system_of(request, config)
+        if system:
+            systems.insert(0, system)
+        body: dict[str, Any] = {"contents": contents}
+        if systems:
+            body["systemInstruction"] = {"parts": [{"text": "\n\n".join(systems)}]}
+        generation: dict[str, Any] = {}
+        route_options(body, generation, _GENERATION, "generationConfig", config.options)
+        route_options(body, generation, _GENERATION, "generationConfig", sampling(request))
+        if request.tools:
+            body["tools"] = [
+                {
+                    "functionDeclarations": [
+                        {
+                            "name": t.name,
+                            "description": t.description,
+                            "parameters": parameters_schema(t),
+                        }
+                        for t in request.tools
+                    ]
+                }
+            ]
+        route_options(body, generation, _GENERATION, "generationConfig", request.options)
+        if generation:
+            body["generationConfig"] = generation
+        body.pop("model", None)  # the model is in the URL
+        return body
+
+    def read_answer(self, data: Any) -> ChatResponse:
+        body = require_dict(data, "the answer")
+        if "candidates" not in body:
+            feedback = body.get("promptFeedback")
+            if isinstance(feedback, dict) and feedback.get("blockReason"):
+                raise MalformedResponse(f"the prompt was blocked: {feedback['blockReason']}")
+            raise MalformedResponse("the answer has no candidates")
+        parts, reason = _candidate_parts(body)
+        texts: list[str] = []
+        calls: list[ToolCall] = []
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            if isinstance(part.get("text"), str) and not part.get("thought"):
+                texts.append(part["text"])
+            call = part.get("functionCall")
+            if isinstance(call, dict):
+                calls.append(
+                    ToolCall(
+                        str(call.get("id") or f"call_{len(calls)}"),
+                        str(call.get("name", "")),
+                        dumps(call.get("args", {})),
+                    )
+                )
+        finish: FinishReason = "tool_calls" if calls else _FINISH.get(reason or "STOP", "stop")
+        model = body.get("modelVersion")
+        return ChatResponse(
+            text="".join(texts),
+            tool_calls=tuple(calls),
+            finish_reason=finish,
+            usage=_usage(body.get("usageMetadata")),
+            model=model if isinstance(model, str) else None,
+        )
+
+    def error_message(self, data: Any) -> str | None:
+        """``{"error": {"code": 429, "message": ..., "status": "RESOURCE_EXHAUSTED"}}``."""
+        if isinstance(data, list) and data:  # some endpoints wrap the error in a list
+            data = data[0]
+        return error_field(data)
+
+    def stream_decoder(self) -> _Decoder:
+        return _Decoder()
 
 
-ADAPTER = Adapter(
-    name="gemini",
-    stream_format="sse",
-    url=_url,
-    auth=_auth,
-    body=_body,
-    parse=_parse,
-    error_message=error_message,
-    decoder=_Decoder,
-    models_url=_models_url,
-)
+ADAPTER = GeminiAdapter()

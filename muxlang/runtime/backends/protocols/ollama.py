@@ -21,10 +21,7 @@ from muxlang.runtime.backends.protocols.common import (
     Adapter,
     MalformedResponse,
     StreamError,
-    bearer_auth,
     dumps,
-    error_field,
-    join_url,
     loads_arguments,
     model_field,
     parameters_schema,
@@ -57,10 +54,6 @@ _RUNTIME_NAMES = (
 _RUNTIME = {name: name for name in _RUNTIME_NAMES} | {"max_tokens": "num_predict"}
 
 
-def _url(base: str, model: str | None, stream: bool) -> str:
-    return join_url(base, "/api/chat")
-
-
 def _message(m: Message) -> dict[str, Any]:
     out: dict[str, Any] = {"role": m.role, "content": m.content}
     if m.tool_calls:
@@ -71,21 +64,6 @@ def _message(m: Message) -> dict[str, Any]:
     if m.role == "tool" and m.name:
         out["tool_name"] = m.name
     return out
-
-
-def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
-    body = chat_body(request, config, _message)
-    runtime: dict[str, Any] = {}
-    route_options(body, runtime, _RUNTIME, "options", config.options)
-    route_options(body, runtime, _RUNTIME, "options", sampling(request))
-    if request.tools:
-        # Ollama declares tools the OpenAI way
-        body["tools"] = [tool_to_wire(t, parameters_schema(t)) for t in request.tools]
-    route_options(body, runtime, _RUNTIME, "options", request.options)
-    if runtime:
-        body["options"] = runtime
-    body["stream"] = stream  # Ollama streams unless told not to
-    return body
 
 
 def _calls(message: dict[str, Any], start: int = 0) -> list[ToolCall]:
@@ -113,27 +91,6 @@ def _reason(data: dict[str, Any], calls: bool) -> FinishReason:
     return "length" if data.get("done_reason") == "length" else "stop"
 
 
-def _parse(data: Any) -> ChatResponse:
-    body = require_dict(data, "the answer")
-    message = body.get("message")
-    if not isinstance(message, dict):
-        raise MalformedResponse("the answer has no message")
-    calls = _calls(message)
-    content = message.get("content")
-    return ChatResponse(
-        text=content if isinstance(content, str) else "",
-        tool_calls=tuple(calls),
-        finish_reason=_reason(body, bool(calls)),
-        usage=_usage(body),
-        model=model_field(body),
-    )
-
-
-def error_message(data: Any) -> str | None:
-    """``{"error": "model 'x' not found"}``."""
-    return error_field(data)
-
-
 class _Decoder:
     def __init__(self) -> None:
         self.calls = 0
@@ -142,7 +99,7 @@ class _Decoder:
     def feed(self, event: str | None, data: str) -> list[StreamEvent]:
         line = stream_object(data, "a stream line")
         if "error" in line:
-            raise StreamError(error_message(line) or "error in stream")
+            raise StreamError(ADAPTER.error_message(line) or "error in stream")
         out: list[StreamEvent] = []
         message = line.get("message") or {}
         if isinstance(message.get("content"), str) and message["content"]:
@@ -162,18 +119,43 @@ class _Decoder:
         return [self.finish]
 
 
-def _models_url(base: str) -> str:
-    return join_url(base, "/api/tags")
+class OllamaAdapter(Adapter):
+    name = "ollama"
+    stream_format = "ndjson"
+    chat_path = "/api/chat"
+    models_path = "/api/tags"
+
+    def body(self, request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
+        body = chat_body(request, config, _message)
+        runtime: dict[str, Any] = {}
+        route_options(body, runtime, _RUNTIME, "options", config.options)
+        route_options(body, runtime, _RUNTIME, "options", sampling(request))
+        if request.tools:
+            # Ollama declares tools the OpenAI way
+            body["tools"] = [tool_to_wire(t, parameters_schema(t)) for t in request.tools]
+        route_options(body, runtime, _RUNTIME, "options", request.options)
+        if runtime:
+            body["options"] = runtime
+        body["stream"] = stream  # Ollama streams unless told not to
+        return body
+
+    def read_answer(self, data: Any) -> ChatResponse:
+        body = require_dict(data, "the answer")
+        message = body.get("message")
+        if not isinstance(message, dict):
+            raise MalformedResponse("the answer has no message")
+        calls = _calls(message)
+        content = message.get("content")
+        return ChatResponse(
+            text=content if isinstance(content, str) else "",
+            tool_calls=tuple(calls),
+            finish_reason=_reason(body, bool(calls)),
+            usage=_usage(body),
+            model=model_field(body),
+        )
+
+    def stream_decoder(self) -> _Decoder:
+        return _Decoder()
 
 
-ADAPTER = Adapter(
-    name="ollama",
-    stream_format="ndjson",
-    url=_url,
-    auth=bearer_auth,
-    body=_body,
-    parse=_parse,
-    error_message=error_message,
-    decoder=_Decoder,
-    models_url=_models_url,
-)
+ADAPTER = OllamaAdapter()

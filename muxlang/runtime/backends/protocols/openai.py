@@ -30,9 +30,7 @@ from muxlang.runtime.backends.protocols.common import (
     Adapter,
     MalformedResponse,
     StreamError,
-    bearer_auth,
     error_field,
-    join_url,
     model_field,
     model_of,
     parameters_schema,
@@ -51,10 +49,6 @@ FINISH_REASONS: dict[str, FinishReason] = {
     "function_call": "tool_calls",
     "content_filter": "stop",
 }
-
-
-def _url(base: str, model: str | None, stream: bool) -> str:
-    return join_url(base, "/chat/completions")
 
 
 def tool_to_wire(tool: Tool, parameters: dict[str, Any]) -> dict[str, Any]:
@@ -123,68 +117,6 @@ def chat_body(
     return body
 
 
-def _body(request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
-    body = chat_body(request, config, _message)
-    body.update(config.options)
-    put_sampling(body, request)
-    if request.tools:
-        body["tools"] = [tool_to_wire(tool, parameters_schema(tool)) for tool in request.tools]
-    if request.tool_choice is not None:
-        body["tool_choice"] = request.tool_choice
-    body.update(request.options)
-    if stream:
-        body["stream"] = True
-        body.setdefault("stream_options", {"include_usage": True})
-    else:
-        body.pop("stream", None)
-        body.pop("stream_options", None)
-    return body
-
-
-def _parse(data: Any) -> ChatResponse:
-    body = require_dict(data, "the answer")
-    choices = body.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise MalformedResponse("the answer has no choices")
-    message = choices[0].get("message")
-    if not isinstance(message, dict):
-        raise MalformedResponse("the answer's first choice has no message")
-    content = message.get("content")
-    if isinstance(content, list):  # some compatible servers send parts
-        content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    calls = tuple(
-        ToolCall(
-            str(call.get("id") or f"call_{i}"),
-            str((call.get("function") or {}).get("name") or ""),
-            str((call.get("function") or {}).get("arguments") or ""),
-        )
-        for i, call in enumerate(message.get("tool_calls") or [])
-        if isinstance(call, dict)
-    )
-    reason = choices[0].get("finish_reason")
-    return ChatResponse(
-        text=content if isinstance(content, str) else "",
-        tool_calls=calls,
-        finish_reason=FINISH_REASONS.get(str(reason), "stop")
-        if reason
-        else ("tool_calls" if calls else "stop"),
-        usage=usage_from_wire(body.get("usage")),
-        model=model_field(body),
-    )
-
-
-def error_message(data: Any) -> str | None:
-    """``{"error": {"message": ...}}`` (also a bare ``{"error": "..."}``, ``{"message": ...}``)."""
-    found = error_field(data)
-    if found or not isinstance(data, dict):
-        return found
-    if isinstance(data.get("message"), str):
-        return str(data["message"])
-    if isinstance(data.get("detail"), str):
-        return str(data["detail"])
-    return None
-
-
 class _Decoder:
     def __init__(self) -> None:
         self.finished: Finish | None = None
@@ -197,7 +129,7 @@ class _Decoder:
             return []
         chunk = stream_object(data, "a stream chunk")
         if "error" in chunk:
-            raise StreamError(error_message(chunk) or "error in stream")
+            raise StreamError(ADAPTER.error_message(chunk) or "error in stream")
         out: list[StreamEvent] = []
         if chunk.get("usage"):
             self.usage = usage_from_wire(chunk["usage"])
@@ -220,18 +152,72 @@ class _Decoder:
         return [Finish(reason, self.usage)]
 
 
-def _models_url(base: str) -> str:
-    return join_url(base, "/models")
+class OpenAIAdapter(Adapter):
+    name = "openai"
+    chat_path = "/chat/completions"
+
+    def body(self, request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
+        body = chat_body(request, config, _message)
+        body.update(config.options)
+        put_sampling(body, request)
+        if request.tools:
+            body["tools"] = [tool_to_wire(tool, parameters_schema(tool)) for tool in request.tools]
+        if request.tool_choice is not None:
+            body["tool_choice"] = request.tool_choice
+        body.update(request.options)
+        if stream:
+            body["stream"] = True
+            body.setdefault("stream_options", {"include_usage": True})
+        else:
+            body.pop("stream", None)
+            body.pop("stream_options", None)
+        return body
+
+    def read_answer(self, data: Any) -> ChatResponse:
+        body = require_dict(data, "the answer")
+        choices = body.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise MalformedResponse("the answer has no choices")
+        message = choices[0].get("message")
+        if not isinstance(message, dict):
+            raise MalformedResponse("the answer's first choice has no message")
+        content = message.get("content")
+        if isinstance(content, list):  # some compatible servers send parts
+            content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        calls = tuple(
+            ToolCall(
+                str(call.get("id") or f"call_{i}"),
+                str((call.get("function") or {}).get("name") or ""),
+                str((call.get("function") or {}).get("arguments") or ""),
+            )
+            for i, call in enumerate(message.get("tool_calls") or [])
+            if isinstance(call, dict)
+        )
+        reason = choices[0].get("finish_reason")
+        return ChatResponse(
+            text=content if isinstance(content, str) else "",
+            tool_calls=calls,
+            finish_reason=FINISH_REASONS.get(str(reason), "stop")
+            if reason
+            else ("tool_calls" if calls else "stop"),
+            usage=usage_from_wire(body.get("usage")),
+            model=model_field(body),
+        )
+
+    def error_message(self, data: Any) -> str | None:
+        """``{"error": {"message": ...}}`` (also a bare ``{"error": "..."}``,
+        ``{"message": ...}``, ``{"detail": ...}``)."""
+        found = error_field(data)
+        if found or not isinstance(data, dict):
+            return found
+        if isinstance(data.get("message"), str):
+            return str(data["message"])
+        if isinstance(data.get("detail"), str):
+            return str(data["detail"])
+        return None
+
+    def stream_decoder(self) -> _Decoder:
+        return _Decoder()
 
 
-ADAPTER = Adapter(
-    name="openai",
-    stream_format="sse",
-    url=_url,
-    auth=bearer_auth,
-    body=_body,
-    parse=_parse,
-    error_message=error_message,
-    decoder=_Decoder,
-    models_url=_models_url,
-)
+ADAPTER = OpenAIAdapter()
