@@ -45,19 +45,34 @@ EXIT_TERMINATED = 143
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    """How this run goes, as the command line said it, built once from the flags."""
+    """The command's own flags, built once from what click parsed: each field is
+    the name of one of ``run``'s options (the global ones are :class:`Settings`)."""
 
-    output: str = "console"
-    debug: bool = False
     dry_run: bool = False
+    no_write: bool = False
     keep_going: bool = False
     #: ``--max-concurrent``; None: the workflow's own limit (see :meth:`limit`)
     max_concurrent: int | None = None
-    print_step: str | None = None
-    no_write: bool = False
-    record: bool = True
-    cache: Literal["use", "off", "refresh"] = "use"
+    no_record: bool = False
     resume: str | None = None
+    no_cache: bool = False
+    refresh_cache: bool = False
+    print_step: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> RunOptions:
+        """From click's parameters (the global options among them are left to
+        :func:`settings`)."""
+        return cls(**{name: params[name] for name in cls.__dataclass_fields__})
+
+    @property
+    def record(self) -> bool:
+        return not self.no_record
+
+    @property
+    def cache(self) -> Literal["use", "off", "refresh"]:
+        """How the answer cache is used: ``--no-cache`` wins over ``--refresh-cache``."""
+        return "off" if self.no_cache else "refresh" if self.refresh_cache else "use"
 
     def limit(self, plan: Plan) -> int:
         """Steps and backend calls in flight at once."""
@@ -111,22 +126,7 @@ class RunOptions:
 )
 @global_options
 @click.pass_context
-def run_command(
-    ctx: click.Context,
-    /,
-    workflow: str,
-    args: tuple[str, ...],
-    dry_run: bool,
-    no_write: bool,
-    keep_going: bool,
-    max_concurrent: int | None,
-    print_step: str | None,
-    no_record: bool,
-    no_cache: bool,
-    refresh_cache: bool,
-    resume: str | None,
-    **given: Any,
-) -> None:
+def run_command(ctx: click.Context, /, workflow: str, args: tuple[str, ...], **given: Any) -> None:
     """Run WORKFLOW (a name or a .toml path).
 
     ARG is name=value, or a value for the next declared [args] in order.
@@ -136,18 +136,7 @@ def run_command(
     opts = settings(ctx, **given)
     if opts.debug:
         debug_logging()
-    run = RunOptions(
-        output=opts.output,
-        debug=opts.debug,
-        dry_run=dry_run,
-        keep_going=keep_going,
-        max_concurrent=max_concurrent,
-        print_step=print_step,
-        no_write=no_write,
-        record=not no_record,
-        cache="off" if no_cache else "refresh" if refresh_cache else "use",
-        resume=resume,
-    )
+    run = RunOptions.from_params(given)
     try:
         code = _run(workflow, args, opts, run)
     except NotRun as stop:
@@ -186,7 +175,7 @@ def _run(workflow: str, args: Sequence[str], opts: Settings, run: RunOptions) ->
         return 0
     recover_interrupted(plan.config.project_root, opts.output, plan.workflow.name)
     earlier = _earlier_run(plan, run.resume) if run.resume is not None else None
-    result, signum, run_id = _execute(plan, run_args, run, earlier)
+    result, signum, run_id = _execute(plan, run_args, opts, run, earlier)
     try:
         _print_result(result, opts.output, run_id)
     except BrokenPipeError:  # `muxlang run x | head -1`: not an error of the run
@@ -264,6 +253,7 @@ def _reporter(output: str) -> Reporter:
 def _execute(
     plan: Plan,
     run_args: Mapping[str, Any],
+    opts: Settings,
     run: RunOptions,
     earlier: tuple[str, list[Any]] | None = None,
 ) -> tuple[RunResult, int | None, str | None]:
@@ -276,7 +266,7 @@ def _execute(
     from muxlang.runtime import process, trace
     from muxlang.runtime.scheduler import execute
 
-    output = run.output
+    output = opts.output
     max_concurrent = run.limit(plan)
     reporter = _reporter(output)
     run_trace = trace.Trace()
@@ -334,7 +324,7 @@ def _execute(
                         max_concurrent=max_concurrent,
                         interrupt=interrupt,
                         print_step=run.print_step,
-                        debug=run.debug,
+                        debug=opts.debug,
                         no_write=run.no_write,
                         apply=execute_apply,
                     )
