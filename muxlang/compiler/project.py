@@ -147,13 +147,7 @@ def check_file(target: Target, root: Path, **context: Unpack[Context]) -> list[D
     # the check builds many objects that live until it ends: the collector's
     # scans of them cost more per step the bigger the workflow (muxlang/_gc.py)
     with paused_gc():
-        return check(
-            target.path,
-            root,
-            context.get("team"),
-            context.get("environ", os.environ),
-            target.text,
-        )
+        return check(target, root, context)
 
 
 def validate_workflow(
@@ -173,19 +167,18 @@ def validate_config(
     return check_file(Target(path, "config", text), root, **context)
 
 
-def _validate_workflow(
-    path: Path, root: Path, team: str | None, environ: Mapping[str, str], text: str | None
-) -> list[Diagnostic]:
+def _validate_workflow(target: Target, root: Path, context: Context) -> list[Diagnostic]:
     from muxlang.compiler.build import check_workflow
     from muxlang.compiler.loader import load_workflow_partial
     from muxlang.config import load_config
 
+    path, text = target.path, target.text
     # with schema errors the workflow is built from its valid parts, so that the
     # compiler's checks report the rest of the file in the same run
     workflow, found, unbuilt = load_workflow_partial(path, text)
     if workflow is None:
         return silenced(found, path, text)
-    config, problems = load_config(root, workflow=workflow, team=team, environ=environ)
+    config, problems = load_config(root, workflow=workflow, **context)
     found.extend(problems)
     if any(d.is_error and d.code != "MUX030" for d in problems):
         # a broken layer: the checks would only repeat it
@@ -235,19 +228,18 @@ def _names_unbuilt_step(diagnostic: Diagnostic, unbuilt: frozenset[str]) -> bool
     return diagnostic.code == "MUX021" and diagnostic.subject in unbuilt
 
 
-def _validate_config(
-    path: Path, root: Path, team: str | None, environ: Mapping[str, str], text: str | None
-) -> list[Diagnostic]:
+def _validate_config(target: Target, root: Path, context: Context) -> list[Diagnostic]:
     from muxlang.compiler import config_checks
     from muxlang.compiler.loader import load_config_file
     from muxlang.compiler.plan import ResolvedConfig
     from muxlang.compiler.roles import RoleResolver
     from muxlang.config import load_config
 
+    path, text = target.path, target.text
     layer, spans, found = load_config_file(path, text)
     if layer is None:
         return silenced(found, path, text)
-    config, problems = load_config(root, team=team, environ=environ)
+    config, problems = load_config(root, **context)
     resolved = path.resolve()
     if text is not None or resolved not in {Path(s).resolve() for s in config.sources}:
         # not a layer of this project: check it as if it were the top layer
