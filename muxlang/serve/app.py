@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -82,6 +83,17 @@ def _no_constant(name: str) -> Any:
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or media.endswith("+json")
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """A chat request as read: its client format, JSON body and headers, and where
+    the client's later messages (its disconnect) arrive."""
+
+    fmt: Format
+    body: dict[str, Any]
+    headers: Mapping[str, str]
+    receive: Receive
 
 
 class _Seen:
@@ -201,7 +213,7 @@ class GatewayApp:
             return
         if found is not None and found.model is not None:  # Gemini names it in the path
             body = {**body, "model": found.model, "stream": found.stream}
-        await self._chat(send, receive, fmt, body, headers)
+        await self._chat(send, _Request(fmt, body, headers, receive))
 
     async def _count_tokens(
         self, send: Send, body: dict[str, Any], headers: Mapping[str, str]
@@ -274,17 +286,10 @@ class GatewayApp:
         listing = anthropic.models_listing if fmt == "anthropic" else openai.models_listing
         await self._json(send, 200, listing(models, path is not None))
 
-    async def _chat(
-        self,
-        send: Send,
-        receive: Receive,
-        fmt: Format,
-        body: dict[str, Any],
-        headers: Mapping[str, str],
-    ) -> None:
+    async def _chat(self, send: Send, request: _Request) -> None:
         """One chat request (any format) with its key's limits, usage and metrics."""
-        client = self.keys.identify(headers) if self.keys.required else None
-        asked = body.get("model")
+        client = self.keys.identify(request.headers) if self.keys.required else None
+        asked = request.body.get("model")
         model = asked if isinstance(asked, str) and self._known(asked) else "unknown"
         started = trio.current_time()
         seen = _Seen()
@@ -299,8 +304,8 @@ class GatewayApp:
 
         with metering(client.limits if client is not None else None) as meter:
             try:
-                if await self._within_limits(tracked, fmt, asked, client):
-                    await self._answer(tracked, receive, fmt, body, headers)
+                if await self._within_limits(tracked, request.fmt, asked, client):
+                    await self._answer(tracked, request)
             finally:
                 spent = self._account(model, client, meter, seen, started)
                 if spent is not None:  # a named key's tokens and cost, counted in the state
@@ -361,14 +366,8 @@ class GatewayApp:
         cost = sum(cost_of(backends.get(b), u) for b, u in meter.used)
         return client.name, tokens, cost
 
-    async def _answer(
-        self,
-        send: Send,
-        receive: Receive,
-        fmt: Format,
-        body: dict[str, Any],
-        headers: Mapping[str, str],
-    ) -> None:
+    async def _answer(self, send: Send, request: _Request) -> None:
+        fmt, body, receive = request.fmt, request.body, request.receive
         async with trio.open_nursery() as nursery:
 
             async def watch() -> None:
@@ -379,7 +378,7 @@ class GatewayApp:
             nursery.start_soon(watch)
             started = trio.current_time()
             try:
-                answer = await self.gateway.answer(fmt, body, nursery, headers)
+                answer = await self.gateway.answer(fmt, body, nursery, request.headers)
             except WireError as exc:
                 await self._error(send, fmt, 400, str(exc))
             except UnknownModel as exc:
