@@ -33,9 +33,7 @@ from muxlang.runtime.backends.protocols.common import (
     loads_arguments,
     model_field,
     model_of,
-    parameters_schema,
-    put_sampling,
-    require_dict,
+    put_request,
     stream_object,
     system_of,
     usage_of,
@@ -190,20 +188,10 @@ class AnthropicAdapter(Adapter):
         if "stop" in options:
             options["stop_sequences"] = options.pop("stop")
         body.update(options)
-        put_sampling(body, request, "stop_sequences")
-        if request.tools:
-            body["tools"] = [tool_to_wire(tool, parameters_schema(tool)) for tool in request.tools]
-        if request.tool_choice is not None:
-            body["tool_choice"] = request.tool_choice
-        body.update(request.options)
-        if stream:
-            body["stream"] = True
-        else:
-            body.pop("stream", None)
+        put_request(body, request, tool_to_wire, stream, "stop_sequences")
         return body
 
-    def read_answer(self, data: Any) -> ChatResponse:
-        body = require_dict(data, "the answer")
+    def read_answer(self, body: dict[str, Any]) -> ChatResponse:
         content = body.get("content")
         if not isinstance(content, list):
             raise MalformedResponse("the answer has no content list")

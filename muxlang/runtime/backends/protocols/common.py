@@ -106,8 +106,9 @@ class Adapter(ABC):
         """The JSON body of a chat request."""
 
     @abstractmethod
-    def read_answer(self, data: Any) -> ChatResponse:
-        """A whole JSON answer as a response (called by :meth:`parse`, inside its guard)."""
+    def read_answer(self, body: dict[str, Any]) -> ChatResponse:
+        """A whole JSON answer (an object: :meth:`parse` checks) as a response (called
+        by :meth:`parse`, inside its guard)."""
 
     @abstractmethod
     def stream_decoder(self) -> Decoder:
@@ -116,7 +117,7 @@ class Adapter(ABC):
     def parse(self, data: Any) -> ChatResponse:
         """A whole JSON answer as a response; raises only :class:`MalformedResponse`."""
         try:
-            return self.read_answer(data)
+            return self.read_answer(require_dict(data, "the answer"))
         except MalformedResponse:
             raise
         except SHAPE_ERRORS as exc:
@@ -195,6 +196,29 @@ def put_sampling(body: dict[str, Any], request: ChatRequest, stop_key: str = "st
         body["temperature"] = request.temperature
     if request.stop:
         body[stop_key] = list(request.stop)
+
+
+def put_request(
+    body: dict[str, Any],
+    request: ChatRequest,
+    tool_to_wire: Callable[[Tool, dict[str, Any]], dict[str, Any]],
+    stream: bool,
+    stop_key: str = "stop",
+) -> None:
+    """Write what a flat body (OpenAI's, Anthropic's) takes from the request over the
+    backend's options already there: its sampling fields, its tools (each as the
+    protocol's ``tool_to_wire(tool, schema)`` writes it), ``tool_choice`` and its own
+    options; then ``stream: true``, or no ``stream`` key at all when not streaming."""
+    put_sampling(body, request, stop_key)
+    if request.tools:
+        body["tools"] = [tool_to_wire(tool, parameters_schema(tool)) for tool in request.tools]
+    if request.tool_choice is not None:
+        body["tool_choice"] = request.tool_choice
+    body.update(request.options)
+    if stream:
+        body["stream"] = True
+    else:
+        body.pop("stream", None)
 
 
 def sampling(request: ChatRequest) -> dict[str, Any]:

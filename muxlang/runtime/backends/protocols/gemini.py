@@ -25,7 +25,6 @@ from muxlang.runtime.backends.protocols.common import (
     error_field,
     loads_arguments,
     parameters_schema,
-    require_dict,
     route_options,
     sampling,
     stream_object,
@@ -176,8 +175,7 @@ class GeminiAdapter(Adapter):
         body.pop("model", None)  # the model is in the URL
         return body
 
-    def read_answer(self, data: Any) -> ChatResponse:
-        body = require_dict(data, "the answer")
+    def read_answer(self, body: dict[str, Any]) -> ChatResponse:
         if "candidates" not in body:
             feedback = body.get("promptFeedback")
             if isinstance(feedback, dict) and feedback.get("blockReason"):

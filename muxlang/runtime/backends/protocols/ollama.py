@@ -25,7 +25,6 @@ from muxlang.runtime.backends.protocols.common import (
     loads_arguments,
     model_field,
     parameters_schema,
-    require_dict,
     route_options,
     sampling,
     stream_object,
@@ -139,8 +138,7 @@ class OllamaAdapter(Adapter):
         body["stream"] = stream  # Ollama streams unless told not to
         return body
 
-    def read_answer(self, data: Any) -> ChatResponse:
-        body = require_dict(data, "the answer")
+    def read_answer(self, body: dict[str, Any]) -> ChatResponse:
         message = body.get("message")
         if not isinstance(message, dict):
             raise MalformedResponse("the answer has no message")

@@ -33,9 +33,7 @@ from muxlang.runtime.backends.protocols.common import (
     error_field,
     model_field,
     model_of,
-    parameters_schema,
-    put_sampling,
-    require_dict,
+    put_request,
     stream_object,
     system_of,
     usage_of,
@@ -159,22 +157,14 @@ class OpenAIAdapter(Adapter):
     def body(self, request: ChatRequest, config: BackendConfig, stream: bool) -> dict[str, Any]:
         body = chat_body(request, config, _message)
         body.update(config.options)
-        put_sampling(body, request)
-        if request.tools:
-            body["tools"] = [tool_to_wire(tool, parameters_schema(tool)) for tool in request.tools]
-        if request.tool_choice is not None:
-            body["tool_choice"] = request.tool_choice
-        body.update(request.options)
+        put_request(body, request, tool_to_wire, stream)
         if stream:
-            body["stream"] = True
             body.setdefault("stream_options", {"include_usage": True})
         else:
-            body.pop("stream", None)
             body.pop("stream_options", None)
         return body
 
-    def read_answer(self, data: Any) -> ChatResponse:
-        body = require_dict(data, "the answer")
+    def read_answer(self, body: dict[str, Any]) -> ChatResponse:
         choices = body.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise MalformedResponse("the answer has no choices")
