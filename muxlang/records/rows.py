@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from muxlang.records.schema import STEP_NAMES
+
 #: texts longer than this are stored zlib-compressed
 COMPRESS_OVER = 4096
 
@@ -154,58 +156,15 @@ def _iso(seconds: float) -> str:
 
 
 def step_row(row: Sequence[Any]) -> StepRow:
-    """A step row as read by ``Store.steps``' query (its columns in order)."""
-    (
-        name,
-        item,
-        seq,
-        kind,
-        status,
-        started,
-        ended,
-        duration,
-        command,
-        prompt,
-        system,
-        output,
-        stderr,
-        exit_code,
-        backend,
-        attempts,
-        input_tokens,
-        output_tokens,
-        cost,
-        error,
-        origin,
-        reason,
-        fingerprint,
-        item_value,
-        fields,
-    ) = row
-    return StepRow(
-        name=name,
-        item=item,
-        seq=seq,
-        kind=kind,
-        status=status,
-        started=started,
-        ended=ended,
-        duration_ms=duration,
-        command=unpack(command),
-        prompt=unpack(prompt),
-        system=unpack(system),
-        output=unpack(output),
-        stderr=unpack(stderr),
-        exit_code=exit_code,
-        backend=backend,
-        attempts=attempts,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cost=cost,
-        error=error,
-        origin=origin,
-        reason=reason,
-        fingerprint=fingerprint,
-        item_value=json.loads(item_value) if item_value is not None else None,
-        fields=json.loads(unpack(fields) or "{}"),
-    )
+    """A step row as read with STEP_COLUMNS: its texts unpacked, its JSON read."""
+    values = dict(zip(STEP_NAMES, row, strict=True))
+    for name in _PACKED:
+        values[name] = unpack(values[name])
+    if values["item_value"] is not None:
+        values["item_value"] = json.loads(values["item_value"])
+    values["fields"] = json.loads(values["fields"] or "{}")
+    return StepRow(**values)
+
+
+#: the columns stored packed (:func:`pack`: compressed when long)
+_PACKED = ("command", "prompt", "system", "output", "stderr", "fields")

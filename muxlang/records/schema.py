@@ -80,12 +80,19 @@ RUN_COLUMNS = (
     "pid_token, error, final_step, plan, resumed_from, steps_ok, steps_failed, steps_skipped, "
     "input_tokens, output_tokens, cost"
 )
+#: the names of RUN_COLUMNS, in order: a row read with them fills a RunRow by name
+RUN_NAMES = tuple(RUN_COLUMNS.split(", "))
 LIST_COLUMNS = RUN_COLUMNS.replace("plan,", "'{}',")
 #: a run's counters and totals, from its step rows (``item = -1``)
 _SUMS = (
     "sum(status = 'success'), sum(status = 'failed'), "
     "sum(status NOT IN ('success', 'failed')), sum(input_tokens), sum(output_tokens), "
     "sum(cost)"
+)
+#: what TOTALS_QUERY gives, by RunRow's names
+TOTALS_NAMES = (
+    *("steps_ok", "steps_failed", "steps_skipped"),
+    *("input_tokens", "output_tokens", "cost"),
 )
 TOTALS_QUERY = f"SELECT {_SUMS} FROM steps WHERE run_id = ? AND item = -1"
 TOTALS = (
@@ -95,10 +102,11 @@ TOTALS = (
     "coalesce(sum(output_tokens), 0), sum(cost) FROM steps WHERE steps.run_id = runs.id "
     "AND item = -1)"
 )
-_STEP_COLUMN_COUNT = 25
-MARKS = ", ".join(["?"] * (_STEP_COLUMN_COUNT + 1))
 STEP_COLUMNS = (
     "name, item, seq, kind, status, started, ended, duration_ms, command, prompt, system, "
     "output, stderr, exit_code, backend, attempts, input_tokens, output_tokens, cost, error, "
     "origin, reason, fingerprint, item_value, fields"
 )
+#: the names of STEP_COLUMNS, in order: StepRow's fields
+STEP_NAMES = tuple(STEP_COLUMNS.split(", "))
+MARKS = ", ".join(["?"] * (len(STEP_NAMES) + 1))

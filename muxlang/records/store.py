@@ -29,10 +29,12 @@ from muxlang.records.schema import (
     LIST_COLUMNS,
     MARKS,
     RUN_COLUMNS,
+    RUN_NAMES,
     SCHEMA,
     SCHEMA_VERSION,
     STEP_COLUMNS,
     TOTALS,
+    TOTALS_NAMES,
     TOTALS_QUERY,
 )
 from muxlang.records.userkey import keyed, signature, signed
@@ -296,56 +298,16 @@ class Store:
     # ------------------------------------------------------------------ reading
 
     def _run_row(self, row: Sequence[Any]) -> RunRow:
-        (
-            run_id,
-            workflow,
-            path,
-            file_hash,
-            args,
-            team,
-            version,
-            started,
-            ended,
-            status,
-            pid,
-            pid_token,
-            error,
-            final_step,
-            plan,
-            resumed_from,
-            ok,
-            failed,
-            skipped,
-            input_tokens,
-            output_tokens,
-            cost,
-        ) = row
-        if status == "running" and not process_alive(pid, pid_token):
-            status = "interrupted"
-        if ended is None:  # running, or killed: its totals were never summed
-            ok, failed, skipped, input_tokens, output_tokens, cost = self._totals(run_id)
-        return RunRow(
-            id=run_id,
-            workflow=workflow,
-            path=path,
-            file_hash=file_hash,
-            args=json.loads(args or "{}"),
-            team=team,
-            version=version,
-            started=started,
-            ended=ended,
-            status=status,
-            error=error,
-            final_step=final_step,
-            plan=json.loads(plan or "{}"),
-            resumed_from=resumed_from,
-            steps_ok=ok,
-            steps_failed=failed,
-            steps_skipped=skipped,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost=cost,
-        )
+        """A run row as read with RUN_COLUMNS (or LIST_COLUMNS, without its plan)."""
+        values = dict(zip(RUN_NAMES, row, strict=True))
+        pid, pid_token = values.pop("pid"), values.pop("pid_token")
+        if values["status"] == "running" and not process_alive(pid, pid_token):
+            values["status"] = "interrupted"
+        if values["ended"] is None:  # running, or killed: its totals were never summed
+            values.update(zip(TOTALS_NAMES, self._totals(values["id"]), strict=True))
+        values["args"] = json.loads(values["args"] or "{}")
+        values["plan"] = json.loads(values["plan"] or "{}")
+        return RunRow(**values)
 
     def runs(self, *, workflow: str | None = None, limit: int | None = None) -> list[RunRow]:
         """Runs, newest first (without their plans)."""
