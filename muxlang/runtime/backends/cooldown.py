@@ -17,6 +17,7 @@ gateway can keep it in one process or share it between replicas through Redis
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from typing import Protocol
 
 from muxlang.llm import BackendError, ErrorKind
@@ -37,25 +38,18 @@ class CooldownStore(Protocol):
     async def clear(self, backend: str) -> None: ...
 
 
+@dataclass(eq=False, slots=True)
 class Cooldowns:
     """The engine's :class:`~muxlang.runtime.backends.engine.Policy` over a store.
 
     ``now`` must be the clock the store writes its times with."""
 
-    def __init__(
-        self,
-        store: CooldownStore,
-        now: Callable[[], float],
-        *,
-        seconds: float = 30.0,
-        failures: int = 3,
-        window: float = 60.0,
-    ) -> None:
-        self.store = store
-        self.now = now
-        self.seconds = seconds
-        self.failures = failures
-        self.window = window
+    store: CooldownStore
+    now: Callable[[], float]
+    _: KW_ONLY
+    seconds: float = 30.0
+    failures: int = 3
+    window: float = 60.0
 
     async def remaining(self, backend: str) -> float:
         until = await self.store.cooldown_until(backend)

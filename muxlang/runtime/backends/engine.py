@@ -24,7 +24,7 @@ run`` uses none. "Per-request streaming" is only a different ``attempt``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Generic, Literal, Protocol, TypeVar
 
 import trio
@@ -158,21 +158,15 @@ async def _nothing(_: object) -> None:
     return None
 
 
+@dataclass(eq=False, slots=True)
 class Engine:
     """Runs targets' roles; ``available(name)`` says why a backend cannot be used (None: it can)."""
 
-    def __init__(
-        self,
-        roles: Mapping[str, RoleConfig],
-        backends: Collection[str],
-        available: Callable[[str], str | None],
-        *,
-        policy: Policy | None = None,
-    ) -> None:
-        self.roles = roles
-        self.backends = backends
-        self.available = available
-        self.policy = policy
+    roles: Mapping[str, RoleConfig]
+    backends: Collection[str]
+    available: Callable[[str], str | None]
+    _: KW_ONLY
+    policy: Policy | None = None
 
     # ------------------------------------------------------------------ names
 
