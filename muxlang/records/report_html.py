@@ -42,6 +42,12 @@ COLORS = {
     "pending": "#9e9e9e",
 }
 
+
+def _color(status: str) -> str:
+    """The color a status is drawn in (grey for any other: interrupted, ...)."""
+    return COLORS.get(status, COLORS["pending"])
+
+
 _CSS = """
 :root { --fg:#1d1d1f; --muted:#6b6b70; --line:#d9d9de; --bg:#fbfbfd; }
 * { box-sizing: border-box; }
@@ -169,7 +175,7 @@ def graph_svg(order: Sequence[str], edges: Sequence[Sequence[str]], status: dict
     for name in order:
         x, y = where[name]
         state = status.get(name, "pending")
-        color = COLORS.get(state, "#9e9e9e")
+        color = _color(state)
         label = name if len(name) <= 18 else name[:17] + "…"
         parts.append(
             f'<g class="node" data-step="{_e(_anchor(name))}">'
@@ -205,7 +211,7 @@ def timeline(run: RunRow, rows: Sequence[StepRow]) -> str:
         left = 100 * offset / total
         width = max(100 * length / total, 0.3)
         name = row.name if row.item < 0 else f"item {row.item + 1}"
-        color = COLORS.get(_status(row), "#9e9e9e")
+        color = _color(_status(row))
         css = "bar-row item" if row.item >= 0 else "bar-row"
         out.append(
             f'<div class="{css}"><div class="bar-name" title="{_e(row.name)}">{_e(name)}</div>'
@@ -260,7 +266,7 @@ def steps_html(rows: Sequence[StepRow]) -> str:
         if row.item >= 0:
             continue
         state = _status(row)
-        color = COLORS.get(state, "#9e9e9e")
+        color = _color(state)
         opened = " open" if row.status == "failed" else ""
         out.append(
             f'<details class="step" id="step-{_e(_anchor(row.name))}"{opened}><summary>'
@@ -271,7 +277,7 @@ def steps_html(rows: Sequence[StepRow]) -> str:
         for item in items.get(row.name, ()):
             out.append(
                 f'<details class="step"><summary><span class="dot" style="background:'
-                f'{COLORS.get(_status(item), "#9e9e9e")}"></span>item {item.item + 1}</summary>'
+                f'{_color(_status(item))}"></span>item {item.item + 1}</summary>'
                 f'<div class="body">{_step_body(item)}</div></details>'
             )
         out.append("</div></details>")
@@ -287,7 +293,7 @@ def _table(rows: Sequence[StepRow]) -> str:
     for row in rows:
         if row.item >= 0:
             continue
-        color = COLORS.get(_status(row), "#9e9e9e")
+        color = _color(_status(row))
         out.append(
             f'<tr><td><span class="dot" style="background:{color}"></span>{_e(row.name)}</td>'
             f"<td>{_e(_status(row))}</td><td>{_e(_duration(row.duration_ms))}</td>"
@@ -305,7 +311,7 @@ def render_report(run: RunRow, rows: Sequence[StepRow]) -> str:
     edges = [tuple(e) for e in run.plan.get("edges") or [] if isinstance(e, list) and len(e) == 2]
     status = {r.name: _status(r) for r in rows if r.item < 0}
     started = datetime.fromtimestamp(run.started).strftime("%Y-%m-%d %H:%M:%S")
-    color = COLORS.get(run.status, "#9e9e9e")
+    color = _color(run.status)
     usage = f"{run.input_tokens:,} in / {run.output_tokens:,} out tokens"
     if run.cost is not None:
         usage += f" · {_money(run.cost)}"
