@@ -117,7 +117,7 @@ def from_wire(protocol: str, body: dict[str, Any]) -> ChatResponse:
 
 
 def test_openai_request_round_trips_through_the_internal_type() -> None:
-    request = openai.request_from_wire(OPENAI_BODY)
+    request = openai.FORMAT.request_from_wire(OPENAI_BODY)
     assert request.system == "You are terse."
     assert [m.role for m in request.messages] == ["user", "assistant", "tool", "assistant", "user"]
     assert request.messages[1].tool_calls == (ToolCall("call_1", "weather", '{"city":"Paris"}'),)
@@ -127,7 +127,7 @@ def test_openai_request_round_trips_through_the_internal_type() -> None:
 
 
 def test_anthropic_request_round_trips_through_the_internal_type() -> None:
-    request = anthropic.request_from_wire(ANTHROPIC_BODY)
+    request = anthropic.FORMAT.request_from_wire(ANTHROPIC_BODY)
     assert request.system == "You are terse."
     assert [m.role for m in request.messages] == ["user", "assistant", "tool", "user"]
     assert request.messages[1].content == "Let me look."
@@ -139,11 +139,11 @@ def test_anthropic_request_round_trips_through_the_internal_type() -> None:
     assert wire["messages"][0]["content"] == [{"type": "text", "text": "Weather in Paris?"}]
     wire["messages"][0]["content"] = "Weather in Paris?"
     assert wire == ANTHROPIC_BODY
-    assert anthropic.request_from_wire(wire) == request
+    assert anthropic.FORMAT.request_from_wire(wire) == request
 
 
 def test_an_openai_conversation_reaches_an_anthropic_upstream_faithfully() -> None:
-    request = openai.request_from_wire(OPENAI_BODY)
+    request = openai.FORMAT.request_from_wire(OPENAI_BODY)
     wire = to_wire("anthropic", request)
     assert wire["system"] == "You are terse."
     assert wire["tool_choice"] == {"type": "tool", "name": "weather"}
@@ -156,7 +156,7 @@ def test_an_openai_conversation_reaches_an_anthropic_upstream_faithfully() -> No
         "input": {"city": "Paris"},
     }
     assert wire["messages"][2]["content"][0]["tool_use_id"] == "call_1"
-    assert anthropic.request_from_wire(wire) == request
+    assert anthropic.FORMAT.request_from_wire(wire) == request
 
 
 def test_openai_text_parts_and_new_token_field_are_read() -> None:
@@ -173,7 +173,7 @@ def test_openai_text_parts_and_new_token_field_are_read() -> None:
         "stop": "X",
         "top_p": 0.9,
     }
-    request = openai.request_from_wire(body)
+    request = openai.FORMAT.request_from_wire(body)
     assert request.system == "Be brief."
     assert request.messages[0].content == "a\nb"
     assert request.max_tokens == 7
@@ -247,7 +247,7 @@ def test_openai_text_parts_and_new_token_field_are_read() -> None:
 )
 def test_bad_requests_say_what_is_wrong(module: Any, body: dict[str, Any], needle: str) -> None:
     with pytest.raises(WireError, match=needle):
-        module.request_from_wire(body)
+        module.FORMAT.request_from_wire(body)
 
 
 RESPONSES = [
@@ -266,7 +266,7 @@ RESPONSES = [
 @pytest.mark.parametrize("response", RESPONSES)
 @pytest.mark.parametrize("module", [openai, anthropic])
 def test_responses_round_trip(module: Any, response: ChatResponse) -> None:
-    wire = module.response_to_wire(response, "analyzer")
+    wire = module.FORMAT.response_to_wire(response, "analyzer")
     assert wire["model"] == "analyzer"
     back = from_wire(module.FORMAT.name, wire)
     calls = response.tool_calls
@@ -281,12 +281,12 @@ def test_responses_round_trip(module: Any, response: ChatResponse) -> None:
 
 def test_response_shapes_are_what_the_sdks_read() -> None:
     response = RESPONSES[1]
-    o = openai.response_to_wire(response, "m")
+    o = openai.FORMAT.response_to_wire(response, "m")
     assert o["object"] == "chat.completion"
     assert o["choices"][0]["message"]["content"] is None
     assert o["choices"][0]["finish_reason"] == "tool_calls"
     assert o["usage"] == {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
-    a = anthropic.response_to_wire(response, "m")
+    a = anthropic.FORMAT.response_to_wire(response, "m")
     assert a["type"] == "message"
     assert a["stop_reason"] == "tool_use"
     assert a["content"] == [
@@ -424,7 +424,7 @@ def conversations(draw: st.DrawFn) -> ChatRequest:
 def test_any_conversation_survives_both_formats(request: ChatRequest) -> None:
     for module in (openai, anthropic):
         wire = to_wire(module.FORMAT.name, request)
-        assert module.request_from_wire(wire) == request
+        assert module.FORMAT.request_from_wire(wire) == request
 
 
 @pytest.mark.parametrize(

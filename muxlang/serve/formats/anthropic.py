@@ -137,58 +137,11 @@ def _tool_choice_in(value: Any) -> Any:
     raise WireError("`tool_choice` must be auto, any, none or tool (with a name)")
 
 
-def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
-    """A Messages request body as the internal request (``model`` kept as is)."""
-    # as the Messages API: required, at least 1 (checked first: pass-through needs it too)
-    if body.get("max_tokens") is None:
-        raise WireError("`max_tokens` is required: the most tokens to generate, at least 1")
-    max_tokens = positive_int(body, "max_tokens")
-    raw_messages = need_items(body.get("messages"), "`messages`")
-    messages: list[Message] = []
-    for i, raw in enumerate(raw_messages):
-        msg = need_mapping(raw, f"messages[{i}]")
-        messages.extend(_turn(msg.get("role"), msg.get("content"), f"messages[{i}]"))
-    system = body.get("system")
-    tools: list[Tool] = []
-    for i, raw in enumerate(need_list(body.get("tools") or [], "`tools`")):
-        tool = need_mapping(raw, f"tools[{i}]")
-        if tool.get("type") not in (None, "custom"):
-            # a server tool (web_search_..., code_execution_...): Anthropic runs it, so
-            # only an anthropic backend (by pass-through) may receive it
-            raise Untranslatable(
-                f"tools[{i}]: server tool of type {tool.get('type')!r} reaches only "
-                "anthropic backends (by pass-through)"
-            )
-        tools.append(tool_in(tool, f"tools[{i}]", "input_schema"))
-    text = _block_text(system, "`system`") if system is not None else None
-    return chat_request(body, messages, text, max_tokens, tools, _tool_choice_in, "stop_sequences")
-
-
 # --------------------------------------------------------------------------- responses
 
 
 def _usage_out(usage: Usage | None) -> dict[str, int]:
     return usage_to_wire(usage, "input_tokens", "output_tokens")
-
-
-def response_to_wire(
-    response: ChatResponse, model: str, *, id: str | None = None
-) -> dict[str, Any]:
-    """The internal response as a ``message`` object."""
-    content: list[dict[str, Any]] = []
-    if response.text or not response.tool_calls:
-        content.append({"type": "text", "text": response.text})
-    content.extend(tool_use_block(c) for c in response.tool_calls)
-    return {
-        "id": id or new_id("msg_"),
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": _STOP_OUT.get(response.finish_reason or "stop", "end_turn"),
-        "stop_sequence": None,
-        "usage": _usage_out(response.usage),
-    }
 
 
 # --------------------------------------------------------------------------- errors
@@ -199,11 +152,6 @@ _ERROR_TYPES = {413: "request_too_large", 529: "overloaded_error"}
 
 def error_type(status: int) -> str:
     return common.error_type(status, "api_error", _ERROR_TYPES)
-
-
-def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
-    """Anthropic's error shape: ``{"type": "error", "error": {"type", "message"}}``."""
-    return {"type": "error", "error": {"type": error_type(status), "message": message}}
 
 
 # --------------------------------------------------------------------------- streams
@@ -294,7 +242,7 @@ class StreamEncoder:
 
     def error(self, message: str, status: int = 502, code: str | None = None) -> bytes:
         """An ``error`` event: the SDKs raise it as an APIError."""
-        return sse(error_body(status, message), event="error")
+        return sse(FORMAT.error_body(status, message), event="error")
 
     def end(self) -> bytes:
         return b""
@@ -322,11 +270,64 @@ def models_listing(models: list[dict[str, Any]], single: bool) -> dict[str, Any]
     }
 
 
-FORMAT = ClientFormat(
-    name="anthropic",
-    request_from_wire=request_from_wire,
-    response_to_wire=lambda response, model: response_to_wire(response, model),
-    encoder=lambda model, include_usage: StreamEncoder(model),
-    error_body=lambda status, message: error_body(status, message),
-    relays=True,
-)
+# --------------------------------------------------------------------------- the format
+
+
+class AnthropicFormat(ClientFormat):
+    name = "anthropic"
+    relays = True
+
+    def request_from_wire(self, body: Mapping[str, Any]) -> ChatRequest:
+        """A Messages request body as the internal request (``model`` kept as is)."""
+        # as the Messages API: required, at least 1 (checked first: pass-through needs it too)
+        if body.get("max_tokens") is None:
+            raise WireError("`max_tokens` is required: the most tokens to generate, at least 1")
+        max_tokens = positive_int(body, "max_tokens")
+        raw_messages = need_items(body.get("messages"), "`messages`")
+        messages: list[Message] = []
+        for i, raw in enumerate(raw_messages):
+            msg = need_mapping(raw, f"messages[{i}]")
+            messages.extend(_turn(msg.get("role"), msg.get("content"), f"messages[{i}]"))
+        system = body.get("system")
+        tools: list[Tool] = []
+        for i, raw in enumerate(need_list(body.get("tools") or [], "`tools`")):
+            tool = need_mapping(raw, f"tools[{i}]")
+            if tool.get("type") not in (None, "custom"):
+                # a server tool (web_search_..., code_execution_...): Anthropic runs it, so
+                # only an anthropic backend (by pass-through) may receive it
+                raise Untranslatable(
+                    f"tools[{i}]: server tool of type {tool.get('type')!r} reaches only "
+                    "anthropic backends (by pass-through)"
+                )
+            tools.append(tool_in(tool, f"tools[{i}]", "input_schema"))
+        text = _block_text(system, "`system`") if system is not None else None
+        return chat_request(
+            body, messages, text, max_tokens, tools, _tool_choice_in, "stop_sequences"
+        )
+
+    def response_to_wire(self, response: ChatResponse, model: str) -> dict[str, Any]:
+        """The internal response as a ``message`` object."""
+        content: list[dict[str, Any]] = []
+        if response.text or not response.tool_calls:
+            content.append({"type": "text", "text": response.text})
+        content.extend(tool_use_block(c) for c in response.tool_calls)
+        return {
+            "id": new_id("msg_"),
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": _STOP_OUT.get(response.finish_reason or "stop", "end_turn"),
+            "stop_sequence": None,
+            "usage": _usage_out(response.usage),
+        }
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        """Anthropic's error shape: ``{"type": "error", "error": {"type", "message"}}``."""
+        return {"type": "error", "error": {"type": error_type(status), "message": message}}
+
+    def encoder(self, model: str, include_usage: bool) -> StreamEncoder:
+        return StreamEncoder(model)
+
+
+FORMAT = AnthropicFormat()

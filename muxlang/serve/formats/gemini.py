@@ -121,42 +121,6 @@ def _tool_choice_in(config: Any) -> Any:
     return {"AUTO": "auto", "ANY": "required", "NONE": "none"}.get(mode, "auto")
 
 
-def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
-    """A ``generateContent`` body as the internal request."""
-    contents = need_items(body.get("contents"), "`contents`")
-    messages: list[Message] = []
-    for i, raw in enumerate(contents):
-        messages.extend(_turn(raw, f"contents[{i}]"))
-    system = body.get("systemInstruction") or body.get("system_instruction")
-    generation = need_mapping(body.get("generationConfig") or {}, "`generationConfig`")
-    count = generation.get("candidateCount")
-    if count not in (None, 1):
-        raise Untranslatable("`candidateCount` other than 1 is not supported")
-    limit = generation.get("maxOutputTokens")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise WireError("`generationConfig.maxOutputTokens` must be a positive integer")
-    tools: list[Tool] = []
-    for i, raw in enumerate(need_list(body.get("tools") or [], "`tools`")):
-        group = need_mapping(raw, f"tools[{i}]")
-        declared = group.get("functionDeclarations") or group.get("function_declarations")
-        if declared is None:
-            raise Untranslatable(f"tools[{i}]: only functionDeclarations are supported")
-        for j, fn in enumerate(need_list(declared, f"tools[{i}].functionDeclarations")):
-            spec = need_mapping(fn, f"tools[{i}].functionDeclarations[{j}]")
-            tools.append(tool_in(spec, f"tools[{i}].functionDeclarations[{j}]", "parameters"))
-    options = sampling_options(generation, "topP")
-    return ChatRequest(
-        messages=tuple(messages),
-        system=_parts_text(system, "`systemInstruction`") if system is not None else None,
-        max_tokens=limit,
-        temperature=opt_float(generation, "temperature"),
-        stop=stop_list(generation.get("stopSequences"), "stopSequences"),
-        tools=tuple(tools),
-        tool_choice=_tool_choice_in(body.get("toolConfig")),
-        options=options,
-    )
-
-
 # --------------------------------------------------------------------------- responses
 
 
@@ -179,21 +143,6 @@ def _chunk(model: str, parts: list[dict[str, Any]], finish: str | None = None) -
     return {"candidates": [candidate], "modelVersion": model}
 
 
-def response_to_wire(response: ChatResponse, model: str) -> dict[str, Any]:
-    parts: list[dict[str, Any]] = [{"text": response.text}] if response.text else []
-    parts += [_call_part(call) for call in response.tool_calls]
-    out = _chunk(
-        model, parts or [{"text": ""}], _FINISH_OUT.get(response.finish_reason or "stop", "STOP")
-    )
-    out["usageMetadata"] = _usage_out(response.usage)
-    return out
-
-
-def error_body(status: int, message: str) -> dict[str, Any]:
-    fallback = "INTERNAL" if status >= 500 else "INVALID_ARGUMENT"
-    return {"error": {"code": status, "message": message, "status": _STATUS.get(status, fallback)}}
-
-
 class StreamEncoder(WholeCallEncoder):
     """Internal events → ``streamGenerateContent?alt=sse`` chunks. A function call is sent
     whole (Gemini never splits one), when its arguments are complete."""
@@ -208,13 +157,71 @@ class StreamEncoder(WholeCallEncoder):
         return sse(out)
 
     def error(self, message: str, status: int = 502) -> bytes:
-        return sse(error_body(status, message))
+        return sse(FORMAT.error_body(status, message))
 
 
-FORMAT = ClientFormat(
-    name="gemini",
-    request_from_wire=request_from_wire,
-    response_to_wire=response_to_wire,
-    encoder=lambda model, include_usage: StreamEncoder(model),
-    error_body=error_body,
-)
+# --------------------------------------------------------------------------- the format
+
+
+class GeminiFormat(ClientFormat):
+    name = "gemini"
+
+    def request_from_wire(self, body: Mapping[str, Any]) -> ChatRequest:
+        """A ``generateContent`` body as the internal request."""
+        contents = need_items(body.get("contents"), "`contents`")
+        messages: list[Message] = []
+        for i, raw in enumerate(contents):
+            messages.extend(_turn(raw, f"contents[{i}]"))
+        system = body.get("systemInstruction") or body.get("system_instruction")
+        generation = need_mapping(body.get("generationConfig") or {}, "`generationConfig`")
+        count = generation.get("candidateCount")
+        if count not in (None, 1):
+            raise Untranslatable("`candidateCount` other than 1 is not supported")
+        limit = generation.get("maxOutputTokens")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise WireError("`generationConfig.maxOutputTokens` must be a positive integer")
+        tools: list[Tool] = []
+        for i, raw in enumerate(need_list(body.get("tools") or [], "`tools`")):
+            group = need_mapping(raw, f"tools[{i}]")
+            declared = group.get("functionDeclarations") or group.get("function_declarations")
+            if declared is None:
+                raise Untranslatable(f"tools[{i}]: only functionDeclarations are supported")
+            for j, fn in enumerate(need_list(declared, f"tools[{i}].functionDeclarations")):
+                spec = need_mapping(fn, f"tools[{i}].functionDeclarations[{j}]")
+                tools.append(tool_in(spec, f"tools[{i}].functionDeclarations[{j}]", "parameters"))
+        options = sampling_options(generation, "topP")
+        return ChatRequest(
+            messages=tuple(messages),
+            system=_parts_text(system, "`systemInstruction`") if system is not None else None,
+            max_tokens=limit,
+            temperature=opt_float(generation, "temperature"),
+            stop=stop_list(generation.get("stopSequences"), "stopSequences"),
+            tools=tuple(tools),
+            tool_choice=_tool_choice_in(body.get("toolConfig")),
+            options=options,
+        )
+
+    def response_to_wire(self, response: ChatResponse, model: str) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = [{"text": response.text}] if response.text else []
+        parts += [_call_part(call) for call in response.tool_calls]
+        out = _chunk(
+            model,
+            parts or [{"text": ""}],
+            _FINISH_OUT.get(response.finish_reason or "stop", "STOP"),
+        )
+        out["usageMetadata"] = _usage_out(response.usage)
+        return out
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        fallback = "INTERNAL" if status >= 500 else "INVALID_ARGUMENT"
+        return {
+            "error": {"code": status, "message": message, "status": _STATUS.get(status, fallback)}
+        }
+
+    def encoder(self, model: str, include_usage: bool) -> StreamEncoder:
+        return StreamEncoder(model)
+
+
+FORMAT = GeminiFormat()

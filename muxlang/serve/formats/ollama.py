@@ -43,8 +43,6 @@ from muxlang.serve.formats.common import (
     stop_list,
 )
 
-STREAM_TYPE = "application/x-ndjson"
-
 
 def _tool_calls_in(value: Any, where: str, count: int) -> tuple[ToolCall, ...]:
     calls = []
@@ -56,59 +54,6 @@ def _tool_calls_in(value: Any, where: str, count: int) -> tuple[ToolCall, ...]:
         name = str(fn.get("name", ""))
         calls.append(ToolCall(f"call_{count + i}", name, json_arguments(fn.get("arguments"))))
     return tuple(calls)
-
-
-def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
-    """An ``/api/chat`` body as the internal request."""
-    raw_messages = need_items(body.get("messages"), "`messages`")
-    system: list[str] = []
-    messages: list[Message] = []
-    pending: list[ToolCall] = []  # calls not answered yet, in order
-    count = 0
-    for i, raw in enumerate(raw_messages):
-        where = f"messages[{i}]"
-        msg = need_mapping(raw, where)
-        if msg.get("images"):
-            raise Untranslatable(f"{where}: images are not supported")
-        role = msg.get("role")
-        content = msg.get("content") or ""
-        if not isinstance(content, str):
-            raise WireError(f"{where}.content must be a string")
-        if role == "system":
-            (messages.append(Message("system", content)) if messages else system.append(content))
-        elif role == "user":
-            messages.append(Message("user", content))
-        elif role == "assistant":
-            calls = _tool_calls_in(msg.get("tool_calls"), where, count)
-            count += len(calls)
-            pending.extend(calls)
-            messages.append(Message("assistant", content, tool_calls=calls))
-        elif role == "tool":
-            name = msg.get("tool_name") or msg.get("name")
-            match = next((c for c in pending if c.name == name), pending[0] if pending else None)
-            if match is not None:
-                pending.remove(match)
-            call_id = match.id if match is not None else f"call_{count}"
-            messages.append(
-                Message("tool", content, tool_call_id=call_id, name=match.name if match else None)
-            )
-        else:
-            raise WireError(f"{where}: unsupported role {role!r}")
-    options = need_mapping(body.get("options") or {}, "`options`")
-    limit = options.get("num_predict")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-        raise WireError("`options.num_predict` must be an integer")
-    tools = function_tools(body.get("tools"))
-    extra = sampling_options(options)
-    return ChatRequest(
-        messages=tuple(messages),
-        system="\n\n".join(system) if system else None,
-        max_tokens=limit if isinstance(limit, int) and limit > 0 else None,
-        temperature=opt_float(options, "temperature"),
-        stop=stop_list(options.get("stop"), "options.stop"),
-        tools=tools,
-        options=extra,
-    )
 
 
 def _now() -> str:
@@ -133,17 +78,6 @@ def _done(model: str, reason: str | None, usage: Usage | None) -> dict[str, Any]
         "prompt_eval_count": u.input_tokens,
         "eval_count": u.output_tokens,
     }
-
-
-def response_to_wire(response: ChatResponse, model: str) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": response.text}
-    if response.tool_calls:
-        message["tool_calls"] = [_call_out(c) for c in response.tool_calls]
-    return {**_done(model, response.finish_reason, response.usage), "message": message}
-
-
-def error_body(status: int, message: str) -> dict[str, Any]:
-    return {"error": message}
 
 
 def _line(data: Any) -> bytes:
@@ -172,7 +106,7 @@ class StreamEncoder(WholeCallEncoder):
         return out + _line({**last, "message": {"role": "assistant", "content": ""}})
 
     def error(self, message: str, status: int = 502) -> bytes:
-        return _line(error_body(status, message))
+        return _line(FORMAT.error_body(status, message))
 
 
 def tags(models: list[dict[str, Any]]) -> dict[str, Any]:
@@ -197,12 +131,82 @@ def tags(models: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-FORMAT = ClientFormat(
-    name="ollama",
-    request_from_wire=request_from_wire,
-    response_to_wire=response_to_wire,
-    encoder=lambda model, include_usage: StreamEncoder(model),
-    error_body=error_body,
-    stream_type=STREAM_TYPE,
-    stream_default=True,
-)
+class OllamaFormat(ClientFormat):
+    name = "ollama"
+    stream_type = "application/x-ndjson"
+    stream_default = True
+
+    def request_from_wire(self, body: Mapping[str, Any]) -> ChatRequest:
+        """An ``/api/chat`` body as the internal request."""
+        raw_messages = need_items(body.get("messages"), "`messages`")
+        system: list[str] = []
+        messages: list[Message] = []
+        pending: list[ToolCall] = []  # calls not answered yet, in order
+        count = 0
+        for i, raw in enumerate(raw_messages):
+            where = f"messages[{i}]"
+            msg = need_mapping(raw, where)
+            if msg.get("images"):
+                raise Untranslatable(f"{where}: images are not supported")
+            role = msg.get("role")
+            content = msg.get("content") or ""
+            if not isinstance(content, str):
+                raise WireError(f"{where}.content must be a string")
+            if role == "system":
+                (
+                    messages.append(Message("system", content))
+                    if messages
+                    else system.append(content)
+                )
+            elif role == "user":
+                messages.append(Message("user", content))
+            elif role == "assistant":
+                calls = _tool_calls_in(msg.get("tool_calls"), where, count)
+                count += len(calls)
+                pending.extend(calls)
+                messages.append(Message("assistant", content, tool_calls=calls))
+            elif role == "tool":
+                name = msg.get("tool_name") or msg.get("name")
+                match = next(
+                    (c for c in pending if c.name == name), pending[0] if pending else None
+                )
+                if match is not None:
+                    pending.remove(match)
+                call_id = match.id if match is not None else f"call_{count}"
+                messages.append(
+                    Message(
+                        "tool", content, tool_call_id=call_id, name=match.name if match else None
+                    )
+                )
+            else:
+                raise WireError(f"{where}: unsupported role {role!r}")
+        options = need_mapping(body.get("options") or {}, "`options`")
+        limit = options.get("num_predict")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise WireError("`options.num_predict` must be an integer")
+        tools = function_tools(body.get("tools"))
+        extra = sampling_options(options)
+        return ChatRequest(
+            messages=tuple(messages),
+            system="\n\n".join(system) if system else None,
+            max_tokens=limit if isinstance(limit, int) and limit > 0 else None,
+            temperature=opt_float(options, "temperature"),
+            stop=stop_list(options.get("stop"), "options.stop"),
+            tools=tools,
+            options=extra,
+        )
+
+    def response_to_wire(self, response: ChatResponse, model: str) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": response.text}
+        if response.tool_calls:
+            message["tool_calls"] = [_call_out(c) for c in response.tool_calls]
+        return {**_done(model, response.finish_reason, response.usage), "message": message}
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"error": message}
+
+    def encoder(self, model: str, include_usage: bool) -> StreamEncoder:
+        return StreamEncoder(model)
+
+
+FORMAT = OllamaFormat()

@@ -82,53 +82,6 @@ def _tool_choice_in(value: Any) -> Any:
     raise WireError('`tool_choice` must be "auto", "none", "required" or a function')
 
 
-def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
-    """A Chat Completions request body as the internal request (``model`` kept as is)."""
-    # checked first: a pass-through must not forward a limit the API refuses
-    limits = [positive_int(body, key) for key in ("max_completion_tokens", "max_tokens")]
-    max_tokens = next((limit for limit in limits if limit is not None), None)
-    messages_raw = need_items(body.get("messages"), "`messages`")
-    n = body.get("n")
-    if n not in (None, 1):
-        raise Untranslatable("`n` other than 1 is only supported by pass-through backends")
-    system: list[str] = []
-    messages: list[Message] = []
-    for i, raw in enumerate(messages_raw):
-        where = f"messages[{i}]"
-        msg = need_mapping(raw, where)
-        role = msg.get("role")
-        name = msg.get("name") if isinstance(msg.get("name"), str) else None
-        if role in ("system", "developer"):
-            text = content_text(msg.get("content"), where)
-            if messages:
-                messages.append(Message("system", text))
-            else:
-                system.append(text)
-        elif role == "user":
-            messages.append(Message("user", content_text(msg.get("content"), where), name=name))
-        elif role == "assistant":
-            messages.append(
-                Message(
-                    "assistant",
-                    content_text(msg.get("content"), where),
-                    tool_calls=_tool_calls_in(msg.get("tool_calls"), where),
-                    name=name,
-                )
-            )
-        elif role == "tool":
-            call_id = msg.get("tool_call_id")
-            if not isinstance(call_id, str):
-                raise WireError(f"{where}: a tool message needs `tool_call_id`")
-            messages.append(
-                Message("tool", content_text(msg.get("content"), where), tool_call_id=call_id)
-            )
-        else:
-            raise WireError(f"{where}: unsupported role {role!r}")
-    tools = function_tools(body.get("tools"))
-    joined = "\n\n".join(system) if system else None
-    return chat_request(body, messages, joined, max_tokens, tools, _tool_choice_in, "stop")
-
-
 # --------------------------------------------------------------------------- responses
 
 
@@ -142,40 +95,7 @@ def _finish_out(reason: FinishReason | None) -> str | None:
     return reason
 
 
-def response_to_wire(
-    response: ChatResponse, model: str, *, id: str | None = None, created: int | None = None
-) -> dict[str, Any]:
-    """The internal response as a ``chat.completion`` object."""
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": response.text if (response.text or not response.tool_calls) else None,
-    }
-    if response.tool_calls:
-        message["tool_calls"] = [tool_call_to_wire(c) for c in response.tool_calls]
-    return {
-        "id": id or new_id("chatcmpl-"),
-        "object": "chat.completion",
-        "created": created if created is not None else int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": _finish_out(response.finish_reason) or "stop",
-            }
-        ],
-        "usage": _usage_out(response.usage),
-    }
-
-
 # --------------------------------------------------------------------------- errors
-
-
-def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
-    """OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}``."""
-    kind = error_type(status, "server_error")
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
 def model_not_found(model: str) -> dict[str, Any]:
@@ -246,7 +166,7 @@ class StreamEncoder:
 
     def error(self, message: str, status: int = 502, code: str | None = None) -> bytes:
         """An error in the middle of a stream: the SDKs raise it as an APIError."""
-        return sse(error_body(status, message, code))
+        return sse(FORMAT.error_body(status, message, code))
 
     def end(self) -> bytes:
         return sse("[DONE]")
@@ -268,11 +188,90 @@ def models_listing(models: list[dict[str, Any]], single: bool) -> dict[str, Any]
     return items[0] if single else {"object": "list", "data": items}
 
 
-FORMAT = ClientFormat(
-    name="openai",
-    request_from_wire=request_from_wire,
-    response_to_wire=lambda response, model: response_to_wire(response, model),
-    encoder=lambda model, include_usage: StreamEncoder(model, include_usage=include_usage),
-    error_body=lambda status, message: error_body(status, message),
-    relays=True,
-)
+# --------------------------------------------------------------------------- the format
+
+
+class OpenAIFormat(ClientFormat):
+    name = "openai"
+    relays = True
+
+    def request_from_wire(self, body: Mapping[str, Any]) -> ChatRequest:
+        """A Chat Completions request body as the internal request (``model`` kept as is)."""
+        # checked first: a pass-through must not forward a limit the API refuses
+        limits = [positive_int(body, key) for key in ("max_completion_tokens", "max_tokens")]
+        max_tokens = next((limit for limit in limits if limit is not None), None)
+        messages_raw = need_items(body.get("messages"), "`messages`")
+        n = body.get("n")
+        if n not in (None, 1):
+            raise Untranslatable("`n` other than 1 is only supported by pass-through backends")
+        system: list[str] = []
+        messages: list[Message] = []
+        for i, raw in enumerate(messages_raw):
+            where = f"messages[{i}]"
+            msg = need_mapping(raw, where)
+            role = msg.get("role")
+            name = msg.get("name") if isinstance(msg.get("name"), str) else None
+            if role in ("system", "developer"):
+                text = content_text(msg.get("content"), where)
+                if messages:
+                    messages.append(Message("system", text))
+                else:
+                    system.append(text)
+            elif role == "user":
+                messages.append(Message("user", content_text(msg.get("content"), where), name=name))
+            elif role == "assistant":
+                messages.append(
+                    Message(
+                        "assistant",
+                        content_text(msg.get("content"), where),
+                        tool_calls=_tool_calls_in(msg.get("tool_calls"), where),
+                        name=name,
+                    )
+                )
+            elif role == "tool":
+                call_id = msg.get("tool_call_id")
+                if not isinstance(call_id, str):
+                    raise WireError(f"{where}: a tool message needs `tool_call_id`")
+                messages.append(
+                    Message("tool", content_text(msg.get("content"), where), tool_call_id=call_id)
+                )
+            else:
+                raise WireError(f"{where}: unsupported role {role!r}")
+        tools = function_tools(body.get("tools"))
+        joined = "\n\n".join(system) if system else None
+        return chat_request(body, messages, joined, max_tokens, tools, _tool_choice_in, "stop")
+
+    def response_to_wire(self, response: ChatResponse, model: str) -> dict[str, Any]:
+        """The internal response as a ``chat.completion`` object."""
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": response.text if (response.text or not response.tool_calls) else None,
+        }
+        if response.tool_calls:
+            message["tool_calls"] = [tool_call_to_wire(c) for c in response.tool_calls]
+        return {
+            "id": new_id("chatcmpl-"),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": _finish_out(response.finish_reason) or "stop",
+                }
+            ],
+            "usage": _usage_out(response.usage),
+        }
+
+    def error_body(self, status: int, message: str, code: str | None = None) -> dict[str, Any]:
+        """OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}``."""
+        kind = error_type(status, "server_error")
+        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+    def encoder(self, model: str, include_usage: bool) -> StreamEncoder:
+        return StreamEncoder(model, include_usage=include_usage)
+
+
+FORMAT = OpenAIFormat()

@@ -114,34 +114,6 @@ def _tool_choice_in(value: Any) -> Any:
     raise WireError('`tool_choice` must be "auto", "none", "required" or a function')
 
 
-def request_from_wire(body: Mapping[str, Any]) -> ChatRequest:
-    """A Responses request body as the internal request (``model`` kept as is)."""
-    max_tokens = positive_int(body, "max_output_tokens")
-    if body.get("previous_response_id") is not None:
-        raise WireError(
-            "`previous_response_id` is not supported: muxlang stores no responses; "
-            "send the whole conversation as `input`"
-        )
-    if body.get("input") is None:
-        raise WireError("`input` is required")
-    system: list[str] = []
-    if isinstance(body.get("instructions"), str):
-        system.append(body["instructions"])
-    messages = _items(body.get("input"), system)
-    if not messages:
-        raise WireError("`input` must not be empty")
-    tools: list[Tool] = []
-    for i, raw in enumerate(need_list(body.get("tools") or [], "`tools`")):
-        tool = need_mapping(raw, f"tools[{i}]")
-        if tool.get("type") != "function":
-            raise Untranslatable(
-                f"tools[{i}]: tools of type {tool.get('type')!r} are not supported"
-            )
-        tools.append(tool_in(tool, f"tools[{i}]", "parameters"))
-    joined = "\n\n".join(system) if system else None
-    return chat_request(body, messages, joined, max_tokens, tools, _tool_choice_in)
-
-
 # --------------------------------------------------------------------------- responses
 
 
@@ -209,21 +181,6 @@ def _finished(envelope: dict[str, Any], reason: str | None, usage: Usage | None)
         envelope["status"] = "completed"
     envelope["usage"] = _usage_out(usage)
     return envelope
-
-
-def response_to_wire(response: ChatResponse, model: str) -> dict[str, Any]:
-    """The internal response as a ``response`` object."""
-    output: list[dict[str, Any]] = []
-    if response.text or not response.tool_calls:
-        output.append(_message_item(new_id("msg_"), response.text))
-    output += [_call_item(new_id("fc_"), call) for call in response.tool_calls]
-    envelope = _envelope(new_id("resp_"), model, int(time.time()), "completed", output)
-    return _finished(envelope, response.finish_reason, response.usage)
-
-
-def error_body(status: int, message: str) -> dict[str, Any]:
-    """The OpenAI error shape (the Responses API uses it too)."""
-    return openai.error_body(status, message)
 
 
 # --------------------------------------------------------------------------- streams
@@ -341,7 +298,7 @@ class StreamEncoder:
         return out + self._ev(kind, response=done)
 
     def error(self, message: str, status: int = 502) -> bytes:
-        code = openai.error_body(status, message)["error"]["type"]
+        code = openai.FORMAT.error_body(status, message)["error"]["type"]
         self.envelope["status"] = "failed"
         self.envelope["output"] = self.output
         self.envelope["error"] = {"code": code, "message": message}
@@ -353,10 +310,54 @@ class StreamEncoder:
         return b""
 
 
-FORMAT = ClientFormat(
-    name="responses",
-    request_from_wire=request_from_wire,
-    response_to_wire=response_to_wire,
-    encoder=lambda model, include_usage: StreamEncoder(model),
-    error_body=error_body,
-)
+# --------------------------------------------------------------------------- the format
+
+
+class ResponsesFormat(ClientFormat):
+    name = "responses"
+
+    def request_from_wire(self, body: Mapping[str, Any]) -> ChatRequest:
+        """A Responses request body as the internal request (``model`` kept as is)."""
+        max_tokens = positive_int(body, "max_output_tokens")
+        if body.get("previous_response_id") is not None:
+            raise WireError(
+                "`previous_response_id` is not supported: muxlang stores no responses; "
+                "send the whole conversation as `input`"
+            )
+        if body.get("input") is None:
+            raise WireError("`input` is required")
+        system: list[str] = []
+        if isinstance(body.get("instructions"), str):
+            system.append(body["instructions"])
+        messages = _items(body.get("input"), system)
+        if not messages:
+            raise WireError("`input` must not be empty")
+        tools: list[Tool] = []
+        for i, raw in enumerate(need_list(body.get("tools") or [], "`tools`")):
+            tool = need_mapping(raw, f"tools[{i}]")
+            if tool.get("type") != "function":
+                raise Untranslatable(
+                    f"tools[{i}]: tools of type {tool.get('type')!r} are not supported"
+                )
+            tools.append(tool_in(tool, f"tools[{i}]", "parameters"))
+        joined = "\n\n".join(system) if system else None
+        return chat_request(body, messages, joined, max_tokens, tools, _tool_choice_in)
+
+    def response_to_wire(self, response: ChatResponse, model: str) -> dict[str, Any]:
+        """The internal response as a ``response`` object."""
+        output: list[dict[str, Any]] = []
+        if response.text or not response.tool_calls:
+            output.append(_message_item(new_id("msg_"), response.text))
+        output += [_call_item(new_id("fc_"), call) for call in response.tool_calls]
+        envelope = _envelope(new_id("resp_"), model, int(time.time()), "completed", output)
+        return _finished(envelope, response.finish_reason, response.usage)
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        """The OpenAI error shape (the Responses API uses it too)."""
+        return openai.FORMAT.error_body(status, message)
+
+    def encoder(self, model: str, include_usage: bool) -> StreamEncoder:
+        return StreamEncoder(model)
+
+
+FORMAT = ResponsesFormat()
