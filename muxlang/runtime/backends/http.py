@@ -15,6 +15,7 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -183,21 +184,32 @@ class HttpBackend:
         body = self._adapter.body(request, config, stream)
         return url, body
 
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        url, body = self._request_parts(request, stream=False)
+    @asynccontextmanager
+    async def _exchange(
+        self, url: str, body: dict[str, Any]
+    ) -> AsyncIterator[tuple[httpx.Response, trio.CancelScope]]:
+        """One request on the least busy client: its 2xx response (any other status
+        raised as its error), and the scope that gives it ``timeout`` seconds (a
+        stream lifts that deadline once it flows). Afterwards the response is
+        closed, the client released, and a request out of time raised as a timeout."""
         index = self._pool.acquire()
         try:
             with trio.move_on_after(self.timeout) as scope:
                 response = await self._send(index, url, body)
                 try:
                     await self._check(response, url)
-                    raw = await self._read(response, url)
+                    yield response, scope
                 finally:
                     await response.aclose()
+            if scope.cancelled_caught:
+                raise self._timeout(url)
         finally:
             self._pool.release(index)
-        if scope.cancelled_caught:
-            raise self._timeout(url)
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        url, body = self._request_parts(request, stream=False)
+        async with self._exchange(url, body) as (response, _):
+            raw = await self._read(response, url)
         answer = self._parse(raw, response, url)
         return ChatResponse(
             text=answer.text,
@@ -212,29 +224,17 @@ class HttpBackend:
         url, body = self._request_parts(request, stream=True)
 
         async def produce(emit: Callable[[StreamEvent], Any]) -> None:
-            index = self._pool.acquire()
-            try:
-                with trio.move_on_after(self.timeout) as scope:
-                    response = await self._send(index, url, body)
-                    try:
-                        await self._check(response, url)
-                        if self._whole_answer(response):
-                            # a server that answered a stream request with the whole JSON
-                            # answer: relayed as the stream it stands for
-                            for event in events_of(
-                                self._parse(await self._read(response, url), response, url)
-                            ):
-                                await emit(event)
-                            return
-                        self._check_stream_type(response, url)
-                        scope.deadline = math.inf
-                        await self._pump(response, url, emit)
-                    finally:
-                        await response.aclose()
-                if scope.cancelled_caught:
-                    raise self._timeout(url)
-            finally:
-                self._pool.release(index)
+            async with self._exchange(url, body) as (response, scope):
+                if self._whole_answer(response):
+                    # a server that answered a stream request with the whole JSON
+                    # answer: relayed as the stream it stands for
+                    answer = self._parse(await self._read(response, url), response, url)
+                    for event in events_of(answer):
+                        await emit(event)
+                    return
+                self._check_stream_type(response, url)
+                scope.deadline = math.inf
+                await self._pump(response, url, emit)
 
         return channel_stream(self._nursery, self.name, produce)
 
