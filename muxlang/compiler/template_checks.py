@@ -47,12 +47,10 @@ def check_unknown_filters(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 @dataclass(frozen=True, slots=True)
 class Params:
-    """A filter's parameters after its input: names in order, how many are required,
-    and how it is written (``join(sep=", ")``)."""
+    """A filter's parameters after its input: names in order, how many are required."""
 
     names: tuple[str, ...]
     required: int
-    usage: str = ""
 
     def at_most(self) -> str:
         n = len(self.names)
@@ -63,7 +61,13 @@ class Params:
 
 def filter_params(spec: FilterSpec) -> Params:
     """The parameters of a filter, from its ``FilterSpec``."""
-    return Params(tuple(spec.params), spec.required, usage=spec.signature)
+    return Params(tuple(spec.params), spec.required)
+
+
+def _usage(spec: FilterSpec) -> str:
+    """How the filter is written (``usage: `join(sep=", ")```), for a hint: built only
+    for a diagnostic, never for the filter calls that are right."""
+    return f"usage: `{spec.signature}`"
 
 
 def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
@@ -74,7 +78,6 @@ def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
         if spec is None:
             continue
         params = filter_params(spec)
-        usage = f"usage: `{params.usage}`"
         given = len(node.args)
         if given > len(params.names):
             extra = node.args[len(params.names)]
@@ -83,7 +86,7 @@ def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
                 "MUX012",
                 f"`{node.name}` takes {params.at_most()}, "
                 f"but {given} {'was' if given == 1 else 'were'} given",
-                usage,
+                _usage(spec),
             )
             continue
         filled = set(params.names[:given])
@@ -96,7 +99,7 @@ def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
                     where,
                     "MUX012",
                     f"`{node.name}` has no argument `{key}`",
-                    did_you_mean(key, params.names) or usage,
+                    did_you_mean(key, params.names) or _usage(spec),
                 )
                 bad = True
             elif key in filled:
@@ -111,7 +114,7 @@ def check_filter_arguments(ctx: CheckContext) -> Iterator[Diagnostic]:
                 node.name_span.to(node.span),
                 "MUX012",
                 f"`{node.name}` is missing {', '.join(f'`{m}`' for m in missing)}",
-                usage,
+                _usage(spec),
             )
 
 

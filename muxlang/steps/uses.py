@@ -17,7 +17,6 @@ call that comes back to a workflow already calling (recursion).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -265,6 +264,8 @@ def _details(step: UsesStep, config: ResolvedConfig | None) -> tuple[tuple[str, 
     shown = [("workflow", step.uses.name)]
     constants = {key: value for key, value in step.with_ if not isinstance(value, TemplateField)}
     if constants:
+        import json  # only a --dry-run shows this
+
         shown.append(("with", json.dumps(constants, ensure_ascii=False)))
     return tuple(shown)
 

@@ -14,7 +14,6 @@ MUX013 (static kinds).
 from __future__ import annotations
 
 import inspect
-import json
 import posixpath
 import re
 import shlex
@@ -112,7 +111,7 @@ def _literal(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return to_json(value)
     return repr(value)
 
 
@@ -193,6 +192,8 @@ _FENCED_JSON: Final = re.compile(r"```[ \t]*json[^\n]*\n(.*?)```", re.S | re.I)
 
 def _parse_json(text: str) -> tuple[Value, str | None]:
     """The value of JSON ``text``, or (None, why it is not JSON)."""
+    import json  # here, not at the top: `validate` never reads JSON
+
     try:
         return json.loads(text), None
     except json.JSONDecodeError as exc:

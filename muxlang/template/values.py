@@ -7,7 +7,6 @@ key. No attribute of a Python object is ever reachable from a template.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -109,6 +108,8 @@ def to_json(value: object) -> str:
     are written as ``null``, as JavaScript's ``JSON.stringify`` does: the output is
     always standard JSON.
     """
+    import json  # here, not at the top: `validate` never writes JSON (~1.5 ms of its start)
+
     try:
         try:
             return json.dumps(
