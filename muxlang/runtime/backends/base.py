@@ -13,6 +13,7 @@ import trio
 
 from muxlang.config.models import BackendConfig
 from muxlang.llm import (
+    Availability,
     BackendError,
     ChatResponse,
     ErrorKind,
@@ -63,6 +64,26 @@ class Prepared:
         if not self.config.enabled:
             raise BackendError(self.name, ErrorKind.CONFIG, f"backend `{self.name}` is disabled")
         return self.config
+
+
+class PreparedBackend:
+    """What a configured backend of either kind (command line, HTTP) holds: its
+    prepared configuration, the nursery its streams run in and its timeout; and
+    whether the configuration alone lets it be used."""
+
+    def __init__(self, prepared: Prepared, nursery: trio.Nursery) -> None:
+        self.name = prepared.name
+        self._prepared = prepared
+        self._nursery = nursery
+        self.timeout = prepared.raw.timeout
+
+    def availability(self) -> Availability:
+        """Unusable when disabled, or when its ``${VAR}`` references did not expand."""
+        if not self._prepared.raw.enabled:
+            return Availability(False, f"backend `{self.name}` is disabled")
+        if self._prepared.config is None:
+            return Availability(False, self._prepared.problem or "unusable")
+        return Availability(True)
 
 
 def prepare(name: str, raw: BackendConfig, environ: Mapping[str, str]) -> Prepared:

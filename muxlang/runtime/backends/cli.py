@@ -36,7 +36,7 @@ from muxlang.llm import (
 )
 from muxlang.redaction import redact
 from muxlang.runtime import process
-from muxlang.runtime.backends.base import Prepared, Probe, channel_stream
+from muxlang.runtime.backends.base import Prepared, PreparedBackend, Probe, channel_stream
 
 log = logging.getLogger("muxlang.backends")
 
@@ -68,7 +68,7 @@ def prompt_argument(prompt: str) -> str:
     return " " + prompt if prompt.startswith("-") else prompt
 
 
-class CliBackend:
+class CliBackend(PreparedBackend):
     """One command-line backend."""
 
     def __init__(
@@ -80,13 +80,10 @@ class CliBackend:
         cwd: Path | None = None,
         grace: float | None = None,  # None: process.kill_grace()
     ) -> None:
-        self.name = prepared.name
-        self._prepared = prepared
-        self._nursery = nursery
+        super().__init__(prepared, nursery)
         self._environ = environ
         self._cwd = cwd
         self._grace = grace
-        self.timeout = prepared.raw.timeout
 
     def __repr__(self) -> str:
         return f"CliBackend(name={self.name!r}, command={self._prepared.raw.command!r})"
@@ -108,14 +105,12 @@ class CliBackend:
         return shutil.which(command, path=path)
 
     def availability(self) -> Availability:
-        if not self._prepared.raw.enabled:
-            return Availability(False, f"backend `{self.name}` is disabled")
+        """As every backend's, and its program must be found."""
+        found = super().availability()
         config = self._prepared.config
-        if config is None:
-            return Availability(False, self._prepared.problem or "unusable")
-        if self.resolve_program(config) is None:
+        if found.ok and config is not None and self.resolve_program(config) is None:
             return Availability(False, f"backend `{self.name}`: {self._not_found(config)}")
-        return Availability(True)
+        return found
 
     def _not_found(self, config: BackendConfig) -> str:
         if os.sep in config.command:

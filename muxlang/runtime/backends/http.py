@@ -22,7 +22,6 @@ import httpx
 import trio
 
 from muxlang.llm import (
-    Availability,
     BackendError,
     ChatRequest,
     ChatResponse,
@@ -32,6 +31,7 @@ from muxlang.llm import (
 from muxlang.runtime.backends import sse
 from muxlang.runtime.backends.base import (
     Prepared,
+    PreparedBackend,
     Probe,
     channel_stream,
     events_of,
@@ -58,7 +58,7 @@ CONNECT_TIMEOUT = 10.0
 _ERROR_SNIPPET = 300
 
 
-class HttpBackend:
+class HttpBackend(PreparedBackend):
     """One HTTP backend (``command`` is a base URL) speaking one protocol."""
 
     def __init__(
@@ -69,16 +69,13 @@ class HttpBackend:
         transport: httpx.AsyncBaseTransport | None = None,
         hide_urls: bool = False,
     ) -> None:
-        self.name = prepared.name
+        super().__init__(prepared, nursery)
         #: messages name the backend instead of its URL (the gateway's clients must
         #: never learn internal upstream addresses)
         self._hide_urls = hide_urls
-        self._prepared = prepared
-        self._nursery = nursery
         self._transport = transport
         self.protocol = prepared.raw.protocol
         self._adapter: Adapter = adapter_for(self.protocol)
-        self.timeout = prepared.raw.timeout
         self._pool: LeastBusy[httpx.AsyncClient] = LeastBusy(self._new_client)
         self._urls: dict[str, httpx.URL] = {}
         #: the transport each client sends through directly
@@ -129,13 +126,6 @@ class HttpBackend:
             return f"backend `{self.name}`"
         parsed = httpx.URL(url)
         return str(parsed.copy_with(query=None, userinfo=b""))
-
-    def availability(self) -> Availability:
-        if not self._prepared.raw.enabled:
-            return Availability(False, f"backend `{self.name}` is disabled")
-        if self._prepared.config is None:
-            return Availability(False, self._prepared.problem or "unusable")
-        return Availability(True)
 
     async def probe(self, timeout: float = 3.0) -> Probe:
         """A real check for ``doctor``: the server answers an authenticated GET of its
