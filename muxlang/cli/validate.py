@@ -91,13 +91,12 @@ def validate_command(
 
     Exit status: 0 no errors, 1 errors (or warnings with --strict), 2 usage.
     """
-    from muxlang._gc import freeze_at_exit, paused_gc
+    from muxlang._gc import paused_then_frozen
 
     # the imports and the checks below build objects that live until the command
-    # ends: no collector scans of them (muxlang/_gc.py); resumed when ctx closes,
-    # and not walked again by the interpreter's last collection at exit
-    ctx.with_resource(paused_gc())
-    freeze_at_exit()
+    # ends: no collector scans of them, now or when it resumes as ctx closes, nor
+    # at exit (muxlang/_gc.py)
+    ctx.with_resource(paused_then_frozen())
     from muxlang.compiler import report
     from muxlang.compiler.project import (
         Target,
