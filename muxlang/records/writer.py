@@ -89,6 +89,14 @@ class Local:
         return self.poll()
 
 
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write ``data`` whole (a large message goes into the pipe in parts, as the
+    child reads them)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 class Pipe:
     """A writer process fed through a pipe (see the module's doc)."""
 
@@ -112,12 +120,14 @@ class Pipe:
             data = pickle.dumps(message, 5)
         except Exception:  # something in a record pickle cannot carry: as JSON would store it
             data = pickle.dumps(_plain(message), 5)
-        data = _HEADER.pack(len(data)) + data
-        written = os.write(self.fd, data)
-        if written < len(data):  # a large message: the child reads it in parts
-            view = memoryview(data)
-            while written < len(data):
-                written += os.write(self.fd, view[written:])
+        # header and message in one call, never joined: a step's 50 MB output
+        # would be copied once more for nothing
+        header = _HEADER.pack(len(data))
+        written = os.writev(self.fd, (header, data)) - len(header)
+        if written < 0:  # (a pipe takes at least 4 bytes unless a signal came first)
+            _write_all(self.fd, header[len(header) + written :])
+            written = 0
+        _write_all(self.fd, memoryview(data)[written:])
 
     def poll(self) -> str | None:
         """The child's error (once), if it has said one; never waits."""
