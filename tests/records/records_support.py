@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,31 @@ def run_to_kill(root: Path, pid_file: Path) -> Iterator[subprocess.Popen[str]]:
         if pid_file.exists() and pid_file.read_text().strip():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def wait_for_pid(pid_file: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Wait until the run's slow step wrote its pid to ``pid_file`` (the run must
+    still be running meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        assert time.monotonic() < deadline, "the slow step never started"
+        assert proc.poll() is None, "the run ended before the slow step"
+        time.sleep(0.02)
+
+
+#: how a run stopped by each signal exits (Ctrl-C: 130, SIGTERM: 143, killed)
+STOPPED_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -signal.SIGKILL}
+
+
+def stop_when_hung(root: Path, how: signal.Signals) -> None:
+    """Run wf.toml; once a step wrote ``slow.pid``, send the run ``how`` and see it
+    exit as that signal makes it."""
+    pid_file = root / "slow.pid"
+    with run_to_kill(root, pid_file) as proc:
+        wait_for_pid(pid_file, proc)
+        proc.send_signal(how)
+        assert proc.wait(timeout=60) == STOPPED_EXIT[how]
+    pid_file.unlink()
 
 
 #: the edit the fake LLM answers in :func:`fix_project`

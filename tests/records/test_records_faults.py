@@ -11,7 +11,6 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from records_support import (
@@ -22,19 +21,13 @@ from records_support import (
     mux_json,
     run_to_kill,
     start_run,
+    wait_for_pid,
     write,
 )
 
 TOKEN = "tok-very-secret-1234567"
 PART = "endpoint-part-98765"
 LEAK = "echo token=$DEPLOY_TOKEN part=$MYAPP_PART arg={{ args.key }}; echo $DEPLOY_TOKEN >&2"
-
-
-def _wait_for(path: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
 
 
 def _db_bytes(project: Path) -> bytes:
@@ -114,7 +107,7 @@ def test_a_killed_run_is_interrupted_with_its_finished_steps_kept(project: Path)
         """,
     )
     with run_to_kill(project, project / "slow.pid") as proc:
-        _wait_for(project / "slow.pid")
+        wait_for_pid(project / "slow.pid", proc)
         running = mux_json(project, "runs")[0]
         assert running["status"] == "running"
         proc.send_signal(signal.SIGKILL)

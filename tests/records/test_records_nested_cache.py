@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from pathlib import Path
 
 import pytest
-from records_support import mux, mux_json, ran, run_to_kill, write
+from records_support import mux, mux_json, ran, stop_when_hung, write
 
 from tests.fakes.llm_server import FakeLLMServer, Reply
 
@@ -58,21 +57,6 @@ run = "echo after {{ steps.call.steps.first.output }}; echo after >> ran.log"
 """
 
 
-def _stop_when_hung(project: Path, how: signal.Signals) -> None:
-    """Run wf.toml; once a step wrote slow.pid, send the run ``how``."""
-    pid_file = project / "slow.pid"
-    with run_to_kill(project, pid_file) as proc:
-        deadline = time.monotonic() + 60
-        while not (pid_file.exists() and pid_file.read_text().strip()):
-            assert time.monotonic() < deadline, "the slow step never started"
-            assert proc.poll() is None, "the run ended before the slow step"
-            time.sleep(0.02)
-        proc.send_signal(how)
-        expected = {signal.SIGINT: 130, signal.SIGTERM: 143}.get(how, -signal.SIGKILL)
-        assert proc.wait(timeout=60) == expected
-    pid_file.unlink()
-
-
 @pytest.mark.parametrize(
     "how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "killed"]
 )
@@ -81,7 +65,7 @@ def test_a_call_stopped_half_way_keeps_its_finished_steps(
 ) -> None:
     write(project, HANGS, "inner.toml")
     write(project, CALLS_HANGS)
-    _stop_when_hung(project, how)
+    stop_when_hung(project, how)
     assert mux_json(project, "runs")[0]["status"] == "interrupted"
     assert ran(project) == ["first", "second"]
     (project / "fast").write_text("")
@@ -247,7 +231,7 @@ def test_a_repeating_call_stopped_in_round_2_keeps_round_1_and_what_round_2_did(
 ) -> None:
     write(project, ROUNDS, "rounds.toml")
     write(project, LOOP)
-    _stop_when_hung(project, how)
+    stop_when_hung(project, how)
     assert ran(project) == ["work", "check", "work", "check"]
     (project / "fast").write_text("")
     done = mux(project, "run", "wf.toml", "--resume", "--output", "json")
@@ -301,7 +285,7 @@ def test_a_for_each_of_calls_stopped_in_item_2_keeps_what_finished(
         with = { tag = "{{ item }}" }
         """,
     )
-    _stop_when_hung(project, how)
+    stop_when_hung(project, how)
     assert ran(project) == ["first", "second", "first", "second"]
     (project / "fast").write_text("")
     done = mux(project, "run", "wf.toml", "--resume", "--output", "json")

@@ -4,10 +4,9 @@ again and why."""
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
-from records_support import asker, clean_env, fix_project, mux, mux_json, ran, run_to_kill, write
+from records_support import asker, clean_env, fix_project, mux, mux_json, ran, stop_when_hung, write
 
 from tests.fakes.llm_server import FakeLLMServer
 
@@ -124,14 +123,7 @@ def test_resume_of_a_killed_run_reuses_its_finished_steps(project: Path) -> None
         depends_on = ["first"]
         """,
     )
-    pid_file = project / "slow.pid"
-    with run_to_kill(project, pid_file) as proc:
-        deadline = time.monotonic() + 30
-        while not (pid_file.exists() and pid_file.read_text().strip()):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+    stop_when_hung(project, signal.SIGKILL)
     assert mux_json(project, "runs")[0]["status"] == "interrupted"
     ran(project, sort=True)
     (project / "fast").write_text("")

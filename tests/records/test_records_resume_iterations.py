@@ -5,17 +5,13 @@ finished in the earlier run are reused, the rest runs; and ``run_id`` in
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import signal
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from records_support import PYTHON, asker, clean_env, mux, mux_json, ran, write
+from records_support import asker, mux, mux_json, ran, stop_when_hung, write
 
 from muxlang.records.store import Store
 from tests.fakes.llm_server import FakeLLMServer, Reply
@@ -292,26 +288,7 @@ def test_an_interrupted_repeat_resumes_at_the_iteration_it_was_in(
     """Ctrl-C, or SIGKILL, in iteration 3: the run is `interrupted`; resumed,
     iterations 1 and 2 are reused and only the third runs."""
     write(project, STOPPED)
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "muxlang", "-C", str(project), "run", "wf.toml"],
-        cwd=project,
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    pid_file = project / "slow.pid"
-    try:
-        deadline = time.monotonic() + 60
-        while not (pid_file.exists() and pid_file.read_text().strip()):
-            assert time.monotonic() < deadline, "iteration 3 never started"
-            time.sleep(0.02)
-        proc.send_signal(how)
-        assert proc.wait(timeout=60) == (130 if how == signal.SIGINT else -signal.SIGKILL)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    stop_when_hung(project, how)
     assert mux_json(project, "runs")[0]["status"] == "interrupted"
     assert ran(project) == ["count", "count", "count"]
     (project / "fast").write_text("")
