@@ -34,9 +34,6 @@ class Spy:
     def send(self, message: tuple[Any, ...]) -> None:
         self.writes.append([message])
 
-    def send_many(self, messages: list[tuple[Any, ...]]) -> None:
-        self.writes.append(list(messages))
-
     def poll(self) -> str | None:
         return None
 
