@@ -276,12 +276,13 @@ def _uses_args(snap: Snapshot, target: str) -> dict[str, str | None]:
     """The args a ``uses`` step's workflow declares."""
     from muxlang.compiler.loader import load_workflow_partial
     from muxlang.config import list_workflows
+    from muxlang.steps.uses import workflow_args
 
     for entry in list_workflows(snap.root, snap.environ):
         if target in (entry.name, str(entry.path)):
             workflow, _, _ = load_workflow_partial(entry.path)
             if workflow is not None:
-                return {arg.name: arg.description for arg in workflow.args}
+                return workflow_args(workflow)
     return {}
 
 

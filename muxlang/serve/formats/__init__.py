@@ -87,11 +87,3 @@ class Untranslatable(WireError):
     Pass-through forwards such a body untouched; only a backend that needs the
     translation refuses it (HTTP 400).
     """
-
-
-def need_model(body: Mapping[str, Any]) -> str:
-    """``body["model"]``, which every format's request carries (or the gateway put there)."""
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise WireError("`model` is required: name a muxlang role or backend")
-    return model
