@@ -88,11 +88,6 @@ class Site:
     tainted: frozenset[str] = frozenset()
 
     @property
-    def is_shell_text(self) -> bool:
-        """True for an ``{{ }}`` whose text lands in a shell command line."""
-        return self.role == "output" and self.field in shell_fields(self.step)
-
-    @property
     def item_available(self) -> bool:
         """``item`` and ``loop`` (of the step's for_each) are in scope here (not in
         ``repeat.until``, where ``loop`` is the iteration: a bound name there)."""

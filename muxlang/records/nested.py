@@ -68,11 +68,6 @@ def iteration(segment: str) -> int | None:
     return int(digits) if digits.isdigit() else None
 
 
-def definition_path(name: str) -> str:
-    """``fix#2.review[1].diff`` -> ``fix.review.diff``: the step as defined."""
-    return ".".join(base(segment) for segment in name.split("."))
-
-
 def groups(name: str) -> Iterator[tuple[str, int | None]]:
     """The groups ``name`` runs in, outermost first, with the iteration of each:
     ``fix#2.review.diff`` -> (``fix``, 2), (``fix#2.review``, None)."""
