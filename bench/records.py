@@ -149,6 +149,9 @@ class _Discard:
     def send(self, message: Any) -> None:
         return None
 
+    def send_many(self, messages: Any) -> None:
+        return None
+
     def poll(self) -> None:
         return None
 
@@ -156,7 +159,7 @@ class _Discard:
         return None
 
 
-def _unread_pipe() -> Any:
+def _unread_pipe(argv: tuple[str, ...] = ("sleep", "60")) -> Any:
     """A pipe into a ``sleep`` child that never reads: pickle and write, no writer."""
     import fcntl
 
@@ -169,7 +172,7 @@ def _unread_pipe() -> Any:
             self.stdin.close()
             self.stdout.close()
 
-    proc = subprocess.Popen(["sleep", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert proc.stdin is not None
     assert proc.stdout is not None
     fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)  # room for every step
@@ -184,8 +187,13 @@ async def _variant_once(plan: Any, db: Path, kind: str) -> float:
 
     reporter: Any = NullReporter()
     trace.install(trace.Trace() if kind == "trace" else None)
-    if kind in ("discard", "unread", "writer"):
-        channel = {"discard": _Discard, "unread": _unread_pipe, "writer": open_channel}[kind]()
+    if kind in ("discard", "unread", "cat", "writer"):
+        channel = {
+            "discard": _Discard,
+            "unread": _unread_pipe,
+            "cat": lambda: _unread_pipe(("cat",)),
+            "writer": open_channel,
+        }[kind]()
         if kind == "writer":
             time.sleep(0.15)  # ready, as `muxlang run` has it
         reporter, run_trace = _recorder(db, channel)
@@ -198,7 +206,7 @@ async def _variant_once(plan: Any, db: Path, kind: str) -> float:
 def breakdown(repeat: int) -> dict[str, Any]:
     """What each part of recording adds per step (µs of the run's CPU, best of
     ``repeat``, the variants alternating): the figures of performance.md §8 round 3."""
-    kinds = ["none", "trace", "discard", "unread", "writer"]
+    kinds = ["none", "trace", "discard", "unread", "cat", "writer"]
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -229,6 +229,7 @@ async def _locked_apply(request: ApplyRequest, lock: TreeLock) -> ApplyResult:
             else:
                 last_changes = changes
                 if changes:
+                    trace.outside()
                     try:
                         journal = apply_changes(root, changes, step.name, lock)
                     except OSError as exc:  # disk full, permissions: not the LLM's fault

@@ -1,23 +1,34 @@
 """A reporter that records a run in the store as it goes (SPEC section 10).
 
-:class:`Recorder` wraps the run's own reporter (console, json, jsonl, quiet):
-every event becomes a message to a writer (:mod:`muxlang.records.writer`),
-then goes on to the wrapped reporter. The writer is a child process fed
-through a pipe: the run pays one ``pickle`` and one ``write`` per step, and
-redaction (:func:`muxlang.records.secrets.redact`), rows, definition hashes and
-SQLite transactions happen beside it, on the other core. A step's message is
-in the pipe when the step ends, before its dependents start and before it is
-reported, and a pipe's contents outlive a SIGKILL of the run: a run killed at
-any moment leaves every finished step recorded.
+:class:`Recorder` wraps the run's own reporter (console, json, jsonl, quiet): each
+step's end becomes a message to a writer (:mod:`muxlang.records.writer`), then
+goes on to the wrapped reporter. The writer is a child process fed through a
+pipe; redaction (:func:`muxlang.records.secrets.redact`), rows, definition hashes
+and SQLite transactions happen there, on the other core. A pipe's contents
+outlive a SIGKILL of the run.
+
+When a step's record goes into the pipe. A step's end is held, and the steps that
+end soon after it join it in one write (one ``pickle`` of the batch, one
+``write``): a per-step write cost a quick step a fifth of its time
+(docs/performance.md §8). What is held is written
+
+- before the run reaches outside its process (:func:`muxlang.runtime.trace.outside`:
+  a command starts, a request is sent, an apply writes its journal), so nothing
+  that a step's end let start is seen outside before that step's record is safe;
+- before the wrapped reporter shows the step's end, when it shows ends as they
+  happen (``shows_steps``: the console, jsonl), so what the user saw end is kept;
+- and at the latest :data:`WINDOW` after the first of it ended, whether the run
+  waits or is busy in its own process.
+
+A run killed at any moment therefore keeps every finished step, except steps that
+ended within the last :data:`WINDOW` and whose end nothing outside the process
+saw.
 
 A store that fails (locked, corrupt, disk full) never fails the run: the
 first error is said once on stderr, recording stops, and the run goes on. At
 its end the run waits for the writer, so that the history is complete when
 ``muxlang run`` exits. Where no child process can be started the same writer
 runs in the run's own process.
-
-The cost, and what was tried before (a writer thread, synchronous commits), is
-in docs/performance.md §8 (``bench/records.py``).
 """
 
 from __future__ import annotations
@@ -26,9 +37,11 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+import trio
 
 from muxlang.records.store import new_id
 from muxlang.records.writer import Channel, open_channel
@@ -41,6 +54,9 @@ if TYPE_CHECKING:
 
 #: how often (seconds) a run looks whether the writer said it stopped
 POLL_EVERY = 0.25
+#: the longest (seconds) a step's record is held before it is written: at once when
+#: the run reaches outside its process or shows the step's end (see :meth:`flush`)
+WINDOW = 0.002
 
 
 def muxlang_version() -> str:
@@ -101,6 +117,10 @@ def plan_facts(plan: Plan) -> dict[str, Any]:
     }
 
 
+def _abort(raise_cancel: Any) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.SUCCEEDED
+
+
 class Recorder:
     """Records the run, then passes each event on to ``inner``."""
 
@@ -117,6 +137,9 @@ class Recorder:
         channel: Channel | None = None,
     ) -> None:
         self.inner = inner
+        # nothing to record for these: the scheduler calls the wrapped reporter's own
+        self.step_started: Callable[[str], None] = inner.step_started
+        self.item_finished: Callable[[str, int, int], None] = inner.item_finished
         self.path = path
         self.args = dict(args)
         self.secrets = secrets
@@ -126,18 +149,48 @@ class Recorder:
         self.plan: Plan | None = None
         self.root: Path | None = None
         self.run_id: str | None = None
+        #: when each repeating step started (its pending rows, :meth:`_iteration`)
         self.started: dict[str, float] = {}
         #: per repeating step, when its row may be written again (_iteration)
         self.kept: dict[str, float] = {}
         self.warned = False
         self.types: dict[str, str] = {}
         self.polled = 0.0
+        #: messages not yet handed to the channel (see :meth:`flush`)
+        self.pending: list[tuple[Any, ...]] = []
+        #: (a step's end is held as (name, record, reason, ended): see :meth:`flush`)
+        #: when the oldest of them must be written (time.time())
+        self.due = 0.0
+        #: hand each step's record over before the wrapped reporter shows its end
+        self.eager = getattr(inner, "shows_steps", False)
+        #: the task that writes what is held (:meth:`_flushing`), when it waits for a
+        #: first message
+        self.idle: trio.lowlevel.Task | None = None
+        self.flushing: trio.CancelScope | None = None
+        #: apply and ``uses`` steps (their records get more before they are sent)
+        self.special: frozenset[str] = frozenset()
         # started now, so that the child gets ready while the run starts
         self.channel: Channel | None = channel if channel is not None else open_channel()
 
-    def __getattr__(self, name: str) -> Any:
-        # optional reporter methods (backend_retry, ...) reach the wrapped reporter
-        return getattr(self.inner, name)
+    # The optional reporter methods, passed on when the wrapped reporter has them (no
+    # ``__getattr__``: a class with one makes every attribute lookup on it slow).
+
+    def backend_retry(self, error: Any, attempt: int, delay: float) -> None:
+        forward = getattr(self.inner, "backend_retry", None)
+        if forward is not None:
+            forward(error, attempt, delay)
+
+    def nested_started(self, name: str) -> None:
+        forward = getattr(self.inner, "nested_started", None)
+        if forward is not None:
+            forward(name)
+
+    def nested_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        forward = getattr(self.inner, "nested_finished", None)
+        if forward is not None:
+            if self.eager:
+                self.flush()
+            forward(name, record, reason)
 
     # ------------------------------------------------------------------ faults
 
@@ -160,6 +213,48 @@ class Recorder:
             )
             self.stderr.flush()
 
+    def _send(self, message: tuple[Any, ...], now: float) -> None:
+        pending = self.pending
+        if not pending:
+            self.due = now + WINDOW
+            if self.idle is not None:
+                trio.lowlevel.reschedule(self.idle)
+                self.idle = None
+        pending.append(message)
+        if self.eager or now >= self.due:
+            self.flush()
+
+    async def _flushing(self) -> None:
+        """Beside the run: whatever is held is written :data:`WINDOW` after the first
+        of it (the run may be busy, or waiting for a step that takes long)."""
+        with trio.CancelScope() as self.flushing:
+            while True:
+                if not self.pending:
+                    self.idle = trio.lowlevel.current_task()
+                    await trio.lowlevel.wait_task_rescheduled(_abort)
+                await trio.sleep(WINDOW)
+                self.flush()
+
+    def flush(self) -> None:
+        """Hand the messages held so far to the channel, in one write."""
+        pending = self.pending
+        if not pending:
+            return
+        self.pending = []
+        channel = self.channel
+        if channel is None:
+            return
+        try:
+            channel.send_many(
+                [m if len(m) != 4 else self._message(*m) for m in pending]  # (held step ends)
+            )
+        except Exception as exc:  # the writer is gone (or a bug): the run goes on
+            self._failed(exc)
+            return
+        now = time.time()
+        if now - self.polled > POLL_EVERY:
+            self._poll(now)
+
     def _poll(self, now: float) -> None:
         self.polled = now
         if self.channel is not None:
@@ -178,6 +273,9 @@ class Recorder:
             try:
                 facts = plan_facts(plan)
                 self.types = facts["types"]
+                self.special = frozenset(
+                    name for name, kind in self.types.items() if kind in ("apply", "uses")
+                )
                 facts.update(
                     db=str(self.path),
                     id=run_id,
@@ -200,42 +298,50 @@ class Recorder:
             self.inner.run_id = self.run_id
         if self.trace is not None:
             self.trace.on_iteration = self._iteration
+            self.trace.on_outside = self.flush
+        with contextlib.suppress(RuntimeError):  # (called outside trio: no task beside it)
+            trio.lowlevel.spawn_system_task(self._flushing, name="muxlang records")
         self.inner.run_started(plan)
 
-    def step_started(self, name: str) -> None:
-        self.started[name] = time.time()
-        self.inner.step_started(name)
-
     def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
-        channel = self.channel
-        if channel is not None:
+        if self.channel is not None:
             ended = time.time()
-            saved = record
-            if self.types.get(name) == "apply" and record.get("status") == "success":
-                saved = self._with_file_hashes(record)
-            if self.types.get(name) == "uses" or "iterations" in record:
-                from muxlang.records.nested import nested_record
-
-                # what ran inside, for a --resume that reuses it piece by piece
-                nested = nested_record(self.plan, name, record, self.trace, self.root)
-                if nested is not None:
-                    saved = {**saved, "nested": nested}
-            sent = items = None
-            if self.trace is not None:
-                found = self.trace.sent
-                sent = found.get((name, -1))
-                results = record.get("results")
-                if results:
-                    items = [found.get((name, index)) for index in range(len(results))]
-            try:
-                channel.send(
-                    ("step", name, saved, reason, self.started.get(name), ended, sent, items)
-                )
-            except Exception as exc:  # the writer is gone (or a bug): the run goes on
-                self._failed(exc)
-            if ended - self.polled > POLL_EVERY:
-                self._poll(ended)
+            if name in self.special or "iterations" in record:
+                self._send(self._message(name, record, reason, ended), ended)
+            elif self.pending and not self.eager and ended < self.due:  # (the usual case)
+                self.pending.append((name, record, reason, ended))
+            else:  # the rest is done for a whole batch (see :meth:`flush`)
+                self._send((name, record, reason, ended), ended)
         self.inner.step_finished(name, record, reason)
+
+    def _message(
+        self, name: str, record: Mapping[str, Any], reason: str | None, ended: float
+    ) -> tuple[Any, ...]:
+        """A step's message to the writer: its record (with what only some steps
+        add), what it sent, when it started (``duration_ms`` before its end; it never
+        started if it was skipped) and ended."""
+        saved = record
+        kind = self.types.get(name)
+        if kind == "apply" and record.get("status") == "success":
+            saved = self._with_file_hashes(record)
+        if kind == "uses" or "iterations" in record:
+            from muxlang.records.nested import nested_record
+
+            # what ran inside, for a --resume that reuses it piece by piece
+            nested = nested_record(self.plan, name, record, self.trace, self.root)
+            if nested is not None:
+                saved = {**saved, "nested": nested}
+        sent = items = None
+        if self.trace is not None:
+            found = self.trace.sent
+            sent = found.get((name, -1))
+            results = record.get("results")
+            if results:
+                items = [found.get((name, index)) for index in range(len(results))]
+        started = None
+        if record.get("status") != "skipped":
+            started = ended - (record.get("duration_ms") or 0) / 1000
+        return ("step", name, saved, reason, started, ended, sent, items)
 
     def _iteration(self, name: str, record: Mapping[str, Any]) -> None:
         """An iteration of a repeating step, or a nested step of a ``uses`` call
@@ -258,12 +364,9 @@ class Recorder:
         if nested is not None:
             saved["nested"] = nested
         sent = self.trace.sent.get((name, -1)) if self.trace is not None else None
-        try:
-            channel.send(
-                ("step", name, saved, None, self.started.get(name), time.time(), sent, None)
-            )
-        except Exception as exc:  # the writer is gone (or a bug): the run goes on
-            self._failed(exc)
+        ended = time.time()
+        started = self.started.setdefault(name, sent.get("started", ended) if sent else ended)
+        self._send(("step", name, saved, None, started, ended, sent, None), ended)
         now = time.perf_counter()
         self.kept[name] = now + min(40 * (now - begun), 0.05)
 
@@ -275,10 +378,10 @@ class Recorder:
 
         return {**record, "file_hashes": file_hashes(self.root, record.get("files"))}
 
-    def item_finished(self, name: str, done: int, total: int) -> None:
-        self.inner.item_finished(name, done, total)
-
     def run_finished(self, result: RunResult) -> None:
+        if self.flushing is not None:
+            self.flushing.cancel()
+        self.flush()
         channel = self.channel
         if channel is not None:
             if result.interrupted:

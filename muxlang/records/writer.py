@@ -8,11 +8,12 @@ happened as messages — ``("open", facts)``, ``("step", ...)``,
   directory, the environment or site-packages; importing only this module,
   the store and the redaction) reads them from a pipe and does everything
   else: redaction, the step's rows, its definition hash, the SQLite
-  transaction. The run pays one ``pickle`` and one ``write`` per step. A write
-  into the kernel's pipe survives a SIGKILL of the run, so every step that
-  ended before the kill is still recorded: the child reads to the end of the
-  pipe before it exits. The child sits in its own session, so Ctrl-C at the
-  terminal does not stop it before it has written what the run said.
+  transaction. The run pays one ``pickle`` and one ``write`` per batch of
+  messages (:meth:`Pipe.send_many`; when the recorder sends, see
+  :mod:`muxlang.records.recorder`). A write into the kernel's pipe survives a
+  SIGKILL of the run: the child reads to the end of the pipe before it exits.
+  The child sits in its own session, so Ctrl-C at the terminal does not stop it
+  before it has written what the run said.
 - :class:`Local`: the same :class:`Handler` in the run's own process, where a
   child cannot be started (no POSIX ``fork``/``exec``, no interpreter path).
 
@@ -51,7 +52,7 @@ __all__ = [
     "split_steps",
 ]
 
-#: each message on the pipe: its length, then its pickle
+#: each write on the pipe: its length, then the pickle of a list of messages
 _HEADER = struct.Struct("<I")
 #: seconds the child waits after each batch (a step is in the database at most this
 #: much plus its write later; in the pipe, and so safe from a kill, at once)
@@ -75,6 +76,9 @@ class Local:
 
     def send(self, message: tuple[Any, ...]) -> None:
         self.handler.handle([message])
+
+    def send_many(self, messages: list[tuple[Any, ...]]) -> None:
+        self.handler.handle(messages)
 
     def poll(self) -> str | None:
         """The store's error, the first time it is asked after it happened."""
@@ -116,10 +120,14 @@ class Pipe:
         self.done = False
 
     def send(self, message: tuple[Any, ...]) -> None:
+        self.send_many([message])
+
+    def send_many(self, messages: list[tuple[Any, ...]]) -> None:
+        """``messages`` in one write (one pickle of the list)."""
         try:
-            data = pickle.dumps(message, 5)
+            data = pickle.dumps(messages, 5)
         except Exception:  # something in a record pickle cannot carry: as JSON would store it
-            data = pickle.dumps(_plain(message), 5)
+            data = pickle.dumps(_plain(messages), 5)
         # header and message in one call, never joined: a step's 50 MB output
         # would be copied once more for nothing
         header = _HEADER.pack(len(data))
@@ -287,7 +295,8 @@ class _Wake(Exception):
 
 
 def _messages(buffer: bytearray) -> tuple[list[tuple[Any, ...]], int]:
-    """The whole messages at the start of ``buffer``, and how many bytes they took."""
+    """The messages of the whole frames at the start of ``buffer`` (each frame is one
+    write: a list of messages), and how many bytes they took."""
     out: list[tuple[Any, ...]] = []
     at = 0
     size = _HEADER.size
@@ -297,9 +306,9 @@ def _messages(buffer: bytearray) -> tuple[list[tuple[Any, ...]], int]:
             break
         data = bytes(buffer[at + size : at + size + length])
         try:
-            out.append(pickle.loads(data))
+            out.extend(pickle.loads(data))
         except (ImportError, AttributeError):  # a class this process cannot import
-            out.append(_Reader(io.BytesIO(data)).load())
+            out.extend(_Reader(io.BytesIO(data)).load())
         at += size + length
     return out, at
 

@@ -34,6 +34,10 @@ class Reporter(Protocol):
 class NullReporter:
     """Reports nothing; subclass it and override what you need."""
 
+    #: it shows each step's end as it happens (a run recorder then writes the step's
+    #: record before it passes the end on; else it may gather a few into one write)
+    shows_steps = False
+
     def run_started(self, plan: Plan) -> None:
         return None
 

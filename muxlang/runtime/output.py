@@ -216,6 +216,8 @@ def members_line(run_trace: Trace | None, name: str) -> str | None:
 class PlainReporter(NullReporter):
     """A line per finished step on ``stream`` (stderr), then a summary."""
 
+    shows_steps = True
+
     def __init__(self, stream: IO[str], *, verbose: bool = True, color: bool = False) -> None:
         self.stream = stream
         self.verbose = verbose
@@ -303,6 +305,8 @@ _SYMBOL_COLORS = {"✓": "32", "✗": "31", "-": "2", "▸": "36"}
 class JsonlReporter(NullReporter):
     """One JSON object per line on ``stream`` (stdout) as things happen."""
 
+    shows_steps = True
+
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
         self.closed = False
@@ -353,6 +357,8 @@ class JsonlReporter(NullReporter):
 
 class LiveReporter(NullReporter):
     """A rich live table of every step on a terminal (stderr)."""
+
+    shows_steps = True
 
     def __init__(self, console: Console) -> None:
         from rich.live import Live

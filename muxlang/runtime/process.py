@@ -40,6 +40,8 @@ from pathlib import Path
 
 import trio
 
+from muxlang.runtime import trace
+
 GRACE_SECONDS = 5.0
 #: internal, for tests: another grace period in seconds (the default stays 5 s)
 GRACE_ENV = "MUXLANG_KILL_GRACE"
@@ -142,6 +144,7 @@ async def run(
     child_env = dict(os.environ if env is None else env)
     child_env[TOKEN_ENV] = token
     sweeping = _become_subreaper()
+    trace.outside()
     try:
         proc = await trio.lowlevel.open_process(
             list(argv),

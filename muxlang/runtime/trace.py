@@ -33,6 +33,9 @@ class Trace:
         #: nested step of a ``uses`` call, ends, so that a run killed before the
         #: step ends keeps what it finished (the run recorder)
         self.on_iteration: Callable[[str, Mapping[str, Any]], None] | None = None
+        #: called before the run reaches outside its process (:func:`outside`), so
+        #: that what the run recorder holds is written first
+        self.on_outside: Callable[[], None] | None = None
 
     def get(self, step: str, index: int = -1) -> dict[str, Any]:
         """What ``step`` (item ``index``) sent (empty when nothing was noted)."""
@@ -91,6 +94,15 @@ def members(role: str, outcome: list[tuple[str, str, str]]) -> None:
     key = _step.get()
     if trace is not None and key is not None:
         trace.mark(key, members=[{"entry": e, "status": s, "why": w} for e, s, w in outcome])
+
+
+def outside() -> None:
+    """The run is about to reach outside its process: start a process, send a
+    request, change a file. The run recorder writes the records it holds first, so
+    that nothing a step's end let start is seen before that step's record is safe."""
+    trace = _current.get()
+    if trace is not None and trace.on_outside is not None:
+        trace.on_outside()
 
 
 def rolled_back(step: str, paths: tuple[str, ...]) -> None:

@@ -1,28 +1,33 @@
 """When a step's record reaches the writer (muxlang.records.recorder.Recorder): before
-any step that waited for it starts (a dependent, or one that waited for its slot),
-before the console shows its end, and while the run waits, never later. What a
-killed run keeps rests on this; a recorder that gathers steps into fewer writes
-(docs/performance.md, section 8) must keep it."""
+anything a step that waited for it does outside the run's process (start a command,
+send a request, change a file: a dependent, or a step that waited for its slot),
+before the console shows its end, and within a few ms while the run waits or is
+busy in its own process. What a killed run keeps rests on this; records are
+gathered into fewer writes in between (docs/performance.md, section 8)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import networkx as nx
 import pytest
 import trio
 
-from muxlang.llm import ChatRequest
 from muxlang.records.recorder import Recorder
-from muxlang.runtime import execute
+from muxlang.runtime import execute, trace
+from muxlang.runtime.backends.router import open_router
 from muxlang.runtime.events import NullReporter
 from tests.fakes.scripted import Reply, ScriptedQueryService
 from tests.runtime.runtime_helpers import plan_from_toml
 
 TABLES = '\n[roles.r]\nbackends = ["x"]\n[roles.slow]\nbackends = ["x"]\n'
 TABLES += '[backends.x]\ncommand = "cat"\n'
+HTTP_TABLES = '\n[roles.r]\nbackends = ["h"]\n'
+HTTP_TABLES += '[backends.h]\ncommand = "http://127.0.0.1:9/v1"\nprotocol = "openai"\nmodel = "m"\n'
 
 
 class Spy:
@@ -33,6 +38,9 @@ class Spy:
 
     def send(self, message: tuple[Any, ...]) -> None:
         self.writes.append([message])
+
+    def send_many(self, messages: list[tuple[Any, ...]]) -> None:
+        self.writes.append(list(messages))
 
     def poll(self) -> str | None:
         return None
@@ -51,6 +59,7 @@ def _recorder(tmp_path: Path, inner: Any = None) -> tuple[Recorder, Spy]:
         tmp_path / "runs.db",
         args={},
         secrets=(),
+        trace=trace.Trace(),
         channel=spy,  # type: ignore[arg-type]
     )
     return recorder, spy
@@ -86,24 +95,19 @@ def _query(name: str, *, role: str = "r", after: str | None = None, extra: str =
     )
 
 
-@pytest.mark.parametrize("slots", [1, 8])
-async def test_no_step_starts_before_the_records_of_steps_that_ended_are_written(
-    tmp_path: Path, slots: int
-) -> None:
-    """Dependents (several at once), and with one slot steps that wait for it: when
-    each step asks its question, every step it waited for is in the pipe (with one
-    slot: every step that ended; with eight, every step it depends on)."""
-    after = "a" if slots > 1 else None
-    body = _steps(
-        _query("a"),
-        _query("b", after="a"),
-        _query("c", after=after),
-        _query("d", after=after),
-        _query("e", after="b"),
-        head=f"max_concurrent = {slots}",
-    )
-    plan = plan_from_toml(tmp_path, body)
-    recorder, spy = _recorder(tmp_path)
+def _shell(name: str, *, after: str | None = None) -> str:
+    depends = f'depends_on = ["{after}"]\n' if after else ""
+    return f'[[steps]]\nname = "{name}"\ntype = "shell"\nrun = "true"\n{depends}\n'
+
+
+def _waited_for(plan: Any, slots: int, name: str, ended: list[str]) -> set[str]:
+    """The steps ``name`` waited for: with one slot every step that ended before it
+    started, with eight its ancestors."""
+    return set(ended) if slots == 1 else set(nx.ancestors(plan.graph, name))
+
+
+def _watch_ends(recorder: Recorder) -> list[str]:
+    """The steps whose end the scheduler reported to ``recorder``, in order."""
     ended: list[str] = []
     record_end = recorder.step_finished
 
@@ -112,21 +116,112 @@ async def test_no_step_starts_before_the_records_of_steps_that_ended_are_written
         record_end(name, record, reason)
 
     recorder.step_finished = step_finished  # type: ignore[method-assign]
-    missing: dict[str, set[str]] = {}
+    return ended
 
-    def answer(request: ChatRequest) -> str:
-        name = request.prompt_text
-        waited = set(ended) if slots == 1 else nx.ancestors(plan.graph, name)
-        missing[name] = waited - set(spy.steps())
-        return "ok"
 
-    result = await execute(
-        plan, args={}, query=ScriptedQueryService({"r": answer}), reporter=recorder
+@pytest.mark.parametrize("slots", [1, 8])
+async def test_no_step_starts_a_command_before_the_records_of_steps_it_waited_for_are_written(
+    tmp_path: Path, slots: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dependents (several at once), and with one slot steps that wait for it: when
+    each step starts its process, every step it waited for is in the pipe."""
+    after = "a" if slots > 1 else None
+    body = _steps(
+        _shell("a"),
+        _shell("b", after="a"),
+        _shell("c", after=after),
+        _shell("d", after=after),
+        _shell("e", after="b"),
+        head=f"max_concurrent = {slots}",
     )
+    plan = plan_from_toml(tmp_path, body)
+    recorder, spy = _recorder(tmp_path)
+    ended = _watch_ends(recorder)
+    missing: dict[str, set[str]] = {}
+    open_process = trio.lowlevel.open_process
+
+    async def spawn(*args: Any, **kwargs: Any) -> Any:
+        key = trace.current_step()
+        assert key is not None
+        missing[key[0]] = _waited_for(plan, slots, key[0], ended) - set(spy.steps())
+        return await open_process(*args, **kwargs)
+
+    monkeypatch.setattr(trio.lowlevel, "open_process", spawn)
+    trace.install(recorder.trace)
+    result = await execute(plan, args={}, query=ScriptedQueryService(), reporter=recorder)
     assert result.success, result.error
-    assert sorted(missing) == sorted(plan.order)
     assert missing == {name: set() for name in plan.order}, missing
     assert sorted(spy.steps()) == sorted(plan.order)
+
+
+@pytest.mark.parametrize("slots", [1, 8])
+async def test_no_request_leaves_before_the_records_of_steps_it_waited_for_are_written(
+    tmp_path: Path, slots: int
+) -> None:
+    """The same for a backend's HTTP request (through the real router and backend;
+    the transport is httpx's mock, which sees the request as the server would)."""
+    after = "a" if slots > 1 else None
+    body = _steps(
+        _query("a"),
+        _query("b", after="a"),
+        _query("c", after=after),
+        _query("d", after=after),
+        head=f"max_concurrent = {slots}",
+    ).replace(TABLES, HTTP_TABLES)
+    plan = plan_from_toml(tmp_path, body)
+    recorder, spy = _recorder(tmp_path)
+    ended = _watch_ends(recorder)
+    missing: dict[str, set[str]] = {}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        name = json.loads(request.content)["messages"][-1]["content"]
+        missing[name] = _waited_for(plan, slots, name, ended) - set(spy.steps())
+        message = {"role": "assistant", "content": "ok"}
+        return httpx.Response(200, json={"choices": [{"message": message}]})
+
+    trace.install(recorder.trace)
+    async with open_router(
+        plan.config, environ={}, transport=httpx.MockTransport(answer)
+    ) as router:
+        result = await execute(plan, args={}, query=router, reporter=recorder)
+    assert result.success, result.error
+    assert missing == {name: set() for name in plan.order}, missing
+
+
+async def test_no_file_changes_before_the_record_of_the_step_an_apply_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An apply step writes its journal (then the files) only once the record of the
+    step whose answer it applies is out."""
+    from muxlang.apply import execute_apply, runner
+
+    (tmp_path / "f.txt").write_text("old\n")
+    edit = json.dumps({"path": "f.txt", "old": "old", "new": "new"})
+    body = _steps(
+        _query("ask"),
+        '[[steps]]\nname = "fix"\ntype = "apply"\nsource = "ask"\ndepends_on = ["ask"]\n',
+    )
+    plan = plan_from_toml(tmp_path, body)
+    recorder, spy = _recorder(tmp_path)
+    seen: list[list[str]] = []
+    apply_changes = runner.apply_changes
+
+    def write(*args: Any, **kwargs: Any) -> Any:
+        seen.append(spy.steps())
+        return apply_changes(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "apply_changes", write)
+    trace.install(recorder.trace)
+    result = await execute(
+        plan,
+        args={},
+        query=ScriptedQueryService({"r": edit}),
+        reporter=recorder,
+        apply=execute_apply,
+    )
+    assert result.success, result.error
+    assert (tmp_path / "f.txt").read_text() == "new\n"
+    assert seen == [["ask"]]
 
 
 async def test_a_step_that_ended_is_written_while_the_run_waits(
@@ -177,6 +272,8 @@ async def test_a_shown_step_end_is_written_before_it_is_shown(tmp_path: Path) ->
     shown: list[tuple[str, bool]] = []
 
     class Console(NullReporter):
+        shows_steps = True
+
         def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
             shown.append((name, name in spy.steps()))
 

@@ -28,6 +28,7 @@ from muxlang.llm import (
     ErrorKind,
     StreamEvent,
 )
+from muxlang.runtime import trace
 from muxlang.runtime.backends import sse
 from muxlang.runtime.backends.base import (
     Prepared,
@@ -183,6 +184,7 @@ class HttpBackend(PreparedBackend):
         stream lifts that deadline once it flows). Afterwards the response is
         closed, the client released, and a request out of time raised as a timeout."""
         index = self._pool.acquire()
+        trace.outside()
         try:
             with trio.move_on_after(self.timeout) as scope:
                 response = await self._send(index, url, body)
