@@ -1,10 +1,11 @@
 """Run records: what recording costs a run, and how fast the history answers.
 
 - scheduler: the 1,000-step plans of bench/scheduler.py (wide and chain), run
-  without and with recording (a :class:`~muxlang.records.recorder.Recorder`
-  writing every step to a fresh ``runs.db``, and the trace the step executors
-  note into). Runs alternate, CPU seconds of this process are compared (the
-  machine is shared; CPU is steadier than wall time), best of ``--repeat``.
+  as ``--no-record`` runs them (with the trace the step executors note into, which
+  `muxlang run` always installs) and with recording (a
+  :class:`~muxlang.records.recorder.Recorder` writing every step to ``runs.db``).
+  Runs alternate, each after the same pause; wall and CPU seconds of this process
+  are compared, best of ``--repeat``.
 - fan-out: the 2,000-query for_each of bench/fanout.py against the fake
   upstream (50 ms latency, 100 at once), without and with recording.
 - history: ``muxlang runs`` (a whole process, as a user runs it) with 10,000
@@ -96,7 +97,8 @@ async def _scheduler_once(plan: Any, db: Path | None, local: bool = False) -> tu
         reporter, run_trace = _recorder(db, channel)
         trace.install(run_trace)
     else:
-        trace.install(None)
+        time.sleep(0.15)  # the same pause before both runs (a CPU that idled runs colder)
+        trace.install(trace.Trace())  # as `muxlang run --no-record` has it
     service = ScriptedQueryService(default="pong")
     wall, cpu = time.perf_counter(), time.process_time()
     result = await execute(plan, args={}, query=service, reporter=reporter)

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 POLL_EVERY = 0.25
 #: the longest (seconds) a step's record is held before it is written: at once when
 #: the run reaches outside its process or shows the step's end (see :meth:`flush`)
-WINDOW = 0.002
+WINDOW = 0.005
 
 
 def muxlang_version() -> str:

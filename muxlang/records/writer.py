@@ -54,11 +54,6 @@ __all__ = [
 
 #: each write on the pipe: its length, then the pickle of a list of messages
 _HEADER = struct.Struct("<I")
-#: seconds the child waits after each batch (a step is in the database at most this
-#: much plus its write later; in the pipe, and so safe from a kill, at once)
-GATHER = 0.005
-#: the child's first line: it handles SIGUSR1 now
-READY = b"ready"
 #: its line when the run's end is committed (it then closes the database alone)
 DONE = b"done"
 #: the pipe's capacity asked for (Linux; an unprivileged process may ask up to 1 MiB)
@@ -114,8 +109,6 @@ class Pipe:
         self.answer = b""
         self.said = False
         self.closed = False
-        #: the child said it handles SIGUSR1 (see :func:`main`)
-        self.ready = False
         #: the child said the run's end is written
         self.done = False
 
@@ -147,13 +140,11 @@ class Pipe:
         return self._said()
 
     def _said(self) -> str | None:
-        """Read the child's complete lines: ``ready``, ``done``, or its error."""
+        """Read the child's complete lines: ``done``, or its error."""
         error = None
         while b"\n" in self.answer:
             line, _, self.answer = self.answer.partition(b"\n")
-            if line == READY:
-                self.ready = True
-            elif line == DONE:
+            if line == DONE:
                 self.done = True
             elif not self.said and error is None:
                 error = line.decode("utf-8", "replace")
@@ -169,9 +160,6 @@ class Pipe:
         self.closed = True
         self.stdin.close()
         early = self.poll()
-        if self.ready:  # cut its pause short: it reads the end of the pipe now
-            with contextlib.suppress(OSError):
-                self.proc.send_signal(signal.SIGUSR1)
         deadline = time.monotonic() + timeout
         ended = False
         while not self.done and not ended:
@@ -290,10 +278,6 @@ def _tell(line: bytes) -> None:
         os.write(1, line)
 
 
-class _Wake(Exception):
-    """Ends the writer's pause between reads (the run is waiting for it)."""
-
-
 def _messages(buffer: bytearray) -> tuple[list[tuple[Any, ...]], int]:
     """The messages of the whole frames at the start of ``buffer`` (each frame is one
     write: a list of messages), and how many bytes they took."""
@@ -316,19 +300,9 @@ def _messages(buffer: bytearray) -> tuple[list[tuple[Any, ...]], int]:
 def main() -> None:
     """The child: read messages until the run closes the pipe (or dies), write them.
 
-    What is in the pipe at one read is written in one transaction."""
+    What is in the pipe at one read is written in one transaction (the run writes
+    a batch of steps at a time: see :mod:`muxlang.records.recorder`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    closing: list[bool] = []
-
-    def wake(signum: int, frame: Any) -> None:
-        # the run closed the pipe and waits: do not finish the pause first
-        closing.append(True)
-        if sleeping:
-            raise _Wake
-
-    sleeping = False
-    signal.signal(signal.SIGUSR1, wake)
-    _tell(READY + b"\n")  # from now on the run may cut a pause short (before: it would kill)
     handler = Handler()
     handler.on_finished = lambda: _tell(DONE + b"\n")
     buffer = bytearray()
@@ -351,16 +325,6 @@ def main() -> None:
         if error is not None and not said:
             said = True
             _tell(error.replace("\n", " ").encode("utf-8", "replace") + b"\n")
-        # let the next messages gather: a write into a pipe nobody waits on wakes
-        # nobody, which is most of what a write costs the run
-        if not closing:
-            sleeping = True
-            try:
-                time.sleep(GATHER)
-            except _Wake:
-                pass
-            finally:
-                sleeping = False
     handler.close()
 
 
