@@ -9,8 +9,9 @@ each code means is in :mod:`muxlang.rules`. Every stage can import both cheaply.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from muxlang._frozen import frozen
 from muxlang.rules import RULES, Severity
 from muxlang.source import Span
 
@@ -33,7 +34,7 @@ class _Summaries(Mapping[str, str]):
 CODES: Mapping[str, str] = _Summaries()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Diagnostic:
     file: str
     span: Span

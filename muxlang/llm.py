@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from muxlang._frozen import frozen
 
 Role = Literal["system", "user", "assistant", "tool"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class ToolCall:
     id: str
     name: str
     arguments: str  # JSON text, as the model produced it
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Message:
     role: Role
     content: str = ""
@@ -31,14 +33,14 @@ class Message:
     name: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Tool:
     name: str
     description: str = ""
     parameters: Mapping[str, Any] = field(default_factory=dict)  # JSON Schema
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class ChatRequest:
     messages: tuple[Message, ...]
     system: str | None = None
@@ -65,7 +67,7 @@ class ChatRequest:
         return "\n\n".join(f"{m.role}: {m.content}" for m in self.messages)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
@@ -74,7 +76,7 @@ class Usage:
 FinishReason = Literal["stop", "length", "tool_calls", "error"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class ChatResponse:
     text: str
     tool_calls: tuple[ToolCall, ...] = ()
@@ -87,12 +89,12 @@ class ChatResponse:
 # --------------------------------------------------------------------------- streaming
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class TextDelta:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class ToolCallDelta:
     """A piece of a tool call: ``id``/``name`` arrive first, ``arguments`` in pieces."""
 
@@ -102,7 +104,7 @@ class ToolCallDelta:
     arguments: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Finish:
     reason: FinishReason | None = "stop"
     usage: Usage | None = None
@@ -148,7 +150,7 @@ class BackendError(Exception):
 # --------------------------------------------------------------------------- backends
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Availability:
     ok: bool
     reason: str = ""
@@ -170,7 +172,7 @@ class Backend(Protocol):
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class QueryResult:
     """What a query step leaves: ``output``, per-backend ``outputs`` in role order,
     and the backend that answered (for parallel roles, the first in role order)."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from muxlang._frozen import frozen
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Span:
     """A region of a source file: start (inclusive) and end (exclusive), 1-based."""
 

@@ -9,15 +9,16 @@ The compiler checks and lowers this AST into a :class:`~muxlang.compiler.plan.Pl
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
+from muxlang._frozen import frozen
 from muxlang.config.models import ConfigFile
 from muxlang.source import Span
 from muxlang.template.ast import Expr, Template
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Ref:
     """A name that refers to something else (a step, a role, a backend), where written."""
 
@@ -25,7 +26,7 @@ class Ref:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class TemplateField:
     """A template-valued key: the source text, its AST, and the value's span."""
 
@@ -34,7 +35,7 @@ class TemplateField:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class ExprField:
     """An expression-valued key (``if``, ``for_each``)."""
 
@@ -46,7 +47,7 @@ class ExprField:
 StepType = Literal["shell", "query", "apply", "uses"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Repeat:
     """``repeat = { until = "EXPR", max_iterations = N }``; ``span`` is the table's."""
 
@@ -55,7 +56,7 @@ class Repeat:
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class Step:
     """Fields every step has. ``spans`` maps each key written in the file to the
     span of its value (``"name"``, ``"timeout"``, ...); ``span`` is the step's
@@ -84,7 +85,7 @@ class Step:
         return tuple((f"env.{k}", v) for k, v in self.env)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class ShellStep(Step):
     run: TemplateField
     cwd: TemplateField | None = None
@@ -94,7 +95,7 @@ class ShellStep(Step):
         return (*own, *Step.templates(self))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class QueryStep(Step):
     prompt: TemplateField
     role: Ref | None = None
@@ -111,7 +112,7 @@ class QueryStep(Step):
         return (*own, *Step.templates(self))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class ApplyStep(Step):
     source: Ref  # the query step's bare name ("steps.fix" is normalised to "fix")
     verify: TemplateField | None = None
@@ -126,7 +127,7 @@ class ApplyStep(Step):
         return (*own, *Step.templates(self))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class UsesStep(Step):
     """A step that calls another workflow (``uses`` + ``with``); ``type`` is ``"uses"``."""
 
@@ -144,7 +145,7 @@ class UsesStep(Step):
 AnyStep = ShellStep | QueryStep | ApplyStep | UsesStep
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Arg:
     name: str
     description: str | None
@@ -153,7 +154,7 @@ class Arg:
     span: Span
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class Workflow:
     path: str
     name: str

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from muxlang._frozen import frozen
 from muxlang.apply.edits import Edit, Hunk, Patch, Replace, WriteFile, describe
 from muxlang.apply.errors import EditCheckError
 
@@ -28,7 +29,7 @@ _FORBIDDEN_DIRS = frozenset({".git", ".hg", ".svn"})
 _MUXLANG_STATE = (".muxlang/journal", ".muxlang/apply.lock")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class FileChange:
     """What one file becomes. ``before`` None: created; ``after`` None: deleted."""
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any, Literal
 
+from muxlang._frozen import frozen
 from muxlang.apply.errors import EditParseError
 from muxlang.template.filters import KIND_ARTICLES
 from muxlang.template.values import kind_of
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Replace:
     """Replace the one occurrence of ``old`` in ``path`` with ``new``.
 
@@ -47,7 +47,7 @@ class Replace:
     new: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class WriteFile:
     """Write ``content`` as the whole of ``path`` (created when missing)."""
 
@@ -59,7 +59,7 @@ class WriteFile:
 LineTag = Literal[" ", "-", "+"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Hunk:
     """One ``@@`` hunk. ``old_start`` is None for a bare ``@@`` header (no numbers)."""
 
@@ -82,7 +82,7 @@ class Hunk:
         return [text for tag, text in self.lines if tag != "-"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Patch:
     """One file of a unified diff. ``old_path`` None: created; ``new_path`` None: deleted."""
 

@@ -9,9 +9,9 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from muxlang._frozen import frozen
 from muxlang.apply.atomic import atomic_write, fsync_dir
 from muxlang.apply.changes import FileChange, PathProblem, resolve_inside
 from muxlang.apply.errors import JournalError
@@ -22,7 +22,7 @@ _VERSION = 1
 ABSENT = "absent"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class JournalEntry:
     path: str  # relative to the real root
     existed: bool
@@ -33,7 +33,7 @@ class JournalEntry:
     written: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Journal:
     root: Path  # the real project root
     entries: tuple[JournalEntry, ...]

@@ -8,11 +8,11 @@ import glob
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import trio
 
+from muxlang._frozen import frozen
 from muxlang.apply.atomic import atomic_write, fsync_dir
 from muxlang.apply.errors import JournalError, LockedError
 from muxlang.apply.journal_file import (
@@ -38,7 +38,7 @@ from muxlang.apply.lock import (
 BACKUP_SUFFIX = ".muxlang-backup"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class RolledBack:
     """What :func:`rollback` did: ``restored`` the paths put back (or, for files the
     apply created, removed); ``kept`` one line per file or directory left as it is
@@ -200,7 +200,7 @@ def _same(target: Path, data: bytes, mode: int | None) -> bool:
         return False
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class RecoverReport:
     """What :func:`recover_tree` did. ``status``: ``"none"`` (no journal),
     ``"restored"`` (rolled back; ``paths`` lists what changed back) or ``"locked"``

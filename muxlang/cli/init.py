@@ -13,16 +13,16 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from muxlang._frozen import frozen
 from muxlang.cli.options import global_options, settings
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class KnownCli:
     name: str
     command: str
@@ -38,7 +38,7 @@ KNOWN_CLIS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class TeamTemplate:
     name: str
     description: str

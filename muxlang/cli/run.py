@@ -15,11 +15,11 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
+from muxlang._frozen import frozen
 from muxlang.cli.options import Settings, global_options, settings, use_color
 from muxlang.cli.run_prepare import (
     NotRun,
@@ -43,7 +43,7 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class RunOptions:
     """The command's own flags, built once from what click parsed: each field is
     the name of one of ``run``'s options (the global ones are :class:`Settings`)."""

@@ -12,9 +12,9 @@ names a template ``{% for %}`` binds around it. :func:`step_refs` finds the
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Literal as TypingLiteral
 
+from muxlang._frozen import frozen
 from muxlang.source import Span
 from muxlang.steps import REGISTRY as STEP_KINDS
 from muxlang.steps import step_kind
@@ -68,7 +68,7 @@ def step_fields(step: AnyStep) -> dict[str, Kind | None]:
 SiteRole = TypingLiteral["output", "if_tag", "for_tag", "if", "for_each", "until"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Site:
     """One top-level expression of a step.
 
@@ -194,7 +194,7 @@ def sites(workflow: Workflow) -> Iterator[Site]:
 # --------------------------------------------------------------------------- references
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class StepRef:
     """``steps.NAME`` (``field`` None) or ``steps.NAME.FIELD`` inside an expression."""
 
@@ -247,7 +247,7 @@ def step_refs(expr: t.Expr, bound: frozenset[str] = frozenset()) -> Iterator[Ste
 # --------------------------------------------------------------------------- types
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class TypeEnv:
     """What inference knows about names: the workflow's steps and the loop names."""
 

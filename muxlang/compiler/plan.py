@@ -10,9 +10,10 @@ nodes or Lark trees.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
+from muxlang._frozen import frozen
 from muxlang.config.resolved import ResolvedConfig as ResolvedConfig
 from muxlang.workflow import AnyStep, Workflow
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:  # the compiler imports networkx only when it builds a graph
     import networkx as nx
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class CompiledStep:
     step: AnyStep
     #: every step this one waits for (depends_on plus references), sorted
@@ -36,7 +37,7 @@ class CompiledStep:
         return self.step.name
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Plan:
     workflow: Workflow
     config: ResolvedConfig

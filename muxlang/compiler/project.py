@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, Unpack
 
+from muxlang._frozen import frozen
 from muxlang._gc import paused_gc
 from muxlang.diagnostics import Diagnostic
 from muxlang.source import Span
@@ -33,7 +34,7 @@ class TargetError(LookupError):
     """A name or path given on the command line that names no file (a usage error)."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Target:
     path: Path
     kind: TargetKind

@@ -5,9 +5,9 @@ MUX012, MUX013, MUX026). One function per concern, registered in
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from muxlang._frozen import frozen
 from muxlang.compiler import analysis as a
 from muxlang.diagnostics import Diagnostic, did_you_mean
 from muxlang.template import ast as t
@@ -45,7 +45,7 @@ def check_unknown_filters(ctx: CheckContext) -> Iterator[Diagnostic]:
             )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Params:
     """A filter's parameters after its input: names in order, how many are required."""
 

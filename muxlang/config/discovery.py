@@ -22,10 +22,10 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from muxlang._frozen import frozen
 from muxlang.diagnostics import did_you_mean
 
 PROJECT_DIRS = (".muxlang", ".llm-mux")
@@ -163,7 +163,7 @@ def project_config_path(root: Path) -> Path | None:
     return next((p for p in project_config_candidates(root) if p.is_file()), None)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class ConfigFileStatus:
     """One config file muxlang looked for: whether it is read, and why not."""
 
@@ -268,7 +268,7 @@ def find_workflow(name_or_path: str, root: Path, environ: Mapping[str, str] = os
     raise WorkflowNotFoundError(message)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class WorkflowEntry:
     name: str
     source: WorkflowSource

@@ -15,12 +15,13 @@ import fnmatch
 import glob
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from muxlang._frozen import frozen
 from muxlang.config.discovery import project_config_path, user_config_path
 from muxlang.config.models import ConfigFile, RoleConfig, TeamConfig
 from muxlang.config.resolved import ResolvedConfig
@@ -64,7 +65,7 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
 COMMAND_LINE = "<command line>"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Layer:
     """One config layer: what it wrote (only the keys it gave) and where."""
 

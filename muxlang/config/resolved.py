@@ -7,9 +7,10 @@ the plan carries it to the runtime (``muxlang.compiler.plan`` re-exports it).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
+from muxlang._frozen import frozen
 from muxlang.config.models import (
     BackendConfig,
     DefaultsConfig,
@@ -21,7 +22,7 @@ from muxlang.config.models import (
 from muxlang.source import Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class ResolvedConfig:
     """All layers merged, team overrides applied to roles. ``${VAR}`` references in
     backend strings are still unexpanded: they expand when a backend is used."""

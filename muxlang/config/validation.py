@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from muxlang._frozen import frozen
 from muxlang.config.model_walk import is_model, model_keys, step_models, tag_of, type_at
 from muxlang.diagnostics import Diagnostic, closest, did_you_mean
 from muxlang.source import Span
@@ -48,7 +48,7 @@ _EXPECTED: dict[str, str] = {
 _DURATION_HINT = 'a number of seconds or a duration such as "500ms", "30s", "2m", "1h"'
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Located:
     """Where a pydantic ``loc`` lands in the document."""
 

@@ -10,10 +10,12 @@ import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from pydantic import BaseModel
+
+from muxlang._frozen import frozen
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]*?)\s*\]\]?\s*(?:#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
@@ -21,7 +23,7 @@ _STEP_TYPE = re.compile(r'^\s*type\s*=\s*"([a-z]+)"')
 _USES = re.compile(r'^\s*uses\s*=\s*"([^"]*)"')
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Place:
     """The table the cursor's line belongs to."""
 

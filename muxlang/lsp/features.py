@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from muxlang._frozen import frozen
 from muxlang.diagnostics import Diagnostic
 from muxlang.lsp.context import (
     Place,
@@ -43,7 +44,7 @@ def suggestion(diagnostic: Diagnostic) -> str | None:
     return found.group(1) if found else None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Item:
     """A completion: the text, what kind of thing it is, and its documentation."""
 
@@ -54,7 +55,7 @@ class Item:
     insert: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Target:
     """Where a definition is: a file and a span in it."""
 
@@ -423,7 +424,7 @@ def _defined(snap: Snapshot, table: str, name: str) -> Target | None:
 # --------------------------------------------------------------------------- symbols
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Symbol:
     name: str
     detail: str

@@ -7,9 +7,10 @@ pipe; redaction (:func:`muxlang.records.secrets.redact`), rows, definition hashe
 and SQLite transactions happen there, on the other core. A pipe's contents
 outlive a SIGKILL of the run.
 
-When a step's record goes into the pipe. A step's end is held, and the steps that
-end soon after it join it in one write (one ``pickle`` of the batch, one
-``write``): a per-step write cost a quick step a fifth of its time
+When a step's record goes into the pipe. A step that took a millisecond or more
+(``duration_ms``, rounded) is written as it ends. A quicker one is held, and the
+quick steps that end soon after it join it in one write (one ``pickle`` of the
+batch, one ``write``): a write per step cost a no-op step a fifth of its time
 (docs/performance.md §8). What is held is written
 
 - before the run reaches outside its process (:func:`muxlang.runtime.trace.outside`:
@@ -20,9 +21,10 @@ end soon after it join it in one write (one ``pickle`` of the batch, one
 - and at the latest :data:`WINDOW` after the first of it ended, whether the run
   waits or is busy in its own process.
 
-A run killed at any moment therefore keeps every finished step, except steps that
-ended within the last :data:`WINDOW` and whose end nothing outside the process
-saw.
+A run killed at any moment therefore keeps every finished step, except steps
+that took under a millisecond, ended within the last :data:`WINDOW`, and whose
+end nothing outside the process saw: a ``--resume`` redoes those in under a
+millisecond each.
 
 A store that fails (locked, corrupt, disk full) never fails the run: the
 first error is said once on stderr, recording stops, and the run goes on. At
@@ -213,7 +215,7 @@ class Recorder:
             )
             self.stderr.flush()
 
-    def _send(self, message: tuple[Any, ...], now: float) -> None:
+    def _send(self, message: tuple[Any, ...], now: float, *, at_once: bool = False) -> None:
         pending = self.pending
         if not pending:
             self.due = now + WINDOW
@@ -221,7 +223,7 @@ class Recorder:
                 trio.lowlevel.reschedule(self.idle)
                 self.idle = None
         pending.append(message)
-        if self.eager or now >= self.due:
+        if at_once or self.eager or now >= self.due:
             self.flush()
 
     async def _flushing(self) -> None:
@@ -306,12 +308,15 @@ class Recorder:
     def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
         if self.channel is not None:
             ended = time.time()
+            # a step that took a millisecond (rounded) or more is written now: only
+            # what redoes in under one is held
+            took = record.get("duration_ms")
             if name in self.special or "iterations" in record:
-                self._send(self._message(name, record, reason, ended), ended)
-            elif self.pending and not self.eager and ended < self.due:  # (the usual case)
-                self.pending.append((name, record, reason, ended))
+                self._send(self._message(name, record, reason, ended), ended, at_once=bool(took))
+            elif self.pending and not took and not self.eager and ended < self.due:
+                self.pending.append((name, record, reason, ended))  # (a quick step, held)
             else:  # the rest is done for a whole batch (see :meth:`flush`)
-                self._send((name, record, reason, ended), ended)
+                self._send((name, record, reason, ended), ended, at_once=bool(took))
         self.inner.step_finished(name, record, reason)
 
     def _message(

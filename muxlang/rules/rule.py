@@ -7,7 +7,8 @@ diagnostics module itself) can load the rule table cheaply.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from muxlang._frozen import frozen
 
 #: where each rule is explained for people (SARIF ``helpUri``, ``muxlang rule``)
 DOCS_URL = "https://github.com/muxlang/muxlang/blob/main/docs/validation.md"
@@ -18,7 +19,7 @@ class Severity(enum.StrEnum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class Rule:
     """One diagnostic code and its one meaning.
 

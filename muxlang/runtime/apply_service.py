@@ -10,15 +10,15 @@ error instead of importing upwards.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from muxlang._frozen import frozen
 from muxlang.llm import ChatRequest, QueryService
 from muxlang.workflow import ApplyStep
 
 
-@dataclass(frozen=True)
+@frozen
 class ApplyRequest:
     step: ApplyStep
     project_root: Path
@@ -34,7 +34,7 @@ class ApplyRequest:
     timeout: float | None = None  # unused: the runtime wraps the call in the step's scope
 
 
-@dataclass(frozen=True)
+@frozen
 class ApplyResult:
     success: bool
     output: str  # human summary: files changed (for steps.X.output)

@@ -10,10 +10,10 @@ position in the workflow file.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from muxlang import template as engine
+from muxlang._frozen import frozen
 from muxlang.steps.base import StepError as StepError
 from muxlang.template import ast
 from muxlang.template.loop import loop_table
@@ -21,7 +21,7 @@ from muxlang.template.shell import SHELL_FIELDS, render_shell
 from muxlang.workflow import ExprField, TemplateField
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Status:
     """The values of ``success()``, ``failure()`` and ``always()`` for one step."""
 

@@ -10,9 +10,10 @@ else (``args``, ``env``, ``team``, ``workflow``) is rendered; when that fails
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
+from muxlang._frozen import frozen
 from muxlang.compiler.plan import Plan
 from muxlang.runtime.calls import call_args
 from muxlang.runtime.context import StepError, references_name, render
@@ -25,7 +26,7 @@ _RUNTIME_NAMES = ("steps", "item", "loop")
 _OWN_LINE = ("if", "for_each", "repeat", "verify (team)")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class PreviewField:
     key: str
     text: str
@@ -37,7 +38,7 @@ class PreviewField:
     reads: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class PreviewStep:
     index: int
     name: str

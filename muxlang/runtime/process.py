@@ -35,11 +35,11 @@ import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import trio
 
+from muxlang._frozen import frozen
 from muxlang.runtime import trace
 
 GRACE_SECONDS = 5.0
@@ -61,7 +61,7 @@ _tokens = itertools.count(1)
 _subreaper: bool | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class ProcessResult:
     returncode: int
     #: as read (a bytearray: not copied into bytes, which would double a big output)

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
 from typing import Any
 
 import trio
 
+from muxlang._frozen import frozen
 from muxlang.serve.formats import WireError, anthropic, ollama, openai
 from muxlang.serve.formats.registry import FORMATS
 from muxlang.serve.gateway import Format, Gateway, Streamed, Whole
@@ -85,7 +85,7 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class _Request:
     """A chat request as read: its client format, JSON body and headers, and where
     the client's later messages (its disconnect) arrive."""

@@ -20,11 +20,12 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 import trio
 
+from muxlang._frozen import frozen
 from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.models import BackendConfig
 from muxlang.llm import (
@@ -57,7 +58,7 @@ log = logging.getLogger("muxlang.serve")
 Format = str
 
 
-@dataclass(frozen=True)
+@frozen
 class Whole:
     """A complete answer."""
 
@@ -67,7 +68,7 @@ class Whole:
     content_type: str = "application/json"
 
 
-@dataclass(frozen=True)
+@frozen
 class Streamed:
     """A started SSE answer: ``first`` is ready, ``rest`` yields the remaining bytes."""
 

@@ -13,14 +13,15 @@ from __future__ import annotations
 import hmac
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from muxlang._frozen import frozen
 from muxlang.config.models import BackendConfig, ServeConfig
 from muxlang.llm import Usage
 from muxlang.serve.state import KeyLimits, Refusal
 
 
-@dataclass(frozen=True)
+@frozen
 class ClientKey:
     """One configured key: its name (``None`` for ``api_keys``), secret and limits."""
 
@@ -33,7 +34,7 @@ class ClientKey:
         return self.models is None or model in self.models
 
 
-@dataclass(frozen=True)
+@frozen
 class KeyRing:
     """Every key the gateway accepts."""
 

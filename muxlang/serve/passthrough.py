@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import httpx
 
+from muxlang._frozen import frozen
 from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.models import BackendConfig
 from muxlang.llm import BackendError, ErrorKind, Finish, FinishReason, TextDelta, ToolCallDelta
@@ -162,7 +163,7 @@ def _as_stream(name: str, fmt: str, body: Mapping[str, Any], raw: bytes) -> byte
     return out + encoder.event(Finish(reason, answer.usage)) + encoder.end()
 
 
-@dataclass(frozen=True)
+@frozen
 class _Ready:
     """A backend as the pass-through sends to it: the expanded config (the environment
     is read once), its transports and what every request to it carries."""

@@ -12,8 +12,9 @@ Paths are accepted with or without ``/v1`` (and Gemini's ``/v1beta``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import unquote
+
+from muxlang._frozen import frozen
 
 _PLAIN = {
     "/chat/completions": ("chat", "openai"),
@@ -30,7 +31,7 @@ _PLAIN = {
 _GEMINI = {":generateContent": False, ":streamGenerateContent": True}
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Route:
     #: chat, responses, messages, count_tokens, tags, models, model, health, metrics
     name: str

@@ -27,13 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from muxlang._frozen import frozen
+
 #: the rate-limit window, in seconds
 WINDOW_S = 60
 
 Limit = Literal["rpm", "tpm", "max_cost"]
 
 
-@dataclass(frozen=True)
+@frozen
 class KeyLimits:
     """A ``[serve.keys.NAME]`` table's limits (None: unlimited)."""
 
@@ -46,7 +48,7 @@ class KeyLimits:
         return self.rpm is not None or self.tpm is not None or self.max_cost is not None
 
 
-@dataclass(frozen=True)
+@frozen
 class Refusal:
     """A request over one of its key's limits: which one, and when to come back."""
 
@@ -54,7 +56,7 @@ class Refusal:
     retry_after: float
 
 
-@dataclass(frozen=True)
+@frozen
 class Usage:
     """One key's counters: this minute's requests and tokens, this month's tokens and cost."""
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from muxlang._frozen import frozen
 from muxlang.workflow import AnyStep, Ref, TemplateField
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class Outcome:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class SentRequest:
     """The request a query step sent, kept for an apply step's re-ask."""
 
@@ -174,7 +175,7 @@ def _no_details(step: Any, config: ResolvedConfig | None) -> tuple[tuple[str, st
     return ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class Shapes:
     """How ``muxlang graph`` draws a type: Mermaid's brackets and dot's shape."""
 
@@ -182,7 +183,7 @@ class Shapes:
     dot: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class StepKind:
     """One step type (see the module doc)."""
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from muxlang._frozen import frozen
 from muxlang.diagnostics import Diagnostic, did_you_mean
 from muxlang.steps.base import Outcome, Shapes, StepKind, StepRunner
 from muxlang.workflow import Ref, TemplateField, UsesStep, Workflow
@@ -81,7 +81,7 @@ def _seconds(value: Any) -> float | None:
 # --------------------------------------------------------------------------- calls
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Call:
     """What a ``uses`` step calls, as far as it could be resolved."""
 

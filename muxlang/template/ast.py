@@ -9,9 +9,9 @@ string). Built by :mod:`muxlang.template.parser` from the Lark grammar in
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Literal as TypingLiteral
 
+from muxlang._frozen import frozen
 from muxlang.source import Span
 
 # --------------------------------------------------------------------------- expressions
@@ -19,19 +19,19 @@ from muxlang.source import Span
 LiteralValue = str | int | float | bool | None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Literal:
     value: LiteralValue
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class ListExpr:
     items: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class TableExpr:
     """A table literal ``{'k': v, ...}`` (as in llm-mux); keys are expressions
     that must give strings."""
@@ -40,7 +40,7 @@ class TableExpr:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Name:
     """A bare name: ``steps``, ``args``, ``env``, ``item``, ``loop``, ``team``, a loop var."""
 
@@ -48,7 +48,7 @@ class Name:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Attr:
     """``obj.name``; ``name_span`` covers just the name after the dot."""
 
@@ -58,7 +58,7 @@ class Attr:
     name_span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Index:
     """``obj[index]``: ``a['k']`` or ``a[0]``."""
 
@@ -67,13 +67,13 @@ class Index:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Not:
     operand: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class BoolOp:
     op: TypingLiteral["and", "or"]
     left: Expr
@@ -84,7 +84,7 @@ class BoolOp:
 CompareOp = TypingLiteral["==", "!=", "<", "<=", ">", ">=", "in", "not in"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Compare:
     op: CompareOp
     left: Expr
@@ -92,7 +92,7 @@ class Compare:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class IsDefined:
     """``x is defined`` (``negated=False``) or ``x is not defined``."""
 
@@ -101,7 +101,7 @@ class IsDefined:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Concat:
     """``left ~ right``: both inserted as text, then joined."""
 
@@ -110,7 +110,7 @@ class Concat:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Filter:
     """``operand | name`` or ``operand | name(arg, key=arg)``."""
 
@@ -125,7 +125,7 @@ class Filter:
     kwarg_spans: tuple[Span, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Call:
     """A status function in ``if``: ``success()``, ``failure()``, ``always()``."""
 
@@ -153,13 +153,13 @@ Expr = (
 # --------------------------------------------------------------------------- templates
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Text:
     text: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Output:
     """``{{ expr }}``."""
 
@@ -167,7 +167,7 @@ class Output:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class If:
     """``{% if %}…{% elif %}…{% else %}…{% endif %}``: (condition, body) pairs, then else."""
 
@@ -176,7 +176,7 @@ class If:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class For:
     """``{% for var in iterable %}…{% endfor %}``; binds ``var`` and ``loop`` in its body."""
 
@@ -192,7 +192,7 @@ class For:
 Node = Text | Output | If | For
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Template:
     body: tuple[Node, ...]
     span: Span

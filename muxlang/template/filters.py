@@ -20,11 +20,12 @@ import shlex
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
+from muxlang._frozen import frozen
 from muxlang.diagnostics import did_you_mean
 from muxlang.template.marks import RawText, ShellQuoted
 from muxlang.template.values import UNDEFINED, Undefined, Value, kind_of, now, to_json, to_text
@@ -36,7 +37,7 @@ class FilterError(ValueError):
     """A filter cannot do its work with the value or arguments it was given."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class FilterSpec:
     """What the compiler and the evaluator know about one filter."""
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from typing import Any, Final, final
+
+from muxlang._frozen import frozen
 
 __all__ = [
     "KINDS",
@@ -192,7 +194,7 @@ class NamedTable(dict[str, Any]):
         self.text = text
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Scope:
     """What a template sees: root ``names`` and the status ``functions``.
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from muxlang._frozen import frozen
 from muxlang.source import LineIndex, Locator, Span
 from muxlang.toml.values import Pairs
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Key:
     """One key as written (the last dotted segment that names the entry)."""
 
@@ -27,7 +28,7 @@ class Key:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Scalar:
     """An integer, float, boolean, or date/time value."""
 
@@ -38,7 +39,7 @@ class Scalar:
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class String:
     """A string value and the map from its decoded characters to file offsets.
 
@@ -88,7 +89,7 @@ class String:
         return locate
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Array:
     items: tuple[Node, ...]
     span: Span
@@ -97,13 +98,13 @@ class Array:
         return [item.to_python() for item in self.items]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Entry:
     key: Key
     value: Node
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Table:
     """A table. ``span`` is its header (``[a.b]``, ``[[a]]``), its inline ``{...}``,
     or, for a table implied by a dotted key or header, the first key that made it.
@@ -123,7 +124,7 @@ class Table:
 Node = Scalar | String | Array | Table
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Document:
     root: Table
     lines: LineIndex

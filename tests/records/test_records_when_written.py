@@ -224,6 +224,27 @@ async def test_no_file_changes_before_the_record_of_the_step_an_apply_waited_for
     assert seen == [["ask"]]
 
 
+async def test_a_step_that_took_a_millisecond_or_more_is_written_as_it_ends(
+    autojump_clock: trio.abc.Clock, tmp_path: Path
+) -> None:
+    """Only steps that would redo in under a millisecond wait for others to share
+    their write: one that took longer is in the pipe when the run reports its end,
+    even to a reporter that shows nothing."""
+    plan = plan_from_toml(tmp_path, _steps(_query("quick"), _query("long", role="slow")))
+    written: dict[str, bool] = {}
+
+    class Quiet(NullReporter):
+        def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
+            written[name] = name in spy.steps()
+
+    recorder, spy = _recorder(tmp_path, Quiet())
+    service = ScriptedQueryService({"r": "ok", "slow": Reply("late", delay=0.01)})
+    result = await execute(plan, args={}, query=service, reporter=recorder)
+    assert result.success, result.error
+    assert written["long"] is True
+    assert sorted(spy.steps()) == ["long", "quick"]
+
+
 async def test_a_step_that_ended_is_written_while_the_run_waits(
     autojump_clock: trio.abc.Clock, tmp_path: Path
 ) -> None:

@@ -7,10 +7,11 @@ import math
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import trio
 
+from muxlang._frozen import frozen
 from muxlang.config.models import BackendConfig
 from muxlang.llm import (
     Availability,
@@ -32,7 +33,7 @@ _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _MIN_SECRET = 4
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Prepared:
     """A backend's configuration with ``${VAR}`` expanded, or why it could not be."""
 
@@ -119,7 +120,7 @@ def _secret_values(
     return tuple(sorted((s for s in found if len(s) >= _MIN_SECRET), key=len, reverse=True))
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Probe:
     """What ``doctor`` found by actually trying a backend."""
 

@@ -29,6 +29,7 @@ from typing import Generic, Literal, Protocol, TypeVar
 
 import trio
 
+from muxlang._frozen import frozen
 from muxlang.config.models import RoleConfig
 from muxlang.llm import BackendError, ErrorKind
 from muxlang.runtime import trace
@@ -42,7 +43,7 @@ Attempt = Callable[[str], Awaitable[T]]
 Discard = Callable[[T], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Routed(Generic[T]):
     """Who answered: the leaf ``backend``, the target's ``entry`` it came through, the value."""
 
@@ -142,7 +143,7 @@ class Policy(Protocol):
     async def succeeded(self, backend: str) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class _Run(Generic[T]):
     attempt: Attempt[T]
     discard: Discard[T] | None

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import httpx
 import trio
 
+from muxlang._frozen import frozen
 from muxlang.compiler.plan import ResolvedConfig
 from muxlang.config.models import BackendConfig, Execution
 from muxlang.llm import (
@@ -40,7 +41,7 @@ from muxlang.runtime.backends.http import HttpBackend
 from muxlang.runtime.backends.retry import OnRetry, next_delay, wait_before_retry, with_retries
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Resolution:
     """What a target names: a backend, or a role with its mode, entries and leaf backends."""
 
