@@ -1,5 +1,6 @@
-"""``@frozen``: ``@dataclass(frozen=True)`` for the value classes that every
-``muxlang validate`` builds at import (the AST, the workflow model, TOML nodes).
+"""``@frozen``: ``@dataclass(frozen=True)`` for muxlang's value classes (the AST,
+the workflow model, TOML nodes, ...), which every ``muxlang validate`` creates at
+import.
 
 On Python 3.11, :func:`dataclasses.dataclass` compiles each generated method of
 each class from source (``exec``); for a frozen class that is ``__init__``,
@@ -9,7 +10,7 @@ be per class (``__init__`` and the frozen guards) and gives the class
 ``__eq__``, ``__hash__`` and ``__repr__`` that behave as the generated ones do
 (same fields: ``compare``, ``hash`` and ``repr`` of :func:`dataclasses.field`
 are honoured; equal only to an instance of the very same class; the same text),
-built from :func:`operator.attrgetter` instead of compiled: 60 classes, ~6 ms of
+built from :func:`operator.attrgetter` instead of compiled: ~60 classes, ~6 ms of
 every cold ``validate`` (docs/performance.md §1).
 """
 

@@ -20,6 +20,7 @@ LAYERS: tuple[frozenset[str], ...] = (
         {
             "muxlang.source",
             "muxlang._private",
+            "muxlang._frozen",
             "muxlang.diagnostics",
             "muxlang.rules",
             "muxlang.llm",
