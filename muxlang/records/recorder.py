@@ -235,7 +235,10 @@ class Recorder:
                     self.idle = trio.lowlevel.current_task()
                     await trio.lowlevel.wait_task_rescheduled(_abort)
                 await trio.sleep(WINDOW)
-                self.flush()
+                try:
+                    self.flush()
+                except Exception as exc:  # a bug here must not take the run down
+                    self._failed(exc)
 
     def flush(self) -> None:
         """Hand the messages held so far to the channel, in one write."""
@@ -260,7 +263,10 @@ class Recorder:
     def _poll(self, now: float) -> None:
         self.polled = now
         if self.channel is not None:
-            said = self.channel.poll()
+            try:
+                said = self.channel.poll()
+            except OSError as exc:
+                said = str(exc)
             if said is not None:
                 self._failed(said)
 
@@ -386,6 +392,7 @@ class Recorder:
     def run_finished(self, result: RunResult) -> None:
         if self.flushing is not None:
             self.flushing.cancel()
+            self.idle = None
         self.flush()
         channel = self.channel
         if channel is not None:
