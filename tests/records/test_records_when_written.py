@@ -100,6 +100,21 @@ def _shell(name: str, *, after: str | None = None) -> str:
     return f'[[steps]]\nname = "{name}"\ntype = "shell"\nrun = "true"\n{depends}\n'
 
 
+def _waiting(tmp_path: Path, slots: int, step: Any, tables: str = TABLES) -> Any:
+    """A plan of ``step``s that wait: ``b`` for ``a``, ``e`` for ``b``, and ``c`` and
+    ``d`` for ``a`` — or, with one slot, for the slot."""
+    after = "a" if slots > 1 else None
+    body = _steps(
+        step("a"),
+        step("b", after="a"),
+        step("c", after=after),
+        step("d", after=after),
+        step("e", after="b"),
+        head=f"max_concurrent = {slots}",
+    )
+    return plan_from_toml(tmp_path, body.replace(TABLES, tables))
+
+
 def _waited_for(plan: Any, slots: int, name: str, ended: list[str]) -> set[str]:
     """The steps ``name`` waited for: with one slot every step that ended before it
     started, with eight its ancestors."""
@@ -125,16 +140,7 @@ async def test_no_step_starts_a_command_before_the_records_of_steps_it_waited_fo
 ) -> None:
     """Dependents (several at once), and with one slot steps that wait for it: when
     each step starts its process, every step it waited for is in the pipe."""
-    after = "a" if slots > 1 else None
-    body = _steps(
-        _shell("a"),
-        _shell("b", after="a"),
-        _shell("c", after=after),
-        _shell("d", after=after),
-        _shell("e", after="b"),
-        head=f"max_concurrent = {slots}",
-    )
-    plan = plan_from_toml(tmp_path, body)
+    plan = _waiting(tmp_path, slots, _shell)
     recorder, spy = _recorder(tmp_path)
     ended = _watch_ends(recorder)
     missing: dict[str, set[str]] = {}
@@ -160,15 +166,7 @@ async def test_no_request_leaves_before_the_records_of_steps_it_waited_for_are_w
 ) -> None:
     """The same for a backend's HTTP request (through the real router and backend;
     the transport is httpx's mock, which sees the request as the server would)."""
-    after = "a" if slots > 1 else None
-    body = _steps(
-        _query("a"),
-        _query("b", after="a"),
-        _query("c", after=after),
-        _query("d", after=after),
-        head=f"max_concurrent = {slots}",
-    ).replace(TABLES, HTTP_TABLES)
-    plan = plan_from_toml(tmp_path, body)
+    plan = _waiting(tmp_path, slots, _query, HTTP_TABLES)
     recorder, spy = _recorder(tmp_path)
     ended = _watch_ends(recorder)
     missing: dict[str, set[str]] = {}
