@@ -286,17 +286,36 @@ async def test_a_step_that_ended_is_written_while_the_dispatcher_waits_for_a_slo
     assert sorted(spy.steps()) == ["a", "b", "c", "each", "more"]
 
 
-async def test_a_shown_step_end_is_written_before_it_is_shown(tmp_path: Path) -> None:
+def _console(kind: str) -> Any:
+    """A reporter of ``muxlang run``'s own, writing to a string."""
+    import io
+
+    from rich.console import Console
+
+    from muxlang.runtime import output
+
+    if kind == "live":
+        return output.LiveReporter(Console(file=io.StringIO(), force_terminal=True))
+    if kind == "jsonl":
+        return output.JsonlReporter(io.StringIO())
+    return output.PlainReporter(io.StringIO())
+
+
+@pytest.mark.parametrize("kind", ["plain", "jsonl", "live"])
+async def test_a_shown_step_end_is_written_before_it_is_shown(tmp_path: Path, kind: str) -> None:
+    """The console (a line per step, or the live table) and ``--output jsonl`` show a
+    step's end only once its record is written."""
     plan = plan_from_toml(tmp_path, _steps(*(_query(f"s{i}") for i in range(6))))
     shown: list[tuple[str, bool]] = []
+    console = _console(kind)
+    show_end = console.step_finished
 
-    class Console(NullReporter):
-        shows_steps = True
+    def step_finished(name: str, record: Mapping[str, Any], reason: str | None) -> None:
+        shown.append((name, name in spy.steps()))
+        show_end(name, record, reason)
 
-        def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
-            shown.append((name, name in spy.steps()))
-
-    recorder, spy = _recorder(tmp_path, Console())
+    console.step_finished = step_finished
+    recorder, spy = _recorder(tmp_path, console)
     result = await execute(
         plan, args={}, query=ScriptedQueryService(default="ok"), reporter=recorder
     )
