@@ -314,15 +314,13 @@ class Recorder:
     def step_finished(self, name: str, record: Mapping[str, Any], reason: str | None) -> None:
         if self.channel is not None:
             ended = time.time()
+            if name in self.special or "iterations" in record:
+                message = self._message(name, record, reason, ended)
+            else:  # the rest is done for a whole batch (see :meth:`flush`)
+                message = (name, record, reason, ended)
             # a step that took a millisecond (rounded) or more is written now: only
             # what redoes in under one is held
-            took = record.get("duration_ms")
-            if name in self.special or "iterations" in record:
-                self._send(self._message(name, record, reason, ended), ended, at_once=bool(took))
-            elif self.pending and not took and not self.eager and ended < self.due:
-                self.pending.append((name, record, reason, ended))  # (a quick step, held)
-            else:  # the rest is done for a whole batch (see :meth:`flush`)
-                self._send((name, record, reason, ended), ended, at_once=bool(took))
+            self._send(message, ended, at_once=bool(record.get("duration_ms")))
         self.inner.step_finished(name, record, reason)
 
     def _message(
