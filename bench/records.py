@@ -14,7 +14,8 @@
 Target: recording adds at most 5% to both runs; ``muxlang runs`` under 200 ms.
 
 Run: ``.venv/bin/python bench/records.py [--quick] [--repeat R]``; ``--only breakdown``
-splits the scheduler figure into its parts (trace, recorder, pickle and write, writer).
+splits the scheduler figure into its parts (trace, recorder, pickle and write, a reader
+that only drains the pipe, writer).
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ class _Discard:
 
 
 def _unread_pipe(argv: tuple[str, ...] = ("sleep", "60")) -> Any:
-    """A pipe into a ``sleep`` child that never reads: pickle and write, no writer."""
+    """A pipe into a child that is no writer: ``sleep`` (never reads) or ``cat``."""
     import fcntl
 
     from muxlang.records.writer import Pipe
@@ -184,7 +185,8 @@ def _unread_pipe(argv: tuple[str, ...] = ("sleep", "60")) -> Any:
 async def _variant_once(plan: Any, db: Path, kind: str) -> float:
     """CPU of one run: ``none`` (no trace, no recorder), ``trace`` (the trace alone),
     ``discard`` (a recorder whose channel drops messages), ``unread`` (pickle and
-    write into a pipe nobody reads), ``writer`` (the real writer process)."""
+    write into a pipe nobody reads), ``cat`` (a child that only drains the pipe),
+    ``writer`` (the real writer process)."""
     from tests.fakes.scripted import ScriptedQueryService
 
     reporter: Any = NullReporter()
